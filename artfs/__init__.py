@@ -1,0 +1,1 @@
+"""artfs: versioned, deduplicated artifacts for ML pipelines."""

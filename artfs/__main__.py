@@ -1,0 +1,3 @@
+from artfs.cli import main
+
+main(prog_name="artfs")

@@ -1,0 +1,332 @@
+"""The ``artfs`` command: a thin layer that parses, calls the store, and prints.
+
+Errors are one line on stderr: exit 1 for failures, 2 for usage.  Read
+commands take ``--json``.  Progress goes to stderr, only on a terminal.
+"""
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+
+import click
+
+from artfs import errors
+from artfs.store import gc as gc_mod
+from artfs.store import runs as runs_mod
+from artfs.store.commit import Commit, Node, check_exists
+from artfs.store.diff import diff as diff_versions
+from artfs.store.names import parse_ref
+from artfs.store.restore import export
+from artfs.store.stats import stats as store_stats
+from artfs.store.store import Store, Version
+from artfs.store.verify import verify as verify_versions
+
+
+class Cli(click.Group):
+    """Maps ArtfsError and OSError to one line and an exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except errors.UsageError as e:
+            _fail(str(e), 2)
+        except errors.ArtfsError as e:
+            _fail(str(e), 1)
+        except OSError as e:
+            where = f": {e.filename}" if e.filename else ""
+            _fail(f"{e.strerror or e}{where}", 1)
+        except KeyboardInterrupt:
+            _fail("interrupted; nothing was published", 130)
+
+
+def _fail(message: str, code: int):
+    click.echo(f"artfs: error: {message}", err=True)
+    sys.exit(code)
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+@contextmanager
+def progress(total: int, label: str):
+    """A byte progress bar on stderr when it is a terminal; a no-op callback otherwise."""
+    if not sys.stderr.isatty() or total <= 0:
+        yield lambda n: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr,
+                           show_pos=False, show_percent=True, show_eta=True) as bar:
+        yield bar.update
+
+
+def tree_size(path: str) -> int:
+    if not os.path.isdir(path):
+        return os.lstat(path).st_size
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def open_store(ctx: click.Context, create: bool = False) -> Store:
+    return Store.open(ctx.obj["store"], create=create)
+
+
+def emit(ctx_json: bool, data, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if ctx_json else text)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+
+
+def parse_metadata(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise errors.UsageError(f"--metadata is not valid JSON ({e.msg}); "
+                                "write e.g. '{\"rows\": 10}'") from None
+    if not isinstance(value, dict):
+        raise errors.UsageError("--metadata must be a JSON object, e.g. '{\"rows\": 10}'")
+    return value
+
+
+def version_dict(v: Version) -> dict:
+    return {"name": v.name, "version": f"v{v.number}", "digest": v.digest, "size": v.size,
+            "files": v.files, "aliases": v.aliases, "type": v.type, "created": v.created,
+            "description": v.description, "metadata": v.metadata, "message": v.message,
+            "run": v.run}
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", type=click.Path(file_okay=False), envvar=None,
+              help="Store directory (default: $ARTFS_HOME, else the user data directory).")
+@click.version_option(package_name="artfs")
+@click.pass_context
+def main(ctx, store):
+    """artfs: versioned, deduplicated artifacts for ML pipelines."""
+    ctx.obj = {"store": store}
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=False))
+@click.option("--name", required=True, help="Artifact name.")
+@click.option("--type", "type_", default="dataset", show_default=True, help="Artifact type.")
+@click.option("--alias", "aliases", multiple=True, help="Alias to set (repeatable).")
+@click.option("--metadata", help="JSON object stored with the version.")
+@click.option("--description", default="", help="Artifact description.")
+@click.option("-m", "--message", default="", help="What changed in this version.")
+@click.option("--skip-special", is_flag=True, help="Skip fifos, sockets and devices with a warning.")
+@click.pass_context
+def put(ctx, path, name, type_, aliases, metadata, description, message, skip_special):
+    """Store PATH (a file or directory) as the next version of NAME."""
+    parse_ref(name)
+    meta_dict = parse_metadata(metadata)
+    st = check_exists(path)
+    store = open_store(ctx, create=True)
+    warn = lambda msg: click.echo(f"artfs: warning: {msg}", err=True)  # noqa: E731
+    with progress(tree_size(path), f"storing {name}") as bar, \
+            Commit(store, progress=bar, skip_special=skip_special, warn=warn) as commit:
+        node = Node()
+        if os.path.isdir(path):
+            commit.scan_dir(path, node)
+        elif os.path.isfile(path):
+            base = os.fsencode(os.path.basename(os.path.abspath(path)))
+            node[base] = commit.file_entry(base, path, st)
+        else:
+            commit._special(os.fsencode(path))
+        version, created = commit.publish(
+            name, node, type=type_, description=description, metadata=meta_dict,
+            message=message, aliases=aliases, run_id=os.environ.get("ARTFS_RUN_ID"))
+        new_bytes = sum(stored for _, stored in commit.new_chunks.values())
+    click.echo(version.label)
+    if created:
+        click.echo(f"stored {len(commit.new_chunks)} new chunks ({human(new_bytes)}) for "
+                   f"{human(version.size)} in {version.files} files", err=True)
+    else:
+        click.echo(f"unchanged: {version.label} already holds this content; nothing stored",
+                   err=True)
+
+
+@main.command()
+@click.argument("name", required=False)
+@json_option
+@click.pass_context
+def ls(ctx, name, as_json):
+    """List artifacts, or the versions of NAME."""
+    store = open_store(ctx)
+    if name:
+        versions = store.versions(parse_ref(name).name)
+        rows = [version_dict(v) for v in versions]
+        lines = [f"{v.label:<30} {human(v.size):>10} {v.files:>7} files  "
+                 f"{','.join(v.aliases)}" for v in versions]
+    else:
+        rows, lines = [], []
+        for art in store.artifact_names():
+            versions = store.versions(art)
+            info = store.artifact(art)
+            rows.append({"name": art, "type": info["type"], "versions": len(versions),
+                         "latest": f"v{versions[-1].number}" if versions else None})
+            latest = f"v{versions[-1].number}" if versions else "-"
+            lines.append(f"{art:<30} {info['type']:<10} {len(versions):>4} versions  "
+                         f"latest {latest}")
+    emit(as_json, rows, "\n".join(lines) if lines else "(empty)")
+
+
+@main.command()
+@click.argument("ref")
+@json_option
+@click.pass_context
+def show(ctx, ref, as_json):
+    """Show a version: files, sizes, digest, metadata, aliases, producing run."""
+    store = open_store(ctx)
+    v = store.resolve(ref)
+    files = [{"path": p.decode(errors="replace"), "kind": e.kind, "size": e.size,
+              "digest": e.digest.hex(), "mode": oct(e.mode)}
+             for p, e in store.walk(v.root) if e.kind != 2]
+    info = version_dict(v) | {"contents": files}
+    lines = [f"{v.label}  ({v.type})", f"  digest   {v.digest}",
+             f"  size     {human(v.size)} in {v.files} files",
+             f"  aliases  {', '.join(v.aliases) or '-'}",
+             f"  created  {_when(v.created)}", f"  run      {v.run or '-'}"]
+    if v.message:
+        lines.append(f"  message  {v.message}")
+    if v.metadata:
+        lines.append(f"  metadata {json.dumps(v.metadata)}")
+    lines += [f"  {human(f['size']):>10}  {f['path']}" for f in files]
+    emit(as_json, info, "\n".join(lines))
+
+
+def _when(ts: float) -> str:
+    import datetime
+    return datetime.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
+
+
+@main.command()
+@click.argument("ref")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Write into a non-empty DEST, replacing files.")
+@click.pass_context
+def get(ctx, ref, dest, force):
+    """Write the files of a version into DEST."""
+    store = open_store(ctx)
+    version = store.resolve(ref)
+    if os.path.isdir(dest) and os.listdir(dest) and not force:
+        raise errors.Conflict(f"{dest} is not empty; choose an empty directory or pass --force")
+    with progress(version.size, f"writing {version.label}") as bar:
+        export(store, version, dest, bar)
+    click.echo(f"{version.label} -> {dest}", err=True)
+
+
+@main.command()
+@click.argument("old")
+@click.argument("new")
+@json_option
+@click.pass_context
+def diff(ctx, old, new, as_json):
+    """Paths added, removed and modified between two versions."""
+    store = open_store(ctx)
+    a, b = store.resolve(old), store.resolve(new)
+    changes = diff_versions(store, a.root, b.root)
+    mark = {"added": "+", "removed": "-", "modified": "M"}
+    lines = [f"{mark[c.status]} {c.path}  "
+             f"{human(c.old_size) if c.old_size is not None else ''}"
+             f"{' -> ' if c.status == 'modified' else ''}"
+             f"{human(c.new_size) if c.new_size is not None else ''}" for c in changes]
+    emit(as_json, [c.__dict__ for c in changes],
+         "\n".join(lines) if lines else f"{a.label} and {b.label} have the same content")
+
+
+@main.command()
+@click.argument("ref")
+@click.argument("alias")
+@click.option("--rm", is_flag=True, help="Remove ALIAS from artifact REF instead.")
+@click.pass_context
+def alias(ctx, ref, alias, rm):
+    """Point ALIAS at a version (NAME:VER ALIAS), or remove it (--rm NAME ALIAS)."""
+    store = open_store(ctx)
+    if rm:
+        store.remove_alias(parse_ref(ref).name, alias)
+        click.echo(f"removed alias {alias} from {parse_ref(ref).name}", err=True)
+    else:
+        version = store.set_alias(parse_ref(ref, need_selector=True), alias)
+        click.echo(f"{version.name}:{alias} -> {version.label}")
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--force", is_flag=True, help="Also remove a version that holds user aliases.")
+@click.pass_context
+def rm(ctx, ref, force):
+    """Remove a version; 'artfs gc' then frees the space only it used."""
+    version = open_store(ctx).remove_version(ref, force=force)
+    click.echo(f"removed {version.label}; run 'artfs gc' to free its space", err=True)
+
+
+@main.command()
+@click.argument("ref", required=False)
+@json_option
+@click.pass_context
+def verify(ctx, ref, as_json):
+    """Re-read and re-hash every chunk (of REF, or of the whole store)."""
+    store = open_store(ctx)
+    if ref is None:
+        versions = [v for n in store.artifact_names() for v in store.versions(n)]
+    elif parse_ref(ref).selector is None:
+        versions = store.versions(ref)
+    else:
+        versions = [store.resolve(ref)]
+    with progress(sum(v.size for v in versions), "verifying") as bar:
+        report = verify_versions(store, versions, bar)
+    result = {"versions": report.versions, "files": report.files, "chunks": report.chunks,
+              "bytes": report.bytes, "damage": [d.__dict__ for d in report.damage]}
+    lines = [f"DAMAGED {d.version}: {d.path} ({d.problem})" for d in report.damage]
+    lines.append(f"checked {report.chunks} chunks ({human(report.bytes)}) of {report.files} "
+                 f"files in {report.versions} versions: "
+                 + (f"{len(report.damage)} damaged" if report.damage else "all intact"))
+    emit(as_json, result, "\n".join(lines))
+    if report.damage:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Report what would be freed; delete nothing.")
+@json_option
+@click.pass_context
+def gc(ctx, dry_run, as_json):
+    """Free chunks that no version references."""
+    report = gc_mod.collect(open_store(ctx), dry_run=dry_run)
+    verb = "would free" if dry_run else "freed"
+    emit(as_json, report.__dict__ | {"dry_run": dry_run},
+         f"{verb} {report.chunks} chunks ({human(report.bytes)}), {report.trees} trees, "
+         f"{report.strays} stray files")
+
+
+@main.command()
+@json_option
+@click.pass_context
+def stats(ctx, as_json):
+    """Logical and stored bytes, dedup and compression ratios."""
+    s = store_stats(open_store(ctx))
+    emit(as_json, s.as_dict(), "\n".join([
+        f"artifacts          {s.artifacts}", f"versions           {s.versions}",
+        f"logical bytes      {human(s.logical_bytes)}",
+        f"unique bytes       {human(s.unique_bytes)}",
+        f"stored bytes       {human(s.stored_bytes)}", f"chunks             {s.chunks}",
+        f"dedup ratio        {s.dedup_ratio:.2f}x",
+        f"compression ratio  {s.compression_ratio:.2f}x"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""One exception hierarchy for every failure a user can act on.
+
+The CLI prints ``str(error)`` as a single line and exits 1 (2 for
+``UsageError``); the mount maps ``errno`` to the FUSE reply.  Anything that is
+not an ``ArtfsError`` is a bug and is allowed to show a traceback.
+"""
+
+import errno as _errno
+
+
+class ArtfsError(Exception):
+    """Base class: a failure explained in one line that says what to do."""
+
+    errno = _errno.EIO
+
+
+class UsageError(ArtfsError):
+    """The request itself is malformed (bad name, bad option value)."""
+
+    errno = _errno.EINVAL
+
+
+class InvalidName(UsageError):
+    """An artifact name, version or alias that the store does not accept."""
+
+
+class NotFound(ArtfsError):
+    """An artifact, version, alias, run or path that does not exist."""
+
+    errno = _errno.ENOENT
+
+
+class Conflict(ArtfsError):
+    """The request would break an invariant (alias in use, version protected)."""
+
+    errno = _errno.EEXIST
+
+
+class SpecialFile(UsageError):
+    """A fifo, socket or device file where only regular files, dirs and links can go."""
+
+    errno = _errno.EPERM
+
+
+class StoreError(ArtfsError):
+    """The store is missing, damaged or of a format this artfs cannot read."""
+
+
+class CorruptData(StoreError):
+    """Stored bytes do not match their digest; never hand them out."""
+
+
+class ReferenceChanged(ArtfsError):
+    """An external file recorded by reference no longer has its recorded digest."""

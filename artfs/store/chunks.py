@@ -1,0 +1,153 @@
+"""Chunk files: content-addressed, optionally zstd-compressed, verified on read.
+
+A chunk is named by the BLAKE3 digest of its uncompressed bytes and lives in
+``STORE/chunks/ab/cdef…``.  The file is one codec byte followed by the payload:
+
+    0x00  payload is the raw bytes
+    0x01  payload is one zstd frame (with content size) of the raw bytes
+
+Everything that touches chunk files goes through ``ChunkFiles`` (has / get /
+put / delete / list), so that a remote object store can take its place later.
+Durability is batched: ``put`` writes to a temporary name and renames, and the
+committer calls ``sync`` once before publishing the version that needs them.
+"""
+
+import ctypes
+import os
+import threading
+from collections.abc import Iterator
+
+import blake3
+import zstandard
+
+from artfs.errors import CorruptData, StoreError
+
+DIGEST_SIZE = 32
+RAW, ZSTD = 0, 1
+ZSTD_LEVEL = 3
+# Compressing a sample first is how random bytes avoid paying for a full
+# compression that would be thrown away: if the sample does not shrink by at
+# least this factor, the chunk is stored raw.
+_SAMPLE = 64 * 1024
+_WORTH_IT = 0.92
+
+_local = threading.local()
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def digest_of(data: bytes | memoryview) -> bytes:
+    return blake3.blake3(data).digest()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    # zstandard's (de)compressor objects are not thread-safe: one per thread.
+    if not hasattr(_local, "cctx"):
+        _local.cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        _local.dctx = zstandard.ZstdDecompressor()
+    return _local.cctx
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    _compressor()
+    return _local.dctx
+
+
+def encode(data: bytes | memoryview) -> bytes:
+    """The chunk file's bytes for ``data``: compressed only when that saves space."""
+    cctx = _compressor()
+    if len(data) > _SAMPLE * 2 and len(cctx.compress(data[:_SAMPLE])) > _SAMPLE * _WORTH_IT:
+        return bytes([RAW]) + data
+    packed = cctx.compress(data)
+    if len(packed) < len(data) * _WORTH_IT:
+        return bytes([ZSTD]) + packed
+    return bytes([RAW]) + data
+
+
+def decode(blob: bytes, digest: bytes) -> bytes:
+    """The raw bytes of a chunk file, checked against ``digest``; CorruptData otherwise."""
+    codec, payload = blob[:1], memoryview(blob)[1:]
+    try:
+        if codec == bytes([RAW]):
+            data = bytes(payload)
+        elif codec == bytes([ZSTD]):
+            data = _decompressor().decompress(payload)
+        else:
+            raise CorruptData(f"chunk {digest.hex()} has unknown codec {codec!r}")
+    except zstandard.ZstdError as e:
+        raise CorruptData(f"chunk {digest.hex()} does not decompress: {e}") from None
+    if digest_of(data) != digest:
+        raise CorruptData(f"chunk {digest.hex()} does not match its digest")
+    return data
+
+
+class ChunkFiles:
+    """The directory of chunk files.  Thread-safe; every method is blocking I/O."""
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def path(self, digest: bytes) -> str:
+        h = digest.hex()
+        return os.path.join(self.root, h[:2], h[2:])
+
+    def has(self, digest: bytes) -> bool:
+        return os.path.exists(self.path(digest))
+
+    def put(self, digest: bytes, blob: bytes) -> None:
+        """Write a chunk file under its final name, atomically (not yet durable)."""
+        final = self.path(digest)
+        tmp = f"{final}.tmp{os.getpid()}.{threading.get_ident()}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
+        try:
+            view = memoryview(blob)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.rename(tmp, final)
+
+    def get(self, digest: bytes) -> bytes:
+        """The verified raw bytes of a chunk."""
+        try:
+            with open(self.path(digest), "rb") as f:
+                blob = f.read()
+        except FileNotFoundError:
+            raise CorruptData(f"chunk {digest.hex()} is missing from the store") from None
+        return decode(blob, digest)
+
+    def stored_size(self, digest: bytes) -> int:
+        return os.stat(self.path(digest)).st_size
+
+    def delete(self, digest: bytes) -> None:
+        try:
+            os.unlink(self.path(digest))
+        except FileNotFoundError:
+            pass
+
+    def list(self) -> Iterator[tuple[bytes | None, str]]:
+        """Every file under the chunk directory: (digest or None for strays, path)."""
+        if not os.path.isdir(self.root):
+            return
+        for sub in sorted(os.listdir(self.root)):
+            subdir = os.path.join(self.root, sub)
+            for fname in sorted(os.listdir(subdir)):
+                full = os.path.join(subdir, fname)
+                try:
+                    digest = bytes.fromhex(sub + fname)
+                except ValueError:
+                    digest = None
+                yield (digest if digest and len(digest) == DIGEST_SIZE else None), full
+
+    def sync(self) -> None:
+        """Make every chunk written so far durable: one syncfs instead of an fsync per file."""
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if _libc.syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise StoreError(f"cannot sync the store's filesystem: {os.strerror(err)}")
+        finally:
+            os.close(fd)

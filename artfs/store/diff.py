@@ -1,0 +1,50 @@
+"""Differences between two versions, skipping every subtree they share."""
+
+from dataclasses import dataclass
+
+from artfs.store.store import Store
+from artfs.store.tree import DIR, Entry
+
+
+@dataclass
+class Change:
+    status: str  # "added", "removed" or "modified"
+    path: str
+    old_size: int | None
+    new_size: int | None
+
+
+def diff(store: Store, old_root: bytes, new_root: bytes) -> list[Change]:
+    changes: list[Change] = []
+    _diff_trees(store, old_root, new_root, b"", changes)
+    return changes
+
+
+def _diff_trees(store: Store, old: bytes | None, new: bytes | None, prefix: bytes,
+                out: list[Change]) -> None:
+    if old == new:
+        return  # Merkle: equal digests, equal subtrees
+    before = {e.name: e for e in store.tree(old)} if old else {}
+    after = {e.name: e for e in store.tree(new)} if new else {}
+    for name in sorted(before.keys() | after.keys()):
+        a, b = before.get(name), after.get(name)
+        path = prefix + name
+        a_dir = a is not None and a.kind == DIR
+        b_dir = b is not None and b.kind == DIR
+        if a_dir or b_dir:
+            _diff_trees(store, a.digest if a_dir else None, b.digest if b_dir else None,
+                        path + b"/", out)
+            a, b = (None if a_dir else a), (None if b_dir else b)
+        _diff_leaf(a, b, path, out)
+
+
+def _diff_leaf(a: Entry | None, b: Entry | None, path: bytes, out: list[Change]) -> None:
+    shown = path.decode(errors="replace")
+    if a is None and b is None:
+        return
+    if a is None:
+        out.append(Change("added", shown, None, b.size))
+    elif b is None:
+        out.append(Change("removed", shown, a.size, None))
+    elif a != b:
+        out.append(Change("modified", shown, a.size, b.size))

@@ -1,0 +1,89 @@
+"""Garbage collection: free chunks, chunk lists and trees no version references.
+
+Mark and sweep under the exclusive gc lock, so no commit is between its dedup
+check and its publication.  Index entries go first (one transaction), files
+after: a crash in between leaves stray files, never an index entry for a
+missing file.  Stray files (from commits that died before publishing) go too.
+"""
+
+import os
+from dataclasses import dataclass
+
+from artfs.store import meta
+from artfs.store.store import Store
+from artfs.store.tree import DIR, FILE
+
+
+@dataclass
+class GcReport:
+    chunks: int = 0
+    bytes: int = 0
+    trees: int = 0
+    strays: int = 0
+
+
+def live_objects(store: Store) -> tuple[set[bytes], set[bytes]]:
+    """(tree digests, file digests) reachable from any version."""
+    trees: set[bytes] = set()
+    files: set[bytes] = set()
+    with store.meta.read() as txn:
+        roots = [bytes.fromhex(meta.loads(raw)["root"])
+                 for _, raw in txn.cursor(store.meta.db["versions"])]
+    stack = roots
+    while stack:
+        digest = stack.pop()
+        if digest in trees:
+            continue
+        trees.add(digest)
+        for entry in store.tree(digest):
+            if entry.kind == DIR:
+                stack.append(entry.digest)
+            elif entry.kind == FILE and entry.size:
+                files.add(entry.digest)
+    return trees, files
+
+
+def collect(store: Store, *, dry_run: bool = False) -> GcReport:
+    report = GcReport()
+    with store.gc_lock(exclusive=True):
+        live_trees, live_files = live_objects(store)
+        db = store.meta.db
+        with store.meta.read() as txn:
+            live_chunks = set(live_files)
+            for digest in live_files:
+                raw = txn.get(digest, db=db["filemaps"])
+                if raw is not None:
+                    live_chunks.update(d for d, _ in meta.unpack_filemap(raw))
+            dead_chunks = {bytes(k): meta.CHUNK.unpack(v)[1]
+                           for k, v in txn.cursor(db["chunks"]) if bytes(k) not in live_chunks}
+            dead_maps = [bytes(k) for k in txn.cursor(db["filemaps"]).iternext(values=False)
+                         if bytes(k) not in live_files]
+            dead_trees = [bytes(k) for k in txn.cursor(db["trees"]).iternext(values=False)
+                          if bytes(k) not in live_trees]
+        report.chunks, report.bytes = len(dead_chunks), sum(dead_chunks.values())
+        report.trees = len(dead_trees)
+        indexed = live_chunks | set(dead_chunks)
+        strays = [(d, p) for d, p in store.chunks.list() if d is None or d not in indexed]
+        report.strays = len(strays)
+        if dry_run:
+            return report
+        with store.meta.write() as txn:
+            for digest in dead_chunks:
+                txn.delete(digest, db=db["chunks"])
+            for digest in dead_maps:
+                txn.delete(digest, db=db["filemaps"])
+            for digest in dead_trees:
+                txn.delete(digest, db=db["trees"])
+        for digest in dead_chunks:
+            store.chunks.delete(digest)
+        for _, path in strays:
+            _unlink(path)
+    store.tree.cache_clear()
+    return report
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

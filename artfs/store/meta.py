@@ -1,0 +1,110 @@
+"""The LMDB schema: the one place that knows every key layout and value encoding.
+
+docs/format.md describes the same layout for people.  Named databases:
+
+    info       b"format" -> ASCII int; b"created" -> ASCII float
+    chunks     digest[32] -> u64 raw size | u64 stored size      (chunk index)
+    filemaps   file digest[32] -> (chunk digest[32] | u64 size)*  (files of >1 chunk)
+    trees      tree digest[32] -> tree object (see tree.py)
+    artifacts  name -> JSON {type, description, created, next_version}
+    versions   name 0x00 u32be(n) -> JSON version record
+    aliases    name 0x00 alias -> u32be(n)
+    runs       run id -> JSON run record
+    inputs     run id 0x00 name 0x00 u32be(n) -> JSON {first, last, files}
+    outputs    run id 0x00 name 0x00 u32be(n) -> b""
+    statcache  absolute path -> u64 dev|ino|size|mtime_ns|ctime_ns | digest[32]
+
+A name never contains 0x00, and u32be sorts numerically, so a prefix scan
+over ``name 0x00`` lists an artifact's versions in order.
+"""
+
+import json
+import struct
+from collections.abc import Iterator
+
+import lmdb
+
+FORMAT_VERSION = 1
+DBS = ("info", "chunks", "filemaps", "trees", "artifacts", "versions", "aliases", "runs",
+       "inputs", "outputs", "statcache")
+MAP_SIZE = 1 << 40  # address space only; the file grows with the data
+
+CHUNK = struct.Struct("<QQ")
+MAP_ITEM = struct.Struct("<32sQ")
+STAT = struct.Struct("<QQQQQ32s")
+_U32BE = struct.Struct(">I")
+SEP = b"\0"
+
+
+def dumps(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def loads(raw: bytes):
+    return json.loads(bytes(raw))
+
+
+def version_key(name: str, number: int) -> bytes:
+    return name.encode() + SEP + _U32BE.pack(number)
+
+
+def version_prefix(name: str) -> bytes:
+    return name.encode() + SEP
+
+
+def split_version_key(key: bytes) -> tuple[str, int]:
+    key = bytes(key)  # name, one separator byte, then a fixed-width number
+    return key[:-5].decode(), _U32BE.unpack(key[-4:])[0]
+
+
+def alias_key(name: str, alias: str) -> bytes:
+    return name.encode() + SEP + alias.encode()
+
+
+def pack_version(number: int) -> bytes:
+    return _U32BE.pack(number)
+
+
+def unpack_version(raw: bytes) -> int:
+    return _U32BE.unpack(bytes(raw))[0]
+
+
+def input_key(run_id: str, name: str, number: int) -> bytes:
+    return run_id.encode() + SEP + version_key(name, number)
+
+
+def pack_filemap(items: list[tuple[bytes, int]]) -> bytes:
+    return b"".join(MAP_ITEM.pack(d, n) for d, n in items)
+
+
+def unpack_filemap(raw: bytes) -> list[tuple[bytes, int]]:
+    return list(MAP_ITEM.iter_unpack(bytes(raw)))
+
+
+def prefix_scan(txn: lmdb.Transaction, db, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    cur = txn.cursor(db)
+    if not cur.set_range(prefix):
+        return
+    for key, value in cur:
+        if not key.startswith(prefix):
+            return
+        yield key, value
+
+
+class Meta:
+    """The opened LMDB environment and its named databases."""
+
+    def __init__(self, path: str, *, create: bool):
+        self.env = lmdb.open(path, map_size=MAP_SIZE, max_dbs=len(DBS), max_readers=1024,
+                             create=create, subdir=True, lock=True)
+        self.env.reader_check()  # free reader slots of processes that died
+        self.db = {name: self.env.open_db(name.encode()) for name in DBS}
+
+    def read(self) -> lmdb.Transaction:
+        return self.env.begin(buffers=False)
+
+    def write(self) -> lmdb.Transaction:
+        return self.env.begin(write=True)
+
+    def close(self) -> None:
+        self.env.close()

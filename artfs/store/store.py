@@ -1,0 +1,255 @@
+"""The store: where it lives, opening it once per process, and reading versions.
+
+``Store`` is the read side and the small metadata edits (aliases, removal);
+writing a version is ``commit.py``, freeing space is ``gc.py``, checking it is
+``verify.py``.  Nothing here knows about FUSE or the CLI.
+"""
+
+import fcntl
+import functools
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import lmdb
+import platformdirs
+
+from artfs.errors import Conflict, NotFound, StoreError
+from artfs.store import meta
+from artfs.store.chunks import ChunkFiles
+from artfs.store.names import LATEST, Ref, check_alias, check_name, parse_ref
+from artfs.store.tree import DIR, FILE, Entry, decode_tree
+
+_open_stores: dict[str, "Store"] = {}
+_open_lock = threading.Lock()
+
+
+def default_location(explicit: str | None = None) -> str:
+    """``--store``, else ``$ARTFS_HOME``, else the user's data directory."""
+    return os.path.abspath(
+        explicit or os.environ.get("ARTFS_HOME") or platformdirs.user_data_dir("artfs")
+    )
+
+
+@dataclass
+class Version:
+    """One committed version, as its record says."""
+
+    name: str
+    number: int
+    record: dict
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}:v{self.number}"
+
+    @property
+    def root(self) -> bytes:
+        return bytes.fromhex(self.record["root"])
+
+    @property
+    def digest(self) -> str:
+        return self.record["root"]
+
+    def __getattr__(self, key):
+        try:
+            return self.__dict__["record"][key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+class Store:
+    """An opened store directory.  Use ``Store.open``: LMDB allows one handle per process."""
+
+    def __init__(self, path: str, *, create: bool):
+        self.path = path
+        meta_dir = os.path.join(path, "meta")
+        if not os.path.isdir(meta_dir):
+            if not create:
+                raise StoreError(f"no artfs store at {path}; create one with 'artfs put' first")
+            os.makedirs(meta_dir, exist_ok=True)
+            os.makedirs(os.path.join(path, "chunks"), exist_ok=True)
+        try:
+            self.meta = meta.Meta(meta_dir, create=create)
+        except lmdb.Error as e:
+            raise StoreError(f"cannot open the store at {path}: {e}") from None
+        self.chunks = ChunkFiles(os.path.join(path, "chunks"))
+        self._check_format()
+        self._pid = os.getpid()
+
+    @classmethod
+    def open(cls, location: str | None = None, *, create: bool = True) -> "Store":
+        path = default_location(location)
+        with _open_lock:
+            store = _open_stores.get(path)
+            if store is None or store._pid != os.getpid():
+                store = _open_stores[path] = cls(path, create=create)
+            return store
+
+    def _check_format(self) -> None:
+        with self.meta.write() as txn:
+            info = self.meta.db["info"]
+            raw = txn.get(b"format", db=info)
+            if raw is None:
+                txn.put(b"format", str(meta.FORMAT_VERSION).encode(), db=info)
+                txn.put(b"created", repr(time.time()).encode(), db=info)
+                return
+        try:
+            found = int(raw)
+        except ValueError:
+            raise StoreError(f"the store at {self.path} is damaged: bad format marker") from None
+        if found > meta.FORMAT_VERSION:
+            raise StoreError(
+                f"the store at {self.path} has format {found}, newer than this artfs reads "
+                f"({meta.FORMAT_VERSION}); upgrade artfs"
+            )
+
+    @contextmanager
+    def gc_lock(self, exclusive: bool = False):
+        """Commits hold it shared, gc exclusive: gc never frees what a commit is writing."""
+        fd = os.open(os.path.join(self.path, "gc.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    # --- artifacts and versions -------------------------------------------------
+
+    def artifact(self, name: str, txn=None) -> dict:
+        with self._txn(txn) as t:
+            raw = t.get(check_name(name).encode(), db=self.meta.db["artifacts"])
+        if raw is None:
+            raise NotFound(f"no artifact named {name!r}; 'artfs ls' lists them")
+        return meta.loads(raw)
+
+    def artifact_names(self) -> list[str]:
+        with self.meta.read() as txn:
+            return [k.decode() for k, _ in txn.cursor(self.meta.db["artifacts"])]
+
+    def versions(self, name: str, txn=None) -> list[Version]:
+        with self._txn(txn) as t:
+            self.artifact(name, t)
+            aliases = self._aliases_by_version(t, name)
+            found = []
+            for key, raw in meta.prefix_scan(t, self.meta.db["versions"], meta.version_prefix(name)):
+                _, number = meta.split_version_key(key)
+                found.append(Version(name, number, meta.loads(raw), aliases.get(number, [])))
+        if found:
+            found[-1].aliases.insert(0, LATEST)
+        return found
+
+    def _aliases_by_version(self, txn, name: str) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        prefix = meta.version_prefix(name)
+        for key, raw in meta.prefix_scan(txn, self.meta.db["aliases"], prefix):
+            out.setdefault(meta.unpack_version(raw), []).append(key[len(prefix):].decode())
+        return out
+
+    def resolve(self, ref: "str | Ref", txn=None) -> Version:
+        """``name``, ``name:vN`` or ``name:alias`` → the version; NotFound names what is missing."""
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        with self._txn(txn) as t:
+            versions = self.versions(ref.name, t)
+            selector = ref.selector or LATEST
+            if not versions:
+                raise NotFound(f"artifact {ref.name!r} has no versions")
+            if selector == LATEST:
+                return versions[-1]
+            number = ref.version
+            if number is None:
+                raw = t.get(meta.alias_key(ref.name, selector), db=self.meta.db["aliases"])
+                if raw is None:
+                    raise NotFound(f"artifact {ref.name!r} has no alias {selector!r}; "
+                                   f"'artfs show {ref.name}' lists its aliases")
+                number = meta.unpack_version(raw)
+            for v in versions:
+                if v.number == number:
+                    return v
+        raise NotFound(f"{ref.name}:v{number} does not exist; 'artfs ls {ref.name}' lists versions")
+
+    @contextmanager
+    def _txn(self, txn):
+        if txn is not None:
+            yield txn
+        else:
+            with self.meta.read() as t:
+                yield t
+
+    def set_alias(self, ref: str, alias: str) -> Version:
+        """Point ``alias`` at a version, moving it from wherever it was."""
+        check_alias(alias)
+        if alias == LATEST:
+            raise Conflict("'latest' moves by itself to the newest version; choose another alias")
+        with self.meta.write() as txn:
+            version = self.resolve(ref, txn)
+            txn.put(meta.alias_key(version.name, alias), meta.pack_version(version.number),
+                    db=self.meta.db["aliases"])
+        return version
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        with self.meta.write() as txn:
+            self.artifact(name, txn)
+            if not txn.delete(meta.alias_key(name, check_name(alias, "alias")),
+                              db=self.meta.db["aliases"]):
+                raise NotFound(f"artifact {name!r} has no alias {alias!r}")
+
+    def remove_version(self, ref: str, *, force: bool = False) -> Version:
+        """Forget a version (its data goes at the next gc); refuses one with user aliases."""
+        with self.meta.write() as txn:
+            version = self.resolve(parse_ref(ref, need_selector=True), txn)
+            user_aliases = [a for a in version.aliases if a != LATEST]
+            if user_aliases and not force:
+                raise Conflict(f"{version.label} holds aliases {', '.join(user_aliases)}; "
+                               "move them, or pass --force")
+            for alias in user_aliases:
+                txn.delete(meta.alias_key(version.name, alias), db=self.meta.db["aliases"])
+            txn.delete(meta.version_key(version.name, version.number), db=self.meta.db["versions"])
+        return version
+
+    # --- trees and files ---------------------------------------------------------
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - trees are immutable; the store lives long
+    def tree(self, digest: bytes) -> tuple[Entry, ...]:
+        with self.meta.read() as txn:
+            raw = txn.get(digest, db=self.meta.db["trees"])
+        if raw is None:
+            raise StoreError(f"tree {digest.hex()} is missing; the store is damaged, "
+                             "run 'artfs verify'")
+        return tuple(decode_tree(raw))
+
+    def walk(self, root: bytes, prefix: bytes = b"") -> Iterator[tuple[bytes, Entry]]:
+        """Every entry below a tree, depth first, with its path relative to the root."""
+        for entry in self.tree(root):
+            path = prefix + entry.name
+            yield path, entry
+            if entry.kind == DIR:
+                yield from self.walk(entry.digest, path + b"/")
+
+    def lookup(self, root: bytes, path: bytes) -> Entry:
+        entry = Entry(b"", DIR, digest=root)
+        for part in filter(None, path.split(b"/")):
+            if entry.kind != DIR:
+                raise NotFound(f"{path.decode(errors='replace')} is not in this version")
+            match = [e for e in self.tree(entry.digest) if e.name == part]
+            if not match:
+                raise NotFound(f"{path.decode(errors='replace')} is not in this version")
+            entry = match[0]
+        return entry
+
+    def file_chunks(self, entry: Entry, txn=None) -> list[tuple[bytes, int]]:
+        """A file's chunks in order: its chunk list, or the file itself as one chunk."""
+        if entry.kind != FILE or entry.size == 0:
+            return []
+        with self._txn(txn) as t:
+            raw = t.get(entry.digest, db=self.meta.db["filemaps"])
+        return meta.unpack_filemap(raw) if raw is not None else [(entry.digest, entry.size)]
+
+    def read_file(self, entry: Entry) -> Iterator[bytes]:
+        """A file's bytes chunk by chunk, each verified against its digest."""
+        for digest, _ in self.file_chunks(entry):
+            yield self.chunks.get(digest)
