@@ -7,13 +7,12 @@ commands take ``--json``.  Progress goes to stderr, only on a terminal.
 import json
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import click
 
 from artfs import errors
 from artfs.store import gc as gc_mod
-from artfs.store import runs as runs_mod
 from artfs.store.commit import Commit, Node, check_exists
 from artfs.store.diff import diff as diff_versions
 from artfs.store.names import parse_ref
@@ -70,10 +69,8 @@ def tree_size(path: str) -> int:
     total = 0
     for root, _, files in os.walk(path):
         for f in files:
-            try:
+            with suppress(OSError):  # vanished since the walk: the commit will say so
                 total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
     return total
 
 
@@ -127,7 +124,8 @@ def main(ctx, store):
 @click.option("--metadata", help="JSON object stored with the version.")
 @click.option("--description", default="", help="Artifact description.")
 @click.option("-m", "--message", default="", help="What changed in this version.")
-@click.option("--skip-special", is_flag=True, help="Skip fifos, sockets and devices with a warning.")
+@click.option("--skip-special", is_flag=True,
+              help="Skip fifos, sockets and devices with a warning.")
 @click.pass_context
 def put(ctx, path, name, type_, aliases, metadata, description, message, skip_special):
     """Store PATH (a file or directory) as the next version of NAME."""

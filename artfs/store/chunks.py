@@ -16,6 +16,7 @@ import ctypes
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import suppress
 
 import blake3
 import zstandard
@@ -123,10 +124,12 @@ class ChunkFiles:
         return os.stat(self.path(digest)).st_size
 
     def delete(self, digest: bytes) -> None:
-        try:
-            os.unlink(self.path(digest))
-        except FileNotFoundError:
-            pass
+        self.delete_stray(self.path(digest))
+
+    def delete_stray(self, path: str) -> None:
+        """Remove a file found by ``list`` (a chunk, or a leftover temporary file)."""
+        with suppress(FileNotFoundError):
+            os.unlink(path)
 
     def list(self) -> Iterator[tuple[bytes | None, str]]:
         """Every file under the chunk directory: (digest or None for strays, path)."""

@@ -30,7 +30,16 @@ from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
 from artfs.store.names import LATEST, check_alias, check_name
 from artfs.store.store import Store, Version
-from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry, check_component, encode_tree, tree_digest
+from artfs.store.tree import (
+    DIR,
+    FILE,
+    REFERENCE,
+    SYMLINK,
+    Entry,
+    check_component,
+    encode_tree,
+    tree_digest,
+)
 
 WORKERS = 2
 MAX_IN_FLIGHT = 8  # chunks being compressed/written at once: bounds memory to ~8 x 4 MiB

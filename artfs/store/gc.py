@@ -6,7 +6,6 @@ after: a crash in between leaves stray files, never an index entry for a
 missing file.  Stray files (from commits that died before publishing) go too.
 """
 
-import os
 from dataclasses import dataclass
 
 from artfs.store import meta
@@ -77,13 +76,6 @@ def collect(store: Store, *, dry_run: bool = False) -> GcReport:
         for digest in dead_chunks:
             store.chunks.delete(digest)
         for _, path in strays:
-            _unlink(path)
+            store.chunks.delete_stray(path)
     store.tree.cache_clear()
     return report
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

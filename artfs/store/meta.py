@@ -12,6 +12,7 @@ docs/format.md describes the same layout for people.  Named databases:
     runs       run id -> JSON run record
     inputs     run id 0x00 name 0x00 u32be(n) -> JSON {first, last, files}
     outputs    run id 0x00 name 0x00 u32be(n) -> b""
+    consumers  name 0x00 u32be(n) 0x00 run id -> b""   (inputs, reversed)
     statcache  absolute path -> u64 dev|ino|size|mtime_ns|ctime_ns | digest[32]
 
 A name never contains 0x00, and u32be sorts numerically, so a prefix scan
@@ -26,7 +27,7 @@ import lmdb
 
 FORMAT_VERSION = 1
 DBS = ("info", "chunks", "filemaps", "trees", "artifacts", "versions", "aliases", "runs",
-       "inputs", "outputs", "statcache")
+       "inputs", "outputs", "consumers", "statcache")
 MAP_SIZE = 1 << 40  # address space only; the file grows with the data
 
 CHUNK = struct.Struct("<QQ")

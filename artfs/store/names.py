@@ -21,7 +21,8 @@ def check_name(name: str, what: str = "artifact name") -> str:
     if not isinstance(name, str) or not name:
         raise InvalidName(f"{what} is empty; use letters, digits, '-', '_' or '.'")
     if len(name) > MAX_NAME:
-        raise InvalidName(f"{what} {name[:20]!r}… is {len(name)} characters; the limit is {MAX_NAME}")
+        raise InvalidName(
+            f"{what} {name[:20]!r}… is {len(name)} characters; the limit is {MAX_NAME}")
     if name in (".", ".."):
         raise InvalidName(f"{what} {name!r} is reserved; choose another")
     if not _NAME_RE.fullmatch(name):
@@ -69,7 +70,8 @@ def parse_ref(text: str, *, need_selector: bool = False) -> Ref:
     check_name(name)
     if not sep:
         if need_selector:
-            raise InvalidName(f"{text!r} needs a version: write {text}:v0, {text}:latest or an alias")
+            raise InvalidName(
+                f"{text!r} needs a version: write {text}:v0, {text}:latest or an alias")
         return Ref(name, None)
     if ":" in selector:
         raise InvalidName(f"{text!r} has more than one ':'; write name:version")

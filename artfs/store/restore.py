@@ -46,12 +46,17 @@ def _same_file(path: bytes, entry: Entry) -> bool:
 
 
 def export(store: Store, version: Version, dest: str,
-           progress: Callable[[int], None] = lambda n: None) -> None:
-    """Write ``version``'s tree into ``dest`` (created if missing)."""
+           progress: Callable[[int], None] = lambda n: None, only: bytes | None = None) -> None:
+    """Write ``version``'s tree (or only the path ``only``) into ``dest``."""
     dest_b = os.fsencode(dest)
-    os.makedirs(dest_b, exist_ok=True)
+    if only is None:
+        os.makedirs(dest_b, exist_ok=True)
+        entries = store.walk(version.root)
+    else:
+        os.makedirs(os.path.dirname(os.path.join(dest_b, only)), exist_ok=True)
+        entries = [(only, store.lookup(version.root, only))]
     dir_modes = []
-    for rel, entry in store.walk(version.root):
+    for rel, entry in entries:
         path = os.path.join(dest_b, rel)
         try:
             if entry.kind == DIR:

@@ -76,6 +76,16 @@ def record_input(store: Store, run_id: str, version: Version,
         for path, nbytes in (files or {}).items():
             edge["files"][path] = edge["files"].get(path, 0) + nbytes
         txn.put(key, meta.dumps(edge), db=store.meta.db["inputs"])
+        txn.put(meta.version_key(version.name, version.number) + meta.SEP + run_id.encode(),
+                b"", db=store.meta.db["consumers"])
+
+
+def consumers(store: Store, version: Version) -> list[str]:
+    """Ids of the runs that used a version."""
+    prefix = meta.version_key(version.name, version.number) + meta.SEP
+    with store.meta.read() as txn:
+        return [bytes(k[len(prefix):]).decode()
+                for k, _ in meta.prefix_scan(txn, store.meta.db["consumers"], prefix)]
 
 
 def run_edges(store: Store, run_id: str, db_name: str) -> list[tuple[str, int, bytes]]:

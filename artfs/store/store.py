@@ -136,7 +136,8 @@ class Store:
             self.artifact(name, t)
             aliases = self._aliases_by_version(t, name)
             found = []
-            for key, raw in meta.prefix_scan(t, self.meta.db["versions"], meta.version_prefix(name)):
+            prefix = meta.version_prefix(name)
+            for key, raw in meta.prefix_scan(t, self.meta.db["versions"], prefix):
                 _, number = meta.split_version_key(key)
                 found.append(Version(name, number, meta.loads(raw), aliases.get(number, [])))
         if found:

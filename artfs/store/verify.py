@@ -40,8 +40,9 @@ def verify(store: Store, versions: list[Version],
                 if entry.kind != FILE:
                     continue
                 report.files += 1
+                shown = path.decode(errors="replace")
                 for digest, size in store.file_chunks(entry):
-                    users.setdefault(digest, []).append((version.label, path.decode(errors="replace")))
+                    users.setdefault(digest, []).append((version.label, shown))
                     sizes[digest] = size
         except ArtfsError as e:
             report.damage.append(Damage(version.label, "", str(e)))

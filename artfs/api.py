@@ -1,0 +1,36 @@
+"""``artfs.Api``: querying the store without a run (W&B's public API)."""
+
+from artfs.artifact import Artifact
+from artfs.store import runs as runs_mod
+from artfs.store.names import parse_ref
+from artfs.store.store import Store
+
+
+class Api:
+    def __init__(self, store: str | None = None, **_ignored):
+        self._store = Store.open(store)
+
+    def artifact(self, name: str, type: str | None = None) -> Artifact:
+        """``name``, ``name:vN`` or ``name:alias``."""
+        version = self._store.resolve(parse_ref(name))
+        if type is not None and version.type != type:
+            from artfs.errors import UsageError
+            raise UsageError(f"{version.label} has type {version.type!r}, not {type!r}")
+        return Artifact._from_version(self._store, version)
+
+    def artifact_versions(self, name: str) -> list[Artifact]:
+        """Every version of an artifact, oldest first."""
+        return [Artifact._from_version(self._store, v)
+                for v in self._store.versions(parse_ref(name).name)]
+
+    def artifacts(self, type: str | None = None, name: str | None = None) -> list[Artifact]:
+        """Every version of every artifact, optionally only of one type or name."""
+        names = [parse_ref(name).name] if name else self._store.artifact_names()
+        return [a for n in names for a in self.artifact_versions(n)
+                if type is None or a.type == type]
+
+    def run(self, run_id: str) -> dict:
+        return runs_mod.get_run(self._store, run_id)
+
+    def runs(self) -> list[dict]:
+        return runs_mod.list_runs(self._store)

@@ -1,0 +1,116 @@
+"""``artfs.init`` and ``Run``: one execution of a program, with its inputs and outputs.
+
+``init`` puts the run's id in ``ARTFS_RUN_ID`` so that child processes (and
+commits they make) belong to the same run.  A run that is not finished
+explicitly is finished when the interpreter exits.
+"""
+
+import atexit
+import os
+import sys
+
+from artfs.artifact import Artifact
+from artfs.errors import UsageError
+from artfs.store import runs as runs_mod
+from artfs.store.names import parse_ref
+from artfs.store.store import Store
+
+RUN_ENV = "ARTFS_RUN_ID"
+_active: list["Run"] = []
+
+
+class Run:
+    """A W&B-style run.  Use ``artfs.init()`` to make one."""
+
+    def __init__(self, store: Store, record: dict):
+        self._store = store
+        self._record = record
+        self.finished = False
+
+    id = property(lambda self: self._record["id"])
+    name = property(lambda self: self._record["name"])
+    job_type = property(lambda self: self._record["job_type"])
+    config = property(lambda self: self._record["config"])
+
+    def log_artifact(self, artifact: "Artifact | str", name: str | None = None,
+                     type: str | None = None, aliases=None, **_ignored) -> Artifact:
+        """Commit a draft (or a path, with ``name`` and ``type``) as a new version."""
+        if isinstance(artifact, str):
+            path = artifact
+            artifact = Artifact(name or os.path.basename(os.path.abspath(path)), type or "dataset")
+            if os.path.isdir(path):
+                artifact.add_dir(path)
+            else:
+                artifact.add_file(path)
+        if not isinstance(artifact, Artifact):
+            raise UsageError(f"log_artifact takes an Artifact or a path, not {artifact!r}")
+        artifact._commit(self._store, list(aliases or []), self.id)
+        return artifact
+
+    def use_artifact(self, artifact_or_name: "Artifact | str", type: str | None = None,
+                     aliases=None, **_ignored) -> Artifact:
+        """Resolve ``name[:vN|:alias]`` (or take a logged Artifact) and record it as an input."""
+        if isinstance(artifact_or_name, Artifact):
+            artifact_or_name._check_committed()
+            version = artifact_or_name._version
+        else:
+            version = self._store.resolve(parse_ref(artifact_or_name))
+        if type is not None and version.type != type:
+            raise UsageError(f"{version.label} has type {version.type!r}, not {type!r}")
+        runs_mod.record_input(self._store, self.id, version)
+        for alias in aliases or []:
+            self._store.set_alias(version.label, alias)
+        return Artifact._from_version(self._store, self._store.resolve(version.label))
+
+    def logged_artifacts(self) -> list[Artifact]:
+        return self._edges("outputs")
+
+    def used_artifacts(self) -> list[Artifact]:
+        return self._edges("inputs")
+
+    def _edges(self, db: str) -> list[Artifact]:
+        return [Artifact._from_version(self._store, self._store.resolve(f"{n}:v{v}"))
+                for n, v, _ in runs_mod.run_edges(self._store, self.id, db)]
+
+    def finish(self, exit_code: int = 0) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        status = "finished" if exit_code == 0 else "failed"
+        self._record = runs_mod.finish_run(self._store, self.id, status=status,
+                                           exit_code=exit_code)
+        if self in _active:
+            _active.remove(self)
+        if os.environ.get(RUN_ENV) == self.id:
+            del os.environ[RUN_ENV]
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.finish(0 if exc_type is None else 1)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} {self.name}>"
+
+
+def init(job_type: str | None = None, name: str | None = None, config: dict | None = None,
+         project: str | None = None, store: str | None = None, **_ignored) -> Run:
+    """Start a run (W&B's ``wandb.init``); other W&B keyword arguments are accepted and ignored."""
+    opened = Store.open(store)
+    record = runs_mod.start_run(opened, job_type=job_type, name=name,
+                                config=dict(config or {}), project=project, command=sys.argv)
+    run = Run(opened, record)
+    _active.append(run)
+    os.environ[RUN_ENV] = run.id
+    return run
+
+
+def current() -> Run | None:
+    return _active[-1] if _active else None
+
+
+@atexit.register
+def _finish_all() -> None:
+    for run in list(_active):
+        run.finish(0)

@@ -1,0 +1,69 @@
+"""A tour of artfs: the W&B-style API, then the CLI, on a throwaway store."""
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+work = tempfile.mkdtemp(prefix="artfs-quickstart-")
+os.environ["ARTFS_HOME"] = os.path.join(work, "store")
+os.chdir(work)
+
+import artfs as wandb  # noqa: E402  (ARTFS_HOME must be set first)
+
+
+def artfs(*args: str) -> None:
+    print(f"\n$ artfs {' '.join(args)}", flush=True)
+    subprocess.run([sys.executable, "-m", "artfs", *args], check=True)
+
+
+def make_dataset(rows: int, seed: int) -> None:
+    rng = random.Random(seed)
+    os.makedirs("data/images", exist_ok=True)
+    with open("data/train.csv", "w") as f:
+        f.write("id,x,y,label\n")
+        for i in range(rows):
+            f.write(f"{i},{rng.random():.6f},{rng.random():.6f},{rng.choice('abc')}\n")
+    for i in range(20):
+        with open(f"data/images/{i:03}.bin", "wb") as f:
+            f.write(random.Random(i).randbytes(200_000))
+
+
+print(f"working in {work}")
+make_dataset(200_000, seed=1)
+
+run = wandb.init(job_type="dataset-creation")
+artifact = wandb.Artifact("my-dataset", type="dataset", metadata={"rows": 200_000})
+artifact.add_dir("data")
+run.log_artifact(artifact)
+run.finish()
+print(f"logged {artifact.name} ({artifact.size} bytes, digest {artifact.digest[:12]})")
+
+run = wandb.init(job_type="model-training")
+used = run.use_artifact("my-dataset:latest")
+path = used.download()
+print(f"used {used.name}, downloaded to {path}: {sorted(os.listdir(path))}")
+run.finish()
+
+with open("data/train.csv", "a") as f:  # a small change to a big dataset
+    f.write("200000,0.5,0.5,a\n")
+run = wandb.init(job_type="dataset-update")
+artifact = wandb.Artifact("my-dataset", type="dataset")
+artifact.add_dir("data")
+run.log_artifact(artifact, aliases=["best"])
+run.finish()
+print(f"logged {artifact.name} with aliases {artifact.aliases}")
+
+run = wandb.init(job_type="dataset-update")
+again = wandb.Artifact("my-dataset", type="dataset")
+again.add_dir("data")
+run.log_artifact(again)  # same content: no new version, says which one holds it
+run.finish()
+
+artfs("ls", "my-dataset")
+artfs("diff", "my-dataset:v0", "my-dataset:v1")
+artfs("show", "my-dataset:best")
+artfs("stats")
+artfs("verify")
+print(f"\nthe store is in {os.environ['ARTFS_HOME']}")

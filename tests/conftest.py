@@ -1,0 +1,59 @@
+"""Shared fixtures: a fresh store per test and a way to run the real CLI."""
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from artfs.store.store import Store
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def store_dir(tmp_path, monkeypatch) -> str:
+    """An empty store directory, also set as ARTFS_HOME for the API and the CLI."""
+    path = str(tmp_path / "store")
+    monkeypatch.setenv("ARTFS_HOME", path)
+    monkeypatch.delenv("ARTFS_RUN_ID", raising=False)
+    return path
+
+
+@pytest.fixture
+def store(store_dir) -> Store:
+    return Store.open(store_dir)
+
+
+@pytest.fixture
+def cli(store_dir):
+    """Run ``python -m artfs --store STORE ARGS...`` in a subprocess."""
+
+    def run(*args: str, cwd: str | None = None, env: dict | None = None,
+            input: str | None = None) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "artfs", "--store", store_dir, *args],
+            capture_output=True, text=True, cwd=cwd, input=input,
+            env={**os.environ, **(env or {})}, timeout=300,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+def write(path, data: bytes | str) -> None:
+    """Create a file (and its parent directories)."""
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+def read(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()

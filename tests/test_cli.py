@@ -1,0 +1,153 @@
+"""The artfs command end to end, in subprocesses against a real store."""
+
+import json
+import os
+
+import pytest
+
+from artfs.store.commit import Commit, Node
+from artfs.store.store import Store
+from tests.conftest import read, write
+
+COMMANDS = ["put", "ls", "show", "get", "diff", "alias", "rm", "verify", "gc", "stats"]
+
+
+def make_tree(root, seed: int = 0) -> None:
+    write(root / "train.csv", "".join(f"{i},{i * seed}\n" for i in range(5000)))
+    write(root / "img/a.bin", os.urandom(300_000))
+    write(root / "img/b.bin", bytes(range(256)) * 100)
+    os.makedirs(root / "empty", exist_ok=True)
+    os.symlink("train.csv", root / "link")
+
+
+def test_help_on_every_command(cli):
+    top = cli("--help")
+    assert top.code == 0
+    for command in COMMANDS:
+        assert command in top.out
+        result = cli(command, "--help")
+        assert result.code == 0 and "Usage:" in result.out, command
+
+
+def test_put_ls_show_get_diff(cli, tmp_path):
+    src = tmp_path / "src"
+    make_tree(src, 1)
+    first = cli("put", str(src), "--name", "ds", "--metadata", '{"rows": 5000}', "-m", "first")
+    assert (first.code, first.out) == (0, "ds:v0\n")
+    again = cli("put", str(src), "--name", "ds")
+    assert again.out == "ds:v0\n" and "unchanged" in again.err
+    write(src / "train.csv", "changed\n")
+    write(src / "new.txt", "new")
+    os.unlink(src / "img/b.bin")
+    assert cli("put", str(src), "--name", "ds", "--alias", "best").out == "ds:v1\n"
+
+    versions = json.loads(cli("ls", "ds", "--json").out)
+    assert [v["version"] for v in versions] == ["v0", "v1"]
+    assert versions[1]["aliases"] == ["latest", "best"]
+    listing = json.loads(cli("ls", "--json").out)
+    assert listing == [{"name": "ds", "type": "dataset", "versions": 2, "latest": "v1"}]
+
+    shown = json.loads(cli("show", "ds:v0", "--json").out)
+    assert shown["metadata"] == {"rows": 5000} and shown["message"] == "first"
+    paths = {f["path"]: f["size"] for f in shown["contents"]}
+    assert paths["img/a.bin"] == 300_000 and "link" in paths
+    assert "ds:v0" in cli("show", "ds:v0").out
+
+    changes = {c["path"]: c["status"] for c in json.loads(cli("diff", "ds:v0", "ds:best",
+                                                                 "--json").out)}
+    assert changes == {"train.csv": "modified", "new.txt": "added", "img/b.bin": "removed"}
+
+    dest = tmp_path / "out"
+    assert cli("get", "ds:v1", str(dest)).code == 0
+    assert read(dest / "train.csv") == b"changed\n"
+    assert read(dest / "img/a.bin") == read(src / "img/a.bin")
+    assert os.readlink(dest / "link") == "train.csv"
+    assert os.path.isdir(dest / "empty") and not os.listdir(dest / "empty")
+    refused = cli("get", "ds:v0", str(dest))
+    assert refused.code == 1 and "not empty" in refused.err
+    assert read(dest / "train.csv") == b"changed\n"
+
+
+def test_put_single_file(cli, tmp_path):
+    write(tmp_path / "model.pt", b"weights")
+    assert cli("put", str(tmp_path / "model.pt"), "--name", "m", "--type", "model").code == 0
+    shown = json.loads(cli("show", "m:latest", "--json").out)
+    assert shown["type"] == "model" and [f["path"] for f in shown["contents"]] == ["model.pt"]
+
+
+def test_alias_rm_gc_stats(cli, tmp_path, store_dir):
+    src = tmp_path / "src"
+    write(src / "big.bin", os.urandom(3_000_000))
+    cli("put", str(src), "--name", "ds")
+    write(src / "big.bin", os.urandom(2_000_000))
+    cli("put", str(src), "--name", "ds")
+    assert cli("alias", "ds:v0", "prod").out == "ds:prod -> ds:v0\n"
+    refused = cli("rm", "ds:v0")
+    assert refused.code == 1 and "prod" in refused.err
+    assert cli("alias", "--rm", "ds", "prod").code == 0
+    assert cli("alias", "--rm", "ds", "prod").code == 1
+    stats_before = json.loads(cli("stats", "--json").out)
+    assert stats_before["versions"] == 2 and stats_before["unique_bytes"] == 5_000_000
+    assert cli("rm", "ds:v0").code == 0
+    dry = json.loads(cli("gc", "--dry-run", "--json").out)
+    assert dry["bytes"] >= 3_000_000 and dry["dry_run"]
+    assert json.loads(cli("stats", "--json").out)["unique_bytes"] == 5_000_000
+    freed = json.loads(cli("gc", "--json").out)
+    assert freed["bytes"] == dry["bytes"]
+    after = json.loads(cli("stats", "--json").out)
+    assert after["unique_bytes"] == 2_000_000 and after["versions"] == 1
+    assert cli("verify").code == 0
+    dest = tmp_path / "out"
+    assert cli("get", "ds:latest", str(dest)).code == 0
+    assert read(dest / "big.bin") == read(src / "big.bin")
+
+
+def test_dedup_across_artifacts_and_compression(cli, tmp_path):
+    text = "".join(f"row {i}, value {i * 7 % 13}\n" for i in range(200_000)).encode()
+    write(tmp_path / "a/data.txt", text)
+    write(tmp_path / "b/copy.txt", text)
+    cli("put", str(tmp_path / "a"), "--name", "one")
+    second = cli("put", str(tmp_path / "b"), "--name", "two")
+    assert "stored 0 new chunks" in second.err
+    stats = json.loads(cli("stats", "--json").out)
+    assert stats["logical_bytes"] == 2 * len(text) and stats["unique_bytes"] == len(text)
+    assert stats["stored_bytes"] < len(text) / 3
+
+
+def test_verify_selection(cli, tmp_path):
+    write(tmp_path / "a/x.txt", "x")
+    write(tmp_path / "b/y.txt", "y")
+    cli("put", str(tmp_path / "a"), "--name", "one")
+    cli("put", str(tmp_path / "b"), "--name", "two")
+    assert json.loads(cli("verify", "one", "--json").out)["files"] == 1
+    assert json.loads(cli("verify", "two:v0", "--json").out)["versions"] == 1
+    assert json.loads(cli("verify", "--json").out)["versions"] == 2
+
+
+def test_stat_cache_skips_unchanged_files(store_dir, tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    for i in range(20):
+        write(src / f"f{i}.txt", f"content {i}")
+    old = 1_000_000_000  # well outside the racy window
+    for i in range(20):
+        os.utime(src / f"f{i}.txt", (old, old))
+    store = Store.open(store_dir)
+
+    def commit() -> tuple[str, int]:
+        reads = []
+        original = Commit._ingest
+        monkeypatch.setattr(Commit, "_ingest", lambda self, p: reads.append(p) or original(self, p))
+        with Commit(store) as c:
+            version, _ = c.publish("ds", c.scan_dir(str(src), Node()))
+        return version.label, len(reads)
+
+    assert commit() == ("ds:v0", 20)
+    assert commit() == ("ds:v0", 0)
+    write(src / "f3.txt", "changed")
+    os.utime(src / "f3.txt", (old + 5, old + 5))
+    assert commit() == ("ds:v1", 1)
+
+
+@pytest.mark.parametrize("args", [["put"], ["get", "ds:v0"], ["diff", "a:v0"], ["nosuch"]])
+def test_usage_errors_exit_2(cli, args):
+    assert cli(*args).code == 2
