@@ -10,6 +10,7 @@ import sys
 from contextlib import contextmanager, suppress
 
 import click
+import lmdb
 
 from artfs import errors
 from artfs.store import gc as gc_mod
@@ -35,6 +36,8 @@ class Cli(click.Group):
         except OSError as e:
             where = f": {e.filename}" if e.filename else ""
             _fail(f"{e.strerror or e}{where}", 1)
+        except lmdb.Error as e:
+            _fail(f"the store's metadata cannot be read ({e}); is the store damaged?", 1)
         except KeyboardInterrupt:
             _fail("interrupted; nothing was published", 130)
 
@@ -131,7 +134,8 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
     """Store PATH (a file or directory) as the next version of NAME."""
     parse_ref(name)
     meta_dict = parse_metadata(metadata)
-    st = check_exists(path)
+    check_exists(path)
+    st = os.stat(path)  # PATH itself may be a symlink: store what it points to
     store = open_store(ctx, create=True)
     warn = lambda msg: click.echo(f"artfs: warning: {msg}", err=True)  # noqa: E731
     with progress(tree_size(path), f"storing {name}") as bar, \

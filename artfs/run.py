@@ -10,7 +10,7 @@ import os
 import sys
 
 from artfs.artifact import Artifact
-from artfs.errors import UsageError
+from artfs.errors import NotFound, UsageError
 from artfs.store import runs as runs_mod
 from artfs.store.names import parse_ref
 from artfs.store.store import Store
@@ -69,8 +69,13 @@ class Run:
         return self._edges("inputs")
 
     def _edges(self, db: str) -> list[Artifact]:
-        return [Artifact._from_version(self._store, self._store.resolve(f"{n}:v{v}"))
-                for n, v, _ in runs_mod.run_edges(self._store, self.id, db)]
+        found = []
+        for name, number, _ in runs_mod.run_edges(self._store, self.id, db):
+            try:
+                found.append(self._store.resolve(f"{name}:v{number}"))
+            except NotFound:  # removed since: the run's record outlives it
+                continue
+        return [Artifact._from_version(self._store, v) for v in found]
 
     def finish(self, exit_code: int = 0) -> None:
         if self.finished:

@@ -137,7 +137,7 @@ class Commit:
                    *, cache: bool = True) -> Entry:
         """Ingest one regular file; its Entry carries the content digest."""
         st = st or os.stat(path)
-        key = os.path.abspath(os.fsencode(path))
+        key = digest_of(os.path.abspath(os.fsencode(path)))  # LMDB keys are at most 511 bytes
         digest = self._cached_digest(key, st) if cache else None
         if digest is None:
             digest, size = self._ingest(path)
@@ -159,7 +159,7 @@ class Commit:
         return digest if self._content_known(digest, st.st_size) else None
 
     def _ingest(self, path: str | bytes) -> tuple[bytes, int]:
-        with open(path, "rb", buffering=0) as f:
+        with open(path, "rb") as f:  # buffered: read() returns short only at the end
             head = f.read(MIN_CHUNK)
             if len(head) < MIN_CHUNK:
                 return self._ingest_small(head), len(head)

@@ -13,9 +13,10 @@ docs/format.md describes the same layout for people.  Named databases:
     inputs     run id 0x00 name 0x00 u32be(n) -> JSON {first, last, files}
     outputs    run id 0x00 name 0x00 u32be(n) -> b""
     consumers  name 0x00 u32be(n) 0x00 run id -> b""   (inputs, reversed)
-    statcache  absolute path -> u64 dev|ino|size|mtime_ns|ctime_ns | digest[32]
+    statcache  BLAKE3(absolute path)[32] -> u64 dev|ino|size, i64 mtime_ns|ctime_ns | digest[32]
 
-A name never contains 0x00, and u32be sorts numerically, so a prefix scan
+Integers are little-endian except version numbers in keys (u32be), so that
+keys sort numerically.  A name never contains 0x00, and u32be sorts numerically, so a prefix scan
 over ``name 0x00`` lists an artifact's versions in order.
 """
 
@@ -25,6 +26,8 @@ from collections.abc import Iterator
 
 import lmdb
 
+from artfs.errors import UsageError
+
 FORMAT_VERSION = 1
 DBS = ("info", "chunks", "filemaps", "trees", "artifacts", "versions", "aliases", "runs",
        "inputs", "outputs", "consumers", "statcache")
@@ -32,13 +35,17 @@ MAP_SIZE = 1 << 40  # address space only; the file grows with the data
 
 CHUNK = struct.Struct("<QQ")
 MAP_ITEM = struct.Struct("<32sQ")
-STAT = struct.Struct("<QQQQQ32s")
+STAT = struct.Struct("<QQQqq32s")  # times are signed: files may predate 1970
 _U32BE = struct.Struct(">I")
 SEP = b"\0"
 
 
 def dumps(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    """Strict JSON, so that readers in any language can parse every record."""
+    try:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:
+        raise UsageError("metadata and config must not contain NaN or Infinity") from None
 
 
 def loads(raw: bytes):

@@ -91,13 +91,17 @@ class Store:
             return store
 
     def _check_format(self) -> None:
-        with self.meta.write() as txn:
-            info = self.meta.db["info"]
+        info = self.meta.db["info"]
+        with self.meta.read() as txn:
             raw = txn.get(b"format", db=info)
-            if raw is None:
+        if raw is None:
+            if not self._is_empty():
+                raise StoreError(f"the store at {self.path} is damaged: it has data but no "
+                                 "format marker")
+            with self.meta.write() as txn:
                 txn.put(b"format", str(meta.FORMAT_VERSION).encode(), db=info)
                 txn.put(b"created", repr(time.time()).encode(), db=info)
-                return
+            return
         try:
             found = int(raw)
         except ValueError:
@@ -107,6 +111,10 @@ class Store:
                 f"the store at {self.path} has format {found}, newer than this artfs reads "
                 f"({meta.FORMAT_VERSION}); upgrade artfs"
             )
+
+    def _is_empty(self) -> bool:
+        with self.meta.read() as txn:
+            return all(txn.stat(db)["entries"] == 0 for db in self.meta.db.values())
 
     @contextmanager
     def gc_lock(self, exclusive: bool = False):
