@@ -10,7 +10,7 @@ rely on); instead every tool reads the same warm data, and `sync` runs before
 each timed command so one tool's dirty pages are not flushed on another's
 clock.
 
-    python scripts/bench_store.py [--workdir DIR] [--scale 0.05] [--skip-peers]
+    python scripts/bench_store.py [--workdir DIR] [--scale 0.05] [--skip-peers] [--repeat N]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,9 +78,9 @@ def timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> R
     unlike getrusage(RUSAGE_CHILDREN), whose maximum spans every earlier child.
     """
     subprocess.run(["sync"], check=True)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -116,18 +117,8 @@ def bench_artfs(ds: DataSet, runs: Path) -> Result:
     store = fresh_dir(runs / "artfs-store")
 
     def put(res: Result, path: Path, name: str) -> Run:
-        cmd = [
-            sys.executable,
-            "-m",
-            "artfs",
-            "--store",
-            str(store),
-            "put",
-            str(path),
-            "--name",
-            name,
-        ]
-        return res.timed(cmd, cwd=REPO)
+        cmd = [sys.executable, "-m", "artfs", "--store", str(store), "put", str(path)]
+        return res.timed([*cmd, "--name", name], cwd=REPO)
 
     def body(res: Result) -> None:
         res.a_mib_s = ds.spec.a_size / MIB / put(res, ds.a, "a").seconds
@@ -197,15 +188,41 @@ def find_dvc() -> str | None:
     return str(local) if local.exists() else shutil.which("dvc")
 
 
-def run_all(ds: DataSet, workdir: Path, skip_peers: bool) -> dict[str, Result | None]:
-    """Benchmark every available tool; None marks a tool that was not run."""
+def run_all(ds: DataSet, workdir: Path, skip_peers: bool, repeat: int) -> dict[str, Result]:
+    """Benchmark every available tool `repeat` times; a missing tool has no entry."""
     runs = workdir / "runs"
     dvc, restic = (None, None) if skip_peers else (find_dvc(), shutil.which("restic"))
-    return {
-        "artfs": bench_artfs(ds, runs) if artfs_available() else None,
-        "dvc": bench_dvc(ds, runs, dvc) if dvc else None,
-        "restic": bench_restic(ds, runs, restic) if restic else None,
+    benches = {
+        "artfs": (lambda: bench_artfs(ds, runs)) if artfs_available() else None,
+        "dvc": (lambda: bench_dvc(ds, runs, dvc)) if dvc else None,
+        "restic": (lambda: bench_restic(ds, runs, restic)) if restic else None,
     }
+    samples: dict[str, list[Result]] = {tool: [] for tool, bench in benches.items() if bench}
+    for round_ in range(1, repeat + 1):
+        for tool in samples:
+            print(f"round {round_}/{repeat}: {tool}", file=sys.stderr, flush=True)
+            samples[tool].append(benches[tool]())
+    return {tool: combine(results) for tool, results in samples.items()}
+
+
+def combine(results: list[Result]) -> Result:
+    """Median of each measurement, since one slow disk flush can double a single run;
+    the maximum of peak RSS, since the goal is a ceiling."""
+
+    def median(attr: str):
+        values = [getattr(r, attr) for r in results]
+        return None if None in values else statistics.median(values)
+
+    errors = [r.error for r in results if r.error]
+    return Result(
+        a_mib_s=median("a_mib_s"),
+        stored_a=median("stored_a"),
+        b_files_s=median("b_files_s"),
+        b_recommit_s=median("b_recommit_s"),
+        growth=median("growth"),
+        peak_rss=max(r.peak_rss for r in results),
+        error=errors[0] if errors else None,
+    )
 
 
 def metrics(res: Result | None, a_size: int) -> dict[str, float | None]:
@@ -245,9 +262,9 @@ ROWS = [
 ]
 
 
-def table_rows(results: dict[str, Result | None], a_size: int) -> list[list[str]]:
+def table_rows(results: dict[str, Result], a_size: int) -> list[list[str]]:
     """One row per measurement: value per tool, artfs/peer ratio, goal, verdict."""
-    values = {tool: metrics(res, a_size) for tool, res in results.items()}
+    values = {tool: metrics(results.get(tool), a_size) for tool in TOOLS}
     rows = []
     for label, key, peer, fmt, goal, check in ROWS:
         cells = [values[tool][key] for tool in TOOLS]
@@ -270,22 +287,21 @@ def print_table(rows: list[list[str]]) -> None:
         print(" | ".join(cells))
 
 
-def print_context(ds: DataSet, results: dict[str, Result | None]) -> None:
-    """Say what was measured and which tools were missing or failed."""
+def print_context(ds: DataSet, results: dict[str, Result], repeat: int) -> None:
+    """Say what was measured and how, and which tools were missing or failed."""
     spec, inserted = ds.spec, ds.a_mod.stat().st_size - ds.spec.a_size
     print(
         f"A: {spec.a_size / MIB:.0f} MiB; A': {inserted} bytes inserted, 5 x 2 MiB rewritten; "
         f"B: {spec.b_files} files in {spec.b_dirs} dirs, {ds.b_bytes / MIB:.0f} MiB"
     )
     print("page cache not dropped: every tool reads the same warm data; sync before each timed run")
-    print(
-        "dvc: cache.type copy, only `dvc add` of A timed; peak RSS: max over each tool's timed runs"
-    )
-    for tool, res in results.items():
-        if res is None:
+    print(f"medians of {repeat} runs; peak RSS is the max over each tool's timed runs")
+    print("stored bytes: du -sb of the repository; dvc: cache.type copy, only `dvc add` of A")
+    for tool in TOOLS:
+        if tool not in results:
             print(f"{tool}: not run (not installed, or --skip-peers)")
-        elif res.error:
-            print(f"{tool}: FAILED: {res.error}")
+        elif results[tool].error:
+            print(f"{tool}: FAILED: {results[tool].error}")
 
 
 def main() -> None:
@@ -295,10 +311,13 @@ def main() -> None:
         "--scale", type=float, default=1.0, help="size factor; 0.05 for a quick run"
     )
     parser.add_argument("--skip-peers", action="store_true", help="benchmark artfs only")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per tool; the table shows medians"
+    )
     args = parser.parse_args()
     ds = prepare(args.workdir, args.scale)
-    results = run_all(ds, args.workdir, args.skip_peers)
-    print_context(ds, results)
+    results = run_all(ds, args.workdir, args.skip_peers, args.repeat)
+    print_context(ds, results, args.repeat)
     print_table(table_rows(results, ds.spec.a_size))
 
 

@@ -82,17 +82,21 @@ class Commit:
         self.skip_special = skip_special
         self.warn = warn or (lambda msg: None)
         self.started = time.time()
-        self.new_chunks: dict[bytes, tuple[int, int]] = {}
+        self.new_chunks: dict[bytes, tuple[int, int]] = {}  # written by this commit
         self.filemaps: dict[bytes, bytes] = {}
         self.trees: dict[bytes, bytes] = {}
         self.statcache: dict[bytes, bytes] = {}
-        self._pending: dict[bytes, Future] = {}
+        self._claimed: set[bytes] = set()  # chunks this commit has handled or is writing
+        self._claim_lock = threading.Lock()
+        self._futures: list[Future] = []
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
         self._stack = ExitStack()
 
     def __enter__(self) -> "Commit":
         self._stack.enter_context(self.store.gc_lock())
         self._pool = self._stack.enter_context(ThreadPoolExecutor(WORKERS, "artfs-chunk"))
+        # Whole-file digests are updated in order on their own thread, off the reader's.
+        self._hasher = self._stack.enter_context(ThreadPoolExecutor(1, "artfs-hash"))
         self._txn = self.store.meta.read()
         self._stack.callback(self._txn.abort)
         return self
@@ -102,34 +106,45 @@ class Commit:
 
     # --- chunks --------------------------------------------------------------
 
-    def _known(self, digest: bytes) -> bool:
-        db = self.store.meta.db
-        return (digest in self.new_chunks or digest in self._pending
-                or self._txn.get(digest, db=db["chunks"]) is not None)
-
     def _content_known(self, digest: bytes, size: int) -> bool:
-        if size == 0:
+        """Whether the store (or this commit) already holds a file's content."""
+        if size == 0 or digest in self._claimed or digest in self.filemaps:
             return True
-        return (self._known(digest) or digest in self.filemaps
-                or self._txn.get(digest, db=self.store.meta.db["filemaps"]) is not None)
+        db = self.store.meta.db
+        return (self._txn.get(digest, db=db["chunks"]) is not None
+                or self._txn.get(digest, db=db["filemaps"]) is not None)
 
-    def _add_chunk(self, digest: bytes, data: bytes) -> None:
-        if self._known(digest):
-            return
+    def _submit(self, data: bytes, digest: bytes | None = None) -> Future:
+        """Hash (unless given), dedup, compress and write a chunk in a worker: → digest."""
         self._slots.acquire()
-        future = self._pool.submit(self._write_chunk, digest, data)
-        self._pending[digest] = future
+        future = self._pool.submit(self._store_chunk, data, digest)
         future.add_done_callback(lambda _: self._slots.release())
+        self._futures.append(future)
+        return future
 
-    def _write_chunk(self, digest: bytes, data: bytes) -> tuple[int, int]:
-        blob = encode(data)
-        self.store.chunks.put(digest, blob)
-        return len(data), len(blob)
+    def _store_chunk(self, data: bytes, digest: bytes | None) -> bytes:
+        digest = digest or digest_of(data)
+        if self._claim(digest):
+            blob = encode(data)
+            self.store.chunks.put(digest, blob)
+            with self._claim_lock:
+                self.new_chunks[digest] = (len(data), len(blob))
+        return digest
+
+    def _claim(self, digest: bytes) -> bool:
+        """True for the one caller that must write this chunk: new to the store and commit."""
+        with self._claim_lock:
+            if digest in self._claimed:
+                return False
+            self._claimed.add(digest)
+        with self.store.meta.read() as txn:  # a transaction per worker thread
+            return txn.get(digest, db=self.store.meta.db["chunks"]) is None
 
     def _drain(self) -> None:
-        for digest, future in list(self._pending.items()):
-            self.new_chunks[digest] = future.result()
-            del self._pending[digest]
+        """Wait for every chunk write; re-raise the first failure."""
+        for future in self._futures:
+            future.result()
+        self._futures.clear()
 
     # --- files -----------------------------------------------------------------
 
@@ -168,22 +183,23 @@ class Commit:
 
     def _ingest_small(self, data: bytes) -> bytes:
         digest = digest_of(data)
-        if data:
-            self._add_chunk(digest, data)
+        if data and digest not in self._claimed:
+            self._submit(data, digest)
         self.progress(len(data))
         return digest
 
     def _ingest_large(self, f) -> tuple[bytes, int]:
         whole = blake3.blake3()
-        items = []
+        pieces, hashing = [], None
         for view in chunks_of_stream(f):
-            whole.update(view)
-            digest = digest_of(view)
-            items.append((digest, len(view)))
-            if not self._known(digest):
-                self._add_chunk(digest, bytes(view))
-            self.progress(len(view))
-        file_digest = whole.digest()
+            data = bytes(view)  # the view is reused by the chunker; workers need a copy
+            if hashing is not None:
+                hashing.result()  # at most one chunk queued for the whole-file digest
+            hashing = self._hasher.submit(whole.update, data)
+            pieces.append((self._submit(data), len(data)))
+            self.progress(len(data))
+        items = [(future.result(), size) for future, size in pieces]
+        file_digest = self._hasher.submit(whole.digest).result()
         if len(items) > 1:
             self.filemaps[file_digest] = meta.pack_filemap(items)
         return file_digest, sum(n for _, n in items)
