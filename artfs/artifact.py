@@ -100,10 +100,9 @@ class Artifact:
         if self._tmpdir is None:
             self._tmpdir = tempfile.mkdtemp(prefix="artfs-draft-")
         local = os.path.join(self._tmpdir, str(len(self._sources)))
-        path = self._add(name, ("file", local))
+        self._add(name, ("tmpfile", local))
         with open(local, mode, encoding=encoding if "b" not in mode else None) as f:
             yield f
-        self._sources[path] = ("file", local)
 
     def add_reference(self, uri: str, name: str | None = None, **_ignored) -> ManifestEntry:
         """Record an external file by URI with its size and digest; its bytes are not stored."""
@@ -166,8 +165,8 @@ class Artifact:
             for part in filter(None, raw_path.split(b"/")):
                 target = target.child_dir(part)
             commit.scan_dir(source[1], target)
-        elif kind == "file":
-            node.place(raw_path, commit.file_entry(leaf, source[1], cache=True))
+        elif kind in ("file", "tmpfile"):  # a temporary file is not worth a stat cache entry
+            node.place(raw_path, commit.file_entry(leaf, source[1], cache=kind == "file"))
         elif kind == "ref":
             node.place(raw_path, commit.reference_entry(leaf, source[1], source[2], source[3]))
         else:

@@ -145,7 +145,7 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
             commit.scan_dir(path, node)
         elif os.path.isfile(path):
             base = os.fsencode(os.path.basename(os.path.abspath(path)))
-            node[base] = commit.file_entry(base, path, st)
+            node[base] = commit.file_entry(base, os.path.abspath(path), st)
         else:
             commit._special(os.fsencode(path))
         version, created = commit.publish(

@@ -150,9 +150,9 @@ class Commit:
 
     def file_entry(self, name: bytes, path: str | bytes, st: os.stat_result | None = None,
                    *, cache: bool = True) -> Entry:
-        """Ingest one regular file; its Entry carries the content digest."""
+        """Ingest one regular file (an absolute path); its Entry carries the content digest."""
         st = st or os.stat(path)
-        key = digest_of(os.path.abspath(os.fsencode(path)))  # LMDB keys are at most 511 bytes
+        key = digest_of(os.fsencode(path))  # LMDB keys are at most 511 bytes
         digest = self._cached_digest(key, st) if cache else None
         if digest is None:
             digest, size = self._ingest(path)
@@ -227,7 +227,7 @@ class Commit:
     def scan_dir(self, path: str | bytes, node: Node | None = None) -> Node:
         """A directory on disk as a Node: files ingested, links kept as links."""
         node = node if node is not None else Node(stat.S_IMODE(os.stat(path).st_mode))
-        with os.scandir(os.fsencode(path)) as it:
+        with os.scandir(os.path.abspath(os.fsencode(path))) as it:
             for item in it:
                 st = item.stat(follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
