@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from artfs.errors import Conflict, NotFound, UsageError
 from artfs.store import runs as runs_mod
-from artfs.store.commit import Commit, Node, check_exists
+from artfs.store.commit import Commit, Node, check_exists, check_publication
 from artfs.store.names import check_name
 from artfs.store.restore import export, file_digest, reference_path
 from artfs.store.store import Store, Version
@@ -139,6 +139,7 @@ class Artifact:
 
     def _commit(self, store: Store, aliases, run_id: str | None) -> bool:
         self._check_draft()
+        check_publication(self._name, self._type, aliases, self.metadata)
         with Commit(store) as commit:
             node = Node()
             for path, source in sorted(self._sources.items()):

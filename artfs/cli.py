@@ -14,7 +14,7 @@ import lmdb
 
 from artfs import errors
 from artfs.store import gc as gc_mod
-from artfs.store.commit import Commit, Node, check_exists
+from artfs.store.commit import Commit, Node, check_exists, check_publication
 from artfs.store.diff import diff as diff_versions
 from artfs.store.names import parse_ref
 from artfs.store.restore import export
@@ -132,8 +132,8 @@ def main(ctx, store):
 @click.pass_context
 def put(ctx, path, name, type_, aliases, metadata, description, message, skip_special):
     """Store PATH (a file or directory) as the next version of NAME."""
-    parse_ref(name)
     meta_dict = parse_metadata(metadata)
+    check_publication(name, type_, aliases, meta_dict)
     check_exists(path)
     st = os.stat(path)  # PATH itself may be a symlink: store what it points to
     store = open_store(ctx, create=True)

@@ -225,23 +225,33 @@ class Commit:
     # --- directories -----------------------------------------------------------
 
     def scan_dir(self, path: str | bytes, node: Node | None = None) -> Node:
-        """A directory on disk as a Node: files ingested, links kept as links."""
+        """A directory on disk as a Node: files ingested, links kept as links.
+
+        The whole tree is walked before any file is read, so that a refused
+        special file stops the commit before it has stored anything.
+        """
         node = node if node is not None else Node(stat.S_IMODE(os.stat(path).st_mode))
-        with os.scandir(os.path.abspath(os.fsencode(path))) as it:
+        files: list[tuple[Node, bytes, bytes, os.stat_result]] = []
+        self._walk(os.path.abspath(os.fsencode(path)), node, files)
+        for parent, name, file_path, st in files:
+            parent[name] = self.file_entry(name, file_path, st)
+        return node
+
+    def _walk(self, path: bytes, node: Node, files: list) -> None:
+        with os.scandir(path) as it:
             for item in it:
                 st = item.stat(follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
                     sub = node.child_dir(item.name)
                     sub.mode = stat.S_IMODE(st.st_mode)
-                    self.scan_dir(item.path, sub)
+                    self._walk(item.path, sub, files)
                 elif stat.S_ISREG(st.st_mode):
-                    node[item.name] = self.file_entry(item.name, item.path, st)
+                    files.append((node, item.name, item.path, st))
                 elif stat.S_ISLNK(st.st_mode):
                     node[item.name] = Entry(item.name, SYMLINK, 0o777, 0, b"",
                                             os.readlink(item.path))
                 else:
                     self._special(item.path)
-        return node
 
     def _special(self, path: bytes) -> None:
         shown = os.fsdecode(path)
@@ -273,9 +283,7 @@ class Commit:
                 metadata: dict | None = None, message: str = "", aliases=(),
                 run_id: str | None = None) -> tuple[Version, bool]:
         """Make the version visible; (version, False) if the newest version has this content."""
-        check_name(name)
-        check_name(type, "artifact type")
-        aliases = [check_alias(a) for a in aliases if a != LATEST]
+        aliases = check_publication(name, type, aliases, metadata)
         root, size, files = self.build(node)
         self._drain()
         if self.new_chunks:
@@ -324,6 +332,14 @@ class Commit:
             txn.put(digest, blob, db=db["trees"], overwrite=False)
         for key, value in self.statcache.items():
             txn.put(key, value, db=db["statcache"])
+
+
+def check_publication(name: str, type: str, aliases=(), metadata: dict | None = None) -> list:
+    """Refuse a bad name, type, alias or metadata before any file is read; → user aliases."""
+    check_name(name)
+    check_name(type, "artifact type")
+    meta.dumps(metadata or {})  # NaN and Infinity cannot be stored
+    return [check_alias(a) for a in aliases if a != LATEST]
 
 
 def check_exists(path: str) -> os.stat_result:

@@ -113,8 +113,11 @@ class Store:
             )
 
     def _is_empty(self) -> bool:
+        """No metadata and no chunk files: a new store, not one whose metadata was lost."""
         with self.meta.read() as txn:
-            return all(txn.stat(db)["entries"] == 0 for db in self.meta.db.values())
+            if any(txn.stat(db)["entries"] for db in self.meta.db.values()):
+                return False
+        return next(iter(self.chunks.list()), None) is None
 
     @contextmanager
     def gc_lock(self, exclusive: bool = False):
