@@ -330,5 +330,101 @@ def stats(ctx, as_json):
         f"compression ratio  {s.compression_ratio:.2f}x"]))
 
 
+@main.command()
+@click.argument("mountpoint", type=click.Path(file_okay=False))
+@click.option("--foreground", is_flag=True, help="Stay in the foreground, logging to stderr.")
+@click.option("--allow-other", is_flag=True,
+              help="Let other users in (the kernel checks permissions; needs user_allow_other "
+                   "in /etc/fuse.conf when not root).")
+@click.option("--ready-fd", type=int, hidden=True)
+@click.pass_context
+def mount(ctx, mountpoint, foreground, allow_other, ready_fd):
+    """Mount the store at MOUNTPOINT: artifacts/ read-only, staging/ writable."""
+    from artfs.fs import daemon
+    store = open_store(ctx, create=True)
+    if foreground:
+        daemon.serve(store.path, mountpoint, allow_other, ready_fd)
+        return
+    daemon.start(store.path, mountpoint, allow_other)
+    click.echo(f"mounted {store.path} at {mountpoint}", err=True)
+
+
+@main.command()
+@click.argument("mountpoint", type=click.Path(file_okay=False))
+def umount(mountpoint):
+    """Unmount MOUNTPOINT (also a dead mount left by a crashed daemon)."""
+    from artfs.fs import daemon
+    daemon.unmount(mountpoint)
+    click.echo(f"unmounted {mountpoint}", err=True)
+
+
+@main.command()
+@json_option
+@click.pass_context
+def status(ctx, as_json):
+    """List the running mounts of the store."""
+    from artfs.fs import registry
+    store = open_store(ctx)
+    found = registry.mounts(store.path)
+    emit(as_json, [m.__dict__ for m in found],
+         "\n".join(f"{m.mountpoint}  pid {m.pid}  since {_when(m.started)}" for m in found)
+         or "no mounts")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--from", "base", help="Start from this version (NAME:VER, or a version of NAME).")
+@click.pass_context
+def stage(ctx, name, base):
+    """Make a staging directory for the next version of NAME (copy-on-write from --from)."""
+    from artfs.store.staging import Staging
+    store = open_store(ctx, create=True)
+    staging = Staging(store, parse_ref(name).name)
+    version = None
+    if base:
+        version = store.resolve(base if ":" in base else f"{staging.name}:{base}")
+    staging.create(version)
+    where = f" from {version.label}" if version else ""
+    click.echo(f"staging {staging.name}{where}: {_staging_location(store, staging)}", err=True)
+
+
+def _staging_location(store: Store, staging) -> str:
+    from artfs.fs import registry
+    live = registry.mounts(store.path)
+    return (os.path.join(live[0].mountpoint, "staging", staging.name) if live
+            else staging.tree)
+
+
+@main.command()
+@click.argument("name")
+@click.option("-m", "--message", default="", help="What changed in this version.")
+@click.option("--alias", "aliases", multiple=True, help="Alias to set (repeatable).")
+@click.option("--type", "type_", help="Artifact type (default: the artifact's, else dataset).")
+@click.option("--metadata", help="JSON object stored with the version.")
+@click.pass_context
+def commit(ctx, name, message, aliases, type_, metadata):
+    """Snapshot staging NAME into its next version (through the running mount, if any)."""
+    from artfs.fs import registry
+    from artfs.store.staging import Staging
+    meta_dict = parse_metadata(metadata)
+    check_publication(name, type_ or "dataset", aliases, meta_dict)
+    store = open_store(ctx)
+    request = {"op": "commit", "name": name, "message": message, "aliases": list(aliases),
+               "type": type_, "metadata": meta_dict, "run_id": os.environ.get("ARTFS_RUN_ID")}
+    live = registry.mounts(store.path)
+    if live:
+        reply = registry.request(store.path, live[0], request)
+        if not reply["ok"]:
+            raise (errors.UsageError if reply["usage"] else errors.ArtfsError)(reply["error"])
+        label, created = reply["version"], reply["created"]
+    else:
+        del request["op"], request["name"]
+        version, created = Staging(store, name).commit(**request)
+        label = version.label
+    click.echo(label)
+    if not created:
+        click.echo(f"unchanged: {label} already holds this content; nothing stored", err=True)
+
+
 if __name__ == "__main__":
     main()

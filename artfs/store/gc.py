@@ -9,6 +9,7 @@ missing file.  Stray files (from commits that died before publishing) go too.
 from dataclasses import dataclass
 
 from artfs.store import meta
+from artfs.store.staging import staging_bases
 from artfs.store.store import Store
 from artfs.store.tree import DIR, FILE
 
@@ -22,12 +23,14 @@ class GcReport:
 
 
 def live_objects(store: Store) -> tuple[set[bytes], set[bytes]]:
-    """(tree digests, file digests) reachable from any version."""
+    """(tree digests, file digests) reachable from any version or staging base."""
     trees: set[bytes] = set()
     files: set[bytes] = set()
     with store.meta.read() as txn:
         roots = [bytes.fromhex(meta.loads(raw)["root"])
                  for _, raw in txn.cursor(store.meta.db["versions"])]
+    # A staging's placeholders hold digests of its base, which may have been removed since.
+    roots += [bytes.fromhex(base["root"]) for base in staging_bases(store)]
     stack = roots
     while stack:
         digest = stack.pop()

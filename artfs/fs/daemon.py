@@ -1,0 +1,177 @@
+"""The mount daemon: mounting, serving, answering commits, unmounting cleanly.
+
+``start`` runs the daemon as a child process and returns once the mount is
+ready (or prints why it failed); ``serve`` is the daemon itself.  SIGTERM,
+SIGINT and SIGHUP unmount cleanly; an unmount by ``fusermount3 -u`` ends it.
+"""
+
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pyfuse3
+import trio
+
+from artfs.errors import ArtfsError, UsageError
+from artfs.fs import registry
+from artfs.fs.ops import Operations
+from artfs.store.names import parse_ref
+from artfs.store.store import Store
+
+log = logging.getLogger("artfs.mount")
+READY_TIMEOUT = 60
+
+
+def log_path(store_path: str) -> str:
+    directory = os.path.join(store_path, "logs")
+    os.makedirs(directory, exist_ok=True)
+    return os.path.join(directory, "mount.log")
+
+
+def check_mountpoint(mountpoint: str) -> str:
+    path = os.path.abspath(mountpoint)
+    if not os.path.isdir(path):
+        raise UsageError(f"{mountpoint} is not a directory; create it first")
+    if os.path.ismount(path) or path in registry.mounted_paths():
+        raise UsageError(f"{mountpoint} is already a mount point; 'artfs umount {mountpoint}'")
+    return path
+
+
+def start(store_path: str, mountpoint: str, allow_other: bool) -> None:
+    """Start the daemon in the background and wait until the mount answers."""
+    mountpoint = check_mountpoint(mountpoint)
+    read_end, write_end = os.pipe()
+    args = [sys.executable, "-m", "artfs", "--store", store_path, "mount", mountpoint,
+            "--foreground", "--ready-fd", str(write_end)]
+    if allow_other:
+        args.append("--allow-other")
+    with open(log_path(store_path), "ab") as logfile:
+        child = subprocess.Popen(args, pass_fds=(write_end,), stdin=subprocess.DEVNULL,
+                                 stdout=logfile, stderr=logfile, start_new_session=True)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], READY_TIMEOUT)
+        answer = os.read(read_end, 100) if ready else b""
+    finally:
+        os.close(read_end)
+    if answer != b"ready\n":
+        if child.poll() is None:
+            child.terminate()
+        raise ArtfsError(f"the mount did not start: {_last_error(store_path)}")
+
+
+def _last_error(store_path: str) -> str:
+    with open(log_path(store_path), errors="replace") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    errors = [line for line in lines[-20:] if "error" in line.lower()]
+    return (errors or lines or ["no log written"])[-1]
+
+
+def serve(store_path: str, mountpoint: str, allow_other: bool, ready_fd: int | None) -> None:
+    """Run the mount in this process until it is unmounted or signalled."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    mountpoint = check_mountpoint(mountpoint)
+    store = Store.open(store_path)
+    trio.run(_serve, store, mountpoint, allow_other, ready_fd)
+
+
+async def _serve(store: Store, mountpoint: str, allow_other: bool, ready_fd: int | None):
+    options = set(pyfuse3.default_options) | {"fsname=artfs", "subtype=artfs"}
+    if allow_other:
+        options.add("allow_other")
+    async with trio.open_nursery() as nursery:
+        ops = Operations(store, nursery)
+        pyfuse3.init(ops, mountpoint, options)
+        try:
+            sock_name = registry.register(store.path, mountpoint, time.time())
+            listener = await _listen(store.path, sock_name)
+            nursery.start_soon(trio.serve_listeners, lambda s: _answer(ops, s), [listener])
+            nursery.start_soon(_watch_signals)
+            log.info("mounted %s at %s", store.path, mountpoint)
+            if ready_fd is not None:
+                os.write(ready_fd, b"ready\n")
+                os.close(ready_fd)
+            await pyfuse3.main()
+        finally:
+            pyfuse3.close(unmount=True)
+            registry.unregister(store.path)
+            log.info("unmounted %s", mountpoint)
+            nursery.cancel_scope.cancel()
+
+
+async def _listen(store_path: str, sock_name: str) -> trio.SocketListener:
+    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    with registry.socket_path(store_path, sock_name) as path:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        await sock.bind(path)
+    sock.listen(16)
+    return trio.SocketListener(sock)
+
+
+async def _watch_signals() -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for signum in signals:
+            log.info("signal %d: unmounting", signum)
+            pyfuse3.terminate()
+            return
+
+
+async def _answer(ops: Operations, stream: trio.SocketStream) -> None:
+    """One JSON request per connection, one JSON answer."""
+    async with stream:
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = await stream.receive_some(65536)
+            if not chunk:
+                return
+            data += chunk
+        try:
+            reply = await _handle(ops, json.loads(data))
+        except ArtfsError as e:
+            reply = {"ok": False, "error": str(e), "usage": isinstance(e, UsageError)}
+        except Exception as e:  # noqa: BLE001 - the client must get an answer; the log the trace
+            log.exception("request failed")
+            reply = {"ok": False, "error": f"internal error: {e}", "usage": False}
+        await stream.send_all(json.dumps(reply).encode() + b"\n")
+
+
+async def _handle(ops: Operations, request: dict) -> dict:
+    if request.get("op") == "commit":
+        options = {k: request[k] for k in ("message", "aliases", "type", "metadata", "run_id")
+                   if k in request}
+        version, created = await ops.commit(request["name"], **options)
+        return {"ok": True, "version": version.label, "created": created}
+    if request.get("op") == "stage":
+        base = ops.store.resolve(parse_ref(request["base"])) if request.get("base") else None
+        await ops.stage(request["name"], base)
+        return {"ok": True}
+    raise UsageError(f"unknown request {request.get('op')!r}")
+
+
+def unmount(mountpoint: str) -> None:
+    """Unmount, also when the daemon died and left a dead mount behind."""
+    path = os.path.abspath(mountpoint)
+    if path not in registry.mounted_paths() and not os.path.ismount(path):
+        raise ArtfsError(f"{mountpoint} is not mounted")
+    result = subprocess.run(["fusermount3", "-u", path], capture_output=True, text=True)
+    if result.returncode != 0:
+        lazy = subprocess.run(["fusermount3", "-u", "-z", path], capture_output=True, text=True)
+        if lazy.returncode != 0:
+            raise ArtfsError(f"cannot unmount {mountpoint}: {result.stderr.strip()}")
+    _wait_unmounted(path)
+
+
+def _wait_unmounted(path: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while path in registry.mounted_paths() and time.monotonic() < deadline:
+        time.sleep(0.05)
+

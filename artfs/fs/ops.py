@@ -1,0 +1,430 @@
+"""pyfuse3 Operations: dispatch each request to the read-only views or to staging.
+
+Every mutating request outside a staging directory is refused with EROFS.
+Inside one, mutations wait while that staging is being committed, so that a
+write is either entirely in the new version or entirely after it.
+"""
+
+import errno
+import itertools
+import logging
+import os
+import stat
+
+import pyfuse3
+import trio
+from pyfuse3 import FUSEError
+
+from artfs.errors import ArtfsError, CorruptData
+from artfs.fs import passthrough as pt
+from artfs.fs.nodes import STAGINGS, Inodes, MetaFile, StagingItem, VersionItem
+from artfs.fs.reader import ChunkCache, FileReader
+from artfs.fs.views import Views
+from artfs.store.names import check_name
+from artfs.store.staging import Staging, copy_up, placeholder_digest, placeholder_entry
+from artfs.store.staging import names as staging_names
+from artfs.store.tree import FILE, REFERENCE
+
+log = logging.getLogger("artfs.mount")
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND
+
+
+def errors_to_errno(fn):
+    """Map OSError and ArtfsError to FUSE errors; log unexpected ones (never crash the loop)."""
+    async def wrapper(*args, **kwargs):
+        try:
+            return await fn(*args, **kwargs)
+        except FUSEError:
+            raise
+        except OSError as e:
+            raise FUSEError(e.errno or errno.EIO) from None
+        except ArtfsError as e:
+            log.error("%s: %s", fn.__name__, e)
+            raise FUSEError(e.errno) from None
+        except Exception:  # a bug must fail one request, never the whole mount
+            log.exception("%s failed", fn.__name__)
+            raise FUSEError(errno.EIO) from None
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+class StoredFile:
+    """An open file of a version (or a placeholder): bytes from the chunk cache."""
+
+    def __init__(self, reader: FileReader, label: str):
+        self.reader, self.label = reader, label
+
+
+class LocalFile:
+    """An open staging file: a real descriptor, and the staging it belongs to."""
+
+    def __init__(self, fd: int, staging: str, path: bytes):
+        self.fd, self.staging, self.path = fd, staging, path
+
+
+class Operations(pyfuse3.Operations):
+    supports_dot_lookup = False
+
+    def __init__(self, store, nursery: trio.Nursery):
+        super().__init__()
+        self.store = store
+        self.nursery = nursery
+        self.inodes = Inodes()
+        self.views = Views(store, self.inodes)
+        self.cache = ChunkCache(store)
+        self.handles: dict[int, object] = {}
+        self._fh = itertools.count(1)
+        self._committing: dict[str, trio.Event] = {}
+
+    # --- helpers -----------------------------------------------------------------
+
+    def _staging_item(self, inode: int) -> StagingItem:
+        node = self.inodes[inode]
+        if not isinstance(node, StagingItem):
+            raise FUSEError(errno.EROFS)
+        return node
+
+    async def _writable(self, inode: int) -> StagingItem:
+        """The staging item to mutate, after any commit of its staging has finished."""
+        item = self._staging_item(inode)
+        while (event := self._committing.get(item.staging)) is not None:
+            await event.wait()
+        return item
+
+    def _intern_staging(self, staging: str, path: bytes) -> int:
+        inode = self.inodes.intern(pt.key_of(path), lambda: StagingItem(staging))
+        self.inodes[inode].paths.add(path)
+        return inode
+
+    def _entry(self, inode: int) -> pyfuse3.EntryAttributes:
+        self.inodes.remember(inode)
+        return self._attr(inode)
+
+    def _attr(self, inode: int) -> pyfuse3.EntryAttributes:
+        node = self.inodes[inode]
+        if isinstance(node, StagingItem):
+            return pt.real_attr(inode, node.path)
+        return self.views.attr(inode)
+
+    def _new_handle(self, handle) -> int:
+        fh = next(self._fh)
+        self.handles[fh] = handle
+        return fh
+
+    # --- lookups and attributes ----------------------------------------------------------
+
+    @errors_to_errno
+    async def lookup(self, parent_inode, name, ctx):
+        parent = self.inodes[parent_inode]
+        if isinstance(parent, StagingItem):
+            return self._entry(self._intern_staging(parent.staging, pt.child_path(parent, name)))
+        if parent_inode == STAGINGS:
+            if not _ok_name(name) or not Staging(self.store, name.decode()).exists():
+                raise FUSEError(errno.ENOENT)
+            staging = Staging(self.store, name.decode())
+            return self._entry(self._intern_staging(staging.name, os.fsencode(staging.tree)))
+        return self._entry(self.views.lookup(parent_inode, name))
+
+    async def forget(self, inode_list):
+        for inode, count in inode_list:
+            self.inodes.forget(inode, count)
+
+    @errors_to_errno
+    async def getattr(self, inode, ctx):
+        return self._attr(inode)
+
+    @errors_to_errno
+    async def setattr(self, inode, attr, fields, fh, ctx):
+        item = await self._writable(inode)
+        path = item.path
+        if fields.update_size:
+            await self._copy_up(path, truncate=attr.st_size == 0)
+            os.truncate(path, attr.st_size)
+        pt.set_attrs(path, attr, fields)
+        return self._attr(inode)
+
+    @errors_to_errno
+    async def readlink(self, inode, ctx):
+        node = self.inodes[inode]
+        if isinstance(node, StagingItem):
+            return os.readlink(node.path)
+        return self.views.readlink(inode)
+
+    # --- directories ------------------------------------------------------------------
+
+    @errors_to_errno
+    async def opendir(self, inode, ctx):
+        return inode
+
+    @errors_to_errno
+    async def readdir(self, fh, start_id, token):
+        for index, (name, inode) in enumerate(self._listing(fh)[start_id:], start_id + 1):
+            if not pyfuse3.readdir_reply(token, name, self._attr(inode), index):
+                return
+            self.inodes.remember(inode)
+
+    def _listing(self, inode: int) -> list[tuple[bytes, int]]:
+        node = self.inodes[inode]
+        if isinstance(node, StagingItem):
+            return [(n, self._intern_staging(node.staging, os.path.join(node.path, n)))
+                    for n in sorted(os.listdir(node.path))]
+        if inode == STAGINGS:
+            return [(n.encode(), self._intern_staging(n, os.fsencode(Staging(self.store, n).tree)))
+                    for n in staging_names(self.store)]
+        return self.views.names(inode)
+
+    @errors_to_errno
+    async def mkdir(self, parent_inode, name, mode, ctx):
+        if parent_inode == STAGINGS:
+            return await self._new_staging(name)
+        parent = await self._writable(parent_inode)
+        path = pt.child_path(parent, name)
+        os.mkdir(path, mode & ~ctx.umask)
+        return self._entry(self._intern_staging(parent.staging, path))
+
+    async def _new_staging(self, name: bytes) -> pyfuse3.EntryAttributes:
+        text = name.decode(errors="surrogateescape")
+        try:
+            check_name(text)
+        except ArtfsError as e:
+            log.warning("mkdir staging/%r refused: %s", text, e)
+            raise FUSEError(errno.EINVAL) from None
+        staging = Staging(self.store, text)
+        if staging.exists():
+            raise FUSEError(errno.EEXIST)
+        await trio.to_thread.run_sync(staging.create)
+        return self._entry(self._intern_staging(text, os.fsencode(staging.tree)))
+
+    @errors_to_errno
+    async def rmdir(self, parent_inode, name, ctx):
+        if parent_inode == STAGINGS:
+            if not _ok_name(name) or not Staging(self.store, name.decode()).exists():
+                raise FUSEError(errno.ENOENT)
+            staging = Staging(self.store, name.decode())
+            if not staging.exists():
+                raise FUSEError(errno.ENOENT)
+            if os.listdir(staging.tree):
+                raise FUSEError(errno.ENOTEMPTY)
+            pt.forget_path(self.inodes.staging_items(), os.fsencode(staging.tree))
+            await trio.to_thread.run_sync(staging.remove)
+            return
+        parent = await self._writable(parent_inode)
+        path = pt.child_path(parent, name)
+        os.rmdir(path)
+        pt.forget_path(self.inodes.staging_items(), path)
+
+    # --- names ------------------------------------------------------------------------
+
+    @errors_to_errno
+    async def unlink(self, parent_inode, name, ctx):
+        parent = await self._writable(parent_inode)
+        path = pt.child_path(parent, name)
+        os.unlink(path)
+        pt.forget_path(self.inodes.staging_items(), path)
+
+    @errors_to_errno
+    async def symlink(self, parent_inode, name, target, ctx):
+        parent = await self._writable(parent_inode)
+        path = pt.child_path(parent, name)
+        os.symlink(target, path)
+        return self._entry(self._intern_staging(parent.staging, path))
+
+    @errors_to_errno
+    async def link(self, inode, new_parent_inode, new_name, ctx):
+        item = await self._writable(inode)
+        parent = await self._writable(new_parent_inode)
+        if item.staging != parent.staging:
+            raise FUSEError(errno.EXDEV)
+        path = pt.child_path(parent, new_name)
+        os.link(item.path, path)
+        item.paths.add(path)
+        return self._entry(inode)
+
+    @errors_to_errno
+    async def rename(self, parent_old, name_old, parent_new, name_new, flags, ctx):
+        old_parent = await self._writable(parent_old)
+        new_parent = await self._writable(parent_new)
+        if old_parent.staging != new_parent.staging:
+            raise FUSEError(errno.EXDEV)
+        old, new = pt.child_path(old_parent, name_old), pt.child_path(new_parent, name_new)
+        if flags & pyfuse3.RENAME_EXCHANGE:
+            raise FUSEError(errno.EINVAL)
+        if flags & pyfuse3.RENAME_NOREPLACE and os.path.lexists(new):
+            raise FUSEError(errno.EEXIST)
+        items = self.inodes.staging_items()
+        replaced = os.path.lexists(new)
+        os.rename(old, new)
+        if replaced:
+            pt.forget_path(items, new)
+        pt.rename_paths(items, old, new)
+
+    @errors_to_errno
+    async def mknod(self, parent_inode, name, mode, rdev, ctx):
+        if not stat.S_ISREG(mode):
+            log.warning("refused mknod of a special file %r: staging keeps only files, "
+                        "directories and links", name)
+            raise FUSEError(errno.EPERM)
+        parent = await self._writable(parent_inode)
+        path = pt.child_path(parent, name)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, stat.S_IMODE(mode)))
+        return self._entry(self._intern_staging(parent.staging, path))
+
+    # --- files -------------------------------------------------------------------------
+
+    @errors_to_errno
+    async def open(self, inode, flags, ctx):
+        node = self.inodes[inode]
+        writing = flags & WRITE_FLAGS
+        if isinstance(node, StagingItem):
+            if writing:
+                node = await self._writable(inode)
+                await self._copy_up(node.path, truncate=bool(flags & os.O_TRUNC))
+            fd = os.open(node.path, flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW))
+            return pyfuse3.FileInfo(fh=self._new_handle(LocalFile(fd, node.staging, node.path)))
+        if writing:
+            raise FUSEError(errno.EROFS)
+        if isinstance(node, MetaFile):
+            return pyfuse3.FileInfo(fh=self._new_handle(self.views.meta_json(node)))
+        if isinstance(node, VersionItem) and node.entry.kind in (FILE, REFERENCE):
+            if node.entry.kind == REFERENCE:
+                raise FUSEError(errno.EOPNOTSUPP)
+            reader = FileReader(self.store, self.cache, node.entry, self.nursery)
+            label = f"{node.name}:v{node.number}: {node.path.decode(errors='replace')}"
+            return pyfuse3.FileInfo(fh=self._new_handle(StoredFile(reader, label)),
+                                    keep_cache=True)
+        raise FUSEError(errno.EISDIR)
+
+    @errors_to_errno
+    async def create(self, parent_inode, name, mode, flags, ctx):
+        parent = await self._writable(parent_inode)
+        path = pt.child_path(parent, name)
+        fd = os.open(path, flags | os.O_CREAT, stat.S_IMODE(mode) & ~ctx.umask)
+        inode = self._intern_staging(parent.staging, path)
+        fh = self._new_handle(LocalFile(fd, parent.staging, path))
+        return pyfuse3.FileInfo(fh=fh), self._entry(inode)
+
+    @errors_to_errno
+    async def read(self, fh, off, size):
+        handle = self.handles[fh]
+        if isinstance(handle, bytes):
+            return handle[off : off + size]
+        if isinstance(handle, LocalFile):
+            digest = placeholder_digest(handle.fd)
+            if digest is None:
+                return os.pread(handle.fd, size, off)
+            entry = placeholder_entry(handle.path, os.fstat(handle.fd), digest)
+            handle = StoredFile(FileReader(self.store, self.cache, entry, self.nursery),
+                                os.fsdecode(handle.path))
+        try:
+            return await handle.reader.read(off, size)
+        except CorruptData as e:
+            log.error("read of %s failed: %s", handle.label, e)
+            raise FUSEError(errno.EIO) from None
+
+    @errors_to_errno
+    async def write(self, fh, off, buf):
+        handle = self.handles[fh]
+        if not isinstance(handle, LocalFile):
+            raise FUSEError(errno.EROFS)
+        while (event := self._committing.get(handle.staging)) is not None:
+            await event.wait()
+        if placeholder_digest(handle.fd) is not None:  # made clean by a commit since open
+            await self._copy_up(handle.path)
+        return os.pwrite(handle.fd, buf, off)
+
+    @errors_to_errno
+    async def flush(self, fh):
+        pass
+
+    @errors_to_errno
+    async def fsync(self, fh, datasync):
+        handle = self.handles[fh]
+        if isinstance(handle, LocalFile):
+            (os.fdatasync if datasync else os.fsync)(handle.fd)
+
+    @errors_to_errno
+    async def release(self, fh):
+        handle = self.handles.pop(fh, None)
+        if isinstance(handle, LocalFile):
+            os.close(handle.fd)
+
+    async def _copy_up(self, path: bytes, truncate: bool = False) -> None:
+        if placeholder_digest(path) is not None:
+            await trio.to_thread.run_sync(lambda: copy_up(self.store, path, truncate=truncate))
+
+    # --- the file system -------------------------------------------------------------
+
+    @errors_to_errno
+    async def statfs(self, ctx):
+        st = os.statvfs(self.store.path)
+        out = pyfuse3.StatvfsData()
+        for key in ("f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail", "f_files",
+                    "f_ffree", "f_favail", "f_namemax"):
+            setattr(out, key, getattr(st, key))
+        return out
+
+    # --- extended attributes ---------------------------------------------------------
+
+    @errors_to_errno
+    async def getxattr(self, inode, name, ctx):
+        node = self.inodes[inode]
+        if isinstance(node, StagingItem):
+            pt.check_xattr_name(name)
+            try:
+                return os.getxattr(node.path, name, follow_symlinks=False)
+            except OSError as e:
+                raise FUSEError(pyfuse3.ENOATTR if e.errno == errno.ENODATA else e.errno) from None
+        value = self.views.xattrs(inode).get(name)
+        if value is None:
+            raise FUSEError(pyfuse3.ENOATTR)
+        return value
+
+    @errors_to_errno
+    async def listxattr(self, inode, ctx):
+        node = self.inodes[inode]
+        if isinstance(node, StagingItem):
+            return [n.encode() for n in os.listxattr(node.path, follow_symlinks=False)
+                    if n.encode() not in pt.HIDDEN_XATTRS]
+        return list(self.views.xattrs(inode))
+
+    @errors_to_errno
+    async def setxattr(self, inode, name, value, ctx):
+        item = await self._writable(inode)
+        pt.check_xattr_name(name)
+        os.setxattr(item.path, name, value, follow_symlinks=False)
+
+    @errors_to_errno
+    async def removexattr(self, inode, name, ctx):
+        item = await self._writable(inode)
+        pt.check_xattr_name(name)
+        try:
+            os.removexattr(item.path, name, follow_symlinks=False)
+        except OSError as e:
+            raise FUSEError(pyfuse3.ENOATTR if e.errno == errno.ENODATA else e.errno) from None
+
+    # --- commits (asked for through the control socket) -------------------------------
+
+    async def commit(self, name: str, **options):
+        """Commit a staging while its writers wait; the staging then shows the new version."""
+        staging = Staging(self.store, name)
+        while (event := self._committing.get(name)) is not None:
+            await event.wait()
+        event = self._committing[name] = trio.Event()
+        try:
+            return await trio.to_thread.run_sync(lambda: staging.commit(**options))
+        finally:
+            del self._committing[name]
+            event.set()
+
+    async def stage(self, name: str, base) -> None:
+        staging = Staging(self.store, name)
+        await trio.to_thread.run_sync(lambda: staging.create(base))
+
+
+def _ok_name(name: bytes) -> bool:
+    try:
+        check_name(name.decode())
+    except (ArtfsError, UnicodeDecodeError):
+        return False
+    return True
+

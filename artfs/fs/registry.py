@@ -1,0 +1,114 @@
+"""Which mounts of a store are running, and how to talk to them.
+
+Each daemon writes ``STORE/run/PID.json`` ({pid, mountpoint, started}) and
+listens on ``STORE/run/PID.sock`` for JSON-line requests (commit, stage).
+Unix socket paths are limited to 108 bytes and store paths can be longer,
+so both sides reach the socket through ``/proc/self/fd/N/`` of the run
+directory.  No FUSE import here: the CLI uses it without pyfuse3.
+"""
+
+import json
+import os
+import socket
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from artfs.errors import ArtfsError
+
+
+@dataclass
+class MountInfo:
+    pid: int
+    mountpoint: str
+    started: float
+
+
+def run_dir(store_path: str) -> str:
+    path = os.path.join(store_path, "run")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def mounted_paths() -> set[str]:
+    """Mount points of artfs file systems, from the kernel's table."""
+    found = set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            if fstype.startswith("fuse") and "artfs" in line:
+                found.add(fields[4].replace("\\040", " "))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mounts(store_path: str) -> list[MountInfo]:
+    """Running mounts of this store (records of dead daemons are dropped)."""
+    directory, live = run_dir(store_path), []
+    kernel = mounted_paths()
+    for fname in sorted(os.listdir(directory)):
+        if not fname.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(directory, fname)) as f:
+                info = MountInfo(**json.load(f))
+        except (OSError, ValueError, TypeError):
+            continue
+        if _alive(info.pid) and info.mountpoint in kernel:
+            live.append(info)
+    return live
+
+
+def register(store_path: str, mountpoint: str, started: float) -> str:
+    """Write this daemon's record; returns the socket's file name in the run directory."""
+    directory, pid = run_dir(store_path), os.getpid()
+    tmp = os.path.join(directory, f"{pid}.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump({"pid": pid, "mountpoint": mountpoint, "started": started}, f)
+    os.replace(tmp, os.path.join(directory, f"{pid}.json"))
+    return f"{pid}.sock"
+
+
+def unregister(store_path: str) -> None:
+    directory, pid = run_dir(store_path), os.getpid()
+    for fname in (f"{pid}.json", f"{pid}.sock"):
+        try:
+            os.unlink(os.path.join(directory, fname))
+        except FileNotFoundError:
+            pass
+
+
+@contextmanager
+def socket_path(store_path: str, fname: str):
+    """A short path to ``STORE/run/fname``, valid while the context is open."""
+    fd = os.open(run_dir(store_path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{fname}"
+    finally:
+        os.close(fd)
+
+
+def request(store_path: str, info: MountInfo, message: dict, timeout: float = 3600) -> dict:
+    """Send one request to a running daemon and wait for its answer."""
+    with socket_path(store_path, f"{info.pid}.sock") as path, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            reply = sock.makefile("rb").readline()
+        except OSError as e:
+            raise ArtfsError(f"the mount at {info.mountpoint} does not answer ({e.strerror}); "
+                             f"'artfs umount {info.mountpoint}' and mount again") from None
+    if not reply:
+        raise ArtfsError(f"the mount at {info.mountpoint} closed the connection; see its log")
+    return json.loads(reply)

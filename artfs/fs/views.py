@@ -1,0 +1,224 @@
+"""The read-only part of the mount: artifacts, versions, aliases and metadata.
+
+Everything here is computed from the store on demand; versions never change,
+so their entries and attributes are cached by the kernel for a long time,
+while listings of artifacts and aliases are re-read so that versions made by
+other processes appear within a second.
+"""
+
+import errno
+import json
+import os
+import stat
+import time
+
+import pyfuse3
+from pyfuse3 import FUSEError
+
+from artfs.errors import ArtfsError
+from artfs.fs.nodes import (
+    ARTIFACTS,
+    META,
+    ROOT,
+    STAGINGS,
+    AliasLink,
+    ArtifactDir,
+    Fixed,
+    Inodes,
+    MetaDir,
+    MetaFile,
+    VersionItem,
+)
+from artfs.store import runs as runs_mod
+from artfs.store.names import parse_version
+from artfs.store.store import Store, Version
+from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
+
+IMMUTABLE = 3600.0  # seconds the kernel may cache what a version holds
+MUTABLE = 0.5  # seconds for listings that other processes change
+XATTR_PREFIX = b"user.artfs."
+FIXED_NAMES = {b"artifacts": ARTIFACTS, b"staging": STAGINGS, b"meta": META}
+
+
+class Views:
+    def __init__(self, store: Store, inodes: Inodes):
+        self.store = store
+        self.inodes = inodes
+        self.uid, self.gid = os.getuid(), os.getgid()
+        self.started = time.time()
+
+    # --- names -> inodes ----------------------------------------------------------
+
+    def lookup(self, parent: int, name: bytes) -> int:
+        node = self.inodes[parent]
+        text = name.decode(errors="surrogateescape")
+        if parent == ROOT:
+            if name in FIXED_NAMES:
+                return FIXED_NAMES[name]
+        elif parent == ARTIFACTS and self._is_artifact(text):
+            return self.inodes.intern(("art", text), lambda: ArtifactDir(text))
+        elif parent == META and self._is_artifact(text):
+            return self.inodes.intern(("meta", text), lambda: MetaDir(text))
+        elif isinstance(node, ArtifactDir):
+            return self._lookup_in_artifact(node.name, text)
+        elif isinstance(node, MetaDir) and text.endswith(".json"):
+            version = self._version(node.name, parse_version(text[:-5]))
+            return self.inodes.intern(("metafile", node.name, version.number),
+                                      lambda: MetaFile(node.name, version.number))
+        elif isinstance(node, VersionItem) and node.entry.kind == DIR:
+            for entry in self.store.tree(node.entry.digest):
+                if entry.name == name:
+                    return self._version_item(node, entry)
+        raise FUSEError(errno.ENOENT)
+
+    def _lookup_in_artifact(self, name: str, text: str) -> int:
+        number = parse_version(text)
+        if number is not None:
+            version = self._version(name, number)
+            root = Entry(b"", DIR, 0o555, 0, version.root)
+            return self.inodes.intern(("ver", name, number, b""), lambda: VersionItem(
+                name, number, b"", root, version.created))
+        if text in self._aliases(name):
+            return self.inodes.intern(("alias", name, text), lambda: AliasLink(name, text))
+        raise FUSEError(errno.ENOENT)
+
+    def _version_item(self, parent: VersionItem, entry: Entry) -> int:
+        path = parent.path + b"/" + entry.name if parent.path else entry.name
+        return self.inodes.intern(("ver", parent.name, parent.number, path), lambda: VersionItem(
+            parent.name, parent.number, path, entry, parent.created))
+
+    def _is_artifact(self, name: str) -> bool:
+        try:
+            self.store.artifact(name)
+        except ArtfsError:
+            return False
+        return True
+
+    def _version(self, name: str, number: int | None) -> Version:
+        if number is None:
+            raise FUSEError(errno.ENOENT)
+        try:
+            return self.store.resolve(f"{name}:v{number}")
+        except ArtfsError:
+            raise FUSEError(errno.ENOENT) from None
+
+    def _aliases(self, name: str) -> dict[str, int]:
+        try:
+            versions = self.store.versions(name)
+        except ArtfsError:
+            return {}
+        return {alias: v.number for v in versions for alias in v.aliases}
+
+    # --- attributes ---------------------------------------------------------------------
+
+    def attr(self, inode: int) -> pyfuse3.EntryAttributes:
+        node = self.inodes[inode]
+        a = pyfuse3.EntryAttributes()
+        a.st_ino = inode
+        a.st_uid, a.st_gid = self.uid, self.gid
+        a.st_blksize = 128 * 1024
+        a.st_nlink = 1
+        a.entry_timeout = a.attr_timeout = MUTABLE
+        when = self.started
+        if isinstance(node, VersionItem):
+            a.entry_timeout = a.attr_timeout = IMMUTABLE
+            a.st_mode = node.entry.st_mode
+            a.st_size = node.entry.size if node.entry.kind != SYMLINK else len(node.entry.target)
+            a.st_nlink = 2 if node.entry.kind == DIR else 1
+            when = node.created
+        elif isinstance(node, AliasLink):
+            a.st_mode = stat.S_IFLNK | 0o777
+            a.st_size = len(self._alias_target(node))
+        elif isinstance(node, MetaFile):
+            a.st_mode = stat.S_IFREG | 0o444
+            a.st_size = len(self.meta_json(node))
+        else:
+            a.st_mode = stat.S_IFDIR | 0o555
+            a.st_nlink = 2
+            if node == self.inodes[STAGINGS]:
+                a.st_mode = stat.S_IFDIR | 0o755
+        a.st_blocks = (a.st_size + 511) // 512
+        a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = int(when * 1e9)
+        return a
+
+    def _alias_target(self, node: AliasLink) -> bytes:
+        number = self._aliases(node.name).get(node.alias)
+        if number is None:
+            raise FUSEError(errno.ENOENT)
+        return f"v{number}".encode()
+
+    def readlink(self, inode: int) -> bytes:
+        node = self.inodes[inode]
+        if isinstance(node, AliasLink):
+            return self._alias_target(node)
+        if isinstance(node, VersionItem) and node.entry.kind == SYMLINK:
+            return node.entry.target
+        raise FUSEError(errno.EINVAL)
+
+    # --- listings -------------------------------------------------------------------------
+
+    def names(self, inode: int) -> list[tuple[bytes, int]]:
+        """(name, inode) of every entry of a directory, in a stable order."""
+        node = self.inodes[inode]
+        if inode == ROOT:
+            return list(FIXED_NAMES.items())
+        if inode in (ARTIFACTS, META):
+            kind = "art" if inode == ARTIFACTS else "meta"
+            make = ArtifactDir if inode == ARTIFACTS else MetaDir
+            return [(n.encode(), self.inodes.intern((kind, n), lambda n=n: make(n)))
+                    for n in self.store.artifact_names()]
+        if isinstance(node, ArtifactDir):
+            return self._artifact_names(node.name)
+        if isinstance(node, MetaDir):
+            return [(f"v{v.number}.json".encode(),
+                     self.inodes.intern(("metafile", node.name, v.number),
+                                        lambda v=v: MetaFile(node.name, v.number)))
+                    for v in self.store.versions(node.name)]
+        if isinstance(node, VersionItem) and node.entry.kind == DIR:
+            return [(e.name, self._version_item(node, e))
+                    for e in self.store.tree(node.entry.digest)]
+        raise FUSEError(errno.ENOTDIR)
+
+    def _artifact_names(self, name: str) -> list[tuple[bytes, int]]:
+        out = []
+        for v in self.store.versions(name):
+            out.append((f"v{v.number}".encode(), self._lookup_in_artifact(name, f"v{v.number}")))
+            out += [(a.encode(), self._lookup_in_artifact(name, a)) for a in v.aliases]
+        return out
+
+    # --- file contents ------------------------------------------------------------------------
+
+    def meta_json(self, node: MetaFile) -> bytes:
+        """What the mount tells about a version outside its tree: record, aliases, lineage."""
+        version = self._version(node.name, node.number)
+        producer = runs_mod.get_run(self.store, version.run) if version.run else None
+        consumers = [runs_mod.get_run(self.store, r)
+                     for r in runs_mod.consumers(self.store, version)]
+        doc = {"name": version.name, "version": f"v{version.number}", "digest": version.digest,
+               "aliases": version.aliases, "type": version.type, "size": version.size,
+               "files": version.files, "created": version.created,
+               "description": version.description, "metadata": version.metadata,
+               "message": version.message, "producer": producer, "consumers": consumers}
+        return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+    # --- extended attributes ---------------------------------------------------------------------
+
+    def xattrs(self, inode: int) -> dict[bytes, bytes]:
+        node = self.inodes[inode]
+        if not isinstance(node, VersionItem):
+            return {}
+        version = self._version(node.name, node.number)
+        out = {b"version": version.label.encode(), b"type": version.type.encode(),
+               b"created": repr(version.created).encode(),
+               b"run": (version.run or "").encode()}
+        if node.entry.kind in (FILE, REFERENCE):
+            out[b"digest"] = node.entry.digest.hex().encode()
+        elif node.path == b"":
+            out[b"digest"] = version.digest.encode()
+        if node.entry.kind == REFERENCE:
+            out[b"reference"] = node.entry.target
+        return {XATTR_PREFIX + k: v for k, v in out.items()}
+
+
+def is_fixed(node) -> bool:
+    return isinstance(node, Fixed)

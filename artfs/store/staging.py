@@ -1,0 +1,235 @@
+"""Staging directories: the writable next version of an artifact, on disk.
+
+    STORE/staging/NAME/tree/        the working files
+    STORE/staging/NAME/base.json    {"version": "NAME:vN", "root": hex} or {} (from scratch)
+
+A staging that starts from a version does not copy its files: each one is a
+*placeholder*, a sparse file of the right size, mode and name whose xattr
+``user.artfs.cow`` holds the content digest.  Renames, links, unlinks and
+chmods work on placeholders natively; reads are served from the store; the
+first write copies the content in (``copy_up``) and drops the xattr.  Every
+placeholder's digest belongs to the base version, which gc keeps alive for
+as long as the staging exists, so nothing a staging shows can be collected.
+
+Only the mount writes into ``tree/``; this module knows nothing of FUSE, so
+the CLI can commit a staging when no mount is running.
+"""
+
+import json
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+
+from artfs.errors import Conflict, NotFound, SpecialFile
+from artfs.store.commit import Commit, Node
+from artfs.store.names import check_name
+from artfs.store.store import Store, Version
+from artfs.store.tree import DIR, FILE, SYMLINK, Entry
+
+COW_XATTR = "user.artfs.cow"
+
+
+def staging_root(store: Store) -> str:
+    return os.path.join(store.path, "staging")
+
+
+def names(store: Store) -> list[str]:
+    """Names of the stagings (leftovers of interrupted creation or removal have a '~')."""
+    root = staging_root(store)
+    return sorted(n for n in os.listdir(root) if "~" not in n) if os.path.isdir(root) else []
+
+
+def staging_bases(store: Store) -> list[dict]:
+    """The base records of every staging that has one."""
+    return [b for b in (Staging(store, n).base for n in names(store)) if b]
+
+
+class Staging:
+    """One artifact's staging directory."""
+
+    def __init__(self, store: Store, name: str):
+        self.store = store
+        self.name = check_name(name)
+        self.dir = os.path.join(staging_root(store), name)
+        self.tree = os.path.join(self.dir, "tree")
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.tree)
+
+    # --- the base version ------------------------------------------------------
+
+    @property
+    def base(self) -> dict:
+        try:
+            with open(os.path.join(self.dir, "base.json")) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return {}
+
+    def _set_base(self, version: Version | None) -> None:
+        record = {"version": version.label, "root": version.digest} if version else {}
+        tmp = os.path.join(self.dir, "base.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(record, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(self.dir, "base.json"))
+
+    # --- creating ----------------------------------------------------------------
+
+    def create(self, base: Version | None = None) -> None:
+        """An empty staging, or one showing ``base``'s files as placeholders."""
+        if self.exists():
+            raise Conflict(f"staging {self.name!r} already exists; commit it, or remove it "
+                           f"with 'artfs unstage {self.name}'")
+        building = self.dir + "~new"  # "~" cannot be in a name
+        shutil.rmtree(building, ignore_errors=True)
+        os.makedirs(os.path.join(building, "tree"))
+        os.rename(building, self.dir)  # the tree fills in below; base.json is written last
+        if base is not None:
+            self._materialize(base)
+        self._set_base(base)
+
+    def _materialize(self, version: Version) -> None:
+        tree = os.fsencode(self.tree)
+        dir_modes = []
+        for rel, entry in self.store.walk(version.root):
+            path = os.path.join(tree, rel)
+            if entry.kind == DIR:
+                os.mkdir(path, 0o700)
+                dir_modes.append((path, entry.mode))
+            elif entry.kind == SYMLINK:
+                os.symlink(entry.target, path)
+            elif entry.kind == FILE:
+                make_placeholder(path, entry)
+        for path, mode in reversed(dir_modes):
+            os.chmod(path, mode)
+
+    def remove(self) -> None:
+        if not self.exists():
+            raise NotFound(f"no staging named {self.name!r}")
+        doomed = self.dir + "~removing"
+        os.rename(self.dir, doomed)
+        shutil.rmtree(doomed)
+
+    # --- committing ------------------------------------------------------------------
+
+    def commit(self, *, message: str = "", aliases=(), type: str | None = None,
+               metadata: dict | None = None, description: str = "",
+               run_id: str | None = None, progress=None) -> tuple[Version, bool]:
+        """Snapshot the tree into the next version, then turn it into a clean view of it."""
+        if not self.exists():
+            raise NotFound(f"no staging named {self.name!r}; 'artfs stage {self.name}' makes one")
+        type = type or self._default_type()
+        with Commit(self.store, progress=progress) as commit:
+            node = self._scan(commit)
+            version, created = commit.publish(
+                self.name, node, type=type, description=description, metadata=metadata,
+                message=message, aliases=aliases, run_id=run_id)
+        self._set_base(version)
+        self._to_placeholders(version)
+        return version, created
+
+    def _default_type(self) -> str:
+        try:
+            return self.store.artifact(self.name)["type"]
+        except NotFound:
+            return "dataset"
+
+    def _scan(self, commit: Commit) -> Node:
+        root = os.fsencode(self.tree)
+        node = Node(stat.S_IMODE(os.stat(root).st_mode))
+        files = []
+        for path, st, parent, name in _walk(root, node):
+            if stat.S_ISREG(st.st_mode):
+                files.append((parent, name, path, st))
+            elif stat.S_ISLNK(st.st_mode):
+                parent[name] = Entry(name, SYMLINK, 0o777, 0, b"", os.readlink(path))
+            else:
+                raise SpecialFile(f"{os.fsdecode(os.path.relpath(path, root))} in staging "
+                                  f"{self.name!r} is a fifo, socket or device; remove it")
+        for parent, name, path, st in files:
+            digest = placeholder_digest(path)
+            if digest is not None:  # inherited and untouched: nothing to read
+                parent[name] = commit.inherited_entry(
+                    Entry(name, FILE, stat.S_IMODE(st.st_mode), st.st_size, digest))
+            else:
+                parent[name] = commit.file_entry(name, path, st)
+        return node
+
+    def _to_placeholders(self, version: Version) -> None:
+        """Give back the disk space of committed files: they are in the store now."""
+        tree = os.fsencode(self.tree)
+        for rel, entry in self.store.walk(version.root):
+            if entry.kind != FILE:
+                continue
+            path = os.path.join(tree, rel)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and placeholder_digest(path) is None:
+                make_placeholder(path, entry, existing=True)
+
+
+def _walk(path: bytes, node: Node) -> Iterator[tuple[bytes, os.stat_result, Node, bytes]]:
+    with os.scandir(path) as it:
+        for item in it:
+            st = item.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                sub = node.child_dir(item.name)
+                sub.mode = stat.S_IMODE(st.st_mode)
+                yield from _walk(item.path, sub)
+            else:
+                yield item.path, st, node, item.name
+
+
+def placeholder_digest(path: bytes | str | int) -> bytes | None:
+    """The content digest of a placeholder (path or open fd), or None for real content."""
+    try:
+        if isinstance(path, int):
+            digest = os.getxattr(path, COW_XATTR)
+        else:
+            digest = os.getxattr(path, COW_XATTR, follow_symlinks=False)
+    except OSError:
+        return None
+    return digest if len(digest) == 32 else None
+
+
+def make_placeholder(path: bytes, entry: Entry, *, existing: bool = False) -> None:
+    """A sparse file of the entry's size, marked with its digest (content in the store)."""
+    if existing:
+        # Mark first, then drop the bytes: a crash in between leaves a correct placeholder.
+        os.setxattr(path, COW_XATTR, entry.digest)
+        os.truncate(path, 0)
+        os.truncate(path, entry.size)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, entry.mode)
+    try:
+        os.ftruncate(fd, entry.size)
+        os.setxattr(fd, COW_XATTR, entry.digest)
+        os.fchmod(fd, entry.mode)
+    finally:
+        os.close(fd)
+
+
+def placeholder_entry(path: bytes | str, st: os.stat_result, digest: bytes) -> Entry:
+    return Entry(os.fsencode(os.path.basename(path)), FILE, stat.S_IMODE(st.st_mode),
+                 st.st_size, digest)
+
+
+def copy_up(store: Store, path: bytes | str, *, truncate: bool = False) -> None:
+    """Give a placeholder its real content (or none, when about to be truncated)."""
+    digest = placeholder_digest(path)
+    if digest is None:
+        return
+    st = os.lstat(path)
+    if not truncate:
+        entry = placeholder_entry(path, st, digest)
+        with open(path, "r+b") as f:
+            for block in store.read_file(entry):
+                f.write(block)
+            f.flush()
+            os.fsync(f.fileno())
+    os.removexattr(path, COW_XATTR)
