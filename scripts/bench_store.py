@@ -287,8 +287,12 @@ def print_table(rows: list[list[str]]) -> None:
         print(" | ".join(cells))
 
 
-def print_context(ds: DataSet, results: dict[str, Result], repeat: int) -> None:
-    """Say what was measured and how, and which tools were missing or failed."""
+def print_context(ds: DataSet, results: dict[str, Result], repeat: int, load: float) -> None:
+    """Say what was measured and how, and which tools were missing or failed.
+
+    The load average is printed because other work on a 2-core machine can
+    halve a throughput figure; a busy run is worth repeating.
+    """
     spec, inserted = ds.spec, ds.a_mod.stat().st_size - ds.spec.a_size
     print(
         f"A: {spec.a_size / MIB:.0f} MiB; A': {inserted} bytes inserted, 5 x 2 MiB rewritten; "
@@ -296,6 +300,7 @@ def print_context(ds: DataSet, results: dict[str, Result], repeat: int) -> None:
     )
     print("page cache not dropped: every tool reads the same warm data; sync before each timed run")
     print(f"medians of {repeat} runs; peak RSS is the max over each tool's timed runs")
+    print(f"1-min load average: {load:.1f} before, {os.getloadavg()[0]:.1f} after")
     print("stored bytes: du -sb of the repository; dvc: cache.type copy, only `dvc add` of A")
     for tool in TOOLS:
         if tool not in results:
@@ -316,8 +321,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     ds = prepare(args.workdir, args.scale)
+    load = os.getloadavg()[0]
     results = run_all(ds, args.workdir, args.skip_peers, args.repeat)
-    print_context(ds, results, args.repeat)
+    print_context(ds, results, args.repeat, load)
     print_table(table_rows(results, ds.spec.a_size))
 
 

@@ -350,28 +350,39 @@ def test_gc_racing_commits_keeps_every_referenced_chunk(tmp_path, store_dir, sto
         w.start()
     try:
         for rnd in range(4):
-            # a version whose chunks become garbage once removed, while gc keeps running
-            shared = {"big.bin": rng.randbytes(rng.randrange(4 * MiB + 1, 6 * MiB)),
-                      "small.bin": rng.randbytes(100_000),
-                      "notes.txt": TEXT + f"round {rnd}\n".encode()}
+            # a version whose chunks become garbage once removed, while gc keeps running;
+            # commit k reuses only reuse<k>/, so no racing commit rewrites its chunks
+            reuse = {k: {"big.bin": rng.randbytes(rng.randrange(4 * MiB + 1, 5 * MiB)),
+                         "small.bin": rng.randbytes(100_000),
+                         "notes.txt": TEXT + f"round {rnd} commit {k}\n".encode()}
+                     for k in range(3)}
             junk_only.append(rng.randbytes(150_000))
-            write_tree(tmp_path / f"junk{rnd}", {**shared, "only-junk.bin": junk_only[-1]})
+            write_tree(tmp_path / f"junk{rnd}", {
+                **{f"reuse{k}/{n}": d for k, fs in reuse.items() for n, d in fs.items()},
+                "only-junk.bin": junk_only[-1]})
             r = cli("put", str(tmp_path / f"junk{rnd}"), "--name", "junk")
             assert r.code == 0, r.err
-            # commits that reuse that content, racing the gc loops and the removal
-            procs = []
+            launches = [("rm", r.out.strip())]
             for k in range(3):
                 src = tmp_path / f"data{rnd}-{k}"
-                files = {**{f"reused/{n}": d for n, d in shared.items()},
-                         "own.bin": rng.randbytes(rng.randrange(2 * MiB, 8 * MiB))}
-                procs.append((write_tree(src, files), popen(store_dir, "put", str(src),
-                                                             "--name", "data")))
-            time.sleep(rng.uniform(0, 0.3))
-            assert cli("rm", r.out.strip()).code == 0
-            for hashes, p in procs:
+                hashes = write_tree(src, {**{f"reused/{n}": d for n, d in reuse[k].items()},
+                                          "own.bin": rng.randbytes(rng.randrange(2 * MiB,
+                                                                                 8 * MiB))})
+                launches.append((hashes, ("put", str(src), "--name", "data")))
+            # the removal lands before, during or after the commits' dedup checks
+            rng.shuffle(launches)
+            procs = []
+            for what, args in launches:
+                if what == "rm":
+                    procs.append((what, popen(store_dir, "rm", args)))
+                else:
+                    procs.append((what, popen(store_dir, *args)))
+                time.sleep(rng.uniform(0, 0.1))
+            for what, p in procs:
                 out, err = p.communicate(timeout=120)
                 assert p.returncode == 0, err
-                expected[out.strip()] = hashes
+                if what != "rm":
+                    expected[out.strip()] = what
     finally:
         stop.set()
         for w in workers:

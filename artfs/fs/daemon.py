@@ -5,6 +5,7 @@ ready (or prints why it failed); ``serve`` is the daemon itself.  SIGTERM,
 SIGINT and SIGHUP unmount cleanly; an unmount by ``fusermount3 -u`` ends it.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -108,10 +109,8 @@ async def _serve(store: Store, mountpoint: str, allow_other: bool, ready_fd: int
 async def _listen(store_path: str, sock_name: str) -> trio.SocketListener:
     sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
     with registry.socket_path(store_path, sock_name) as path:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
         await sock.bind(path)
     sock.listen(16)
     return trio.SocketListener(sock)

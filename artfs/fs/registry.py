@@ -10,7 +10,7 @@ directory.  No FUSE import here: the CLI uses it without pyfuse3.
 import json
 import os
 import socket
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from artfs.errors import ArtfsError
@@ -81,10 +81,8 @@ def register(store_path: str, mountpoint: str, started: float) -> str:
 def unregister(store_path: str) -> None:
     directory, pid = run_dir(store_path), os.getpid()
     for fname in (f"{pid}.json", f"{pid}.sock"):
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, fname))
-        except FileNotFoundError:
-            pass
 
 
 @contextmanager
