@@ -57,3 +57,28 @@ def write(path, data: bytes | str) -> None:
 def read(path) -> bytes:
     with open(path, "rb") as f:
         return f.read()
+
+
+def _mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def unmount(path: str) -> None:
+    """Unmount for sure: a dead mount left behind breaks every later test."""
+    subprocess.run(["fusermount3", "-u", path], capture_output=True)
+    if _mounted(path):
+        subprocess.run(["fusermount3", "-u", "-z", path], capture_output=True)
+
+
+@pytest.fixture
+def mount(store_dir, tmp_path, cli):
+    """A running ``artfs mount`` of the test's store; always unmounted afterwards."""
+    path = str(tmp_path / "mnt")
+    os.makedirs(path)
+    started = cli("mount", path)
+    try:
+        assert started.code == 0, started.err
+        yield path
+    finally:
+        unmount(path)
