@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from artfs.errors import Conflict, NotFound, UsageError
+from artfs.fs import registry
 from artfs.store import runs as runs_mod
 from artfs.store.commit import Commit, Node, check_exists, check_publication
 from artfs.store.names import check_name
@@ -254,8 +255,14 @@ class Artifact:
         return os.path.join("artifacts", self.name)
 
     def download(self, root: str | None = None) -> str:
-        """Write the version's files under ``root`` (default ``./artifacts/NAME:vN``)."""
+        """The version's files: with a mount running and no ``root``, its directory in the
+        mount (nothing copied); otherwise written under ``root`` (default
+        ``./artifacts/NAME:vN``)."""
         self._check_committed()
+        if root is None:
+            live = registry.mounts(self._store.path)
+            if live:
+                return os.path.join(live[0].mountpoint, "artifacts", self._name, self.version)
         root = root or self._default_root()
         export(self._store, self._version, root)
         return root

@@ -2,6 +2,7 @@
 
 import os
 import random
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -14,8 +15,13 @@ import artfs as wandb  # noqa: E402  (ARTFS_HOME must be set first)
 
 
 def artfs(*args: str) -> None:
-    print(f"\n$ artfs {' '.join(args)}", flush=True)
+    print(f"\n$ artfs {shlex.join(args)}", flush=True)
     subprocess.run([sys.executable, "-m", "artfs", *args], check=True)
+
+
+def sh(command: str) -> None:
+    print(f"\n$ {command}", flush=True)
+    subprocess.run(command, shell=True, check=False)
 
 
 def make_dataset(rows: int, seed: int) -> None:
@@ -66,4 +72,21 @@ artfs("diff", "my-dataset:v0", "my-dataset:v1")
 artfs("show", "my-dataset:best")
 artfs("stats")
 artfs("verify")
+
+# The same store as a file system: versions are directories, staging is writable.
+mnt = os.path.join(work, "mnt")
+os.makedirs(mnt)
+artfs("mount", mnt)
+try:
+    sh(f"ls -l {mnt}/artifacts/my-dataset/")
+    sh(f"head -3 {mnt}/artifacts/my-dataset/v1/train.csv")
+    sh(f"diff -r {mnt}/artifacts/my-dataset/v0 {mnt}/artifacts/my-dataset/v1")
+    artfs("stage", "my-dataset", "--from", "latest")
+    sh(f"rm {mnt}/staging/my-dataset/images/000.bin")
+    sh(f"echo 'id,x,y,label' > {mnt}/staging/my-dataset/extra.csv")
+    artfs("commit", "my-dataset", "-m", "drop an image, add extra.csv")
+    artfs("diff", "my-dataset:v1", "my-dataset:v2")
+    sh(f"cat {mnt}/meta/my-dataset/v2.json | head -20")
+finally:
+    artfs("umount", mnt)
 print(f"\nthe store is in {os.environ['ARTFS_HOME']}")
