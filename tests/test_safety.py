@@ -2,7 +2,7 @@
 
 Every check compares real bytes (SHA-256 of every file, computed here, not by
 artfs) and real exit codes.  ARTFS_FAULT_ROUNDS raises the number of SIGKILL
-rounds for a long campaign (default 12, about 15 s).
+rounds for a long campaign (default 16, about 20 s).
 """
 
 import hashlib
@@ -27,7 +27,7 @@ from artfs.store.commit import Commit, Node
 from tests.conftest import write
 
 MiB = 1024 * 1024
-FAULT_ROUNDS = int(os.environ.get("ARTFS_FAULT_ROUNDS", "12"))
+FAULT_ROUNDS = int(os.environ.get("ARTFS_FAULT_ROUNDS", "16"))
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -143,14 +143,24 @@ def test_sigkill_during_put_never_leaves_a_partial_version(tmp_path, store_dir, 
     assert r.code == 0 and r.out.strip() == "ds:v0", r.err
     check_all_or_nothing(cli, tmp_path, sources, seen)
 
-    # Kill delays from 0 to twice a whole put, one per stratum, in random order.
+    # Half the kills are spread from 0 to twice a whole put, one per stratum in random
+    # order; the others aim at the moment of publication, which the campaign learns as
+    # it goes: the latest kill that left no version and the earliest that left one.
     span = 2 * whole
-    strata = list(range(FAULT_ROUNDS))
+    spread = FAULT_ROUNDS - FAULT_ROUNDS // 2
+    strata = list(range(spread))
     rng.shuffle(strata)
-    killed_midway = finished = 0
-    for i, stratum in enumerate(strata, start=1):
+    plan = [s for pair in zip(strata, [None] * spread, strict=True) for s in pair]
+    plan = plan[:FAULT_ROUNDS]
+    nothing_until, published_from = 0.5 * whole, 1.2 * whole  # first guesses
+    killed_midway = 0
+    for i, stratum in enumerate(plan, start=1):
         src = new_source(i)
-        delay = 0.0 if stratum == 0 else span * (stratum + rng.random()) / FAULT_ROUNDS
+        if stratum is not None:
+            delay = 0.0 if stratum == 0 else span * (stratum + rng.random()) / spread
+        else:
+            low, high = sorted((nothing_until, published_from))
+            delay = rng.uniform(max(0.0, low - 0.05 * whole), high + 0.05 * whole)
         proc = popen(store_dir, "put", src, "--name", "ds")
         time.sleep(delay)
         running = proc.poll() is None
@@ -163,11 +173,13 @@ def test_sigkill_during_put_never_leaves_a_partial_version(tmp_path, store_dir, 
         check_all_or_nothing(cli, tmp_path, sources, seen)
         published = i in {idx for _, idx in seen.values()}
         if not running:
-            finished += 1
             label = out.strip()
             assert published and seen[label][1] == i, f"{label} is not round {i}'s tree"
-        elif not published:
+        if published:
+            published_from = min(published_from, delay)
+        elif running:
             killed_midway += 1
+            nothing_until = max(nothing_until, delay)
     # The campaign hit both sides of the publication.
     assert killed_midway >= 1, "no kill landed before publication; the delays are too long"
     assert len(seen) >= 2, "no killed or finished round published; the delays are too short"

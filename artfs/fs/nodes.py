@@ -117,12 +117,14 @@ class Inodes:
             del self._by_key[key]
             del self.nodes[inode]
 
-    def rekey(self, old: tuple, new: tuple) -> None:
-        """A staging file changed identity (copied or replaced): keep its inode."""
-        inode = self._by_key.pop(old, None)
-        if inode is not None:
-            self._by_key[new] = inode
-            self._keys[inode] = new
+    def retire(self, node) -> None:
+        """Keep the node for the kernel, but never hand its inode out for a new key."""
+        for inode, known in self.nodes.items():
+            if known is node and inode in self._keys:
+                del self._by_key[self._keys[inode]]
+                self._keys[inode] = ("retired", inode)
+                self._by_key[("retired", inode)] = inode
+                return
 
     def staging_items(self):
         return [n for n in self.nodes.values() if isinstance(n, StagingItem)]

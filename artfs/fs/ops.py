@@ -55,6 +55,13 @@ class StoredFile:
         self.reader, self.label = reader, label
 
 
+class DirListing:
+    """An open directory: its entries, listed on the first readdir."""
+
+    def __init__(self, inode: int):
+        self.inode, self.entries = inode, None
+
+
 class LocalFile:
     """An open staging file: a real descriptor, and the staging it belongs to."""
 
@@ -95,6 +102,12 @@ class Operations(pyfuse3.Operations):
         inode = self.inodes.intern(pt.key_of(path), lambda: StagingItem(staging))
         self.inodes[inode].paths.add(path)
         return inode
+
+    def _forget_path(self, path: bytes) -> None:
+        """A name is gone; an inode left with no name must not be found by a new file
+        that reuses its number on disk."""
+        for item in pt.forget_path(self.inodes.staging_items(), path):
+            self.inodes.retire(item)
 
     def _entry(self, inode: int) -> pyfuse3.EntryAttributes:
         self.inodes.remember(inode)
@@ -154,14 +167,21 @@ class Operations(pyfuse3.Operations):
 
     @errors_to_errno
     async def opendir(self, inode, ctx):
-        return inode
+        self.inodes[inode]  # noqa: B018 - ENOENT for an unknown inode
+        return self._new_handle(DirListing(inode))
 
     @errors_to_errno
     async def readdir(self, fh, start_id, token):
-        for index, (name, inode) in enumerate(self._listing(fh)[start_id:], start_id + 1):
+        listing = self.handles[fh]
+        if listing.entries is None or start_id == 0:  # listed once per opendir (or rewind)
+            listing.entries = self._listing(listing.inode)
+        for index, (name, inode) in enumerate(listing.entries[start_id:], start_id + 1):
             if not pyfuse3.readdir_reply(token, name, self._attr(inode), index):
                 return
             self.inodes.remember(inode)
+
+    async def releasedir(self, fh):
+        self.handles.pop(fh, None)
 
     def _listing(self, inode: int) -> list[tuple[bytes, int]]:
         node = self.inodes[inode]
@@ -205,13 +225,13 @@ class Operations(pyfuse3.Operations):
                 raise FUSEError(errno.ENOENT)
             if os.listdir(staging.tree):
                 raise FUSEError(errno.ENOTEMPTY)
-            pt.forget_path(self.inodes.staging_items(), os.fsencode(staging.tree))
+            self._forget_path(os.fsencode(staging.tree))
             await trio.to_thread.run_sync(staging.remove)
             return
         parent = await self._writable(parent_inode)
         path = pt.child_path(parent, name)
         os.rmdir(path)
-        pt.forget_path(self.inodes.staging_items(), path)
+        self._forget_path(path)
 
     # --- names ------------------------------------------------------------------------
 
@@ -220,7 +240,7 @@ class Operations(pyfuse3.Operations):
         parent = await self._writable(parent_inode)
         path = pt.child_path(parent, name)
         os.unlink(path)
-        pt.forget_path(self.inodes.staging_items(), path)
+        self._forget_path(path)
 
     @errors_to_errno
     async def symlink(self, parent_inode, name, target, ctx):
@@ -251,12 +271,11 @@ class Operations(pyfuse3.Operations):
             raise FUSEError(errno.EINVAL)
         if flags & pyfuse3.RENAME_NOREPLACE and os.path.lexists(new):
             raise FUSEError(errno.EEXIST)
-        items = self.inodes.staging_items()
         replaced = os.path.lexists(new)
         os.rename(old, new)
         if replaced:
-            pt.forget_path(items, new)
-        pt.rename_paths(items, old, new)
+            self._forget_path(new)
+        pt.rename_paths(self.inodes.staging_items(), old, new)
 
     @errors_to_errno
     async def mknod(self, parent_inode, name, mode, rdev, ctx):

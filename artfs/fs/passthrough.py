@@ -72,10 +72,17 @@ def rename_paths(items: list[StagingItem], old: bytes, new: bytes) -> None:
             item.paths = {p for p in item.paths if p != old and not p.startswith(prefix)} | moved
 
 
-def forget_path(items: list[StagingItem], path: bytes) -> None:
+def forget_path(items: list[StagingItem], path: bytes) -> list[StagingItem]:
+    """Drop ``path`` (and paths under it); returns the items left with no path at all."""
     prefix = path + b"/"
+    orphans = []
     for item in items:
+        if not item.paths:
+            continue
         item.paths = {p for p in item.paths if p != path and not p.startswith(prefix)}
+        if not item.paths:
+            orphans.append(item)
+    return orphans
 
 
 def check_xattr_name(name: bytes) -> None:
