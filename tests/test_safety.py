@@ -402,7 +402,8 @@ def test_gc_racing_commits_keeps_every_referenced_chunk(tmp_path, store_dir, sto
     assert gc_errors == []
     for p in gc_runs:
         assert p.returncode == 0, p.stderr
-    assert len(gc_runs) >= 4 and sum(gc_freed) >= 4  # the loops ran and freed garbage
+    # the loops ran, and freed at least the junk-only chunks of rounds 0-2
+    assert len(gc_runs) >= 4 and sum(gc_freed) >= 3
 
     assert cli("gc").code == 0
     verify_ok(cli)
