@@ -125,10 +125,9 @@ class Commit:
     def _store_chunk(self, data: bytes, digest: bytes | None) -> bytes:
         digest = digest or digest_of(data)
         if self._claim(digest):
-            blob = encode(data)
-            self.store.chunks.put(digest, blob)
+            stored = self.store.chunks.put(digest, *encode(data))
             with self._claim_lock:
-                self.new_chunks[digest] = (len(data), len(blob))
+                self.new_chunks[digest] = (len(data), stored)
         return digest
 
     def _claim(self, digest: bytes) -> bool:
