@@ -56,9 +56,15 @@ def human(n: float) -> str:
 
 
 @contextmanager
-def progress(total: int, label: str):
-    """A byte progress bar on stderr when it is a terminal; a no-op callback otherwise."""
-    if not sys.stderr.isatty() or total <= 0:
+def progress(total, label: str):
+    """A byte progress bar on stderr when it is a terminal; a no-op callback otherwise.
+
+    ``total`` may be a function, so that sizing the work costs nothing without a bar."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    total = total() if callable(total) else total
+    if total <= 0:
         yield lambda n: None
         return
     with click.progressbar(length=total, label=label, file=sys.stderr,
@@ -138,7 +144,7 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
     st = os.stat(path)  # PATH itself may be a symlink: store what it points to
     store = open_store(ctx, create=True)
     warn = lambda msg: click.echo(f"artfs: warning: {msg}", err=True)  # noqa: E731
-    with progress(tree_size(path), f"storing {name}") as bar, \
+    with progress(lambda: tree_size(path), f"storing {name}") as bar, \
             Commit(store, progress=bar, skip_special=skip_special, warn=warn) as commit:
         node = Node()
         if os.path.isdir(path):
