@@ -137,6 +137,9 @@ async def _answer(ops: Operations, stream: trio.SocketStream) -> None:
             reply = await _handle(ops, json.loads(data))
         except ArtfsError as e:
             reply = {"ok": False, "error": str(e), "usage": isinstance(e, UsageError)}
+        except OSError as e:  # a full disk, say: the commit failed and the staging is intact
+            where = f": {e.filename}" if e.filename else ""
+            reply = {"ok": False, "error": f"{e.strerror or e}{where}", "usage": False}
         except Exception as e:  # noqa: BLE001 - the client must get an answer; the log the trace
             log.exception("request failed")
             reply = {"ok": False, "error": f"internal error: {e}", "usage": False}
