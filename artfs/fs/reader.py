@@ -17,7 +17,7 @@ from artfs.errors import ArtfsError
 from artfs.store.store import Store
 from artfs.store.tree import Entry
 
-CACHE_BYTES = 64 * 1024 * 1024
+CACHE_BYTES = 32 * 1024 * 1024
 READ_AHEAD = 2  # chunks fetched ahead of a sequential reader
 
 

@@ -29,16 +29,24 @@ def run_dir(store_path: str) -> str:
     return path
 
 
-def mounted_paths() -> set[str]:
-    """Mount points of artfs file systems, from the kernel's table."""
-    found = set()
+def _artfs_mounts() -> dict[str, str]:
+    """Mount point -> "major:minor" of every artfs file system, from the kernel's table."""
+    found = {}
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
             fstype = fields[fields.index("-") + 1]
             if fstype.startswith("fuse") and "artfs" in line:
-                found.add(fields[4].replace("\\040", " "))
+                found[fields[4].replace("\\040", " ")] = fields[2]
     return found
+
+
+def mounted_paths() -> set[str]:
+    return set(_artfs_mounts())
+
+
+def device_of(mountpoint: str) -> str | None:
+    return _artfs_mounts().get(mountpoint)
 
 
 def _alive(pid: int) -> bool:
