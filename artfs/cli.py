@@ -14,6 +14,8 @@ import lmdb
 
 from artfs import errors
 from artfs.store import gc as gc_mod
+from artfs.store import meta as meta_mod
+from artfs.store import runs as runs_mod
 from artfs.store.commit import Commit, Node, check_exists, check_publication
 from artfs.store.diff import diff as diff_versions
 from artfs.store.names import parse_ref
@@ -95,16 +97,17 @@ def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
 
 
-def parse_metadata(text: str | None) -> dict:
+def parse_json_object(text: str | None, option: str = "--metadata") -> dict:
     if not text:
         return {}
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise errors.UsageError(f"--metadata is not valid JSON ({e.msg}); "
+        raise errors.UsageError(f"{option} is not valid JSON ({e.msg}); "
                                 "write e.g. '{\"rows\": 10}'") from None
     if not isinstance(value, dict):
-        raise errors.UsageError("--metadata must be a JSON object, e.g. '{\"rows\": 10}'")
+        raise errors.UsageError(f"{option} must be a JSON object, e.g. '{{\"rows\": 10}}'")
+    meta_mod.dumps(value)  # NaN and Infinity are refused here
     return value
 
 
@@ -138,7 +141,7 @@ def main(ctx, store):
 @click.pass_context
 def put(ctx, path, name, type_, aliases, metadata, description, message, skip_special):
     """Store PATH (a file or directory) as the next version of NAME."""
-    meta_dict = parse_metadata(metadata)
+    meta_dict = parse_json_object(metadata)
     check_publication(name, type_, aliases, meta_dict)
     check_exists(path)
     st = os.stat(path)  # PATH itself may be a symlink: store what it points to
@@ -412,7 +415,7 @@ def commit(ctx, name, message, aliases, type_, metadata):
     """Snapshot staging NAME into its next version (through the running mount, if any)."""
     from artfs.fs import registry
     from artfs.store.staging import Staging
-    meta_dict = parse_metadata(metadata)
+    meta_dict = parse_json_object(metadata)
     check_publication(name, type_ or "dataset", aliases, meta_dict)
     store = open_store(ctx)
     request = {"op": "commit", "name": name, "message": message, "aliases": list(aliases),
@@ -430,6 +433,70 @@ def commit(ctx, name, message, aliases, type_, metadata):
     click.echo(label)
     if not created:
         click.echo(f"unchanged: {label} already holds this content; nothing stored", err=True)
+
+
+@main.command(context_settings={"ignore_unknown_options": True,
+                                "allow_interspersed_args": False})
+@click.option("--job-type", help="What kind of job this is (train, eval, ...).")
+@click.option("--name", help="A name for the run.")
+@click.option("--config", help="JSON object: the run's configuration.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@click.pass_context
+def run(ctx, job_type, name, config, command):
+    """Run COMMAND (after --) as a recorded run; exits with COMMAND's exit code.
+
+    Reads through the mount by COMMAND and its descendants are the run's inputs;
+    versions they commit are its outputs."""
+    from artfs.lineage.runner import CANNOT_START, run_command
+    store = open_store(ctx, create=True)
+    try:
+        record, code = run_command(store, list(command), job_type=job_type, name=name,
+                                   config=parse_json_object(config, "--config"))
+    except OSError as e:
+        click.echo(f"artfs: error: cannot run {command[0]}: {e.strerror}", err=True)
+        sys.exit(CANNOT_START)
+    click.echo(f"run {record['id']} {record['status']} (exit {code})", err=True)
+    sys.exit(code)
+
+
+@main.group()
+def runs():
+    """Recorded runs: list them, show one."""
+
+
+@runs.command("ls")
+@click.option("--all", "show_all", is_flag=True, help="Also show implicit (adhoc) runs.")
+@json_option
+@click.pass_context
+def runs_ls(ctx, show_all, as_json):
+    """List runs, oldest first."""
+    found = [r for r in runs_mod.list_runs(open_store(ctx))
+             if show_all or not r.get("implicit")]
+    emit(as_json, found, "\n".join(
+        f"{r['id']}  {r['status']:<9} {r['job_type'] or '-':<14} {r['name']:<24} "
+        f"{_when(r['start'])}" for r in found) or "no runs")
+
+
+@runs.command("show")
+@click.argument("run_id")
+@json_option
+@click.pass_context
+def runs_show(ctx, run_id, as_json):
+    """A run: command, status, inputs (with the files read and bytes), outputs."""
+    store = open_store(ctx)
+    record = runs_mod.get_run(store, run_id)
+    inputs = [{"version": f"{n}:v{v}", **meta_mod.loads(raw)}
+              for n, v, raw in runs_mod.run_edges(store, run_id, "inputs")]
+    outputs = [f"{n}:v{v}" for n, v, _ in runs_mod.run_edges(store, run_id, "outputs")]
+    lines = [f"run {record['id']}  {record['name']}  ({record['job_type'] or '-'})",
+             f"  status   {record['status']} (exit {record['exit_code']})",
+             f"  command  {' '.join(record['command'])}",
+             f"  started  {_when(record['start'])}  on {record['host']} as {record['user']}"]
+    for edge in inputs:
+        lines.append(f"  input    {edge['version']}")
+        lines += [f"             {path}  {human(n)}" for path, n in sorted(edge["files"].items())]
+    lines += [f"  output   {label}" for label in outputs]
+    emit(as_json, record | {"inputs": inputs, "outputs": outputs}, "\n".join(lines))
 
 
 if __name__ == "__main__":

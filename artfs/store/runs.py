@@ -38,10 +38,20 @@ def start_run(store: Store, *, job_type: str | None = None, name: str | None = N
 
 
 def finish_run(store: Store, run_id: str, *, status: str = "finished",
-               exit_code: int | None = 0) -> dict:
+               exit_code: int | None = 0, error: str | None = None) -> dict:
+    return _update(store, run_id, end=time.time(), status=status, exit_code=exit_code,
+                   **({"error": error} if error else {}))
+
+
+def set_pid(store: Store, run_id: str, pid: int) -> dict:
+    """The process the run is: its descendants' reads belong to the run."""
+    return _update(store, run_id, pid=pid)
+
+
+def _update(store: Store, run_id: str, **fields) -> dict:
     with store.meta.write() as txn:
         record = _get(store, txn, run_id)
-        record.update(end=time.time(), status=status, exit_code=exit_code)
+        record.update(fields)
         txn.put(run_id.encode(), meta.dumps(record), db=store.meta.db["runs"])
     return record
 

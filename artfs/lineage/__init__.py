@@ -1,0 +1,1 @@
+"""Lineage: runs, the versions they read and wrote, and the graph they form."""
