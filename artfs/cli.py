@@ -159,7 +159,7 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
             commit._special(os.fsencode(path))
         version, created = commit.publish(
             name, node, type=type_, description=description, metadata=meta_dict,
-            message=message, aliases=aliases, run_id=os.environ.get("ARTFS_RUN_ID"))
+            message=message, aliases=aliases, run_id=os.environ.get(runs_mod.RUN_ENV))
         new_bytes = sum(stored for _, stored in commit.new_chunks.values())
     click.echo(version.label)
     if created:
@@ -419,7 +419,8 @@ def commit(ctx, name, message, aliases, type_, metadata):
     check_publication(name, type_ or "dataset", aliases, meta_dict)
     store = open_store(ctx)
     request = {"op": "commit", "name": name, "message": message, "aliases": list(aliases),
-               "type": type_, "metadata": meta_dict, "run_id": os.environ.get("ARTFS_RUN_ID")}
+               "type": type_, "metadata": meta_dict, "run_id": os.environ.get(runs_mod.RUN_ENV),
+               "pid": os.getpid()}
     live = registry.mounts(store.path)
     if live:
         reply = registry.request(store.path, live[0], request)
@@ -427,7 +428,7 @@ def commit(ctx, name, message, aliases, type_, metadata):
             raise (errors.UsageError if reply["usage"] else errors.ArtfsError)(reply["error"])
         label, created = reply["version"], reply["created"]
     else:
-        del request["op"], request["name"]
+        del request["op"], request["name"], request["pid"]
         version, created = Staging(store, name).commit(**request)
         label = version.label
     click.echo(label)

@@ -15,7 +15,7 @@ from artfs.store import runs as runs_mod
 from artfs.store.names import parse_ref
 from artfs.store.store import Store
 
-RUN_ENV = "ARTFS_RUN_ID"
+RUN_ENV = runs_mod.RUN_ENV
 _active: list["Run"] = []
 
 

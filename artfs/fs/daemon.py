@@ -95,10 +95,12 @@ async def _serve(store: Store, mountpoint: str, allow_other: bool, ready_fd: int
             listener = await _listen(store.path, sock_name)
             nursery.start_soon(trio.serve_listeners, lambda s: _answer(ops, s), [listener])
             nursery.start_soon(_watch_signals)
+            nursery.start_soon(ops.record_reads_forever)
             nursery.start_soon(_announce_ready, store.path, mountpoint, ready_fd)
             await pyfuse3.main()
         finally:
             pyfuse3.close(unmount=True)
+            ops.attribution.write_batch(*ops.attribution.take_batch())
             registry.unregister(store.path)
             log.info("unmounted %s", mountpoint)
             nursery.cancel_scope.cancel()
@@ -169,8 +171,8 @@ async def _answer(ops: Operations, stream: trio.SocketStream) -> None:
 
 async def _handle(ops: Operations, request: dict) -> dict:
     if request.get("op") == "commit":
-        options = {k: request[k] for k in ("message", "aliases", "type", "metadata", "run_id")
-                   if k in request}
+        options = {k: request[k] for k in ("message", "aliases", "type", "metadata", "run_id",
+                                           "pid") if k in request}
         version, created = await ops.commit(request["name"], **options)
         return {"ok": True, "version": version.label, "created": created}
     if request.get("op") == "stage":

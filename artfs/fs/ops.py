@@ -17,6 +17,7 @@ from pyfuse3 import FUSEError
 
 from artfs.errors import ArtfsError, CorruptData
 from artfs.fs import passthrough as pt
+from artfs.fs.attribution import Attribution
 from artfs.fs.nodes import STAGINGS, Inodes, MetaFile, StagingItem, VersionItem
 from artfs.fs.reader import ChunkCache, FileReader
 from artfs.fs.views import Views
@@ -27,6 +28,7 @@ from artfs.store.tree import FILE, REFERENCE
 
 log = logging.getLogger("artfs.mount")
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND
+FLUSH_SECONDS = 1.0
 
 
 def errors_to_errno(fn):
@@ -49,10 +51,12 @@ def errors_to_errno(fn):
 
 
 class StoredFile:
-    """An open file of a version (or a placeholder): bytes from the chunk cache."""
+    """An open file of a version (or a placeholder): bytes from the chunk cache.
 
-    def __init__(self, reader: FileReader, label: str):
-        self.reader, self.label = reader, label
+    ``source`` is (run, artifact, version number, path) when reads are lineage."""
+
+    def __init__(self, reader: FileReader, label: str, source: tuple | None = None):
+        self.reader, self.label, self.source = reader, label, source
 
 
 class DirListing:
@@ -79,6 +83,7 @@ class Operations(pyfuse3.Operations):
         self.inodes = Inodes()
         self.views = Views(store, self.inodes)
         self.cache = ChunkCache(store)
+        self.attribution = Attribution(store)
         self.handles: dict[int, object] = {}
         self._fh = itertools.count(1)
         self._committing: dict[str, trio.Event] = {}
@@ -308,9 +313,11 @@ class Operations(pyfuse3.Operations):
             if node.entry.kind == REFERENCE:
                 raise FUSEError(errno.EOPNOTSUPP)
             reader = FileReader(self.store, self.cache, node.entry, self.nursery)
-            label = f"{node.name}:v{node.number}: {node.path.decode(errors='replace')}"
-            return pyfuse3.FileInfo(fh=self._new_handle(StoredFile(reader, label)),
-                                    keep_cache=True)
+            path = node.path.decode(errors="replace")
+            source = (self.attribution.run_of(ctx.pid), node.name, node.number, path)
+            self.attribution.opened(*source)
+            handle = StoredFile(reader, f"{node.name}:v{node.number}: {path}", source)
+            return pyfuse3.FileInfo(fh=self._new_handle(handle), keep_cache=True)
         raise FUSEError(errno.EISDIR)
 
     @errors_to_errno
@@ -335,10 +342,13 @@ class Operations(pyfuse3.Operations):
             handle = StoredFile(FileReader(self.store, self.cache, entry, self.nursery),
                                 os.fsdecode(handle.path))
         try:
-            return await handle.reader.read(off, size)
+            data = await handle.reader.read(off, size)
         except CorruptData as e:
             log.error("read of %s failed: %s", handle.label, e)
             raise FUSEError(errno.EIO) from None
+        if handle.source is not None:
+            self.attribution.read(*handle.source, len(data))
+        return data
 
     @errors_to_errno
     async def write(self, fh, off, buf):
@@ -423,8 +433,23 @@ class Operations(pyfuse3.Operations):
 
     # --- commits (asked for through the control socket) -------------------------------
 
-    async def commit(self, name: str, **options):
-        """Commit a staging while its writers wait; the staging then shows the new version."""
+    async def record_reads_forever(self) -> None:
+        """Write what runs read at least once a second (a crash loses at most that)."""
+        while True:
+            await trio.sleep(FLUSH_SECONDS)
+            await self.record_reads()
+
+    async def record_reads(self) -> None:
+        batch = self.attribution.take_batch()
+        await trio.to_thread.run_sync(lambda: self.attribution.write_batch(*batch))
+
+    async def commit(self, name: str, *, pid: int | None = None, **options):
+        """Commit a staging while its writers wait; the staging then shows the new version.
+
+        Without an explicit run, the version is an output of the requesting process's run."""
+        if not options.get("run_id") and pid is not None:
+            options["run_id"] = self.attribution.run_of(pid)
+        await self.record_reads()  # the run must be stored before a version names it
         staging = Staging(self.store, name)
         while (event := self._committing.get(name)) is not None:
             await event.wait()

@@ -1,8 +1,8 @@
 """``artfs run -- CMD``: run a command as a recorded run.
 
 The command and everything it starts belong to the run: they inherit
-``ARTFS_RUN_ID``, and the run record names the command's pid so that the
-mount can find the run from any descendant by process ancestry.
+``ARTFS_RUN_ID``, and the run record names this process's pid, so the mount
+also finds the run from any descendant by process ancestry.
 """
 
 import os
@@ -12,7 +12,6 @@ import subprocess
 from artfs.store import runs as runs_mod
 from artfs.store.store import Store
 
-RUN_ENV = "ARTFS_RUN_ID"
 CANNOT_START = 127  # what shells return for a command that cannot be run
 
 
@@ -21,15 +20,14 @@ def run_command(store: Store, command: list[str], *, job_type: str | None = None
     """Run ``command`` to completion as a new run: → (run record, exit code)."""
     record = runs_mod.start_run(store, job_type=job_type, name=name, config=config,
                                 command=command)
-    env = {**os.environ, RUN_ENV: record["id"]}
+    env = {**os.environ, runs_mod.RUN_ENV: record["id"]}
     try:
         child = subprocess.Popen(command, env=env)
     except OSError as e:
         runs_mod.finish_run(store, record["id"], status="failed", exit_code=CANNOT_START,
                             error=f"{command[0]}: {e.strerror}")
         raise
-    runs_mod.set_pid(store, record["id"], child.pid)
-    code = _wait(child)
+    code = _wait(child)  # the record's pid is ours: the command descends from it
     status = "finished" if code == 0 else "failed"
     return runs_mod.finish_run(store, record["id"], status=status, exit_code=code), code
 

@@ -15,24 +15,32 @@ from artfs.errors import NotFound
 from artfs.store import meta
 from artfs.store.store import Store, Version
 
+RUN_ENV = "ARTFS_RUN_ID"  # the run a process (and what it starts) belongs to
+
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def start_run(store: Store, *, job_type: str | None = None, name: str | None = None,
-              config: dict | None = None, project: str | None = None,
-              command: list[str] | None = None) -> dict:
-    record = {
-        "id": new_run_id(), "job_type": job_type or "", "name": name or "",
+def new_run_record(*, job_type: str | None = None, name: str | None = None,
+                   config: dict | None = None, project: str | None = None,
+                   command: list[str] | None = None, pid: int | None = None,
+                   cwd: str | None = None, implicit: bool = False) -> dict:
+    """A run record that has just started (not yet stored)."""
+    run_id = new_run_id()
+    return {
+        "id": run_id, "job_type": job_type or "",
+        "name": name or f"{job_type or 'run'}-{run_id[:6]}",
         "project": project or "", "config": config or {},
         "command": command if command is not None else sys.argv,
-        "cwd": os.getcwd(), "host": socket.gethostname(), "user": getpass.getuser(),
-        "pid": os.getpid(), "start": time.time(), "end": None, "status": "running",
-        "exit_code": None,
+        "cwd": cwd or os.getcwd(), "host": socket.gethostname(), "user": getpass.getuser(),
+        "pid": pid if pid is not None else os.getpid(), "start": time.time(), "end": None,
+        "status": "running", "exit_code": None, "implicit": implicit,
     }
-    if not record["name"]:
-        record["name"] = f"{record['job_type'] or 'run'}-{record['id'][:6]}"
+
+
+def start_run(store: Store, **fields) -> dict:
+    record = new_run_record(**fields)
     _put(store, record)
     return record
 
@@ -42,10 +50,6 @@ def finish_run(store: Store, run_id: str, *, status: str = "finished",
     return _update(store, run_id, end=time.time(), status=status, exit_code=exit_code,
                    **({"error": error} if error else {}))
 
-
-def set_pid(store: Store, run_id: str, pid: int) -> dict:
-    """The process the run is: its descendants' reads belong to the run."""
-    return _update(store, run_id, pid=pid)
 
 
 def _update(store: Store, run_id: str, **fields) -> dict:
@@ -76,18 +80,33 @@ def _put(store: Store, record: dict) -> None:
 def record_input(store: Store, run_id: str, version: Version,
                  files: dict[str, int] | None = None) -> None:
     """Note that a run used a version (and, when known, which files and how many bytes)."""
-    key = meta.input_key(run_id, version.name, version.number)
-    now = time.time()
     with store.meta.write() as txn:
         _get(store, txn, run_id)
-        raw = txn.get(key, db=store.meta.db["inputs"])
-        edge = meta.loads(raw) if raw else {"first": now, "files": {}}
-        edge["last"] = now
-        for path, nbytes in (files or {}).items():
-            edge["files"][path] = edge["files"].get(path, 0) + nbytes
-        txn.put(key, meta.dumps(edge), db=store.meta.db["inputs"])
-        txn.put(meta.version_key(version.name, version.number) + meta.SEP + run_id.encode(),
-                b"", db=store.meta.db["consumers"])
+        now = time.time()
+        _add_input(store, txn, run_id, version.name, version.number, files or {}, now, now)
+
+
+def record_reads(store: Store, new_runs: list[dict],
+                 edges: dict[tuple[str, str, int], tuple[dict, float, float]]) -> None:
+    """A batch from the mount: implicit runs it created, and what runs read (one txn)."""
+    with store.meta.write() as txn:
+        for record in new_runs:
+            txn.put(record["id"].encode(), meta.dumps(record), db=store.meta.db["runs"])
+        for (run_id, name, number), (files, first, last) in edges.items():
+            _add_input(store, txn, run_id, name, number, files, first, last)
+
+
+def _add_input(store: Store, txn, run_id: str, name: str, number: int, files: dict,
+               first: float, last: float) -> None:
+    key = meta.input_key(run_id, name, number)
+    raw = txn.get(key, db=store.meta.db["inputs"])
+    edge = meta.loads(raw) if raw else {"first": first, "files": {}}
+    edge["last"] = last
+    for path, nbytes in files.items():
+        edge["files"][path] = edge["files"].get(path, 0) + nbytes
+    txn.put(key, meta.dumps(edge), db=store.meta.db["inputs"])
+    txn.put(meta.version_key(name, number) + meta.SEP + run_id.encode(), b"",
+            db=store.meta.db["consumers"])
 
 
 def consumers(store: Store, version: Version) -> list[str]:

@@ -1,0 +1,178 @@
+"""Which run a reading process belongs to, and what it read, recorded in batches.
+
+A process belongs to the run whose id is in its environment (``ARTFS_RUN_ID``,
+inherited by everything ``artfs run`` and ``artfs.init`` start), else to the
+run whose recorded pid is one of its ancestors (forked workers, whose
+environment block predates ``artfs.init``), else to an *implicit* run of its
+process group, so a plain shell script gets lineage too.  Answers are cached
+per process; reads are summed in memory and written to the store at most a
+second later, in one transaction, by a worker thread.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from artfs.errors import ArtfsError
+from artfs.store import runs as runs_mod
+from artfs.store.store import Store
+
+log = logging.getLogger("artfs.mount")
+RUN_ENV = runs_mod.RUN_ENV.encode() + b"="
+REFRESH_SECONDS = 1.0
+
+
+@dataclass
+class Edge:
+    """What one run read of one version since the last flush."""
+
+    files: dict[str, int] = field(default_factory=dict)
+    first: float = field(default_factory=time.time)
+    last: float = field(default_factory=time.time)
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name (which may contain spaces)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def _identity(pid: int) -> tuple[int, int, int]:
+    """(start time, parent pid, process group) of a live process."""
+    fields = _stat_fields(pid)
+    return int(fields[19]), int(fields[1]), int(fields[2])
+
+
+def _env_run(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            for item in f.read().split(b"\0"):
+                if item.startswith(RUN_ENV):
+                    return item[len(RUN_ENV):].decode(errors="replace") or None
+    except OSError:
+        pass
+    return None
+
+
+def _cwd(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+
+
+def _command(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+class Attribution:
+    def __init__(self, store: Store):
+        self.store = store
+        self._by_process: dict[tuple[int, int], str] = {}  # (pid, start time) -> run id
+        self._roots: dict[int, str] = {}  # pid -> id of a running run with that pid
+        self._known_runs: set[str] = set()
+        self._roots_read = 0.0
+        self._implicit: dict[tuple[int, int], str] = {}  # (pgid, leader start) -> run id
+        self._new_runs: list[dict] = []
+        self._edges: dict[tuple[str, str, int], Edge] = {}
+        self._producers: dict[tuple[str, int], str | None] = {}
+
+    # --- processes to runs -------------------------------------------------------
+
+    def run_of(self, pid: int) -> str | None:
+        """The run a process belongs to (None if it vanished before we could tell)."""
+        try:
+            start, _, _ = _identity(pid)
+        except (OSError, ValueError, IndexError):
+            return None
+        key = (pid, start)
+        run_id = self._by_process.get(key)
+        if run_id is None:
+            run_id = self._by_process[key] = self._find_run(pid)
+        return run_id
+
+    def _find_run(self, pid: int) -> str | None:
+        self._refresh_roots()
+        from_env = _env_run(pid)
+        if from_env and from_env in self._known_runs:
+            return from_env
+        ancestor, group = pid, None
+        while ancestor > 1:
+            if ancestor in self._roots:
+                return self._roots[ancestor]
+            try:
+                _, parent, pgid = _identity(ancestor)
+            except (OSError, ValueError, IndexError):
+                break
+            group = group or pgid
+            ancestor = parent
+        return self._implicit_run(group or pid)
+
+    def _refresh_roots(self) -> None:
+        if time.monotonic() - self._roots_read < REFRESH_SECONDS:
+            return
+        records = runs_mod.list_runs(self.store)
+        self._known_runs = {r["id"] for r in records}
+        self._roots = {r["pid"]: r["id"] for r in records
+                       if r["status"] == "running" and r.get("pid") and not r.get("implicit")}
+        self._roots_read = time.monotonic()
+
+    def _implicit_run(self, pgid: int) -> str:
+        """One implicit run per process group (a shell pipeline, a script)."""
+        try:
+            leader_start = _identity(pgid)[0]
+        except (OSError, ValueError, IndexError):
+            leader_start = 0
+        key = (pgid, leader_start)
+        run_id = self._implicit.get(key)
+        if run_id is None:
+            command = _command(pgid) or ["?"]
+            record = runs_mod.new_run_record(job_type="adhoc", name=" ".join(command)[:80],
+                                             command=command, pid=pgid, cwd=_cwd(pgid),
+                                             implicit=True)
+            record["status"] = "adhoc"
+            run_id = self._implicit[key] = record["id"]
+            self._new_runs.append(record)
+            self._known_runs.add(run_id)
+        return run_id
+
+    # --- reads -------------------------------------------------------------------------
+
+    def opened(self, run_id: str | None, name: str, number: int, path: str) -> None:
+        self.read(run_id, name, number, path, 0)
+
+    def read(self, run_id: str | None, name: str, number: int, path: str, nbytes: int) -> None:
+        if run_id is None or self._producer(name, number) == run_id:
+            return  # a run reading what it made is not an input of it: no cycles
+        edge = self._edges.get((run_id, name, number))
+        if edge is None:
+            edge = self._edges[(run_id, name, number)] = Edge()
+        edge.files[path] = edge.files.get(path, 0) + nbytes
+        edge.last = time.time()
+
+    def _producer(self, name: str, number: int) -> str | None:
+        key = (name, number)
+        if key not in self._producers:
+            try:
+                self._producers[key] = self.store.resolve(f"{name}:v{number}").run
+            except ArtfsError:  # removed meanwhile: then there is no producer to skip
+                self._producers[key] = None
+        return self._producers[key]
+
+    # --- writing -------------------------------------------------------------------------
+
+    def take_batch(self) -> tuple[list[dict], dict]:
+        """What to write now (on the trio loop, so nothing is added while it is taken)."""
+        runs, edges = self._new_runs, self._edges
+        self._new_runs, self._edges = [], {}
+        return runs, edges
+
+    def write_batch(self, runs: list[dict], edges: dict) -> None:
+        """Store a batch (in a worker thread)."""
+        if runs or edges:
+            runs_mod.record_reads(self.store, runs, {
+                key: (edge.files, edge.first, edge.last) for key, edge in edges.items()})
