@@ -10,6 +10,7 @@ second later, in one transaction, by a worker thread.
 """
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
