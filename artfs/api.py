@@ -29,6 +29,13 @@ class Api:
         return [a for n in names for a in self.artifact_versions(n)
                 if type is None or a.type == type]
 
+    def lineage(self, name: str, direction: str = "both", depth: int | None = None,
+                include_implicit: bool = False) -> dict:
+        """Nodes (versions and runs) and edges around a version, many hops deep."""
+        from artfs.lineage.graph import lineage
+        return lineage(self._store, name, direction=direction, depth=depth,
+                       include_implicit=include_implicit).as_dict()
+
     def run(self, run_id: str) -> dict:
         return runs_mod.get_run(self._store, run_id)
 

@@ -345,16 +345,19 @@ def stats(ctx, as_json):
 @click.option("--allow-other", is_flag=True,
               help="Let other users in (the kernel checks permissions; needs user_allow_other "
                    "in /etc/fuse.conf when not root).")
+@click.option("--no-lineage", is_flag=True, help="Do not record which runs read what.")
 @click.option("--ready-fd", type=int, hidden=True)
 @click.pass_context
-def mount(ctx, mountpoint, foreground, allow_other, ready_fd):
-    """Mount the store at MOUNTPOINT: artifacts/ read-only, staging/ writable."""
+def mount(ctx, mountpoint, foreground, allow_other, no_lineage, ready_fd):
+    """Mount the store at MOUNTPOINT: artifacts/ read-only, staging/ writable.
+
+    Reads of version files are recorded as inputs of the reading process's run."""
     from artfs.fs import daemon
     store = open_store(ctx, create=True)
     if foreground:
-        daemon.serve(store.path, mountpoint, allow_other, ready_fd)
+        daemon.serve(store.path, mountpoint, allow_other, ready_fd, lineage=not no_lineage)
         return
-    daemon.start(store.path, mountpoint, allow_other)
+    daemon.start(store.path, mountpoint, allow_other, lineage=not no_lineage)
     click.echo(f"mounted {store.path} at {mountpoint}", err=True)
 
 
@@ -458,6 +461,32 @@ def run(ctx, job_type, name, config, command):
         sys.exit(CANNOT_START)
     click.echo(f"run {record['id']} {record['status']} (exit {code})", err=True)
     sys.exit(code)
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--upstream", "direction", flag_value="upstream", help="Only where REF came from.")
+@click.option("--downstream", "direction", flag_value="downstream", help="Only what came of it.")
+@click.option("--both", "direction", flag_value="both", default=True, help="Both (default).")
+@click.option("--depth", type=click.IntRange(min=0), help="How many runs deep (default: all).")
+@click.option("--all", "show_all", is_flag=True, help="Also implicit runs that only read.")
+@click.option("--format", "fmt", type=click.Choice(["tree", "json", "dot", "mermaid", "svg",
+                                                   "html"]), default="tree", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.pass_context
+def lineage(ctx, ref, direction, depth, show_all, fmt, output):
+    """The graph of runs and versions around REF (NAME:VER)."""
+    from artfs.lineage.graph import lineage as build
+    from artfs.lineage.render import render
+    graph = build(open_store(ctx), ref, direction=direction, depth=depth,
+                  include_implicit=show_all)
+    text = render(graph, fmt)
+    if output:
+        with open(output, "w") as f:
+            f.write(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
 
 
 @main.group()

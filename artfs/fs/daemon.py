@@ -44,7 +44,7 @@ def check_mountpoint(mountpoint: str) -> str:
     return path
 
 
-def start(store_path: str, mountpoint: str, allow_other: bool) -> None:
+def start(store_path: str, mountpoint: str, allow_other: bool, lineage: bool = True) -> None:
     """Start the daemon in the background and wait until the mount answers."""
     mountpoint = check_mountpoint(mountpoint)
     read_end, write_end = os.pipe()
@@ -52,6 +52,8 @@ def start(store_path: str, mountpoint: str, allow_other: bool) -> None:
             "--foreground", "--ready-fd", str(write_end)]
     if allow_other:
         args.append("--allow-other")
+    if not lineage:
+        args.append("--no-lineage")
     with open(log_path(store_path), "ab") as logfile:
         child = subprocess.Popen(args, pass_fds=(write_end,), stdin=subprocess.DEVNULL,
                                  stdout=logfile, stderr=logfile, start_new_session=True)
@@ -74,21 +76,23 @@ def _last_error(store_path: str) -> str:
     return (errors or lines or ["no log written"])[-1]
 
 
-def serve(store_path: str, mountpoint: str, allow_other: bool, ready_fd: int | None) -> None:
+def serve(store_path: str, mountpoint: str, allow_other: bool, ready_fd: int | None,
+          lineage: bool = True) -> None:
     """Run the mount in this process until it is unmounted or signalled."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     mountpoint = check_mountpoint(mountpoint)
     store = Store.open(store_path)
-    trio.run(_serve, store, mountpoint, allow_other, ready_fd)
+    trio.run(_serve, store, mountpoint, allow_other, ready_fd, lineage)
 
 
-async def _serve(store: Store, mountpoint: str, allow_other: bool, ready_fd: int | None):
+async def _serve(store: Store, mountpoint: str, allow_other: bool, ready_fd: int | None,
+                 lineage: bool):
     options = set(pyfuse3.default_options) | {"fsname=artfs", "subtype=artfs"}
     if allow_other:
         options.add("allow_other")
     async with trio.open_nursery() as nursery:
-        ops = Operations(store, nursery)
+        ops = Operations(store, nursery, lineage=lineage)
         pyfuse3.init(ops, mountpoint, options)
         try:
             sock_name = registry.register(store.path, mountpoint, time.time())

@@ -76,8 +76,9 @@ class LocalFile:
 class Operations(pyfuse3.Operations):
     supports_dot_lookup = False
 
-    def __init__(self, store, nursery: trio.Nursery):
+    def __init__(self, store, nursery: trio.Nursery, *, lineage: bool = True):
         super().__init__()
+        self.lineage = lineage
         self.store = store
         self.nursery = nursery
         self.inodes = Inodes()
@@ -314,8 +315,10 @@ class Operations(pyfuse3.Operations):
                 raise FUSEError(errno.EOPNOTSUPP)
             reader = FileReader(self.store, self.cache, node.entry, self.nursery)
             path = node.path.decode(errors="replace")
-            source = (self.attribution.run_of(ctx.pid), node.name, node.number, path)
-            self.attribution.opened(*source)
+            source = None
+            if self.lineage:
+                source = (self.attribution.run_of(ctx.pid), node.name, node.number, path)
+                self.attribution.opened(*source)
             handle = StoredFile(reader, f"{node.name}:v{node.number}: {path}", source)
             return pyfuse3.FileInfo(fh=self._new_handle(handle), keep_cache=True)
         raise FUSEError(errno.EISDIR)
