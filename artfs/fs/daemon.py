@@ -54,9 +54,13 @@ def start(store_path: str, mountpoint: str, allow_other: bool, lineage: bool = T
         args.append("--allow-other")
     if not lineage:
         args.append("--no-lineage")
+    # Few malloc arenas: the worker threads' buffers otherwise spread over many, and
+    # peak memory while streaming big files varies by 50%.
+    env = {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
     with open(log_path(store_path), "ab") as logfile:
         child = subprocess.Popen(args, pass_fds=(write_end,), stdin=subprocess.DEVNULL,
-                                 stdout=logfile, stderr=logfile, start_new_session=True)
+                                 stdout=logfile, stderr=logfile, start_new_session=True,
+                                 env=env)
     os.close(write_end)
     try:
         ready, _, _ = select.select([read_end], [], [], READY_TIMEOUT)

@@ -40,6 +40,7 @@ class VersionItem:
     path: bytes
     entry: Entry
     created: float
+    attr: object = None  # its EntryAttributes, made once: a version never changes
 
 
 @dataclass(eq=False)

@@ -18,7 +18,7 @@ from artfs.store.store import Store
 from artfs.store.tree import Entry
 
 CACHE_BYTES = 32 * 1024 * 1024
-READ_AHEAD = 2  # chunks fetched ahead of a sequential reader
+READ_AHEAD = 3  # chunks fetched ahead of a sequential reader
 
 
 class ChunkCache:
@@ -74,23 +74,23 @@ class FileReader:
         self.nursery = nursery
         self._next_offset = 0
 
-    async def read(self, offset: int, length: int) -> bytes:
+    async def read(self, offset: int, length: int) -> bytes | memoryview:
         end = min(offset + length, self.size)
         if offset >= end:
             return b""
-        sequential = offset == self._next_offset
-        index = bisect.bisect_right(self.starts, offset) - 1
-        parts = []
-        while offset < end:
-            data = await self.cache.get(self.chunks[index][0])
-            start = offset - self.starts[index]
-            piece = data[start : start + end - offset]
-            parts.append(piece)
-            offset += len(piece)
-            index += 1
-        if sequential:
-            self._read_ahead(index)
+        first = bisect.bisect_right(self.starts, offset) - 1
+        last = bisect.bisect_right(self.starts, end - 1) - 1
+        # Decide before waiting: the kernel keeps several reads in flight, and the
+        # next one must already count as sequential.
+        if offset == self._next_offset:
+            self._read_ahead(last + 1)
         self._next_offset = end
+        parts = []
+        for index in range(first, last + 1):
+            data = memoryview(await self.cache.get(self.chunks[index][0]))
+            lo = max(offset - self.starts[index], 0)
+            hi = min(end - self.starts[index], len(data))
+            parts.append(data[lo:hi])
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _read_ahead(self, index: int) -> None:

@@ -66,9 +66,9 @@ class Views:
             return self.inodes.intern(("metafile", node.name, version.number),
                                       lambda: MetaFile(node.name, version.number))
         elif isinstance(node, VersionItem) and node.entry.kind == DIR:
-            for entry in self.store.tree(node.entry.digest):
-                if entry.name == name:
-                    return self._version_item(node, entry)
+            entry = self.store.tree_index(node.entry.digest).get(name)
+            if entry is not None:
+                return self._version_item(node, entry)
         raise FUSEError(errno.ENOENT)
 
     def _lookup_in_artifact(self, name: str, text: str) -> int:
@@ -113,6 +113,13 @@ class Views:
 
     def attr(self, inode: int) -> pyfuse3.EntryAttributes:
         node = self.inodes[inode]
+        if isinstance(node, VersionItem):
+            if node.attr is None:
+                node.attr = self._make_attr(inode, node)
+            return node.attr
+        return self._make_attr(inode, node)
+
+    def _make_attr(self, inode: int, node) -> pyfuse3.EntryAttributes:
         a = pyfuse3.EntryAttributes()
         a.st_ino = inode
         a.st_uid, a.st_gid = self.uid, self.gid

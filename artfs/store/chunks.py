@@ -78,13 +78,15 @@ def _some_sample_shrinks(cctx: zstandard.ZstdCompressor, data: bytes) -> bool:
     return False
 
 
-def decode(blob: bytes, digest: bytes) -> bytes:
-    """The raw bytes of a chunk file, checked against ``digest``; CorruptData otherwise."""
+def decode(blob: bytes, digest: bytes) -> bytes | memoryview:
+    """The raw bytes of a chunk file, checked against ``digest``; CorruptData otherwise.
+
+    A raw chunk comes back as a view into ``blob``: no copy of a megabyte per read."""
     codec, payload = blob[:1], memoryview(blob)[1:]
     try:
-        if codec == bytes([RAW]):
-            data = bytes(payload)
-        elif codec == bytes([ZSTD]):
+        if codec == _RAW_BYTE:
+            data = payload
+        elif codec == _ZSTD_BYTE:
             data = _decompressor().decompress(payload)
         else:
             raise CorruptData(f"chunk {digest.hex()} has unknown codec {codec!r}")
@@ -140,7 +142,7 @@ class ChunkFiles:
         os.rename(tmp, final)
         return 1 + len(payload)
 
-    def get(self, digest: bytes) -> bytes:
+    def get(self, digest: bytes) -> bytes | memoryview:
         """The verified raw bytes of a chunk."""
         try:
             with open(self.path(digest), "rb") as f:

@@ -81,4 +81,5 @@ def collect(store: Store, *, dry_run: bool = False) -> GcReport:
         for _, path in strays:
             store.chunks.delete_stray(path)
     store.tree.cache_clear()
+    store.tree_index.cache_clear()
     return report

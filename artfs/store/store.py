@@ -234,6 +234,11 @@ class Store:
                              "run 'artfs verify'")
         return tuple(decode_tree(raw))
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - as above
+    def tree_index(self, digest: bytes) -> dict[bytes, Entry]:
+        """A tree's entries by name: looking names up in a big directory stays O(1)."""
+        return {entry.name: entry for entry in self.tree(digest)}
+
     def walk(self, root: bytes, prefix: bytes = b"") -> Iterator[tuple[bytes, Entry]]:
         """Every entry below a tree, depth first, with its path relative to the root."""
         for entry in self.tree(root):
@@ -247,10 +252,9 @@ class Store:
         for part in filter(None, path.split(b"/")):
             if entry.kind != DIR:
                 raise NotFound(f"{path.decode(errors='replace')} is not in this version")
-            match = [e for e in self.tree(entry.digest) if e.name == part]
-            if not match:
+            entry = self.tree_index(entry.digest).get(part)
+            if entry is None:
                 raise NotFound(f"{path.decode(errors='replace')} is not in this version")
-            entry = match[0]
         return entry
 
     def file_chunks(self, entry: Entry, txn=None) -> list[tuple[bytes, int]]:
