@@ -36,6 +36,27 @@ def make_dataset(rows: int, seed: int) -> None:
             f.write(random.Random(i).randbytes(200_000))
 
 
+TRAIN = """
+import os, subprocess, sys
+mnt = sys.argv[1]
+data = os.path.join(mnt, "artifacts", "my-dataset", "latest")
+with open(os.path.join(data, "train.csv")) as f:  # read through the mount: an input
+    rows = sum(1 for _ in f)
+os.makedirs(os.path.join(mnt, "staging", "model"), exist_ok=True)
+with open(os.path.join(mnt, "staging", "model", "weights.txt"), "w") as f:
+    f.write(f"trained on {rows} rows\\n")
+subprocess.run([sys.executable, "-m", "artfs", "commit", "model", "--type", "model"],
+               check=True)  # inside the run: its output
+"""
+
+
+def train_step(mnt: str) -> None:
+    """A training job (any language would do): read through the mount, commit a model."""
+    with open("train.py", "w") as f:
+        f.write(TRAIN)
+    artfs("run", "--job-type", "train", "--", sys.executable, "train.py", mnt)
+
+
 print(f"working in {work}")
 make_dataset(200_000, seed=1)
 
@@ -87,6 +108,9 @@ try:
     artfs("commit", "my-dataset", "-m", "drop an image, add extra.csv")
     artfs("diff", "my-dataset:v1", "my-dataset:v2")
     sh(f"cat {mnt}/meta/my-dataset/v2.json | head -20")
+    train_step(mnt)
+    artfs("lineage", "model:v0")
+    artfs("lineage", "model:v0", "--format", "svg", "-o", os.path.join(work, "lineage.svg"))
 finally:
     artfs("umount", mnt)
 print(f"\nthe store is in {os.environ['ARTFS_HOME']}")

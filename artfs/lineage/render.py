@@ -13,6 +13,11 @@ from artfs.errors import ArtfsError
 from artfs.lineage.graph import Graph
 
 FORMATS = ("tree", "json", "dot", "mermaid", "svg", "html")
+TREE_FILES = 8  # files listed per edge in the terminal tree
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def human(n: int) -> str:
@@ -66,8 +71,13 @@ def _branch(graph: Graph, node: str, way: str, indent: str, lines: list, seen: s
         arrow = _verb(graph.nodes[other], edge, way)
         lines.append(f"{indent}{'└─' if last else '├─'} {arrow} {label(graph.nodes[other])}")
         child_indent = indent + ("   " if last else "│  ")
-        for path, nbytes in sorted((edge.get("files") or {}).items()):
+        files = sorted((edge.get("files") or {}).items())
+        for path, nbytes in files[:TREE_FILES]:
             lines.append(f"{child_indent}  · {path} ({human(nbytes)} read)")
+        if len(files) > TREE_FILES:
+            rest = files[TREE_FILES:]
+            lines.append(f"{child_indent}  · … {_count(len(rest), 'more file')} "
+                         f"({human(sum(n for _, n in rest))} read; --format json lists all)")
         if other not in seen:
             _branch(graph, other, way, child_indent, lines, seen | {other})
 
@@ -98,7 +108,8 @@ def dot(graph: Graph) -> str:
                          f'fillcolor="{fill}", label="{text}"];')
     for edge in graph.edges:
         files = edge.get("files") or {}
-        note = f' [label="{len(files)} files, {human(sum(files.values()))}"]' if files else ""
+        note = (f' [label="{_count(len(files), "file")}, {human(sum(files.values()))}"]'
+                if files else "")
         lines.append(f"  {_dot_id(edge['from'])} -> {_dot_id(edge['to'])}{note};")
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -113,7 +124,7 @@ def mermaid(graph: Graph) -> str:
         lines.append(f"  {ids[node_id]}{shape}")
     for edge in graph.edges:
         files = edge.get("files") or {}
-        note = f"|{len(files)} files|" if files else ""
+        note = f"|{_count(len(files), 'file')}|" if files else ""
         lines.append(f"  {ids[edge['from']]} -->{note} {ids[edge['to']]}")
     return "\n".join(lines) + "\n"
 
