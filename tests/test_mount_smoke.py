@@ -18,7 +18,7 @@ def test_versions_staging_and_commit(cli, mount, tmp_path):
     assert read(os.path.join(version, "sub/b.bin")) == read(src / "sub/b.bin")
     assert os.readlink(os.path.join(mount, "artifacts", "ds", "latest")) == "v0"
     with pytest.raises(OSError) as e:
-        open(os.path.join(version, "new.txt"), "w")
+        os.open(os.path.join(version, "new.txt"), os.O_WRONLY | os.O_CREAT)
     assert e.value.errno == errno.EROFS
 
     assert cli("stage", "ds", "--from", "v0").code == 0

@@ -66,6 +66,7 @@ class StagingItem:
 
     staging: str
     paths: set[bytes] = field(default_factory=set)
+    fds: set[int] = field(default_factory=set)  # open descriptors (an unlinked file has one)
 
     @property
     def path(self) -> bytes:

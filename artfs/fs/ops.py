@@ -5,6 +5,7 @@ Inside one, mutations wait while that staging is being committed, so that a
 write is either entirely in the new version or entirely after it.
 """
 
+import collections
 import errno
 import itertools
 import logging
@@ -67,10 +68,11 @@ class DirListing:
 
 
 class LocalFile:
-    """An open staging file: a real descriptor, and the staging it belongs to."""
+    """An open staging file: a real descriptor, and the staging item it belongs to."""
 
-    def __init__(self, fd: int, staging: str, path: bytes):
-        self.fd, self.staging, self.path = fd, staging, path
+    def __init__(self, fd: int, item: StagingItem):
+        self.fd, self.item, self.staging = fd, item, item.staging
+        item.fds.add(fd)
 
 
 class Operations(pyfuse3.Operations):
@@ -88,6 +90,10 @@ class Operations(pyfuse3.Operations):
         self.handles: dict[int, object] = {}
         self._fh = itertools.count(1)
         self._committing: dict[str, trio.Event] = {}
+        # held by a commit and by every copy-up of the same staging: a commit never sees
+        # (nor turns into a placeholder) a file that is being copied in
+        self._locks: collections.defaultdict[str, trio.Lock] = collections.defaultdict(
+            trio.Lock)
 
     # --- helpers -----------------------------------------------------------------
 
@@ -100,9 +106,25 @@ class Operations(pyfuse3.Operations):
     async def _writable(self, inode: int) -> StagingItem:
         """The staging item to mutate, after any commit of its staging has finished."""
         item = self._staging_item(inode)
-        while (event := self._committing.get(item.staging)) is not None:
-            await event.wait()
+        await self._no_commit(item.staging)
         return item
+
+    async def _no_commit(self, staging: str) -> None:
+        while (event := self._committing.get(staging)) is not None:
+            await event.wait()
+
+    async def _real_content(self, staging: str, target, truncate: bool = False) -> None:
+        """Return when ``target`` (path or fd) holds real content and no commit runs; the
+        caller then changes it without awaiting, so the change is wholly before or after
+        any commit."""
+        while True:
+            await self._no_commit(staging)
+            if placeholder_digest(target) is None:
+                return
+            async with self._locks[staging]:
+                if placeholder_digest(target) is not None:
+                    await trio.to_thread.run_sync(
+                        lambda: copy_up(self.store, target, truncate=truncate))
 
     def _intern_staging(self, staging: str, path: bytes) -> int:
         inode = self.inodes.intern(pt.key_of(path), lambda: StagingItem(staging))
@@ -122,6 +144,8 @@ class Operations(pyfuse3.Operations):
     def _attr(self, inode: int) -> pyfuse3.EntryAttributes:
         node = self.inodes[inode]
         if isinstance(node, StagingItem):
+            if not node.paths and node.fds:  # unlinked, still open
+                return pt.real_attr(inode, next(iter(node.fds)))
             return pt.real_attr(inode, node.path)
         return self.views.attr(inode)
 
@@ -155,11 +179,13 @@ class Operations(pyfuse3.Operations):
     @errors_to_errno
     async def setattr(self, inode, attr, fields, fh, ctx):
         item = await self._writable(inode)
-        path = item.path
+        handle = self.handles.get(fh) if fh is not None else None
+        target = handle.fd if isinstance(handle, LocalFile) else item.path
         if fields.update_size:
-            await self._copy_up(path, truncate=attr.st_size == 0)
-            os.truncate(path, attr.st_size)
-        pt.set_attrs(path, attr, fields)
+            await self._real_content(item.staging, target, truncate=attr.st_size == 0)
+            target = handle.fd if isinstance(handle, LocalFile) else item.path
+            os.truncate(target, attr.st_size)
+        pt.set_attrs(target, attr, fields)
         return self._attr(inode)
 
     @errors_to_errno
@@ -285,11 +311,11 @@ class Operations(pyfuse3.Operations):
 
     @errors_to_errno
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
+        parent = await self._writable(parent_inode)  # EROFS outside staging, first
         if not stat.S_ISREG(mode):
             log.warning("refused mknod of a special file %r: staging keeps only files, "
                         "directories and links", name)
             raise FUSEError(errno.EPERM)
-        parent = await self._writable(parent_inode)
         path = pt.child_path(parent, name)
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, stat.S_IMODE(mode)))
         return self._entry(self._intern_staging(parent.staging, path))
@@ -303,9 +329,10 @@ class Operations(pyfuse3.Operations):
         if isinstance(node, StagingItem):
             if writing:
                 node = await self._writable(inode)
-                await self._copy_up(node.path, truncate=bool(flags & os.O_TRUNC))
+                await self._real_content(node.staging, node.path,
+                                         truncate=bool(flags & os.O_TRUNC))
             fd = os.open(node.path, flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW))
-            return pyfuse3.FileInfo(fh=self._new_handle(LocalFile(fd, node.staging, node.path)))
+            return pyfuse3.FileInfo(fh=self._new_handle(LocalFile(fd, node)))
         if writing:
             raise FUSEError(errno.EROFS)
         if isinstance(node, MetaFile):
@@ -329,7 +356,7 @@ class Operations(pyfuse3.Operations):
         path = pt.child_path(parent, name)
         fd = os.open(path, flags | os.O_CREAT, stat.S_IMODE(mode) & ~ctx.umask)
         inode = self._intern_staging(parent.staging, path)
-        fh = self._new_handle(LocalFile(fd, parent.staging, path))
+        fh = self._new_handle(LocalFile(fd, self.inodes[inode]))
         return pyfuse3.FileInfo(fh=fh), self._entry(inode)
 
     @errors_to_errno
@@ -341,9 +368,9 @@ class Operations(pyfuse3.Operations):
             digest = placeholder_digest(handle.fd)
             if digest is None:
                 return os.pread(handle.fd, size, off)
-            entry = placeholder_entry(handle.path, os.fstat(handle.fd), digest)
+            entry = placeholder_entry(b"", os.fstat(handle.fd), digest)
             handle = StoredFile(FileReader(self.store, self.cache, entry, self.nursery),
-                                os.fsdecode(handle.path))
+                                f"staging {handle.staging}")
         try:
             data = await handle.reader.read(off, size)
         except CorruptData as e:
@@ -358,10 +385,9 @@ class Operations(pyfuse3.Operations):
         handle = self.handles[fh]
         if not isinstance(handle, LocalFile):
             raise FUSEError(errno.EROFS)
-        while (event := self._committing.get(handle.staging)) is not None:
-            await event.wait()
-        if placeholder_digest(handle.fd) is not None:  # made clean by a commit since open
-            await self._copy_up(handle.path)
+        # made clean by a commit since open? copy in through the descriptor: the file may
+        # have been renamed or unlinked since
+        await self._real_content(handle.staging, handle.fd)
         return os.pwrite(handle.fd, buf, off)
 
     @errors_to_errno
@@ -378,11 +404,8 @@ class Operations(pyfuse3.Operations):
     async def release(self, fh):
         handle = self.handles.pop(fh, None)
         if isinstance(handle, LocalFile):
+            handle.item.fds.discard(handle.fd)
             os.close(handle.fd)
-
-    async def _copy_up(self, path: bytes, truncate: bool = False) -> None:
-        if placeholder_digest(path) is not None:
-            await trio.to_thread.run_sync(lambda: copy_up(self.store, path, truncate=truncate))
 
     # --- the file system -------------------------------------------------------------
 
@@ -401,7 +424,8 @@ class Operations(pyfuse3.Operations):
     async def getxattr(self, inode, name, ctx):
         node = self.inodes[inode]
         if isinstance(node, StagingItem):
-            pt.check_xattr_name(name)
+            if name in pt.HIDDEN_XATTRS:
+                raise FUSEError(pyfuse3.ENOATTR)
             try:
                 return os.getxattr(node.path, name, follow_symlinks=False)
             except OSError as e:
@@ -454,14 +478,13 @@ class Operations(pyfuse3.Operations):
             options["run_id"] = self.attribution.run_of(pid)
         await self.record_reads()  # the run must be stored before a version names it
         staging = Staging(self.store, name)
-        while (event := self._committing.get(name)) is not None:
-            await event.wait()
-        event = self._committing[name] = trio.Event()
-        try:
-            return await trio.to_thread.run_sync(lambda: staging.commit(**options))
-        finally:
-            del self._committing[name]
-            event.set()
+        async with self._locks[name]:
+            event = self._committing[name] = trio.Event()
+            try:
+                return await trio.to_thread.run_sync(lambda: staging.commit(**options))
+            finally:
+                del self._committing[name]
+                event.set()
 
     async def stage(self, name: str, base) -> None:
         staging = Staging(self.store, name)

@@ -19,7 +19,7 @@ from artfs.store.staging import COW_XATTR
 HIDDEN_XATTRS = {COW_XATTR.encode()}
 
 
-def real_attr(inode: int, path: bytes) -> pyfuse3.EntryAttributes:
+def real_attr(inode: int, path: bytes | int) -> pyfuse3.EntryAttributes:
     st = _lstat(path)
     a = pyfuse3.EntryAttributes()
     for key in ("st_mode", "st_nlink", "st_uid", "st_gid", "st_rdev", "st_size", "st_blksize",
@@ -30,9 +30,9 @@ def real_attr(inode: int, path: bytes) -> pyfuse3.EntryAttributes:
     return a
 
 
-def _lstat(path: bytes) -> os.stat_result:
+def _lstat(path: bytes | int) -> os.stat_result:
     try:
-        return os.lstat(path)
+        return os.fstat(path) if isinstance(path, int) else os.lstat(path)
     except OSError as e:
         raise FUSEError(e.errno) from None
 
@@ -55,12 +55,14 @@ def set_attrs(path: bytes, attr: pyfuse3.EntryAttributes, fields) -> None:
         os.chmod(path, stat.S_IMODE(attr.st_mode))
     if fields.update_uid or fields.update_gid:
         os.chown(path, attr.st_uid if fields.update_uid else -1,
-                 attr.st_gid if fields.update_gid else -1, follow_symlinks=False)
+                 attr.st_gid if fields.update_gid else -1,
+                 **({} if isinstance(path, int) else {"follow_symlinks": False}))
     if fields.update_atime or fields.update_mtime:
         st = _lstat(path)
         atime = attr.st_atime_ns if fields.update_atime else st.st_atime_ns
         mtime = attr.st_mtime_ns if fields.update_mtime else st.st_mtime_ns
-        os.utime(path, ns=(atime, mtime), follow_symlinks=False)
+        os.utime(path, ns=(atime, mtime),
+                 **({} if isinstance(path, int) else {"follow_symlinks": False}))
 
 
 def rename_paths(items: list[StagingItem], old: bytes, new: bytes) -> None:

@@ -50,6 +50,14 @@ def device_of(mountpoint: str) -> str | None:
 
 
 def _alive(pid: int) -> bool:
+    """Running, not a zombie: a killed daemon nobody has reaped yet is dead."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -79,6 +87,11 @@ def mounts(store_path: str) -> list[MountInfo]:
 def register(store_path: str, mountpoint: str, started: float) -> str:
     """Write this daemon's record; returns the socket's file name in the run directory."""
     directory, pid = run_dir(store_path), os.getpid()
+    for fname in os.listdir(directory):  # records of dead daemons (killed, crashed)
+        stem = fname.split(".")[0]
+        if stem.isdigit() and int(stem) != pid and not _alive(int(stem)):
+            with suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, fname))
     tmp = os.path.join(directory, f"{pid}.json.tmp")
     with open(tmp, "w") as f:
         json.dump({"pid": pid, "mountpoint": mountpoint, "started": started}, f)

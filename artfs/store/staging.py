@@ -219,15 +219,17 @@ def placeholder_entry(path: bytes | str, st: os.stat_result, digest: bytes) -> E
                  st.st_size, digest)
 
 
-def copy_up(store: Store, path: bytes | str, *, truncate: bool = False) -> None:
-    """Give a placeholder its real content (or none, when about to be truncated)."""
+def copy_up(store: Store, path: bytes | str | int, *, truncate: bool = False) -> None:
+    """Give a placeholder (path or open fd) its real content (or none, when about to be
+    truncated)."""
     digest = placeholder_digest(path)
     if digest is None:
         return
-    st = os.lstat(path)
+    by_fd = isinstance(path, int)
+    st = os.fstat(path) if by_fd else os.lstat(path)
     if not truncate:
-        entry = placeholder_entry(path, st, digest)
-        with open(path, "r+b") as f:
+        entry = placeholder_entry(b"" if by_fd else path, st, digest)
+        with open(f"/proc/self/fd/{path}" if by_fd else path, "r+b") as f:
             for block in store.read_file(entry):
                 f.write(block)
             f.flush()

@@ -1,0 +1,537 @@
+"""Lineage through the real mount: which run read which files of which version, how many
+bytes, and what it committed; ``artfs run``, ``artfs.init``, implicit runs of plain shell
+scripts, restarts of the daemon, bad input, and every output format.
+
+Every test runs a real ``artfs mount`` and real programs (sh, cat, Python with
+multiprocessing) that read through it; the assertions are on exact files and byte counts.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import artfs
+from tests.conftest import read, unmount, write
+
+FLUSH_WAIT = 10  # seconds to wait for a batch of reads to reach the store (written every 1 s)
+
+DS_FILES = {
+    "a.csv": b"id,value\n" + b"".join(b"%d,%d\n" % (i, i * i) for i in range(20_000)),
+    "sub/b.bin": bytes(range(256)) * 6_000,  # 1.5 MB: many FUSE reads, several chunks
+    "c.txt": b"never read\n" * 100,
+    "d.txt": b"small\n",
+}
+
+
+@pytest.fixture(autouse=True)
+def no_mount_left(tmp_path):
+    """Every test leaves no mount of its own behind."""
+    yield
+    with open("/proc/self/mountinfo") as f:
+        left = [line.split()[4] for line in f if str(tmp_path) in line.split()[4]]
+    assert left == []
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def put_ds(cli, tmp_path, name: str = "ds", files: dict | None = None) -> dict[str, int]:
+    """Store ``files`` as ``name:v0``; returns path -> size."""
+    files = DS_FILES if files is None else files
+    src = tmp_path / f"src-{name}"
+    for path, data in files.items():
+        write(src / path, data)
+    result = cli("put", str(src), "--name", name)
+    assert result.code == 0, result.err
+    return {path: len(data) for path, data in files.items()}
+
+
+def vpath(mount: str, name: str, number: int = 0, path: str = "") -> str:
+    return os.path.join(mount, "artifacts", name, f"v{number}", path)
+
+
+def wait_for(check, timeout: float = FLUSH_WAIT):
+    """``check()`` once it returns something true (reads reach the store within ~1 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def as_json(result):
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def all_runs(cli) -> list[dict]:
+    return as_json(cli("runs", "ls", "--all", "--json"))
+
+
+def run_inputs(cli, run_id: str) -> dict[str, dict[str, int]]:
+    """version -> {file: bytes} that the store holds for a run."""
+    shown = as_json(cli("runs", "show", run_id, "--json"))
+    return {edge["version"]: edge["files"] for edge in shown["inputs"]}
+
+
+def inputs_become(cli, run_id: str, expected: dict) -> dict:
+    """The run's inputs once they equal ``expected`` (or what they are after the timeout)."""
+    return wait_for(lambda: (found := run_inputs(cli, run_id)) == expected and found
+                    ) or run_inputs(cli, run_id)
+
+
+def edges_of(graph: dict) -> set[tuple[str, str, str]]:
+    return {(e["from"], e["to"], e["kind"]) for e in graph["edges"]}
+
+
+def input_files(graph: dict, source: str, target: str) -> dict:
+    found = [e for e in graph["edges"] if (e["from"], e["to"]) == (source, target)]
+    assert len(found) == 1, graph["edges"]
+    return found[0]["files"]
+
+
+def artfs_shell(store_dir: str) -> str:
+    """The artfs command for shell scripts (this interpreter, no Python in the script)."""
+    return f"{sys.executable} -m artfs --store {store_dir}"
+
+
+# --- 1. a plain shell script gets lineage ----------------------------------------------
+
+
+def test_shell_script_in_its_own_process_group(cli, mount, store_dir, tmp_path):
+    sizes = put_ds(cli, tmp_path)
+    script = tmp_path / "train.sh"
+    script.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        set -e
+        V="$1/artifacts/ds/v0"
+        mkdir "$1/staging/model"
+        cat "$V/a.csv" "$V/sub/b.bin" | wc -c > "$1/staging/model/weights.txt"
+        printf 'trained\\n' >> "$1/staging/model/weights.txt"
+        {artfs_shell(store_dir)} commit model
+        """))
+    done = subprocess.run(["setsid", "-w", "sh", str(script), mount], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "model:v0\n"), done.stderr
+    total = sizes["a.csv"] + sizes["sub/b.bin"]
+    assert read(vpath(mount, "model", 0, "weights.txt")) == b"%d\ntrained\n" % total
+
+    graph = as_json(cli("lineage", "model:v0", "--upstream", "--format", "json"))
+    runs = [n for n in graph["nodes"] if n["kind"] == "run"]
+    assert len(runs) == 1
+    run = runs[0]
+    assert (run["implicit"], run["job_type"], run["status"]) == (True, "adhoc", "adhoc")
+    assert run["command"][:2] == ["sh", str(script)]
+    rnode = run["id"]
+    assert graph["root"] == "model:v0"
+    assert {n["id"] for n in graph["nodes"]} == {"model:v0", rnode, "ds:v0"}
+    assert edges_of(graph) == {(rnode, "model:v0", "output"), ("ds:v0", rnode, "input")}
+    files = input_files(graph, "ds:v0", rnode)
+    assert files == {"a.csv": sizes["a.csv"], "sub/b.bin": sizes["sub/b.bin"]}
+    assert "c.txt" not in files and "d.txt" not in files
+
+
+# --- 2. artfs run with multiprocessing workers -----------------------------------------
+
+POOL_SCRIPT = """\
+import json, multiprocessing as mp, os, sys
+
+def init(b):
+    global barrier
+    barrier = b
+
+def work(paths):
+    barrier.wait(timeout=60)  # both workers hold a task: both read
+    total = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            total += len(f.read())
+    return os.getpid(), total
+
+if __name__ == "__main__":
+    version, method, code = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    ctx = mp.get_context(method)
+    barrier = ctx.Barrier(2)
+    groups = [[os.path.join(version, p) for p in ("a.csv", "d.txt")],
+              [os.path.join(version, p) for p in ("sub/b.bin", "c.txt")]]
+    with ctx.Pool(2, initializer=init, initargs=(barrier,)) as pool:
+        results = pool.map(work, groups, chunksize=1)
+    assert len({pid for pid, _ in results}) == 2 and os.getpid() not in dict(results)
+    print(json.dumps([total for _, total in results]))
+    sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(("method", "code"), [("fork", 0), ("spawn", 0), ("fork", 3)])
+def test_run_with_pool_workers(cli, mount, tmp_path, method, code):
+    sizes = put_ds(cli, tmp_path)
+    script = tmp_path / "train.py"
+    script.write_text(POOL_SCRIPT)
+    config = {"lr": 0.01, "layers": [64, 32], "method": method}
+    result = cli("run", "--job-type", "train", "--name", f"pool-{method}",
+                 "--config", json.dumps(config), "--",
+                 sys.executable, str(script), vpath(mount, "ds"), method, str(code),
+                 cwd=str(tmp_path))
+    assert result.code == code, result.err
+    assert json.loads(result.out) == [sizes["a.csv"] + sizes["d.txt"],
+                                      sizes["sub/b.bin"] + sizes["c.txt"]]
+
+    listed = as_json(cli("runs", "ls", "--json"))
+    assert len(listed) == 1
+    run = listed[0]
+    status = "finished" if code == 0 else "failed"
+    assert (run["job_type"], run["name"], run["status"], run["exit_code"]) == (
+        "train", f"pool-{method}", status, code)
+    assert run["config"] == config
+    assert run["implicit"] is False
+    assert result.err.strip().splitlines()[-1] == f"run {run['id']} {status} (exit {code})"
+    text = cli("runs", "ls")
+    assert text.code == 0 and run["id"] in text.out and "train" in text.out
+
+    assert inputs_become(cli, run["id"], {"ds:v0": sizes}) == {"ds:v0": sizes}
+    assert [r["id"] for r in all_runs(cli)] == [run["id"]]  # nothing went to an implicit run
+
+
+# --- 3. the Python API: artfs.init, log_artifact, Api().lineage --------------------------
+
+TRAIN_SCRIPT = """\
+import json, multiprocessing as mp, os, subprocess, sys, time
+import artfs
+
+version = sys.argv[1]
+run = artfs.init(job_type="train", name="train-api", config={"epochs": 2})
+a = open(os.path.join(version, "a.csv"), "rb").read()  # this process: found by ancestry
+b = subprocess.run(["cat", os.path.join(version, "sub/b.bin")],  # a child: by environment
+                   capture_output=True, check=True).stdout
+
+def read_c():  # a forked worker: its environment block predates artfs.init
+    with open(os.path.join(version, "c.txt"), "rb") as f:
+        f.read()
+
+worker = mp.get_context("fork").Process(target=read_c)
+worker.start()
+worker.join()
+assert worker.exitcode == 0
+model = artfs.Artifact("model", "model")
+with model.new_file("weights.txt") as f:
+    f.write(f"{len(a)} {len(b)}\\n")
+run.log_artifact(model)
+deadline = time.time() + 10
+while not run.used_artifacts() and time.time() < deadline:
+    time.sleep(0.1)
+print(json.dumps({"run": run.id, "logged": [x.name for x in run.logged_artifacts()],
+                  "used": [x.name for x in run.used_artifacts()]}))
+"""
+
+EVAL_SCRIPT = """\
+import json, os, time
+import artfs
+
+run = artfs.init(job_type="eval", name="eval-api")
+model = artfs.Api().artifact("model:latest")
+where = model.download()  # with a mount running: its directory in the mount
+weights = open(os.path.join(where, "weights.txt")).read()
+report = artfs.Artifact("report", "report")
+with report.new_file("score.txt") as f:
+    f.write("score for " + weights)
+run.log_artifact(report, aliases=["best"])
+deadline = time.time() + 10
+while not run.used_artifacts() and time.time() < deadline:
+    time.sleep(0.1)
+print(json.dumps({"run": run.id, "where": where,
+                  "logged": [x.name for x in run.logged_artifacts()],
+                  "used": [x.name for x in run.used_artifacts()]}))
+"""
+
+
+def test_api_runs_two_hops(cli, mount, store_dir, tmp_path):
+    sizes = put_ds(cli, tmp_path)
+    (tmp_path / "train.py").write_text(TRAIN_SCRIPT)
+    (tmp_path / "eval.py").write_text(EVAL_SCRIPT)
+
+    def python(*args):
+        done = subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    train = python("train.py", vpath(mount, "ds"))
+    assert (train["logged"], train["used"]) == (["model:v0"], ["ds:v0"])
+    evaluation = python("eval.py")
+    assert evaluation["where"] == vpath(mount, "model").rstrip("/")
+    assert (evaluation["logged"], evaluation["used"]) == (["report:v0"], ["model:v0"])
+    weights = b"%d %d\n" % (sizes["a.csv"], sizes["sub/b.bin"])
+    assert read(vpath(mount, "model", 0, "weights.txt")) == weights
+    assert read(vpath(mount, "report", 0, "score.txt")) == b"score for " + weights
+
+    t, e = f"run:{train['run']}", f"run:{evaluation['run']}"
+    read_by_train = {p: sizes[p] for p in ("a.csv", "sub/b.bin", "c.txt")}
+    assert inputs_become(cli, train["run"], {"ds:v0": read_by_train}) == {
+        "ds:v0": read_by_train}
+    api = artfs.Api(store_dir)
+    graph = api.lineage("report:v0", direction="upstream", depth=2)
+    assert graph["root"] == "report:v0"
+    assert {n["id"] for n in graph["nodes"]} == {"report:v0", e, "model:v0", t, "ds:v0"}
+    assert edges_of(graph) == {(e, "report:v0", "output"), ("model:v0", e, "input"),
+                               (t, "model:v0", "output"), ("ds:v0", t, "input")}
+    assert input_files(graph, "model:v0", e) == {"weights.txt": len(weights)}
+    assert input_files(graph, "ds:v0", t) == read_by_train
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert (nodes[t]["job_type"], nodes[t]["status"], nodes[t]["implicit"]) == (
+        "train", "finished", False)
+    assert nodes[e]["job_type"] == "eval"
+    assert set(nodes["report:v0"]["aliases"]) == {"best", "latest"}
+
+    one_hop = api.lineage("report:v0", direction="upstream", depth=1)
+    assert {n["id"] for n in one_hop["nodes"]} == {"report:v0", e, "model:v0"}
+    down = api.lineage("ds:v0", direction="downstream")
+    assert edges_of(down) == edges_of(graph)
+
+    model = api.artifact("model:v0")
+    assert model.logged_by()["id"] == train["run"]
+    assert [r["id"] for r in model.used_by()] == [evaluation["run"]]
+    assert [r["id"] for r in api.artifact("ds:v0").used_by()] == [train["run"]]
+    assert api.artifact("report:best").logged_by()["id"] == evaluation["run"]
+    assert api.artifact("report:v0").used_by() == []
+    assert api.artifact("ds:v0").logged_by() is None
+    assert [r["id"] for r in all_runs(cli)] == [train["run"], evaluation["run"]]
+
+
+# --- 4. implicit runs that only read are hidden unless asked for -----------------------
+
+
+def test_implicit_read_only_runs_hidden_without_all(cli, mount, tmp_path):
+    sizes = put_ds(cli, tmp_path)
+    assert cli("run", "--job-type", "noop", "--", "true").code == 0
+    done = subprocess.run(["cat", vpath(mount, "ds", 0, "d.txt")], capture_output=True)
+    assert done.stdout == DS_FILES["d.txt"]
+
+    adhoc = wait_for(lambda: [r for r in all_runs(cli) if r["implicit"]])
+    assert len(adhoc) == 1
+    adhoc = adhoc[0]
+    assert (adhoc["job_type"], adhoc["status"]) == ("adhoc", "adhoc")
+    assert inputs_become(cli, adhoc["id"], {"ds:v0": {"d.txt": sizes["d.txt"]}}) == {
+        "ds:v0": {"d.txt": sizes["d.txt"]}}
+
+    listed = as_json(cli("runs", "ls", "--json"))
+    assert [r["job_type"] for r in listed] == ["noop"]
+    assert adhoc["id"] not in cli("runs", "ls").out
+    assert adhoc["id"] in cli("runs", "ls", "--all").out
+
+    hidden = as_json(cli("lineage", "ds:v0", "--downstream", "--format", "json"))
+    assert [n["id"] for n in hidden["nodes"]] == ["ds:v0"] and hidden["edges"] == []
+    assert adhoc["id"][:8] not in cli("lineage", "ds:v0", "--downstream").out
+    shown = as_json(cli("lineage", "ds:v0", "--downstream", "--all", "--format", "json"))
+    rnode = f"run:{adhoc['id']}"
+    assert {n["id"] for n in shown["nodes"]} == {"ds:v0", rnode}
+    assert edges_of(shown) == {("ds:v0", rnode, "input")}
+    assert input_files(shown, "ds:v0", rnode) == {"d.txt": sizes["d.txt"]}
+    tree = cli("lineage", "ds:v0", "--downstream", "--all")
+    assert adhoc["id"][:8] in tree.out and "d.txt" in tree.out
+
+
+# --- 5. reading what the run itself made is no input -----------------------------------
+
+
+def test_run_reading_its_own_output_records_no_input(cli, mount, store_dir, tmp_path):
+    sizes = put_ds(cli, tmp_path)
+    script = textwrap.dedent(f"""\
+        set -e
+        mkdir "$M/staging/x"
+        cat "$M/artifacts/ds/v0/d.txt" "$M/artifacts/ds/v0/d.txt" > "$M/staging/x/twice.txt"
+        {artfs_shell(store_dir)} commit x
+        cat "$M/artifacts/x/v0/twice.txt" > "$M/staging/x/copy.txt"
+        {artfs_shell(store_dir)} commit x
+        """)
+    result = cli("run", "--job-type", "self", "--", "sh", "-c", script,
+                 env={"M": mount}, cwd=str(tmp_path))
+    assert (result.code, result.out) == (0, "x:v0\nx:v1\n"), result.err
+    assert read(vpath(mount, "x", 1, "copy.txt")) == DS_FILES["d.txt"] * 2
+
+    run = as_json(cli("runs", "ls", "--json"))[0]
+    shown = as_json(cli("runs", "show", run["id"], "--json"))
+    assert shown["outputs"] == ["x:v0", "x:v1"]
+    assert inputs_become(cli, run["id"], {"ds:v0": {"d.txt": sizes["d.txt"]}}) == {
+        "ds:v0": {"d.txt": sizes["d.txt"]}}
+    time.sleep(1.5)  # a wrongly recorded input would have been written by now
+    assert run_inputs(cli, run["id"]) == {"ds:v0": {"d.txt": sizes["d.txt"]}}
+    graph = as_json(cli("lineage", "x:v1", "--all", "--format", "json"))
+    rnode = f"run:{run['id']}"
+    assert edges_of(graph) == {("ds:v0", rnode, "input"), (rnode, "x:v1", "output")}
+    assert all(r["id"] == run["id"] for r in all_runs(cli))
+
+
+# --- 6. a daemon restart loses nothing --------------------------------------------------
+
+RESTART_SCRIPT = """\
+import os, sys
+version = sys.argv[1]
+for line in sys.stdin:
+    with open(os.path.join(version, line.strip()), "rb") as f:
+        print(len(f.read()), flush=True)
+"""
+
+
+def test_reads_recorded_across_daemon_restart(cli, mount, store_dir, tmp_path):
+    sizes = put_ds(cli, tmp_path)
+    (tmp_path / "reader.py").write_text(RESTART_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "artfs", "--store", store_dir, "run",
+         "--job-type", "reader", "--", sys.executable, "reader.py", vpath(mount, "ds")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path)
+    try:
+        def ask(path: str) -> None:
+            proc.stdin.write(path + "\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline() == f"{sizes[path]}\n"
+
+        ask("a.csv")
+        run = wait_for(lambda: as_json(cli("runs", "ls", "--json")))[0]
+        time.sleep(1.5)  # flushed by the daemon's clock, not by the unmount
+        assert run_inputs(cli, run["id"]) == {"ds:v0": {"a.csv": sizes["a.csv"]}}
+        assert cli("umount", mount).code == 0
+        assert cli("mount", mount).code == 0
+        ask("sub/b.bin")
+        ask("d.txt")  # read just before the unmount: the unmount writes it
+        assert cli("umount", mount).code == 0
+        after_umount = {p: sizes[p] for p in ("a.csv", "sub/b.bin", "d.txt")}
+        assert run_inputs(cli, run["id"]) == {"ds:v0": after_umount}
+        assert cli("mount", mount).code == 0
+        ask("c.txt")
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert inputs_become(cli, run["id"], {"ds:v0": sizes}) == {"ds:v0": sizes}
+    assert [r["id"] for r in all_runs(cli)] == [run["id"]]
+    assert as_json(cli("runs", "show", run["id"], "--json"))["status"] == "finished"
+
+
+# --- a run started right after a read (the daemon's list of runs is fresh) ------------
+
+
+def test_run_started_right_after_another_read(cli, mount, tmp_path):
+    """The daemon refreshes its list of running runs at most once a second; a run that
+    started meanwhile must still get its reads (not an implicit run)."""
+    sizes = put_ds(cli, tmp_path)
+    for _ in range(3):
+        assert subprocess.run(["cat", vpath(mount, "ds", 0, "d.txt")],
+                              capture_output=True).stdout == DS_FILES["d.txt"]
+        result = cli("run", "--job-type", "quick", "--", "cat", vpath(mount, "ds", 0, "c.txt"))
+        assert (result.code, result.out.encode()) == (0, DS_FILES["c.txt"]), result.err
+    runs = as_json(cli("runs", "ls", "--json"))
+    assert len(runs) == 3
+    for run in runs:
+        assert inputs_become(cli, run["id"], {"ds:v0": {"c.txt": sizes["c.txt"]}}) == {
+            "ds:v0": {"c.txt": sizes["c.txt"]}}
+
+
+# --- 7. bad input ------------------------------------------------------------------------
+
+
+def test_bad_input(cli, tmp_path):
+    put_ds(cli, tmp_path, files={"d.txt": b"x"})
+    missing = cli("runs", "show", "nope")
+    assert missing.code == 1 and missing.out == ""
+    assert len(missing.err.splitlines()) == 1 and missing.err.startswith("artfs: error:")
+    assert "nope" in missing.err
+
+    for ref in ("ds:v7", "nothere:v0", "ds:nosuchalias"):
+        unknown = cli("lineage", ref)
+        assert unknown.code == 1, (ref, unknown)
+        assert len(unknown.err.splitlines()) == 1 and unknown.err.startswith("artfs: error:")
+    assert cli("lineage", "ds:v0", "--format", "png").code == 2
+    assert cli("lineage", "ds:v0", "--depth", "-1").code == 2
+
+    assert cli("run").code == 2
+    assert cli("run", "--job-type", "x").code == 2
+    bad_config = cli("run", "--config", "{not json", "--", "true")
+    assert bad_config.code == 2 and len(bad_config.err.splitlines()) == 1
+    assert as_json(cli("runs", "ls", "--all", "--json")) == []
+
+    gone = cli("run", "--job-type", "broken", "--", "/nonexistent/cmd", "--flag")
+    assert gone.code == 127
+    assert len(gone.err.splitlines()) == 1 and "/nonexistent/cmd" in gone.err
+    runs = as_json(cli("runs", "ls", "--json"))
+    assert len(runs) == 1
+    assert (runs[0]["status"], runs[0]["exit_code"], runs[0]["job_type"]) == (
+        "failed", 127, "broken")
+    assert runs[0]["command"] == ["/nonexistent/cmd", "--flag"]
+    assert "failed" in cli("runs", "show", runs[0]["id"]).out
+
+
+# --- 8. output formats -------------------------------------------------------------------
+
+
+def test_formats(cli, mount, store_dir, tmp_path):
+    sizes = put_ds(cli, tmp_path)
+    script = textwrap.dedent(f"""\
+        set -e
+        mkdir "$M/staging/model"
+        wc -c < "$M/artifacts/ds/v0/a.csv" > "$M/staging/model/size.txt"
+        {artfs_shell(store_dir)} commit model --alias prod
+        """)
+    made = cli("run", "--job-type", "train", "--name", 'the "best" model', "--",
+               "sh", "-c", script, env={"M": mount}, cwd=str(tmp_path))
+    assert made.code == 0, made.err
+    run = as_json(cli("runs", "ls", "--json"))[0]
+    assert inputs_become(cli, run["id"], {"ds:v0": {"a.csv": sizes["a.csv"]}}) == {
+        "ds:v0": {"a.csv": sizes["a.csv"]}}
+
+    tree = cli("lineage", "model:v0")
+    assert tree.code == 0, tree.err
+    for needle in ("model:v0", "ds:v0", "train", run["id"][:8], "a.csv", "prod", "made by"):
+        assert needle in tree.out, (needle, tree.out)
+    assert tree.out.splitlines()[0].startswith("model:v0")
+    down = cli("lineage", "ds:v0", "--format", "tree").out
+    assert "read by" in down and "model:v0" in down
+
+    dot = cli("lineage", "model:v0", "--format", "dot")
+    assert dot.code == 0 and dot.out.startswith("digraph")
+    drawn = subprocess.run(["dot", "-Tsvg"], input=dot.out, capture_output=True, text=True)
+    assert drawn.returncode == 0, drawn.stderr
+    assert "<svg" in drawn.stdout and "model:v0" in drawn.stdout
+
+    for fmt in ("svg", "html"):
+        out = tmp_path / f"lineage.{fmt}"
+        written = cli("lineage", "model:v0", "--format", fmt, "-o", str(out))
+        assert (written.code, written.out) == (0, ""), written.err
+        text = out.read_text()
+        assert "<svg" in text and "ds:v0" in text
+    assert (tmp_path / "lineage.html").read_text().startswith("<!doctype html>")
+
+    mermaid = cli("lineage", "model:v0", "--format", "mermaid")
+    assert mermaid.code == 0 and mermaid.out.startswith("flowchart")
+    assert "model:v0" in mermaid.out and "-->" in mermaid.out
+
+    graph = as_json(cli("lineage", "model:v0", "--format", "json"))
+    rnode = f"run:{run['id']}"
+    assert edges_of(graph) == {("ds:v0", rnode, "input"), (rnode, "model:v0", "output")}
+
+
+def test_no_lineage_mount_records_nothing(cli, tmp_path):
+    put_ds(cli, tmp_path)
+    path = str(tmp_path / "mnt")
+    os.makedirs(path)
+    assert cli("mount", path, "--no-lineage").code == 0
+    try:
+        result = cli("run", "--job-type", "quiet", "--", "cat", vpath(path, "ds", 0, "d.txt"))
+        assert result.code == 0 and result.out.encode() == DS_FILES["d.txt"]
+        assert read(vpath(path, "ds", 0, "a.csv")) == DS_FILES["a.csv"]
+        time.sleep(1.5)
+    finally:
+        unmount(path)
+    runs = all_runs(cli)
+    assert [r["job_type"] for r in runs] == ["quiet"]
+    assert run_inputs(cli, runs[0]["id"]) == {}
