@@ -223,8 +223,11 @@ class Commit:
 
     # --- directories -----------------------------------------------------------
 
-    def scan_dir(self, path: str | bytes, node: Node | None = None) -> Node:
-        """A directory on disk as a Node: files ingested, links kept as links.
+    def scan_dir(self, path: str | bytes, node: Node | None = None,
+                 entry_for: Callable[[bytes, bytes, os.stat_result], Entry] | None = None
+                 ) -> Node:
+        """A directory on disk as a Node: files ingested (or made into entries by
+        ``entry_for``), links kept as links.
 
         The whole tree is walked before any file is read, so that a refused
         special file stops the commit before it has stored anything.
@@ -232,8 +235,9 @@ class Commit:
         node = node if node is not None else Node(stat.S_IMODE(os.stat(path).st_mode))
         files: list[tuple[Node, bytes, bytes, os.stat_result]] = []
         self._walk(os.path.abspath(os.fsencode(path)), node, files)
+        entry_for = entry_for or self.file_entry
         for parent, name, file_path, st in files:
-            parent[name] = self.file_entry(name, file_path, st)
+            parent[name] = entry_for(name, file_path, st)
         return node
 
     def _walk(self, path: bytes, node: Node, files: list) -> None:
@@ -255,8 +259,8 @@ class Commit:
     def _special(self, path: bytes) -> None:
         shown = os.fsdecode(path)
         if not self.skip_special:
-            raise SpecialFile(f"{shown} is a fifo, socket or device; remove it or pass "
-                              "--skip-special")
+            raise SpecialFile(f"{shown} is a fifo, socket or device, which a version cannot "
+                              "hold; remove it (artfs put can --skip-special)")
         self.warn(f"skipped special file {shown}")
 
     def build(self, node: Node) -> tuple[bytes, int, int]:

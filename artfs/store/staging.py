@@ -19,9 +19,8 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Iterator
 
-from artfs.errors import Conflict, NotFound, SpecialFile
+from artfs.errors import Conflict, NotFound
 from artfs.store.commit import Commit, Node
 from artfs.store.names import check_name
 from artfs.store.store import Store, Version
@@ -138,25 +137,14 @@ class Staging:
             return "dataset"
 
     def _scan(self, commit: Commit) -> Node:
-        root = os.fsencode(self.tree)
-        node = Node(stat.S_IMODE(os.stat(root).st_mode))
-        files = []
-        for path, st, parent, name in _walk(root, node):
-            if stat.S_ISREG(st.st_mode):
-                files.append((parent, name, path, st))
-            elif stat.S_ISLNK(st.st_mode):
-                parent[name] = Entry(name, SYMLINK, 0o777, 0, b"", os.readlink(path))
-            else:
-                raise SpecialFile(f"{os.fsdecode(os.path.relpath(path, root))} in staging "
-                                  f"{self.name!r} is a fifo, socket or device; remove it")
-        for parent, name, path, st in files:
+        """The tree as a Node: a placeholder is its base's entry, read and hashed never."""
+        def entry_for(name: bytes, path: bytes, st: os.stat_result) -> Entry:
             digest = placeholder_digest(path)
-            if digest is not None:  # inherited and untouched: nothing to read
-                parent[name] = commit.inherited_entry(
-                    Entry(name, FILE, stat.S_IMODE(st.st_mode), st.st_size, digest))
-            else:
-                parent[name] = commit.file_entry(name, path, st)
-        return node
+            if digest is None:
+                return commit.file_entry(name, path, st)
+            return commit.inherited_entry(
+                Entry(name, FILE, stat.S_IMODE(st.st_mode), st.st_size, digest))
+        return commit.scan_dir(self.tree, entry_for=entry_for)
 
     def _to_placeholders(self, version: Version) -> None:
         """Give back the disk space of committed files: they are in the store now."""
@@ -171,18 +159,6 @@ class Staging:
                 continue
             if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and placeholder_digest(path) is None:
                 make_placeholder(path, entry, existing=True)
-
-
-def _walk(path: bytes, node: Node) -> Iterator[tuple[bytes, os.stat_result, Node, bytes]]:
-    with os.scandir(path) as it:
-        for item in it:
-            st = item.stat(follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                sub = node.child_dir(item.name)
-                sub.mode = stat.S_IMODE(st.st_mode)
-                yield from _walk(item.path, sub)
-            else:
-                yield item.path, st, node, item.name
 
 
 def placeholder_digest(path: bytes | str | int) -> bytes | None:
