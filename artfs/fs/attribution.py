@@ -9,7 +9,6 @@ per process; reads are summed in memory and written to the store at most a
 second later, in one transaction, by a worker thread.
 """
 
-import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -18,9 +17,9 @@ from artfs.errors import ArtfsError
 from artfs.store import runs as runs_mod
 from artfs.store.store import Store
 
-log = logging.getLogger("artfs.mount")
 RUN_ENV = runs_mod.RUN_ENV.encode() + b"="
 REFRESH_SECONDS = 1.0
+MAX_CACHED = 100_000  # processes remembered; the cache starts over beyond that
 
 
 @dataclass
@@ -74,6 +73,7 @@ class Attribution:
     def __init__(self, store: Store):
         self.store = store
         self._by_process: dict[tuple[int, int], str] = {}  # (pid, start time) -> run id
+        self._explicit: dict[tuple[int, int], str | None] = {}  # ... -> non-implicit run
         self._roots: dict[int, str] = {}  # pid -> id of a running run with that pid
         self._known_runs: set[str] = set()
         self._roots_read = 0.0
@@ -86,40 +86,55 @@ class Attribution:
 
     def run_of(self, pid: int) -> str | None:
         """The run a process belongs to (None if it vanished before we could tell)."""
+        self._refresh_roots()
         try:
-            start, _, _ = _identity(pid)
+            start, parent, pgid = _identity(pid)
         except (OSError, ValueError, IndexError):
             return None
         key = (pid, start)
         run_id = self._by_process.get(key)
         if run_id is None:
-            run_id = self._by_process[key] = self._find_run(pid)
+            explicit = self._explicit_run(pid, start, parent)
+            run_id = self._by_process[key] = explicit or self._implicit_run(pgid)
         return run_id
 
-    def _find_run(self, pid: int) -> str | None:
-        self._refresh_roots()
+    def _explicit_run(self, pid: int, start: int, parent: int) -> str | None:
+        """The run in the process's environment, or recorded for it or an ancestor.
+
+        Cached per process, so the thousand ``cat``s of one ``xargs`` cost one
+        look at their parent."""
+        key = (pid, start)
+        if key in self._explicit:
+            return self._explicit[key]
         from_env = _env_run(pid)
-        if from_env and from_env in self._known_runs:
-            return from_env
-        ancestor, group = pid, None
-        while ancestor > 1:
-            if ancestor in self._roots:
-                return self._roots[ancestor]
-            try:
-                _, parent, pgid = _identity(ancestor)
-            except (OSError, ValueError, IndexError):
-                break
-            group = group or pgid
-            ancestor = parent
-        return self._implicit_run(group or pid)
+        if from_env in self._known_runs:
+            found = from_env
+        elif pid in self._roots:
+            found = self._roots[pid]
+        else:
+            found = None
+            if parent > 1:
+                try:
+                    parent_start, grandparent, _ = _identity(parent)
+                    found = self._explicit_run(parent, parent_start, grandparent)
+                except (OSError, ValueError, IndexError):
+                    pass
+        self._explicit[key] = found
+        return found
 
     def _refresh_roots(self) -> None:
+        """Re-read the running runs; when they changed, forget what processes were
+        found to belong to (``artfs.init`` can turn a process into a run)."""
         if time.monotonic() - self._roots_read < REFRESH_SECONDS:
             return
         records = runs_mod.list_runs(self.store)
         self._known_runs = {r["id"] for r in records}
-        self._roots = {r["pid"]: r["id"] for r in records
-                       if r["status"] == "running" and r.get("pid") and not r.get("implicit")}
+        roots = {r["pid"]: r["id"] for r in records
+                 if r["status"] == "running" and r.get("pid") and not r.get("implicit")}
+        if roots != self._roots or len(self._by_process) > MAX_CACHED:
+            self._by_process.clear()
+            self._explicit.clear()
+        self._roots = roots
         self._roots_read = time.monotonic()
 
     def _implicit_run(self, pgid: int) -> str:
