@@ -19,6 +19,7 @@ from artfs.store.store import Store
 
 RUN_ENV = runs_mod.RUN_ENV.encode() + b"="
 REFRESH_SECONDS = 1.0
+FRESH_SECONDS = 0.05  # a process in no known run re-reads runs this stale: one may be new
 MAX_CACHED = 100_000  # processes remembered; the cache starts over beyond that
 
 
@@ -95,6 +96,8 @@ class Attribution:
         run_id = self._by_process.get(key)
         if run_id is None:
             explicit = self._explicit_run(pid, start, parent)
+            if explicit is None and self._refresh_roots(FRESH_SECONDS):
+                explicit = self._explicit_run(pid, start, parent)  # a run that just began
             run_id = self._by_process[key] = explicit or self._implicit_run(pgid)
         return run_id
 
@@ -122,11 +125,12 @@ class Attribution:
         self._explicit[key] = found
         return found
 
-    def _refresh_roots(self) -> None:
-        """Re-read the running runs; when they changed, forget what processes were
-        found to belong to (``artfs.init`` can turn a process into a run)."""
-        if time.monotonic() - self._roots_read < REFRESH_SECONDS:
-            return
+    def _refresh_roots(self, max_age: float = REFRESH_SECONDS) -> bool:
+        """Re-read the running runs if older than ``max_age``; when they changed, forget
+        what processes were found to belong to (``artfs.init`` can turn a process into
+        a run).  → whether they were re-read."""
+        if time.monotonic() - self._roots_read < max_age:
+            return False
         records = runs_mod.list_runs(self.store)
         self._known_runs = {r["id"] for r in records}
         roots = {r["pid"]: r["id"] for r in records
@@ -136,6 +140,7 @@ class Attribution:
             self._explicit.clear()
         self._roots = roots
         self._roots_read = time.monotonic()
+        return True
 
     def _implicit_run(self, pgid: int) -> str:
         """One implicit run per process group (a shell pipeline, a script)."""

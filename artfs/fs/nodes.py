@@ -41,6 +41,7 @@ class VersionItem:
     entry: Entry
     created: float
     attr: object = None  # its EntryAttributes, made once: a version never changes
+    reader_run: str | None = None  # the run whose reads the kernel's page cache holds
 
 
 @dataclass(eq=False)

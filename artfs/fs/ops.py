@@ -342,12 +342,15 @@ class Operations(pyfuse3.Operations):
                 raise FUSEError(errno.EOPNOTSUPP)
             reader = FileReader(self.store, self.cache, node.entry, self.nursery)
             path = node.path.decode(errors="replace")
-            source = None
+            source, keep = None, True
             if self.lineage:
                 source = (self.attribution.run_of(ctx.pid), node.name, node.number, path)
                 self.attribution.opened(*source)
+                # Pages another run read would hide this run's reads from us: keep the
+                # kernel's cache only for the run that filled it.
+                keep, node.reader_run = node.reader_run == source[0], source[0]
             handle = StoredFile(reader, f"{node.name}:v{node.number}: {path}", source)
-            return pyfuse3.FileInfo(fh=self._new_handle(handle), keep_cache=True)
+            return pyfuse3.FileInfo(fh=self._new_handle(handle), keep_cache=keep)
         raise FUSEError(errno.EISDIR)
 
     @errors_to_errno
