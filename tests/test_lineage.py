@@ -8,6 +8,7 @@ multiprocessing) that read through it; the assertions are on exact files and byt
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -438,6 +439,31 @@ def test_run_started_right_after_another_read(cli, mount, tmp_path):
     for run, target in zip(runs, targets, strict=True):
         expected = {"ds:v0": {target: sizes[target]}}
         assert inputs_become(cli, run["id"], expected) == expected, target
+
+
+def test_run_started_while_another_process_keeps_reading(cli, mount, tmp_path):
+    """Reads by a busy implicit run keep the daemon's list of runs a few milliseconds old
+    at all times; a run that started after the last look must still get its reads."""
+    files = {f"f{i}": bytes([i]) * (5_000 + i) for i in range(5)}
+    put_ds(cli, tmp_path, name="many", files=files)
+    put_ds(cli, tmp_path, name="busy", files={"x": b"busy"})
+    loop = f"while :; do cat {vpath(mount, 'busy', 0, 'x')} > /dev/null; sleep 0.01; done"
+    busy = subprocess.Popen(["sh", "-c", loop], start_new_session=True)
+    try:
+        time.sleep(0.5)
+        for name, data in files.items():
+            result = subprocess.run([sys.executable, "-m", "artfs", "run", "--job-type", "q",
+                                     "--", "cat", vpath(mount, "many", 0, name)],
+                                    capture_output=True, timeout=60)
+            assert (result.returncode, result.stdout) == (0, data), result.stderr
+    finally:
+        os.killpg(busy.pid, signal.SIGTERM)
+        busy.wait()
+    runs = as_json(cli("runs", "ls", "--json"))
+    assert len(runs) == len(files)
+    for run, (name, data) in zip(runs, files.items(), strict=True):
+        expected = {"many:v0": {name: len(data)}}
+        assert inputs_become(cli, run["id"], expected) == expected, name
 
 
 def test_runs_reading_the_same_file_each_record_its_bytes(cli, mount, tmp_path):

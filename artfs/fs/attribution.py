@@ -18,8 +18,6 @@ from artfs.store import runs as runs_mod
 from artfs.store.store import Store
 
 RUN_ENV = runs_mod.RUN_ENV.encode() + b"="
-REFRESH_SECONDS = 1.0
-FRESH_SECONDS = 0.05  # a process in no known run re-reads runs this stale: one may be new
 MAX_CACHED = 100_000  # processes remembered; the cache starts over beyond that
 
 
@@ -32,10 +30,22 @@ class Edge:
     last: float = field(default_factory=time.time)
 
 
-def _stat_fields(pid: int) -> list[str]:
+def _proc(pid: int, name: str) -> bytes:
+    """A /proc file, read with bare system calls (open() costs four times as much, and
+    this is paid on every first open by a new process)."""
+    fd = os.open(f"/proc/{pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        parts = []
+        while part := os.read(fd, 65536):
+            parts.append(part)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def _stat_fields(pid: int) -> list[bytes]:
     """/proc/PID/stat after the command name (which may contain spaces)."""
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
+    return _proc(pid, "stat").rsplit(b")", 1)[1].split()
 
 
 def _identity(pid: int) -> tuple[int, int, int]:
@@ -46,13 +56,13 @@ def _identity(pid: int) -> tuple[int, int, int]:
 
 def _env_run(pid: int) -> str | None:
     try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            for item in f.read().split(b"\0"):
-                if item.startswith(RUN_ENV):
-                    return item[len(RUN_ENV):].decode(errors="replace") or None
+        environ = b"\0" + _proc(pid, "environ")
     except OSError:
-        pass
-    return None
+        return None
+    at = environ.find(b"\0" + RUN_ENV)
+    if at < 0:
+        return None
+    return environ[at + 1 + len(RUN_ENV):].split(b"\0", 1)[0].decode(errors="replace") or None
 
 
 def _cwd(pid: int) -> str | None:
@@ -74,10 +84,13 @@ class Attribution:
     def __init__(self, store: Store):
         self.store = store
         self._by_process: dict[tuple[int, int], str] = {}  # (pid, start time) -> run id
+        self._recent: dict[int, str] = {}  # pid -> run id, until the next flush (a pid is
+        # not reused within a second, so no start time is read to tell processes apart)
+        self._recent_groups: dict[int, str] = {}  # process group -> implicit run, likewise
         self._explicit: dict[tuple[int, int], str | None] = {}  # ... -> non-implicit run
         self._roots: dict[int, str] = {}  # pid -> id of a running run with that pid
         self._known_runs: set[str] = set()
-        self._roots_read = 0.0
+        self._roots_txn = -1  # the store's last transaction when the runs were read
         self._implicit: dict[tuple[int, int], str] = {}  # (pgid, leader start) -> run id
         self._new_runs: list[dict] = []
         self._edges: dict[tuple[str, str, int], Edge] = {}
@@ -88,6 +101,14 @@ class Attribution:
     def run_of(self, pid: int) -> str | None:
         """The run a process belongs to (None if it vanished before we could tell)."""
         self._refresh_roots()
+        run_id = self._recent.get(pid)  # asked since the last flush: no /proc read at all
+        if run_id is not None:
+            return run_id
+        if not self._roots:  # no run is running: no ancestry to walk, only the environment
+            run_id = self._quick_run(pid)
+            if run_id is not None:
+                self._recent[pid] = run_id
+            return run_id
         try:
             start, parent, pgid = _identity(pid)
         except (OSError, ValueError, IndexError):
@@ -96,9 +117,22 @@ class Attribution:
         run_id = self._by_process.get(key)
         if run_id is None:
             explicit = self._explicit_run(pid, start, parent)
-            if explicit is None and self._refresh_roots(FRESH_SECONDS):
-                explicit = self._explicit_run(pid, start, parent)  # a run that just began
             run_id = self._by_process[key] = explicit or self._implicit_run(pgid)
+        self._recent[pid] = run_id
+        return run_id
+
+    def _quick_run(self, pid: int) -> str | None:
+        """run_of when no run is running: one read of /proc for a new process."""
+        from_env = _env_run(pid)
+        if from_env in self._known_runs:
+            return from_env
+        try:
+            pgid = os.getpgid(pid)
+        except ProcessLookupError:
+            return None
+        run_id = self._recent_groups.get(pgid)
+        if run_id is None:
+            run_id = self._recent_groups[pgid] = self._implicit_run(pgid)
         return run_id
 
     def _explicit_run(self, pid: int, start: int, parent: int) -> str | None:
@@ -125,12 +159,14 @@ class Attribution:
         self._explicit[key] = found
         return found
 
-    def _refresh_roots(self, max_age: float = REFRESH_SECONDS) -> bool:
-        """Re-read the running runs if older than ``max_age``; when they changed, forget
-        what processes were found to belong to (``artfs.init`` can turn a process into
-        a run).  → whether they were re-read."""
-        if time.monotonic() - self._roots_read < max_age:
-            return False
+    def _refresh_roots(self) -> None:
+        """Re-read the running runs whenever the store changed (LMDB's last transaction
+        id: a cheap check), so a run that started a moment ago is found; when they
+        changed, forget what processes were found to belong to (``artfs.init`` can
+        turn a process into a run)."""
+        txn = self.store.meta.env.info()["last_txnid"]
+        if txn == self._roots_txn:
+            return
         records = runs_mod.list_runs(self.store)
         self._known_runs = {r["id"] for r in records}
         roots = {r["pid"]: r["id"] for r in records
@@ -138,9 +174,10 @@ class Attribution:
         if roots != self._roots or len(self._by_process) > MAX_CACHED:
             self._by_process.clear()
             self._explicit.clear()
+            self._recent.clear()
+            self._recent_groups.clear()
         self._roots = roots
-        self._roots_read = time.monotonic()
-        return True
+        self._roots_txn = txn
 
     def _implicit_run(self, pgid: int) -> str:
         """One implicit run per process group (a shell pipeline, a script)."""
@@ -188,6 +225,8 @@ class Attribution:
 
     def take_batch(self) -> tuple[list[dict], dict]:
         """What to write now (on the trio loop, so nothing is added while it is taken)."""
+        self._recent.clear()
+        self._recent_groups.clear()
         runs, edges = self._new_runs, self._edges
         self._new_runs, self._edges = [], {}
         return runs, edges
