@@ -419,6 +419,37 @@ def test_reads_recorded_across_daemon_restart(cli, mount, store_dir, tmp_path):
     assert as_json(cli("runs", "show", run["id"], "--json"))["status"] == "finished"
 
 
+def test_daemon_crash_loses_at_most_the_last_second(cli, mount, store_dir, tmp_path):
+    """SIGKILL of the daemon: reads older than a second are stored, the run survives."""
+    sizes = put_ds(cli, tmp_path)
+    (tmp_path / "reader.py").write_text(RESTART_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "artfs", "--store", store_dir, "run",
+         "--job-type", "reader", "--", sys.executable, "reader.py", vpath(mount, "ds")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=tmp_path)
+    try:
+        proc.stdin.write("a.csv\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == f"{sizes['a.csv']}\n"
+        time.sleep(2.5)  # more than a flush interval: a.csv must be in the store now
+        daemon = as_json(cli("status", "--json"))[0]["pid"]
+        os.kill(daemon, signal.SIGKILL)
+        run = as_json(cli("runs", "ls", "--json"))[0]
+        assert run["job_type"] == "reader" and run["status"] == "running"
+        assert run_inputs(cli, run["id"]) == {"ds:v0": {"a.csv": sizes["a.csv"]}}
+        proc.stdin.close()
+        proc.wait(timeout=30)  # its reads now fail: the mount is dead
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    assert cli("umount", mount).code == 0  # clears the dead mount
+    assert cli("verify").code == 0
+    assert as_json(cli("show", "ds:v0", "--json"))["files"] == len(sizes)
+
+
 # --- a run started right after a read (the daemon's list of runs is fresh) ------------
 
 
