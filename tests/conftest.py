@@ -71,6 +71,15 @@ def unmount(path: str) -> None:
         subprocess.run(["fusermount3", "-u", "-z", path], capture_output=True)
 
 
+@pytest.fixture(autouse=True)
+def no_mount_left(tmp_path):
+    """Every test leaves no mount of its own behind: a dead one breaks the next tests."""
+    yield
+    with open("/proc/self/mountinfo") as f:
+        left = [line.split()[4] for line in f if str(tmp_path) in line.split()[4]]
+    assert left == []
+
+
 @pytest.fixture
 def mount(store_dir, tmp_path, cli):
     """A running ``artfs mount`` of the test's store; always unmounted afterwards."""

@@ -29,15 +29,6 @@ DS_FILES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_mount_left(tmp_path):
-    """Every test leaves no mount of its own behind."""
-    yield
-    with open("/proc/self/mountinfo") as f:
-        left = [line.split()[4] for line in f if str(tmp_path) in line.split()[4]]
-    assert left == []
-
-
 # --- helpers ----------------------------------------------------------------------------
 
 

@@ -36,15 +36,6 @@ from tests.conftest import read, write
 # --- helpers ----------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def no_mount_left(tmp_path):
-    """Every test leaves no mount of its own behind."""
-    yield
-    with open("/proc/self/mountinfo") as f:
-        left = [line.split()[4] for line in f if str(tmp_path) in line.split()[4]]
-    assert left == []
-
-
 def snapshot(root, *, nlink: bool = False) -> dict:
     """Everything under ``root`` (not root itself): kind, mode, content or link target."""
     out = {}
