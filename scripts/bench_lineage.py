@@ -42,6 +42,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from benchlib import force_unmount, wait_exit
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 MIB, GIB, KIB = 1 << 20, 1 << 30, 1 << 10
@@ -142,20 +144,6 @@ def prepare(workdir: Path, spec: Spec) -> None:
 
 
 # --- mounts ----------------------------------------------------------------------------
-
-
-def force_unmount(mountpoint: Path) -> None:
-    if not os.path.ismount(mountpoint):
-        return
-    if subprocess.run(["fusermount3", "-u", str(mountpoint)], capture_output=True).returncode:
-        subprocess.run(["fusermount3", "-u", "-z", str(mountpoint)], capture_output=True)
-
-
-def wait_exit(pid: int, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return not Path(f"/proc/{pid}").exists()
 
 
 def cpu_seconds(pid: int) -> float:

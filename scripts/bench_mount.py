@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench_data import TextStream
+from benchlib import force_unmount, wait_exit
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -166,23 +167,6 @@ def prepare(workdir: Path, spec: Spec) -> None:
 
 
 # --- mounts ----------------------------------------------------------------------------
-
-
-def force_unmount(mountpoint: Path) -> None:
-    """fusermount3 -u, then a lazy unmount if that failed; quiet when not mounted."""
-    if not os.path.ismount(mountpoint):
-        return
-    if subprocess.run(["fusermount3", "-u", str(mountpoint)], capture_output=True).returncode:
-        subprocess.run(["fusermount3", "-u", "-z", str(mountpoint)], capture_output=True)
-
-
-def wait_exit(pid: int, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-        time.sleep(0.05)
-    return not Path(f"/proc/{pid}").exists()
 
 
 @dataclass
