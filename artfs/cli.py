@@ -155,8 +155,9 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
         elif os.path.isfile(path):
             base = os.fsencode(os.path.basename(os.path.abspath(path)))
             node[base] = commit.file_entry(base, os.path.abspath(path), st)
-        else:
-            commit._special(os.fsencode(path))
+        else:  # --skip-special would leave nothing to store
+            raise errors.SpecialFile(f"{path} is a fifo, socket or device; put takes a file "
+                                     "or a directory")
         version, created = commit.publish(
             name, node, type=type_, description=description, metadata=meta_dict,
             message=message, aliases=aliases, run_id=os.environ.get(runs_mod.RUN_ENV))

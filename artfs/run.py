@@ -111,10 +111,6 @@ def init(job_type: str | None = None, name: str | None = None, config: dict | No
     return run
 
 
-def current() -> Run | None:
-    return _active[-1] if _active else None
-
-
 @atexit.register
 def _finish_all() -> None:
     for run in list(_active):

@@ -23,7 +23,6 @@ from artfs.fs.nodes import (
     STAGINGS,
     AliasLink,
     ArtifactDir,
-    Fixed,
     Inodes,
     MetaDir,
     MetaFile,
@@ -226,6 +225,3 @@ class Views:
             out[b"reference"] = node.entry.target
         return {XATTR_PREFIX + k: v for k, v in out.items()}
 
-
-def is_fixed(node) -> bool:
-    return isinstance(node, Fixed)

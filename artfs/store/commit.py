@@ -13,7 +13,6 @@ Files whose (device, inode, size, mtime, ctime) match the stat cache are not
 read again: their digest comes from the cache, if the store still holds it.
 """
 
-import io
 import os
 import stat
 import threading
@@ -202,14 +201,6 @@ class Commit:
         if len(items) > 1:
             self.filemaps[file_digest] = meta.pack_filemap(items)
         return file_digest, sum(n for _, n in items)
-
-    def bytes_entry(self, name: bytes, data: bytes, mode: int = 0o644) -> Entry:
-        return Entry(name, FILE, mode, len(data), self._ingest_small_or_large(data))
-
-    def _ingest_small_or_large(self, data: bytes) -> bytes:
-        if len(data) < MIN_CHUNK:
-            return self._ingest_small(data)
-        return self._ingest_large(io.BytesIO(data))[0]
 
     def reference_entry(self, name: bytes, uri: str, size: int, digest: bytes) -> Entry:
         return Entry(name, REFERENCE, 0o644, size, digest, uri.encode())
