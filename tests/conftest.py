@@ -59,6 +59,22 @@ def read(path) -> bytes:
         return f.read()
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """(path, state) of a seeded store (see test_names); each test works on its own copy."""
+    from tests.test_names import make_template, store_state
+    store = make_template(tmp_path_factory.mktemp("template"))
+    return store, store_state(store)
+
+
+@pytest.fixture
+def seeded(template, store_dir):
+    """The seeded store copied to store_dir (the ``cli`` fixture's store); its state."""
+    from tests.test_names import copy_store
+    copy_store(template[0], store_dir)
+    return template[1]
+
+
 def _mounted(path: str) -> bool:
     with open("/proc/self/mountinfo") as f:
         return any(line.split()[4] == path for line in f)

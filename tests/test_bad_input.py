@@ -13,25 +13,11 @@ from tests.conftest import write
 from tests.test_names import (
     assert_refused,
     chunk_files,
-    copy_store,
     dump_meta,
-    make_template,
     ok,
     refusals,
     store_state,
 )
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    store = make_template(tmp_path_factory.mktemp("template"))
-    return store, store_state(store)
-
-
-@pytest.fixture
-def seeded(template, store_dir):
-    copy_store(template[0], store_dir)
-    return template[1]
 
 
 @pytest.fixture

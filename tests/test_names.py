@@ -93,20 +93,6 @@ def copy_store(template: str, dest: str) -> None:
     shutil.copytree(template, dest, ignore=shutil.ignore_patterns("lock.mdb"))
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    """(path, state) of the seeded store; each test works on its own copy."""
-    store = make_template(tmp_path_factory.mktemp("template"))
-    return store, store_state(store)
-
-
-@pytest.fixture
-def seeded(template, store_dir):
-    """The seeded store copied to store_dir (the ``cli`` fixture's store); its state."""
-    copy_store(template[0], store_dir)
-    return template[1]
-
-
 @pytest.fixture
 def src(tmp_path):
     """A directory with content the store does not hold yet."""
