@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchlib import force_unmount, wait_exit
+from benchlib import force_unmount, print_table, wait_exit
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -273,13 +273,6 @@ def measure(workdir: Path, spec: Spec, rounds: int) -> tuple[dict, dict]:
 
 
 # --- report ----------------------------------------------------------------------------
-
-
-def print_table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                        for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
 
 
 def report(times: dict, cpu: dict, spec: Spec, rounds: int) -> bool:

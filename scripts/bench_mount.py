@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench_data import TextStream
-from benchlib import force_unmount, wait_exit
+from benchlib import force_unmount, print_table, wait_exit
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -356,13 +356,6 @@ def median_seconds(runs: list[Timed]) -> float:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
-
-
-def print_table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                        for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
 
 
 def report(res: Results, spec: Spec, repeat: int) -> None:

@@ -1,4 +1,5 @@
-"""Helpers the mount benchmarks share: unmounting for sure, waiting for a daemon."""
+"""Helpers the mount benchmarks share: unmounting for sure, waiting for a daemon,
+printing a table."""
 
 import contextlib
 import os
@@ -23,3 +24,10 @@ def wait_exit(pid: int, timeout: float = 15) -> bool:
             os.waitpid(pid, os.WNOHANG)
         time.sleep(0.02)
     return not Path(f"/proc/{pid}").exists()
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                        for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
