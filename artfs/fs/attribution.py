@@ -99,8 +99,9 @@ class Attribution:
     # --- processes to runs -------------------------------------------------------
 
     def run_of(self, pid: int) -> str | None:
-        """The run a process belongs to (None if it vanished before we could tell)."""
-        self._refresh_roots()
+        """The run a process belongs to (None if it vanished before we could tell).
+
+        Call ``refresh`` first when ``stale``: it reads every run record."""
         run_id = self._recent.get(pid)  # asked since the last flush: no /proc read at all
         if run_id is not None:
             return run_id
@@ -159,14 +160,16 @@ class Attribution:
         self._explicit[key] = found
         return found
 
-    def _refresh_roots(self) -> None:
-        """Re-read the running runs whenever the store changed (LMDB's last transaction
-        id: a cheap check), so a run that started a moment ago is found; when they
-        changed, forget what processes were found to belong to (``artfs.init`` can
+    def stale(self) -> bool:
+        """Whether the store changed since the runs were read (LMDB's last transaction id:
+        a cheap check), so that a run that started a moment ago is found."""
+        return self.store.meta.env.info()["last_txnid"] != self._roots_txn
+
+    def refresh(self) -> None:
+        """Re-read the running runs (in a worker thread: it reads every run record); when
+        they changed, forget what processes were found to belong to (``artfs.init`` can
         turn a process into a run)."""
         txn = self.store.meta.env.info()["last_txnid"]
-        if txn == self._roots_txn:
-            return
         records = runs_mod.list_runs(self.store)
         self._known_runs = {r["id"] for r in records}
         roots = {r["pid"]: r["id"] for r in records

@@ -344,7 +344,7 @@ class Operations(pyfuse3.Operations):
             path = node.path.decode(errors="replace")
             source, keep = None, True
             if self.lineage:
-                source = (self.attribution.run_of(ctx.pid), node.name, node.number, path)
+                source = (await self._run_of(ctx.pid), node.name, node.number, path)
                 self.attribution.opened(*source)
                 # Pages another run read would hide this run's reads from us: keep the
                 # kernel's cache only for the run that filled it.
@@ -463,6 +463,11 @@ class Operations(pyfuse3.Operations):
 
     # --- commits (asked for through the control socket) -------------------------------
 
+    async def _run_of(self, pid: int) -> str | None:
+        if self.attribution.stale():
+            await trio.to_thread.run_sync(self.attribution.refresh)
+        return self.attribution.run_of(pid)
+
     async def record_reads_forever(self) -> None:
         """Write what runs read at least once a second (a crash loses at most that)."""
         while True:
@@ -478,7 +483,7 @@ class Operations(pyfuse3.Operations):
 
         Without an explicit run, the version is an output of the requesting process's run."""
         if not options.get("run_id") and pid is not None:
-            options["run_id"] = self.attribution.run_of(pid)
+            options["run_id"] = await self._run_of(pid)
         await self.record_reads()  # the run must be stored before a version names it
         staging = Staging(self.store, name)
         async with self._locks[name]:
