@@ -13,6 +13,7 @@ Files whose (device, inode, size, mtime, ctime) match the stat cache are not
 read again: their digest comes from the cache, if the store still holds it.
 """
 
+import io
 import os
 import stat
 import threading
@@ -201,6 +202,14 @@ class Commit:
         if len(items) > 1:
             self.filemaps[file_digest] = meta.pack_filemap(items)
         return file_digest, sum(n for _, n in items)
+
+    def bytes_entry(self, name: bytes, data: bytes, mode: int = 0o644) -> Entry:
+        """A file given as bytes (chunked like a file on disk)."""
+        if len(data) < MIN_CHUNK:
+            digest = self._ingest_small(data)
+        else:
+            digest = self._ingest_large(io.BytesIO(data))[0]
+        return Entry(name, FILE, mode, len(data), digest)
 
     def reference_entry(self, name: bytes, uri: str, size: int, digest: bytes) -> Entry:
         return Entry(name, REFERENCE, 0o644, size, digest, uri.encode())
