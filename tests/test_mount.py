@@ -325,6 +325,26 @@ def test_cp_rsync_tar_of_a_version(cli, mount, tmp_path):
         assert snapshot(tmp_path / copy) == expected, copy
 
 
+def test_version_reads_the_same_after_the_kernel_forgets_its_inodes(cli, mount, tmp_path):
+    """Dropping the kernel's dentries sends FORGET for every name a listing numbered;
+    the names must be numbered again and read the same (run as root, as CI does)."""
+    src = tmp_path / "src"
+    for i in range(300):
+        write(src / f"d{i % 7}" / f"f{i:03d}.txt", f"file {i}\n" * (i % 5))
+    version = version_path(mount, put(cli, src, "many"))
+    expected = snapshot(src)
+    assert snapshot(version) == expected
+    inode_before = os.stat(os.path.join(version, "d3", "f003.txt")).st_ino
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2\n")  # dentries and inodes: the kernel sends FORGET for them
+    time.sleep(0.5)  # the daemon handles them before the next lookup, so numbers change
+    assert snapshot(version) == expected
+    find = run("find", version, "-printf", "%s %P\n").stdout.splitlines()
+    assert len(find) == 1 + 7 + 300
+    assert f"{len('file 3' + chr(10)) * 3} d3/f003.txt" in find
+    assert os.stat(os.path.join(version, "d3", "f003.txt")).st_ino != inode_before
+
+
 def test_cp_and_rsync_into_staging(cli, mount, tmp_path):
     src = tmp_path / "src"
     make_source(src)

@@ -1,7 +1,6 @@
 """Merkle tree objects (artfs/store/tree.py) and directory round trips through the store."""
 
 import contextlib
-import dataclasses
 import itertools
 import os
 import random
@@ -41,8 +40,9 @@ uris = st.text(max_size=40).map(str.encode)
 def entry_for(name: bytes, kind: int | None = None):
     """A strategy for a valid entry called ``name`` (of ``kind``, or any kind)."""
     options = {
-        FILE: st.builds(Entry, st.just(name), st.just(FILE), modes, sizes, digests),
-        DIR: st.builds(Entry, st.just(name), st.just(DIR), modes, st.just(0), digests),
+        FILE: st.builds(Entry, st.just(name), st.just(FILE), modes, sizes, digests, st.just(b"")),
+        DIR: st.builds(Entry, st.just(name), st.just(DIR), modes, st.just(0), digests,
+                     st.just(b"")),
         SYMLINK: st.builds(Entry, st.just(name), st.just(SYMLINK), modes, st.just(0),
                            st.just(b""), targets),
         REFERENCE: st.builds(Entry, st.just(name), st.just(REFERENCE), modes, sizes, digests,
@@ -76,23 +76,23 @@ def test_round_trip_is_canonical(entries, rnd):
 def mutations(e: Entry, taken: set[bytes]):
     """Strategies for copies of ``e`` that differ in one encoded field."""
     out = [
-        names.filter(lambda n: n not in taken).map(lambda n: dataclasses.replace(e, name=n)),
-        modes.filter(lambda m: m != e.mode).map(lambda m: dataclasses.replace(e, mode=m)),
+        names.filter(lambda n: n not in taken).map(lambda n: e._replace(name=n)),
+        modes.filter(lambda m: m != e.mode).map(lambda m: e._replace(mode=m)),
         st.sampled_from([k for k in KINDS if k != e.kind]).flatmap(
             lambda k: entry_for(e.name, k)),
     ]
     if e.kind in (FILE, REFERENCE):
         out.append(sizes.filter(lambda s: s != e.size).map(
-            lambda s: dataclasses.replace(e, size=s)))
+            lambda s: e._replace(size=s)))
     if e.kind in (FILE, DIR, REFERENCE):
         out.append(digests.filter(lambda d: d != e.digest).map(
-            lambda d: dataclasses.replace(e, digest=d)))
+            lambda d: e._replace(digest=d)))
     if e.kind == SYMLINK:
         out.append(targets.filter(lambda t: t != e.target).map(
-            lambda t: dataclasses.replace(e, target=t)))
+            lambda t: e._replace(target=t)))
     if e.kind == REFERENCE:
         out.append(uris.filter(lambda t: t != e.target).map(
-            lambda t: dataclasses.replace(e, target=t)))
+            lambda t: e._replace(target=t)))
     return st.one_of(*out)
 
 

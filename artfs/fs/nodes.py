@@ -11,8 +11,11 @@
 
 Inodes are numbered on first lookup and forgotten when the kernel forgets
 them (lookup count zero), so the table stays as small as what is in use.
+The names of a version directory are numbered as one block (a ``Listing``),
+so that listing a million files makes no object per file.
 """
 
+import bisect
 import errno
 from dataclasses import dataclass, field
 
@@ -33,15 +36,49 @@ class ArtifactDir:
     name: str
 
 
-@dataclass(eq=False)
 class VersionItem:
-    name: str
-    number: int
-    path: bytes
-    entry: Entry
-    created: float
-    attr: object = None  # its EntryAttributes, made once: a version never changes
-    reader_run: str | None = None  # the run whose reads the kernel's page cache holds
+    """A file, link or directory of a version; one is made per name listed, so it is lean."""
+
+    __slots__ = ("name", "number", "path", "entry", "created_ns", "attr", "reader_run")
+
+    def __init__(self, name: str, number: int, path: bytes, entry: Entry, created_ns: int):
+        self.name, self.number, self.path, self.entry = name, number, path, entry
+        self.created_ns = created_ns
+        self.attr = None  # its EntryAttributes, made once: a version never changes
+        self.reader_run: str | None = None  # the run whose reads the kernel's page cache holds
+
+
+class Listing:
+    """The names of one version directory, numbered as the block of inodes
+    base, base+1, … in tree order.  A VersionItem is made only for a name the
+    kernel asks about (lookup, getattr, open); the block is dropped when the
+    kernel has forgotten every name in it and no open handle lists it."""
+
+    __slots__ = ("dir_inode", "parent", "base", "entries", "items", "lookups", "_index")
+
+    def __init__(self, dir_inode: int, parent: VersionItem, base: int, entries: tuple):
+        self.dir_inode, self.parent, self.base, self.entries = dir_inode, parent, base, entries
+        self.items: dict[int, VersionItem] = {}
+        self.lookups = 0  # kernel lookups of names in the block, plus open handles
+        self._index: dict[bytes, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def inode_of(self, name: bytes) -> int | None:
+        if self._index is None:
+            self._index = {entry.name: i for i, entry in enumerate(self.entries)}
+        index = self._index.get(name)
+        return None if index is None else self.base + index
+
+    def item(self, inode: int) -> VersionItem:
+        item = self.items.get(inode)
+        if item is None:
+            entry, parent = self.entries[inode - self.base], self.parent
+            path = parent.path + b"/" + entry.name if parent.path else entry.name
+            item = self.items[inode] = VersionItem(parent.name, parent.number, path, entry,
+                                                   parent.created_ns)
+        return item
 
 
 @dataclass(eq=False)
@@ -87,38 +124,80 @@ class Inodes:
         self._keys: dict[int, tuple] = {}
         self._by_key: dict[tuple, int] = {}
         self._lookups: dict[int, int] = {}
+        self._bases: list[int] = []  # of the Listings, ascending: numbers only grow
+        self._listings: dict[int, Listing] = {}  # by base
+        self._listing_of: dict[int, Listing] = {}  # by the listed directory's inode
         self._next = META + 1
 
     def __getitem__(self, inode: int):
-        try:
-            return self.nodes[inode]
-        except KeyError:
-            raise pyfuse3.FUSEError(errno.ENOENT) from None
+        node = self.nodes.get(inode)
+        if node is not None:
+            return node
+        listing = self._block_of(inode)
+        if listing is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return listing.item(inode)
 
-    def intern(self, key: tuple, make) -> int:
-        """The inode for ``key``, creating its node with ``make()`` the first time."""
+    def intern(self, key: tuple, make, *args) -> int:
+        """The inode for ``key``, creating its node with ``make(*args)`` the first time."""
         inode = self._by_key.get(key)
         if inode is None:
-            inode, self._next = self._next, self._next + 1
-            self.nodes[inode] = make()
+            inode = self._allocate(1)
+            self.nodes[inode] = make(*args)
             self._keys[inode] = key
             self._by_key[key] = inode
         return inode
 
-    def remember(self, inode: int) -> None:
+    def listing(self, dir_inode: int, parent: VersionItem, entries) -> Listing:
+        """The block numbering a version directory's names (``entries()`` the first time)."""
+        listing = self._listing_of.get(dir_inode)
+        if listing is None:
+            names = entries()
+            listing = Listing(dir_inode, parent, self._allocate(max(len(names), 1)), names)
+            self._bases.append(listing.base)
+            self._listings[listing.base] = self._listing_of[dir_inode] = listing
+        return listing
+
+    def _allocate(self, count: int) -> int:
+        first, self._next = self._next, self._next + count
+        return first
+
+    def _block_of(self, inode: int) -> Listing | None:
+        at = bisect.bisect_right(self._bases, inode) - 1
+        if at < 0:
+            return None
+        listing = self._listings[self._bases[at]]
+        return listing if inode < listing.base + len(listing) else None
+
+    def remember(self, inode: int, count: int = 1) -> None:
         if inode in self._keys:
-            self._lookups[inode] = self._lookups.get(inode, 0) + 1
+            self._lookups[inode] = self._lookups.get(inode, 0) + count
+        elif (listing := self._block_of(inode)) is not None:
+            listing.lookups += count
 
     def forget(self, inode: int, count: int) -> None:
+        if inode not in self._keys:
+            if (listing := self._block_of(inode)) is not None:
+                self.release(listing, count)
+            return
         left = self._lookups.get(inode, 0) - count
         if left > 0:
             self._lookups[inode] = left
             return
         self._lookups.pop(inode, None)
-        key = self._keys.pop(inode, None)
-        if key is not None:
-            del self._by_key[key]
-            del self.nodes[inode]
+        del self._by_key[self._keys.pop(inode)]
+        del self.nodes[inode]
+
+    def hold(self, listing: Listing, count: int = 1) -> None:
+        """Keep a block while an open directory handle (or the kernel) may name it."""
+        listing.lookups += count
+
+    def release(self, listing: Listing, count: int = 1) -> None:
+        listing.lookups -= count
+        if listing.lookups <= 0 and self._listings.get(listing.base) is listing:
+            del self._bases[bisect.bisect_left(self._bases, listing.base)]
+            del self._listings[listing.base]
+            del self._listing_of[listing.dir_inode]
 
     def retire(self, node) -> None:
         """Keep the node for the kernel, but never hand its inode out for a new key."""

@@ -19,13 +19,13 @@ from pyfuse3 import FUSEError
 from artfs.errors import ArtfsError, CorruptData
 from artfs.fs import passthrough as pt
 from artfs.fs.attribution import Attribution
-from artfs.fs.nodes import STAGINGS, Inodes, MetaFile, StagingItem, VersionItem
+from artfs.fs.nodes import STAGINGS, Inodes, Listing, MetaFile, StagingItem, VersionItem
 from artfs.fs.reader import ChunkCache, FileReader
-from artfs.fs.views import Views
+from artfs.fs.views import Views, fill_entry_attr
 from artfs.store.names import check_name
 from artfs.store.staging import Staging, copy_up, placeholder_digest, placeholder_entry
 from artfs.store.staging import names as staging_names
-from artfs.store.tree import FILE, REFERENCE
+from artfs.store.tree import DIR, FILE, REFERENCE
 
 log = logging.getLogger("artfs.mount")
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND
@@ -61,7 +61,7 @@ class StoredFile:
 
 
 class DirListing:
-    """An open directory: its entries, listed on the first readdir."""
+    """An open directory: its entries, listed on the first readdir (a version's at opendir)."""
 
     def __init__(self, inode: int):
         self.inode, self.entries = inode, None
@@ -127,7 +127,7 @@ class Operations(pyfuse3.Operations):
                         lambda: copy_up(self.store, target, truncate=truncate))
 
     def _intern_staging(self, staging: str, path: bytes) -> int:
-        inode = self.inodes.intern(pt.key_of(path), lambda: StagingItem(staging))
+        inode = self.inodes.intern(pt.key_of(path), StagingItem, staging)
         self.inodes[inode].paths.add(path)
         return inode
 
@@ -199,21 +199,41 @@ class Operations(pyfuse3.Operations):
 
     @errors_to_errno
     async def opendir(self, inode, ctx):
-        self.inodes[inode]  # noqa: B018 - ENOENT for an unknown inode
-        return self._new_handle(DirListing(inode))
+        node = self.inodes[inode]
+        handle = DirListing(inode)
+        if isinstance(node, VersionItem) and node.entry.kind == DIR:
+            handle.entries = self.views.listing(inode, node)  # never changes: listed once
+            self.inodes.hold(handle.entries)  # its numbers stay valid while the handle is open
+        return self._new_handle(handle)
 
     @errors_to_errno
     async def readdir(self, fh, start_id, token):
-        listing = self.handles[fh]
-        if listing.entries is None or start_id == 0:  # listed once per opendir (or rewind)
-            listing.entries = self._listing(listing.inode)
-        for index, (name, inode) in enumerate(listing.entries[start_id:], start_id + 1):
+        handle = self.handles[fh]
+        if isinstance(handle.entries, Listing):
+            return self._reply_listing(handle.entries, start_id, token)
+        if handle.entries is None or start_id == 0:  # listed once per opendir (or rewind)
+            handle.entries = self._listing(handle.inode)
+        for index, (name, inode) in enumerate(handle.entries[start_id:], start_id + 1):
             if not pyfuse3.readdir_reply(token, name, self._attr(inode), index):
                 return
             self.inodes.remember(inode)
 
+    def _reply_listing(self, listing: Listing, start: int, token) -> None:
+        """A version directory's names, with attributes made straight from its tree:
+        the hot loop of ``find`` and ``ls -l`` over a dataset."""
+        attr, base, replied = self.views.listing_attr(listing), listing.base, 0
+        for index in range(start, len(listing)):
+            entry = listing.entries[index]
+            if not pyfuse3.readdir_reply(token, entry.name,
+                                         fill_entry_attr(attr, base + index, entry), index + 1):
+                break
+            replied += 1
+        self.inodes.hold(listing, replied)  # each name replied is a kernel lookup
+
     async def releasedir(self, fh):
-        self.handles.pop(fh, None)
+        handle = self.handles.pop(fh, None)
+        if handle is not None and isinstance(handle.entries, Listing):
+            self.inodes.release(handle.entries)
 
     def _listing(self, inode: int) -> list[tuple[bytes, int]]:
         node = self.inodes[inode]

@@ -24,6 +24,7 @@ from artfs.fs.nodes import (
     AliasLink,
     ArtifactDir,
     Inodes,
+    Listing,
     MetaDir,
     MetaFile,
     VersionItem,
@@ -44,7 +45,7 @@ class Views:
         self.store = store
         self.inodes = inodes
         self.uid, self.gid = os.getuid(), os.getgid()
-        self.started = time.time()
+        self.started_ns = time.time_ns()
 
     # --- names -> inodes ----------------------------------------------------------
 
@@ -55,19 +56,19 @@ class Views:
             if name in FIXED_NAMES:
                 return FIXED_NAMES[name]
         elif parent == ARTIFACTS and self._is_artifact(text):
-            return self.inodes.intern(("art", text), lambda: ArtifactDir(text))
+            return self.inodes.intern(("art", text), ArtifactDir, text)
         elif parent == META and self._is_artifact(text):
-            return self.inodes.intern(("meta", text), lambda: MetaDir(text))
+            return self.inodes.intern(("meta", text), MetaDir, text)
         elif isinstance(node, ArtifactDir):
             return self._lookup_in_artifact(node.name, text)
         elif isinstance(node, MetaDir) and text.endswith(".json"):
             version = self._version(node.name, parse_version(text[:-5]))
             return self.inodes.intern(("metafile", node.name, version.number),
-                                      lambda: MetaFile(node.name, version.number))
+                                      MetaFile, node.name, version.number)
         elif isinstance(node, VersionItem) and node.entry.kind == DIR:
-            entry = self.store.tree_index(node.entry.digest).get(name)
-            if entry is not None:
-                return self._version_item(node, entry)
+            inode = self.listing(parent, node).inode_of(name)
+            if inode is not None:
+                return inode
         raise FUSEError(errno.ENOENT)
 
     def _lookup_in_artifact(self, name: str, text: str) -> int:
@@ -75,16 +76,15 @@ class Views:
         if number is not None:
             version = self._version(name, number)
             root = Entry(b"", DIR, 0o555, 0, version.root)
-            return self.inodes.intern(("ver", name, number, b""), lambda: VersionItem(
-                name, number, b"", root, version.created))
+            return self.inodes.intern(("ver", name, number, b""), VersionItem,
+                                      name, number, b"", root, int(version.created * 1e9))
         if text in self._aliases(name):
-            return self.inodes.intern(("alias", name, text), lambda: AliasLink(name, text))
+            return self.inodes.intern(("alias", name, text), AliasLink, name, text)
         raise FUSEError(errno.ENOENT)
 
-    def _version_item(self, parent: VersionItem, entry: Entry) -> int:
-        path = parent.path + b"/" + entry.name if parent.path else entry.name
-        return self.inodes.intern(("ver", parent.name, parent.number, path), lambda: VersionItem(
-            parent.name, parent.number, path, entry, parent.created))
+    def listing(self, inode: int, node: VersionItem) -> Listing:
+        """The numbered names of a version directory."""
+        return self.inodes.listing(inode, node, lambda: self.store.tree(node.entry.digest))
 
     def _is_artifact(self, name: str) -> bool:
         try:
@@ -114,37 +114,40 @@ class Views:
         node = self.inodes[inode]
         if isinstance(node, VersionItem):
             if node.attr is None:
-                node.attr = self._make_attr(inode, node)
+                node.attr = self.entry_attr(inode, node.entry, node.created_ns)
             return node.attr
-        return self._make_attr(inode, node)
+        return self._other_attr(inode, node)
 
-    def _make_attr(self, inode: int, node) -> pyfuse3.EntryAttributes:
-        a = pyfuse3.EntryAttributes()
-        a.st_ino = inode
-        a.st_uid, a.st_gid = self.uid, self.gid
-        a.st_blksize = 128 * 1024
-        a.st_nlink = 1
-        a.entry_timeout = a.attr_timeout = MUTABLE
-        when = self.started
-        if isinstance(node, VersionItem):
-            a.entry_timeout = a.attr_timeout = IMMUTABLE
-            a.st_mode = node.entry.st_mode
-            a.st_size = node.entry.size if node.entry.kind != SYMLINK else len(node.entry.target)
-            a.st_nlink = 2 if node.entry.kind == DIR else 1
-            when = node.created
-        elif isinstance(node, AliasLink):
+    def entry_attr(self, inode: int, entry: Entry, created_ns: int) -> pyfuse3.EntryAttributes:
+        return fill_entry_attr(self._base_attr(inode, created_ns, IMMUTABLE), inode, entry)
+
+    def listing_attr(self, listing: Listing) -> pyfuse3.EntryAttributes:
+        """One attribute object to fill for every name of a listing in turn (a readdir
+        reply copies it), so a name costs a few assignments, not an object."""
+        return self._base_attr(listing.base, listing.parent.created_ns, IMMUTABLE)
+
+    def _other_attr(self, inode: int, node) -> pyfuse3.EntryAttributes:
+        a = self._base_attr(inode, self.started_ns, MUTABLE)
+        if isinstance(node, AliasLink):
             a.st_mode = stat.S_IFLNK | 0o777
             a.st_size = len(self._alias_target(node))
         elif isinstance(node, MetaFile):
             a.st_mode = stat.S_IFREG | 0o444
             a.st_size = len(self.meta_json(node))
         else:
-            a.st_mode = stat.S_IFDIR | 0o555
+            a.st_mode = stat.S_IFDIR | (0o755 if inode == STAGINGS else 0o555)
             a.st_nlink = 2
-            if node == self.inodes[STAGINGS]:
-                a.st_mode = stat.S_IFDIR | 0o755
         a.st_blocks = (a.st_size + 511) // 512
-        a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = int(when * 1e9)
+        return a
+
+    def _base_attr(self, inode: int, when_ns: int, timeout: float) -> pyfuse3.EntryAttributes:
+        a = pyfuse3.EntryAttributes()
+        a.st_ino = inode
+        a.st_uid, a.st_gid = self.uid, self.gid
+        a.st_blksize = 128 * 1024
+        a.st_nlink = 1
+        a.entry_timeout = a.attr_timeout = timeout
+        a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = when_ns
         return a
 
     def _alias_target(self, node: AliasLink) -> bytes:
@@ -164,25 +167,23 @@ class Views:
     # --- listings -------------------------------------------------------------------------
 
     def names(self, inode: int) -> list[tuple[bytes, int]]:
-        """(name, inode) of every entry of a directory, in a stable order."""
+        """(name, inode) of every entry of a directory other than a version's, in a
+        stable order."""
         node = self.inodes[inode]
         if inode == ROOT:
             return list(FIXED_NAMES.items())
         if inode in (ARTIFACTS, META):
             kind = "art" if inode == ARTIFACTS else "meta"
             make = ArtifactDir if inode == ARTIFACTS else MetaDir
-            return [(n.encode(), self.inodes.intern((kind, n), lambda n=n: make(n)))
+            return [(n.encode(), self.inodes.intern((kind, n), make, n))
                     for n in self.store.artifact_names()]
         if isinstance(node, ArtifactDir):
             return self._artifact_names(node.name)
         if isinstance(node, MetaDir):
             return [(f"v{v.number}.json".encode(),
                      self.inodes.intern(("metafile", node.name, v.number),
-                                        lambda v=v: MetaFile(node.name, v.number)))
+                                        MetaFile, node.name, v.number))
                     for v in self.store.versions(node.name)]
-        if isinstance(node, VersionItem) and node.entry.kind == DIR:
-            return [(e.name, self._version_item(node, e))
-                    for e in self.store.tree(node.entry.digest)]
         raise FUSEError(errno.ENOTDIR)
 
     def _artifact_names(self, name: str) -> list[tuple[bytes, int]]:
@@ -225,3 +226,16 @@ class Views:
             out[b"reference"] = node.entry.target
         return {XATTR_PREFIX + k: v for k, v in out.items()}
 
+
+def fill_entry_attr(a: pyfuse3.EntryAttributes, inode: int, entry: Entry
+                    ) -> pyfuse3.EntryAttributes:
+    """Set what differs between the names of a version."""
+    a.st_ino = inode
+    a.st_mode = entry.st_mode
+    if entry.kind == DIR:
+        a.st_nlink, a.st_size = 2, 0
+    else:
+        a.st_nlink = 1
+        a.st_size = entry.size if entry.kind != SYMLINK else len(entry.target)
+    a.st_blocks = (a.st_size + 511) // 512
+    return a

@@ -16,7 +16,7 @@ All integers little-endian.
 import stat
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import blake3
 
@@ -30,9 +30,11 @@ _SIZE_DIGEST = struct.Struct("<Q32s")
 _U32 = struct.Struct("<I")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One name in a directory.  ``digest`` is the content's, or the child tree's."""
+class Entry(NamedTuple):
+    """One name in a directory.  ``digest`` is the content's, or the child tree's.
+
+    A named tuple, not a dataclass: a mount decodes one per file listed, and a
+    tuple is made in half the time."""
 
     name: bytes
     kind: int
@@ -43,8 +45,10 @@ class Entry:
 
     @property
     def st_mode(self) -> int:
-        fmt = {DIR: stat.S_IFDIR, SYMLINK: stat.S_IFLNK}.get(self.kind, stat.S_IFREG)
-        return fmt | self.mode
+        return _FORMAT.get(self.kind, stat.S_IFREG) | self.mode
+
+
+_FORMAT = {DIR: stat.S_IFDIR, SYMLINK: stat.S_IFLNK}
 
 
 def check_component(name: bytes) -> bytes:
@@ -79,35 +83,41 @@ def encode_tree(entries: list[Entry]) -> bytes:
 def decode_tree(blob: bytes) -> list[Entry]:
     """Parse a tree object; CorruptData if it is not one."""
     try:
-        return list(_decode(memoryview(blob)))
+        return list(_decode(bytes(blob)))
     except (struct.error, ValueError, IndexError) as e:
         raise CorruptData(f"a tree object is damaged ({e}); run 'artfs verify'") from None
 
 
-def _decode(view: memoryview) -> Iterator[Entry]:
-    if bytes(view[:3]) != MAGIC:
+def _decode(blob: bytes) -> Iterator[Entry]:
+    # Tight on purpose: a mount decodes every directory it lists.
+    if blob[:3] != MAGIC:
         raise ValueError("bad magic")
-    (count,), pos = _U32.unpack_from(view, 3), 7
+    (count,), pos = _U32.unpack_from(blob, 3), 7
+    head, size_digest, u32 = _HEAD.unpack_from, _SIZE_DIGEST.unpack_from, _U32.unpack_from
     for _ in range(count):
-        kind, mode, nlen = _HEAD.unpack_from(view, pos)
-        pos += _HEAD.size
-        name = bytes(view[pos : pos + nlen])
+        kind, mode, nlen = head(blob, pos)
+        pos += 5
+        name = blob[pos : pos + nlen]
         pos += nlen
-        size, digest, target = 0, b"", b""
-        if kind in (FILE, REFERENCE):
-            size, digest = _SIZE_DIGEST.unpack_from(view, pos)
-            pos += _SIZE_DIGEST.size
+        if kind == FILE:
+            size, digest = size_digest(blob, pos)
+            pos += 40
+            yield Entry(name, kind, mode, size, digest)
         elif kind == DIR:
-            digest = bytes(view[pos : pos + 32])
+            yield Entry(name, kind, mode, 0, blob[pos : pos + 32])
             pos += 32
-        if kind in (SYMLINK, REFERENCE):
-            (tlen,) = _U32.unpack_from(view, pos)
-            target = bytes(view[pos + 4 : pos + 4 + tlen])
+        elif kind == SYMLINK:
+            (tlen,) = u32(blob, pos)
+            yield Entry(name, kind, mode, 0, b"", blob[pos + 4 : pos + 4 + tlen])
             pos += 4 + tlen
-        if kind not in KIND_NAMES:
+        elif kind == REFERENCE:
+            size, digest = size_digest(blob, pos)
+            (tlen,) = u32(blob, pos + 40)
+            yield Entry(name, kind, mode, size, digest, blob[pos + 44 : pos + 44 + tlen])
+            pos += 44 + tlen
+        else:
             raise ValueError(f"unknown kind {kind}")
-        yield Entry(name, kind, mode, size, digest, target)
-    if pos != len(view):
+    if pos != len(blob):
         raise ValueError("trailing bytes")
 
 
