@@ -488,6 +488,22 @@ def test_run_started_while_another_process_keeps_reading(cli, mount, tmp_path):
         assert inputs_become(cli, run["id"], expected) == expected, name
 
 
+def test_environment_of_a_finished_run_makes_an_implicit_run(cli, mount, tmp_path):
+    """A leftover process that still carries the id of a run that has ended reads as
+    an implicit run: a finished run gains no inputs after its end."""
+    sizes = put_ds(cli, tmp_path)
+    assert cli("run", "--job-type", "done", "--", "true").code == 0
+    (finished,) = as_json(cli("runs", "ls", "--json"))
+    done = subprocess.run(["cat", vpath(mount, "ds", 0, "d.txt")], capture_output=True,
+                          env={**os.environ, "ARTFS_RUN_ID": finished["id"]})
+    assert done.stdout == DS_FILES["d.txt"]
+    adhoc = wait_for(lambda: [r for r in all_runs(cli) if r["implicit"]])
+    assert len(adhoc) == 1
+    expected = {"ds:v0": {"d.txt": sizes["d.txt"]}}
+    assert inputs_become(cli, adhoc[0]["id"], expected) == expected
+    assert run_inputs(cli, finished["id"]) == {}
+
+
 def test_runs_reading_the_same_file_each_record_its_bytes(cli, mount, tmp_path):
     """The kernel keeps a file's pages between opens; a second run reading them must
     still be recorded as having read the whole file (not 0 bytes)."""

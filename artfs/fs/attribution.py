@@ -1,8 +1,8 @@
 """Which run a reading process belongs to, and what it read, recorded in batches.
 
-A process belongs to the run whose id is in its environment (``ARTFS_RUN_ID``,
-inherited by everything ``artfs run`` and ``artfs.init`` start), else to the
-run whose recorded pid is one of its ancestors (forked workers, whose
+A process belongs to the running run whose id is in its environment
+(``ARTFS_RUN_ID``, inherited by everything ``artfs run`` and ``artfs.init``
+start), else to the running run whose recorded pid is one of its ancestors (forked workers, whose
 environment block predates ``artfs.init``), else to an *implicit* run of its
 process group, so a plain shell script gets lineage too.  Answers are cached
 per process; reads are summed in memory and written to the store at most a
@@ -89,7 +89,7 @@ class Attribution:
         self._recent_groups: dict[int, str] = {}  # process group -> implicit run, likewise
         self._explicit: dict[tuple[int, int], str | None] = {}  # ... -> non-implicit run
         self._roots: dict[int, str] = {}  # pid -> id of a running run with that pid
-        self._known_runs: set[str] = set()
+        self._running: set[str] = set()  # ids of the running runs in _roots
         self._roots_txn = -1  # the store's last transaction when the runs were read
         self._implicit: dict[tuple[int, int], str] = {}  # (pgid, leader start) -> run id
         self._new_runs: list[dict] = []
@@ -105,7 +105,7 @@ class Attribution:
         run_id = self._recent.get(pid)  # asked since the last flush: no /proc read at all
         if run_id is not None:
             return run_id
-        if not self._roots:  # no run is running: no ancestry to walk, only the environment
+        if not self._roots:  # no run is running: no ancestry to walk
             run_id = self._quick_run(pid)
             if run_id is not None:
                 self._recent[pid] = run_id
@@ -123,10 +123,8 @@ class Attribution:
         return run_id
 
     def _quick_run(self, pid: int) -> str | None:
-        """run_of when no run is running: one read of /proc for a new process."""
-        from_env = _env_run(pid)
-        if from_env in self._known_runs:
-            return from_env
+        """run_of when no run is running: the implicit run of the process group, found
+        without reading /proc (an environment naming a finished run does not count)."""
         try:
             pgid = os.getpgid(pid)
         except ProcessLookupError:
@@ -145,7 +143,7 @@ class Attribution:
         if key in self._explicit:
             return self._explicit[key]
         from_env = _env_run(pid)
-        if from_env in self._known_runs:
+        if from_env in self._running:
             found = from_env
         elif pid in self._roots:
             found = self._roots[pid]
@@ -171,7 +169,6 @@ class Attribution:
         turn a process into a run)."""
         txn = self.store.meta.env.info()["last_txnid"]
         records = runs_mod.list_runs(self.store)
-        self._known_runs = {r["id"] for r in records}
         roots = {r["pid"]: r["id"] for r in records
                  if r["status"] == "running" and r.get("pid") and not r.get("implicit")}
         if roots != self._roots or len(self._by_process) > MAX_CACHED:
@@ -179,7 +176,7 @@ class Attribution:
             self._explicit.clear()
             self._recent.clear()
             self._recent_groups.clear()
-        self._roots = roots
+        self._roots, self._running = roots, set(roots.values())
         self._roots_txn = txn
 
     def _implicit_run(self, pgid: int) -> str:
@@ -198,7 +195,6 @@ class Attribution:
             record["status"] = "adhoc"
             run_id = self._implicit[key] = record["id"]
             self._new_runs.append(record)
-            self._known_runs.add(run_id)
         return run_id
 
     # --- reads -------------------------------------------------------------------------
@@ -237,5 +233,9 @@ class Attribution:
     def write_batch(self, runs: list[dict], edges: dict) -> None:
         """Store a batch (in a worker thread)."""
         if runs or edges:
-            runs_mod.record_reads(self.store, runs, {
+            written = runs_mod.record_reads(self.store, runs, {
                 key: (edge.files, edge.first, edge.last) for key, edge in edges.items()})
+            # Our own write starts or ends no run: when nothing else was written since the
+            # runs were read, it must not cost reading them all again.
+            if self._roots_txn == written - 1:
+                self._roots_txn = written

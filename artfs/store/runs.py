@@ -87,13 +87,15 @@ def record_input(store: Store, run_id: str, version: Version,
 
 
 def record_reads(store: Store, new_runs: list[dict],
-                 edges: dict[tuple[str, str, int], tuple[dict, float, float]]) -> None:
-    """A batch from the mount: implicit runs it created, and what runs read (one txn)."""
+                 edges: dict[tuple[str, str, int], tuple[dict, float, float]]) -> int:
+    """A batch from the mount: implicit runs it created, and what runs read (one txn);
+    → the id of that transaction."""
     with store.meta.write() as txn:
         for record in new_runs:
             txn.put(record["id"].encode(), meta.dumps(record), db=store.meta.db["runs"])
         for (run_id, name, number), (files, first, last) in edges.items():
             _add_input(store, txn, run_id, name, number, files, first, last)
+        return txn.id()
 
 
 def _add_input(store: Store, txn, run_id: str, name: str, number: int, files: dict,
