@@ -516,8 +516,7 @@ def runs_show(ctx, run_id, as_json):
     """A run: command, status, inputs (with the files read and bytes), outputs."""
     store = open_store(ctx)
     record = runs_mod.get_run(store, run_id)
-    inputs = [{"version": f"{n}:v{v}", **meta_mod.loads(raw)}
-              for n, v, raw in runs_mod.run_edges(store, run_id, "inputs")]
+    inputs = [{"version": f"{n}:v{v}", **edge} for n, v, edge in runs_mod.run_inputs(store, run_id)]
     outputs = [f"{n}:v{v}" for n, v, _ in runs_mod.run_edges(store, run_id, "outputs")]
     lines = [f"run {record['id']}  {record['name']}  ({record['job_type'] or '-'})",
              f"  status   {record['status']} (exit {record['exit_code']})",

@@ -14,9 +14,13 @@ import sys
 import textwrap
 import time
 
+import lmdb
 import pytest
 
 import artfs
+from artfs.store import meta
+from artfs.store import runs as runs_mod
+from artfs.store import store as store_mod
 from tests.conftest import read, unmount, write
 
 FLUSH_WAIT = 10  # seconds to wait for a batch of reads to reach the store (written every 1 s)
@@ -619,3 +623,44 @@ def test_no_lineage_mount_records_nothing(cli, tmp_path):
     runs = all_runs(cli)
     assert [r["job_type"] for r in runs] == ["quiet"]
     assert run_inputs(cli, runs[0]["id"]) == {}
+
+
+# --- 9. how input edges are stored --------------------------------------------------------
+
+
+def test_file_records_of_an_edge_add_up_and_take_long_paths(store, cli):
+    run = runs_mod.start_run(store, job_type="t")
+    long_path = "/".join(["deep"] * 150) + "/f.bin"  # 900 bytes: longer than an LMDB key
+    for files in ({"a.csv": 10, long_path: 5}, {"a.csv": 7}):
+        runs_mod.record_reads(store, [], {(run["id"], "ds", 0): (files, 1.0, 2.0)})
+    ((name, number, edge),) = runs_mod.run_inputs(store, run["id"])
+    assert (name, number, edge) == ("ds", 0, {"first": 1.0, "last": 2.0,
+                                              "files": {"a.csv": 17, long_path: 5}})
+
+
+def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
+    """Format 1 kept the bytes per file inside the edge's JSON; opening such a store
+    moves them to one record per file and keeps every count."""
+    run = runs_mod.start_run(store, job_type="t")
+    files = {"a.csv": 10, "sub/b.bin": 1_500_000}
+    runs_mod.record_reads(store, [], {(run["id"], "ds", 3): (files, 1.0, 2.0)})
+    store.meta.close()
+    store_mod._open_stores.clear()
+    env = lmdb.open(os.path.join(store_dir, "meta"), max_dbs=len(meta.DBS), subdir=True)
+    db = {name: env.open_db(name.encode()) for name in ("info", "inputs", "input_files")}
+    with env.begin(write=True) as txn:  # rewrite it the way format 1 stored it
+        key = meta.input_key(run["id"], "ds", 3)
+        edge = meta.loads(txn.get(key, db=db["inputs"])) | {"files": files}
+        txn.put(key, meta.dumps(edge), db=db["inputs"])
+        txn.drop(db["input_files"], delete=False)
+        txn.put(b"format", b"1", db=db["info"])
+    env.close()
+
+    shown = as_json(cli("runs", "show", run["id"], "--json"))
+    assert [(e["version"], e["files"]) for e in shown["inputs"]] == [("ds:v3", files)]
+    env = lmdb.open(os.path.join(store_dir, "meta"), max_dbs=len(meta.DBS), subdir=True)
+    info, inputs = env.open_db(b"info"), env.open_db(b"inputs")
+    with env.begin() as txn:
+        assert txn.get(b"format", db=info) == b"2"
+        assert "files" not in meta.loads(txn.get(meta.input_key(run["id"], "ds", 3), db=inputs))
+    env.close()

@@ -10,7 +10,6 @@ committed something are part of the story and always shown.
 from dataclasses import dataclass, field
 
 from artfs.errors import ArtfsError
-from artfs.store import meta
 from artfs.store import runs as runs_mod
 from artfs.store.names import parse_ref
 from artfs.store.store import Store, Version
@@ -80,10 +79,10 @@ class _Builder:
 
     def inputs(self, rid: str) -> list[tuple[Version, dict]]:
         found = []
-        for name, number, raw in runs_mod.run_edges(self.store, rid, "inputs"):
+        for name, number, edge in runs_mod.run_inputs(self.store, rid):
             version = self.resolve(name, number)
             if version is not None:
-                found.append((version, meta.loads(raw)["files"]))
+                found.append((version, edge["files"]))
         return found
 
     def outputs(self, rid: str) -> list[Version]:

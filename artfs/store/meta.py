@@ -24,19 +24,22 @@ import json
 import struct
 from collections.abc import Iterator
 
+import blake3
 import lmdb
 
 from artfs.errors import UsageError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the bytes read per file of an input edge moved to input_files
 DBS = ("info", "chunks", "filemaps", "trees", "artifacts", "versions", "aliases", "runs",
-       "inputs", "outputs", "consumers", "statcache")
+       "inputs", "input_files", "outputs", "consumers", "statcache")
 MAP_SIZE = 1 << 40  # address space only; the file grows with the data
 
 CHUNK = struct.Struct("<QQ")
 MAP_ITEM = struct.Struct("<32sQ")
 STAT = struct.Struct("<QQQqq32s")  # times are signed: files may predate 1970
 _U32BE = struct.Struct(">I")
+_U64 = struct.Struct("<Q")
+PATH_DIGEST = 16  # bytes of BLAKE3 naming a path in input_files keys
 SEP = b"\0"
 
 
@@ -79,6 +82,20 @@ def unpack_version(raw: bytes) -> int:
 
 def input_key(run_id: str, name: str, number: int) -> bytes:
     return run_id.encode() + SEP + version_key(name, number)
+
+
+def input_file_key(edge_key: bytes, path: str) -> bytes:
+    """Key of one file of an input edge: fixed width, as a path may exceed LMDB's 511."""
+    return edge_key + blake3.blake3(path.encode()).digest(PATH_DIGEST)
+
+
+def pack_file_bytes(nbytes: int, path: str) -> bytes:
+    return _U64.pack(nbytes) + path.encode()
+
+
+def unpack_file_bytes(raw: bytes) -> tuple[str, int]:
+    raw = bytes(raw)
+    return raw[_U64.size:].decode(), _U64.unpack_from(raw)[0]
 
 
 def pack_filemap(items: list[tuple[bytes, int]]) -> bytes:

@@ -100,15 +100,36 @@ def record_reads(store: Store, new_runs: list[dict],
 
 def _add_input(store: Store, txn, run_id: str, name: str, number: int, files: dict,
                first: float, last: float) -> None:
+    """Add to an input edge: its times, and the bytes of each file read since the last
+    batch (one small record per file, so a batch costs what was read in it)."""
+    db = store.meta.db
     key = meta.input_key(run_id, name, number)
-    raw = txn.get(key, db=store.meta.db["inputs"])
-    edge = meta.loads(raw) if raw else {"first": first, "files": {}}
+    raw = txn.get(key, db=db["inputs"])
+    edge = meta.loads(raw) if raw else {"first": first}
     edge["last"] = last
-    for path, nbytes in files.items():
-        edge["files"][path] = edge["files"].get(path, 0) + nbytes
-    txn.put(key, meta.dumps(edge), db=store.meta.db["inputs"])
+    txn.put(key, meta.dumps(edge), db=db["inputs"])
     txn.put(meta.version_key(name, number) + meta.SEP + run_id.encode(), b"",
-            db=store.meta.db["consumers"])
+            db=db["consumers"])
+    for path, nbytes in files.items():
+        file_key = meta.input_file_key(key, path)
+        old = txn.get(file_key, db=db["input_files"])
+        total = nbytes + (meta.unpack_file_bytes(old)[1] if old else 0)
+        txn.put(file_key, meta.pack_file_bytes(total, path), db=db["input_files"])
+
+
+def run_inputs(store: Store, run_id: str) -> list[tuple[str, int, dict]]:
+    """(artifact, version number, edge) of what a run used; the edge is
+    ``{"first", "last", "files": {path: bytes read}}``."""
+    prefix = run_id.encode() + meta.SEP
+    db = store.meta.db
+    with store.meta.read() as txn:
+        out = []
+        for key, value in meta.prefix_scan(txn, db["inputs"], prefix):
+            name, number = meta.split_version_key(key[len(prefix):])
+            files = dict(meta.unpack_file_bytes(raw)
+                         for _, raw in meta.prefix_scan(txn, db["input_files"], bytes(key)))
+            out.append((name, number, meta.loads(value) | {"files": files}))
+        return out
 
 
 def consumers(store: Store, version: Version) -> list[str]:

@@ -111,6 +111,23 @@ class Store:
                 f"the store at {self.path} has format {found}, newer than this artfs reads "
                 f"({meta.FORMAT_VERSION}); upgrade artfs"
             )
+        if found == 1:
+            self._upgrade_from_1()
+
+    def _upgrade_from_1(self) -> None:
+        """Format 1 kept an input edge's bytes per file inside its JSON; format 2 keeps
+        them as one input_files record per file.  One transaction: all or nothing."""
+        db = self.meta.db
+        with self.meta.write() as txn:
+            if txn.get(b"format", db=db["info"]) != b"1":
+                return  # another process upgraded it meanwhile
+            for key, value in list(txn.cursor(db["inputs"])):
+                edge = meta.loads(value)
+                for path, nbytes in edge.pop("files", {}).items():
+                    txn.put(meta.input_file_key(key, path), meta.pack_file_bytes(nbytes, path),
+                            db=db["input_files"])
+                txn.put(key, meta.dumps(edge), db=db["inputs"])
+            txn.put(b"format", b"2", db=db["info"])
 
     def _is_empty(self) -> bool:
         """No metadata and no chunk files: a new store, not one whose metadata was lost."""
