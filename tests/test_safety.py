@@ -5,6 +5,7 @@ artfs) and real exit codes.  ARTFS_FAULT_ROUNDS raises the number of SIGKILL
 rounds for a long campaign (default 16, about 20 s).
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -21,8 +22,9 @@ import blake3
 import pytest
 
 import artfs
-from artfs.errors import CorruptData
+from artfs.errors import CorruptData, NotFound
 from artfs.store import gc as gc_mod
+from artfs.store import restore
 from artfs.store.commit import Commit, Node
 from tests.conftest import write
 
@@ -464,3 +466,56 @@ def test_gc_blocks_while_a_commit_is_open(tmp_path, store):
     assert seen == {k: sha(v) for k, v in files.items()}
     gone = blake3.blake3(junk_only).hexdigest()
     assert not os.path.exists(os.path.join(store.path, "chunks", gone[:2], gone[2:]))
+
+
+def test_gc_waits_for_an_export_of_a_version_removed_meanwhile(tmp_path, store):
+    rng = random.Random(6)
+    files = {"a.bin": rng.randbytes(5 * MiB), "b.bin": rng.randbytes(5 * MiB)}
+    write_tree(tmp_path / "src", files)
+    with Commit(store) as c:
+        version, _ = c.publish("ds", c.scan_dir(str(tmp_path / "src")))
+    finished = threading.Event()
+    outcome: dict = {}
+
+    def remove_and_collect():
+        store.remove_version(version.label, force=True)
+        outcome["report"] = gc_mod.collect(store)
+        finished.set()
+
+    def progress(_):  # called once per block written: start the race on the first one
+        if "thread" not in outcome:
+            outcome["thread"] = threading.Thread(target=remove_and_collect)
+            outcome["thread"].start()
+            assert not finished.wait(1.0), "gc freed chunks while an export read them"
+
+    restore.export(store, version, str(tmp_path / "out"), progress)
+    outcome["thread"].join(60)
+    assert finished.is_set() and outcome["report"].bytes >= 10 * MiB  # all of it, after
+    assert {p: sha((tmp_path / "out" / p).read_bytes()) for p in files} == {
+        p: sha(data) for p, data in files.items()}
+    with pytest.raises(NotFound, match="was removed"):
+        restore.export(store, version, str(tmp_path / "again"))
+
+
+def test_export_from_a_store_that_cannot_be_written(tmp_path, store, monkeypatch):
+    """On a read-only file system nobody can gc the store: an export needs no lock, and
+    gc itself fails with the system's error."""
+    write_tree(tmp_path / "src", {"a.txt": b"read only\n"})
+    with Commit(store) as c:
+        version, _ = c.publish("ro", c.scan_dir(str(tmp_path / "src")))
+    real_open = os.open
+
+    def read_only_open(path, flags, *args):
+        if flags & (os.O_RDWR | os.O_WRONLY | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    os.unlink(os.path.join(store.path, "gc.lock"))  # not even the lock file exists
+    restore.export(store, version, str(tmp_path / "out"))
+    monkeypatch.undo()
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"read only\n"
+    monkeypatch.setattr(os, "open", read_only_open)
+    with pytest.raises(OSError) as caught:
+        gc_mod.collect(store)
+    assert caught.value.errno == errno.EROFS

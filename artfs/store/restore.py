@@ -47,8 +47,19 @@ def _same_file(path: bytes, entry: Entry) -> bool:
 
 def export(store: Store, version: Version, dest: str,
            progress: Callable[[int], None] = lambda n: None, only: bytes | None = None) -> None:
-    """Write ``version``'s tree (or only the path ``only``) into ``dest``."""
-    dest_b = os.fsencode(dest)
+    """Write ``version``'s tree (or only the path ``only``) into ``dest``.
+
+    Holds the gc lock shared, as a commit does: a version removed meanwhile is
+    written out whole, and gc frees its chunks afterwards."""
+    with store.gc_lock():
+        try:
+            store.resolve(version.label)
+        except NotFound:
+            raise NotFound(f"{version.label} was removed before it could be read") from None
+        _export(store, version, os.fsencode(dest), progress, only)
+
+
+def _export(store: Store, version: Version, dest_b: bytes, progress, only: bytes | None):
     if only is None:
         os.makedirs(dest_b, exist_ok=True)
         entries = store.walk(version.root)

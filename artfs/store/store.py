@@ -138,8 +138,19 @@ class Store:
 
     @contextmanager
     def gc_lock(self, exclusive: bool = False):
-        """Commits hold it shared, gc exclusive: gc never frees what a commit is writing."""
-        fd = os.open(os.path.join(self.path, "gc.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        """Commits and exports hold it shared, gc exclusive: gc never frees what a commit
+        is writing or an export is reading."""
+        path = os.path.join(self.path, "gc.lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            if exclusive:
+                raise
+            try:  # a read-only store: nobody can gc it, so a reader needs no lock
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                yield
+                return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
