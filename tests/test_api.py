@@ -10,6 +10,8 @@ import pytest
 
 import artfs
 from artfs.errors import Conflict, NotFound, ReferenceChanged, UsageError
+from artfs.run import Run
+from artfs.store.store import Store
 from tests.conftest import read, write
 
 
@@ -54,6 +56,10 @@ def test_wandb_snippet_runs_unchanged(store_dir, tmp_path):
     assert out[0] == "my-dataset:v0"
     assert "my-dataset:v0 already holds this content" in err
     assert chunk_files(store_dir) == before
+    creators = [Run(Store.open(store_dir), r) for r in artfs.Api().runs()
+                if r["job_type"] == "dataset-creation"]
+    assert [[a.name for a in r.logged_artifacts()] for r in creators] == [
+        ["my-dataset:v0"], ["my-dataset:v0"]]  # the second run logged the same content
     write(work / "my-dataset.txt", "second\n")
     out, _ = run_script()
     assert out == ["my-dataset:v1", "artifacts/my-dataset:v1", "second"]

@@ -363,6 +363,29 @@ def test_run_reading_its_own_output_records_no_input(cli, mount, store_dir, tmp_
     assert read(vpath(mount, "x", 1, "copy.txt")) == DS_FILES["d.txt"] * 2
 
 
+def test_run_committing_unchanged_content_outputs_the_existing_version(
+        cli, mount, store_dir, tmp_path):
+    """A pipeline step run again makes the same model: no new version, but the second
+    run's output is that version, and reading it back is no input (no cycle)."""
+    write(tmp_path / "model" / "w.bin", b"weights" * 1000)
+    script = textwrap.dedent(f"""\
+        set -e
+        {artfs_shell(store_dir)} put "{tmp_path / 'model'}" --name m
+        cat "$M/artifacts/m/v0/w.bin" > /dev/null
+        """)
+    for job in ("first", "again"):
+        result = cli("run", "--job-type", job, "--", "sh", "-c", script, env={"M": mount})
+        assert (result.code, result.out) == (0, "m:v0\n"), result.err
+    first, again = as_json(cli("runs", "ls", "--json"))
+    for run in (first, again):
+        assert as_json(cli("runs", "show", run["id"], "--json"))["outputs"] == ["m:v0"]
+    time.sleep(1.5)  # a wrongly recorded input would have been written by now
+    assert run_inputs(cli, again["id"]) == {} and run_inputs(cli, first["id"]) == {}
+    assert as_json(cli("show", "m:v0", "--json"))["run"] == first["id"]
+    graph = as_json(cli("lineage", "m:v0", "--upstream", "--format", "json"))
+    assert edges_of(graph) == {(f"run:{first['id']}", "m:v0", "output")}
+
+
 # --- 6. a daemon restart loses nothing --------------------------------------------------
 
 RESTART_SCRIPT = """\

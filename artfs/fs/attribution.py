@@ -13,7 +13,6 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from artfs.errors import ArtfsError
 from artfs.store import runs as runs_mod
 from artfs.store.store import Store
 
@@ -94,7 +93,7 @@ class Attribution:
         self._implicit: dict[tuple[int, int], str] = {}  # (pgid, leader start) -> run id
         self._new_runs: list[dict] = []
         self._edges: dict[tuple[str, str, int], Edge] = {}
-        self._producers: dict[tuple[str, int], str | None] = {}
+        self._outputs: dict[tuple[str, str, int], bool] = {}  # forgotten on every refresh
 
     # --- processes to runs -------------------------------------------------------
 
@@ -171,6 +170,7 @@ class Attribution:
         records = runs_mod.list_runs(self.store)
         roots = {r["pid"]: r["id"] for r in records
                  if r["status"] == "running" and r.get("pid") and not r.get("implicit")}
+        self._outputs.clear()  # the change may be a commit by a run that reads
         if roots != self._roots or len(self._by_process) > MAX_CACHED:
             self._by_process.clear()
             self._explicit.clear()
@@ -203,7 +203,7 @@ class Attribution:
         self.read(run_id, name, number, path, 0)
 
     def read(self, run_id: str | None, name: str, number: int, path: str, nbytes: int) -> None:
-        if run_id is None or self._producer(name, number) == run_id:
+        if run_id is None or self._made_by(run_id, name, number):
             return  # a run reading what it made is not an input of it: no cycles
         edge = self._edges.get((run_id, name, number))
         if edge is None:
@@ -211,14 +211,13 @@ class Attribution:
         edge.files[path] = edge.files.get(path, 0) + nbytes
         edge.last = time.time()
 
-    def _producer(self, name: str, number: int) -> str | None:
-        key = (name, number)
-        if key not in self._producers:
-            try:
-                self._producers[key] = self.store.resolve(f"{name}:v{number}").run
-            except ArtfsError:  # removed meanwhile: then there is no producer to skip
-                self._producers[key] = None
-        return self._producers[key]
+    def _made_by(self, run_id: str, name: str, number: int) -> bool:
+        """Whether the run output that version (made it, or committed the same content)."""
+        key = (run_id, name, number)
+        made = self._outputs.get(key)
+        if made is None:
+            made = self._outputs[key] = runs_mod.has_output(self.store, *key)
+        return made
 
     # --- writing -------------------------------------------------------------------------
 

@@ -314,13 +314,13 @@ class Commit:
                       "type": type, "description": description, "metadata": metadata,
                       "message": message, "run": run_id}
             txn.put(meta.version_key(name, number), meta.dumps(record), db=db["versions"])
-            if run_id:
-                txn.put(run_id.encode() + meta.SEP + meta.version_key(name, number), b"",
-                        db=db["outputs"])
             art["next_version"] = number + 1
             if description:
                 art["description"] = description
             txn.put(name.encode(), meta.dumps(art), db=db["artifacts"])
+        if run_id:  # also when the content was there: the run made it, if not first
+            txn.put(run_id.encode() + meta.SEP + meta.version_key(name, number), b"",
+                    db=db["outputs"])
         for alias in aliases:
             txn.put(meta.alias_key(name, alias), meta.pack_version(number), db=db["aliases"])
         return self.store.resolve(f"{name}:v{number}", txn), created

@@ -132,6 +132,12 @@ def run_inputs(store: Store, run_id: str) -> list[tuple[str, int, dict]]:
         return out
 
 
+def has_output(store: Store, run_id: str, name: str, number: int) -> bool:
+    key = run_id.encode() + meta.SEP + meta.version_key(name, number)
+    with store.meta.read() as txn:
+        return txn.get(key, db=store.meta.db["outputs"]) is not None
+
+
 def consumers(store: Store, version: Version) -> list[str]:
     """Ids of the runs that used a version."""
     prefix = meta.version_key(version.name, version.number) + meta.SEP
