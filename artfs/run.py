@@ -11,6 +11,7 @@ import sys
 
 from artfs.artifact import Artifact
 from artfs.errors import NotFound, UsageError
+from artfs.fs import registry
 from artfs.store import runs as runs_mod
 from artfs.store.names import parse_ref
 from artfs.store.store import Store
@@ -81,6 +82,7 @@ class Run:
         if self.finished:
             return
         self.finished = True
+        registry.flush_reads(self._store.path)
         status = "finished" if exit_code == 0 else "failed"
         self._record = runs_mod.finish_run(self._store, self.id, status=status,
                                            exit_code=exit_code)

@@ -363,6 +363,28 @@ def test_run_reading_its_own_output_records_no_input(cli, mount, store_dir, tmp_
     assert read(vpath(mount, "x", 1, "copy.txt")) == DS_FILES["d.txt"] * 2
 
 
+def test_inputs_are_stored_when_a_run_ends(cli, mount, tmp_path):
+    """No waiting for the daemon's next batch: when ``artfs run`` returns, or a run of
+    the Python API finishes, its reads are in the store."""
+    sizes = put_ds(cli, tmp_path)
+    expected = {"ds:v0": {"a.csv": sizes["a.csv"]}}
+    for _ in range(3):  # a batch would land within a second: try to catch it missing
+        result = cli("run", "--job-type", "cli", "--", "cat", vpath(mount, "ds", 0, "a.csv"))
+        assert result.code == 0, result.err
+        run = as_json(cli("runs", "ls", "--json"))[-1]
+        assert run_inputs(cli, run["id"]) == expected
+    code = f"""
+import artfs
+with artfs.init(job_type="api") as run:
+    open({vpath(mount, 'ds', 0, 'a.csv')!r}, "rb").read()
+print(run.id)
+"""
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert run_inputs(cli, done.stdout.strip()) == expected
+
+
 def test_run_committing_unchanged_content_outputs_the_existing_version(
         cli, mount, store_dir, tmp_path):
     """A pipeline step run again makes the same model: no new version, but the second

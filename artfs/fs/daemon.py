@@ -183,6 +183,9 @@ async def _handle(ops: Operations, request: dict) -> dict:
                                            "pid") if k in request}
         version, created = await ops.commit(request["name"], **options)
         return {"ok": True, "version": version.label, "created": created}
+    if request.get("op") == "flush":  # a run ends: its reads must be stored now
+        await ops.record_reads()
+        return {"ok": True}
     if request.get("op") == "stage":
         base = ops.store.resolve(parse_ref(request["base"])) if request.get("base") else None
         await ops.stage(request["name"], base)

@@ -1,7 +1,8 @@
 """Which mounts of a store are running, and how to talk to them.
 
 Each daemon writes ``STORE/run/PID.json`` ({pid, mountpoint, started}) and
-listens on ``STORE/run/PID.sock`` for JSON-line requests (commit, stage).
+listens on ``STORE/run/PID.sock`` for JSON-line requests (commit, stage,
+flush).
 Unix socket paths are limited to 108 bytes and store paths can be longer,
 so both sides reach the socket through ``/proc/self/fd/N/`` of the run
 directory.  No FUSE import here: the CLI uses it without pyfuse3.
@@ -131,3 +132,13 @@ def request(store_path: str, info: MountInfo, message: dict, timeout: float = 36
     if not reply:
         raise ArtfsError(f"the mount at {info.mountpoint} closed the connection; see its log")
     return json.loads(reply)
+
+
+def flush_reads(store_path: str, timeout: float = 10) -> None:
+    """Have every mount of the store write the reads it holds in memory now, so that a
+    run that ends has all its inputs stored.  A mount that does not answer is skipped:
+    its reads still arrive within a second."""
+    with suppress(OSError):
+        for info in mounts(store_path):
+            with suppress(ArtfsError):
+                request(store_path, info, {"op": "flush"}, timeout=timeout)

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 
+from artfs.fs import registry
 from artfs.store import runs as runs_mod
 from artfs.store.store import Store
 
@@ -28,6 +29,7 @@ def run_command(store: Store, command: list[str], *, job_type: str | None = None
                             error=f"{command[0]}: {e.strerror}")
         raise
     code = _wait(child)  # the record's pid is ours: the command descends from it
+    registry.flush_reads(store.path)
     status = "finished" if code == 0 else "failed"
     return runs_mod.finish_run(store, record["id"], status=status, exit_code=code), code
 
