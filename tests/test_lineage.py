@@ -21,6 +21,7 @@ import artfs
 from artfs.store import meta
 from artfs.store import runs as runs_mod
 from artfs.store import store as store_mod
+from artfs.store.store import Store
 from tests.conftest import read, unmount, write
 
 FLUSH_WAIT = 10  # seconds to wait for a batch of reads to reach the store (written every 1 s)
@@ -689,15 +690,19 @@ def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
     run = runs_mod.start_run(store, job_type="t")
     files = {"a.csv": 10, "sub/b.bin": 1_500_000}
     runs_mod.record_reads(store, [], {(run["id"], "ds", 3): (files, 1.0, 2.0)})
+    ended = runs_mod.start_run(store, job_type="ended", pid=1)
+    runs_mod.finish_run(store, ended["id"])
     store.meta.close()
     store_mod._open_stores.clear()
     env = lmdb.open(os.path.join(store_dir, "meta"), max_dbs=len(meta.DBS), subdir=True)
-    db = {name: env.open_db(name.encode()) for name in ("info", "inputs", "input_files")}
+    db = {name: env.open_db(name.encode())
+          for name in ("info", "inputs", "input_files", "running")}
     with env.begin(write=True) as txn:  # rewrite it the way format 1 stored it
         key = meta.input_key(run["id"], "ds", 3)
         edge = meta.loads(txn.get(key, db=db["inputs"])) | {"files": files}
         txn.put(key, meta.dumps(edge), db=db["inputs"])
         txn.drop(db["input_files"], delete=False)
+        txn.drop(db["running"], delete=False)
         txn.put(b"format", b"1", db=db["info"])
     env.close()
 
@@ -709,3 +714,17 @@ def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
         assert txn.get(b"format", db=info) == b"2"
         assert "files" not in meta.loads(txn.get(meta.input_key(run["id"], "ds", 3), db=inputs))
     env.close()
+    assert runs_mod.running_runs(Store.open(store_dir)) == {run["pid"]: run["id"]}
+
+
+def test_index_of_running_runs_follows_the_records(store):
+    first = runs_mod.start_run(store, job_type="a", pid=4242)
+    later = runs_mod.start_run(store, job_type="b", pid=4242)  # init twice in one process
+    other = runs_mod.start_run(store, job_type="c", pid=4343)
+    runs_mod.record_reads(store, [runs_mod.new_run_record(job_type="adhoc", pid=4444,
+                                                          implicit=True)], {})
+    assert runs_mod.running_runs(store) == {4242: later["id"], 4343: other["id"]}
+    runs_mod.finish_run(store, later["id"])
+    assert runs_mod.running_runs(store) == {4242: first["id"], 4343: other["id"]}
+    runs_mod.finish_run(store, other["id"], status="failed", exit_code=1)
+    assert runs_mod.running_runs(store) == {4242: first["id"]}

@@ -163,13 +163,11 @@ class Attribution:
         return self.store.meta.env.info()["last_txnid"] != self._roots_txn
 
     def refresh(self) -> None:
-        """Re-read the running runs (in a worker thread: it reads every run record); when
-        they changed, forget what processes were found to belong to (``artfs.init`` can
-        turn a process into a run)."""
+        """Re-read the running runs (their index: a few records, however many runs the
+        store holds); when they changed, forget what processes were found to belong to
+        (``artfs.init`` can turn a process into a run)."""
         txn = self.store.meta.env.info()["last_txnid"]
-        records = runs_mod.list_runs(self.store)
-        roots = {r["pid"]: r["id"] for r in records
-                 if r["status"] == "running" and r.get("pid") and not r.get("implicit")}
+        roots = runs_mod.running_runs(self.store)
         self._outputs.clear()  # the change may be a commit by a run that reads
         if roots != self._roots or len(self._by_process) > MAX_CACHED:
             self._by_process.clear()

@@ -29,9 +29,10 @@ import lmdb
 
 from artfs.errors import UsageError
 
-FORMAT_VERSION = 2  # 2: the bytes read per file of an input edge moved to input_files
+# 2: the bytes read per file of an input edge moved to input_files; running runs indexed
+FORMAT_VERSION = 2
 DBS = ("info", "chunks", "filemaps", "trees", "artifacts", "versions", "aliases", "runs",
-       "inputs", "input_files", "outputs", "consumers", "statcache")
+       "running", "inputs", "input_files", "outputs", "consumers", "statcache")
 MAP_SIZE = 1 << 40  # address space only; the file grows with the data
 
 CHUNK = struct.Struct("<QQ")
@@ -96,6 +97,17 @@ def pack_file_bytes(nbytes: int, path: str) -> bytes:
 def unpack_file_bytes(raw: bytes) -> tuple[str, int]:
     raw = bytes(raw)
     return raw[_U64.size:].decode(), _U64.unpack_from(raw)[0]
+
+
+RUNNING = struct.Struct("<Qd")  # pid, start time
+
+
+def pack_running(pid: int, start: float) -> bytes:
+    return RUNNING.pack(pid, start)
+
+
+def unpack_running(raw: bytes) -> tuple[int, float]:
+    return RUNNING.unpack(bytes(raw))
 
 
 def pack_filemap(items: list[tuple[bytes, int]]) -> bytes:

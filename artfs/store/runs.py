@@ -56,7 +56,7 @@ def _update(store: Store, run_id: str, **fields) -> dict:
     with store.meta.write() as txn:
         record = _get(store, txn, run_id)
         record.update(fields)
-        txn.put(run_id.encode(), meta.dumps(record), db=store.meta.db["runs"])
+        put_run(store, txn, record)
     return record
 
 
@@ -74,7 +74,33 @@ def _get(store: Store, txn, run_id: str) -> dict:
 
 def _put(store: Store, record: dict) -> None:
     with store.meta.write() as txn:
-        txn.put(record["id"].encode(), meta.dumps(record), db=store.meta.db["runs"])
+        put_run(store, txn, record)
+
+
+def put_run(store: Store, txn, record: dict) -> None:
+    """Write a run record, and keep the index of running runs in step with it."""
+    key = record["id"].encode()
+    txn.put(key, meta.dumps(record), db=store.meta.db["runs"])
+    if is_running(record):
+        txn.put(key, meta.pack_running(record["pid"], record["start"]),
+                db=store.meta.db["running"])
+    else:
+        txn.delete(key, db=store.meta.db["running"])
+
+
+def is_running(record: dict) -> bool:
+    """A run that processes can belong to: started, not ended, and not implicit."""
+    return record["status"] == "running" and bool(record.get("pid")) \
+        and not record.get("implicit")
+
+
+def running_runs(store: Store) -> dict[int, str]:
+    """pid -> run id of every running run, from the index (not from every record); of
+    two runs of one process (``init`` twice), the later."""
+    with store.meta.read() as txn:
+        found = sorted((meta.unpack_running(v)[::-1], bytes(k).decode())
+                       for k, v in txn.cursor(store.meta.db["running"]))
+    return {pid: run_id for (_, pid), run_id in found}
 
 
 def record_input(store: Store, run_id: str, version: Version,
@@ -92,7 +118,7 @@ def record_reads(store: Store, new_runs: list[dict],
     → the id of that transaction."""
     with store.meta.write() as txn:
         for record in new_runs:
-            txn.put(record["id"].encode(), meta.dumps(record), db=store.meta.db["runs"])
+            put_run(store, txn, record)
         for (run_id, name, number), (files, first, last) in edges.items():
             _add_input(store, txn, run_id, name, number, files, first, last)
         return txn.id()

@@ -115,12 +115,17 @@ class Store:
             self._upgrade_from_1()
 
     def _upgrade_from_1(self) -> None:
-        """Format 1 kept an input edge's bytes per file inside its JSON; format 2 keeps
-        them as one input_files record per file.  One transaction: all or nothing."""
+        """Format 1 kept an input edge's bytes per file inside its JSON, and had no index
+        of running runs; format 2 keeps one input_files record per file, and the
+        running index.  One transaction: all or nothing."""
+        from artfs.store.runs import put_run  # runs builds on this module
+
         db = self.meta.db
         with self.meta.write() as txn:
             if txn.get(b"format", db=db["info"]) != b"1":
                 return  # another process upgraded it meanwhile
+            for _, value in list(txn.cursor(db["runs"])):
+                put_run(self, txn, meta.loads(value))
             for key, value in list(txn.cursor(db["inputs"])):
                 edge = meta.loads(value)
                 for path, nbytes in edge.pop("files", {}).items():
