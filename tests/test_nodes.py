@@ -6,7 +6,9 @@ import errno
 import pyfuse3
 import pytest
 
-from artfs.fs.nodes import Inodes, Listing, VersionItem
+from artfs.fs.nodes import ARTIFACTS, Inodes, Listing, VersionItem
+from artfs.fs.views import Views
+from artfs.store.commit import Commit, Node
 from artfs.store.tree import DIR, FILE, SYMLINK, Entry
 
 ENTRIES = (Entry(b"a.txt", FILE, 0o644, 3, b"\1" * 32),
@@ -101,3 +103,24 @@ def test_forgetting_an_interned_node_drops_it_and_its_key():
     inodes.forget(inode, 1)
     assert enoent(inodes, inode) == errno.ENOENT
     assert inodes.intern(("art", "x"), dict) != inode
+
+
+def test_a_block_made_for_a_missing_name_is_not_kept(store, tmp_path):
+    """A lookup of a name that is not there numbers the directory's names; with none
+    of them handed to the kernel, no FORGET would ever drop that block."""
+    with Commit(store) as c:
+        node = Node()
+        node[b"a.txt"] = c.bytes_entry(b"a.txt", b"a")
+        c.publish("ds", node)
+    inodes = Inodes()
+    views = Views(store, inodes)
+    root = views.lookup(views.lookup(ARTIFACTS, b"ds"), b"v0")
+    for _ in range(2):
+        with pytest.raises(pyfuse3.FUSEError):
+            views.lookup(root, b"missing")
+    found = views.lookup(root, b"a.txt")
+    inodes.remember(found)
+    assert inodes[found].path == b"a.txt"
+    # each missing lookup numbered a block that was then dropped (a kept block would
+    # have been found again and given a.txt the number root + 1)
+    assert found == root + 3

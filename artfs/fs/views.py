@@ -66,9 +66,11 @@ class Views:
             return self.inodes.intern(("metafile", node.name, version.number),
                                       MetaFile, node.name, version.number)
         elif isinstance(node, VersionItem) and node.entry.kind == DIR:
-            inode = self.listing(parent, node).inode_of(name)
+            listing = self.listing(parent, node)
+            inode = listing.inode_of(name)
             if inode is not None:
-                return inode
+                return inode  # the caller counts the lookup before anything else runs
+            self.inodes.release(listing, 0)  # held by nothing: no kernel forget will drop it
         raise FUSEError(errno.ENOENT)
 
     def _lookup_in_artifact(self, name: str, text: str) -> int:
