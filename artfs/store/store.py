@@ -258,7 +258,10 @@ class Store:
 
     # --- trees and files ---------------------------------------------------------
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - trees are immutable; the store lives long
+    # Trees are immutable and the store lives long.  The bound is a count, and a decoded
+    # directory of 100,000 names takes about 20 MB: a mount that has listed a thousand
+    # class directories of a dataset must not keep them all once the kernel lets go.
+    @functools.lru_cache(maxsize=256)  # noqa: B019
     def tree(self, digest: bytes) -> tuple[Entry, ...]:
         with self.meta.read() as txn:
             raw = txn.get(digest, db=self.meta.db["trees"])
@@ -267,7 +270,7 @@ class Store:
                              "run 'artfs verify'")
         return tuple(decode_tree(raw))
 
-    @functools.lru_cache(maxsize=256)  # noqa: B019 - as above
+    @functools.lru_cache(maxsize=256)  # noqa: B019
     def tree_index(self, digest: bytes) -> dict[bytes, Entry]:
         """A tree's entries by name: looking names up in a big directory stays O(1)."""
         return {entry.name: entry for entry in self.tree(digest)}
