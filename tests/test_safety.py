@@ -25,6 +25,7 @@ import artfs
 from artfs.errors import CorruptData, NotFound
 from artfs.store import gc as gc_mod
 from artfs.store import restore
+from artfs.store.chunker import chunks_of_bytes
 from artfs.store.commit import Commit, Node
 from tests.conftest import write
 
@@ -519,3 +520,25 @@ def test_export_from_a_store_that_cannot_be_written(tmp_path, store, monkeypatch
     with pytest.raises(OSError) as caught:
         gc_mod.collect(store)
     assert caught.value.errno == errno.EROFS
+
+
+def test_commit_replaces_chunk_files_half_written_by_a_dead_writer(tmp_path, store, cli):
+    """A writer creates a chunk file under its final name and writes it in place; if it
+    dies half-way, the next commit of the same bytes must leave the file whole."""
+    data = random.Random(7).randbytes(3 * MiB)
+    digests = [blake3.blake3(c).digest() for c in chunks_of_bytes(data)]
+    assert len(digests) >= 2
+    for digest in digests:
+        path = store.chunks.path(digest)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(b"\x00" + data[:1000])  # a raw chunk's codec byte, then a prefix
+    write_tree(tmp_path / "src", {"big.bin": data})
+    with Commit(store) as c:
+        version, _ = c.publish("ds", c.scan_dir(str(tmp_path / "src")))
+    verify_ok(cli)
+    restore.export(store, version, str(tmp_path / "out"))
+    assert sha((tmp_path / "out" / "big.bin").read_bytes()) == sha(data)
+    leftovers = [f for _, _, fs in os.walk(os.path.join(store.path, "chunks"))
+                 for f in fs if ".tmp" in f]
+    assert leftovers == []

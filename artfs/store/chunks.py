@@ -6,10 +6,12 @@ A chunk is named by the BLAKE3 digest of its uncompressed bytes and lives in
     0x00  payload is the raw bytes
     0x01  payload is one zstd frame (with content size) of the raw bytes
 
-Everything that touches chunk files goes through ``ChunkFiles`` (has / get /
-put / delete / list), so that a remote object store can take its place later.
-Durability is batched: ``put`` writes to a temporary name and renames, and the
-committer calls ``sync`` once before publishing the version that needs them.
+Everything that touches chunk files goes through ``ChunkFiles`` (get / put /
+delete / list), so that a remote object store can take its place later.
+Durability is batched: ``put`` writes without fsync, and the committer calls
+``sync`` once before publishing the version that needs them.  Only published
+chunks are ever read, so a file half-written by a writer that died is a stray
+that gc removes, and a later writer replaces it by a rename.
 """
 
 import ctypes
@@ -105,6 +107,28 @@ def _read_all(fd: int) -> bytes:
     return blob
 
 
+def _create(path: str, flag: int) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | flag
+    try:
+        return os.open(path, flags, 0o444)
+    except FileNotFoundError:  # the first chunk of its two-hex-digit directory
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, flags, 0o444)
+
+
+def _write_and_close(fd: int, codec: bytes, payload: bytes) -> None:
+    try:
+        written = os.writev(fd, [codec, payload])
+        if written < 1 + len(payload):  # short write: finish the rest plainly
+            view = memoryview(codec + payload)[written:]
+            while view:
+                view = view[os.write(fd, view):]
+        # Start writeback now, so the syncfs before publishing finds little left to do.
+        _libc.sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+    finally:
+        os.close(fd)
+
+
 def _digest_of_name(name: str) -> bytes | None:
     """The digest a chunk file name stands for, or None for anything else (a stray)."""
     if len(name) != 2 * DIGEST_SIZE or name != name.lower():
@@ -125,29 +149,22 @@ class ChunkFiles:
         h = digest.hex()
         return os.path.join(self.root, h[:2], h[2:])
 
-    def has(self, digest: bytes) -> bool:
-        return os.path.exists(self.path(digest))
-
     def put(self, digest: bytes, codec: bytes, payload: bytes) -> int:
-        """Write a chunk file under its final name, atomically (not yet durable); → its size."""
+        """Write a chunk file under its final name (not yet durable); → its size.
+
+        A new name is created exclusively and written in place: a chunk file is only
+        trusted once a version published after ``sync`` names it.  If the name
+        exists (another writer's, or one that died half-way), the chunk is written
+        under a temporary name and renamed over it, so it ends up whole either way."""
         final = self.path(digest)
-        tmp = f"{final}.tmp{os.getpid()}.{threading.get_ident()}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
-        try:
-            written = os.writev(fd, [codec, payload])
-            if written < 1 + len(payload):  # short write: finish the rest plainly
-                view = memoryview(codec + payload)[written:]
-                while view:
-                    view = view[os.write(fd, view):]
-            # Start writeback now, so the syncfs before publishing finds little left to do.
-            _libc.sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
-        finally:
-            os.close(fd)
-        os.rename(tmp, final)
+            fd = _create(final, os.O_EXCL)
+        except FileExistsError:
+            tmp = f"{final}.tmp{os.getpid()}.{threading.get_ident()}"
+            _write_and_close(_create(tmp, os.O_TRUNC), codec, payload)
+            os.rename(tmp, final)
+        else:
+            _write_and_close(fd, codec, payload)
         return 1 + len(payload)
 
     def get(self, digest: bytes) -> bytes | memoryview:
