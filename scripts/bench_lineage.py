@@ -1,15 +1,16 @@
 """What lineage recording costs readers: the mount with recording on vs ``--no-lineage``.
 
 Not a test: it prints a table and a PASS/FAIL per row against the goal (recording on
-within 5% of off).  Rounds alternate the two modes (on/off, then off/on, ...) and every
-measurement reads through a fresh mount, so the first read of every file goes through
-FUSE and the daemon (no page cache of the mount, an empty chunk cache).  The store's own
-files are read once beforehand, so both modes read a warm store and the difference is
-the mount's work, not the disk's.
+within 5% of off).  Each round measures each mode twice, in the order on, off, off, on
+(then off, on, on, off, ...), and every measurement reads through a fresh mount, so the
+first read of every file goes through FUSE and the daemon (no page cache of the mount,
+an empty chunk cache).  The store's own files are read once beforehand, so both modes
+read a warm store and the difference is the mount's work, not the disk's.
 
-Measured (MiB/s, median over the rounds; the verdict uses the median of each round's
-on/off ratio, the two being measured back to back; the daemon's CPU seconds are shown
-too, being less sensitive than wall time to a noisy machine):
+Measured (MiB/s, median over all measurements; the verdict uses the median over rounds
+of each round's ratio of summed times, which cancels a steady drift of the machine's
+speed within the round; the daemon's CPU seconds are shown too, being less sensitive
+than wall time to a noisy machine):
 
 1. sequential read of one ~1 GiB committed file (half random, half text), 1 MiB reads;
 2. 5,000 files of 16 KiB, one ``cat`` per file (``xargs -n 1 cat``): every open is by
@@ -20,7 +21,7 @@ too, being less sensitive than wall time to a noisy machine):
 After each recording-on mount it checks that the store recorded the reads (files and
 bytes), so the benchmark cannot pass by recording nothing.
 
-    python scripts/bench_lineage.py [--workdir DIR] [--scale 1.0] [--rounds 7]
+    python scripts/bench_lineage.py [--workdir DIR] [--scale 1.0] [--rounds 5]
 
 Data and the store are generated deterministically once per --scale under WORKDIR
 (default /tmp/artfs-bench-lineage) and reused.  Every mount is unmounted on the way out.
@@ -251,7 +252,9 @@ def measure(workdir: Path, spec: Spec, rounds: int) -> tuple[dict, dict]:
     times = {w.key: {mode: [] for mode in MODES} for w in workloads(spec)}
     cpu = {w.key: {mode: [] for mode in MODES} for w in workloads(spec)}
     for r in range(rounds):
-        order = MODES if r % 2 == 0 else MODES[::-1]
+        # ABBA: a steady drift of the machine's speed within the round cancels out
+        first, second = MODES if r % 2 == 0 else MODES[::-1]
+        order = (first, second, second, first)
         for work in workloads(spec):
             for mode in order:
                 before = run_ids(store) if mode == "on" else set()
@@ -266,8 +269,9 @@ def measure(workdir: Path, spec: Spec, rounds: int) -> tuple[dict, dict]:
                     if got != (work.files, work.unit_bytes):
                         raise RuntimeError(f"{work.label}: recorded {got[0]} files, {got[1]} "
                                            f"bytes; expected {work.files}, {work.unit_bytes}")
-            rates = [f"{mode} {work.unit_bytes / MIB / times[work.key][mode][-1]:.0f}"
-                     for mode in order]
+            rates = [f"{mode} " + " ".join(f"{work.unit_bytes / MIB / t:.0f}"
+                                           for t in times[work.key][mode][-2:])
+                     for mode in MODES]
             print(f"  round {r + 1}: {work.key}: {', '.join(rates)} MiB/s", file=sys.stderr)
     return times, cpu
 
@@ -280,10 +284,12 @@ def report(times: dict, cpu: dict, spec: Spec, rounds: int) -> bool:
     for work in workloads(spec):
         rate = {mode: statistics.median(work.unit_bytes / MIB / t for t in times[work.key][mode])
                 for mode in MODES}
-        # The two modes of a round ran back to back: their ratio is spared the drift of
-        # the machine's speed between rounds (the judged number).
-        ratio = statistics.median(off / on for on, off in zip(
-            times[work.key]["on"], times[work.key]["off"], strict=True))
+        # The judged number: per round, the summed times of its two "off" and two "on"
+        # measurements (ABBA, back to back), so the machine's drift between and within
+        # rounds cancels; then the median over rounds.
+        on, off = times[work.key]["on"], times[work.key]["off"]
+        ratio = statistics.median(sum(off[i:i + 2]) / sum(on[i:i + 2])
+                                  for i in range(0, len(on), 2))
         ok = ratio >= GOAL
         ok_all &= ok
         files_s = ""
@@ -295,7 +301,7 @@ def report(times: dict, cpu: dict, spec: Spec, rounds: int) -> bool:
                      f"{rate['on'] / rate['off']:.3f}", f"{ratio:.3f}",
                      files_s, f"{daemon['on']:.2f} / {daemon['off']:.2f}",
                      f">= {GOAL:.2f}", "PASS" if ok else "FAIL"])
-    print(f"\nlineage recording on vs --no-lineage: MiB/s, median of {rounds} rounds "
+    print(f"\nlineage recording on vs --no-lineage: MiB/s, median of {rounds} ABBA rounds "
           "(fresh mount per read, store warm in page cache)")
     print_table(["workload", "on MiB/s", "off MiB/s", "on/off", "paired on/off",
                  "files/s on / off",
@@ -323,8 +329,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/artfs-bench-lineage"))
     parser.add_argument("--scale", type=float, default=1.0,
                         help="1.0: a 1 GiB file and 5,000 files of 16 KiB; 0.05 is quick")
-    parser.add_argument("--rounds", type=int, default=7,
-                        help="measurements per mode (median; a round varies by 10-20%%)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="ABBA rounds: each measures each mode twice (a measurement "
+                             "varies by 10-20%%)")
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
