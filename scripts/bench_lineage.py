@@ -21,7 +21,7 @@ than wall time to a noisy machine):
 After each recording-on mount it checks that the store recorded the reads (files and
 bytes), so the benchmark cannot pass by recording nothing.
 
-    python scripts/bench_lineage.py [--workdir DIR] [--scale 1.0] [--rounds 5]
+    python scripts/bench_lineage.py [--workdir DIR] [--scale 1.0] [--rounds 12]
 
 Data and the store are generated deterministically once per --scale under WORKDIR
 (default /tmp/artfs-bench-lineage) and reused.  Every mount is unmounted on the way out.
@@ -329,9 +329,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/artfs-bench-lineage"))
     parser.add_argument("--scale", type=float, default=1.0,
                         help="1.0: a 1 GiB file and 5,000 files of 16 KiB; 0.05 is quick")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="ABBA rounds: each measures each mode twice (a measurement "
-                             "varies by 10-20%%)")
+    parser.add_argument("--rounds", type=int, default=12,
+                        help="ABBA rounds, each measuring each mode twice: a measurement "
+                             "varies by 10-20%%, and 5-7 rounds still let one noisy round "
+                             "swing a 1%% effect past 5%% (about 15 minutes)")
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
