@@ -698,7 +698,7 @@ def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
     db = {name: env.open_db(name.encode())
           for name in ("info", "inputs", "input_files", "running")}
     with env.begin(write=True) as txn:  # rewrite it the way format 1 stored it
-        key = meta.input_key(run["id"], "ds", 3)
+        key = meta.run_version_key(run["id"], "ds", 3)
         edge = meta.loads(txn.get(key, db=db["inputs"])) | {"files": files}
         txn.put(key, meta.dumps(edge), db=db["inputs"])
         txn.drop(db["input_files"], delete=False)
@@ -712,7 +712,7 @@ def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
     info, inputs = env.open_db(b"info"), env.open_db(b"inputs")
     with env.begin() as txn:
         assert txn.get(b"format", db=info) == b"2"
-        assert "files" not in meta.loads(txn.get(meta.input_key(run["id"], "ds", 3), db=inputs))
+        assert "files" not in meta.loads(txn.get(key, db=inputs))
     env.close()
     assert runs_mod.running_runs(Store.open(store_dir)) == {run["pid"]: run["id"]}
 

@@ -319,8 +319,7 @@ class Commit:
                 art["description"] = description
             txn.put(name.encode(), meta.dumps(art), db=db["artifacts"])
         if run_id:  # also when the content was there: the run made it, if not first
-            txn.put(run_id.encode() + meta.SEP + meta.version_key(name, number), b"",
-                    db=db["outputs"])
+            txn.put(meta.run_version_key(run_id, name, number), b"", db=db["outputs"])
         for alias in aliases:
             txn.put(meta.alias_key(name, alias), meta.pack_version(number), db=db["aliases"])
         return self.store.resolve(f"{name}:v{number}", txn), created

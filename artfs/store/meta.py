@@ -81,7 +81,8 @@ def unpack_version(raw: bytes) -> int:
     return _U32BE.unpack(bytes(raw))[0]
 
 
-def input_key(run_id: str, name: str, number: int) -> bytes:
+def run_version_key(run_id: str, name: str, number: int) -> bytes:
+    """Key of an ``inputs`` or ``outputs`` edge between a run and a version."""
     return run_id.encode() + SEP + version_key(name, number)
 
 

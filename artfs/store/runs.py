@@ -98,9 +98,10 @@ def running_runs(store: Store) -> dict[int, str]:
     """pid -> run id of every running run, from the index (not from every record); of
     two runs of one process (``init`` twice), the later."""
     with store.meta.read() as txn:
-        found = sorted((meta.unpack_running(v)[::-1], bytes(k).decode())
-                       for k, v in txn.cursor(store.meta.db["running"]))
-    return {pid: run_id for (_, pid), run_id in found}
+        found = [(*meta.unpack_running(v), bytes(k).decode())
+                 for k, v in txn.cursor(store.meta.db["running"])]
+    by_start = sorted(found, key=lambda pid_start_id: pid_start_id[1])
+    return {pid: run_id for pid, _, run_id in by_start}
 
 
 def record_input(store: Store, run_id: str, version: Version,
@@ -129,7 +130,7 @@ def _add_input(store: Store, txn, run_id: str, name: str, number: int, files: di
     """Add to an input edge: its times, and the bytes of each file read since the last
     batch (one small record per file, so a batch costs what was read in it)."""
     db = store.meta.db
-    key = meta.input_key(run_id, name, number)
+    key = meta.run_version_key(run_id, name, number)
     raw = txn.get(key, db=db["inputs"])
     edge = meta.loads(raw) if raw else {"first": first}
     edge["last"] = last
@@ -137,10 +138,27 @@ def _add_input(store: Store, txn, run_id: str, name: str, number: int, files: di
     txn.put(meta.version_key(name, number) + meta.SEP + run_id.encode(), b"",
             db=db["consumers"])
     for path, nbytes in files.items():
-        file_key = meta.input_file_key(key, path)
-        old = txn.get(file_key, db=db["input_files"])
-        total = nbytes + (meta.unpack_file_bytes(old)[1] if old else 0)
-        txn.put(file_key, meta.pack_file_bytes(total, path), db=db["input_files"])
+        _add_file_bytes(store, txn, key, path, nbytes)
+
+
+def _add_file_bytes(store: Store, txn, edge_key: bytes, path: str, nbytes: int) -> None:
+    file_key = meta.input_file_key(edge_key, path)
+    old = txn.get(file_key, db=store.meta.db["input_files"])
+    total = nbytes + (meta.unpack_file_bytes(old)[1] if old else 0)
+    txn.put(file_key, meta.pack_file_bytes(total, path), db=store.meta.db["input_files"])
+
+
+def upgrade_from_format_1(store: Store, txn) -> None:
+    """Format 1 kept an input edge's bytes per file inside its JSON, and had no index of
+    running runs: move the bytes to input_files records, and build the index."""
+    db = store.meta.db
+    for _, value in list(txn.cursor(db["runs"])):
+        put_run(store, txn, meta.loads(value))
+    for key, value in list(txn.cursor(db["inputs"])):
+        edge = meta.loads(value)
+        for path, nbytes in edge.pop("files", {}).items():
+            _add_file_bytes(store, txn, key, path, nbytes)
+        txn.put(key, meta.dumps(edge), db=db["inputs"])
 
 
 def run_inputs(store: Store, run_id: str) -> list[tuple[str, int, dict]]:
@@ -159,9 +177,9 @@ def run_inputs(store: Store, run_id: str) -> list[tuple[str, int, dict]]:
 
 
 def has_output(store: Store, run_id: str, name: str, number: int) -> bool:
-    key = run_id.encode() + meta.SEP + meta.version_key(name, number)
     with store.meta.read() as txn:
-        return txn.get(key, db=store.meta.db["outputs"]) is not None
+        return txn.get(meta.run_version_key(run_id, name, number),
+                       db=store.meta.db["outputs"]) is not None
 
 
 def consumers(store: Store, version: Version) -> list[str]:

@@ -115,24 +115,15 @@ class Store:
             self._upgrade_from_1()
 
     def _upgrade_from_1(self) -> None:
-        """Format 1 kept an input edge's bytes per file inside its JSON, and had no index
-        of running runs; format 2 keeps one input_files record per file, and the
-        running index.  One transaction: all or nothing."""
-        from artfs.store.runs import put_run  # runs builds on this module
+        """Format 2 changed only the lineage records (see runs.upgrade_from_format_1).
+        One transaction: all or nothing."""
+        from artfs.store import runs  # runs builds on this module
 
-        db = self.meta.db
         with self.meta.write() as txn:
-            if txn.get(b"format", db=db["info"]) != b"1":
+            if txn.get(b"format", db=self.meta.db["info"]) != b"1":
                 return  # another process upgraded it meanwhile
-            for _, value in list(txn.cursor(db["runs"])):
-                put_run(self, txn, meta.loads(value))
-            for key, value in list(txn.cursor(db["inputs"])):
-                edge = meta.loads(value)
-                for path, nbytes in edge.pop("files", {}).items():
-                    txn.put(meta.input_file_key(key, path), meta.pack_file_bytes(nbytes, path),
-                            db=db["input_files"])
-                txn.put(key, meta.dumps(edge), db=db["inputs"])
-            txn.put(b"format", b"2", db=db["info"])
+            runs.upgrade_from_format_1(self, txn)
+            txn.put(b"format", b"2", db=self.meta.db["info"])
 
     def _is_empty(self) -> bool:
         """No metadata and no chunk files: a new store, not one whose metadata was lost."""
