@@ -2,9 +2,9 @@
 
 A process belongs to the running run whose id is in its environment
 (``ARTFS_RUN_ID``, inherited by everything ``artfs run`` and ``artfs.init``
-start), else to the running run whose recorded pid is one of its ancestors (forked workers, whose
-environment block predates ``artfs.init``), else to an *implicit* run of its
-process group, so a plain shell script gets lineage too.  Answers are cached
+start), else to the running run whose recorded pid is one of its ancestors
+(forked workers, whose environment block predates ``artfs.init``), else to an
+*implicit* run of its process group, so a plain shell script gets lineage too.  Answers are cached
 per process; reads are summed in memory and written to the store at most a
 second later, in one transaction, by a worker thread.
 """
@@ -100,7 +100,7 @@ class Attribution:
     def run_of(self, pid: int) -> str | None:
         """The run a process belongs to (None if it vanished before we could tell).
 
-        Call ``refresh`` first when ``stale``: it reads every run record."""
+        Call ``refresh`` first when ``stale``, so that a run started a moment ago counts."""
         run_id = self._recent.get(pid)  # asked since the last flush: no /proc read at all
         if run_id is not None:
             return run_id
@@ -233,6 +233,6 @@ class Attribution:
             written = runs_mod.record_reads(self.store, runs, {
                 key: (edge.files, edge.first, edge.last) for key, edge in edges.items()})
             # Our own write starts or ends no run: when nothing else was written since the
-            # runs were read, it must not cost reading them all again.
+            # running runs were read, it must not make them stale.
             if self._roots_txn == written - 1:
                 self._roots_txn = written

@@ -149,6 +149,13 @@ class Operations(pyfuse3.Operations):
             return pt.real_attr(inode, node.path)
         return self.views.attr(inode)
 
+    async def _run_of(self, pid: int) -> str | None:
+        """The run of a requesting process; the running runs are re-read (in a worker
+        thread) only when the store has changed since."""
+        if self.attribution.stale():
+            await trio.to_thread.run_sync(self.attribution.refresh)
+        return self.attribution.run_of(pid)
+
     def _new_handle(self, handle) -> int:
         fh = next(self._fh)
         self.handles[fh] = handle
@@ -183,6 +190,7 @@ class Operations(pyfuse3.Operations):
         target = handle.fd if isinstance(handle, LocalFile) else item.path
         if fields.update_size:
             await self._real_content(item.staging, target, truncate=attr.st_size == 0)
+            # a rename while we waited may have moved the path
             target = handle.fd if isinstance(handle, LocalFile) else item.path
             os.truncate(target, attr.st_size)
         pt.set_attrs(target, attr, fields)
@@ -482,11 +490,6 @@ class Operations(pyfuse3.Operations):
             raise FUSEError(pyfuse3.ENOATTR if e.errno == errno.ENODATA else e.errno) from None
 
     # --- commits (asked for through the control socket) -------------------------------
-
-    async def _run_of(self, pid: int) -> str | None:
-        if self.attribution.stale():
-            await trio.to_thread.run_sync(self.attribution.refresh)
-        return self.attribution.run_of(pid)
 
     async def record_reads_forever(self) -> None:
         """Write what runs read at least once a second (a crash loses at most that)."""

@@ -55,7 +55,8 @@ def export(store: Store, version: Version, dest: str,
         try:
             store.resolve(version.label)
         except NotFound:
-            raise NotFound(f"{version.label} was removed before it could be read") from None
+            raise NotFound(f"{version.label} was removed before it could be read; "
+                           f"'artfs ls {version.name}' lists the versions left") from None
         _export(store, version, os.fsencode(dest), progress, only)
 
 
