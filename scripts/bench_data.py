@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -137,15 +138,19 @@ class TextStream:
         return "".join(lines).encode()
 
 
-def _write_a(path: Path, spec: Spec) -> None:
-    """Alternate random and text blocks; the final block is cut to the exact size."""
-    rng, text = random.Random(spec.seed), TextStream(spec.seed + 1)
+def write_mixed(path: Path, size: int, rng: random.Random,
+                text: Callable[[int], bytes], block: int = BLOCK) -> None:
+    """Alternate blocks of random bytes and of ``text(n)``; the last is cut to ``size``."""
     with path.open("wb") as out:
-        written, block = 0, 0
-        while written < spec.a_size:
-            size = min(BLOCK, spec.a_size - written)
-            out.write(rng.randbytes(size) if block % 2 == 0 else text.read(size))
-            written, block = written + size, block + 1
+        written, index = 0, 0
+        while written < size:
+            n = min(block, size - written)
+            out.write(rng.randbytes(n) if index % 2 == 0 else text(n))
+            written, index = written + n, index + 1
+
+
+def _write_a(path: Path, spec: Spec) -> None:
+    write_mixed(path, spec.a_size, random.Random(spec.seed), TextStream(spec.seed + 1).read)
 
 
 def _edits(spec: Spec) -> list[tuple[int, int, bytes]]:

@@ -43,9 +43,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchlib import force_unmount, print_table, wait_exit
+from bench_data import write_mixed
+from benchlib import (
+    artfs,
+    artfs_revision,
+    cpu_seconds,
+    force_unmount,
+    print_table,
+    run_steps,
+    wait_exit,
+)
 
-REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 MIB, GIB, KIB = 1 << 20, 1 << 30, 1 << 10
 BLOCK = 8 * MIB
@@ -85,13 +93,8 @@ def text_block(rng: random.Random, size: int) -> bytes:
 
 
 def write_big(path: Path, spec: Spec) -> None:
-    rng = random.Random(spec.seed)
-    with path.open("wb") as out:
-        written, block = 0, 0
-        while written < spec.big_size:
-            size = min(BLOCK, spec.big_size - written)
-            out.write(rng.randbytes(size) if block % 2 == 0 else text_block(rng, size))
-            written, block = written + size, block + 1
+    rng = random.Random(spec.seed)  # one generator for both kinds of block, as before
+    write_mixed(path, spec.big_size, rng, lambda n: text_block(rng, n), BLOCK)
 
 
 def small_paths(spec: Spec) -> list[str]:
@@ -104,14 +107,6 @@ def write_small(root: Path, spec: Spec) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(rng.randbytes(spec.small_size))
-
-
-def artfs(store: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([PYTHON, "-m", "artfs", "--store", str(store), *args],
-                            capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"artfs {' '.join(args)} failed: {result.stderr.strip()}")
-    return result
 
 
 def prepare(workdir: Path, spec: Spec) -> None:
@@ -136,21 +131,12 @@ def prepare(workdir: Path, spec: Spec) -> None:
         ("put big", lambda: artfs(store, "put", str(data / "big"), "--name", "big")),
         ("put small", lambda: artfs(store, "put", str(data / "small"), "--name", "small")),
     ]
-    for label, step in steps:
-        started = time.perf_counter()
-        step()
-        print(f"  {label}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    run_steps(steps)
     shutil.rmtree(data)  # only the store's copy is read
     marker.write_text(json.dumps(asdict(spec)))
 
 
 # --- mounts ----------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (the daemon), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -317,11 +303,7 @@ def report(times: dict, cpu: dict, spec: Spec, rounds: int) -> bool:
 def artfs_source() -> str:
     where = "import artfs, os; print(os.path.dirname(artfs.__file__))"
     found = subprocess.run([PYTHON, "-c", where], capture_output=True, text=True).stdout.strip()
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                          capture_output=True, text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "artfs"], cwd=REPO,
-                           capture_output=True, text=True).stdout.strip()
-    return f"{found} (repo {head}{'+dirty' if dirty else ''})"
+    return f"{found} (repo {artfs_revision()})"
 
 
 def main() -> None:

@@ -38,8 +38,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench_data import TextStream
-from benchlib import force_unmount, print_table, wait_exit
+from bench_data import TextStream, write_mixed
+from benchlib import (
+    artfs,
+    artfs_revision,
+    cpu_seconds,
+    force_unmount,
+    print_table,
+    run_steps,
+    wait_exit,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -84,13 +92,8 @@ class Spec:
 
 def write_big(path: Path, spec: Spec) -> None:
     """Alternate blocks of random bytes and CSV-like text: half of each."""
-    rng, text = random.Random(spec.seed), TextStream(spec.seed + 1)
-    with path.open("wb") as out:
-        written, block = 0, 0
-        while written < spec.big_size:
-            size = min(BLOCK, spec.big_size - written)
-            out.write(rng.randbytes(size) if block % 2 == 0 else text.read(size))
-            written, block = written + size, block + 1
+    write_mixed(path, spec.big_size, random.Random(spec.seed), TextStream(spec.seed + 1).read,
+                BLOCK)
 
 
 def write_tree(root: Path, spec: Spec) -> None:
@@ -126,11 +129,6 @@ def write_huge(path: Path, spec: Spec) -> None:
             offset += len(data)
 
 
-def artfs(store: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "-m", "artfs", "--store", str(store), *args], cwd=REPO,
-                          capture_output=True, text=True, check=check)
-
-
 def prepare(workdir: Path, spec: Spec) -> None:
     """Generate data/ (served by memfs) and the store (served by artfs), unless done."""
     marker = workdir / "ready.json"
@@ -158,10 +156,7 @@ def prepare(workdir: Path, spec: Spec) -> None:
         ("put tree", lambda: artfs(store, "put", str(data / "tree"), "--name", "tree")),
         ("put huge", lambda: artfs(store, "put", str(workdir / "huge.bin"), "--name", "huge")),
     ]
-    for label, step in steps:
-        started = time.perf_counter()
-        step()
-        print(f"  {label}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    run_steps(steps)
     (workdir / "huge.bin").unlink()  # only the store's copy is read
     marker.write_text(json.dumps(asdict(spec)))
 
@@ -183,8 +178,7 @@ class Mount:
         return self.root / "artifacts" / ARTFS_PATHS[name]
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
     def status(self, key: str) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -440,15 +434,6 @@ def main() -> None:
           f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work skews every "
           "number)")
     report(results, spec, args.repeat)
-
-
-def artfs_revision() -> str:
-    """The commit measured, marked when artfs/ has uncommitted changes."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                          capture_output=True, text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "artfs"], cwd=REPO,
-                           capture_output=True, text=True).stdout.strip()
-    return head + ("+dirty" if dirty else "")
 
 
 def du(path: Path) -> int:

@@ -1,11 +1,47 @@
-"""Helpers the mount benchmarks share: unmounting for sure, waiting for a daemon,
-printing a table."""
+"""Helpers the benchmarks share: running artfs, timing set-up steps, unmounting for
+sure, waiting for a daemon, reading its CPU time, naming the revision, printing a table."""
 
 import contextlib
 import os
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def artfs(store: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python -m artfs --store STORE ARGS``; RuntimeError with its stderr if it fails."""
+    result = subprocess.run([sys.executable, "-m", "artfs", "--store", str(store), *args],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"artfs {' '.join(args)} failed: {result.stderr.strip()}")
+    return result
+
+
+def run_steps(steps: list[tuple[str, Callable[[], object]]]) -> None:
+    """Run set-up steps in order, printing how long each took (on stderr)."""
+    for label, step in steps:
+        started = time.perf_counter()
+        step()
+        print(f"  {label}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (a daemon), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def artfs_revision() -> str:
+    """The commit measured, marked when artfs/ has uncommitted changes."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                          capture_output=True, text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "artfs"], cwd=REPO,
+                           capture_output=True, text=True).stdout.strip()
+    return head + ("+dirty" if dirty else "")
 
 
 def force_unmount(mountpoint: Path) -> None:
