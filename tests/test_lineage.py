@@ -6,6 +6,7 @@ Every test runs a real ``artfs mount`` and real programs (sh, cat, Python with
 multiprocessing) that read through it; the assertions are on exact files and byte counts.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -420,20 +421,34 @@ for line in sys.stdin:
 """
 
 
-def test_reads_recorded_across_daemon_restart(cli, mount, store_dir, tmp_path):
-    sizes = put_ds(cli, tmp_path)
+@contextlib.contextmanager
+def reader_run(store_dir: str, mount: str, tmp_path, sizes: dict):
+    """A Python reader of ds:v0 under ``artfs run``: (process, ask), where ``ask(path)``
+    has it read one file and checks the size it reports.  Killed on the way out."""
     (tmp_path / "reader.py").write_text(RESTART_SCRIPT)
     proc = subprocess.Popen(
         [sys.executable, "-m", "artfs", "--store", store_dir, "run",
          "--job-type", "reader", "--", sys.executable, "reader.py", vpath(mount, "ds")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         cwd=tmp_path)
-    try:
-        def ask(path: str) -> None:
-            proc.stdin.write(path + "\n")
-            proc.stdin.flush()
-            assert proc.stdout.readline() == f"{sizes[path]}\n"
 
+    def ask(path: str) -> None:
+        proc.stdin.write(path + "\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == f"{sizes[path]}\n"
+
+    try:
+        yield proc, ask
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def test_reads_recorded_across_daemon_restart(cli, mount, store_dir, tmp_path):
+    sizes = put_ds(cli, tmp_path)
+    with reader_run(store_dir, mount, tmp_path, sizes) as (proc, ask):
         ask("a.csv")
         run = wait_for(lambda: as_json(cli("runs", "ls", "--json")))[0]
         time.sleep(1.5)  # flushed by the daemon's clock, not by the unmount
@@ -449,12 +464,6 @@ def test_reads_recorded_across_daemon_restart(cli, mount, store_dir, tmp_path):
         ask("c.txt")
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
     assert inputs_become(cli, run["id"], {"ds:v0": sizes}) == {"ds:v0": sizes}
     assert [r["id"] for r in all_runs(cli)] == [run["id"]]
     assert as_json(cli("runs", "show", run["id"], "--json"))["status"] == "finished"
@@ -463,16 +472,8 @@ def test_reads_recorded_across_daemon_restart(cli, mount, store_dir, tmp_path):
 def test_daemon_crash_loses_at_most_the_last_second(cli, mount, store_dir, tmp_path):
     """SIGKILL of the daemon: reads older than a second are stored, the run survives."""
     sizes = put_ds(cli, tmp_path)
-    (tmp_path / "reader.py").write_text(RESTART_SCRIPT)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "artfs", "--store", store_dir, "run",
-         "--job-type", "reader", "--", sys.executable, "reader.py", vpath(mount, "ds")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        cwd=tmp_path)
-    try:
-        proc.stdin.write("a.csv\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline() == f"{sizes['a.csv']}\n"
+    with reader_run(store_dir, mount, tmp_path, sizes) as (proc, ask):
+        ask("a.csv")
         time.sleep(2.5)  # more than a flush interval: a.csv must be in the store now
         daemon = as_json(cli("status", "--json"))[0]["pid"]
         os.kill(daemon, signal.SIGKILL)
@@ -481,11 +482,6 @@ def test_daemon_crash_loses_at_most_the_last_second(cli, mount, store_dir, tmp_p
         assert run_inputs(cli, run["id"]) == {"ds:v0": {"a.csv": sizes["a.csv"]}}
         proc.stdin.close()
         proc.wait(timeout=30)  # its reads now fail: the mount is dead
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
     assert cli("umount", mount).code == 0  # clears the dead mount
     assert cli("verify").code == 0
     assert as_json(cli("show", "ds:v0", "--json"))["files"] == len(sizes)
