@@ -13,12 +13,15 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import lmdb
 import pytest
+import trio
 
 import artfs
+from artfs.fs.ops import Operations
 from artfs.store import meta
 from artfs.store import runs as runs_mod
 from artfs.store import store as store_mod
@@ -724,3 +727,48 @@ def test_index_of_running_runs_follows_the_records(store):
     assert runs_mod.running_runs(store) == {4242: first["id"], 4343: other["id"]}
     runs_mod.finish_run(store, other["id"], status="failed", exit_code=1)
     assert runs_mod.running_runs(store) == {4242: first["id"]}
+
+
+def test_running_runs_are_reread_one_at_a_time(store):
+    """Two opens that both find the store changed must not re-read the running runs at
+    once: the re-reads could finish out of order, the older one last, and hide a run
+    that had just started (its reads would go to an implicit run)."""
+    class SlowAttribution:
+        def __init__(self):
+            self.version, self.seen, self.busy, self.most = 1, 0, 0, 0
+            self.lock = threading.Lock()
+
+        def stale(self):
+            return self.seen != self.version
+
+        def refresh(self):
+            with self.lock:
+                self.busy += 1
+                self.most = max(self.most, self.busy)
+            time.sleep(0.2)
+            with self.lock:
+                self.busy -= 1
+            self.seen = self.version
+
+        def run_of(self, pid):
+            return "run" if self.seen == self.version else None
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            ops = Operations(store, nursery)
+            ops.attribution = fake = SlowAttribution()
+            found = []
+
+            async def open_by(pid):
+                found.append(await ops._run_of(pid))
+
+            for pid in (101, 102, 103):
+                nursery.start_soon(open_by, pid)
+            await trio.sleep(0.05)
+            fake.version = 2  # a run starts while the first re-read is under way
+            nursery.start_soon(open_by, 104)
+        return fake, found
+
+    fake, found = trio.run(main)
+    assert fake.most == 1
+    assert found[-1] == "run"  # the open after the change saw the newest runs

@@ -94,6 +94,7 @@ class Operations(pyfuse3.Operations):
         # (nor turns into a placeholder) a file that is being copied in
         self._locks: collections.defaultdict[str, trio.Lock] = collections.defaultdict(
             trio.Lock)
+        self._refreshing = trio.Lock()
 
     # --- helpers -----------------------------------------------------------------
 
@@ -151,9 +152,12 @@ class Operations(pyfuse3.Operations):
 
     async def _run_of(self, pid: int) -> str | None:
         """The run of a requesting process; the running runs are re-read (in a worker
-        thread) only when the store has changed since."""
+        thread) only when the store has changed since.  One re-read at a time: two at
+        once could finish out of order, and the older would hide a run just started."""
         if self.attribution.stale():
-            await trio.to_thread.run_sync(self.attribution.refresh)
+            async with self._refreshing:
+                if self.attribution.stale():
+                    await trio.to_thread.run_sync(self.attribution.refresh)
         return self.attribution.run_of(pid)
 
     def _new_handle(self, handle) -> int:
