@@ -108,6 +108,7 @@ async def _serve(store: Store, mountpoint: str, allow_other: bool, ready_fd: int
             await pyfuse3.main()
         finally:
             pyfuse3.close(unmount=True)
+            ops.cache.close()
             ops.attribution.write_batch(*ops.attribution.take_batch())
             registry.unregister(store.path)
             log.info("unmounted %s", mountpoint)

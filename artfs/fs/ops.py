@@ -372,7 +372,7 @@ class Operations(pyfuse3.Operations):
         if isinstance(node, VersionItem) and node.entry.kind in (FILE, REFERENCE):
             if node.entry.kind == REFERENCE:
                 raise FUSEError(errno.EOPNOTSUPP)
-            reader = FileReader(self.store, self.cache, node.entry, self.nursery)
+            reader = FileReader(self.store, self.cache, node.entry)
             path = node.path.decode(errors="replace")
             source, keep = None, True
             if self.lineage:
@@ -404,7 +404,7 @@ class Operations(pyfuse3.Operations):
             if digest is None:
                 return os.pread(handle.fd, size, off)
             entry = placeholder_entry(b"", os.fstat(handle.fd), digest)
-            handle = StoredFile(FileReader(self.store, self.cache, entry, self.nursery),
+            handle = StoredFile(FileReader(self.store, self.cache, entry),
                                 f"staging {handle.staging}")
         try:
             data = await handle.reader.read(off, size)

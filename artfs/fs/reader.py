@@ -1,77 +1,162 @@
-"""Serving file bytes from chunks: an LRU of decompressed chunks and read-ahead.
+"""Serving file bytes from chunks: worker threads, an LRU of decompressed chunks, read-ahead.
 
-The kernel asks for 128-256 KiB at a time and chunks are about 1 MiB, so
+The kernel asks for 128 KiB-1 MiB at a time and chunks are about 1 MiB, so
 without the cache each chunk would be read, decompressed and verified several
-times.  Fetching runs in worker threads (zstd and BLAKE3 release the GIL);
-the trio loop only slices bytes.
+times.  Fetching runs in a fixed pool of worker threads (file reads, zstd and
+BLAKE3 release the GIL); the trio loop only queues digests and slices bytes.
+
+A worker takes its next job straight from a queue.  Going through the loop for
+every job (``trio.to_thread`` with a limiter) left the workers idle for
+milliseconds whenever the loop was busy answering the kernel: first reads of
+a 1 GiB file were about 20% slower that way on 2 cores.
 """
 
 import bisect
-from collections import OrderedDict
-from contextlib import suppress
+import threading
+from collections import OrderedDict, deque
 from itertools import accumulate
 
 import trio
 
-from artfs.errors import ArtfsError
 from artfs.store.store import Store
 from artfs.store.tree import Entry
 
 CACHE_BYTES = 32 * 1024 * 1024
-READ_AHEAD = 3  # chunks fetched ahead of a sequential reader
+READ_AHEAD = 8 * 1024 * 1024  # bytes fetched ahead of a sequential reader
+# More workers than cores: while one waits for the disk, another decompresses.
+# On 2 cores, 4 workers read cold files 10% faster than 2; 6 no faster than 4.
+THREADS = 4
+# Fetches queued ahead of all readers together; beyond that the cache would evict
+# chunks fetched ahead before anyone reads them.
+MAX_AHEAD = 16
+
+
+class _Fetch:
+    """One chunk being fetched: what its waiters wait for, and what came of it."""
+
+    __slots__ = ("digest", "done", "data", "error", "urgent", "taken")
+
+    def __init__(self, digest: bytes, urgent: bool):
+        self.digest = digest
+        self.urgent = urgent
+        self.taken = False  # by a worker; guarded by ChunkCache._wakeup
+        self.done = trio.Event()
+        self.data: bytes | memoryview | None = None
+        self.error: BaseException | None = None
 
 
 class ChunkCache:
-    """Verified, decompressed chunks by digest, fetched once even when asked twice."""
+    """Verified, decompressed chunks by digest, fetched once even when asked twice.
 
-    def __init__(self, store: Store, capacity: int = CACHE_BYTES, threads: int = 2):
+    Must be made inside ``trio.run``: workers hand their results to its loop."""
+
+    def __init__(self, store: Store, capacity: int = CACHE_BYTES, threads: int = THREADS):
         self.store = store
         self.capacity = capacity
-        self._lru: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lru: OrderedDict[bytes, bytes | memoryview] = OrderedDict()
         self._size = 0
-        self._loading: dict[bytes, trio.Event] = {}
-        self._limiter = trio.CapacityLimiter(threads)
+        self._loading: dict[bytes, _Fetch] = {}
+        # Chunks a reader waits for go before chunks fetched ahead.  A fetch may sit in
+        # both queues (hurried after it was queued ahead); the first worker takes it.
+        self._urgent: deque[_Fetch] = deque()
+        self._ahead: deque[_Fetch] = deque()
+        self._closed = False
+        self._wakeup = threading.Condition(threading.Lock())
+        self._token = trio.lowlevel.current_trio_token()
+        self._workers = [threading.Thread(target=self._work, name=f"artfs-chunks-{i}",
+                                          daemon=True) for i in range(threads)]
+        for worker in self._workers:
+            worker.start()
 
-    async def get(self, digest: bytes) -> bytes:
-        while True:
-            data = self._lru.get(digest)
-            if data is not None:
-                self._lru.move_to_end(digest)
-                return data
-            event = self._loading.get(digest)
-            if event is None:
-                break
-            await event.wait()  # another task fetches it; its failure makes us try again
-        event = self._loading[digest] = trio.Event()
-        try:
-            data = await trio.to_thread.run_sync(self.store.chunks.get, digest,
-                                                 limiter=self._limiter)
-            self._insert(digest, data)
+    async def get(self, digest: bytes) -> bytes | memoryview:
+        data = self._lru.get(digest)
+        if data is not None:
+            self._lru.move_to_end(digest)
             return data
-        finally:
-            del self._loading[digest]
-            event.set()
+        fetch = self._loading.get(digest)
+        if fetch is None:
+            fetch = self._queue(digest, urgent=True)
+        elif not fetch.urgent:
+            self._hurry(fetch)
+        await fetch.done.wait()
+        if fetch.error is not None:
+            raise fetch.error
+        assert fetch.data is not None
+        return fetch.data
 
-    def _insert(self, digest: bytes, data: bytes) -> None:
+    def prefetch(self, digest: bytes) -> None:
+        """Fetch a chunk in the background, behind every chunk a reader waits for."""
+        if (digest not in self._lru and digest not in self._loading
+                and len(self._ahead) < MAX_AHEAD):
+            self._queue(digest, urgent=False)
+
+    def close(self) -> None:
+        """Let the workers finish their current job and stop."""
+        with self._wakeup:
+            self._closed = True
+            self._wakeup.notify_all()
+
+    def _queue(self, digest: bytes, urgent: bool) -> _Fetch:
+        fetch = self._loading[digest] = _Fetch(digest, urgent)
+        with self._wakeup:
+            (self._urgent if urgent else self._ahead).append(fetch)
+            self._wakeup.notify()
+        return fetch
+
+    def _hurry(self, fetch: _Fetch) -> None:
+        fetch.urgent = True
+        with self._wakeup:
+            if not fetch.taken:
+                self._urgent.append(fetch)
+
+    def _next_job(self) -> _Fetch | None:
+        """The next fetch no worker has taken, waiting for one; None once closed."""
+        with self._wakeup:
+            while not self._closed:
+                queue = self._urgent or self._ahead
+                if not queue:
+                    self._wakeup.wait()
+                    continue
+                fetch = queue.popleft()
+                if not fetch.taken:
+                    fetch.taken = True
+                    return fetch
+            return None
+
+    def _work(self) -> None:
+        while (fetch := self._next_job()) is not None:
+            try:
+                fetch.data = self.store.chunks.get(fetch.digest)
+            except Exception as e:  # handed to the readers waiting for it
+                fetch.error = e
+            try:
+                self._token.run_sync_soon(self._finish, fetch)
+            except trio.RunFinishedError:
+                return
+
+    def _finish(self, fetch: _Fetch) -> None:
+        """On the loop: publish a worker's result and wake whoever waits for it."""
+        del self._loading[fetch.digest]
+        if fetch.data is not None:
+            self._insert(fetch.digest, fetch.data)
+        fetch.done.set()
+
+    def _insert(self, digest: bytes, data: bytes | memoryview) -> None:
         self._lru[digest] = data
         self._size += len(data)
         while self._size > self.capacity and len(self._lru) > 1:
             _, old = self._lru.popitem(last=False)
             self._size -= len(old)
 
-    def cached(self, digest: bytes) -> bool:
-        return digest in self._lru or digest in self._loading
-
 
 class FileReader:
     """Random access to one stored file, with read-ahead for sequential readers."""
 
-    def __init__(self, store: Store, cache: ChunkCache, entry: Entry, nursery: trio.Nursery):
+    def __init__(self, store: Store, cache: ChunkCache, entry: Entry):
         self.cache = cache
         self.chunks = store.file_chunks(entry)
         self.starts = [0, *accumulate(size for _, size in self.chunks)]
         self.size = entry.size
-        self.nursery = nursery
         self._next_offset = 0
 
     async def read(self, offset: int, length: int) -> bytes | memoryview:
@@ -83,7 +168,7 @@ class FileReader:
         # Decide before waiting: the kernel keeps several reads in flight, and the
         # next one must already count as sequential.
         if offset == self._next_offset:
-            self._read_ahead(last + 1)
+            self._read_ahead(last + 1, end + READ_AHEAD)
         self._next_offset = end
         parts = []
         for index in range(first, last + 1):
@@ -93,11 +178,8 @@ class FileReader:
             parts.append(data[lo:hi])
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _read_ahead(self, index: int) -> None:
-        for digest, _ in self.chunks[index : index + READ_AHEAD]:
-            if not self.cache.cached(digest):
-                self.nursery.start_soon(self._prefetch, digest)
-
-    async def _prefetch(self, digest: bytes) -> None:
-        with suppress(ArtfsError, OSError):  # the reader that needs it will see the error
-            await self.cache.get(digest)
+    def _read_ahead(self, index: int, until: int) -> None:
+        """Queue the chunks from ``index`` that start before offset ``until``."""
+        while index < len(self.chunks) and self.starts[index] < until:
+            self.cache.prefetch(self.chunks[index][0])
+            index += 1
