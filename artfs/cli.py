@@ -317,8 +317,15 @@ def verify(ctx, ref, as_json):
 @json_option
 @click.pass_context
 def gc(ctx, dry_run, as_json):
-    """Free chunks that no version references."""
-    report = gc_mod.collect(open_store(ctx), dry_run=dry_run)
+    """Free chunks that no version references.
+
+    What a running mount still serves is kept, also of removed versions, until
+    the mount lets go of it."""
+    from artfs.fs import registry
+
+    store = open_store(ctx)
+    report = gc_mod.collect(store, dry_run=dry_run,
+                            held=lambda: registry.held_by_mounts(store.path))
     verb = "would free" if dry_run else "freed"
     emit(as_json, report.__dict__ | {"dry_run": dry_run},
          f"{verb} {report.chunks} chunks ({human(report.bytes)}), {report.trees} trees, "

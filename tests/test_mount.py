@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 import artfs
 from artfs.fs import registry
+from artfs.store import gc as gc_mod
 from artfs.store.staging import COW_XATTR
 from tests.conftest import read, write
 
@@ -797,6 +798,51 @@ def test_staged_files_survive_umount_and_a_killed_daemon(cli, mount, store_dir):
             daemons += [int(f.split(".")[0]) for f in os.listdir(run_dir) if f.endswith(".json")]
             for pid in set(daemons):
                 reap(pid)
+
+
+def test_gc_keeps_what_a_mount_serves_of_a_removed_version(cli, mount, tmp_path):
+    """A file open through the mount reads to its end although its version was removed
+    and gc ran; once the kernel lets go, the next gc frees it."""
+    src = tmp_path / "src"
+    data = os.urandom(3 << 20)  # several chunks, none shared with anything else
+    write(src / "sub" / "big.bin", data)
+    write(src / "other.txt", "other")
+    version = version_path(mount, put(cli, src, "gone"))
+    listed_only = os.path.join(version, "other.txt")  # the kernel knows it, nothing opened it
+    assert os.path.exists(listed_only)
+    with open(os.path.join(version, "sub", "big.bin"), "rb", buffering=0) as f:
+        head = f.read(1 << 20)
+        assert cli("rm", "gone:v0").code == 0
+        result = cli("gc", "--json")
+        assert result.code == 0, result.err
+        assert json.loads(result.out)["chunks"] == 0
+        assert head + f.read() == data
+    assert read(listed_only) == b"other"
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2\n")  # the kernel forgets the removed version's inodes
+    deadline = time.monotonic() + 10
+    while json.loads(cli("gc", "--json").out)["chunks"] == 0:
+        assert time.monotonic() < deadline, "gc never freed the removed version"
+        time.sleep(0.2)
+    assert json.loads(cli("stats", "--json").out)["chunks"] == 0  # nothing else used them
+
+
+def test_gc_frees_nothing_when_a_mount_does_not_answer(cli, mount, store, store_dir, tmp_path):
+    src = tmp_path / "src"
+    write(src / "a.bin", os.urandom(100_000))
+    put(cli, src, "junk")
+    assert cli("rm", "junk:v0").code == 0
+    (info,) = registry.mounts(store_dir)
+    os.kill(info.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(artfs.errors.ArtfsError, match="does not answer"):
+            gc_mod.collect(store, held=lambda: registry.held_by_mounts(store_dir, timeout=0.5))
+    finally:
+        os.kill(info.pid, signal.SIGCONT)
+    assert json.loads(cli("stats", "--json").out)["chunks"] == 1
+    result = cli("gc", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["chunks"] == 1
 
 
 # --- 8. bad input ------------------------------------------------------------------------

@@ -75,6 +75,27 @@ def test_a_block_goes_when_the_kernel_forgets_its_last_name():
     assert inodes[again.base].entry == ENTRIES[0]
 
 
+def test_held_digests_name_what_the_kernel_may_still_ask_about():
+    """gc keeps these: the version directory, each listed directory's tree, and files
+    interned on their own; nothing once the kernel has let go."""
+    inodes = Inodes()
+    assert inodes.held_digests() == (set(), set())
+    root, _ = version_dir(inodes)
+    assert inodes.held_digests() == ({b"\3" * 32}, set())
+    listing = inodes.listing(root, inodes[root], lambda: ENTRIES)
+    inodes.hold(listing)
+    sub = inodes.listing(listing.base + 2, inodes[listing.base + 2],
+                         lambda: (Entry(b"x", FILE, 0o644, 5, b"\4" * 32),))
+    inodes.hold(sub)
+    assert inodes.held_digests() == ({b"\3" * 32, b"\2" * 32}, set())
+    inodes.intern(("file",), VersionItem, "ds", 2, b"f", ENTRIES[0], 0)
+    assert inodes.held_digests() == ({b"\3" * 32, b"\2" * 32}, {b"\1" * 32})
+    inodes.release(sub)
+    inodes.release(listing)
+    inodes.forget(root, 1)
+    assert inodes.held_digests() == (set(), {b"\1" * 32})
+
+
 def test_an_open_handle_keeps_its_block():
     inodes = Inodes()
     listing = listed(inodes)

@@ -187,6 +187,9 @@ async def _handle(ops: Operations, request: dict) -> dict:
     if request.get("op") == "flush":  # a run ends: its reads must be stored now
         await ops.record_reads()
         return {"ok": True}
+    if request.get("op") == "held":  # gc asks what it must keep for this mount
+        trees, files = ops.inodes.held_digests()
+        return {"ok": True, "trees": [d.hex() for d in trees], "files": [d.hex() for d in files]}
     if request.get("op") == "stage":
         base = ops.store.resolve(parse_ref(request["base"])) if request.get("base") else None
         await ops.stage(request["name"], base)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pyfuse3
 
-from artfs.store.tree import Entry
+from artfs.store.tree import DIR, FILE, Entry
 
 ROOT, ARTIFACTS, STAGINGS, META = pyfuse3.ROOT_INODE, 2, 3, 4
 
@@ -207,6 +207,16 @@ class Inodes:
                 self._keys[inode] = ("retired", inode)
                 self._by_key[("retired", inode)] = inode
                 return
+
+    def held_digests(self) -> tuple[set[bytes], set[bytes]]:
+        """(tree digests, file digests) of the versions the kernel may still ask about,
+        removed ones included: gc must keep them until the kernel lets go.  A listed
+        directory's tree covers every name in its block."""
+        entries = [node.entry for node in self.nodes.values() if isinstance(node, VersionItem)]
+        entries += [listing.parent.entry for listing in self._listings.values()]
+        trees = {e.digest for e in entries if e.kind == DIR}
+        files = {e.digest for e in entries if e.kind == FILE and e.size}
+        return trees, files
 
     def staging_items(self):
         return [n for n in self.nodes.values() if isinstance(n, StagingItem)]

@@ -2,7 +2,7 @@
 
 Each daemon writes ``STORE/run/PID.json`` ({pid, mountpoint, started}) and
 listens on ``STORE/run/PID.sock`` for JSON-line requests (commit, stage,
-flush).
+flush, held).
 Unix socket paths are limited to 108 bytes and store paths can be longer,
 so both sides reach the socket through ``/proc/self/fd/N/`` of the run
 directory.  No FUSE import here: the CLI uses it without pyfuse3.
@@ -142,3 +142,19 @@ def flush_reads(store_path: str, timeout: float = 10) -> None:
         for info in mounts(store_path):
             with suppress(ArtfsError):
                 request(store_path, info, {"op": "flush"}, timeout=timeout)
+
+
+def held_by_mounts(store_path: str, timeout: float = 30) -> tuple[set[bytes], set[bytes]]:
+    """(tree digests, file digests) that running mounts still serve, also of versions
+    removed since: gc keeps them.  ArtfsError when a mount cannot say."""
+    trees: set[bytes] = set()
+    files: set[bytes] = set()
+    for info in mounts(store_path):
+        reply = request(store_path, info, {"op": "held"}, timeout=timeout)
+        if not reply.get("ok"):
+            raise ArtfsError(f"the mount at {info.mountpoint} cannot tell what it serves "
+                             f"({reply.get('error')}); 'artfs umount {info.mountpoint}' "
+                             "and mount again")
+        trees.update(bytes.fromhex(d) for d in reply["trees"])
+        files.update(bytes.fromhex(d) for d in reply["files"])
+    return trees, files

@@ -4,8 +4,15 @@ Mark and sweep under the exclusive gc lock, so no commit is between its dedup
 check and its publication.  Index entries go first (one transaction), files
 after: a crash in between leaves stray files, never an index entry for a
 missing file.  Stray files (from commits that died before publishing) go too.
+
+What running mounts still serve is kept, removed versions included, so that a
+file open through a mount reads to its end.  ``held`` asks them after the
+versions are read: a version removed after that read was live in it, and one
+removed before can no longer be looked up, so a mount that serves it already
+did and says so.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from artfs.store import meta
@@ -22,16 +29,24 @@ class GcReport:
     strays: int = 0
 
 
-def live_objects(store: Store) -> tuple[set[bytes], set[bytes]]:
-    """(tree digests, file digests) reachable from any version or staging base."""
-    trees: set[bytes] = set()
-    files: set[bytes] = set()
+Held = Callable[[], tuple[set[bytes], set[bytes]]]
+
+
+def _nothing_held() -> tuple[set[bytes], set[bytes]]:
+    return set(), set()
+
+
+def live_objects(store: Store, held: Held = _nothing_held) -> tuple[set[bytes], set[bytes]]:
+    """(tree digests, file digests) reachable from any version, staging base or
+    what ``held`` returns."""
     with store.meta.read() as txn:
         roots = [bytes.fromhex(meta.loads(raw)["root"])
                  for _, raw in txn.cursor(store.meta.db["versions"])]
     # A staging's placeholders hold digests of its base, which may have been removed since.
     roots += [bytes.fromhex(base["root"]) for base in staging_bases(store)]
-    stack = roots
+    held_trees, files = held()
+    trees: set[bytes] = set()
+    stack = roots + list(held_trees)
     while stack:
         digest = stack.pop()
         if digest in trees:
@@ -45,10 +60,10 @@ def live_objects(store: Store) -> tuple[set[bytes], set[bytes]]:
     return trees, files
 
 
-def collect(store: Store, *, dry_run: bool = False) -> GcReport:
+def collect(store: Store, *, dry_run: bool = False, held: Held = _nothing_held) -> GcReport:
     report = GcReport()
     with store.gc_lock(exclusive=True):
-        live_trees, live_files = live_objects(store)
+        live_trees, live_files = live_objects(store, held)
         db = store.meta.db
         with store.meta.read() as txn:
             live_chunks = set(live_files)
