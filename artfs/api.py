@@ -1,6 +1,7 @@
 """``artfs.Api``: querying the store without a run (W&B's public API)."""
 
 from artfs.artifact import Artifact
+from artfs.run import Run
 from artfs.store import runs as runs_mod
 from artfs.store.names import parse_ref
 from artfs.store.store import Store
@@ -36,8 +37,12 @@ class Api:
         return lineage(self._store, name, direction=direction, depth=depth,
                        include_implicit=include_implicit).as_dict()
 
-    def run(self, run_id: str) -> dict:
-        return runs_mod.get_run(self._store, run_id)
+    def run(self, run_id: str) -> Run:
+        return Run(self._store, runs_mod.get_run(self._store, run_id))
 
-    def runs(self) -> list[dict]:
-        return runs_mod.list_runs(self._store)
+    def runs(self, job_type: str | None = None, include_implicit: bool = False) -> list[Run]:
+        """Recorded runs, oldest first; implicit ones (reads through a mount outside any
+        run) only when asked for."""
+        return [Run(self._store, r) for r in runs_mod.list_runs(self._store)
+                if (job_type is None or r["job_type"] == job_type)
+                and (include_implicit or not r.get("implicit"))]

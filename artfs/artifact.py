@@ -11,6 +11,7 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from artfs.errors import Conflict, NotFound, UsageError
@@ -21,6 +22,9 @@ from artfs.store.names import check_name
 from artfs.store.restore import export, file_digest, reference_path
 from artfs.store.store import Store, Version
 from artfs.store.tree import FILE, REFERENCE, SYMLINK, Entry
+
+if TYPE_CHECKING:
+    from artfs.run import Run
 
 
 @dataclass(frozen=True)
@@ -275,14 +279,18 @@ class Artifact:
 
     # --- lineage -------------------------------------------------------------------
 
-    def logged_by(self) -> "dict | None":
+    def logged_by(self) -> "Run | None":
+        """The run that made this version (None when made outside any run)."""
+        from artfs.run import Run  # run.py imports this module
         self._check_committed()
         run_id = self._version.run
-        return runs_mod.get_run(self._store, run_id) if run_id else None
+        return Run(self._store, runs_mod.get_run(self._store, run_id)) if run_id else None
 
-    def used_by(self) -> list[dict]:
+    def used_by(self) -> "list[Run]":
+        """The runs that used this version (use_artifact or reads through a mount)."""
+        from artfs.run import Run
         self._check_committed()
-        return [runs_mod.get_run(self._store, r)
+        return [Run(self._store, runs_mod.get_run(self._store, r))
                 for r in runs_mod.consumers(self._store, self._version)]
 
     def __repr__(self) -> str:

@@ -21,17 +21,26 @@ _active: list["Run"] = []
 
 
 class Run:
-    """A W&B-style run.  Use ``artfs.init()`` to make one."""
+    """A W&B-style run.  ``artfs.init()`` starts one; ``artfs.Api().runs()``,
+    ``artifact.logged_by()`` and ``artifact.used_by()`` return recorded ones."""
 
     def __init__(self, store: Store, record: dict):
         self._store = store
         self._record = record
-        self.finished = False
+        self.finished = record["status"] != "running"
 
     id = property(lambda self: self._record["id"])
     name = property(lambda self: self._record["name"])
     job_type = property(lambda self: self._record["job_type"])
     config = property(lambda self: self._record["config"])
+    state = property(lambda self: self._record["status"],
+                     doc="running, finished, failed, or adhoc (an implicit run)")
+    start = property(lambda self: self._record["start"], doc="seconds since the epoch")
+    end = property(lambda self: self._record["end"], doc="None while running")
+    exit_code = property(lambda self: self._record["exit_code"])
+    command = property(lambda self: self._record.get("command"))
+    implicit = property(lambda self: bool(self._record.get("implicit")),
+                        doc="made by a mount for reads outside any run")
 
     def log_artifact(self, artifact: "Artifact | str", name: str | None = None,
                      type: str | None = None, aliases=None, **_ignored) -> Artifact:
@@ -97,8 +106,14 @@ class Run:
     def __exit__(self, exc_type, exc, tb) -> None:
         self.finish(0 if exc_type is None else 1)
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Run) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
     def __repr__(self) -> str:
-        return f"<Run {self.id} {self.name}>"
+        return f"<Run {self.id} {self.name} ({self.state})>"
 
 
 def init(job_type: str | None = None, name: str | None = None, config: dict | None = None,

@@ -10,8 +10,6 @@ import pytest
 
 import artfs
 from artfs.errors import Conflict, NotFound, ReferenceChanged, UsageError
-from artfs.run import Run
-from artfs.store.store import Store
 from tests.conftest import read, write
 
 
@@ -56,8 +54,7 @@ def test_wandb_snippet_runs_unchanged(store_dir, tmp_path):
     assert out[0] == "my-dataset:v0"
     assert "my-dataset:v0 already holds this content" in err
     assert chunk_files(store_dir) == before
-    creators = [Run(Store.open(store_dir), r) for r in artfs.Api().runs()
-                if r["job_type"] == "dataset-creation"]
+    creators = artfs.Api().runs(job_type="dataset-creation")
     assert [[a.name for a in r.logged_artifacts()] for r in creators] == [
         ["my-dataset:v0"], ["my-dataset:v0"]]  # the second run logged the same content
     write(work / "my-dataset.txt", "second\n")
@@ -93,7 +90,7 @@ def test_artifact_properties_and_manifest(store_dir, tmp_path):
     with pytest.raises(NotFound):
         art.get_entry("missing.txt")
     assert len(art.files()) == 5
-    assert art.logged_by()["config"] == {"lr": 0.1}
+    assert art.logged_by().config == {"lr": 0.1}
     with pytest.raises(Conflict):
         art.add_file(str(tmp_path / "one.txt"))
 
@@ -120,8 +117,10 @@ def test_use_artifact_selectors_and_lineage(store_dir, tmp_path):
         used = sorted(a.name for a in run.used_artifacts())
         run_id = run.id
     assert used == ["ds:v0", "ds:v1", "ds:v2"]
-    assert run_id in [r["id"] for r in latest.used_by()]
-    assert artfs.Api().run(run_id)["status"] == "finished"
+    recorded = artfs.Api().run(run_id)
+    assert recorded in latest.used_by()
+    assert (recorded.state, recorded.exit_code, recorded.finished) == ("finished", 0, True)
+    assert recorded.start <= recorded.end
 
 
 def test_download_skips_files_with_right_digest(store_dir, tmp_path):

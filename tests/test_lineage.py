@@ -295,10 +295,10 @@ def test_api_runs_two_hops(cli, mount, store_dir, tmp_path):
     assert edges_of(down) == edges_of(graph)
 
     model = api.artifact("model:v0")
-    assert model.logged_by()["id"] == train["run"]
-    assert [r["id"] for r in model.used_by()] == [evaluation["run"]]
-    assert [r["id"] for r in api.artifact("ds:v0").used_by()] == [train["run"]]
-    assert api.artifact("report:best").logged_by()["id"] == evaluation["run"]
+    assert model.logged_by().id == train["run"]
+    assert [r.id for r in model.used_by()] == [evaluation["run"]]
+    assert [r.id for r in api.artifact("ds:v0").used_by()] == [train["run"]]
+    assert api.artifact("report:best").logged_by().id == evaluation["run"]
     assert api.artifact("report:v0").used_by() == []
     assert api.artifact("ds:v0").logged_by() is None
     assert [r["id"] for r in all_runs(cli)] == [train["run"], evaluation["run"]]
@@ -322,6 +322,10 @@ def test_implicit_read_only_runs_hidden_without_all(cli, mount, tmp_path):
 
     listed = as_json(cli("runs", "ls", "--json"))
     assert [r["job_type"] for r in listed] == ["noop"]
+    api = artfs.Api()
+    assert [r.job_type for r in api.runs()] == ["noop"]
+    assert [r.id for r in api.runs(include_implicit=True) if r.implicit] == [adhoc["id"]]
+    assert api.run(adhoc["id"]).state == "adhoc"
     assert adhoc["id"] not in cli("runs", "ls").out
     assert adhoc["id"] in cli("runs", "ls", "--all").out
 
