@@ -129,10 +129,10 @@ def test_a_chunk_a_reader_waits_for_goes_before_chunks_fetched_ahead():
     async def check(cache, store):
         first, ahead, wanted = store.order[0], store.order[1:4], store.order[6]
         store.chunks.gate.clear()
-        cache.prefetch(first)
+        cache.prefetch(first, 1000)
         await wait_until(lambda: store.chunks.fetched)  # the one worker is busy with it
         for digest in ahead:
-            cache.prefetch(digest)
+            cache.prefetch(digest, 1000)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(cache.get, wanted)
             await wait_until(lambda: wanted in cache._loading)
@@ -145,25 +145,20 @@ def test_a_chunk_a_reader_waits_for_goes_before_chunks_fetched_ahead():
     check()
 
 
-def test_fetches_queued_ahead_are_bounded():
+def test_chunks_fetched_ahead_and_unread_stay_under_half_the_cache():
     @run
     async def check(cache, store):
-        store.chunks.gate.clear()
-        cache.prefetch(store.order[0])
-        await wait_until(lambda: store.chunks.fetched)
-        for digest in store.order[1:]:
-            cache.prefetch(digest)
-        assert len(cache._ahead) == 3
-        store.chunks.gate.set()
-        await wait_until(lambda: len(store.chunks.fetched) == 4)
+        cache.capacity = 7000
+        for digest in store.order:
+            cache.prefetch(digest, 1000)
+        await wait_until(lambda: len(store.chunks.fetched) == 3)
         await trio.sleep(0.01)
-        assert store.chunks.fetched == store.order[:4]
-    saved = reader.MAX_AHEAD
-    reader.MAX_AHEAD = 3
-    try:
-        check()
-    finally:
-        reader.MAX_AHEAD = saved
+        assert store.chunks.fetched == store.order[:3]  # 3000 bytes <= 3500
+        assert await cache.get(store.order[0]) == bytes(1000)  # read: budget freed
+        cache.prefetch(store.order[5], 1000)
+        await wait_until(lambda: len(store.chunks.fetched) == 4)
+        assert store.chunks.fetched[3] == store.order[5]
+    check()
 
 
 def test_sequential_reads_fetch_ahead_and_random_reads_do_not(monkeypatch):
@@ -215,3 +210,29 @@ def test_many_readers_at_once_get_their_own_bytes(threads):
                 nursery.start_soon(read_all, i, step)
         assert seen == {i: content for i in range(10)}
     check(sizes=(700, 1300, 1000, 50, 2000), threads=threads)
+
+
+def test_readers_at_once_do_not_evict_what_was_fetched_ahead_for_them(monkeypatch):
+    """Eight sequential readers, each fetching 8 chunks ahead, share a cache of 16
+    chunks: what is fetched ahead must still be there when its reader comes."""
+    monkeypatch.setattr(reader, "READ_AHEAD", 8 * 1000)
+    files = 8
+
+    @run
+    async def check(cache, store):
+        cache.capacity = 16 * 1000
+        per_file = len(store.order) // files
+
+        async def read_file(k):
+            file = FileReader(store, cache, store.entry())
+            file.chunks = file.chunks[k * per_file:(k + 1) * per_file]
+            for offset in range(0, per_file * 1000, 500):
+                assert bytes(await file.read(offset, 500)) == bytes([k * per_file
+                                                                     + offset // 1000]) * 500
+                await trio.sleep(0)
+
+        async with trio.open_nursery() as nursery:
+            for k in range(files):
+                nursery.start_soon(read_file, k)
+        assert sorted(store.chunks.fetched) == sorted(store.order)  # each chunk once
+    check(sizes=(1000,) * 8 * 30, threads=2)

@@ -26,9 +26,6 @@ READ_AHEAD = 8 * 1024 * 1024  # bytes fetched ahead of a sequential reader
 # More workers than cores: while one waits for the disk, another decompresses.
 # On 2 cores, 4 workers read cold files 10% faster than 2; 6 no faster than 4.
 THREADS = 4
-# Fetches queued ahead of all readers together; beyond that the cache would evict
-# chunks fetched ahead before anyone reads them.
-MAX_AHEAD = 16
 
 
 class _Fetch:
@@ -60,6 +57,11 @@ class ChunkCache:
         # both queues (hurried after it was queued ahead); the first worker takes it.
         self._urgent: deque[_Fetch] = deque()
         self._ahead: deque[_Fetch] = deque()
+        # Chunks fetched ahead that no reader has asked for yet, and their bytes: kept
+        # under half the cache, or readers at once would evict each other's chunks
+        # before reading them (and fetch them again).
+        self._unread: dict[bytes, int] = {}
+        self._unread_bytes = 0
         self._closed = False
         self._wakeup = threading.Condition(threading.Lock())
         self._token = trio.lowlevel.current_trio_token()
@@ -69,6 +71,7 @@ class ChunkCache:
             worker.start()
 
     async def get(self, digest: bytes) -> bytes | memoryview:
+        self._mark_read(digest)
         data = self._lru.get(digest)
         if data is not None:
             self._lru.move_to_end(digest)
@@ -84,11 +87,20 @@ class ChunkCache:
         assert fetch.data is not None
         return fetch.data
 
-    def prefetch(self, digest: bytes) -> None:
-        """Fetch a chunk in the background, behind every chunk a reader waits for."""
-        if (digest not in self._lru and digest not in self._loading
-                and len(self._ahead) < MAX_AHEAD):
-            self._queue(digest, urgent=False)
+    def prefetch(self, digest: bytes, size: int) -> None:
+        """Fetch a chunk in the background, behind every chunk a reader waits for,
+        unless the chunks fetched ahead and not yet read fill half the cache."""
+        if (digest in self._lru or digest in self._loading
+                or self._unread_bytes + size > self.capacity // 2):
+            return
+        self._unread[digest] = size
+        self._unread_bytes += size
+        self._queue(digest, urgent=False)
+
+    def _mark_read(self, digest: bytes) -> None:
+        size = self._unread.pop(digest, None)
+        if size is not None:
+            self._unread_bytes -= size
 
     def close(self) -> None:
         """Let the workers finish their current job and stop."""
@@ -139,14 +151,17 @@ class ChunkCache:
         del self._loading[fetch.digest]
         if fetch.data is not None:
             self._insert(fetch.digest, fetch.data)
+        else:
+            self._mark_read(fetch.digest)  # failed: no longer waits for its reader
         fetch.done.set()
 
     def _insert(self, digest: bytes, data: bytes | memoryview) -> None:
         self._lru[digest] = data
         self._size += len(data)
         while self._size > self.capacity and len(self._lru) > 1:
-            _, old = self._lru.popitem(last=False)
+            old_digest, old = self._lru.popitem(last=False)
             self._size -= len(old)
+            self._mark_read(old_digest)  # evicted unread: its budget is free again
 
 
 class FileReader:
@@ -181,5 +196,5 @@ class FileReader:
     def _read_ahead(self, index: int, until: int) -> None:
         """Queue the chunks from ``index`` that start before offset ``until``."""
         while index < len(self.chunks) and self.starts[index] < until:
-            self.cache.prefetch(self.chunks[index][0])
+            self.cache.prefetch(*self.chunks[index])
             index += 1
