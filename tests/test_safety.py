@@ -25,6 +25,7 @@ import artfs
 from artfs.errors import CorruptData, NotFound
 from artfs.store import gc as gc_mod
 from artfs.store import restore
+from artfs.store import store as store_mod
 from artfs.store.chunker import chunks_of_bytes
 from artfs.store.commit import Commit, Node
 from tests.conftest import write
@@ -467,6 +468,38 @@ def test_gc_blocks_while_a_commit_is_open(tmp_path, store):
     assert seen == {k: sha(v) for k, v in files.items()}
     gone = blake3.blake3(junk_only).hexdigest()
     assert not os.path.exists(os.path.join(store.path, "chunks", gone[:2], gone[2:]))
+
+
+def test_read_file_decodes_ahead_but_yields_in_order_and_stops_at_damage(store):
+    """read_file decodes chunks ahead in threads: the bytes still come in file order,
+    a damaged chunk raises where it sits (after the good chunks before it), and a reader
+    that stops early leaves nothing running."""
+    data = random.Random(8).randbytes(12 * MiB)
+    with Commit(store) as c:
+        node = Node()
+        node[b"big.bin"] = c.bytes_entry(b"big.bin", data)
+        version, _ = c.publish("rf", node)
+    entry = store.lookup(version.root, b"big.bin")
+    chunk_list = store.file_chunks(entry)
+    assert len(chunk_list) > store_mod.READ_AHEAD_CHUNKS + 2
+    assert b"".join(map(bytes, store.read_file(entry))) == data
+    blocks = store.read_file(entry)
+    assert data.startswith(bytes(next(blocks)))
+    blocks.close()  # cancels what was decoded ahead
+
+    damaged = 2
+    path = store.chunks.path(chunk_list[damaged][0])
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 1]))
+    good = []
+    with pytest.raises(CorruptData, match="does not match"):
+        for block in store.read_file(entry):
+            good.append(bytes(block))
+    assert b"".join(good) == data[:sum(size for _, size in chunk_list[:damaged])]
 
 
 def test_gc_waits_for_an_export_of_a_version_removed_meanwhile(tmp_path, store):
