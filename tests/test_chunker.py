@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from artfs.store.chunker import MAX_CHUNK, MIN_CHUNK, chunks_of_bytes, chunks_of_stream
 from artfs.store.chunks import digest_of
+from artfs.store.commit import Commit, Node
 
 MiB = 1024 * 1024
 BIG = settings(max_examples=15, deadline=None)
@@ -163,3 +164,29 @@ def test_local_edit_changes_only_nearby_chunks(seed, size, where, edit, length):
     for (o1, n1, d1), (o2, n2, d2) in zip(old_cuts[tail_start:], new_cuts[len(new_d) - common:],
                                           strict=True):
         assert (o1 + shift, n1, d1) == (o2, n2, d2)
+
+
+def test_zero_runs_and_holes_commit_to_the_same_chunks_stored_once(store, tmp_path):
+    """Zeros take a shortcut at commit (no copy, no hash per chunk), which must not
+    change a cut, a digest or the file's bytes."""
+    rng = random.Random(9)
+    path = tmp_path / "sparse.bin"
+    data = rng.randbytes(300_000) + bytes(13 * MiB + 5) + rng.randbytes(700_000)
+    with open(path, "wb") as f:
+        f.write(data)
+        f.seek(40 * MiB)  # a hole: never written, reads as zeros
+        f.write(b"end")
+    data += bytes(40 * MiB - len(data)) + b"end"
+    with Commit(store) as c:
+        node = Node()
+        node[b"sparse.bin"] = c.file_entry(b"sparse.bin", str(path))
+        version, _ = c.publish("zeros", node)
+        new_chunks = dict(c.new_chunks)
+    entry = store.lookup(version.root, b"sparse.bin")
+    assert entry.digest == digest_of(data)
+    expected = [(digest_of(chunk), len(chunk)) for chunk in chunks_of_bytes(data)]
+    assert store.file_chunks(entry) == expected
+    zero_chunk = digest_of(bytes(MAX_CHUNK))
+    assert [d for d, _ in expected].count(zero_chunk) >= 8
+    assert len(new_chunks) == len(set(expected))  # each distinct chunk stored once
+    assert b"".join(map(bytes, store.read_file(entry))) == data

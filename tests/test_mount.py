@@ -976,7 +976,8 @@ def test_download_returns_the_mounted_version(cli, mount, tmp_path, monkeypatch)
 # --- big sparse files ---------------------------------------------------------------------
 
 
-def test_sparse_file_over_4gib_commits_and_reads_back(cli, mount):
+def test_sparse_file_over_4gib_commits_and_reads_back(cli, mount, store_dir, tmp_path):
+    """And stays sparse: holes are neither read at commit nor written by get or a copy-up."""
     staging = os.path.join(mount, "staging", "big")
     os.mkdir(staging)
     offset = 5 * 1024**3
@@ -993,3 +994,18 @@ def test_sparse_file_over_4gib_commits_and_reads_back(cli, mount):
             assert f.read() == b"\0\0\0Z"
             f.seek(4 * 1024**3 + 12345)
             assert f.read(10) == bytes(10)
+    dest = tmp_path / "dest"
+    assert cli("get", "big:v0", str(dest)).code == 0
+    exported = dest / "sparse.bin"
+    assert exported.stat().st_size == offset + 1 and exported.stat().st_blocks * 512 < 1 << 20
+    with open(exported, "rb") as f:
+        f.seek(offset - 3)
+        assert f.read() == b"\0\0\0Z"
+    with open(os.path.join(staging, "sparse.bin"), "ab") as f:  # copies the file up
+        f.write(b"!")
+    on_disk = os.path.join(store_dir, "staging", "big", "tree", "sparse.bin")
+    assert os.stat(on_disk).st_blocks * 512 < 1 << 20
+    version = version_path(mount, committed(cli, "big"))
+    with open(os.path.join(version, "sparse.bin"), "rb") as f:
+        f.seek(offset - 1)
+        assert f.read() == b"\0Z!"

@@ -26,8 +26,9 @@ import blake3
 
 from artfs.errors import ArtfsError, Conflict, NotFound, SpecialFile, StoreError
 from artfs.store import meta
-from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
+from artfs.store.chunker import MAX_CHUNK, MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
+from artfs.store.holes import open_sparse
 from artfs.store.names import LATEST, check_alias, check_name
 from artfs.store.store import Store, Version
 from artfs.store.tree import (
@@ -44,6 +45,7 @@ from artfs.store.tree import (
 WORKERS = 2
 MAX_IN_FLIGHT = 8  # chunks being compressed/written at once: bounds memory to ~8 x 4 MiB
 RACY_SECONDS = 2.0  # files modified this recently are not trusted to the stat cache
+_ZEROS = bytes(MAX_CHUNK)
 
 Progress = Callable[[int], None]
 
@@ -97,6 +99,7 @@ class Commit:
         self._pool = self._stack.enter_context(ThreadPoolExecutor(WORKERS, "artfs-chunk"))
         # Whole-file digests are updated in order on their own thread, off the reader's.
         self._hasher = self._stack.enter_context(ThreadPoolExecutor(1, "artfs-hash"))
+        self._zero_chunks: dict[int, Future] = {}
         self._txn = self.store.meta.read()
         self._stack.callback(self._txn.abort)
         return self
@@ -173,12 +176,16 @@ class Commit:
         return digest if self._content_known(digest, st.st_size) else None
 
     def _ingest(self, path: str | bytes) -> tuple[bytes, int]:
-        with open(path, "rb") as f:  # buffered: read() returns short only at the end
-            head = f.read(MIN_CHUNK)
-            if len(head) < MIN_CHUNK:
-                return self._ingest_small(head), len(head)
-            f.seek(0)
-            return self._ingest_large(f)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            with open_sparse(fd) as f:  # buffered: read() returns short only at the end
+                head = f.read(MIN_CHUNK)
+                if len(head) < MIN_CHUNK:
+                    return self._ingest_small(head), len(head)
+                f.seek(0)
+                return self._ingest_large(f)
+        finally:
+            os.close(fd)
 
     def _ingest_small(self, data: bytes) -> bytes:
         digest = digest_of(data)
@@ -191,17 +198,29 @@ class Commit:
         whole = blake3.blake3()
         pieces, hashing = [], None
         for view in chunks_of_stream(f):
-            data = bytes(view)  # the view is reused by the chunker; workers need a copy
+            if _ZEROS.startswith(view):  # holes of sparse files, zero padding (a memcmp)
+                data, piece = memoryview(_ZEROS)[: len(view)], self._zero_chunk(len(view))
+            else:
+                data = bytes(view)  # the view is reused by the chunker; workers need a copy
+                piece = self._submit(data)
             if hashing is not None:
                 hashing.result()  # at most one chunk queued for the whole-file digest
             hashing = self._hasher.submit(whole.update, data)
-            pieces.append((self._submit(data), len(data)))
+            pieces.append((piece, len(data)))
             self.progress(len(data))
-        items = [(future.result(), size) for future, size in pieces]
+        items = [(piece.result(), size) for piece, size in pieces]
         file_digest = self._hasher.submit(whole.digest).result()
         if len(items) > 1:
             self.filemaps[file_digest] = meta.pack_filemap(items)
         return file_digest, sum(n for _, n in items)
+
+    def _zero_chunk(self, size: int) -> Future:
+        """A chunk of zeros: hashed and stored once per size, not once per chunk.  Zeros
+        cut at the maximum chunk size, so a 100 GiB hole is one chunk repeated."""
+        future = self._zero_chunks.get(size)
+        if future is None:
+            future = self._zero_chunks[size] = self._submit(bytes(size))
+        return future
 
     def bytes_entry(self, name: bytes, data: bytes, mode: int = 0o644) -> Entry:
         """A file given as bytes (chunked like a file on disk)."""

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 import blake3
 
 from artfs.errors import ArtfsError, Conflict, CorruptData, NotFound, ReferenceChanged
+from artfs.store.holes import write_sparse
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 
@@ -112,8 +113,9 @@ def _write_file(store: Store, path: bytes, entry: Entry, progress) -> None:
     try:
         with open(tmp, "wb") as out:
             for block in _entry_blocks(store, entry):
-                out.write(block)
+                write_sparse(out, block)  # zeros become holes: a sparse file stays sparse
                 progress(len(block))
+            out.truncate()
         os.chmod(tmp, entry.mode)
         os.rename(tmp, path)
     finally:

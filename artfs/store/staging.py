@@ -22,6 +22,7 @@ import stat
 
 from artfs.errors import Conflict, NotFound
 from artfs.store.commit import Commit, Node
+from artfs.store.holes import write_sparse
 from artfs.store.names import check_name
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, SYMLINK, Entry
@@ -207,7 +208,8 @@ def copy_up(store: Store, path: bytes | str | int, *, truncate: bool = False) ->
         entry = placeholder_entry(b"" if by_fd else path, st, digest)
         with open(f"/proc/self/fd/{path}" if by_fd else path, "r+b") as f:
             for block in store.read_file(entry):
-                f.write(block)
+                write_sparse(f, block)  # over the placeholder's hole: zeros stay a hole
+            f.truncate()
             f.flush()
             os.fsync(f.fileno())
     os.removexattr(path, COW_XATTR)

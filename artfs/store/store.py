@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -310,14 +310,19 @@ class Store:
         if len(digests) <= 1:
             yield from map(self.chunks.get, digests)
             return
-        pool, queued = _chunk_readers(), iter(digests)
-        pending = deque(pool.submit(self.chunks.get, d)
-                        for d in itertools.islice(queued, READ_AHEAD_CHUNKS))
+        pool, queued, last = _chunk_readers(), iter(digests), None
+
+        def fetch(digest: bytes) -> Future:
+            nonlocal last  # a run of one chunk (a hole's zeros) is decoded once
+            if last is None or last[0] != digest:
+                last = (digest, pool.submit(self.chunks.get, digest))
+            return last[1]
+
+        pending = deque(map(fetch, itertools.islice(queued, READ_AHEAD_CHUNKS)))
         try:
             while pending:
                 data = pending.popleft().result()  # a damaged chunk raises in file order
-                for digest in itertools.islice(queued, 1):
-                    pending.append(pool.submit(self.chunks.get, digest))
+                pending.extend(map(fetch, itertools.islice(queued, 1)))
                 yield data
         finally:  # the reader stopped early, or a chunk was damaged
             for future in pending:

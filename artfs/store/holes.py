@@ -1,0 +1,81 @@
+"""Sparse files: reading without reading the holes, writing zeros as holes.
+
+Reading a hole makes the kernel allocate and zero page-cache pages for it:
+committing a 5 GiB file that is one hole took 3.3 s of system time for that
+alone.  ``open_sparse`` finds the holes with SEEK_DATA / SEEK_HOLE and
+produces their zeros in memory.  On a file system without hole support the
+whole file counts as data, which is still correct.
+
+Writing zeros with ``write_sparse`` seeks over them instead, so that a sparse
+file exported or copied up stays sparse.
+"""
+
+import errno
+import io
+import os
+from typing import BinaryIO
+
+_ZEROS = bytes(32 * 1024 * 1024)  # never touched, so never resident: reads map the zero page
+
+
+class _HoleSkippingReader(io.RawIOBase):
+    def __init__(self, fd: int):
+        self._fd = fd
+        self._pos = 0
+        self._size = os.fstat(fd).st_size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        self._pos = max(base + offset, 0)
+        return self._pos
+
+    def readinto(self, buf) -> int:
+        view = memoryview(buf).cast("B")
+        want = min(len(view), self._size - self._pos)
+        if want <= 0:
+            return 0
+        data = self._next_data()
+        if data > self._pos:  # in a hole: zeros up to the next data, without a read
+            n = min(want, data - self._pos, len(_ZEROS))
+            view[:n] = memoryview(_ZEROS)[:n]
+        else:
+            hole = self._lseek(os.SEEK_HOLE)
+            n = os.preadv(self._fd, [view[: min(want, hole - self._pos)]], self._pos)
+        self._pos += n
+        return n
+
+    def _next_data(self) -> int:
+        """Where data starts at or after the position (the end when only a hole is left)."""
+        return self._lseek(os.SEEK_DATA)
+
+    def _lseek(self, whence: int) -> int:
+        try:
+            return os.lseek(self._fd, self._pos, whence)
+        except OSError as e:
+            if e.errno != errno.ENXIO:
+                raise
+        # Nothing of that kind before the end, or the file shrank meanwhile: read no
+        # further than it now is.
+        self._size = min(self._size, os.fstat(self._fd).st_size)
+        return self._size
+
+
+def open_sparse(fd: int) -> BinaryIO:
+    """A buffered reader of ``fd`` from its start that reads holes as zeros without
+    reading them.  The caller keeps ``fd`` open while reading, and closes it."""
+    return io.BufferedReader(_HoleSkippingReader(fd), buffer_size=1024 * 1024)
+
+
+def write_sparse(out: BinaryIO, block: bytes | memoryview) -> None:
+    """Write ``block`` at the current position, seeking over it when it is all zeros.
+    The file's size must be set at the end (``out.truncate()``): a trailing hole has none."""
+    if _ZEROS.startswith(block):
+        out.seek(len(block), os.SEEK_CUR)
+    else:
+        out.write(block)
