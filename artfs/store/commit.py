@@ -157,7 +157,7 @@ class Commit:
         key = digest_of(os.fsencode(path))  # LMDB keys are at most 511 bytes
         digest = self._cached_digest(key, st) if cache else None
         if digest is None:
-            digest, size = self._ingest(path)
+            digest, size = self._ingest(path, st)
             if cache and size == st.st_size and st.st_mtime < self.started - RACY_SECONDS:
                 self.statcache[key] = meta.STAT.pack(st.st_dev, st.st_ino, st.st_size,
                                                      st.st_mtime_ns, st.st_ctime_ns, digest)
@@ -175,17 +175,15 @@ class Commit:
             return None
         return digest if self._content_known(digest, st.st_size) else None
 
-    def _ingest(self, path: str | bytes) -> tuple[bytes, int]:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            with open_sparse(fd) as f:  # buffered: read() returns short only at the end
-                head = f.read(MIN_CHUNK)
-                if len(head) < MIN_CHUNK:
-                    return self._ingest_small(head), len(head)
-                f.seek(0)
-                return self._ingest_large(f)
-        finally:
-            os.close(fd)
+    def _ingest(self, path: str | bytes, st: os.stat_result) -> tuple[bytes, int]:
+        with open(path, "rb") as f:  # buffered: read() returns short only at the end
+            # Fewer blocks than bytes: the file has holes, which are not read.
+            reader = open_sparse(f.fileno()) if st.st_blocks * 512 < st.st_size else f
+            head = reader.read(MIN_CHUNK)
+            if len(head) < MIN_CHUNK:
+                return self._ingest_small(head), len(head)
+            reader.seek(0)
+            return self._ingest_large(reader)
 
     def _ingest_small(self, data: bytes) -> bytes:
         digest = digest_of(data)
