@@ -554,6 +554,34 @@ def test_cow_staging_keeps_placeholders_for_untouched_files(cli, mount, store_di
     assert read(os.path.join(staging, "edit.txt")) == expected["edit.txt"]
 
 
+def test_a_reader_of_a_placeholder_follows_copy_up_and_commit(cli, mount, tmp_path):
+    """One descriptor keeps reading a staged file while another copies it in and a
+    commit turns it into a placeholder of the new version: every read has the bytes
+    the file holds at that moment (the kernel's cached pages are dropped before each)."""
+    data = os.urandom(3 << 20)  # several chunks
+    write(tmp_path / "src" / "big.bin", data)
+    put(cli, tmp_path / "src", "follow")
+    assert cli("stage", "follow", "--from", "v0").code == 0
+    path = os.path.join(mount, "staging", "follow", "big.bin")
+
+    def read_all(fd) -> bytes:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        return os.pread(fd, len(data) + 1, 0)
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert read_all(fd) == data  # from the store
+        with open(path, "r+b") as w:  # copies the file in
+            w.seek(2 << 20)
+            w.write(b"X" * 10)
+        edited = data[:2 << 20] + b"X" * 10 + data[(2 << 20) + 10:]
+        assert read_all(fd) == edited  # from the real file
+        assert committed(cli, "follow") == "follow:v1"  # a placeholder of v1 again
+        assert read_all(fd) == edited
+    finally:
+        os.close(fd)
+
+
 # --- 5. commits while a writer appends ------------------------------------------------------
 
 RECORD = 4096

@@ -73,6 +73,20 @@ class LocalFile:
     def __init__(self, fd: int, item: StagingItem):
         self.fd, self.item, self.staging = fd, item, item.staging
         item.fds.add(fd)
+        # While the file is a placeholder, its bytes come from the store: one reader
+        # (with its chunk offsets and read-ahead) for every read, not one per read.
+        self.placeholder: tuple[bytes, StoredFile] | None = None
+
+    def stored(self, store, cache) -> "StoredFile | None":
+        """The placeholder's content in the store; None once the file holds its own."""
+        digest = placeholder_digest(self.fd)
+        if digest is None:
+            return None
+        if self.placeholder is None or self.placeholder[0] != digest:
+            entry = placeholder_entry(b"", os.fstat(self.fd), digest)
+            self.placeholder = (digest, StoredFile(FileReader(store, cache, entry),
+                                                   f"staging {self.staging}"))
+        return self.placeholder[1]
 
 
 class Operations(pyfuse3.Operations):
@@ -400,12 +414,10 @@ class Operations(pyfuse3.Operations):
         if isinstance(handle, bytes):
             return handle[off : off + size]
         if isinstance(handle, LocalFile):
-            digest = placeholder_digest(handle.fd)
-            if digest is None:
+            stored = handle.stored(self.store, self.cache)
+            if stored is None:
                 return os.pread(handle.fd, size, off)
-            entry = placeholder_entry(b"", os.fstat(handle.fd), digest)
-            handle = StoredFile(FileReader(self.store, self.cache, entry),
-                                f"staging {handle.staging}")
+            handle = stored
         try:
             data = await handle.reader.read(off, size)
         except CorruptData as e:
