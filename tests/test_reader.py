@@ -213,14 +213,15 @@ def test_many_readers_at_once_get_their_own_bytes(threads):
 
 
 def test_readers_at_once_do_not_evict_what_was_fetched_ahead_for_them(monkeypatch):
-    """Eight sequential readers, each fetching 8 chunks ahead, share a cache of 16
-    chunks: what is fetched ahead must still be there when its reader comes."""
+    """Eight sequential readers, each fetching 8 chunks ahead, share a cache of 32
+    chunks: what is fetched ahead must still be there when its reader comes, however
+    many chunks other readers have read since (plain LRU evicted it)."""
     monkeypatch.setattr(reader, "READ_AHEAD", 8 * 1000)
     files = 8
 
     @run
     async def check(cache, store):
-        cache.capacity = 16 * 1000
+        cache.capacity = 32 * 1000  # room for each reader's chunk and the read-ahead
         per_file = len(store.order) // files
 
         async def read_file(k):

@@ -159,9 +159,13 @@ class ChunkCache:
         self._lru[digest] = data
         self._size += len(data)
         while self._size > self.capacity and len(self._lru) > 1:
-            old_digest, old = self._lru.popitem(last=False)
-            self._size -= len(old)
-            self._mark_read(old_digest)  # evicted unread: its budget is free again
+            # The least recently used chunk that has been read: a chunk fetched ahead
+            # waits for its reader, however long ago it came (the budget bounds those).
+            victim = next((d for d in self._lru if d not in self._unread), None)
+            if victim is None:
+                victim = next(iter(self._lru))
+                self._mark_read(victim)
+            self._size -= len(self._lru.pop(victim))
 
 
 class FileReader:
