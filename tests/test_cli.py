@@ -136,8 +136,7 @@ def test_stat_cache_skips_unchanged_files(store_dir, tmp_path, monkeypatch):
     def commit() -> tuple[str, int]:
         reads = []
         original = Commit._ingest
-        monkeypatch.setattr(Commit, "_ingest",
-                            lambda self, p, st: reads.append(p) or original(self, p, st))
+        monkeypatch.setattr(Commit, "_ingest", lambda self, p: reads.append(p) or original(self, p))
         with Commit(store) as c:
             version, _ = c.publish("ds", c.scan_dir(str(src), Node()))
         return version.label, len(reads)

@@ -26,9 +26,9 @@ import blake3
 
 from artfs.errors import ArtfsError, Conflict, NotFound, SpecialFile, StoreError
 from artfs.store import meta
-from artfs.store.chunker import MAX_CHUNK, MIN_CHUNK, chunks_of_stream
+from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
-from artfs.store.holes import open_sparse
+from artfs.store.holes import is_zeros, skipping_holes, zeros
 from artfs.store.names import LATEST, check_alias, check_name
 from artfs.store.store import Store, Version
 from artfs.store.tree import (
@@ -45,7 +45,6 @@ from artfs.store.tree import (
 WORKERS = 2
 MAX_IN_FLIGHT = 8  # chunks being compressed/written at once: bounds memory to ~8 x 4 MiB
 RACY_SECONDS = 2.0  # files modified this recently are not trusted to the stat cache
-_ZEROS = bytes(MAX_CHUNK)
 
 Progress = Callable[[int], None]
 
@@ -157,7 +156,7 @@ class Commit:
         key = digest_of(os.fsencode(path))  # LMDB keys are at most 511 bytes
         digest = self._cached_digest(key, st) if cache else None
         if digest is None:
-            digest, size = self._ingest(path, st)
+            digest, size = self._ingest(path)
             if cache and size == st.st_size and st.st_mtime < self.started - RACY_SECONDS:
                 self.statcache[key] = meta.STAT.pack(st.st_dev, st.st_ino, st.st_size,
                                                      st.st_mtime_ns, st.st_ctime_ns, digest)
@@ -175,10 +174,9 @@ class Commit:
             return None
         return digest if self._content_known(digest, st.st_size) else None
 
-    def _ingest(self, path: str | bytes, st: os.stat_result) -> tuple[bytes, int]:
+    def _ingest(self, path: str | bytes) -> tuple[bytes, int]:
         with open(path, "rb") as f:  # buffered: read() returns short only at the end
-            # Fewer blocks than bytes: the file has holes, which are not read.
-            reader = open_sparse(f.fileno()) if st.st_blocks * 512 < st.st_size else f
+            reader = skipping_holes(f)
             head = reader.read(MIN_CHUNK)
             if len(head) < MIN_CHUNK:
                 return self._ingest_small(head), len(head)
@@ -196,8 +194,8 @@ class Commit:
         whole = blake3.blake3()
         pieces, hashing = [], None
         for view in chunks_of_stream(f):
-            if _ZEROS.startswith(view):  # holes of sparse files, zero padding (a memcmp)
-                data, piece = memoryview(_ZEROS)[: len(view)], self._zero_chunk(len(view))
+            if is_zeros(view):  # holes of sparse files, zero padding
+                data, piece = zeros(len(view)), self._zero_chunk(len(view))
             else:
                 data = bytes(view)  # the view is reused by the chunker; workers need a copy
                 piece = self._submit(data)

@@ -2,20 +2,32 @@
 
 Reading a hole makes the kernel allocate and zero page-cache pages for it:
 committing a 5 GiB file that is one hole took 3.3 s of system time for that
-alone.  ``open_sparse`` finds the holes with SEEK_DATA / SEEK_HOLE and
+alone.  ``skipping_holes`` finds the holes with SEEK_DATA / SEEK_HOLE and
 produces their zeros in memory.  On a file system without hole support the
 whole file counts as data, which is still correct.
 
-Writing zeros with ``write_sparse`` seeks over them instead, so that a sparse
-file exported or copied up stays sparse.
+``write_sparse`` seeks over blocks of zeros instead of writing them, so that a
+sparse file exported or copied up stays sparse.
 """
 
 import errno
 import io
 import os
+from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 _ZEROS = bytes(32 * 1024 * 1024)  # never touched, so never resident: reads map the zero page
+
+
+def is_zeros(block: bytes | memoryview) -> bool:
+    """Whether a block (of at most 32 MiB) is all zeros: a memcmp, stopping at the first
+    other byte."""
+    return _ZEROS.startswith(block)
+
+
+def zeros(size: int) -> memoryview:
+    """``size`` zero bytes (at most 32 MiB) without allocating them."""
+    return memoryview(_ZEROS)[:size]
 
 
 class _HoleSkippingReader(io.RawIOBase):
@@ -43,7 +55,7 @@ class _HoleSkippingReader(io.RawIOBase):
         data = self._next_data()
         if data > self._pos:  # in a hole: zeros up to the next data, without a read
             n = min(want, data - self._pos, len(_ZEROS))
-            view[:n] = memoryview(_ZEROS)[:n]
+            view[:n] = zeros(n)
         else:
             hole = self._lseek(os.SEEK_HOLE)
             n = os.preadv(self._fd, [view[: min(want, hole - self._pos)]], self._pos)
@@ -66,16 +78,24 @@ class _HoleSkippingReader(io.RawIOBase):
         return self._size
 
 
-def open_sparse(fd: int) -> BinaryIO:
-    """A buffered reader of ``fd`` from its start that reads holes as zeros without
-    reading them.  The caller keeps ``fd`` open while reading, and closes it."""
-    return io.BufferedReader(_HoleSkippingReader(fd), buffer_size=1024 * 1024)
+def skipping_holes(f: BinaryIO) -> BinaryIO:
+    """``f`` (open at its start) itself, or, when the file has holes (fewer blocks than
+    bytes), a buffered reader of it that makes their zeros without reading them.  The
+    caller keeps ``f`` open while reading, and closes it."""
+    st = os.fstat(f.fileno())
+    if st.st_blocks * 512 >= st.st_size:
+        return f
+    return io.BufferedReader(_HoleSkippingReader(f.fileno()), buffer_size=1024 * 1024)
 
 
-def write_sparse(out: BinaryIO, block: bytes | memoryview) -> None:
-    """Write ``block`` at the current position, seeking over it when it is all zeros.
-    The file's size must be set at the end (``out.truncate()``): a trailing hole has none."""
-    if _ZEROS.startswith(block):
-        out.seek(len(block), os.SEEK_CUR)
-    else:
-        out.write(block)
+def write_sparse(out: BinaryIO, blocks: Iterable[bytes | memoryview],
+                 progress: Callable[[int], None] = lambda n: None) -> None:
+    """Write ``blocks`` from the current position, seeking over those that are all zeros,
+    and end the file there (a trailing hole gives it no size by itself)."""
+    for block in blocks:
+        if is_zeros(block):
+            out.seek(len(block), os.SEEK_CUR)
+        else:
+            out.write(block)
+        progress(len(block))
+    out.truncate()

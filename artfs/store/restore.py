@@ -111,11 +111,8 @@ def _write_file(store: Store, path: bytes, entry: Entry, progress) -> None:
         raise Conflict(f"{os.fsdecode(path)} is a directory in the way of a file; move it")
     tmp = path + b".artfs-tmp"
     try:
-        with open(tmp, "wb") as out:
-            for block in _entry_blocks(store, entry):
-                write_sparse(out, block)  # zeros become holes: a sparse file stays sparse
-                progress(len(block))
-            out.truncate()
+        with open(tmp, "wb") as out:  # zeros become holes: a sparse file stays sparse
+            write_sparse(out, _entry_blocks(store, entry), progress)
         os.chmod(tmp, entry.mode)
         os.rename(tmp, path)
     finally:

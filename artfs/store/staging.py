@@ -207,9 +207,7 @@ def copy_up(store: Store, path: bytes | str | int, *, truncate: bool = False) ->
     if not truncate:
         entry = placeholder_entry(b"" if by_fd else path, st, digest)
         with open(f"/proc/self/fd/{path}" if by_fd else path, "r+b") as f:
-            for block in store.read_file(entry):
-                write_sparse(f, block)  # over the placeholder's hole: zeros stay a hole
-            f.truncate()
+            write_sparse(f, store.read_file(entry))  # over the placeholder's hole
             f.flush()
             os.fsync(f.fileno())
     os.removexattr(path, COW_XATTR)
