@@ -508,8 +508,7 @@ def runs():
 @click.pass_context
 def runs_ls(ctx, show_all, as_json):
     """List runs, oldest first."""
-    found = [r for r in runs_mod.list_runs(open_store(ctx))
-             if show_all or not r.get("implicit")]
+    found = runs_mod.list_runs(open_store(ctx), include_implicit=show_all)
     emit(as_json, found, "\n".join(
         f"{r['id']}  {r['status']:<9} {r['job_type'] or '-':<14} {r['name']:<24} "
         f"{_when(r['start'])}" for r in found) or "no runs")

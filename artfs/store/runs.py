@@ -201,7 +201,11 @@ def run_edges(store: Store, run_id: str, db_name: str) -> list[tuple[str, int, b
         return out
 
 
-def list_runs(store: Store) -> list[dict]:
+def list_runs(store: Store, *, job_type: str | None = None,
+              include_implicit: bool = False) -> list[dict]:
+    """Run records, oldest first; implicit runs (reads through a mount outside any run)
+    only when asked for."""
     with store.meta.read() as txn:
-        return sorted((meta.loads(v) for _, v in txn.cursor(store.meta.db["runs"])),
-                      key=lambda r: r["start"])
+        found = [meta.loads(v) for _, v in txn.cursor(store.meta.db["runs"])]
+    return sorted((r for r in found if (job_type is None or r["job_type"] == job_type)
+                   and (include_implicit or not r.get("implicit"))), key=lambda r: r["start"])
