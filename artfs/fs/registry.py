@@ -150,11 +150,14 @@ def held_by_mounts(store_path: str, timeout: float = 30) -> tuple[set[bytes], se
     trees: set[bytes] = set()
     files: set[bytes] = set()
     for info in mounts(store_path):
-        reply = request(store_path, info, {"op": "held"}, timeout=timeout)
+        try:
+            reply = request(store_path, info, {"op": "held"}, timeout=timeout)
+        except ArtfsError as e:
+            raise ArtfsError(f"nothing was freed: {e}") from None
         if not reply.get("ok"):
-            raise ArtfsError(f"the mount at {info.mountpoint} cannot tell what it serves "
-                             f"({reply.get('error')}); 'artfs umount {info.mountpoint}' "
-                             "and mount again")
+            raise ArtfsError(f"nothing was freed: the mount at {info.mountpoint} cannot tell "
+                             f"what it serves ({reply.get('error')}); 'artfs umount "
+                             f"{info.mountpoint}' and mount again")
         trees.update(bytes.fromhex(d) for d in reply["trees"])
         files.update(bytes.fromhex(d) for d in reply["files"])
     return trees, files
