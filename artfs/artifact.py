@@ -281,18 +281,21 @@ class Artifact:
 
     def logged_by(self) -> "Run | None":
         """The run that made this version (None when made outside any run)."""
-        from artfs.run import Run  # run.py imports this module
         self._check_committed()
         run_id = self._version.run
-        return Run(self._store, runs_mod.get_run(self._store, run_id)) if run_id else None
+        return _recorded_run(self._store, run_id) if run_id else None
 
     def used_by(self) -> "list[Run]":
         """The runs that used this version (use_artifact or reads through a mount)."""
-        from artfs.run import Run
         self._check_committed()
-        return [Run(self._store, runs_mod.get_run(self._store, r))
+        return [_recorded_run(self._store, r)
                 for r in runs_mod.consumers(self._store, self._version)]
 
     def __repr__(self) -> str:
         return f"<Artifact {self.name} ({self._type})>"
 
+
+def _recorded_run(store: Store, run_id: str) -> "Run":
+    from artfs.run import Run  # run.py imports this module
+
+    return Run(store, runs_mod.get_run(store, run_id))
