@@ -42,6 +42,6 @@ class Api:
 
     def runs(self, job_type: str | None = None, include_implicit: bool = False) -> list[Run]:
         """Recorded runs, oldest first; implicit ones (reads through a mount outside any
-        run) only when asked for."""
+        run) that only read, only when asked for."""
         return [Run(self._store, r) for r in runs_mod.list_runs(
             self._store, job_type=job_type, include_implicit=include_implicit)]

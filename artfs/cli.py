@@ -503,7 +503,8 @@ def runs():
 
 
 @runs.command("ls")
-@click.option("--all", "show_all", is_flag=True, help="Also show implicit (adhoc) runs.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Also show implicit (adhoc) runs that only read.")
 @json_option
 @click.pass_context
 def runs_ls(ctx, show_all, as_json):

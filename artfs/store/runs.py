@@ -203,9 +203,14 @@ def run_edges(store: Store, run_id: str, db_name: str) -> list[tuple[str, int, b
 
 def list_runs(store: Store, *, job_type: str | None = None,
               include_implicit: bool = False) -> list[dict]:
-    """Run records, oldest first; implicit runs (reads through a mount outside any run)
-    only when asked for."""
+    """Run records, oldest first.  Implicit runs (made by a mount for reads outside any
+    run) that only read are left out unless asked for; one that committed a version is
+    part of the story, as in the lineage graph."""
+    db = store.meta.db
     with store.meta.read() as txn:
-        found = [meta.loads(v) for _, v in txn.cursor(store.meta.db["runs"])]
-    return sorted((r for r in found if (job_type is None or r["job_type"] == job_type)
-                   and (include_implicit or not r.get("implicit"))), key=lambda r: r["start"])
+        found = [r for r in map(meta.loads, txn.cursor(db["runs"]).iternext(keys=False))
+                 if (job_type is None or r["job_type"] == job_type)
+                 and (include_implicit or not r.get("implicit")
+                      or any(meta.prefix_scan(txn, db["outputs"],
+                                              r["id"].encode() + meta.SEP)))]
+    return sorted(found, key=lambda r: r["start"])
