@@ -134,8 +134,9 @@ def test_shell_script_in_its_own_process_group(cli, mount, store_dir, tmp_path):
     assert {n["id"] for n in graph["nodes"]} == {"model:v0", rnode, "ds:v0"}
     assert edges_of(graph) == {(rnode, "model:v0", "output"), ("ds:v0", rnode, "input")}
     # it committed something, so it is listed without --all, like in the graph
-    assert rnode in [r["id"] for r in as_json(cli("runs", "ls", "--json"))]
-    assert rnode in [r.id for r in artfs.Api().runs()]
+    run_id = rnode.removeprefix("run:")
+    assert run_id in [r["id"] for r in as_json(cli("runs", "ls", "--json"))]
+    assert run_id in [r.id for r in artfs.Api().runs()]
     files = input_files(graph, "ds:v0", rnode)
     assert files == {"a.csv": sizes["a.csv"], "sub/b.bin": sizes["sub/b.bin"]}
     assert "c.txt" not in files and "d.txt" not in files
