@@ -135,9 +135,10 @@ class Artifact:
         self._check_committed()
         draft = Artifact(self._name, self._type, self.description, self.metadata)
         draft._base, draft._store = self, self._store
-        for path, entry in self._store.walk(self._version.root):
+        for path, entry, mtime in self._store.walk_times(self._version):
             if entry.kind != 2:  # directories come back with their files
-                draft._sources[path.decode("utf-8", "surrogateescape")] = ("inherited", entry)
+                draft._sources[path.decode("utf-8", "surrogateescape")] = ("inherited", entry,
+                                                                            mtime)
         return draft
 
     # --- committing (called by Run.log_artifact) ---------------------------------
@@ -172,13 +173,15 @@ class Artifact:
                 target = target.child_dir(part)
             commit.scan_dir(source[1], target)
         elif kind in ("file", "tmpfile"):  # a temporary file is not worth a stat cache entry
-            node.place(raw_path, commit.file_entry(leaf, source[1], cache=kind == "file"))
+            st = os.stat(source[1])
+            node.place(raw_path, commit.file_entry(leaf, source[1], st, cache=kind == "file"),
+                       st.st_mtime_ns)
         elif kind == "ref":
             node.place(raw_path, commit.reference_entry(leaf, source[1], source[2], source[3]))
         else:
             entry = commit.inherited_entry(source[1])
             node.place(raw_path, Entry(leaf, entry.kind, entry.mode, entry.size,
-                                       entry.digest, entry.target))
+                                       entry.digest, entry.target), source[2])
 
     def _attach(self, store: Store, version: Version) -> "Artifact":
         self._store, self._version = store, version

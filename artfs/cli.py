@@ -146,7 +146,6 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
     check_exists(path)
     st = os.stat(path)  # PATH itself may be a symlink: store what it points to
     store = open_store(ctx, create=True)
-    warn = lambda msg: click.echo(f"artfs: warning: {msg}", err=True)  # noqa: E731
     with progress(lambda: tree_size(path), f"storing {name}") as bar, \
             Commit(store, progress=bar, skip_special=skip_special, warn=warn) as commit:
         node = Node()
@@ -154,7 +153,7 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
             commit.scan_dir(path, node)
         elif os.path.isfile(path):
             base = os.fsencode(os.path.basename(os.path.abspath(path)))
-            node[base] = commit.file_entry(base, os.path.abspath(path), st)
+            node.add(base, commit.file_entry(base, os.path.abspath(path), st), st.st_mtime_ns)
         else:  # --skip-special would leave nothing to store
             raise errors.SpecialFile(f"{path} is a fifo, socket or device; put takes a file "
                                      "or a directory")
@@ -347,6 +346,10 @@ def stats(ctx, as_json):
         f"compression ratio  {s.compression_ratio:.2f}x"]))
 
 
+def warn(message: str) -> None:
+    click.echo(f"artfs: warning: {message}", err=True)
+
+
 @main.command()
 @click.argument("mountpoint", type=click.Path(file_okay=False))
 @click.option("--foreground", is_flag=True, help="Stay in the foreground, logging to stderr.")
@@ -421,8 +424,10 @@ def _staging_location(store: Store, staging) -> str:
 @click.option("--alias", "aliases", multiple=True, help="Alias to set (repeatable).")
 @click.option("--type", "type_", help="Artifact type (default: the artifact's, else dataset).")
 @click.option("--metadata", help="JSON object stored with the version.")
+@click.option("--skip-special", is_flag=True,
+              help="Leave fifos, sockets and devices out, with a warning for each.")
 @click.pass_context
-def commit(ctx, name, message, aliases, type_, metadata):
+def commit(ctx, name, message, aliases, type_, metadata, skip_special):
     """Snapshot staging NAME into its next version (through the running mount, if any)."""
     from artfs.fs import registry
     from artfs.store.staging import Staging
@@ -431,16 +436,18 @@ def commit(ctx, name, message, aliases, type_, metadata):
     store = open_store(ctx)
     request = {"op": "commit", "name": name, "message": message, "aliases": list(aliases),
                "type": type_, "metadata": meta_dict, "run_id": os.environ.get(runs_mod.RUN_ENV),
-               "pid": os.getpid()}
+               "pid": os.getpid(), "skip_special": skip_special}
     live = registry.mounts(store.path)
     if live:
         reply = registry.request(store.path, live[0], request)
         if not reply["ok"]:
             raise (errors.UsageError if reply["usage"] else errors.ArtfsError)(reply["error"])
         label, created = reply["version"], reply["created"]
+        for warning in reply.get("warnings", []):
+            warn(warning)
     else:
         del request["op"], request["name"], request["pid"]
-        version, created = Staging(store, name).commit(**request)
+        version, created = Staging(store, name).commit(warn=warn, **request)
         label = version.label
     click.echo(label)
     if not created:

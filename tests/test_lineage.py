@@ -718,7 +718,7 @@ def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
     env = lmdb.open(os.path.join(store_dir, "meta"), max_dbs=len(meta.DBS), subdir=True)
     info, inputs = env.open_db(b"info"), env.open_db(b"inputs")
     with env.begin() as txn:
-        assert txn.get(b"format", db=info) == b"2"
+        assert txn.get(b"format", db=info) == str(meta.FORMAT_VERSION).encode()
         assert "files" not in meta.loads(txn.get(key, db=inputs))
     env.close()
     assert runs_mod.running_runs(Store.open(store_dir)) == {run["pid"]: run["id"]}

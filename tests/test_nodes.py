@@ -8,6 +8,7 @@ import pytest
 
 from artfs.fs.nodes import ARTIFACTS, Inodes, Listing, VersionItem
 from artfs.fs.views import Views
+from artfs.store.attrs import DirAttrs
 from artfs.store.commit import Commit, Node
 from artfs.store.tree import DIR, FILE, SYMLINK, Entry
 
@@ -18,13 +19,20 @@ ENTRIES = (Entry(b"a.txt", FILE, 0o644, 3, b"\1" * 32),
 
 def version_dir(inodes: Inodes, path: bytes = b"") -> tuple[int, VersionItem]:
     root = Entry(b"", DIR, 0o555, 0, b"\3" * 32)
-    inode = inodes.intern(("ver", "ds", 2, path), VersionItem, "ds", 2, path, root, 123)
+    inode = inodes.intern(("ver", "ds", 2, path), VersionItem, "ds", 2, path, root, 123,
+                          DirAttrs(1, None), 123)
     return inode, inodes[inode]
 
 
 def listed(inodes: Inodes, entries=ENTRIES, path: bytes = b"") -> Listing:
     inode, item = version_dir(inodes, path)
-    return inodes.listing(inode, item, lambda: entries)
+    return inodes.listing(inode, item, contents(entries))
+
+
+def contents(entries):
+    """What a version directory's listing is made of: entries, mtimes, subdirectories."""
+    dirs = [DirAttrs(0, b"\5" * 32) for e in entries if e.kind == DIR]
+    return lambda: (entries, [123] * len(entries), dirs)
 
 
 def enoent(inodes: Inodes, inode: int) -> int:
@@ -76,20 +84,21 @@ def test_a_block_goes_when_the_kernel_forgets_its_last_name():
 
 
 def test_held_digests_name_what_the_kernel_may_still_ask_about():
-    """gc keeps these: the version directory, each listed directory's tree, and files
-    interned on their own; nothing once the kernel has let go."""
+    """gc keeps these: the version directory, each listed directory's tree and times,
+    and files interned on their own; nothing once the kernel has let go."""
     inodes = Inodes()
     assert inodes.held_digests() == (set(), set())
     root, _ = version_dir(inodes)
     assert inodes.held_digests() == ({b"\3" * 32}, set())
-    listing = inodes.listing(root, inodes[root], lambda: ENTRIES)
+    listing = inodes.listing(root, inodes[root], contents(ENTRIES))
     inodes.hold(listing)
     sub = inodes.listing(listing.base + 2, inodes[listing.base + 2],
-                         lambda: (Entry(b"x", FILE, 0o644, 5, b"\4" * 32),))
+                         contents((Entry(b"x", FILE, 0o644, 5, b"\4" * 32),)))
     inodes.hold(sub)
-    assert inodes.held_digests() == ({b"\3" * 32, b"\2" * 32}, set())
-    inodes.intern(("file",), VersionItem, "ds", 2, b"f", ENTRIES[0], 0)
-    assert inodes.held_digests() == ({b"\3" * 32, b"\2" * 32}, {b"\1" * 32})
+    held = {b"\3" * 32, b"\2" * 32, b"\5" * 32}
+    assert inodes.held_digests() == (held, set())
+    inodes.intern(("file",), VersionItem, "ds", 2, b"f", ENTRIES[0], 0, None, 0)
+    assert inodes.held_digests() == (held, {b"\1" * 32})
     inodes.release(sub)
     inodes.release(listing)
     inodes.forget(root, 1)

@@ -181,9 +181,11 @@ async def _answer(ops: Operations, stream: trio.SocketStream) -> None:
 async def _handle(ops: Operations, request: dict) -> dict:
     if request.get("op") == "commit":
         options = {k: request[k] for k in ("message", "aliases", "type", "metadata", "run_id",
-                                           "pid") if k in request}
-        version, created = await ops.commit(request["name"], **options)
-        return {"ok": True, "version": version.label, "created": created}
+                                           "pid", "skip_special") if k in request}
+        warnings: list[str] = []
+        version, created = await ops.commit(request["name"], warn=warnings.append, **options)
+        return {"ok": True, "version": version.label, "created": created,
+                "warnings": warnings}
     if request.get("op") == "flush":  # a run ends: its reads must be stored now
         await ops.record_reads()
         return {"ok": True}

@@ -7,7 +7,7 @@
     /artifacts/NAME/ALIAS  AliasLink
     /meta/NAME/vN.json     MetaDir, MetaFile (read-only JSON about a version)
     /staging/              Fixed("staging")
-    /staging/NAME/…        StagingItem: a real file or directory under STORE/staging
+    /staging/NAME/…        StagingItem: a real file or directory under STORE/staging/NAME/tree
 
 Inodes are numbered on first lookup and forgotten when the kernel forgets
 them (lookup count zero), so the table stays as small as what is in use.
@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import pyfuse3
 
+from artfs.fs.passthrough import Tree
+from artfs.store.attrs import DirAttrs
 from artfs.store.tree import DIR, FILE, Entry
 
 ROOT, ARTIFACTS, STAGINGS, META = pyfuse3.ROOT_INODE, 2, 3, 4
@@ -37,13 +39,19 @@ class ArtifactDir:
 
 
 class VersionItem:
-    """A file, link or directory of a version; one is made per name listed, so it is lean."""
+    """A file, link or directory of a version; one is made per name listed, so it is lean.
 
-    __slots__ = ("name", "number", "path", "entry", "created_ns", "attr", "reader_run")
+    ``dir_attrs`` (directories only) says how many subdirectories it has and where its
+    children's times are; ``version_ns`` is the time shown for entries of a version
+    made before times were kept."""
 
-    def __init__(self, name: str, number: int, path: bytes, entry: Entry, created_ns: int):
+    __slots__ = ("name", "number", "path", "entry", "mtime_ns", "dir_attrs", "version_ns",
+                 "attr", "reader_run")
+
+    def __init__(self, name: str, number: int, path: bytes, entry: Entry, mtime_ns: int,
+                 dir_attrs: DirAttrs | None, version_ns: int):
         self.name, self.number, self.path, self.entry = name, number, path, entry
-        self.created_ns = created_ns
+        self.mtime_ns, self.dir_attrs, self.version_ns = mtime_ns, dir_attrs, version_ns
         self.attr = None  # its EntryAttributes, made once: a version never changes
         self.reader_run: str | None = None  # the run whose reads the kernel's page cache holds
 
@@ -54,10 +62,16 @@ class Listing:
     kernel asks about (lookup, getattr, open); the block is dropped when the
     kernel has forgotten every name in it and no open handle lists it."""
 
-    __slots__ = ("dir_inode", "parent", "base", "entries", "items", "lookups", "_index")
+    __slots__ = ("dir_inode", "parent", "base", "entries", "mtimes", "dirs", "items", "lookups",
+                 "_index")
 
-    def __init__(self, dir_inode: int, parent: VersionItem, base: int, entries: tuple):
+    def __init__(self, dir_inode: int, parent: VersionItem, base: int, entries: tuple,
+                 mtimes, dirs: list[DirAttrs]):
         self.dir_inode, self.parent, self.base, self.entries = dir_inode, parent, base, entries
+        self.mtimes = mtimes
+        # entry index -> its DirAttrs (the attribute object lists subdirectories in order)
+        self.dirs = dict(zip((i for i, e in enumerate(entries) if e.kind == DIR), dirs,
+                             strict=True))
         self.items: dict[int, VersionItem] = {}
         self.lookups = 0  # kernel lookups of names in the block, plus open handles
         self._index: dict[bytes, int] | None = None
@@ -76,8 +90,10 @@ class Listing:
         if item is None:
             entry, parent = self.entries[inode - self.base], self.parent
             path = parent.path + b"/" + entry.name if parent.path else entry.name
+            index = inode - self.base
             item = self.items[inode] = VersionItem(parent.name, parent.number, path, entry,
-                                                   parent.created_ns)
+                                                   self.mtimes[index], self.dirs.get(index),
+                                                   parent.version_ns)
         return item
 
 
@@ -100,11 +116,16 @@ class MetaFile:
 
 @dataclass(eq=False)
 class StagingItem:
-    """A real file or directory; a hard-linked file is known under several paths."""
+    """A real file or directory, by its path(s) in its staging's tree (b"" is the tree
+    itself); a hard-linked file is known under several paths."""
 
-    staging: str
+    tree: Tree
     paths: set[bytes] = field(default_factory=set)
     fds: set[int] = field(default_factory=set)  # open descriptors (an unlinked file has one)
+
+    @property
+    def staging(self) -> str:
+        return self.tree.name
 
     @property
     def path(self) -> bytes:
@@ -148,12 +169,14 @@ class Inodes:
             self._by_key[key] = inode
         return inode
 
-    def listing(self, dir_inode: int, parent: VersionItem, entries) -> Listing:
-        """The block numbering a version directory's names (``entries()`` the first time)."""
+    def listing(self, dir_inode: int, parent: VersionItem, contents) -> Listing:
+        """The block numbering a version directory's names (``contents()`` the first time:
+        entries, their mtimes, their subdirectories' DirAttrs)."""
         listing = self._listing_of.get(dir_inode)
         if listing is None:
-            names = entries()
-            listing = Listing(dir_inode, parent, self._allocate(max(len(names), 1)), names)
+            names, mtimes, dirs = contents()
+            listing = Listing(dir_inode, parent, self._allocate(max(len(names), 1)), names,
+                              mtimes, dirs)
             self._bases.append(listing.base)
             self._listings[listing.base] = self._listing_of[dir_inode] = listing
         return listing
@@ -209,12 +232,14 @@ class Inodes:
                 return
 
     def held_digests(self) -> tuple[set[bytes], set[bytes]]:
-        """(tree digests, file digests) of the versions the kernel may still ask about,
-        removed ones included: gc must keep them until the kernel lets go.  A listed
-        directory's tree covers every name in its block."""
-        entries = [node.entry for node in self.nodes.values() if isinstance(node, VersionItem)]
-        entries += [listing.parent.entry for listing in self._listings.values()]
+        """(tree and attribute digests, file digests) of the versions the kernel may still
+        ask about, removed ones included: gc must keep them until the kernel lets go.  A
+        listed directory's tree covers every name in its block."""
+        items = [node for node in self.nodes.values() if isinstance(node, VersionItem)]
+        items += [listing.parent for listing in self._listings.values()]
+        entries = [item.entry for item in items]
         trees = {e.digest for e in entries if e.kind == DIR}
+        trees |= {i.dir_attrs.attrs for i in items if i.dir_attrs and i.dir_attrs.attrs}
         files = {e.digest for e in entries if e.kind == FILE and e.size}
         return trees, files
 

@@ -19,9 +19,10 @@ from pyfuse3 import FUSEError
 from artfs.errors import ArtfsError, CorruptData
 from artfs.fs import passthrough as pt
 from artfs.fs.attribution import Attribution
+from artfs.fs.creds import as_caller
 from artfs.fs.nodes import STAGINGS, Inodes, Listing, MetaFile, StagingItem, VersionItem
 from artfs.fs.reader import ChunkCache, FileReader
-from artfs.fs.views import Views, fill_entry_attr
+from artfs.fs.views import Views
 from artfs.store.names import check_name
 from artfs.store.staging import Staging, copy_up, placeholder_digest, placeholder_entry
 from artfs.store.staging import names as staging_names
@@ -29,6 +30,7 @@ from artfs.store.tree import DIR, FILE, REFERENCE
 
 log = logging.getLogger("artfs.mount")
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND
+OPEN_IGNORED = os.O_CREAT | os.O_EXCL  # the kernel has done these; reopening must not
 FLUSH_SECONDS = 1.0
 
 
@@ -109,6 +111,7 @@ class Operations(pyfuse3.Operations):
         self._locks: collections.defaultdict[str, trio.Lock] = collections.defaultdict(
             trio.Lock)
         self._refreshing = trio.Lock()
+        self._trees: dict[str, pt.Tree] = {}
 
     # --- helpers -----------------------------------------------------------------
 
@@ -128,22 +131,48 @@ class Operations(pyfuse3.Operations):
         while (event := self._committing.get(staging)) is not None:
             await event.wait()
 
-    async def _real_content(self, staging: str, target, truncate: bool = False) -> None:
-        """Return when ``target`` (path or fd) holds real content and no commit runs; the
-        caller then changes it without awaiting, so the change is wholly before or after
-        any commit."""
+    async def _real_content(self, item: StagingItem, fd: int | None = None,
+                            truncate: bool = False) -> None:
+        """Return when the file (through ``fd``, else its path) holds real content and no
+        commit runs; the caller then changes it without awaiting, so the change is wholly
+        before or after any commit."""
+        if fd is None:
+            fd = self._open_item(item, os.O_RDONLY)
+            try:
+                return await self._real_content(item, fd, truncate)
+            finally:
+                os.close(fd)
         while True:
-            await self._no_commit(staging)
-            if placeholder_digest(target) is None:
+            await self._no_commit(item.staging)
+            if placeholder_digest(fd) is None:
                 return
-            async with self._locks[staging]:
-                if placeholder_digest(target) is not None:
+            async with self._locks[item.staging]:
+                if placeholder_digest(fd) is not None:
                     await trio.to_thread.run_sync(
-                        lambda: copy_up(self.store, target, truncate=truncate))
+                        lambda: copy_up(self.store, fd, truncate=truncate))
 
-    def _intern_staging(self, staging: str, path: bytes) -> int:
-        inode = self.inodes.intern(pt.key_of(path), StagingItem, staging)
-        self.inodes[inode].paths.add(path)
+    def _open_item(self, item: StagingItem, flags: int) -> int:
+        """A new descriptor of a staging file (one still open but unlinked, too)."""
+        flags = (flags & ~OPEN_IGNORED) | os.O_NOFOLLOW | os.O_CLOEXEC
+        if not item.paths and item.fds:
+            return os.open(f"/proc/self/fd/{next(iter(item.fds))}", flags & ~os.O_NOFOLLOW)
+        with item.tree.at(item.path) as (dir_fd, tail):
+            return os.open(tail, flags, dir_fd=dir_fd)
+
+    def _tree(self, name: str) -> pt.Tree:
+        """The open tree of a staging; a staging made anew since gets a new one."""
+        path = Staging(self.store, name).tree
+        st = os.stat(path)
+        tree = self._trees.get(name)
+        if tree is None or (os.fstat(tree.fd).st_dev, os.fstat(tree.fd).st_ino) != (
+                st.st_dev, st.st_ino):
+            tree = self._trees[name] = pt.Tree(name, path)
+        return tree
+
+    def _intern_staging(self, tree: pt.Tree, rel: bytes) -> int:
+        st = tree.lstat(rel)
+        inode = self.inodes.intern(("stg", st.st_dev, st.st_ino), StagingItem, tree)
+        self.inodes[inode].paths.add(rel)
         return inode
 
     def _forget_path(self, path: bytes) -> None:
@@ -160,8 +189,8 @@ class Operations(pyfuse3.Operations):
         node = self.inodes[inode]
         if isinstance(node, StagingItem):
             if not node.paths and node.fds:  # unlinked, still open
-                return pt.real_attr(inode, next(iter(node.fds)))
-            return pt.real_attr(inode, node.path)
+                return pt.real_attr(inode, os.fstat(next(iter(node.fds))))
+            return pt.real_attr(inode, node.tree.lstat(node.path))
         return self.views.attr(inode)
 
     async def _run_of(self, pid: int) -> str | None:
@@ -185,12 +214,12 @@ class Operations(pyfuse3.Operations):
     async def lookup(self, parent_inode, name, ctx):
         parent = self.inodes[parent_inode]
         if isinstance(parent, StagingItem):
-            return self._entry(self._intern_staging(parent.staging, pt.child_path(parent, name)))
+            return self._entry(self._intern_staging(parent.tree,
+                                                    pt.child_path(parent.path, name)))
         if parent_inode == STAGINGS:
             if not _ok_name(name) or not Staging(self.store, name.decode()).exists():
                 raise FUSEError(errno.ENOENT)
-            staging = Staging(self.store, name.decode())
-            return self._entry(self._intern_staging(staging.name, os.fsencode(staging.tree)))
+            return self._entry(self._intern_staging(self._tree(name.decode()), b""))
         return self._entry(self.views.lookup(parent_inode, name))
 
     async def forget(self, inode_list):
@@ -205,20 +234,28 @@ class Operations(pyfuse3.Operations):
     async def setattr(self, inode, attr, fields, fh, ctx):
         item = await self._writable(inode)
         handle = self.handles.get(fh) if fh is not None else None
-        target = handle.fd if isinstance(handle, LocalFile) else item.path
+        fd = handle.fd if isinstance(handle, LocalFile) else None
         if fields.update_size:
-            await self._real_content(item.staging, target, truncate=attr.st_size == 0)
-            # a rename while we waited may have moved the path
-            target = handle.fd if isinstance(handle, LocalFile) else item.path
-            os.truncate(target, attr.st_size)
-        pt.set_attrs(target, attr, fields)
+            await self._real_content(item, fd, truncate=attr.st_size == 0)
+            if fd is not None:
+                os.ftruncate(fd, attr.st_size)
+            else:  # the path now: a rename while we waited may have moved it
+                own = self._open_item(item, os.O_WRONLY)
+                try:
+                    os.ftruncate(own, attr.st_size)
+                finally:
+                    os.close(own)
+        if not item.paths and fd is None and item.fds:
+            fd = next(iter(item.fds))  # unlinked, still open
+        pt.set_attrs(item.tree, item.path if fd is None else b"", fd, attr, fields)
         return self._attr(inode)
 
     @errors_to_errno
     async def readlink(self, inode, ctx):
         node = self.inodes[inode]
         if isinstance(node, StagingItem):
-            return os.readlink(node.path)
+            with node.tree.at(node.path) as (dir_fd, tail):
+                return os.readlink(tail, dir_fd=dir_fd)
         return self.views.readlink(inode)
 
     # --- directories ------------------------------------------------------------------
@@ -235,11 +272,17 @@ class Operations(pyfuse3.Operations):
     @errors_to_errno
     async def readdir(self, fh, start_id, token):
         handle = self.handles[fh]
+        # "." and ".." come first, at offsets 0 and 1; the kernel counts no lookup for them
+        for offset in range(start_id, 2):
+            if not pyfuse3.readdir_reply(token, (b".", b"..")[offset], self._attr(handle.inode),
+                                         offset + 1):
+                return
+        start = max(start_id, 2) - 2
         if isinstance(handle.entries, Listing):
-            return self._reply_listing(handle.entries, start_id, token)
+            return self._reply_listing(handle.entries, start, token)
         if handle.entries is None or start_id == 0:  # listed once per opendir (or rewind)
             handle.entries = self._listing(handle.inode)
-        for index, (name, inode) in enumerate(handle.entries[start_id:], start_id + 1):
+        for index, (name, inode) in enumerate(handle.entries[start:], start + 3):
             if not pyfuse3.readdir_reply(token, name, self._attr(inode), index):
                 return
             self.inodes.remember(inode)
@@ -248,10 +291,10 @@ class Operations(pyfuse3.Operations):
         """A version directory's names, with attributes made straight from its tree:
         the hot loop of ``find`` and ``ls -l`` over a dataset."""
         attr, base, replied = self.views.listing_attr(listing), listing.base, 0
+        fill = self.views.filler(listing)
         for index in range(start, len(listing)):
-            entry = listing.entries[index]
-            if not pyfuse3.readdir_reply(token, entry.name,
-                                         fill_entry_attr(attr, base + index, entry), index + 1):
+            if not pyfuse3.readdir_reply(token, listing.entries[index].name,
+                                         fill(attr, base + index, index), index + 3):
                 break
             replied += 1
         self.inodes.hold(listing, replied)  # each name replied is a kernel lookup
@@ -264,10 +307,16 @@ class Operations(pyfuse3.Operations):
     def _listing(self, inode: int) -> list[tuple[bytes, int]]:
         node = self.inodes[inode]
         if isinstance(node, StagingItem):
-            return [(n, self._intern_staging(node.staging, os.path.join(node.path, n)))
-                    for n in sorted(os.listdir(node.path))]
+            with node.tree.at(node.path) as (dir_fd, tail):
+                fd = os.open(tail, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            try:
+                names = sorted(map(os.fsencode, os.listdir(fd)))
+            finally:
+                os.close(fd)
+            return [(n, self._intern_staging(node.tree, pt.child_path(node.path, n)))
+                    for n in names]
         if inode == STAGINGS:
-            return [(n.encode(), self._intern_staging(n, os.fsencode(Staging(self.store, n).tree)))
+            return [(n.encode(), self._intern_staging(self._tree(n), b""))
                     for n in staging_names(self.store)]
         return self.views.names(inode)
 
@@ -276,9 +325,13 @@ class Operations(pyfuse3.Operations):
         if parent_inode == STAGINGS:
             return await self._new_staging(name)
         parent = await self._writable(parent_inode)
-        path = pt.child_path(parent, name)
-        os.mkdir(path, mode & ~ctx.umask)
-        return self._entry(self._intern_staging(parent.staging, path))
+        path = pt.child_path(parent.path, name)
+        mode = stat.S_IMODE(mode) & ~ctx.umask
+        with parent.tree.at(path) as (dir_fd, tail):
+            with as_caller(ctx):
+                os.mkdir(tail, mode, dir_fd=dir_fd)
+            pt.add_group_other_bits(dir_fd, tail, mode)
+        return self._entry(self._intern_staging(parent.tree, path))
 
     async def _new_staging(self, name: bytes) -> pyfuse3.EntryAttributes:
         text = name.decode(errors="surrogateescape")
@@ -291,7 +344,7 @@ class Operations(pyfuse3.Operations):
         if staging.exists():
             raise FUSEError(errno.EEXIST)
         await trio.to_thread.run_sync(staging.create)
-        return self._entry(self._intern_staging(text, os.fsencode(staging.tree)))
+        return self._entry(self._intern_staging(self._tree(text), b""))
 
     @errors_to_errno
     async def rmdir(self, parent_inode, name, ctx):
@@ -299,33 +352,46 @@ class Operations(pyfuse3.Operations):
             if not _ok_name(name) or not Staging(self.store, name.decode()).exists():
                 raise FUSEError(errno.ENOENT)
             staging = Staging(self.store, name.decode())
-            if not staging.exists():
-                raise FUSEError(errno.ENOENT)
             if os.listdir(staging.tree):
                 raise FUSEError(errno.ENOTEMPTY)
-            self._forget_path(os.fsencode(staging.tree))
+            self._forget_staging(staging.name)
             await trio.to_thread.run_sync(staging.remove)
             return
         parent = await self._writable(parent_inode)
-        path = pt.child_path(parent, name)
-        os.rmdir(path)
-        self._forget_path(path)
+        path = pt.child_path(parent.path, name)
+        with parent.tree.at(path) as (dir_fd, tail):
+            os.rmdir(tail, dir_fd=dir_fd)
+        self._forget_path(parent.tree, path)
+
+    def _forget_staging(self, name: str) -> None:
+        tree = self._trees.pop(name, None)
+        if tree is not None:
+            self._forget_path(tree, b"")
 
     # --- names ------------------------------------------------------------------------
+
+    def _forget_path(self, tree: pt.Tree, path: bytes) -> None:
+        """A name is gone; an inode left with no name must not be found by a new file
+        that reuses its number on disk."""
+        items = [i for i in self.inodes.staging_items() if i.tree is tree]
+        for item in pt.forget_path(items, path):
+            self.inodes.retire(item)
 
     @errors_to_errno
     async def unlink(self, parent_inode, name, ctx):
         parent = await self._writable(parent_inode)
-        path = pt.child_path(parent, name)
-        os.unlink(path)
-        self._forget_path(path)
+        path = pt.child_path(parent.path, name)
+        with parent.tree.at(path) as (dir_fd, tail):
+            os.unlink(tail, dir_fd=dir_fd)
+        self._forget_path(parent.tree, path)
 
     @errors_to_errno
     async def symlink(self, parent_inode, name, target, ctx):
         parent = await self._writable(parent_inode)
-        path = pt.child_path(parent, name)
-        os.symlink(target, path)
-        return self._entry(self._intern_staging(parent.staging, path))
+        path = pt.child_path(parent.path, name)
+        with parent.tree.at(path) as (dir_fd, tail), as_caller(ctx):
+            os.symlink(target, tail, dir_fd=dir_fd)
+        return self._entry(self._intern_staging(parent.tree, path))
 
     @errors_to_errno
     async def link(self, inode, new_parent_inode, new_name, ctx):
@@ -333,8 +399,9 @@ class Operations(pyfuse3.Operations):
         parent = await self._writable(new_parent_inode)
         if item.staging != parent.staging:
             raise FUSEError(errno.EXDEV)
-        path = pt.child_path(parent, new_name)
-        os.link(item.path, path)
+        path = pt.child_path(parent.path, new_name)
+        with item.tree.at(item.path) as (src_fd, src), parent.tree.at(path) as (dst_fd, dst):
+            os.link(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
         item.paths.add(path)
         return self._entry(inode)
 
@@ -344,27 +411,27 @@ class Operations(pyfuse3.Operations):
         new_parent = await self._writable(parent_new)
         if old_parent.staging != new_parent.staging:
             raise FUSEError(errno.EXDEV)
-        old, new = pt.child_path(old_parent, name_old), pt.child_path(new_parent, name_new)
-        if flags & pyfuse3.RENAME_EXCHANGE:
-            raise FUSEError(errno.EINVAL)
-        if flags & pyfuse3.RENAME_NOREPLACE and os.path.lexists(new):
-            raise FUSEError(errno.EEXIST)
-        replaced = os.path.lexists(new)
-        os.rename(old, new)
+        tree = old_parent.tree
+        old = pt.child_path(old_parent.path, name_old)
+        new = pt.child_path(new_parent.path, name_new)
+        exchange = bool(flags & pyfuse3.RENAME_EXCHANGE)
+        replaced = not exchange and _lexists(tree, new)
+        pt.rename(tree, old, new, flags)
         if replaced:
-            self._forget_path(new)
-        pt.rename_paths(self.inodes.staging_items(), old, new)
+            self._forget_path(tree, new)
+        pt.rename_paths([i for i in self.inodes.staging_items() if i.tree is tree], old, new,
+                        exchange)
 
     @errors_to_errno
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
         parent = await self._writable(parent_inode)  # EROFS outside staging, first
-        if not stat.S_ISREG(mode):
-            log.warning("refused mknod of a special file %r: staging keeps only files, "
-                        "directories and links", name)
-            raise FUSEError(errno.EPERM)
-        path = pt.child_path(parent, name)
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, stat.S_IMODE(mode)))
-        return self._entry(self._intern_staging(parent.staging, path))
+        path = pt.child_path(parent.path, name)
+        perm = stat.S_IMODE(mode) & ~ctx.umask
+        with parent.tree.at(path) as (dir_fd, tail):
+            with as_caller(ctx):
+                os.mknod(tail, stat.S_IFMT(mode) | perm, rdev, dir_fd=dir_fd)
+            pt.add_group_other_bits(dir_fd, tail, perm)
+        return self._entry(self._intern_staging(parent.tree, path))
 
     # --- files -------------------------------------------------------------------------
 
@@ -375,9 +442,8 @@ class Operations(pyfuse3.Operations):
         if isinstance(node, StagingItem):
             if writing:
                 node = await self._writable(inode)
-                await self._real_content(node.staging, node.path,
-                                         truncate=bool(flags & os.O_TRUNC))
-            fd = os.open(node.path, flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW))
+                await self._real_content(node, truncate=bool(flags & os.O_TRUNC))
+            fd = self._open_item(node, flags)
             return pyfuse3.FileInfo(fh=self._new_handle(LocalFile(fd, node)))
         if writing:
             raise FUSEError(errno.EROFS)
@@ -402,9 +468,13 @@ class Operations(pyfuse3.Operations):
     @errors_to_errno
     async def create(self, parent_inode, name, mode, flags, ctx):
         parent = await self._writable(parent_inode)
-        path = pt.child_path(parent, name)
-        fd = os.open(path, flags | os.O_CREAT, stat.S_IMODE(mode) & ~ctx.umask)
-        inode = self._intern_staging(parent.staging, path)
+        path = pt.child_path(parent.path, name)
+        perm = stat.S_IMODE(mode) & ~ctx.umask
+        with parent.tree.at(path) as (dir_fd, tail):
+            with as_caller(ctx):
+                fd = os.open(tail, flags | os.O_CREAT | os.O_CLOEXEC, perm, dir_fd=dir_fd)
+            pt.add_group_other_bits(dir_fd, tail, perm)
+        inode = self._intern_staging(parent.tree, path)
         fh = self._new_handle(LocalFile(fd, self.inodes[inode]))
         return pyfuse3.FileInfo(fh=fh), self._entry(inode)
 
@@ -434,7 +504,7 @@ class Operations(pyfuse3.Operations):
             raise FUSEError(errno.EROFS)
         # made clean by a commit since open? copy in through the descriptor: the file may
         # have been renamed or unlinked since
-        await self._real_content(handle.staging, handle.fd)
+        await self._real_content(handle.item, handle.fd)
         return os.pwrite(handle.fd, buf, off)
 
     # No flush: pyfuse3 answers ENOSYS, and the kernel then sends no FLUSH on any later
@@ -473,10 +543,8 @@ class Operations(pyfuse3.Operations):
         if isinstance(node, StagingItem):
             if name in pt.HIDDEN_XATTRS:
                 raise FUSEError(pyfuse3.ENOATTR)
-            try:
-                return os.getxattr(node.path, name, follow_symlinks=False)
-            except OSError as e:
-                raise FUSEError(pyfuse3.ENOATTR if e.errno == errno.ENODATA else e.errno) from None
+            with node.tree.proc(node.path) as path:
+                return _xattr_call(os.getxattr, path, name)
         value = self.views.xattrs(inode).get(name)
         if value is None:
             raise FUSEError(pyfuse3.ENOATTR)
@@ -486,24 +554,24 @@ class Operations(pyfuse3.Operations):
     async def listxattr(self, inode, ctx):
         node = self.inodes[inode]
         if isinstance(node, StagingItem):
-            return [n.encode() for n in os.listxattr(node.path, follow_symlinks=False)
-                    if n.encode() not in pt.HIDDEN_XATTRS]
+            with node.tree.proc(node.path) as path:
+                names = os.listxattr(path, follow_symlinks=False)
+            return [n.encode() for n in names if n.encode() not in pt.HIDDEN_XATTRS]
         return list(self.views.xattrs(inode))
 
     @errors_to_errno
     async def setxattr(self, inode, name, value, ctx):
         item = await self._writable(inode)
         pt.check_xattr_name(name)
-        os.setxattr(item.path, name, value, follow_symlinks=False)
+        with item.tree.proc(item.path) as path:
+            os.setxattr(path, name, value, follow_symlinks=False)
 
     @errors_to_errno
     async def removexattr(self, inode, name, ctx):
         item = await self._writable(inode)
         pt.check_xattr_name(name)
-        try:
-            os.removexattr(item.path, name, follow_symlinks=False)
-        except OSError as e:
-            raise FUSEError(pyfuse3.ENOATTR if e.errno == errno.ENODATA else e.errno) from None
+        with item.tree.proc(item.path) as path:
+            _xattr_call(os.removexattr, path, name)
 
     # --- commits (asked for through the control socket) -------------------------------
 
@@ -536,6 +604,21 @@ class Operations(pyfuse3.Operations):
     async def stage(self, name: str, base) -> None:
         staging = Staging(self.store, name)
         await trio.to_thread.run_sync(lambda: staging.create(base))
+
+
+def _xattr_call(call, path: bytes, name: bytes):
+    try:
+        return call(path, name, follow_symlinks=False)
+    except OSError as e:
+        raise FUSEError(pyfuse3.ENOATTR if e.errno == errno.ENODATA else e.errno) from None
+
+
+def _lexists(tree: pt.Tree, path: bytes) -> bool:
+    try:
+        tree.lstat(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _ok_name(name: bytes) -> bool:

@@ -30,7 +30,9 @@ from artfs.fs.nodes import (
     VersionItem,
 )
 from artfs.store import runs as runs_mod
+from artfs.store.attrs import DirAttrs
 from artfs.store.names import parse_version
+from artfs.store.staging import names as staging_names
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 
@@ -78,15 +80,21 @@ class Views:
         if number is not None:
             version = self._version(name, number)
             root = Entry(b"", DIR, 0o555, 0, version.root)
-            return self.inodes.intern(("ver", name, number, b""), VersionItem,
-                                      name, number, b"", root, int(version.created * 1e9))
+            subdirs = sum(e.kind == DIR for e in self.store.tree(version.root))
+            return self.inodes.intern(("ver", name, number, b""), VersionItem, name, number,
+                                      b"", root, version.mtime_ns,
+                                      DirAttrs(subdirs, version.attrs_root), version.mtime_ns)
         if text in self._aliases(name):
             return self.inodes.intern(("alias", name, text), AliasLink, name, text)
         raise FUSEError(errno.ENOENT)
 
     def listing(self, inode: int, node: VersionItem) -> Listing:
         """The numbered names of a version directory."""
-        return self.inodes.listing(inode, node, lambda: self.store.tree(node.entry.digest))
+        def contents():
+            tree = self.store.tree(node.entry.digest)
+            attrs = node.dir_attrs.attrs if node.dir_attrs else None
+            return (tree, *self.store.listing_times(tree, attrs, node.version_ns))
+        return self.inodes.listing(inode, node, contents)
 
     def _is_artifact(self, name: str) -> bool:
         try:
@@ -116,20 +124,25 @@ class Views:
         node = self.inodes[inode]
         if isinstance(node, VersionItem):
             if node.attr is None:
-                node.attr = self.entry_attr(inode, node.entry, node.created_ns)
+                node.attr = fill_entry_attr(self._base_attr(inode, IMMUTABLE), inode,
+                                            node.entry, node.mtime_ns, node.dir_attrs)
             return node.attr
         return self._other_attr(inode, node)
-
-    def entry_attr(self, inode: int, entry: Entry, created_ns: int) -> pyfuse3.EntryAttributes:
-        return fill_entry_attr(self._base_attr(inode, created_ns, IMMUTABLE), inode, entry)
 
     def listing_attr(self, listing: Listing) -> pyfuse3.EntryAttributes:
         """One attribute object to fill for every name of a listing in turn (a readdir
         reply copies it), so a name costs a few assignments, not an object."""
-        return self._base_attr(listing.base, listing.parent.created_ns, IMMUTABLE)
+        return self._base_attr(listing.base, IMMUTABLE)
+
+    def filler(self, listing: Listing):
+        """fill(attr, inode, index): the attributes of the index-th name of a listing."""
+        entries, mtimes, dirs = listing.entries, listing.mtimes, listing.dirs
+        return lambda attr, inode, index: fill_entry_attr(attr, inode, entries[index],
+                                                          mtimes[index], dirs.get(index))
 
     def _other_attr(self, inode: int, node) -> pyfuse3.EntryAttributes:
-        a = self._base_attr(inode, self.started_ns, MUTABLE)
+        a = self._base_attr(inode, MUTABLE)
+        a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = self.started_ns
         if isinstance(node, AliasLink):
             a.st_mode = stat.S_IFLNK | 0o777
             a.st_size = len(self._alias_target(node))
@@ -138,18 +151,29 @@ class Views:
             a.st_size = len(self.meta_json(node))
         else:
             a.st_mode = stat.S_IFDIR | (0o755 if inode == STAGINGS else 0o555)
-            a.st_nlink = 2
+            a.st_nlink = 2 + self._subdirs(inode, node)
         a.st_blocks = (a.st_size + 511) // 512
         return a
 
-    def _base_attr(self, inode: int, when_ns: int, timeout: float) -> pyfuse3.EntryAttributes:
+    def _subdirs(self, inode: int, node) -> int:
+        """Subdirectories of a directory outside the versions (its link count less 2)."""
+        if inode == ROOT:
+            return len(FIXED_NAMES)
+        if inode in (ARTIFACTS, META):
+            return len(self.store.artifact_names())
+        if inode == STAGINGS:
+            return len(staging_names(self.store))
+        if isinstance(node, ArtifactDir):
+            return len(self.store.versions(node.name))
+        return 0
+
+    def _base_attr(self, inode: int, timeout: float) -> pyfuse3.EntryAttributes:
         a = pyfuse3.EntryAttributes()
         a.st_ino = inode
         a.st_uid, a.st_gid = self.uid, self.gid
         a.st_blksize = 128 * 1024
         a.st_nlink = 1
         a.entry_timeout = a.attr_timeout = timeout
-        a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = when_ns
         return a
 
     def _alias_target(self, node: AliasLink) -> bytes:
@@ -229,13 +253,15 @@ class Views:
         return {XATTR_PREFIX + k: v for k, v in out.items()}
 
 
-def fill_entry_attr(a: pyfuse3.EntryAttributes, inode: int, entry: Entry
-                    ) -> pyfuse3.EntryAttributes:
-    """Set what differs between the names of a version."""
+def fill_entry_attr(a: pyfuse3.EntryAttributes, inode: int, entry: Entry, mtime_ns: int,
+                    dir_attrs: DirAttrs | None) -> pyfuse3.EntryAttributes:
+    """Set what differs between the names of a version.  Nothing in a version changes
+    after it is committed, so atime and ctime are its mtime, as on a read-only disk."""
     a.st_ino = inode
     a.st_mode = entry.st_mode
+    a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = mtime_ns
     if entry.kind == DIR:
-        a.st_nlink, a.st_size = 2, 0
+        a.st_nlink, a.st_size = 2 + (dir_attrs.subdirs if dir_attrs else 0), 0
     else:
         a.st_nlink = 1
         a.st_size = entry.size if entry.kind != SYMLINK else len(entry.target)

@@ -20,12 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import blake3
 
 from artfs.errors import ArtfsError, Conflict, NotFound, SpecialFile, StoreError
-from artfs.store import meta
+from artfs.store import attrs, meta
 from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
 from artfs.store.holes import is_zeros, skipping_holes, zeros
@@ -44,17 +44,23 @@ from artfs.store.tree import (
 
 WORKERS = 2
 MAX_IN_FLIGHT = 8  # chunks being compressed/written at once: bounds memory to ~8 x 4 MiB
+SHORT_PATH = 2048  # longer paths are opened one directory at a time (PATH_MAX is 4096)
 RACY_SECONDS = 2.0  # files modified this recently are not trusted to the stat cache
 
 Progress = Callable[[int], None]
 
 
 class Node(dict):
-    """A directory being built: name (bytes) -> Entry, or Node for a subdirectory."""
+    """A directory being built: name (bytes) -> Entry, or Node for a subdirectory.
 
-    def __init__(self, mode: int = 0o755):
+    Times ride beside the entries (``mtimes``, and a subdirectory's own ``mtime_ns``):
+    they are not content.  Whatever has none gets the commit's time."""
+
+    def __init__(self, mode: int = 0o755, mtime_ns: int | None = None):
         super().__init__()
         self.mode = mode
+        self.mtime_ns = mtime_ns
+        self.mtimes: dict[bytes, int] = {}
 
     def child_dir(self, name: bytes) -> "Node":
         sub = self.get(check_component(name))
@@ -64,13 +70,18 @@ class Node(dict):
             raise Conflict(f"{name.decode(errors='replace')} is a file and a directory")
         return sub
 
-    def place(self, path: bytes, entry_or_node) -> None:
+    def place(self, path: bytes, entry_or_node, mtime_ns: int | None = None) -> None:
         """Put something at a relative path, creating parent directories."""
         *parents, leaf = [p for p in path.split(b"/") if p]
         node = self
         for part in parents:
             node = node.child_dir(part)
-        node[check_component(leaf)] = entry_or_node
+        node.add(check_component(leaf), entry_or_node, mtime_ns)
+
+    def add(self, name: bytes, entry_or_node, mtime_ns: int | None = None) -> None:
+        self[name] = entry_or_node
+        if mtime_ns is not None and not isinstance(entry_or_node, Node):
+            self.mtimes[name] = mtime_ns
 
 
 class Commit:
@@ -86,6 +97,8 @@ class Commit:
         self.new_chunks: dict[bytes, tuple[int, int]] = {}  # written by this commit
         self.filemaps: dict[bytes, bytes] = {}
         self.trees: dict[bytes, bytes] = {}
+        self.attrs: dict[bytes, bytes] = {}
+        self.skipped: list[str] = []  # special files left out (skip_special)
         self.statcache: dict[bytes, bytes] = {}
         self._claimed: set[bytes] = set()  # chunks this commit has handled or is writing
         self._claim_lock = threading.Lock()
@@ -150,10 +163,12 @@ class Commit:
     # --- files -----------------------------------------------------------------
 
     def file_entry(self, name: bytes, path: str | bytes, st: os.stat_result | None = None,
-                   *, cache: bool = True) -> Entry:
-        """Ingest one regular file (an absolute path); its Entry carries the content digest."""
+                   *, cache: bool = True, key_path: bytes | None = None) -> Entry:
+        """Ingest one regular file; its Entry carries the content digest.  ``path`` opens it;
+        ``key_path`` (default ``path``, absolute) names it in the stat cache."""
         st = st or os.stat(path)
-        key = digest_of(os.fsencode(path))  # LMDB keys are at most 511 bytes
+        # LMDB keys are at most 511 bytes
+        key = digest_of(key_path if key_path is not None else os.fsencode(path))
         digest = self._cached_digest(key, st) if cache else None
         if digest is None:
             digest, size = self._ingest(path)
@@ -239,61 +254,103 @@ class Commit:
     # --- directories -----------------------------------------------------------
 
     def scan_dir(self, path: str | bytes, node: Node | None = None,
-                 entry_for: Callable[[bytes, bytes, os.stat_result], Entry] | None = None
+                 entry_for: Callable[[bytes, bytes, os.stat_result, bytes], Entry] | None = None
                  ) -> Node:
         """A directory on disk as a Node: files ingested (or made into entries by
-        ``entry_for``), links kept as links.
+        ``entry_for(name, path to open, stat, stat-cache path)``), links kept as links,
+        every mtime recorded.
 
         The whole tree is walked before any file is read, so that a refused
-        special file stops the commit before it has stored anything.
+        special file stops the commit before it has stored anything.  Directories
+        are reached from their parent's descriptor, so depth has no limit.
         """
-        node = node if node is not None else Node(stat.S_IMODE(os.stat(path).st_mode))
-        files: list[tuple[Node, bytes, bytes, os.stat_result]] = []
-        self._walk(os.path.abspath(os.fsencode(path)), node, files)
-        entry_for = entry_for or self.file_entry
-        for parent, name, file_path, st in files:
-            parent[name] = entry_for(name, file_path, st)
+        root = os.path.abspath(os.fsencode(path))
+        st = os.stat(root)
+        node = node if node is not None else Node(stat.S_IMODE(st.st_mode))
+        node.mtime_ns = st.st_mtime_ns
+        groups: list[tuple[bytes, Node, list]] = []
+        specials: list[bytes] = []
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            self._walk(fd, b"", node, groups, specials)
+        finally:
+            os.close(fd)
+        self._refuse_special(root, specials)
+        entry_for = entry_for or (lambda name, p, st, key: self.file_entry(
+            name, p, st, key_path=key))
+        for rel, parent, files in groups:
+            with open_dir(root, rel) as dir_fd:
+                for name, st in files:
+                    key = os.path.join(root, rel, name)
+                    entry = entry_for(name, b"/proc/self/fd/%d/%s" % (dir_fd, name), st, key)
+                    parent.add(name, entry, st.st_mtime_ns)
         return node
 
-    def _walk(self, path: bytes, node: Node, files: list) -> None:
-        with os.scandir(path) as it:
-            for item in it:
-                st = item.stat(follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode):
-                    sub = node.child_dir(item.name)
-                    sub.mode = stat.S_IMODE(st.st_mode)
-                    self._walk(item.path, sub, files)
-                elif stat.S_ISREG(st.st_mode):
-                    files.append((node, item.name, item.path, st))
-                elif stat.S_ISLNK(st.st_mode):
-                    node[item.name] = Entry(item.name, SYMLINK, 0o777, 0, b"",
-                                            os.readlink(item.path))
-                else:
-                    self._special(item.path)
+    def _walk(self, fd: int, rel: bytes, node: Node, groups: list, specials: list) -> None:
+        files: list[tuple[bytes, os.stat_result]] = []
+        with os.scandir(fd) as it:
+            items = sorted(it, key=lambda item: item.name)
+        for item in items:
+            name = os.fsencode(item.name)
+            st = item.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                sub = node.child_dir(name)
+                sub.mode, sub.mtime_ns = stat.S_IMODE(st.st_mode), st.st_mtime_ns
+                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                try:
+                    self._walk(child, os.path.join(rel, name), sub, groups, specials)
+                finally:
+                    os.close(child)
+            elif stat.S_ISREG(st.st_mode):
+                files.append((name, st))
+            elif stat.S_ISLNK(st.st_mode):
+                node.add(name, Entry(name, SYMLINK, 0o777, 0, b"", os.readlink(name, dir_fd=fd)),
+                         st.st_mtime_ns)
+            else:
+                specials.append(os.path.join(rel, name))
+        if files:
+            groups.append((rel, node, files))
 
-    def _special(self, path: bytes) -> None:
-        shown = os.fsdecode(path)
-        if not self.skip_special:
-            raise SpecialFile(f"{shown} is a fifo, socket or device, which a version cannot "
-                              "hold; remove it (artfs put can --skip-special)")
-        self.warn(f"skipped special file {shown}")
+    def _refuse_special(self, root: bytes, specials: list[bytes]) -> None:
+        """Fifos, sockets and devices cannot be in a version: refuse them all at once, or
+        leave them out and say which (``skip_special``)."""
+        shown = [os.fsdecode(os.path.join(root, p)) for p in specials]
+        if shown and not self.skip_special:
+            more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
+            raise SpecialFile(f"{', '.join(shown[:3])}{more}: fifos, sockets and devices cannot "
+                              "be in a version; remove them, or pass --skip-special")
+        for path in shown:
+            self.skipped.append(path)
+            self.warn(f"skipped special file {path}")
 
-    def build(self, node: Node) -> tuple[bytes, int, int]:
-        """Write the tree objects of a Node: (root digest, total bytes, file count)."""
+    def build(self, node: Node) -> tuple[bytes, bytes, int, int]:
+        """Write the tree and attribute objects of a Node: (root digest, attribute digest,
+        total bytes, file count)."""
         entries, size, files = [], 0, 0
+        dirs: dict[bytes, attrs.DirAttrs] = {}
+        default = int(self.started * 1e9)
+        mtimes: dict[bytes, int] = {}
         for name, child in node.items():
             if isinstance(child, Node):
-                digest, sub_size, sub_files = self.build(child)
+                digest, child_attrs, sub_size, sub_files = self.build(child)
                 entries.append(Entry(name, DIR, child.mode, 0, digest))
+                subdirs = sum(isinstance(c, Node) for c in child.values())
+                dirs[name] = attrs.DirAttrs(subdirs, child_attrs)
+                mtimes[name] = child.mtime_ns if child.mtime_ns is not None else default
                 size, files = size + sub_size, files + sub_files
             else:
                 entries.append(child)
+                mtimes[name] = node.mtimes.get(name, default)
                 if child.kind in (FILE, REFERENCE):
                     size, files = size + child.size, files + 1
         blob = encode_tree(entries)
         digest = tree_digest(blob)
         self.trees[digest] = blob
-        return digest, size, files
+        order = sorted(mtimes)  # the tree's order
+        attrs_blob = attrs.encode([mtimes[n] for n in order], [dirs[n] for n in order if n in dirs])
+        attrs_digest = attrs.digest_of(attrs_blob)
+        self.attrs[attrs_digest] = attrs_blob
+        return digest, attrs_digest, size, files
 
     # --- publication -------------------------------------------------------------
 
@@ -302,17 +359,20 @@ class Commit:
                 run_id: str | None = None) -> tuple[Version, bool]:
         """Make the version visible; (version, False) if the newest version has this content."""
         aliases = check_publication(name, type, aliases, metadata)
-        root, size, files = self.build(node)
+        root, root_attrs, size, files = self.build(node)
+        times = {"attrs": root_attrs.hex(),
+                 "mtime_ns": node.mtime_ns if node.mtime_ns is not None
+                 else int(self.started * 1e9)}
         self._drain()
         if self.new_chunks:
             self.store.chunks.sync()
         self._txn.abort()  # the write transaction below sees everything newer
         with self.store.meta.write() as txn:
             return self._publish_in(txn, name, root, size, files, type, description,
-                                    metadata or {}, message, aliases, run_id)
+                                    metadata or {}, message, aliases, run_id, times)
 
     def _publish_in(self, txn, name, root, size, files, type, description, metadata, message,
-                    aliases, run_id) -> tuple[Version, bool]:
+                    aliases, run_id, times) -> tuple[Version, bool]:
         db = self.store.meta.db
         raw = txn.get(name.encode(), db=db["artifacts"])
         art = meta.loads(raw) if raw else {"type": type, "description": description,
@@ -327,7 +387,7 @@ class Commit:
             number, created = art["next_version"], True
             record = {"root": root.hex(), "size": size, "files": files, "created": time.time(),
                       "type": type, "description": description, "metadata": metadata,
-                      "message": message, "run": run_id}
+                      "message": message, "run": run_id, **times}
             txn.put(meta.version_key(name, number), meta.dumps(record), db=db["versions"])
             art["next_version"] = number + 1
             if description:
@@ -347,8 +407,27 @@ class Commit:
             txn.put(digest, blob, db=db["filemaps"], overwrite=False)
         for digest, blob in self.trees.items():
             txn.put(digest, blob, db=db["trees"], overwrite=False)
+        for digest, blob in self.attrs.items():
+            txn.put(digest, blob, db=db["attrs"], overwrite=False)
         for key, value in self.statcache.items():
             txn.put(key, value, db=db["statcache"])
+
+
+@contextmanager
+def open_dir(root: bytes, rel: bytes):
+    """A descriptor of ``root/rel``, reached one piece at a time when the path is longer
+    than one system call takes."""
+    if len(root) + len(rel) < SHORT_PATH:
+        root, rel = os.path.join(root, rel), b""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in filter(None, rel.split(b"/")):
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def check_publication(name: str, type: str, aliases=(), metadata: dict | None = None) -> list:

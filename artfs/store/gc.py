@@ -1,4 +1,5 @@
-"""Garbage collection: free chunks, chunk lists and trees no version references.
+"""Garbage collection: free chunks, chunk lists, trees and attribute objects no version
+references.
 
 Mark and sweep under the exclusive gc lock, so no commit is between its dedup
 check and its publication.  Index entries go first (one transaction), files
@@ -15,7 +16,7 @@ did and says so.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from artfs.store import meta
+from artfs.store import attrs, meta
 from artfs.store.staging import staging_bases
 from artfs.store.store import Store
 from artfs.store.tree import DIR, FILE
@@ -36,17 +37,21 @@ def _nothing_held() -> tuple[set[bytes], set[bytes]]:
     return set(), set()
 
 
-def live_objects(store: Store, held: Held = _nothing_held) -> tuple[set[bytes], set[bytes]]:
-    """(tree digests, file digests) reachable from any version, staging base or
-    what ``held`` returns."""
+def live_objects(store: Store, held: Held = _nothing_held
+                 ) -> tuple[set[bytes], set[bytes], set[bytes]]:
+    """(tree digests, file digests, attribute digests) reachable from any version,
+    staging base or what ``held`` returns (its trees may name attribute objects too)."""
     with store.meta.read() as txn:
-        roots = [bytes.fromhex(meta.loads(raw)["root"])
-                 for _, raw in txn.cursor(store.meta.db["versions"])]
+        records = [meta.loads(raw) for _, raw in txn.cursor(store.meta.db["versions"])]
+    roots = [bytes.fromhex(record["root"]) for record in records]
+    attr_roots = [bytes.fromhex(record["attrs"]) for record in records if record.get("attrs")]
     # A staging's placeholders hold digests of its base, which may have been removed since.
     roots += [bytes.fromhex(base["root"]) for base in staging_bases(store)]
-    held_trees, files = held()
+    held_digests, files = held()
+    with store.meta.read() as txn:  # a mount's held digests name attribute objects too
+        held_trees = [d for d in held_digests if txn.get(d, db=store.meta.db["trees"]) is not None]
     trees: set[bytes] = set()
-    stack = roots + list(held_trees)
+    stack = roots + held_trees
     while stack:
         digest = stack.pop()
         if digest in trees:
@@ -57,13 +62,26 @@ def live_objects(store: Store, held: Held = _nothing_held) -> tuple[set[bytes], 
                 stack.append(entry.digest)
             elif entry.kind == FILE and entry.size:
                 files.add(entry.digest)
-    return trees, files
+    return trees, files, _live_attrs(store, attr_roots + list(held_digests))
+
+
+def _live_attrs(store: Store, roots: list[bytes]) -> set[bytes]:
+    live: set[bytes] = set()
+    with store.meta.read() as txn:
+        stack = roots
+        while stack:
+            digest = stack.pop()
+            raw = None if digest in live else txn.get(digest, db=store.meta.db["attrs"])
+            if raw is not None:  # a held digest may be a tree's
+                live.add(digest)
+                stack += [d.attrs for d in attrs.decode(raw).dirs if d.attrs]
+    return live
 
 
 def collect(store: Store, *, dry_run: bool = False, held: Held = _nothing_held) -> GcReport:
     report = GcReport()
     with store.gc_lock(exclusive=True):
-        live_trees, live_files = live_objects(store, held)
+        live_trees, live_files, live_attrs = live_objects(store, held)
         db = store.meta.db
         with store.meta.read() as txn:
             live_chunks = set(live_files)
@@ -77,6 +95,8 @@ def collect(store: Store, *, dry_run: bool = False, held: Held = _nothing_held) 
                          if bytes(k) not in live_files]
             dead_trees = [bytes(k) for k in txn.cursor(db["trees"]).iternext(values=False)
                           if bytes(k) not in live_trees]
+            dead_attrs = [bytes(k) for k in txn.cursor(db["attrs"]).iternext(values=False)
+                          if bytes(k) not in live_attrs]
         report.chunks, report.bytes = len(dead_chunks), sum(dead_chunks.values())
         report.trees = len(dead_trees)
         indexed = live_chunks | set(dead_chunks)
@@ -91,10 +111,13 @@ def collect(store: Store, *, dry_run: bool = False, held: Held = _nothing_held) 
                 txn.delete(digest, db=db["filemaps"])
             for digest in dead_trees:
                 txn.delete(digest, db=db["trees"])
+            for digest in dead_attrs:
+                txn.delete(digest, db=db["attrs"])
         for digest in dead_chunks:
             store.chunks.delete(digest)
         for _, path in strays:
             store.chunks.delete_stray(path)
     store.tree.cache_clear()
     store.tree_index.cache_clear()
+    store.attrs.cache_clear()
     return report

@@ -6,6 +6,7 @@ docs/format.md describes the same layout for people.  Named databases:
     chunks     digest[32] -> u64 raw size | u64 stored size      (chunk index)
     filemaps   file digest[32] -> (chunk digest[32] | u64 size)*  (files of >1 chunk)
     trees      tree digest[32] -> tree object (see tree.py)
+    attrs      attribute digest[32] -> attribute object: file times (see attrs.py)
     artifacts  name -> JSON {type, description, created, next_version}
     versions   name 0x00 u32be(n) -> JSON version record
     aliases    name 0x00 alias -> u32be(n)
@@ -30,8 +31,9 @@ import lmdb
 from artfs.errors import UsageError
 
 # 2: the bytes read per file of an input edge moved to input_files; running runs indexed
-FORMAT_VERSION = 2
-DBS = ("info", "chunks", "filemaps", "trees", "artifacts", "versions", "aliases", "runs",
+# 3: file times (attribute objects, "attrs" and "mtime_ns" in version records)
+FORMAT_VERSION = 3
+DBS = ("info", "chunks", "filemaps", "trees", "attrs", "artifacts", "versions", "aliases", "runs",
        "running", "inputs", "input_files", "outputs", "consumers", "statcache")
 MAP_SIZE = 1 << 40  # address space only; the file grows with the data
 

@@ -64,28 +64,35 @@ def export(store: Store, version: Version, dest: str,
 def _export(store: Store, version: Version, dest_b: bytes, progress, only: bytes | None):
     if only is None:
         os.makedirs(dest_b, exist_ok=True)
-        entries = store.walk(version.root)
+        entries = store.walk_times(version)
     else:
         os.makedirs(os.path.dirname(os.path.join(dest_b, only)), exist_ok=True)
-        entries = [(only, store.lookup(version.root, only))]
-    dir_modes = []
-    for rel, entry in entries:
+        entries = [(only, store.lookup(version.root, only), store.mtime_of(version, only))]
+    dirs = []
+    for rel, entry, mtime in entries:
         path = os.path.join(dest_b, rel)
         try:
             if entry.kind == DIR:
                 _make_dir(path)
-                dir_modes.append((path, entry.mode))
-            elif entry.kind == SYMLINK:
+                dirs.append((path, entry.mode, mtime))
+                continue
+            if entry.kind == SYMLINK:
                 _make_link(path, entry.target)
+                progress(0)
             elif not _same_file(path, entry):
                 _write_file(store, path, entry, progress)
-                continue
-            progress(entry.size)
+            else:
+                progress(entry.size)
+            os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
         except CorruptData as e:
             raise CorruptData(f"{version.label}: {os.fsdecode(rel)} is damaged in the store "
                               f"({e}); run 'artfs verify'") from None
-    for path, mode in reversed(dir_modes):  # children first: a read-only dir is set last
+    # children first: a read-only dir is set last, and filling a dir changes its mtime
+    for path, mode, mtime in reversed(dirs):
         os.chmod(path, mode)
+        os.utime(path, ns=(mtime, mtime))
+    if only is None:
+        os.utime(dest_b, ns=(version.mtime_ns, version.mtime_ns))
 
 
 def _make_dir(path: bytes) -> None:

@@ -21,8 +21,8 @@ import shutil
 import stat
 
 from artfs.errors import Conflict, NotFound
-from artfs.store.commit import Commit, Node
-from artfs.store.holes import write_sparse
+from artfs.store.commit import Commit, Node, open_dir
+from artfs.store.holes import drop_content, write_sparse
 from artfs.store.names import check_name
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, SYMLINK, Entry
@@ -92,19 +92,34 @@ class Staging:
         self._set_base(base)
 
     def _materialize(self, version: Version) -> None:
-        tree = os.fsencode(self.tree)
-        dir_modes = []
-        for rel, entry in self.store.walk(version.root):
-            path = os.path.join(tree, rel)
+        """The version's tree as placeholders, links and directories, with its times."""
+        fd = os.open(self.tree, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            self._fill(fd, version.root, version.attrs_root, version.mtime_ns)
+        finally:
+            os.close(fd)
+        os.utime(self.tree, ns=(version.mtime_ns, version.mtime_ns))
+
+    def _fill(self, fd: int, root: bytes, attrs: bytes | None, default_ns: int) -> None:
+        tree = self.store.tree(root)
+        mtimes, dirs = self.store.listing_times(tree, attrs, default_ns)
+        subdirs = iter(dirs)
+        for entry, mtime in zip(tree, mtimes, strict=True):
+            name, times = entry.name, (mtime, mtime)
             if entry.kind == DIR:
-                os.mkdir(path, 0o700)
-                dir_modes.append((path, entry.mode))
+                os.mkdir(name, 0o700, dir_fd=fd)
+                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                try:
+                    self._fill(child, entry.digest, next(subdirs).attrs, default_ns)
+                finally:
+                    os.close(child)
+                os.chmod(name, entry.mode, dir_fd=fd)  # filled first: it may be read-only
+                os.utime(name, ns=times, dir_fd=fd)
             elif entry.kind == SYMLINK:
-                os.symlink(entry.target, path)
+                os.symlink(entry.target, name, dir_fd=fd)
+                os.utime(name, ns=times, dir_fd=fd, follow_symlinks=False)
             elif entry.kind == FILE:
-                make_placeholder(path, entry)
-        for path, mode in reversed(dir_modes):
-            os.chmod(path, mode)
+                make_placeholder(name, entry, dir_fd=fd, mtime_ns=mtime)
 
     def remove(self) -> None:
         if not self.exists():
@@ -117,12 +132,16 @@ class Staging:
 
     def commit(self, *, message: str = "", aliases=(), type: str | None = None,
                metadata: dict | None = None, description: str = "",
-               run_id: str | None = None, progress=None) -> tuple[Version, bool]:
-        """Snapshot the tree into the next version, then turn it into a clean view of it."""
+               run_id: str | None = None, progress=None, skip_special: bool = False,
+               warn=None) -> tuple[Version, bool]:
+        """Snapshot the tree into the next version, then turn it into a clean view of it.
+        Fifos, sockets and devices stop it, unless ``skip_special`` leaves them out
+        (each named to ``warn``)."""
         if not self.exists():
             raise NotFound(f"no staging named {self.name!r}; 'artfs stage {self.name}' makes one")
         type = type or self._default_type()
-        with Commit(self.store, progress=progress) as commit:
+        with Commit(self.store, progress=progress, skip_special=skip_special,
+                    warn=warn) as commit:
             node = self._scan(commit)
             version, created = commit.publish(
                 self.name, node, type=type, description=description, metadata=metadata,
@@ -139,27 +158,29 @@ class Staging:
 
     def _scan(self, commit: Commit) -> Node:
         """The tree as a Node: a placeholder is its base's entry, read and hashed never."""
-        def entry_for(name: bytes, path: bytes, st: os.stat_result) -> Entry:
+        def entry_for(name: bytes, path: bytes, st: os.stat_result, key: bytes) -> Entry:
             digest = placeholder_digest(path)
             if digest is None:
-                return commit.file_entry(name, path, st)
+                return commit.file_entry(name, path, st, key_path=key)
             return commit.inherited_entry(
                 Entry(name, FILE, stat.S_IMODE(st.st_mode), st.st_size, digest))
         return commit.scan_dir(self.tree, entry_for=entry_for)
 
     def _to_placeholders(self, version: Version) -> None:
-        """Give back the disk space of committed files: they are in the store now."""
+        """Give back the disk space of committed files: they are in the store now.  The
+        files keep their times: a commit never changes what the user sees."""
         tree = os.fsencode(self.tree)
+        by_dir: dict[bytes, list[Entry]] = {}
         for rel, entry in self.store.walk(version.root):
-            if entry.kind != FILE:
-                continue
-            path = os.path.join(tree, rel)
+            if entry.kind == FILE and entry.size:
+                by_dir.setdefault(os.path.dirname(rel), []).append(entry)
+        for rel, entries in by_dir.items():
             try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and placeholder_digest(path) is None:
-                make_placeholder(path, entry, existing=True)
+                with open_dir(tree, rel) as fd:
+                    for entry in entries:
+                        _to_placeholder(fd, entry)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # gone since the scan
 
 
 def placeholder_digest(path: bytes | str | int) -> bytes | None:
@@ -174,19 +195,33 @@ def placeholder_digest(path: bytes | str | int) -> bytes | None:
     return digest if len(digest) == 32 else None
 
 
-def make_placeholder(path: bytes, entry: Entry, *, existing: bool = False) -> None:
+def _to_placeholder(dir_fd: int, entry: Entry) -> None:
+    """A committed file (of one name) made a placeholder of itself, its times kept."""
+    try:
+        fd = os.open(entry.name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except (FileNotFoundError, OSError):
+        return  # gone, or not a regular file any more
+    try:
+        st = os.fstat(fd)
+        if (stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_size == entry.size
+                and placeholder_digest(fd) is None):
+            # Mark first, then drop the bytes: a crash in between leaves a correct
+            # placeholder, and dropping them is one call that keeps the size.
+            os.setxattr(fd, COW_XATTR, entry.digest)
+            drop_content(fd)
+            os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+    finally:
+        os.close(fd)
+
+
+def make_placeholder(name: bytes, entry: Entry, *, dir_fd: int, mtime_ns: int) -> None:
     """A sparse file of the entry's size, marked with its digest (content in the store)."""
-    if existing:
-        # Mark first, then drop the bytes: a crash in between leaves a correct placeholder.
-        os.setxattr(path, COW_XATTR, entry.digest)
-        os.truncate(path, 0)
-        os.truncate(path, entry.size)
-        return
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, entry.mode)
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, entry.mode, dir_fd=dir_fd)
     try:
         os.ftruncate(fd, entry.size)
         os.setxattr(fd, COW_XATTR, entry.digest)
         os.fchmod(fd, entry.mode)
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
     finally:
         os.close(fd)
 
@@ -208,6 +243,7 @@ def copy_up(store: Store, path: bytes | str | int, *, truncate: bool = False) ->
         entry = placeholder_entry(b"" if by_fd else path, st, digest)
         with open(f"/proc/self/fd/{path}" if by_fd else path, "r+b") as f:
             write_sparse(f, store.read_file(entry))  # over the placeholder's hole
+            os.utime(f.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))  # content, not a change
             f.flush()
             os.fsync(f.fileno())
     os.removexattr(path, COW_XATTR)

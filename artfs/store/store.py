@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import lmdb
 import platformdirs
 
-from artfs.errors import Conflict, NotFound, StoreError
+from artfs.errors import Conflict, CorruptData, NotFound, StoreError
+from artfs.store import attrs as attrs_mod
 from artfs.store import meta
 from artfs.store.chunks import ChunkFiles
 from artfs.store.names import LATEST, Ref, check_alias, check_name, parse_ref
@@ -64,6 +65,17 @@ class Version:
     @property
     def digest(self) -> str:
         return self.record["root"]
+
+    @property
+    def attrs_root(self) -> bytes | None:
+        """The root attribute object (file times); None for a version made before format 3."""
+        raw = self.record.get("attrs")
+        return bytes.fromhex(raw) if raw else None
+
+    @property
+    def mtime_ns(self) -> int:
+        """The root directory's mtime; a version without times shows its creation time."""
+        return self.record.get("mtime_ns", int(self.record["created"] * 1e9))
 
     def __getattr__(self, key):
         try:
@@ -121,19 +133,20 @@ class Store:
                 f"the store at {self.path} has format {found}, newer than this artfs reads "
                 f"({meta.FORMAT_VERSION}); upgrade artfs"
             )
-        if found == 1:
-            self._upgrade_from_1()
+        if found < meta.FORMAT_VERSION:
+            self._upgrade()
 
-    def _upgrade_from_1(self) -> None:
-        """Format 2 changed only the lineage records (see runs.upgrade_from_format_1).
-        One transaction: all or nothing."""
+    def _upgrade(self) -> None:
+        """Format 2 changed only the lineage records (see runs.upgrade_from_format_1);
+        format 3 added file times, which older versions lack (they show their creation
+        time), so it converts nothing.  One transaction: all or nothing."""
         from artfs.store import runs  # runs builds on this module
 
         with self.meta.write() as txn:
-            if txn.get(b"format", db=self.meta.db["info"]) != b"1":
-                return  # another process upgraded it meanwhile
-            runs.upgrade_from_format_1(self, txn)
-            txn.put(b"format", b"2", db=self.meta.db["info"])
+            found = int(txn.get(b"format", db=self.meta.db["info"]))
+            if found == 1:
+                runs.upgrade_from_format_1(self, txn)
+            txn.put(b"format", str(meta.FORMAT_VERSION).encode(), db=self.meta.db["info"])
 
     def _is_empty(self) -> bool:
         """No metadata and no chunk files: a new store, not one whose metadata was lost."""
@@ -270,6 +283,58 @@ class Store:
             raise StoreError(f"tree {digest.hex()} is missing; the store is damaged, "
                              "run 'artfs verify'")
         return tuple(decode_tree(raw))
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019
+    def attrs(self, digest: bytes) -> attrs_mod.Attrs:
+        with self.meta.read() as txn:
+            raw = txn.get(digest, db=self.meta.db["attrs"])
+        if raw is None:
+            raise StoreError(f"attribute object {digest.hex()} is missing; the store is "
+                             "damaged, run 'artfs verify'")
+        return attrs_mod.decode(raw)
+
+    def listing_times(self, tree: tuple[Entry, ...], attrs: bytes | None, default_ns: int
+                      ) -> tuple[Sequence[int], list[attrs_mod.DirAttrs]]:
+        """(mtime of each entry, what each subdirectory's listing needs) of a directory.
+        A version without times: every mtime is ``default_ns``, and link counts come from
+        the subdirectories' own trees."""
+        if attrs is not None:
+            found = self.attrs(attrs)
+            if len(found.mtimes) != len(tree):
+                raise CorruptData("an attribute object does not match its tree; "
+                                  "run 'artfs verify'")
+            return found.mtimes, list(found.dirs)
+        dirs = [attrs_mod.DirAttrs(sum(e.kind == DIR for e in self.tree(entry.digest)), None)
+                for entry in tree if entry.kind == DIR]
+        return [default_ns] * len(tree), dirs
+
+    def walk_times(self, version: "Version") -> Iterator[tuple[bytes, Entry, int]]:
+        """Every entry of a version with its mtime, depth first (as ``walk``)."""
+        def walk(root: bytes, attrs: bytes | None, prefix: bytes):
+            tree = self.tree(root)
+            mtimes, dirs = self.listing_times(tree, attrs, version.mtime_ns)
+            subdirs = iter(dirs)
+            for entry, mtime in zip(tree, mtimes, strict=True):
+                path = prefix + entry.name
+                yield path, entry, mtime
+                if entry.kind == DIR:
+                    yield from walk(entry.digest, next(subdirs).attrs, path + b"/")
+        return walk(version.root, version.attrs_root, b"")
+
+    def mtime_of(self, version: "Version", path: bytes) -> int:
+        """The mtime of one path of a version."""
+        digest, attrs, mtime = version.root, version.attrs_root, version.mtime_ns
+        for part in filter(None, path.split(b"/")):
+            tree = self.tree(digest)
+            mtimes, dirs = self.listing_times(tree, attrs, version.mtime_ns)
+            index = next((i for i, e in enumerate(tree) if e.name == part), None)
+            if index is None:
+                raise NotFound(f"{path.decode(errors='replace')} is not in this version")
+            entry, mtime = tree[index], mtimes[index]
+            if entry.kind == DIR:
+                digest = entry.digest
+                attrs = dirs[sum(e.kind == DIR for e in tree[:index])].attrs
+        return mtime
 
     @functools.lru_cache(maxsize=256)  # noqa: B019
     def tree_index(self, digest: bytes) -> dict[bytes, Entry]:

@@ -36,7 +36,7 @@ def verify(store: Store, versions: list[Version],
     sizes: dict[bytes, int] = {}
     for version in versions:
         try:
-            for path, entry in store.walk(version.root):
+            for path, entry, _ in store.walk_times(version):  # times checked too
                 if entry.kind != FILE:
                     continue
                 report.files += 1
