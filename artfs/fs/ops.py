@@ -22,7 +22,7 @@ from artfs.fs.attribution import Attribution
 from artfs.fs.creds import as_caller
 from artfs.fs.nodes import STAGINGS, Inodes, Listing, MetaFile, StagingItem, VersionItem
 from artfs.fs.reader import ChunkCache, FileReader
-from artfs.fs.views import Views
+from artfs.fs.views import Views, fill_entry_attr
 from artfs.store.names import check_name
 from artfs.store.staging import Staging, copy_up, placeholder_digest, placeholder_entry
 from artfs.store.staging import names as staging_names
@@ -291,10 +291,12 @@ class Operations(pyfuse3.Operations):
         """A version directory's names, with attributes made straight from its tree:
         the hot loop of ``find`` and ``ls -l`` over a dataset."""
         attr, base, replied = self.views.listing_attr(listing), listing.base, 0
-        fill = self.views.filler(listing)
+        entries, mtimes, dirs, reply = listing.entries, listing.mtimes, listing.dirs, \
+            pyfuse3.readdir_reply
         for index in range(start, len(listing)):
-            if not pyfuse3.readdir_reply(token, listing.entries[index].name,
-                                         fill(attr, base + index, index), index + 3):
+            entry = entries[index]
+            filled = fill_entry_attr(attr, base + index, entry, mtimes[index], dirs.get(index))
+            if not reply(token, entry.name, filled, index + 3):
                 break
             replied += 1
         self.inodes.hold(listing, replied)  # each name replied is a kernel lookup

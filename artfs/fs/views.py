@@ -134,12 +134,6 @@ class Views:
         reply copies it), so a name costs a few assignments, not an object."""
         return self._base_attr(listing.base, IMMUTABLE)
 
-    def filler(self, listing: Listing):
-        """fill(attr, inode, index): the attributes of the index-th name of a listing."""
-        entries, mtimes, dirs = listing.entries, listing.mtimes, listing.dirs
-        return lambda attr, inode, index: fill_entry_attr(attr, inode, entries[index],
-                                                          mtimes[index], dirs.get(index))
-
     def _other_attr(self, inode: int, node) -> pyfuse3.EntryAttributes:
         a = self._base_attr(inode, MUTABLE)
         a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = self.started_ns
