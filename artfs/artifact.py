@@ -21,7 +21,7 @@ from artfs.store.commit import Commit, Node, check_exists, check_publication
 from artfs.store.names import check_name
 from artfs.store.restore import export, file_digest, reference_path
 from artfs.store.store import Store, Version
-from artfs.store.tree import FILE, REFERENCE, SYMLINK, Entry
+from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 
 if TYPE_CHECKING:
     from artfs.run import Run
@@ -63,6 +63,7 @@ class Artifact:
         self._store: Store | None = None
         self._base: Artifact | None = None
         self._sources: dict[str, tuple] = {}  # path in artifact -> what to put there
+        self._base_dirs: dict[bytes, tuple[int, int]] = {}  # of new_draft: mode, mtime
         self._tmpdir: str | None = None
 
     # --- building a draft --------------------------------------------------------
@@ -136,7 +137,9 @@ class Artifact:
         draft = Artifact(self._name, self._type, self.description, self.metadata)
         draft._base, draft._store = self, self._store
         for path, entry, mtime in self._store.walk_times(self._version):
-            if entry.kind != 2:  # directories come back with their files
+            if entry.kind == DIR:  # comes back with its files, as it was if any are left
+                draft._base_dirs[path] = (entry.mode, mtime)
+            else:
                 draft._sources[path.decode("utf-8", "surrogateescape")] = ("inherited", entry,
                                                                             mtime)
         return draft
@@ -150,6 +153,7 @@ class Artifact:
             node = Node()
             for path, source in sorted(self._sources.items()):
                 self._place(commit, node, path, source)
+            self._restore_base_dirs(node)
             version, created = commit.publish(
                 self._name, node, type=self._type, description=self.description,
                 metadata=self.metadata, aliases=aliases, run_id=run_id)
@@ -161,6 +165,18 @@ class Artifact:
             print(f"artfs: {version.label} already holds this content; no new version",
                   file=sys.stderr)
         return created
+
+    def _restore_base_dirs(self, root: Node) -> None:
+        """Directories of the version a draft started from keep their mode and mtime."""
+        for path, (mode, mtime) in self._base_dirs.items():
+            node = root
+            for part in path.split(b"/"):
+                node = node.get(part)
+                if not isinstance(node, Node):
+                    break
+            else:
+                if node.mtime_ns is None:  # not scanned from a directory added since
+                    node.mode, node.mtime_ns = mode, mtime
 
     @staticmethod
     def _place(commit: Commit, node: Node, path: str, source: tuple) -> None:

@@ -373,10 +373,17 @@ def test_put_log_artifact_and_copy_ups_keep_mtimes(cli, mount, tmp_path):
         art = wandb.Artifact("logged", type="dataset")
         art.add_dir({str(src)!r})
         run.log_artifact(art)
+        draft = wandb.Api().artifact("logged:v0").new_draft()
+        with draft.new_file("extra.txt") as f:
+            f.write("extra")
+        run.log_artifact(draft)
         run.finish()
     """)
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
     assert listing(os.path.join(mount, "artifacts", "logged", "v0")) == before
+    derived = listing(os.path.join(mount, "artifacts", "logged", "v1"))
+    assert {k: v for k, v in derived.items() if k != "extra.txt"} == before  # inherited
 
 
 def test_a_format_2_store_is_upgraded_and_shows_creation_times(store_dir, cli, mount, tmp_path):
