@@ -538,10 +538,11 @@ def test_export_from_a_store_that_cannot_be_written(tmp_path, store, monkeypatch
         version, _ = c.publish("ro", c.scan_dir(str(tmp_path / "src")))
     real_open = os.open
 
-    def read_only_open(path, flags, *args):
-        if flags & (os.O_RDWR | os.O_WRONLY | os.O_CREAT):
+    def read_only_open(path, flags, *args, **kwargs):
+        in_store = "dir_fd" not in kwargs and os.fsdecode(path).startswith(store.path)
+        if in_store and flags & (os.O_RDWR | os.O_WRONLY | os.O_CREAT):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
-        return real_open(path, flags, *args)
+        return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", read_only_open)
     os.unlink(os.path.join(store.path, "gc.lock"))  # not even the lock file exists

@@ -6,7 +6,9 @@ an error naming the file, and never leaves wrong bytes under the final name
 with the right digest are left untouched.
 """
 
+import contextlib
 import os
+import secrets
 import stat
 from collections.abc import Callable
 from urllib.parse import unquote, urlparse
@@ -37,94 +39,153 @@ def reference_path(uri: str) -> str:
     return unquote(parsed.path)
 
 
-def _same_file(path: bytes, entry: Entry) -> bool:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    return (stat.S_ISREG(st.st_mode) and st.st_size == entry.size
-            and file_digest(path) == entry.digest)
-
-
 def export(store: Store, version: Version, dest: str,
            progress: Callable[[int], None] = lambda n: None, only: bytes | None = None) -> None:
     """Write ``version``'s tree (or only the path ``only``) into ``dest``.
 
     Holds the gc lock shared, as a commit does: a version removed meanwhile is
-    written out whole, and gc frees its chunks afterwards."""
+    written out whole, and gc frees its chunks afterwards.  Everything is written
+    through directory descriptors opened from ``dest`` down without following
+    links, into new files of unpredictable names: whatever ``dest`` holds (links
+    planted at any name), nothing is written outside it."""
     with store.gc_lock():
         try:
             store.resolve(version.label)
         except NotFound:
             raise NotFound(f"{version.label} was removed before it could be read; "
                            f"'artfs ls {version.name}' lists the versions left") from None
-        _export(store, version, os.fsencode(dest), progress, only)
+        os.makedirs(dest, exist_ok=True)
+        fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            _Export(store, version, os.fsencode(dest), progress).run(fd, only)
+        except CorruptData as e:
+            raise CorruptData(f"{version.label} is damaged in the store ({e}); "
+                              "run 'artfs verify'") from None
+        finally:
+            os.close(fd)
 
 
-def _export(store: Store, version: Version, dest_b: bytes, progress, only: bytes | None):
-    if only is None:
-        os.makedirs(dest_b, exist_ok=True)
-        entries = store.walk_times(version)
-    else:
-        os.makedirs(os.path.dirname(os.path.join(dest_b, only)), exist_ok=True)
-        entries = [(only, store.lookup(version.root, only), store.mtime_of(version, only))]
-    dirs = []
-    for rel, entry, mtime in entries:
-        path = os.path.join(dest_b, rel)
+class _Export:
+    def __init__(self, store: Store, version: Version, dest: bytes, progress):
+        self.store, self.version, self.dest, self.progress = store, version, dest, progress
+
+    def run(self, fd: int, only: bytes | None) -> None:
+        if only is None:
+            self._directory(fd, b"", self.version.root, self.version.attrs_root)
+            os.utime(fd, ns=(self.version.mtime_ns, self.version.mtime_ns))
+            return
+        *parents, _ = only.split(b"/")
+        entry = self.store.lookup(self.version.root, only)
+        opened: list[int] = []
+        try:
+            for part in parents:
+                fd = _open_dir(fd, part, self.dest, create=True)
+                opened.append(fd)
+            self._entry(fd, os.path.dirname(only), entry,
+                        self.store.mtime_of(self.version, only), None)
+        finally:
+            for each in opened:
+                os.close(each)
+
+    def _directory(self, fd: int, rel: bytes, digest: bytes, attrs: bytes | None) -> None:
+        tree = self.store.tree(digest)
+        mtimes, dirs = self.store.listing_times(tree, attrs, self.version.mtime_ns)
+        subdirs = iter(dirs)
+        for entry, mtime in zip(tree, mtimes, strict=True):
+            child_attrs = next(subdirs).attrs if entry.kind == DIR else None
+            self._entry(fd, rel, entry, mtime, child_attrs)
+
+    def _entry(self, fd: int, rel: bytes, entry: Entry, mtime: int, attrs: bytes | None):
+        name, path = entry.name, os.path.join(rel, entry.name)
         try:
             if entry.kind == DIR:
-                _make_dir(path)
-                dirs.append((path, entry.mode, mtime))
-                continue
+                child = _open_dir(fd, name, self.dest, create=True)
+                try:
+                    self._directory(child, path, entry.digest, attrs)
+                    os.chmod(child, entry.mode)  # filled first: it may be read-only
+                    os.utime(child, ns=(mtime, mtime))  # filling it changed its mtime
+                finally:
+                    os.close(child)
+                return
             if entry.kind == SYMLINK:
-                _make_link(path, entry.target)
-                progress(0)
-            elif not _same_file(path, entry):
-                _write_file(store, path, entry, progress)
+                _make_link(fd, name, entry.target, self._shown(path))
+                self.progress(0)
+            elif _same_file(fd, name, entry):
+                self.progress(entry.size)
             else:
-                progress(entry.size)
-            os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
+                _write_file(fd, name, _entry_blocks(self.store, entry), entry.mode,
+                            self.progress, self._shown(path))
+            os.utime(name, ns=(mtime, mtime), dir_fd=fd, follow_symlinks=False)
         except CorruptData as e:
-            raise CorruptData(f"{version.label}: {os.fsdecode(rel)} is damaged in the store "
-                              f"({e}); run 'artfs verify'") from None
-    # children first: a read-only dir is set last, and filling a dir changes its mtime
-    for path, mode, mtime in reversed(dirs):
-        os.chmod(path, mode)
-        os.utime(path, ns=(mtime, mtime))
-    if only is None:
-        os.utime(dest_b, ns=(version.mtime_ns, version.mtime_ns))
+            raise CorruptData(f"{os.fsdecode(path)} is damaged ({e})") from None
+
+    def _shown(self, rel: bytes) -> str:
+        return os.fsdecode(os.path.join(self.dest, rel))
 
 
-def _make_dir(path: bytes) -> None:
+def _open_dir(fd: int, name: bytes, dest: bytes, create: bool = False) -> int:
+    """A subdirectory's descriptor, never through a link (made if missing)."""
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o700, dir_fd=fd)
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            raise Conflict(f"{os.fsdecode(path)} is in the way of a directory; move it") from None
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+    except FileNotFoundError:
+        raise
+    except OSError:  # ELOOP for a link, ENOTDIR for a file
+        raise Conflict(f"{os.fsdecode(os.path.join(dest, name))} is in the way of a "
+                       "directory (a file or a link); move it") from None
 
 
-def _make_link(path: bytes, target: bytes) -> None:
-    if os.path.islink(path) and os.readlink(path) == target:
+def _lstat(fd: int, name: bytes) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _same_file(fd: int, name: bytes, entry: Entry) -> bool:
+    st = _lstat(fd, name)
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+        return False
+    own = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    with open(own, "rb", buffering=0) as f:
+        h = blake3.blake3()
+        while block := f.read(_BLOCK):
+            h.update(block)
+    return h.digest() == entry.digest
+
+
+def _make_link(fd: int, name: bytes, target: bytes, shown: str) -> None:
+    st = _lstat(fd, name)
+    if st is not None and stat.S_ISLNK(st.st_mode) and os.readlink(name, dir_fd=fd) == target:
         return
-    if os.path.lexists(path):
-        if os.path.isdir(path) and not os.path.islink(path):
-            raise Conflict(f"{os.fsdecode(path)} is a directory in the way of a symlink; move it")
-        os.unlink(path)
-    os.symlink(target, path)
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise Conflict(f"{shown} is a directory in the way of a symlink; move it")
+        os.unlink(name, dir_fd=fd)
+    os.symlink(target, name, dir_fd=fd)
 
 
-def _write_file(store: Store, path: bytes, entry: Entry, progress) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        raise Conflict(f"{os.fsdecode(path)} is a directory in the way of a file; move it")
-    tmp = path + b".artfs-tmp"
+def _write_file(fd: int, name: bytes, blocks, mode: int, progress, shown: str) -> None:
+    """A new file of an unpredictable name beside ``name``, then renamed over it (a
+    rename replaces a link itself, never its target)."""
+    st = _lstat(fd, name)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise Conflict(f"{shown} is a directory in the way of a file; move it")
+    tmp = b".artfs-" + secrets.token_hex(8).encode()
+    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fd)
     try:
-        with open(tmp, "wb") as out:  # zeros become holes: a sparse file stays sparse
-            write_sparse(out, _entry_blocks(store, entry), progress)
-        os.chmod(tmp, entry.mode)
-        os.rename(tmp, path)
+        with open(out, "wb", closefd=False) as f:  # zeros become holes: sparse stays sparse
+            write_sparse(f, blocks, progress)
+        os.chmod(out, mode)
+        os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        tmp = b""
     finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+        os.close(out)
+        if tmp:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=fd)
 
 
 def _entry_blocks(store: Store, entry: Entry):

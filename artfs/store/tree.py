@@ -49,10 +49,15 @@ class Entry(NamedTuple):
 
 
 _FORMAT = {DIR: stat.S_IFDIR, SYMLINK: stat.S_IFLNK}
+_DOTS = (b".", b"..")
+
+
+def _ok(name: bytes) -> bool:
+    return bool(name) and name not in _DOTS and b"/" not in name and b"\0" not in name
 
 
 def check_component(name: bytes) -> bytes:
-    if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+    if not _ok(name):
         raise ValueError(f"invalid path component {name!r}")
     return name
 
@@ -83,7 +88,13 @@ def encode_tree(entries: list[Entry]) -> bytes:
 def decode_tree(blob: bytes) -> list[Entry]:
     """Parse a tree object; CorruptData if it is not one."""
     try:
-        return list(_decode(bytes(blob)))
+        entries = list(_decode(bytes(blob)))
+        # A hostile or damaged store must not name anything outside the version: one
+        # search over all names is cheaper than one per name.
+        names = b"".join([e.name for e in entries])
+        if b"/" in names or b"\0" in names:
+            raise ValueError(f"invalid name {next(e.name for e in entries if not _ok(e.name))!r}")
+        return entries
     except (struct.error, ValueError, IndexError) as e:
         raise CorruptData(f"a tree object is damaged ({e}); run 'artfs verify'") from None
 
@@ -99,6 +110,8 @@ def _decode(blob: bytes) -> Iterator[Entry]:
         pos += 5
         name = blob[pos : pos + nlen]
         pos += nlen
+        if nlen < 3 and (not name or name in _DOTS):
+            raise ValueError(f"invalid name {name!r}")
         if kind == FILE:
             size, digest = size_digest(blob, pos)
             pos += 40

@@ -1,0 +1,124 @@
+"""What a hostile destination or a hostile store must never achieve: bytes written
+outside the destination, names that leave a version, a traceback instead of an error."""
+
+import os
+import struct
+
+import pytest
+
+from artfs.errors import Conflict, CorruptData
+from artfs.store import meta, restore
+from artfs.store.commit import Commit
+from artfs.store.staging import Staging
+from artfs.store.tree import DIR, FILE, MAGIC, tree_digest
+from artfs.store.verify import verify
+from tests.conftest import read, write
+
+
+def publish(store, src, name="ds"):
+    with Commit(store) as c:
+        return c.publish(name, c.scan_dir(str(src)))[0]
+
+
+def snapshot_outside(root) -> dict:
+    return {os.path.join(d, n): read(os.path.join(d, n)) if os.path.isfile(os.path.join(d, n))
+            else None for d, dirs, files in os.walk(root) for n in dirs + files}
+
+
+@pytest.fixture
+def version(store, tmp_path):
+    write(tmp_path / "src" / "sub" / "inner.txt", b"secret bytes")
+    write(tmp_path / "src" / "top.txt", b"top")
+    return publish(store, tmp_path / "src")
+
+
+@pytest.fixture
+def outside(tmp_path):
+    root = tmp_path / "outside"
+    write(root / "victim.txt", b"untouched")
+    os.makedirs(root / "dir")
+    return root
+
+
+def test_links_planted_at_file_names_are_replaced_not_followed(store, version, tmp_path,
+                                                               outside):
+    dest = tmp_path / "dest"
+    os.makedirs(dest / "sub")
+    os.symlink(outside / "victim.txt", dest / "sub" / "inner.txt")
+    os.symlink(outside / "victim.txt", dest / "top.txt")
+    os.symlink(outside / "victim.txt", dest / "sub" / "inner.txt.artfs-tmp")  # the old name
+    before = snapshot_outside(outside)
+    restore.export(store, version, str(dest))
+    assert snapshot_outside(outside) == before
+    assert read(dest / "sub" / "inner.txt") == b"secret bytes"
+    assert not os.path.islink(dest / "sub" / "inner.txt")
+    assert [n for n in os.listdir(dest / "sub") if n.startswith(".artfs-")] == []
+
+
+def test_a_link_planted_at_a_directory_name_is_refused(store, version, tmp_path, outside):
+    dest = tmp_path / "dest"
+    os.makedirs(dest)
+    os.symlink(outside / "dir", dest / "sub")
+    before = snapshot_outside(outside)
+    with pytest.raises(Conflict, match="in the way of a directory"):
+        restore.export(store, version, str(dest))
+    with pytest.raises(Conflict):
+        restore.export(store, version, str(dest), only=b"sub/inner.txt")
+    assert snapshot_outside(outside) == before
+
+
+def test_download_to_a_root_holding_links_writes_nothing_outside(store, version, tmp_path,
+                                                                 outside, store_dir):
+    import artfs
+    dest = tmp_path / "dl"
+    os.makedirs(dest / "sub")
+    os.symlink(outside / "victim.txt", dest / "sub" / "inner.txt")
+    before = snapshot_outside(outside)
+    art = artfs.Api().artifact("ds:v0")
+    art.get_entry("sub/inner.txt").download(str(dest))
+    art.download(str(dest))
+    assert snapshot_outside(outside) == before
+    assert read(dest / "sub" / "inner.txt") == b"secret bytes"
+
+
+def hostile_version(store, src, name: bytes):
+    """A version whose root lists ``name`` (a file), written straight into the metadata,
+    as a damaged or hostile store would hold it."""
+    good = publish(store, src)
+    data = store.tree(good.root)[0]  # reuse a stored file's digest
+    blob = (MAGIC + struct.pack("<I", 1) + struct.pack("<BHH", FILE, 0o644, len(name)) + name
+            + struct.pack("<Q32s", data.size, data.digest))
+    digest = tree_digest(blob)
+    record = dict(good.record, root=digest.hex())
+    record.pop("attrs")
+    with store.meta.write() as txn:
+        txn.put(digest, blob, db=store.meta.db["trees"])
+        txn.put(meta.version_key("ds", good.number), meta.dumps(record),
+                db=store.meta.db["versions"])
+    store.tree.cache_clear()
+    return store.resolve("ds:latest")
+
+
+@pytest.mark.parametrize("bad", [b"..", b".", b"../escape", b"/abs", b"a\0b", b""])
+def test_names_that_leave_a_version_are_refused_everywhere(store, tmp_path, bad):
+    write(tmp_path / "src" / "f.txt", b"payload")
+    version = hostile_version(store, tmp_path / "src", bad)
+    with pytest.raises(CorruptData, match="ds:v0"):
+        restore.export(store, version, str(tmp_path / "dest" / "deeper"))
+    assert not os.path.exists(tmp_path / "dest" / "escape")
+    assert os.listdir(tmp_path / "dest" / "deeper") == []
+    damage = verify(store, [version]).damage
+    assert len(damage) == 1 and "invalid name" in damage[0].problem
+    staging = Staging(store, "ds")
+    with pytest.raises(CorruptData):
+        staging.create(version)
+    assert not os.path.exists(tmp_path / "escape")
+
+
+def test_a_tree_that_names_a_directory_dot_dot_is_corrupt(store, tmp_path):
+    write(tmp_path / "src" / "f.txt", b"payload")
+    publish(store, tmp_path / "src")
+    blob = MAGIC + struct.pack("<I", 1) + struct.pack("<BHH", DIR, 0o755, 2) + b".." + b"\1" * 32
+    from artfs.store.tree import decode_tree
+    with pytest.raises(CorruptData, match="invalid name"):
+        decode_tree(blob)
