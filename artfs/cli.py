@@ -115,7 +115,7 @@ def version_dict(v: Version) -> dict:
     return {"name": v.name, "version": f"v{v.number}", "digest": v.digest, "size": v.size,
             "files": v.files, "aliases": v.aliases, "type": v.type, "created": v.created,
             "description": v.description, "metadata": v.metadata, "message": v.message,
-            "run": v.run}
+            "run": v.run, "base": v.record.get("base")}
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -211,7 +211,8 @@ def show(ctx, ref, as_json):
     lines = [f"{v.label}  ({v.type})", f"  digest   {v.digest}",
              f"  size     {human(v.size)} in {v.files} files",
              f"  aliases  {', '.join(v.aliases) or '-'}",
-             f"  created  {_when(v.created)}", f"  run      {v.run or '-'}"]
+             f"  created  {_when(v.created)}", f"  run      {v.run or '-'}",
+             f"  base     {v.record.get('base') or '-'}"]
     if v.message:
         lines.append(f"  message  {v.message}")
     if v.metadata:

@@ -94,3 +94,14 @@ def test_references_of_the_base_are_not_changes(store, tmp_path):
     s.create(version)
     assert os.listdir(s.tree) == ["data.txt"]
     assert changed_paths(s) == []
+
+
+def test_a_version_committed_from_a_staging_records_its_base(staging, store):
+    write(at(staging, "new.txt"), "n")
+    version, created = staging.commit()
+    assert (version.label, created) == ("ds:v1", True)
+    assert version.record["base"] == "ds:v0"
+    assert store.resolve("ds:v0").record["base"] is None  # made from files, not a version
+    assert staging.base["version"] == "ds:v1" and changed_paths(staging) == []
+    write(at(staging, "newer.txt"), "n")
+    assert staging.commit()[0].record["base"] == "ds:v1"

@@ -299,8 +299,11 @@ class Commit:
 
     def publish(self, name: str, node: Node, *, type: str = "dataset", description: str = "",
                 metadata: dict | None = None, message: str = "", aliases=(),
-                run_id: str | None = None) -> tuple[Version, bool]:
-        """Make the version visible; (version, False) if the newest version has this content."""
+                run_id: str | None = None, base: str | None = None) -> tuple[Version, bool]:
+        """Make the version visible; (version, False) if the newest version has this content.
+
+        ``base`` is the label of the version this one was derived from (staged or drafted
+        from), recorded for lineage."""
         aliases = check_publication(name, type, aliases, metadata)
         root, size, files = self.build(node)
         self._drain()
@@ -309,10 +312,10 @@ class Commit:
         self._txn.abort()  # the write transaction below sees everything newer
         with self.store.meta.write() as txn:
             return self._publish_in(txn, name, root, size, files, type, description,
-                                    metadata or {}, message, aliases, run_id)
+                                    metadata or {}, message, aliases, run_id, base=base)
 
     def _publish_in(self, txn, name, root, size, files, type, description, metadata, message,
-                    aliases, run_id) -> tuple[Version, bool]:
+                    aliases, run_id, *, base: str | None = None) -> tuple[Version, bool]:
         db = self.store.meta.db
         raw = txn.get(name.encode(), db=db["artifacts"])
         art = meta.loads(raw) if raw else {"type": type, "description": description,
@@ -328,6 +331,7 @@ class Commit:
             record = {"root": root.hex(), "size": size, "files": files, "created": time.time(),
                       "type": type, "description": description, "metadata": metadata,
                       "message": message, "run": run_id}
+            record["base"] = base
             txn.put(meta.version_key(name, number), meta.dumps(record), db=db["versions"])
             art["next_version"] = number + 1
             if description:

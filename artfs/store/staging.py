@@ -127,7 +127,8 @@ class Staging:
             node = self._scan(commit)
             version, created = commit.publish(
                 self.name, node, type=type, description=description, metadata=metadata,
-                message=message, aliases=aliases, run_id=run_id)
+                message=message, aliases=aliases, run_id=run_id,
+                base=self.base.get("version"))
         self._set_base(version)
         self._to_placeholders(version)
         return version, created
