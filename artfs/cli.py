@@ -394,19 +394,68 @@ def status(ctx, as_json):
 
 @main.command()
 @click.argument("name")
-@click.option("--from", "base", help="Start from this version (NAME:VER, or a version of NAME).")
+@click.option("--from", "base", help="Start from this version (NAME:VER, or a version of NAME; "
+                                     "default: NAME's latest).")
+@click.option("--empty", is_flag=True, help="Start empty, not from the latest version.")
 @click.pass_context
-def stage(ctx, name, base):
-    """Make a staging directory for the next version of NAME (copy-on-write from --from)."""
-    from artfs.store.staging import Staging
+def stage(ctx, name, base, empty):
+    """Make a staging directory for the next version of NAME, showing its latest version
+    (or --from VER) copy-on-write.  A staging with no uncommitted changes is replaced."""
+    from artfs.store.staging import Staging, restage
+    if base and empty:
+        raise errors.UsageError("--from and --empty exclude each other; pass one")
     store = open_store(ctx, create=True)
     staging = Staging(store, parse_ref(name).name)
-    version = None
     if base:
         version = store.resolve(base if ":" in base else f"{staging.name}:{base}")
-    staging.create(version)
-    where = f" from {version.label}" if version else ""
-    click.echo(f"staging {staging.name}{where}: {_staging_location(store, staging)}", err=True)
+        where = f"from {version.label}"
+    else:
+        version = None if empty else _latest(store, staging.name)
+        where = (f"from {version.label}, the latest version (--empty starts empty)" if version
+                 else "(empty)" if empty else f"(empty: {staging.name} has no versions yet)")
+    replaced = _through_mount(store, {"op": "stage", "name": staging.name,
+                                      "base": version.label if version else None},
+                              lambda: {"replaced": restage(staging, version)})["replaced"]
+    again = ", replacing one with no uncommitted changes" if replaced else ""
+    click.echo(f"staging {staging.name} {where}{again}: {_staging_location(store, staging)}",
+               err=True)
+
+
+def _latest(store: Store, name: str) -> Version | None:
+    """The newest version of an artifact; None for a name with none yet."""
+    try:
+        versions = store.versions(name)
+    except errors.NotFound:
+        return None
+    return versions[-1] if versions else None
+
+
+def _through_mount(store: Store, request: dict, locally) -> dict:
+    """The running mount's answer to ``request`` (a mount must change its stagings itself:
+    it holds their writers meanwhile and forgets what it knew); with no mount running,
+    ``locally()`` does the work here and answers."""
+    from artfs.fs import registry
+    live = registry.mounts(store.path)
+    if not live:
+        return locally()
+    reply = registry.request(store.path, live[0], request)
+    if not reply["ok"]:
+        raise (errors.UsageError if reply["usage"] else errors.ArtfsError)(reply["error"])
+    return reply
+
+
+@main.command()
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also discard uncommitted changes.")
+@click.pass_context
+def unstage(ctx, name, force):
+    """Discard staging NAME (refused while it holds uncommitted changes, unless --force)."""
+    from artfs.store.staging import Staging, discard
+    store = open_store(ctx)
+    staging = Staging(store, parse_ref(name).name)
+    _through_mount(store, {"op": "unstage", "name": staging.name, "force": force},
+                   lambda: discard(staging, force=force) or {})
+    click.echo(f"discarded staging {staging.name}", err=True)
 
 
 def _staging_location(store: Store, staging) -> str:
@@ -425,24 +474,20 @@ def _staging_location(store: Store, staging) -> str:
 @click.pass_context
 def commit(ctx, name, message, aliases, type_, metadata):
     """Snapshot staging NAME into its next version (through the running mount, if any)."""
-    from artfs.fs import registry
     from artfs.store.staging import Staging
     meta_dict = parse_json_object(metadata)
     check_publication(name, type_ or "dataset", aliases, meta_dict)
     store = open_store(ctx)
-    request = {"op": "commit", "name": name, "message": message, "aliases": list(aliases),
-               "type": type_, "metadata": meta_dict, "run_id": os.environ.get(runs_mod.RUN_ENV),
-               "pid": os.getpid()}
-    live = registry.mounts(store.path)
-    if live:
-        reply = registry.request(store.path, live[0], request)
-        if not reply["ok"]:
-            raise (errors.UsageError if reply["usage"] else errors.ArtfsError)(reply["error"])
-        label, created = reply["version"], reply["created"]
-    else:
-        del request["op"], request["name"], request["pid"]
-        version, created = Staging(store, name).commit(**request)
-        label = version.label
+    options = {"message": message, "aliases": list(aliases), "type": type_,
+               "metadata": meta_dict, "run_id": os.environ.get(runs_mod.RUN_ENV)}
+
+    def locally() -> dict:
+        version, created = Staging(store, name).commit(**options)
+        return {"version": version.label, "created": created}
+
+    reply = _through_mount(store, {"op": "commit", "name": name, "pid": os.getpid(), **options},
+                           locally)
+    label, created = reply["version"], reply["created"]
     click.echo(label)
     if not created:
         click.echo(f"unchanged: {label} already holds this content; nothing stored", err=True)

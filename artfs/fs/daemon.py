@@ -192,7 +192,9 @@ async def _handle(ops: Operations, request: dict) -> dict:
         return {"ok": True, "trees": [d.hex() for d in trees], "files": [d.hex() for d in files]}
     if request.get("op") == "stage":
         base = ops.store.resolve(parse_ref(request["base"])) if request.get("base") else None
-        await ops.stage(request["name"], base)
+        return {"ok": True, "replaced": await ops.stage(request["name"], base)}
+    if request.get("op") == "unstage":
+        await ops.unstage(request["name"], force=bool(request.get("force")))
         return {"ok": True}
     raise UsageError(f"unknown request {request.get('op')!r}")
 
