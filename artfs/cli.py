@@ -355,18 +355,21 @@ def stats(ctx, as_json):
               help="Let other users in (the kernel checks permissions; needs user_allow_other "
                    "in /etc/fuse.conf when not root).")
 @click.option("--no-lineage", is_flag=True, help="Do not record which runs read what.")
+@click.option("--nonempty", is_flag=True,
+              help="Mount over a non-empty MOUNTPOINT (its files are hidden while mounted).")
 @click.option("--ready-fd", type=int, hidden=True)
 @click.pass_context
-def mount(ctx, mountpoint, foreground, allow_other, no_lineage, ready_fd):
+def mount(ctx, mountpoint, foreground, allow_other, no_lineage, nonempty, ready_fd):
     """Mount the store at MOUNTPOINT: artifacts/ read-only, staging/ writable.
 
     Reads of version files are recorded as inputs of the reading process's run."""
     from artfs.fs import daemon
     store = open_store(ctx, create=True)
+    options = {"lineage": not no_lineage, "nonempty": nonempty}
     if foreground:
-        daemon.serve(store.path, mountpoint, allow_other, ready_fd, lineage=not no_lineage)
+        daemon.serve(store.path, mountpoint, allow_other, ready_fd, **options)
         return
-    daemon.start(store.path, mountpoint, allow_other, lineage=not no_lineage)
+    daemon.start(store.path, mountpoint, allow_other, **options)
     click.echo(f"mounted {store.path} at {mountpoint}", err=True)
 
 

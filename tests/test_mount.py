@@ -32,7 +32,7 @@ import artfs
 from artfs.fs import registry
 from artfs.store import gc as gc_mod
 from artfs.store.staging import COW_XATTR
-from tests.conftest import read, write
+from tests.conftest import read, unmount, write
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -1106,3 +1106,22 @@ def test_restage_and_unstage_through_the_mount(cli, mount, tmp_path):
     write(os.path.join(staging, "e.txt"), "e")
     assert committed(cli, "ds") == "ds:v2"
     assert digests(cli, "ds:v2").keys() == {"e.txt"}
+
+
+# --- the mount point ---------------------------------------------------------------------
+
+
+def test_mount_refuses_a_non_empty_directory_unless_nonempty(cli, store_dir, tmp_path):
+    path = tmp_path / "busy"
+    write(path / "mine.txt", "mine")
+    refused = cli("mount", str(path))
+    assert refused.code == 1 and len(refused.err.splitlines()) == 1
+    assert "not empty" in refused.err and "--nonempty" in refused.err
+    assert not mounted(path) and read(path / "mine.txt") == b"mine"
+    started = cli("mount", str(path), "--nonempty")
+    try:
+        assert started.code == 0, started.err
+        assert mounted(path) and sorted(os.listdir(path)) == ["artifacts", "meta", "staging"]
+    finally:
+        unmount(str(path))
+    assert read(path / "mine.txt") == b"mine"
