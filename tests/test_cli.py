@@ -1,10 +1,16 @@
 """The artfs command end to end, in subprocesses against a real store."""
 
+import ast
 import json
 import os
+import re
+from pathlib import Path
 
+import click
 import pytest
 
+import artfs
+from artfs.cli import main as cli_main
 from artfs.store.commit import Commit, Node
 from artfs.store.staging import COW_XATTR
 from artfs.store.store import Store
@@ -253,3 +259,60 @@ def test_unstage_refuses_changes_unless_forced(cli, tmp_path, store_dir):
     assert cli("stage", "ds").code == 0  # a new one, from the latest again
     assert sorted(os.listdir(staged(store_dir, "ds"))) == ["a.txt", "sub"]
 
+
+# --- every 'artfs ...' the code suggests exists ------------------------------------------
+
+
+def _strings(tree: ast.AST):
+    """Every string literal as the user sees it: implicitly joined pieces are one string,
+    f-string fields become {…}."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+        elif isinstance(node, ast.JoinedStr):
+            yield node.lineno, "".join(v.value if isinstance(v, ast.Constant) else "{…}"
+                                       for v in node.values)
+
+
+def suggestions() -> list[tuple[str, str]]:
+    """(where, the words after 'artfs') of every quoted 'artfs …' in the package."""
+    found = []
+    for path in sorted(Path(artfs.__file__).parent.rglob("*.py")):
+        for line, text in _strings(ast.parse(path.read_text())):
+            found += [(f"{path.name}:{line}", m.group(1))
+                      for m in re.finditer(r"'artfs ([^']*)'", text)]
+    return found
+
+
+def command_problem(words: list[str]) -> str | None:
+    """Why ``artfs WORDS`` is not a command line of the CLI, or None if it is."""
+    command, path, args = cli_main, ["artfs"], iter(words)
+    for word in args:
+        if word.startswith("-"):
+            option = next((p for p in command.params if isinstance(p, click.Option)
+                           and word.split("=")[0] in p.opts + p.secondary_opts), None)
+            if option is None:
+                return f"'{' '.join(path)}' has no option {word}"
+            if not option.is_flag and "=" not in word:
+                next(args, None)  # its value
+        elif isinstance(command, click.Group):
+            if word not in command.commands:
+                return f"'{' '.join(path)}' has no command {word!r}"
+            command = command.commands[word]
+            path.append(word)
+    if isinstance(command, click.Group):
+        return f"'{' '.join(path)}' needs a command"
+    return None
+
+
+def test_every_suggested_command_exists():
+    found = suggestions()
+    said = {words for _, words in found}
+    # the scan itself works: it sees suggestions built in several ways
+    assert {"gc", "runs ls", "unstage {…} --force", "umount {…}", "verify"} <= said
+    assert command_problem(["nosuch"]) and command_problem(["runs"])
+    assert command_problem(["unstage", "x", "--nope"]) and command_problem(["runs", "nope"])
+    assert command_problem(["--store", "s", "stage", "x", "--from", "v1"]) is None
+    wrong = [(where, words, problem) for where, words in found
+             if (problem := command_problem(words.split()))]
+    assert wrong == []
