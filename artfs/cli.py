@@ -525,7 +525,8 @@ def run(ctx, job_type, name, config, command):
 @click.option("--upstream", "direction", flag_value="upstream", help="Only where REF came from.")
 @click.option("--downstream", "direction", flag_value="downstream", help="Only what came of it.")
 @click.option("--both", "direction", flag_value="both", default=True, help="Both (default).")
-@click.option("--depth", type=click.IntRange(min=0), help="How many runs deep (default: all).")
+@click.option("--depth", type=click.IntRange(min=0),
+              help="How many steps deep: a run, or a version's base (default: all).")
 @click.option("--all", "show_all", is_flag=True, help="Also implicit runs that only read.")
 @click.option("--format", "fmt", type=click.Choice(["tree", "json", "dot", "mermaid", "svg",
                                                    "html"]), default="tree", show_default=True)
