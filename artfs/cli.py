@@ -477,20 +477,24 @@ def _staging_location(store: Store, staging) -> str:
 @click.pass_context
 def commit(ctx, name, message, aliases, type_, metadata):
     """Snapshot staging NAME into its next version (through the running mount, if any)."""
+    from artfs.fs import registry
     from artfs.store.staging import Staging
     meta_dict = parse_json_object(metadata)
     check_publication(name, type_ or "dataset", aliases, meta_dict)
     store = open_store(ctx)
-    options = {"message": message, "aliases": list(aliases), "type": type_,
-               "metadata": meta_dict, "run_id": os.environ.get(runs_mod.RUN_ENV)}
-
-    def locally() -> dict:
-        version, created = Staging(store, name).commit(**options)
-        return {"version": version.label, "created": created}
-
-    reply = _through_mount(store, {"op": "commit", "name": name, "pid": os.getpid(), **options},
-                           locally)
-    label, created = reply["version"], reply["created"]
+    request = {"op": "commit", "name": name, "message": message, "aliases": list(aliases),
+               "type": type_, "metadata": meta_dict, "run_id": os.environ.get(runs_mod.RUN_ENV),
+               "pid": os.getpid()}
+    live = registry.mounts(store.path)
+    if live:
+        reply = registry.request(store.path, live[0], request)
+        if not reply["ok"]:
+            raise (errors.UsageError if reply["usage"] else errors.ArtfsError)(reply["error"])
+        label, created = reply["version"], reply["created"]
+    else:
+        del request["op"], request["name"], request["pid"]
+        version, created = Staging(store, name).commit(**request)
+        label = version.label
     click.echo(label)
     if not created:
         click.echo(f"unchanged: {label} already holds this content; nothing stored", err=True)

@@ -198,7 +198,7 @@ async def _handle(ops: Operations, request: dict) -> dict:
         return {"ok": True, "trees": [d.hex() for d in trees], "files": [d.hex() for d in files]}
     if request.get("op") == "stage":
         base = ops.store.resolve(parse_ref(request["base"])) if request.get("base") else None
-        return {"ok": True, "replaced": await ops.stage(request["name"], base)}
+        return {"ok": True, "replaced": await ops.restage(request["name"], base)}
     if request.get("op") == "unstage":
         await ops.unstage(request["name"], force=bool(request.get("force")))
         return {"ok": True}

@@ -24,9 +24,15 @@ from artfs.fs.attribution import Attribution
 from artfs.fs.nodes import STAGINGS, Inodes, Listing, MetaFile, StagingItem, VersionItem
 from artfs.fs.reader import ChunkCache, FileReader
 from artfs.fs.views import Views, fill_entry_attr
-from artfs.store import staging as staging_mod
 from artfs.store.names import check_name
-from artfs.store.staging import Staging, copy_up, placeholder_digest, placeholder_entry
+from artfs.store.staging import (
+    Staging,
+    copy_up,
+    discard,
+    few,
+    placeholder_digest,
+    placeholder_entry,
+)
 from artfs.store.staging import names as staging_names
 from artfs.store.tree import DIR, FILE, REFERENCE
 
@@ -536,7 +542,7 @@ class Operations(pyfuse3.Operations):
                 del self._committing[name]
                 event.set()
 
-    async def stage(self, name: str, base) -> bool:
+    async def restage(self, name: str, base) -> bool:
         """Make staging ``name`` show ``base`` (None: empty), replacing one with no
         uncommitted changes; → whether one was replaced."""
         staging = Staging(self.store, name)
@@ -544,7 +550,7 @@ class Operations(pyfuse3.Operations):
             replaced = staging.exists()
             if replaced:
                 await self._discard(staging, then=" first")
-            await trio.to_thread.run_sync(lambda: staging.create(base))
+            await self.stage(name, base)
         if replaced:
             await self._invalidate_staging(name)
         return replaced
@@ -572,7 +578,7 @@ class Operations(pyfuse3.Operations):
         if not force:
             self._refuse_open_writers(staging, then)
         await trio.to_thread.run_sync(
-            lambda: staging_mod.discard(staging, force=force, then=then))
+            lambda: discard(staging, force=force, then=then))
         self._forget_path(os.fsencode(staging.tree))  # like an rmdir of staging/NAME
 
     def _refuse_open_writers(self, staging: Staging, then: str) -> None:
@@ -584,7 +590,7 @@ class Operations(pyfuse3.Operations):
             if item.staging == staging.name and any(map(_writing, item.fds)))
         if writing:
             raise Conflict(f"staging {staging.name!r} has files open for writing "
-                           f"({staging_mod.few(writing)}); close them{then}, or discard it with "
+                           f"({few(writing)}); close them{then}, or discard it with "
                            f"'artfs unstage {staging.name} --force'")
 
     async def _invalidate_staging(self, name: str) -> None:
@@ -593,12 +599,9 @@ class Operations(pyfuse3.Operations):
         with contextlib.suppress(OSError):  # ENOENT: the kernel never looked it up
             await trio.to_thread.run_sync(pyfuse3.invalidate_entry, STAGINGS, name.encode())
 
-
-def _writing(fd: int) -> bool:
-    try:
-        return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
-    except OSError:
-        return False
+    async def stage(self, name: str, base) -> None:
+        staging = Staging(self.store, name)
+        await trio.to_thread.run_sync(lambda: staging.create(base))
 
 
 def _ok_name(name: bytes) -> bool:
@@ -608,3 +611,9 @@ def _ok_name(name: bytes) -> bool:
         return False
     return True
 
+
+def _writing(fd: int) -> bool:
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+    except OSError:
+        return False

@@ -304,6 +304,7 @@ class Commit:
 
         ``base`` is the label of the version this one was derived from (staged or drafted
         from), recorded for lineage."""
+        self.base = base  # for _publish_in's record
         aliases = check_publication(name, type, aliases, metadata)
         root, size, files = self.build(node)
         self._drain()
@@ -312,10 +313,10 @@ class Commit:
         self._txn.abort()  # the write transaction below sees everything newer
         with self.store.meta.write() as txn:
             return self._publish_in(txn, name, root, size, files, type, description,
-                                    metadata or {}, message, aliases, run_id, base=base)
+                                    metadata or {}, message, aliases, run_id)
 
     def _publish_in(self, txn, name, root, size, files, type, description, metadata, message,
-                    aliases, run_id, *, base: str | None = None) -> tuple[Version, bool]:
+                    aliases, run_id) -> tuple[Version, bool]:
         db = self.store.meta.db
         raw = txn.get(name.encode(), db=db["artifacts"])
         art = meta.loads(raw) if raw else {"type": type, "description": description,
@@ -329,9 +330,9 @@ class Commit:
         else:
             number, created = art["next_version"], True
             record = {"root": root.hex(), "size": size, "files": files, "created": time.time(),
+                      "base": self.base,
                       "type": type, "description": description, "metadata": metadata,
                       "message": message, "run": run_id}
-            record["base"] = base
             txn.put(meta.version_key(name, number), meta.dumps(record), db=db["versions"])
             art["next_version"] = number + 1
             if description:
