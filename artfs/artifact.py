@@ -156,7 +156,8 @@ class Artifact:
             self._restore_base_dirs(node)
             version, created = commit.publish(
                 self._name, node, type=self._type, description=self.description,
-                metadata=self.metadata, aliases=aliases, run_id=run_id)
+                metadata=self.metadata, aliases=aliases, run_id=run_id,
+                base=self._base.name if self._base else None)  # new_draft()'s version
         self._attach(store, version)
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)

@@ -115,7 +115,7 @@ def version_dict(v: Version) -> dict:
     return {"name": v.name, "version": f"v{v.number}", "digest": v.digest, "size": v.size,
             "files": v.files, "aliases": v.aliases, "type": v.type, "created": v.created,
             "description": v.description, "metadata": v.metadata, "message": v.message,
-            "run": v.run}
+            "run": v.run, "base": v.record.get("base")}
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -210,7 +210,8 @@ def show(ctx, ref, as_json):
     lines = [f"{v.label}  ({v.type})", f"  digest   {v.digest}",
              f"  size     {human(v.size)} in {v.files} files",
              f"  aliases  {', '.join(v.aliases) or '-'}",
-             f"  created  {_when(v.created)}", f"  run      {v.run or '-'}"]
+             f"  created  {_when(v.created)}", f"  run      {v.run or '-'}",
+             f"  base     {v.record.get('base') or '-'}"]
     if v.message:
         lines.append(f"  message  {v.message}")
     if v.metadata:
@@ -357,18 +358,21 @@ def warn(message: str) -> None:
               help="Let other users in (the kernel checks permissions; needs user_allow_other "
                    "in /etc/fuse.conf when not root).")
 @click.option("--no-lineage", is_flag=True, help="Do not record which runs read what.")
+@click.option("--nonempty", is_flag=True,
+              help="Mount over a non-empty MOUNTPOINT (its files are hidden while mounted).")
 @click.option("--ready-fd", type=int, hidden=True)
 @click.pass_context
-def mount(ctx, mountpoint, foreground, allow_other, no_lineage, ready_fd):
+def mount(ctx, mountpoint, foreground, allow_other, no_lineage, nonempty, ready_fd):
     """Mount the store at MOUNTPOINT: artifacts/ read-only, staging/ writable.
 
     Reads of version files are recorded as inputs of the reading process's run."""
     from artfs.fs import daemon
     store = open_store(ctx, create=True)
+    options = {"lineage": not no_lineage, "nonempty": nonempty}
     if foreground:
-        daemon.serve(store.path, mountpoint, allow_other, ready_fd, lineage=not no_lineage)
+        daemon.serve(store.path, mountpoint, allow_other, ready_fd, **options)
         return
-    daemon.start(store.path, mountpoint, allow_other, lineage=not no_lineage)
+    daemon.start(store.path, mountpoint, allow_other, **options)
     click.echo(f"mounted {store.path} at {mountpoint}", err=True)
 
 
@@ -396,19 +400,68 @@ def status(ctx, as_json):
 
 @main.command()
 @click.argument("name")
-@click.option("--from", "base", help="Start from this version (NAME:VER, or a version of NAME).")
+@click.option("--from", "base", help="Start from this version (NAME:VER, or a version of NAME; "
+                                     "default: NAME's latest).")
+@click.option("--empty", is_flag=True, help="Start empty, not from the latest version.")
 @click.pass_context
-def stage(ctx, name, base):
-    """Make a staging directory for the next version of NAME (copy-on-write from --from)."""
-    from artfs.store.staging import Staging
+def stage(ctx, name, base, empty):
+    """Make a staging directory for the next version of NAME, showing its latest version
+    (or --from VER) copy-on-write.  A staging with no uncommitted changes is replaced."""
+    from artfs.store.staging import Staging, restage
+    if base and empty:
+        raise errors.UsageError("--from and --empty exclude each other; pass one")
     store = open_store(ctx, create=True)
     staging = Staging(store, parse_ref(name).name)
-    version = None
     if base:
         version = store.resolve(base if ":" in base else f"{staging.name}:{base}")
-    staging.create(version)
-    where = f" from {version.label}" if version else ""
-    click.echo(f"staging {staging.name}{where}: {_staging_location(store, staging)}", err=True)
+        where = f"from {version.label}"
+    else:
+        version = None if empty else _latest(store, staging.name)
+        where = (f"from {version.label}, the latest version (--empty starts empty)" if version
+                 else "(empty)" if empty else f"(empty: {staging.name} has no versions yet)")
+    replaced = _through_mount(store, {"op": "stage", "name": staging.name,
+                                      "base": version.label if version else None},
+                              lambda: {"replaced": restage(staging, version)})["replaced"]
+    again = ", replacing one with no uncommitted changes" if replaced else ""
+    click.echo(f"staging {staging.name} {where}{again}: {_staging_location(store, staging)}",
+               err=True)
+
+
+def _latest(store: Store, name: str) -> Version | None:
+    """The newest version of an artifact; None for a name with none yet."""
+    try:
+        versions = store.versions(name)
+    except errors.NotFound:
+        return None
+    return versions[-1] if versions else None
+
+
+def _through_mount(store: Store, request: dict, locally) -> dict:
+    """The running mount's answer to ``request`` (a mount must change its stagings itself:
+    it holds their writers meanwhile and forgets what it knew); with no mount running,
+    ``locally()`` does the work here and answers."""
+    from artfs.fs import registry
+    live = registry.mounts(store.path)
+    if not live:
+        return locally()
+    reply = registry.request(store.path, live[0], request)
+    if not reply["ok"]:
+        raise (errors.UsageError if reply["usage"] else errors.ArtfsError)(reply["error"])
+    return reply
+
+
+@main.command()
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also discard uncommitted changes.")
+@click.pass_context
+def unstage(ctx, name, force):
+    """Discard staging NAME (refused while it holds uncommitted changes, unless --force)."""
+    from artfs.store.staging import Staging, discard
+    store = open_store(ctx)
+    staging = Staging(store, parse_ref(name).name)
+    _through_mount(store, {"op": "unstage", "name": staging.name, "force": force},
+                   lambda: discard(staging, force=force) or {})
+    click.echo(f"discarded staging {staging.name}", err=True)
 
 
 def _staging_location(store: Store, staging) -> str:
@@ -483,7 +536,8 @@ def run(ctx, job_type, name, config, command):
 @click.option("--upstream", "direction", flag_value="upstream", help="Only where REF came from.")
 @click.option("--downstream", "direction", flag_value="downstream", help="Only what came of it.")
 @click.option("--both", "direction", flag_value="both", default=True, help="Both (default).")
-@click.option("--depth", type=click.IntRange(min=0), help="How many runs deep (default: all).")
+@click.option("--depth", type=click.IntRange(min=0),
+              help="How many steps deep: a run, or a version's base (default: all).")
 @click.option("--all", "show_all", is_flag=True, help="Also implicit runs that only read.")
 @click.option("--format", "fmt", type=click.Choice(["tree", "json", "dot", "mermaid", "svg",
                                                    "html"]), default="tree", show_default=True)

@@ -10,6 +10,7 @@ import pytest
 
 import artfs
 from artfs.errors import Conflict, NotFound, ReferenceChanged, UsageError
+from artfs.store.store import Store
 from tests.conftest import read, write
 
 
@@ -158,6 +159,8 @@ def test_new_draft_is_incremental(store_dir, tmp_path):
     assert draft.version == "v1"
     assert sorted(draft.manifest) == ["keep.txt", "new.txt"]
     assert draft.get_entry("keep.txt").digest == base.get_entry("keep.txt").digest
+    records = [v.record for v in Store.open(store_dir).versions("ds")]
+    assert [r["base"] for r in records] == [None, "ds:v0"]  # new_draft() records its base
     with pytest.raises(NotFound):
         base.new_draft().remove("nope.txt")
 

@@ -9,6 +9,7 @@ multiprocessing) that read through it; the assertions are on exact files and byt
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -371,7 +372,9 @@ def test_run_reading_its_own_output_records_no_input(cli, mount, store_dir, tmp_
     assert run_inputs(cli, run["id"]) == {"ds:v0": {"d.txt": sizes["d.txt"]}}
     graph = as_json(cli("lineage", "x:v1", "--all", "--format", "json"))
     rnode = f"run:{run['id']}"
-    assert edges_of(graph) == {("ds:v0", rnode, "input"), (rnode, "x:v1", "output")}
+    # no input edge from x:v0: the staging's base is what joins the two versions
+    assert edges_of(graph) == {("ds:v0", rnode, "input"), (rnode, "x:v1", "output"),
+                               ("x:v0", "x:v1", "derived"), (rnode, "x:v0", "output")}
     assert [r["id"] for r in all_runs(cli)] == [run["id"]]
     assert read(vpath(mount, "x", 1, "copy.txt")) == DS_FILES["d.txt"] * 2
 
@@ -781,3 +784,65 @@ def test_running_runs_are_reread_one_at_a_time(store):
     fake, found = trio.run(main)
     assert fake.most == 1
     assert found[-1] == "run"  # the open after the change saw the newest runs
+
+
+# --- 10. derived from: a version made from another ---------------------------------------
+
+
+def make_derived_chain(cli, store_dir, tmp_path) -> str:
+    """ds:v1 from ds:v0 by new_draft(), ds:v2 from ds:v1 through a staging; → the run id."""
+    write(tmp_path / "d/a.txt", "a")
+    with artfs.init(job_type="make") as run:
+        first = artfs.Artifact("ds", type="dataset")
+        first.add_dir(str(tmp_path / "d"))
+        run.log_artifact(first)
+        draft = first.new_draft()
+        with draft.new_file("b.txt") as f:
+            f.write("b")
+        run.log_artifact(draft)
+    assert cli("stage", "ds").code == 0
+    write(os.path.join(store_dir, "staging", "ds", "tree", "c.txt"), "c")
+    made = cli("commit", "ds")
+    assert (made.code, made.out) == (0, "ds:v2\n"), made.err
+    return f"run:{run.id}"
+
+
+def test_derived_from_edges_in_the_graph(cli, store_dir, tmp_path):
+    rnode = make_derived_chain(cli, store_dir, tmp_path)
+    api = artfs.Api()
+    assert edges_of(api.lineage("ds:v2", direction="upstream")) == {
+        ("ds:v1", "ds:v2", "derived"), ("ds:v0", "ds:v1", "derived"),
+        (rnode, "ds:v1", "output"), (rnode, "ds:v0", "output")}
+    # one step: the base only (the staging's commit ran outside any run)
+    assert edges_of(api.lineage("ds:v2", direction="upstream", depth=1)) == {
+        ("ds:v1", "ds:v2", "derived")}
+    assert edges_of(api.lineage("ds:v0", direction="downstream")) == {
+        ("ds:v0", "ds:v1", "derived"), ("ds:v1", "ds:v2", "derived")}
+    nodes = {n["id"]: n for n in api.lineage("ds:v2")["nodes"]}
+    assert (nodes["ds:v2"]["base"], nodes["ds:v1"]["base"], nodes["ds:v0"]["base"]) == (
+        "ds:v1", "ds:v0", None)
+
+    assert cli("rm", "ds:v1").code == 0  # the record keeps the label; the graph drops it
+    assert edges_of(api.lineage("ds:v2")) == set()
+    assert as_json(cli("show", "ds:v2", "--json"))["base"] == "ds:v1"
+
+
+def test_derived_from_in_every_format(cli, store_dir, tmp_path):
+    make_derived_chain(cli, store_dir, tmp_path)
+    up = cli("lineage", "ds:v2", "--upstream")
+    assert up.code == 0, up.err
+    assert up.out.splitlines()[:2] == ["ds:v2 (dataset) [latest]",
+                                       "└─ derived from ds:v1 (dataset)"]
+    down = cli("lineage", "ds:v0", "--downstream").out.splitlines()
+    assert down == ["ds:v0 (dataset)", "└─ base of ds:v1 (dataset)",
+                    "   └─ base of ds:v2 (dataset) [latest]"]
+    graph = as_json(cli("lineage", "ds:v2", "--format", "json"))
+    assert ("ds:v1", "ds:v2", "derived") in edges_of(graph)
+    dot = cli("lineage", "ds:v2", "--format", "dot").out
+    assert '"ds:v1" -> "ds:v2" [label="derived", style=dashed];' in dot
+    mermaid = cli("lineage", "ds:v2", "--format", "mermaid").out
+    ids = {label: n for n, label in re.findall(r'(n\d+)\["(ds:v\d)', mermaid)}
+    assert f"{ids['ds:v1']} -.->|derived| {ids['ds:v2']}" in mermaid
+    for fmt in ("svg", "html"):
+        out = cli("lineage", "ds:v2", "--format", fmt).out
+        assert "<svg" in out and ">derived</text>" in out, fmt

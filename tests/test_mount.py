@@ -31,7 +31,7 @@ import artfs
 from artfs.fs import registry
 from artfs.store import gc as gc_mod
 from artfs.store.staging import COW_XATTR
-from tests.conftest import read, write
+from tests.conftest import read, unmount, write
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -1027,3 +1027,91 @@ def test_sparse_file_over_4gib_commits_and_reads_back(cli, mount, store_dir, tmp
     with open(os.path.join(version, "sparse.bin"), "rb") as f:
         f.seek(offset - 1)
         assert f.read() == b"\0Z!"
+
+
+# --- stage, re-stage, unstage through the mount ----------------------------------------------
+
+
+def test_stage_starts_from_latest_and_a_commit_keeps_untouched_files(cli, mount, tmp_path):
+    src = tmp_path / "src"
+    write(src / "a.txt", "alpha\n")
+    write(src / "sub/b.bin", os.urandom(200_000))
+    write(src / "run.sh", "#!/bin/sh\n")
+    os.chmod(src / "run.sh", 0o755)
+    os.symlink("a.txt", src / "link")
+    assert put(cli, src, "ds") == "ds:v0"
+    result = cli("stage", "ds")
+    assert result.code == 0, result.err
+    staging = os.path.join(mount, "staging", "ds")
+    assert f"from ds:v0, the latest version (--empty starts empty): {staging}" in result.err
+    assert snapshot(staging) == snapshot(src)
+    for tree in (staging, src):  # one edited file
+        with open(os.path.join(tree, "a.txt"), "a") as f:
+            f.write("edited\n")
+    assert committed(cli, "ds") == "ds:v1"
+    assert snapshot(version_path(mount, "ds:v1")) == snapshot(src)
+    with open(os.path.join(mount, "meta", "ds", "v1.json")) as f:
+        assert json.load(f)["base"] == "ds:v0"
+    with open(os.path.join(mount, "meta", "ds", "v0.json")) as f:
+        assert json.load(f)["base"] is None
+    assert show(cli, "ds:v1")["base"] == "ds:v0"
+
+
+def test_restage_and_unstage_through_the_mount(cli, mount, tmp_path):
+    write(tmp_path / "src/a.txt", "zero")
+    put(cli, tmp_path / "src", "ds")
+    staging = os.path.join(mount, "staging", "ds")
+    assert cli("stage", "ds").code == 0
+    write(os.path.join(staging, "b.txt"), "one")
+    assert committed(cli, "ds") == "ds:v1"
+
+    # clean after the commit: replaced at once, and the kernel sees the new tree at once
+    again = cli("stage", "ds", "--from", "v0")
+    assert again.code == 0 and "replacing one with no uncommitted changes" in again.err
+    assert os.listdir(staging) == ["a.txt"] and read(os.path.join(staging, "a.txt")) == b"zero"
+
+    write(os.path.join(staging, "c.txt"), "uncommitted")
+    for args in (("stage", "ds", "--from", "v1"), ("unstage", "ds")):
+        refused = cli(*args)
+        assert refused.code == 1 and len(refused.err.splitlines()) == 1, refused.err
+        assert "uncommitted changes (c.txt)" in refused.err
+    assert read(os.path.join(staging, "c.txt")) == b"uncommitted"
+    os.unlink(os.path.join(staging, "c.txt"))
+
+    # only the mount knows a file is open for writing: it refuses, the CLI alone could not
+    with open(os.path.join(staging, "a.txt"), "ab"):
+        refused = cli("unstage", "ds")
+        assert refused.code == 1 and "open for writing (a.txt)" in refused.err, refused.err
+    assert cli("unstage", "ds").code == 0
+    assert not os.path.exists(staging) and os.listdir(os.path.join(mount, "staging")) == []
+
+    assert cli("stage", "ds").code == 0
+    with open(os.path.join(staging, "d.txt"), "wb") as f:
+        forced = cli("unstage", "ds", "--force")
+        assert forced.code == 0, forced.err
+        f.write(b"late")  # into the discarded file: no error, and the mount carries on
+        f.flush()
+    assert not os.path.exists(staging)
+    os.mkdir(staging)  # the name is free for a new staging, through the mount too
+    write(os.path.join(staging, "e.txt"), "e")
+    assert committed(cli, "ds") == "ds:v2"
+    assert digests(cli, "ds:v2").keys() == {"e.txt"}
+
+
+# --- the mount point ---------------------------------------------------------------------
+
+
+def test_mount_refuses_a_non_empty_directory_unless_nonempty(cli, store_dir, tmp_path):
+    path = tmp_path / "busy"
+    write(path / "mine.txt", "mine")
+    refused = cli("mount", str(path))
+    assert refused.code == 1 and len(refused.err.splitlines()) == 1
+    assert "not empty" in refused.err and "--nonempty" in refused.err
+    assert not mounted(path) and read(path / "mine.txt") == b"mine"
+    started = cli("mount", str(path), "--nonempty")
+    try:
+        assert started.code == 0, started.err
+        assert mounted(path) and sorted(os.listdir(path)) == ["artifacts", "meta", "staging"]
+    finally:
+        unmount(str(path))
+    assert read(path / "mine.txt") == b"mine"

@@ -18,7 +18,7 @@ import time
 import pyfuse3
 import trio
 
-from artfs.errors import ArtfsError, UsageError
+from artfs.errors import ArtfsError, Conflict, UsageError
 from artfs.fs import registry
 from artfs.fs.ops import Operations
 from artfs.store.names import parse_ref
@@ -35,18 +35,22 @@ def log_path(store_path: str) -> str:
     return os.path.join(directory, "mount.log")
 
 
-def check_mountpoint(mountpoint: str) -> str:
+def check_mountpoint(mountpoint: str, nonempty: bool = False) -> str:
     path = os.path.abspath(mountpoint)
     if not os.path.isdir(path):
         raise UsageError(f"{mountpoint} is not a directory; create it first")
     if os.path.ismount(path) or path in registry.mounted_paths():
         raise UsageError(f"{mountpoint} is already a mount point; 'artfs umount {mountpoint}'")
+    if not nonempty and os.listdir(path):  # the mount would hide its files without a word
+        raise Conflict(f"{mountpoint} is not empty; mount on an empty directory, or pass "
+                       "--nonempty to hide its files while mounted")
     return path
 
 
-def start(store_path: str, mountpoint: str, allow_other: bool, lineage: bool = True) -> None:
+def start(store_path: str, mountpoint: str, allow_other: bool, lineage: bool = True,
+          nonempty: bool = False) -> None:
     """Start the daemon in the background and wait until the mount answers."""
-    mountpoint = check_mountpoint(mountpoint)
+    mountpoint = check_mountpoint(mountpoint, nonempty)
     read_end, write_end = os.pipe()
     args = [sys.executable, "-m", "artfs", "--store", store_path, "mount", mountpoint,
             "--foreground", "--ready-fd", str(write_end)]
@@ -54,6 +58,8 @@ def start(store_path: str, mountpoint: str, allow_other: bool, lineage: bool = T
         args.append("--allow-other")
     if not lineage:
         args.append("--no-lineage")
+    if nonempty:
+        args.append("--nonempty")
     # Few malloc arenas: the worker threads' buffers otherwise spread over many, and
     # peak memory while streaming big files varies by 50%.
     env = {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
@@ -81,11 +87,11 @@ def _last_error(store_path: str) -> str:
 
 
 def serve(store_path: str, mountpoint: str, allow_other: bool, ready_fd: int | None,
-          lineage: bool = True) -> None:
+          lineage: bool = True, nonempty: bool = False) -> None:
     """Run the mount in this process until it is unmounted or signalled."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    mountpoint = check_mountpoint(mountpoint)
+    mountpoint = check_mountpoint(mountpoint, nonempty)
     store = Store.open(store_path)
     trio.run(_serve, store, mountpoint, allow_other, ready_fd, lineage)
 
@@ -194,7 +200,9 @@ async def _handle(ops: Operations, request: dict) -> dict:
         return {"ok": True, "trees": [d.hex() for d in trees], "files": [d.hex() for d in files]}
     if request.get("op") == "stage":
         base = ops.store.resolve(parse_ref(request["base"])) if request.get("base") else None
-        await ops.stage(request["name"], base)
+        return {"ok": True, "replaced": await ops.restage(request["name"], base)}
+    if request.get("op") == "unstage":
+        await ops.unstage(request["name"], force=bool(request.get("force")))
         return {"ok": True}
     raise UsageError(f"unknown request {request.get('op')!r}")
 

@@ -6,7 +6,9 @@ write is either entirely in the new version or entirely after it.
 """
 
 import collections
+import contextlib
 import errno
+import fcntl
 import itertools
 import logging
 import os
@@ -16,7 +18,7 @@ import pyfuse3
 import trio
 from pyfuse3 import FUSEError
 
-from artfs.errors import ArtfsError, CorruptData
+from artfs.errors import ArtfsError, Conflict, CorruptData
 from artfs.fs import passthrough as pt
 from artfs.fs.attribution import Attribution
 from artfs.fs.creds import as_caller
@@ -24,7 +26,14 @@ from artfs.fs.nodes import STAGINGS, Inodes, Listing, MetaFile, StagingItem, Ver
 from artfs.fs.reader import ChunkCache, FileReader
 from artfs.fs.views import Views, fill_entry_attr
 from artfs.store.names import check_name
-from artfs.store.staging import Staging, copy_up, placeholder_digest, placeholder_entry
+from artfs.store.staging import (
+    Staging,
+    copy_up,
+    discard,
+    few,
+    placeholder_digest,
+    placeholder_entry,
+)
 from artfs.store.staging import names as staging_names
 from artfs.store.tree import DIR, FILE, REFERENCE
 
@@ -603,6 +612,63 @@ class Operations(pyfuse3.Operations):
                 del self._committing[name]
                 event.set()
 
+    async def restage(self, name: str, base) -> bool:
+        """Make staging ``name`` show ``base`` (None: empty), replacing one with no
+        uncommitted changes; → whether one was replaced."""
+        staging = Staging(self.store, name)
+        async with self._holding_writers(name):
+            replaced = staging.exists()
+            if replaced:
+                await self._discard(staging, then=" first")
+            await self.stage(name, base)
+        if replaced:
+            await self._invalidate_staging(name)
+        return replaced
+
+    async def unstage(self, name: str, force: bool = False) -> None:
+        """Discard a staging (refused while it holds uncommitted changes, unless forced)."""
+        staging = Staging(self.store, name)
+        async with self._holding_writers(name):
+            await self._discard(staging, force=force)
+        await self._invalidate_staging(name)
+
+    @contextlib.asynccontextmanager
+    async def _holding_writers(self, name: str):
+        """Changes to the staging wait meanwhile, as during a commit: nothing is written
+        between the check for uncommitted changes and the removal."""
+        async with self._locks[name]:
+            event = self._committing[name] = trio.Event()
+            try:
+                yield
+            finally:
+                del self._committing[name]
+                event.set()
+
+    async def _discard(self, staging: Staging, *, force: bool = False, then: str = "") -> None:
+        if not force:
+            self._refuse_open_writers(staging, then)
+        await trio.to_thread.run_sync(
+            lambda: discard(staging, force=force, then=then))
+        self._forget_path(os.fsencode(staging.tree))  # like an rmdir of staging/NAME
+
+    def _refuse_open_writers(self, staging: Staging, then: str) -> None:
+        """A file open for writing would take its next writes into a removed file."""
+        tree = os.fsencode(staging.tree)
+        writing = sorted(
+            os.fsdecode(os.path.relpath(item.path, tree)) if item.paths else "(a deleted file)"
+            for item in self.inodes.staging_items()
+            if item.staging == staging.name and any(map(_writing, item.fds)))
+        if writing:
+            raise Conflict(f"staging {staging.name!r} has files open for writing "
+                           f"({few(writing)}); close them{then}, or discard it with "
+                           f"'artfs unstage {staging.name} --force'")
+
+    async def _invalidate_staging(self, name: str) -> None:
+        """The kernel still knows staging/NAME as the removed directory: make it look again.
+        In a thread: the kernel may need an answer from this loop first."""
+        with contextlib.suppress(OSError):  # ENOENT: the kernel never looked it up
+            await trio.to_thread.run_sync(pyfuse3.invalidate_entry, STAGINGS, name.encode())
+
     async def stage(self, name: str, base) -> None:
         staging = Staging(self.store, name)
         await trio.to_thread.run_sync(lambda: staging.create(base))
@@ -630,3 +696,9 @@ def _ok_name(name: bytes) -> bool:
         return False
     return True
 
+
+def _writing(fd: int) -> bool:
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+    except OSError:
+        return False

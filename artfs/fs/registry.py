@@ -2,7 +2,7 @@
 
 Each daemon writes ``STORE/run/PID.json`` ({pid, mountpoint, started}) and
 listens on ``STORE/run/PID.sock`` for JSON-line requests (commit, stage,
-flush, held).
+unstage, flush, held).
 Unix socket paths are limited to 108 bytes and store paths can be longer,
 so both sides reach the socket through ``/proc/self/fd/N/`` of the run
 directory.  No FUSE import here: the CLI uses it without pyfuse3.

@@ -225,7 +225,8 @@ class Views:
                "aliases": version.aliases, "type": version.type, "size": version.size,
                "files": version.files, "created": version.created,
                "description": version.description, "metadata": version.metadata,
-               "message": version.message, "producer": producer, "consumers": consumers}
+               "message": version.message, "producer": producer, "consumers": consumers,
+               "base": version.record.get("base")}
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
     # --- extended attributes ---------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 Nodes are versions (``name:vN``) and runs (``run:ID``).  An *output* edge goes
 from a run to a version it committed; an *input* edge from a version to a run
-that read it, with the files read and the bytes of each.  Implicit runs that
+that read it, with the files read and the bytes of each; a *derived* edge from
+a version to one made from it (staged from it, or by ``new_draft()``), as the
+newer version's record says (its ``base``).  Each run or derived step is one
+level of ``depth``.  Implicit runs that
 only read (a stray ``cat``) are left out unless asked for; implicit runs that
 committed something are part of the story and always shown.
 """
@@ -40,12 +43,14 @@ class _Builder:
         self.store = store
         self.include_implicit = include_implicit
         self._edge_keys: set[tuple[str, str]] = set()
+        self._by_base: dict[str, list[Version]] | None = None
 
     def version_node(self, graph: Graph, v: Version) -> str:
         node = version_id(v.name, v.number)
         graph.nodes.setdefault(node, {
             "id": node, "kind": "version", "name": v.name, "version": f"v{v.number}",
-            "type": v.type, "aliases": v.aliases, "digest": v.digest, "size": v.size})
+            "type": v.type, "aliases": v.aliases, "digest": v.digest, "size": v.size,
+            "base": v.record.get("base")})
         return node
 
     def run_node(self, graph: Graph, record: dict) -> str:
@@ -93,21 +98,49 @@ class _Builder:
         return (self.include_implicit or not record.get("implicit")
                 or bool(self.outputs(record["id"])))
 
+    def derived(self, version: Version) -> list[Version]:
+        """The versions made from ``version``.  Nothing indexes versions by base, so every
+        version record is read, once per graph."""
+        if self._by_base is None:
+            self._by_base = {}
+            for name in self.store.artifact_names():
+                for v in self.store.versions(name):
+                    if v.record.get("base"):
+                        self._by_base.setdefault(v.record["base"], []).append(v)
+        return self._by_base.get(version.label, [])
+
+    def base(self, version: Version) -> Version | None:
+        label = version.record.get("base")
+        try:
+            return self.store.resolve(label) if label else None
+        except ArtfsError:
+            return None  # removed since: the record keeps the label, the picture drops it
+
     def up(self, graph: Graph, version: Version, depth: int | None) -> None:
-        record = self.run(version.run) if version.run else None
-        if record is None or depth == 0:
+        if depth == 0:
             return
-        rnode = self.run_node(graph, record)
-        self.edge(graph, rnode, self.version_node(graph, version), "output")
-        for source, files in self.inputs(record["id"]):
+        deeper = None if depth is None else depth - 1
+        vnode = self.version_node(graph, version)
+        record = self.run(version.run) if version.run else None
+        if record is not None:
+            rnode = self.run_node(graph, record)
+            self.edge(graph, rnode, vnode, "output")
+            for source, files in self.inputs(record["id"]):
+                known = version_id(source.name, source.number) in graph.nodes
+                self.edge(graph, self.version_node(graph, source), rnode, "input", files)
+                if not known:
+                    self.up(graph, source, deeper)
+        source = self.base(version)
+        if source is not None:
             known = version_id(source.name, source.number) in graph.nodes
-            self.edge(graph, self.version_node(graph, source), rnode, "input", files)
+            self.edge(graph, self.version_node(graph, source), vnode, "derived")
             if not known:
-                self.up(graph, source, None if depth is None else depth - 1)
+                self.up(graph, source, deeper)
 
     def down(self, graph: Graph, version: Version, depth: int | None) -> None:
         if depth == 0:
             return
+        deeper = None if depth is None else depth - 1
         vnode = self.version_node(graph, version)
         for rid in runs_mod.consumers(self.store, version):
             record = self.run(rid)
@@ -119,7 +152,12 @@ class _Builder:
                 known = version_id(made.name, made.number) in graph.nodes
                 self.edge(graph, rnode, self.version_node(graph, made), "output")
                 if not known:
-                    self.down(graph, made, None if depth is None else depth - 1)
+                    self.down(graph, made, deeper)
+        for made in self.derived(version):
+            known = version_id(made.name, made.number) in graph.nodes
+            self.edge(graph, vnode, self.version_node(graph, made), "derived")
+            if not known:
+                self.down(graph, made, deeper)
 
     def _files(self, rid: str, version: Version) -> dict:
         for source, files in self.inputs(rid):

@@ -1,7 +1,8 @@
 """Drawing a lineage graph: a terminal tree, JSON, Graphviz dot, Mermaid, SVG, HTML.
 
 Versions and runs look different everywhere: versions are ``name:vN (type)``
-notes, runs are rounded boxes labelled with their job type and name.
+notes, runs are rounded boxes labelled with their job type and name.  A version
+derived from another (staged from it) is joined to it by a dashed "derived" arrow.
 """
 
 import html
@@ -83,6 +84,8 @@ def _branch(graph: Graph, node: str, way: str, indent: str, lines: list, seen: s
 
 
 def _verb(other: dict, edge: dict, way: str) -> str:
+    if edge["kind"] == "derived":
+        return "derived from" if way == "up" else "base of"
     if way == "up":
         return "made by" if other["kind"] == "run" else "read"
     return "read by" if other["kind"] == "run" else "made"
@@ -110,6 +113,8 @@ def dot(graph: Graph) -> str:
         files = edge.get("files") or {}
         note = (f' [label="{_count(len(files), "file")}, {human(sum(files.values()))}"]'
                 if files else "")
+        if edge["kind"] == "derived":
+            note = ' [label="derived", style=dashed]'
         lines.append(f"  {_dot_id(edge['from'])} -> {_dot_id(edge['to'])}{note};")
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -125,7 +130,8 @@ def mermaid(graph: Graph) -> str:
     for edge in graph.edges:
         files = edge.get("files") or {}
         note = f"|{_count(len(files), 'file')}|" if files else ""
-        lines.append(f"  {ids[edge['from']]} -->{note} {ids[edge['to']]}")
+        arrow = "-.->|derived|" if edge["kind"] == "derived" else f"-->{note}"
+        lines.append(f"  {ids[edge['from']]} {arrow} {ids[edge['to']]}")
     return "\n".join(lines) + "\n"
 
 
@@ -146,5 +152,6 @@ def page(graph: Graph) -> str:
             f"</title><style>body{{font-family:Helvetica,sans-serif;margin:2em}}"
             f"</style></head><body><h1>Lineage of {root}</h1>\n"
             f"<p>Notes are artifact versions, rounded boxes are runs (grey: implicit). "
-            f"Arrows point from what was read to the run, and from the run to what it made."
+            f"Arrows point from what was read to the run, and from the run to what it made; "
+            f"dashed ones from a version to a version derived from it (staged from it)."
             f"</p>\n{body[body.find('<svg'):]}\n</body></html>\n")

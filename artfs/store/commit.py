@@ -356,8 +356,12 @@ class Commit:
 
     def publish(self, name: str, node: Node, *, type: str = "dataset", description: str = "",
                 metadata: dict | None = None, message: str = "", aliases=(),
-                run_id: str | None = None) -> tuple[Version, bool]:
-        """Make the version visible; (version, False) if the newest version has this content."""
+                run_id: str | None = None, base: str | None = None) -> tuple[Version, bool]:
+        """Make the version visible; (version, False) if the newest version has this content.
+
+        ``base`` is the label of the version this one was derived from (staged or drafted
+        from), recorded for lineage."""
+        self.base = base  # for _publish_in's record
         aliases = check_publication(name, type, aliases, metadata)
         root, root_attrs, size, files = self.build(node)
         times = {"attrs": root_attrs.hex(),
@@ -386,6 +390,7 @@ class Commit:
         else:
             number, created = art["next_version"], True
             record = {"root": root.hex(), "size": size, "files": files, "created": time.time(),
+                      "base": self.base,
                       "type": type, "description": description, "metadata": metadata,
                       "message": message, "run": run_id, **times}
             txn.put(meta.version_key(name, number), meta.dumps(record), db=db["versions"])

@@ -24,8 +24,9 @@ from artfs.errors import Conflict, NotFound
 from artfs.store.commit import Commit, Node, open_dir
 from artfs.store.holes import drop_content, write_sparse
 from artfs.store.names import check_name
+from artfs.store.restore import file_digest
 from artfs.store.store import Store, Version
-from artfs.store.tree import DIR, FILE, SYMLINK, Entry
+from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 
 COW_XATTR = "user.artfs.cow"
 
@@ -145,7 +146,8 @@ class Staging:
             node = self._scan(commit)
             version, created = commit.publish(
                 self.name, node, type=type, description=description, metadata=metadata,
-                message=message, aliases=aliases, run_id=run_id)
+                message=message, aliases=aliases, run_id=run_id,
+                base=self.base.get("version"))
         self._set_base(version)
         self._to_placeholders(version)
         return version, created
@@ -247,3 +249,92 @@ def copy_up(store: Store, path: bytes | str | int, *, truncate: bool = False) ->
             f.flush()
             os.fsync(f.fileno())
     os.removexattr(path, COW_XATTR)
+
+
+# --- uncommitted changes: what discarding a staging would lose ---------------------------
+
+SHOWN_CHANGES = 5  # paths named in a refusal; the rest are counted
+
+
+def changed_paths(staging: Staging) -> list[str]:
+    """Paths of the staging whose name, type, mode, link target or content differ from its
+    base version (added, removed or changed), sorted.  Times are not content: a touched
+    file is unchanged.  A staging with no base is unchanged only when empty."""
+    root = staging.base.get("root")
+    # References are never shown in a staging: their absence is not the user's doing.
+    base = {rel: e for rel, e in staging.store.walk(bytes.fromhex(root))
+            if e.kind != REFERENCE} if root else {}
+    tree = os.fsencode(staging.tree)
+    changed, seen = [], set()
+    for rel, st in _disk_entries(tree, b""):
+        seen.add(rel)
+        if not _unchanged(os.path.join(tree, rel), st, base.get(rel)):
+            changed.append(rel)
+    changed += [rel for rel in base if rel not in seen]
+    return sorted(os.fsdecode(rel) for rel in changed)
+
+
+def _disk_entries(tree: bytes, prefix: bytes):
+    """(relative path, lstat) of everything under ``tree``, depth first."""
+    with os.scandir(os.path.join(tree, prefix) if prefix else tree) as it:
+        items = [(prefix + item.name, item.stat(follow_symlinks=False)) for item in it]
+    for rel, st in items:
+        yield rel, st
+        if stat.S_ISDIR(st.st_mode):
+            yield from _disk_entries(tree, rel + b"/")
+
+
+def _unchanged(path: bytes, st: os.stat_result, entry: Entry | None) -> bool:
+    mode = stat.S_IMODE(st.st_mode)
+    if entry is None:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        return entry.kind == DIR and entry.mode == mode
+    if stat.S_ISLNK(st.st_mode):
+        return entry.kind == SYMLINK and os.readlink(path) == entry.target
+    if not stat.S_ISREG(st.st_mode):  # a fifo, socket or device: no version holds one
+        return False
+    if entry.kind != FILE or entry.mode != mode or entry.size != st.st_size:
+        return False
+    digest = placeholder_digest(path)  # a placeholder's content is its digest: not read
+    try:
+        return (digest if digest is not None else file_digest(path)) == entry.digest
+    except FileNotFoundError:  # gone meanwhile: changed, to be safe
+        return False
+
+
+def few(paths: list[str]) -> str:
+    """The first paths, then how many more: a refusal stays one line."""
+    shown = ", ".join(paths[:SHOWN_CHANGES])
+    rest = len(paths) - SHOWN_CHANGES
+    return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+def refuse_changes(staging: Staging, then: str = "") -> None:
+    """Conflict, naming the changed paths, if the staging holds uncommitted changes."""
+    changed = changed_paths(staging)
+    if changed:
+        raise Conflict(f"staging {staging.name!r} has uncommitted changes ({few(changed)}); "
+                       f"commit them with 'artfs commit {staging.name}', or discard them with "
+                       f"'artfs unstage {staging.name} --force'{then}")
+
+
+def discard(staging: Staging, *, force: bool = False, then: str = "") -> None:
+    """Remove a staging; refused while it holds uncommitted changes, unless ``force``."""
+    if not staging.exists():
+        raise NotFound(f"no staging named {staging.name!r}; 'artfs stage {staging.name}' "
+                       "makes one")
+    if not force:
+        refuse_changes(staging, then)
+    staging.remove()
+
+
+def restage(staging: Staging, base: Version | None) -> bool:
+    """Make the staging show ``base`` (None: empty), replacing an existing staging that
+    holds no uncommitted changes (nothing is lost: its content is its base version's).
+    Returns whether one was replaced."""
+    replaced = staging.exists()
+    if replaced:
+        discard(staging, then=" first")
+    staging.create(base)
+    return replaced

@@ -224,7 +224,7 @@ class Store:
                 raw = t.get(meta.alias_key(ref.name, selector), db=self.meta.db["aliases"])
                 if raw is None:
                     raise NotFound(f"artifact {ref.name!r} has no alias {selector!r}; "
-                                   f"'artfs show {ref.name}' lists its aliases")
+                                   f"'artfs ls {ref.name}' lists its versions and aliases")
                 number = meta.unpack_version(raw)
             for v in versions:
                 if v.number == number:
