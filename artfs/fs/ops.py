@@ -24,7 +24,7 @@ from artfs.fs.attribution import Attribution
 from artfs.fs.creds import as_caller
 from artfs.fs.nodes import STAGINGS, Inodes, Listing, MetaFile, StagingItem, VersionItem
 from artfs.fs.reader import ChunkCache, FileReader
-from artfs.fs.views import Views, fill_entry_attr
+from artfs.fs.views import XATTR_PREFIX, Views, fill_entry_attr
 from artfs.store.names import check_name
 from artfs.store.staging import (
     Staging,
@@ -183,12 +183,6 @@ class Operations(pyfuse3.Operations):
         inode = self.inodes.intern(("stg", st.st_dev, st.st_ino), StagingItem, tree)
         self.inodes[inode].paths.add(rel)
         return inode
-
-    def _forget_path(self, path: bytes) -> None:
-        """A name is gone; an inode left with no name must not be found by a new file
-        that reuses its number on disk."""
-        for item in pt.forget_path(self.inodes.staging_items(), path):
-            self.inodes.retire(item)
 
     def _entry(self, inode: int) -> pyfuse3.EntryAttributes:
         self.inodes.remember(inode)
@@ -375,9 +369,13 @@ class Operations(pyfuse3.Operations):
         self._forget_path(parent.tree, path)
 
     def _forget_staging(self, name: str) -> None:
+        """A staging's tree is gone: none of its items may be found again by a new file
+        that reuses an inode number on disk (open ones go on through their descriptors)."""
         tree = self._trees.pop(name, None)
-        if tree is not None:
-            self._forget_path(tree, b"")
+        for item in self.inodes.staging_items():
+            if item.tree is tree:
+                item.paths = set()
+                self.inodes.retire(item)
 
     # --- names ------------------------------------------------------------------------
 
@@ -556,6 +554,8 @@ class Operations(pyfuse3.Operations):
                 raise FUSEError(pyfuse3.ENOATTR)
             with node.tree.proc(node.path) as path:
                 return _xattr_call(os.getxattr, path, name)
+        if not name.startswith(XATTR_PREFIX):  # ls -l asks each file for two others
+            raise FUSEError(pyfuse3.ENOATTR)
         value = self.views.xattrs(inode).get(name)
         if value is None:
             raise FUSEError(pyfuse3.ENOATTR)
@@ -649,13 +649,12 @@ class Operations(pyfuse3.Operations):
             self._refuse_open_writers(staging, then)
         await trio.to_thread.run_sync(
             lambda: discard(staging, force=force, then=then))
-        self._forget_path(os.fsencode(staging.tree))  # like an rmdir of staging/NAME
+        self._forget_staging(staging.name)  # like an rmdir of staging/NAME
 
     def _refuse_open_writers(self, staging: Staging, then: str) -> None:
         """A file open for writing would take its next writes into a removed file."""
-        tree = os.fsencode(staging.tree)
         writing = sorted(
-            os.fsdecode(os.path.relpath(item.path, tree)) if item.paths else "(a deleted file)"
+            os.fsdecode(item.path) if item.paths else "(a deleted file)"
             for item in self.inodes.staging_items()
             if item.staging == staging.name and any(map(_writing, item.fds)))
         if writing:

@@ -7,6 +7,7 @@ other processes appear within a second.
 """
 
 import errno
+import functools
 import json
 import os
 import stat
@@ -235,17 +236,23 @@ class Views:
         node = self.inodes[inode]
         if not isinstance(node, VersionItem):
             return {}
-        version = self._version(node.name, node.number)
-        out = {b"version": version.label.encode(), b"type": version.type.encode(),
-               b"created": repr(version.created).encode(),
-               b"run": (version.run or "").encode()}
+        shared, root_digest = self._version_xattrs(node.name, node.number)
+        out = dict(shared)
         if node.entry.kind in (FILE, REFERENCE):
-            out[b"digest"] = node.entry.digest.hex().encode()
+            out[XATTR_PREFIX + b"digest"] = node.entry.digest.hex().encode()
         elif node.path == b"":
-            out[b"digest"] = version.digest.encode()
+            out[XATTR_PREFIX + b"digest"] = root_digest
         if node.entry.kind == REFERENCE:
-            out[b"reference"] = node.entry.target
-        return {XATTR_PREFIX + k: v for k, v in out.items()}
+            out[XATTR_PREFIX + b"reference"] = node.entry.target
+        return out
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - versions never change; Views lives long
+    def _version_xattrs(self, name: str, number: int) -> tuple[dict[bytes, bytes], bytes]:
+        """(what every name of a version has, the version's digest)."""
+        version = self._version(name, number)
+        out = {b"version": version.label.encode(), b"type": version.type.encode(),
+               b"created": repr(version.created).encode(), b"run": (version.run or "").encode()}
+        return {XATTR_PREFIX + k: v for k, v in out.items()}, version.digest.encode()
 
 
 def fill_entry_attr(a: pyfuse3.EntryAttributes, inode: int, entry: Entry, mtime_ns: int,
