@@ -492,12 +492,7 @@ def commit(ctx, name, message, aliases, type_, metadata, skip_special):
                "pid": os.getpid(), "skip_special": skip_special}
     live = registry.mounts(store.path)
     if live:
-        reply = registry.request(store.path, live[0], request)
-        if not reply["ok"]:
-            raise (errors.UsageError if reply["usage"] else errors.ArtfsError)(reply["error"])
-        label, created = reply["version"], reply["created"]
-        for warning in reply.get("warnings", []):
-            warn(warning)
+        label, created = _commit_through_mount(store, live[0], request)
     else:
         del request["op"], request["name"], request["pid"]
         version, created = Staging(store, name).commit(warn=warn, **request)
@@ -505,6 +500,37 @@ def commit(ctx, name, message, aliases, type_, metadata, skip_special):
     click.echo(label)
     if not created:
         click.echo(f"unchanged: {label} already holds this content; nothing stored", err=True)
+
+
+def _commit_through_mount(store: Store, mount, request: dict) -> tuple[str, bool]:
+    """(label, created) of a commit the daemon makes.  If the daemon dies on the way,
+    the store says whether it published: a script must neither commit twice nor give
+    up on a version that exists."""
+    from artfs.fs import registry
+    name = request["name"]
+    before = _newest(store, name)
+    try:
+        reply = registry.request(store.path, mount, request)
+    except errors.MountLost as e:
+        after = _newest(store, name)
+        if after is None or after == before:
+            raise errors.MountLost(f"{e}; no new version of {name} was published (the "
+                                   "staging is as it was): commit again once mounted") from None
+        warn(f"{e}; {name}:v{after} was published before it stopped")
+        return f"{name}:v{after}", True
+    if not reply["ok"]:
+        raise (errors.UsageError if reply["usage"] else errors.ArtfsError)(reply["error"])
+    for warning in reply.get("warnings", []):
+        warn(warning)
+    return reply["version"], reply["created"]
+
+
+def _newest(store: Store, name: str) -> int | None:
+    try:
+        versions = store.versions(name)
+    except errors.NotFound:
+        return None
+    return versions[-1].number if versions else None
 
 
 @main.command(context_settings={"ignore_unknown_options": True,

@@ -52,3 +52,7 @@ class CorruptData(StoreError):
 
 class ReferenceChanged(ArtfsError):
     """An external file recorded by reference no longer has its recorded digest."""
+
+
+class MountLost(ArtfsError):
+    """A mount took a request and died before answering: it may or may not have acted."""

@@ -14,7 +14,7 @@ import socket
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
-from artfs.errors import ArtfsError
+from artfs.errors import ArtfsError, MountLost
 
 
 @dataclass
@@ -124,13 +124,17 @@ def request(store_path: str, info: MountInfo, message: dict, timeout: float = 36
         sock.settimeout(timeout)
         try:
             sock.connect(path)
-            sock.sendall(json.dumps(message).encode() + b"\n")
-            reply = sock.makefile("rb").readline()
         except OSError as e:
             raise ArtfsError(f"the mount at {info.mountpoint} does not answer ({e.strerror}); "
                              f"'artfs umount {info.mountpoint}' and mount again") from None
+        try:
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            reply = sock.makefile("rb").readline()
+        except OSError:
+            reply = b""
     if not reply:
-        raise ArtfsError(f"the mount at {info.mountpoint} closed the connection; see its log")
+        raise MountLost(f"the mount at {info.mountpoint} stopped before answering; see its "
+                        f"log, 'artfs umount {info.mountpoint}' and mount again")
     return json.loads(reply)
 
 
