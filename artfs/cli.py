@@ -21,7 +21,7 @@ from artfs.store.diff import diff as diff_versions
 from artfs.store.names import parse_ref
 from artfs.store.restore import export
 from artfs.store.stats import stats as store_stats
-from artfs.store.store import Store, Version
+from artfs.store.store import Store, Version, default_location
 from artfs.store.verify import verify as verify_versions
 
 
@@ -36,12 +36,20 @@ class Cli(click.Group):
         except errors.ArtfsError as e:
             _fail(str(e), 1)
         except OSError as e:
+            if e.errno in errors.FULL:
+                _fail(str(errors.disk_full(_store_path(ctx))), 1)
             where = f": {e.filename}" if e.filename else ""
             _fail(f"{e.strerror or e}{where}", 1)
+        except (lmdb.DiskError, lmdb.MapFullError):
+            _fail(str(errors.disk_full(_store_path(ctx))), 1)
         except lmdb.Error as e:
             _fail(f"the store's metadata cannot be read ({e}); is the store damaged?", 1)
         except KeyboardInterrupt:
             _fail("interrupted; nothing was published", 130)
+
+
+def _store_path(ctx) -> str:
+    return default_location((ctx.obj or {}).get("store"))
 
 
 def _fail(message: str, code: int):

@@ -56,3 +56,18 @@ class ReferenceChanged(ArtfsError):
 
 class MountLost(ArtfsError):
     """A mount took a request and died before answering: it may or may not have acted."""
+
+
+class DiskFull(StoreError):
+    """The disk holding the store has no space (or quota) left."""
+
+    errno = _errno.ENOSPC
+
+
+FULL = (_errno.ENOSPC, _errno.EDQUOT)
+
+
+def disk_full(store_path: str) -> DiskFull:
+    return DiskFull(f"the disk holding the store {store_path} is full; nothing was published. "
+                    "Free space there ('artfs gc' frees what no version needs, also the chunks "
+                    "a failed commit left), then try again")

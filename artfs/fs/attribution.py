@@ -9,6 +9,7 @@ per process; reads are summed in memory and written to the store at most a
 second later, in one transaction, by a worker thread.
 """
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,8 +17,11 @@ from dataclasses import dataclass, field
 from artfs.store import runs as runs_mod
 from artfs.store.store import Store
 
+log = logging.getLogger("artfs.mount")
+
 RUN_ENV = runs_mod.RUN_ENV.encode() + b"="
 MAX_CACHED = 100_000  # processes remembered; the cache starts over beyond that
+MAX_PENDING = 100_000  # run-version edges kept in memory while the disk is full
 
 
 @dataclass
@@ -226,6 +230,26 @@ class Attribution:
         runs, edges = self._new_runs, self._edges
         self._new_runs, self._edges = [], {}
         return runs, edges
+
+    def put_back(self, runs: list[dict], edges: dict) -> None:
+        """A batch that could not be written (a full disk) waits for the next one, merged
+        with what was read since.  Beyond MAX_PENDING edges the least recently read are
+        dropped, and the log says which: memory stays bounded however long the disk is
+        full."""
+        self._new_runs = runs + self._new_runs
+        for key, edge in edges.items():
+            now = self._edges.setdefault(key, edge)
+            if now is not edge:
+                for path, nbytes in edge.files.items():
+                    now.files[path] = now.files.get(path, 0) + nbytes
+                now.first = min(now.first, edge.first)
+        excess = len(self._edges) - MAX_PENDING
+        if excess > 0:  # the least recently read go first
+            for key in sorted(self._edges, key=lambda k: self._edges[k].last)[:excess]:
+                run_id, name, number = key
+                log.warning("dropped the reads of %s:v%d by run %s (%d files): the store's "
+                            "disk stayed full too long", name, number, run_id,
+                            len(self._edges.pop(key).files))
 
     def write_batch(self, runs: list[dict], edges: dict) -> None:
         """Store a batch (in a worker thread)."""

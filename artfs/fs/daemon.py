@@ -15,10 +15,11 @@ import subprocess
 import sys
 import time
 
+import lmdb
 import pyfuse3
 import trio
 
-from artfs.errors import ArtfsError, Conflict, UsageError
+from artfs.errors import FULL, ArtfsError, Conflict, UsageError, disk_full
 from artfs.fs import registry
 from artfs.fs.ops import Operations
 from artfs.store.names import parse_ref
@@ -115,7 +116,10 @@ async def _serve(store: Store, mountpoint: str, allow_other: bool, ready_fd: int
         finally:
             pyfuse3.close(unmount=True)
             ops.cache.close()
-            ops.attribution.write_batch(*ops.attribution.take_batch())
+            try:
+                ops.attribution.write_batch(*ops.attribution.take_batch())
+            except (lmdb.Error, OSError) as e:  # a full disk: nothing else can be done now
+                log.warning("the last reads could not be stored (%s): lost", e)
             registry.unregister(store.path)
             log.info("unmounted %s", mountpoint)
             nursery.cancel_scope.cancel()
@@ -175,13 +179,19 @@ async def _answer(ops: Operations, stream: trio.SocketStream) -> None:
             reply = await _handle(ops, json.loads(data))
         except ArtfsError as e:
             reply = {"ok": False, "error": str(e), "usage": isinstance(e, UsageError)}
-        except OSError as e:  # a full disk, say: the commit failed and the staging is intact
-            where = f": {e.filename}" if e.filename else ""
-            reply = {"ok": False, "error": f"{e.strerror or e}{where}", "usage": False}
+        except (OSError, lmdb.DiskError, lmdb.MapFullError) as e:
+            # a full disk, say: the commit failed and the staging is intact
+            reply = {"ok": False, "error": _os_error(ops.store.path, e), "usage": False}
         except Exception as e:  # noqa: BLE001 - the client must get an answer; the log the trace
             log.exception("request failed")
             reply = {"ok": False, "error": f"internal error: {e}", "usage": False}
         await stream.send_all(json.dumps(reply).encode() + b"\n")
+
+
+def _os_error(store_path: str, e: Exception) -> str:
+    if not isinstance(e, OSError) or e.errno in FULL:
+        return str(disk_full(store_path))
+    return f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"
 
 
 async def _handle(ops: Operations, request: dict) -> dict:

@@ -14,11 +14,12 @@ import logging
 import os
 import stat
 
+import lmdb
 import pyfuse3
 import trio
 from pyfuse3 import FUSEError
 
-from artfs.errors import ArtfsError, Conflict, CorruptData
+from artfs.errors import FULL, ArtfsError, Conflict, CorruptData, DiskFull, disk_full
 from artfs.fs import passthrough as pt
 from artfs.fs.attribution import Attribution
 from artfs.fs.creds import as_caller
@@ -121,6 +122,7 @@ class Operations(pyfuse3.Operations):
             trio.Lock)
         self._refreshing = trio.Lock()
         self._trees: dict[str, pt.Tree] = {}
+        self._disk_full = False  # the last write of read records found no room
 
     # --- helpers -----------------------------------------------------------------
 
@@ -587,14 +589,31 @@ class Operations(pyfuse3.Operations):
     # --- commits (asked for through the control socket) -------------------------------
 
     async def record_reads_forever(self) -> None:
-        """Write what runs read at least once a second (a crash loses at most that)."""
+        """Write what runs read at least once a second (a crash loses at most that).  A
+        full disk never stops the mount: the records wait in memory until there is room."""
         while True:
             await trio.sleep(FLUSH_SECONDS)
-            await self.record_reads()
+            with contextlib.suppress(DiskFull):
+                await self.record_reads()
 
     async def record_reads(self) -> None:
+        """Store what runs read; DiskFull (the records kept for the next try) if the store's
+        disk has no room."""
         batch = self.attribution.take_batch()
-        await trio.to_thread.run_sync(lambda: self.attribution.write_batch(*batch))
+        try:
+            await trio.to_thread.run_sync(lambda: self.attribution.write_batch(*batch))
+        except (lmdb.DiskError, lmdb.MapFullError, OSError) as e:
+            if isinstance(e, OSError) and e.errno not in FULL:
+                raise
+            if not self._disk_full:
+                log.warning("the store's disk is full: reads are kept in memory and written "
+                            "once there is room (%s)", e)
+            self._disk_full = True
+            self.attribution.put_back(*batch)
+            raise disk_full(self.store.path) from None
+        if self._disk_full:
+            log.info("the store's disk has room again: the reads kept in memory are written")
+            self._disk_full = False
 
     async def commit(self, name: str, *, pid: int | None = None, **options):
         """Commit a staging while its writers wait; the staging then shows the new version.

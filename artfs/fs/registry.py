@@ -130,6 +130,9 @@ def request(store_path: str, info: MountInfo, message: dict, timeout: float = 36
         try:
             sock.sendall(json.dumps(message).encode() + b"\n")
             reply = sock.makefile("rb").readline()
+        except TimeoutError:
+            raise MountLost(f"the mount at {info.mountpoint} does not answer (timed out); "
+                            f"'artfs umount {info.mountpoint}' and mount again") from None
         except OSError:
             reply = b""
     if not reply:
