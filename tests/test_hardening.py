@@ -122,3 +122,26 @@ def test_a_tree_that_names_a_directory_dot_dot_is_corrupt(store, tmp_path):
     from artfs.store.tree import decode_tree
     with pytest.raises(CorruptData, match="invalid name"):
         decode_tree(blob)
+
+
+def test_a_store_is_private_to_its_owner_whatever_the_umask(tmp_path, capfd):
+    from artfs.store import store as store_mod
+    old = os.umask(0)
+    try:
+        path = str(tmp_path / "new")
+        store = store_mod.Store(path, create=True)
+        write(tmp_path / "src" / "secret.txt", b"secret")
+        os.chmod(tmp_path / "src" / "secret.txt", 0o600)
+        publish(store, tmp_path / "src")
+    finally:
+        os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == 0o700
+    assert os.stat(os.path.join(path, "meta", "data.mdb")).st_mode & 0o077 == 0
+    chunk_files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(path, "chunks"))
+                   for f in fs]
+    assert chunk_files and all(os.stat(f).st_mode & 0o077 == 0 for f in chunk_files)
+    os.chmod(path, 0o755)  # as stores made before were
+    store.meta.close()
+    store_mod.Store(path, create=False).meta.close()
+    assert os.stat(path).st_mode & 0o777 == 0o700
+    assert "private now" in capfd.readouterr().err

@@ -110,10 +110,10 @@ def _read_all(fd: int) -> bytes:
 def _create(path: str, flag: int) -> int:
     flags = os.O_WRONLY | os.O_CREAT | flag
     try:
-        return os.open(path, flags, 0o444)
+        return os.open(path, flags, 0o400)
     except FileNotFoundError:  # the first chunk of its two-hex-digit directory
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return os.open(path, flags, 0o444)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        return os.open(path, flags, 0o400)
 
 
 def _write_and_close(fd: int, codec: bytes, payload: bytes) -> None:

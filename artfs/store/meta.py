@@ -136,7 +136,7 @@ class Meta:
 
     def __init__(self, path: str, *, create: bool):
         self.env = lmdb.open(path, map_size=MAP_SIZE, max_dbs=len(DBS), max_readers=1024,
-                             create=create, subdir=True, lock=True)
+                             create=create, subdir=True, lock=True, mode=0o600)
         self.env.reader_check()  # free reader slots of processes that died
         self.db = {name: self.env.open_db(name.encode()) for name in DBS}
 

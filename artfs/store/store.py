@@ -9,6 +9,8 @@ import fcntl
 import functools
 import itertools
 import os
+import stat
+import sys
 import threading
 import time
 from collections import deque
@@ -36,6 +38,22 @@ READ_AHEAD_CHUNKS = 4  # chunks decoded ahead of a reader of read_file
 def _chunk_readers() -> ThreadPoolExecutor:
     """Worker threads for read_file, made on first use and shared by every reader."""
     return ThreadPoolExecutor(3, thread_name_prefix="artfs-read")
+
+
+PRIVATE_DIR = 0o700  # a store is its owner's: others see its files through a mount, if at all
+
+
+def _make_private(path: str) -> None:
+    """Others must not read a store's chunks, whatever the modes of the files they hold:
+    a store made before (or under a loose umask) is closed at its top directory."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+            print(f"artfs: the store at {path} was open to other users (mode {mode:o}); "
+                  "it is private now (700): share files through a mount", file=sys.stderr)
+    except PermissionError:  # a store of someone else's that we may read: leave it
+        pass
 
 
 def default_location(explicit: str | None = None) -> str:
@@ -93,8 +111,10 @@ class Store:
         if not os.path.isdir(meta_dir):
             if not create:
                 raise StoreError(f"no artfs store at {path}; create one with 'artfs put' first")
-            os.makedirs(meta_dir, exist_ok=True)
-            os.makedirs(os.path.join(path, "chunks"), exist_ok=True)
+            os.makedirs(path, mode=PRIVATE_DIR, exist_ok=True)
+            os.makedirs(meta_dir, mode=PRIVATE_DIR, exist_ok=True)
+            os.makedirs(os.path.join(path, "chunks"), mode=PRIVATE_DIR, exist_ok=True)
+        _make_private(path)
         try:
             self.meta = meta.Meta(meta_dir, create=create)
         except lmdb.Error as e:
