@@ -22,6 +22,7 @@ import pytest
 import trio
 
 import artfs
+from artfs.fs.attribution import Attribution
 from artfs.fs.ops import Operations
 from artfs.store import meta
 from artfs.store import runs as runs_mod
@@ -784,6 +785,35 @@ def test_running_runs_are_reread_one_at_a_time(store):
     fake, found = trio.run(main)
     assert fake.most == 1
     assert found[-1] == "run"  # the open after the change saw the newest runs
+
+
+class _Publishing:
+    """An LMDB environment in the middle of a commit: the meta page (what ``info()``
+    reads) already names the next transaction; new read transactions do not see it yet."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def info(self):
+        info = self.env.info()
+        return info | {"last_txnid": info["last_txnid"] + 1}
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+
+def test_runs_read_while_a_commit_is_published_stay_stale(store, monkeypatch):
+    """A run that starts while the running runs are re-read, in the moment LMDB has
+    written its meta page but not yet let readers see the commit, must still be found:
+    the re-read saw the store before the run, so it must not count as up to date."""
+    attribution = Attribution(store)
+    with monkeypatch.context() as patch:
+        patch.setattr(store.meta, "env", _Publishing(store.meta.env))
+        attribution.refresh()
+    run = runs_mod.start_run(store, job_type="late")  # the commit being published
+    assert attribution.stale()
+    attribution.refresh()
+    assert attribution.run_of(os.getpid()) == run["id"]
 
 
 # --- 10. derived from: a version made from another ---------------------------------------

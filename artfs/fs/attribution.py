@@ -93,7 +93,7 @@ class Attribution:
         self._explicit: dict[tuple[int, int], str | None] = {}  # ... -> non-implicit run
         self._roots: dict[int, str] = {}  # pid -> id of a running run with that pid
         self._running: set[str] = set()  # ids of the running runs in _roots
-        self._roots_txn = -1  # the store's last transaction when the runs were read
+        self._roots_txn = -1  # the transaction whose view the runs were read in
         self._implicit: dict[tuple[int, int], str] = {}  # (pgid, leader start) -> run id
         self._new_runs: list[dict] = []
         self._edges: dict[tuple[str, str, int], Edge] = {}
@@ -162,16 +162,20 @@ class Attribution:
         return found
 
     def stale(self) -> bool:
-        """Whether the store changed since the runs were read (LMDB's last transaction id:
-        a cheap check), so that a run that started a moment ago is found."""
+        """Whether the store has a transaction newer than the view the runs were read in
+        (LMDB's last transaction id: a cheap check), so that a run that started a moment
+        ago is found."""
         return self.store.meta.env.info()["last_txnid"] != self._roots_txn
 
     def refresh(self) -> None:
         """Re-read the running runs (their index: a few records, however many runs the
         store holds); when they changed, forget what processes were found to belong to
         (``artfs.init`` can turn a process into a run)."""
-        txn = self.store.meta.env.info()["last_txnid"]
-        roots = runs_mod.running_runs(self.store)
+        with self.store.meta.read() as txn:
+            # The id of the view read, not info()'s last_txnid: LMDB writes (and syncs)
+            # a commit's meta page, which info() reads, before new readers see the
+            # commit; a run starting then would be missing here yet count as seen.
+            snapshot, roots = txn.id(), runs_mod.running_runs_in(self.store, txn)
         self._outputs.clear()  # the change may be a commit by a run that reads
         if roots != self._roots or len(self._by_process) > MAX_CACHED:
             self._by_process.clear()
@@ -179,7 +183,7 @@ class Attribution:
             self._recent.clear()
             self._recent_groups.clear()
         self._roots, self._running = roots, set(roots.values())
-        self._roots_txn = txn
+        self._roots_txn = snapshot
 
     def _implicit_run(self, pgid: int) -> str:
         """One implicit run per process group (a shell pipeline, a script)."""

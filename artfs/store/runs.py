@@ -98,8 +98,13 @@ def running_runs(store: Store) -> dict[int, str]:
     """pid -> run id of every running run, from the index (not from every record); of
     two runs of one process (``init`` twice), the later."""
     with store.meta.read() as txn:
-        found = [(*meta.unpack_running(v), bytes(k).decode())
-                 for k, v in txn.cursor(store.meta.db["running"])]
+        return running_runs_in(store, txn)
+
+
+def running_runs_in(store: Store, txn) -> dict[int, str]:
+    """``running_runs`` as a transaction sees them."""
+    found = [(*meta.unpack_running(v), bytes(k).decode())
+             for k, v in txn.cursor(store.meta.db["running"])]
     by_start = sorted(found, key=lambda pid_start_id: pid_start_id[1])
     return {pid: run_id for pid, _, run_id in by_start}
 
