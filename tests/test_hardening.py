@@ -1,8 +1,10 @@
 """What a hostile destination or a hostile store must never achieve: bytes written
 outside the destination, names that leave a version, a traceback instead of an error."""
 
+import json
 import os
 import struct
+import sys
 
 import pytest
 
@@ -145,3 +147,19 @@ def test_a_store_is_private_to_its_owner_whatever_the_umask(tmp_path, capfd):
     store_mod.Store(path, create=False).meta.close()
     assert os.stat(path).st_mode & 0o777 == 0o700
     assert "private now" in capfd.readouterr().err
+
+
+def test_secrets_on_a_run_command_line_are_not_shown_through_the_mount(cli, mount, tmp_path):
+    write(tmp_path / "src" / "f.txt", b"f")
+    done = cli("run", "--job-type", "train", "--config", '{"api_key": "k-123", "lr": 0.1}',
+               "--", "sh", "-c", f"{sys.executable} -m artfs put {tmp_path / 'src'} --name ds",
+               "--token=t-456", "--password", "p-789", "AWS_SECRET_ACCESS_KEY=s-000",
+               "https://user:u-111@example.com/data", "--epochs", "3")
+    assert done.code == 0, done.err
+    shown = read(os.path.join(mount, "meta", "ds", "v0.json")).decode()
+    for secret in ("k-123", "t-456", "p-789", "s-000", "u-111"):
+        assert secret not in shown
+    producer = json.loads(shown)["producer"]
+    assert producer["command"][-2:] == ["--epochs", "3"]  # the rest is kept
+    assert producer["config"] == {"api_key": "REDACTED", "lr": 0.1}
+    assert "--token=REDACTED" in producer["command"]

@@ -30,6 +30,7 @@ from artfs.fs.nodes import (
     MetaFile,
     VersionItem,
 )
+from artfs.lineage import redact
 from artfs.store import runs as runs_mod
 from artfs.store.attrs import DirAttrs
 from artfs.store.names import parse_version
@@ -219,8 +220,9 @@ class Views:
     def meta_json(self, node: MetaFile) -> bytes:
         """What the mount tells about a version outside its tree: record, aliases, lineage."""
         version = self._version(node.name, node.number)
-        producer = runs_mod.get_run(self.store, version.run) if version.run else None
-        consumers = [runs_mod.get_run(self.store, r)
+        # readable by whoever enters the mount: secrets on command lines are taken out
+        producer = redact.run(runs_mod.get_run(self.store, version.run)) if version.run else None
+        consumers = [redact.run(runs_mod.get_run(self.store, r))
                      for r in runs_mod.consumers(self.store, version)]
         doc = {"name": version.name, "version": f"v{version.number}", "digest": version.digest,
                "aliases": version.aliases, "type": version.type, "size": version.size,
