@@ -4,7 +4,9 @@ outside the destination, names that leave a version, a traceback instead of an e
 import json
 import os
 import struct
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -163,3 +165,57 @@ def test_secrets_on_a_run_command_line_are_not_shown_through_the_mount(cli, moun
     assert producer["command"][-2:] == ["--epochs", "3"]  # the rest is kept
     assert producer["config"] == {"api_key": "REDACTED", "lr": 0.1}
     assert "--token=REDACTED" in producer["command"]
+
+
+def test_another_users_process_cannot_join_a_run_and_implicit_runs_name_their_user(
+        cli, store_dir, tmp_path):
+    """A process of nobody's that sets ARTFS_RUN_ID to root's running run is recorded as
+    an implicit run of nobody's own, and root's run gets no input from it."""
+    from tests.conftest import unmount
+    write(tmp_path / "src" / "f.txt", b"data")
+    assert cli("put", str(tmp_path / "src"), "--name", "ds").code == 0
+    mnt = str(tmp_path / "mnt")
+    os.makedirs(mnt)
+    assert cli("mount", mnt, "--allow-other").code == 0
+    try:
+        target = os.path.join(mnt, "artifacts", "ds", "v0", "f.txt")
+        fd = os.open(os.path.dirname(target), os.O_RDONLY | os.O_DIRECTORY)
+        holder = subprocess.Popen(  # root's run, running while the other user reads
+            [sys.executable, "-m", "artfs", "--store", store_dir, "run", "--job-type", "mine",
+             "--", "sleep", "5"])
+        try:
+            deadline = time.monotonic() + 10
+            while not (running := [r for r in json.loads(cli("runs", "ls", "--json").out)
+                                   if r["job_type"] == "mine"]):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            if fd != 3:
+                os.dup2(fd, 3)
+            spoof = subprocess.run(
+                ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
+                 "cat /proc/self/fd/3/f.txt"], pass_fds=(3,), capture_output=True,
+                env={**os.environ, "ARTFS_RUN_ID": running[0]["id"]}, timeout=30)
+            assert spoof.stdout == b"data", spoof.stderr
+        finally:
+            holder.wait(timeout=30)
+            os.close(fd)
+        time.sleep(1.5)  # reads are written within a second
+        runs = json.loads(cli("runs", "ls", "--all", "--json").out)
+        mine = next(r for r in runs if r["job_type"] == "mine")
+        assert json.loads(cli("runs", "show", mine["id"], "--json").out)["inputs"] == []
+        (implicit,) = [r for r in runs if r["implicit"]]
+        shown = json.loads(cli("runs", "show", implicit["id"], "--json").out)
+        assert (shown["user"], shown["uid"]) == ("nobody", 65534)
+        assert [e["version"] for e in shown["inputs"]] == ["ds:v0"]
+    finally:
+        unmount(mnt)
+
+
+def test_a_run_is_never_credited_more_bytes_of_a_file_than_it_holds(store):
+    from artfs.fs.attribution import Attribution
+    attribution = Attribution(store)
+    attribution._outputs[("r", "ds", 0)] = False
+    for _ in range(3):  # read ahead through this run's handle for another's
+        attribution.read("r", "ds", 0, "f.bin", 3_145_728, 1_310_720)
+    _, edges = attribution.take_batch()
+    assert edges[("r", "ds", 0)].files == {"f.bin": 3_145_728}

@@ -11,6 +11,7 @@ second later, in one transaction, by a worker thread.
 
 import logging
 import os
+import pwd
 import time
 from dataclasses import dataclass, field
 
@@ -68,6 +69,21 @@ def _env_run(pid: int) -> str | None:
     return environ[at + 1 + len(RUN_ENV):].split(b"\0", 1)[0].decode(errors="replace") or None
 
 
+def _uid(pid: int) -> int | None:
+    """The user a live process runs as (its /proc directory belongs to it)."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def _user_name(uid: int | None) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name if uid is not None else "?"
+    except KeyError:
+        return str(uid)
+
+
 def _cwd(pid: int) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/cwd")
@@ -93,6 +109,7 @@ class Attribution:
         self._explicit: dict[tuple[int, int], str | None] = {}  # ... -> non-implicit run
         self._roots: dict[int, str] = {}  # pid -> id of a running run with that pid
         self._running: set[str] = set()  # ids of the running runs in _roots
+        self._owners: dict[str, int | None] = {}  # running run -> the uid it runs as
         self._roots_txn = -1  # the transaction whose view the runs were read in
         self._implicit: dict[tuple[int, int], str] = {}  # (pgid, leader start) -> run id
         self._new_runs: list[dict] = []
@@ -121,7 +138,7 @@ class Attribution:
         run_id = self._by_process.get(key)
         if run_id is None:
             explicit = self._explicit_run(pid, start, parent)
-            run_id = self._by_process[key] = explicit or self._implicit_run(pgid)
+            run_id = self._by_process[key] = explicit or self._implicit_run(pgid, pid)
         self._recent[pid] = run_id
         return run_id
 
@@ -134,7 +151,7 @@ class Attribution:
             return None
         run_id = self._recent_groups.get(pgid)
         if run_id is None:
-            run_id = self._recent_groups[pgid] = self._implicit_run(pgid)
+            run_id = self._recent_groups[pgid] = self._implicit_run(pgid, pid)
         return run_id
 
     def _explicit_run(self, pid: int, start: int, parent: int) -> str | None:
@@ -146,10 +163,10 @@ class Attribution:
         if key in self._explicit:
             return self._explicit[key]
         from_env = _env_run(pid)
-        if from_env in self._running:
-            found = from_env
-        elif pid in self._roots:
+        if pid in self._roots:
             found = self._roots[pid]
+        elif from_env in self._running:
+            found = from_env
         else:
             found = None
             if parent > 1:
@@ -158,8 +175,16 @@ class Attribution:
                     found = self._explicit_run(parent, parent_start, grandparent)
                 except (OSError, ValueError, IndexError):
                     pass
+        if found is not None and pid not in self._roots and not self._may_join(pid, found):
+            found = None
         self._explicit[key] = found
         return found
+
+    def _may_join(self, pid: int, run_id: str) -> bool:
+        """Only the run's own user (or root) joins it, by environment or ancestry: another
+        user's process must not be recorded as an input of someone else's run."""
+        uid = _uid(pid)
+        return uid is not None and (uid == 0 or uid == self._owners.get(run_id))
 
     def stale(self) -> bool:
         """Whether the store has a transaction newer than the view the runs were read in
@@ -183,10 +208,12 @@ class Attribution:
             self._recent.clear()
             self._recent_groups.clear()
         self._roots, self._running = roots, set(roots.values())
+        self._owners = {run_id: _uid(pid) for pid, run_id in roots.items()}
         self._roots_txn = snapshot
 
-    def _implicit_run(self, pgid: int) -> str:
-        """One implicit run per process group (a shell pipeline, a script)."""
+    def _implicit_run(self, pgid: int, pid: int) -> str:
+        """One implicit run per process group (a shell pipeline, a script), recorded as
+        the user of the process that read (not the daemon's)."""
         try:
             leader_start = _identity(pgid)[0]
         except (OSError, ValueError, IndexError):
@@ -198,23 +225,27 @@ class Attribution:
             record = runs_mod.new_run_record(job_type="adhoc", name=" ".join(command)[:80],
                                              command=command, pid=pgid, cwd=_cwd(pgid),
                                              implicit=True)
-            record["status"] = "adhoc"
+            uid = _uid(pid)
+            record.update(status="adhoc", uid=uid, user=_user_name(uid))
             run_id = self._implicit[key] = record["id"]
             self._new_runs.append(record)
         return run_id
 
     # --- reads -------------------------------------------------------------------------
 
-    def opened(self, run_id: str | None, name: str, number: int, path: str) -> None:
-        self.read(run_id, name, number, path, 0)
+    def opened(self, run_id: str | None, name: str, number: int, path: str, size: int) -> None:
+        self.read(run_id, name, number, path, size, 0)
 
-    def read(self, run_id: str | None, name: str, number: int, path: str, nbytes: int) -> None:
+    def read(self, run_id: str | None, name: str, number: int, path: str, size: int,
+             nbytes: int) -> None:
+        """``nbytes`` more of a file of ``size`` bytes served to a run (never counted past
+        its size: the kernel may read ahead through one run's handle for another's)."""
         if run_id is None or self._made_by(run_id, name, number):
             return  # a run reading what it made is not an input of it: no cycles
         edge = self._edges.get((run_id, name, number))
         if edge is None:
             edge = self._edges[(run_id, name, number)] = Edge()
-        edge.files[path] = edge.files.get(path, 0) + nbytes
+        edge.files[path] = min(edge.files.get(path, 0) + nbytes, size)
         edge.last = time.time()
 
     def _made_by(self, run_id: str, name: str, number: int) -> bool:

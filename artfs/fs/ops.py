@@ -467,7 +467,8 @@ class Operations(pyfuse3.Operations):
             path = node.path.decode(errors="replace")
             source, keep = None, True
             if self.lineage:
-                source = (await self._run_of(ctx.pid), node.name, node.number, path)
+                source = (await self._run_of(ctx.pid), node.name, node.number, path,
+                          node.entry.size)
                 self.attribution.opened(*source)
                 # Pages another run read would hide this run's reads from us: keep the
                 # kernel's cache only for the run that filled it.
