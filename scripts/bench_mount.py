@@ -71,6 +71,7 @@ ARTFS_PATHS = {"big.bin": "big/v0/big.bin", "tree": "tree/v0", "huge.bin": "huge
 GOAL_FIRST = 0.50  # first read >= 50% of memfs
 GOAL_SECOND = 0.90  # second read >= 90% of memfs's
 GOAL_FIND = 1.5  # find takes at most 1.5x memfs's time
+GOAL_LS_LONG = 2.0  # ls -l takes at most 2x memfs (issue 10), which answers no xattrs
 GOAL_RSS = 150 * MIB
 
 
@@ -282,6 +283,15 @@ def find(path: Path, expect: int) -> None:
         raise RuntimeError(f"find listed {listed} entries, expected {expect}")
 
 
+def ls_long(path: Path, expect: int) -> None:
+    """``ls -lR``: a stat and two extended-attribute lookups (SELinux label, ACL) per
+    name, as ls -l makes them."""
+    out = subprocess.run(["ls", "-lR", str(path)], capture_output=True, check=True).stdout
+    listed = out.count(b"\n-")
+    if listed != expect:
+        raise RuntimeError(f"ls -lR listed {listed} files, expected {expect}")
+
+
 def per_kind() -> dict[str, list[Timed]]:
     return {kind: [] for kind in KINDS}
 
@@ -291,6 +301,7 @@ class Results:
     first: dict[str, list[Timed]] = field(default_factory=per_kind)
     second: dict[str, list[Timed]] = field(default_factory=per_kind)
     find: dict[str, list[Timed]] = field(default_factory=per_kind)
+    ls_long: dict[str, list[Timed]] = field(default_factory=per_kind)
     ra_first: dict[str, list[Timed]] = field(default_factory=per_kind)
     first_warm_store: list[Timed] = field(default_factory=list)
     decode_alone: list[float] = field(default_factory=list)  # seconds
@@ -317,6 +328,10 @@ def run(workdir: Path, spec: Spec, repeat: int) -> Results:
                 tree = m.path("tree")
                 drop_caches()
                 res.find[kind].append(timed(m, lambda t=tree: find(t, tree_entries)))
+            with mounted(kind, workdir) as m:
+                tree = m.path("tree")
+                drop_caches()
+                res.ls_long[kind].append(timed(m, lambda t=tree: ls_long(t, spec.tree_files)))
             with mounted(kind, workdir, RAISED_READ_AHEAD_KB) as m:
                 big = m.path("big.bin")
                 drop_caches()
@@ -387,6 +402,7 @@ def report(res: Results, spec: Spec, repeat: int) -> None:
     first = {k: median_rate(v, size) for k, v in res.first.items()}
     second = {k: median_rate(v, size) for k, v in res.second.items()}
     found = {k: median_seconds(v) for k, v in res.find.items()}
+    long = {k: median_seconds(v) for k, v in res.ls_long.items()}
     cpu = {k: statistics.median(t.cpu for t in v) for k, v in res.first.items()}
     ra = {k: median_rate(v, size) for k, v in res.ra_first.items()}
     big, huge = f"{size / MIB:.0f} MiB", f"{spec.huge_size / GIB:.2f} GiB"
@@ -403,6 +419,10 @@ def report(res: Results, spec: Spec, repeat: int) -> None:
          f"{found['artfs']:.2f}", f"{found['memfs']:.2f}",
          f"{found['artfs'] / found['memfs']:.2f}", f"<= {GOAL_FIND:.2f}",
          verdict(found["artfs"] <= GOAL_FIND * found["memfs"])],
+        [f"ls -lR, {spec.tree_files} files / {spec.tree_dirs} dirs, s",
+         f"{long['artfs']:.2f}", f"{long['memfs']:.2f}",
+         f"{long['artfs'] / long['memfs']:.2f}", f"<= {GOAL_LS_LONG:.2f}",
+         verdict(long["artfs"] <= GOAL_LS_LONG * long["memfs"])],
         [f"daemon peak RSS reading {huge}, MiB", f"{res.rss_peak / MIB:.0f}", "-", "-",
          f"< {GOAL_RSS / MIB:.0f} MiB", verdict(res.rss_peak < GOAL_RSS)],
         ["  info: daemon CPU s during first read", f"{cpu['artfs']:.2f}",
@@ -424,6 +444,7 @@ def report(res: Results, spec: Spec, repeat: int) -> None:
     for label, runs, rate in [("first read, MiB/s", res.first, True),
                               ("second read, MiB/s", res.second, True),
                               ("find, s", res.find, False),
+                              ("ls -lR, s", res.ls_long, False),
                               (f"first read at {RAISED_READ_AHEAD_KB} KiB, MiB/s",
                                res.ra_first, True)]:
         cells = [" ".join(f"{t.rate(size):.0f}" if rate else f"{t.seconds:.2f}"
