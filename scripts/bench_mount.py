@@ -180,7 +180,7 @@ class Mount:
 
     def path(self, name: str) -> Path:
         """Where the benchmark's big.bin, tree or huge.bin is in this mount."""
-        if self.kind == "memfs":
+        if self.kind.startswith("memfs"):
             return self.root / name
         return self.root / "artifacts" / ARTFS_PATHS[name]
 
@@ -213,7 +213,8 @@ def mounted(kind: str, workdir: Path, read_ahead_kb: int | None = None) -> Itera
             found = json.loads(artfs(workdir / "store", "status", "--json").stdout)
             pid = next(m["pid"] for m in found if Path(m["mountpoint"]) == mountpoint)
         else:
-            proc = subprocess.Popen([PYTHON, str(REPO / "scripts" / "memfs.py"),
+            flags = ["--xattrs"] if kind == "memfs-xattrs" else []
+            proc = subprocess.Popen([PYTHON, str(REPO / "scripts" / "memfs.py"), *flags,
                                      str(workdir / "data"), str(mountpoint)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             pid = proc.pid
@@ -302,6 +303,7 @@ class Results:
     second: dict[str, list[Timed]] = field(default_factory=per_kind)
     find: dict[str, list[Timed]] = field(default_factory=per_kind)
     ls_long: dict[str, list[Timed]] = field(default_factory=per_kind)
+    ls_long_xattrs: list[Timed] = field(default_factory=list)  # memfs answering getxattr
     ra_first: dict[str, list[Timed]] = field(default_factory=per_kind)
     first_warm_store: list[Timed] = field(default_factory=list)
     decode_alone: list[float] = field(default_factory=list)  # seconds
@@ -336,6 +338,10 @@ def run(workdir: Path, spec: Spec, repeat: int) -> Results:
                 big = m.path("big.bin")
                 drop_caches()
                 res.ra_first[kind].append(timed(m, lambda b=big: read_file(b, spec.big_size)))
+        with mounted("memfs-xattrs", workdir) as m:
+            tree = m.path("tree")
+            drop_caches()
+            res.ls_long_xattrs.append(timed(m, lambda t=tree: ls_long(t, spec.tree_files)))
         with mounted("artfs", workdir) as m:  # the store's own files already in page cache
             big = m.path("big.bin")
             for part in ("chunks", "meta"):
@@ -425,6 +431,9 @@ def report(res: Results, spec: Spec, repeat: int) -> None:
          verdict(long["artfs"] <= GOAL_LS_LONG * long["memfs"])],
         [f"daemon peak RSS reading {huge}, MiB", f"{res.rss_peak / MIB:.0f}", "-", "-",
          f"< {GOAL_RSS / MIB:.0f} MiB", verdict(res.rss_peak < GOAL_RSS)],
+        ["  info: ls -lR, memfs answering getxattr (2 round trips a file), s",
+         f"{long['artfs']:.2f}", f"{median_seconds(res.ls_long_xattrs):.2f}",
+         f"{long['artfs'] / median_seconds(res.ls_long_xattrs):.2f}", "", ""],
         ["  info: daemon CPU s during first read", f"{cpu['artfs']:.2f}",
          f"{cpu['memfs']:.2f}", "", "", ""],
         ["  info: first read, store files in page cache, MiB/s",
@@ -479,7 +488,7 @@ def main() -> None:
     try:
         results = run(workdir, spec, args.repeat)
     finally:
-        for kind in KINDS:
+        for kind in (*KINDS, "memfs-xattrs"):
             force_unmount(workdir / "mnt" / kind)
     print(f"\nscale {args.scale}: big.bin {spec.big_size / MIB:.0f} MiB, tree "
           f"{spec.tree_files} files, huge.bin {spec.huge_size / GIB:.2f} GiB; store "

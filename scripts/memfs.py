@@ -41,9 +41,10 @@ class Node:
 class MemFS(pyfuse3.Operations):
     """Serve a tree of Nodes by inode; every request is answered without awaiting."""
 
-    def __init__(self, nodes: dict[int, Node]):
+    def __init__(self, nodes: dict[int, Node], xattrs: bool = False):
         super().__init__()
         self.nodes = nodes
+        self.xattrs = xattrs
         self.uid, self.gid = os.getuid(), os.getgid()
         self.views = {inode: memoryview(node.data) for inode, node in nodes.items()
                       if stat.S_ISREG(node.mode)}
@@ -76,6 +77,11 @@ class MemFS(pyfuse3.Operations):
 
     async def forget(self, inode_list):
         pass  # nothing is ever dropped: the tree is fixed
+
+    async def getxattr(self, inode, name, ctx):
+        """With --xattrs, "no such attribute" (as a file system that has them answers);
+        otherwise ENOSYS, after which the kernel never asks again."""
+        raise pyfuse3.FUSEError(pyfuse3.ENOATTR if self.xattrs else errno.ENOSYS)
 
     async def getattr(self, inode, ctx):
         return self._attr(inode)
@@ -155,9 +161,9 @@ def load(src: str) -> dict[int, Node]:
     return nodes
 
 
-async def serve(nodes: dict[int, Node], mountpoint: str) -> None:
+async def serve(nodes: dict[int, Node], mountpoint: str, xattrs: bool = False) -> None:
     options = set(pyfuse3.default_options) | {"fsname=memfs", "subtype=memfs", "ro"}
-    pyfuse3.init(MemFS(nodes), mountpoint, options)
+    pyfuse3.init(MemFS(nodes, xattrs), mountpoint, options)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_stop_on_signal)
@@ -178,12 +184,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("src", help="directory whose files are loaded into memory")
     parser.add_argument("mountpoint")
+    parser.add_argument("--xattrs", action="store_true",
+                        help="answer getxattr (with 'no such attribute'), as artfs must")
     args = parser.parse_args()
     nodes = load(args.src)
     size = sum(len(n.data) for n in nodes.values())
     print(f"memfs: {len(nodes)} entries, {size / 2**20:.1f} MiB from {args.src}",
           file=sys.stderr, flush=True)
-    trio.run(serve, nodes, args.mountpoint)
+    trio.run(serve, nodes, args.mountpoint, args.xattrs)
 
 
 if __name__ == "__main__":
