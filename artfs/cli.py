@@ -21,7 +21,7 @@ from artfs.store.diff import diff as diff_versions
 from artfs.store.names import parse_ref
 from artfs.store.restore import export
 from artfs.store.stats import stats as store_stats
-from artfs.store.store import Store, Version
+from artfs.store.store import Store, Version, default_location
 from artfs.store.verify import verify as verify_versions
 
 
@@ -38,6 +38,9 @@ class Cli(click.Group):
         except OSError as e:
             where = f": {e.filename}" if e.filename else ""
             _fail(f"{e.strerror or e}{where}", 1)
+        except meta_mod.CORRUPTION as e:
+            where = os.path.join(default_location(ctx.obj and ctx.obj.get("store")), "meta")
+            _fail(str(meta_mod.damaged(where, str(e))), 1)
         except lmdb.Error as e:
             _fail(f"the store's metadata cannot be read ({e}); is the store damaged?", 1)
         except KeyboardInterrupt:
@@ -105,9 +108,12 @@ def parse_json_object(text: str | None, option: str = "--metadata") -> dict:
     except json.JSONDecodeError as e:
         raise errors.UsageError(f"{option} is not valid JSON ({e.msg}); "
                                 "write e.g. '{\"rows\": 10}'") from None
+    except RecursionError:
+        raise errors.UsageError(f"{option} is nested more than {meta_mod.MAX_DEPTH} levels "
+                                "deep; flatten it, or put it in a file of the artifact") from None
     if not isinstance(value, dict):
         raise errors.UsageError(f"{option} must be a JSON object, e.g. '{{\"rows\": 10}}'")
-    meta_mod.dumps(value)  # NaN and Infinity are refused here
+    meta_mod.check_document(value, option)  # depth, keys, size, NaN and Infinity
     return value
 
 
@@ -175,24 +181,58 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
 @json_option
 @click.pass_context
 def ls(ctx, name, as_json):
-    """List artifacts, or the versions of NAME."""
+    """List artifacts, or the versions of NAME.
+
+    A record that cannot be read is listed as damaged, with a warning naming it; the
+    rest is listed as usual."""
     store = open_store(ctx)
+    damage: list[str] = []
     if name:
         versions = store.versions(parse_ref(name).name)
-        rows = [version_dict(v) for v in versions]
-        lines = [f"{v.label:<30} {human(v.size):>10} {v.files:>7} files  "
-                 f"{','.join(v.aliases)}" for v in versions]
+        rows = [_version_row(v, damage) for v in versions]
+        lines = [_version_line(v) for v in versions]
     else:
         rows, lines = [], []
-        for art in store.artifact_names():
-            versions = store.versions(art)
-            info = store.artifact(art)
-            rows.append({"name": art, "type": info["type"], "versions": len(versions),
-                         "latest": f"v{versions[-1].number}" if versions else None})
-            latest = f"v{versions[-1].number}" if versions else "-"
-            lines.append(f"{art:<30} {info['type']:<10} {len(versions):>4} versions  "
-                         f"latest {latest}")
+        for art in store.artifact_names(damage):
+            row = _artifact_row(store, art, damage)
+            rows.append(row)
+            latest = row["latest"] or "-"
+            lines.append(f"{art:<30} {row['type'] or 'DAMAGED':<10} {row['versions']:>4} "
+                         f"versions  latest {latest}")
     emit(as_json, rows, "\n".join(lines) if lines else "(empty)")
+    for problem in damage:
+        warn(problem)
+
+
+def _version_row(v: Version, damage: list[str]) -> dict:
+    if v.damage is None:
+        return version_dict(v)
+    damage.append(str(v.error()))
+    return {"name": v.name, "version": f"v{v.number}", "aliases": v.aliases,
+            "damaged": v.damage}
+
+
+def _version_line(v: Version) -> str:
+    if v.damage is not None:
+        return f"{v.label:<30} DAMAGED: {v.damage}  {','.join(v.aliases)}"
+    return f"{v.label:<30} {human(v.size):>10} {v.files:>7} files  {','.join(v.aliases)}"
+
+
+def _artifact_row(store: Store, name: str, damage: list[str]) -> dict:
+    """One artifact of 'artfs ls': a damaged record shows as such, its versions still count."""
+    try:
+        kind = store.artifact(name)["type"]
+    except errors.CorruptData as e:
+        kind = None
+        damage.append(str(e))
+    try:
+        versions = store.versions(name)
+    except errors.CorruptData as e:
+        versions = []
+        damage.append(str(e))
+    damage += [str(v.error()) for v in versions if v.damage is not None]
+    return {"name": name, "type": kind, "versions": len(versions),
+            "latest": f"v{versions[-1].number}" if versions else None}
 
 
 @main.command()
@@ -345,6 +385,9 @@ def stats(ctx, as_json):
         f"stored bytes       {human(s.stored_bytes)}", f"chunks             {s.chunks}",
         f"dedup ratio        {s.dedup_ratio:.2f}x",
         f"compression ratio  {s.compression_ratio:.2f}x"]))
+    if s.damaged:
+        warn(f"{s.damaged} records cannot be read and are not counted; 'artfs verify' "
+             "names them")
 
 
 def warn(message: str) -> None:
@@ -570,10 +613,13 @@ def runs():
 @click.pass_context
 def runs_ls(ctx, show_all, as_json):
     """List runs, oldest first."""
-    found = runs_mod.list_runs(open_store(ctx), include_implicit=show_all)
+    damage: list[str] = []
+    found = runs_mod.list_runs(open_store(ctx), include_implicit=show_all, damage=damage)
     emit(as_json, found, "\n".join(
         f"{r['id']}  {r['status']:<9} {r['job_type'] or '-':<14} {r['name']:<24} "
         f"{_when(r['start'])}" for r in found) or "no runs")
+    for problem in damage:
+        warn(problem)
 
 
 @runs.command("show")

@@ -182,9 +182,10 @@ class Commit:
 
     def _cached_digest(self, key: bytes, st: os.stat_result) -> bytes | None:
         raw = self._txn.get(key, db=self.store.meta.db["statcache"])
-        if raw is None:
+        cached = meta.unpack_stat(raw) if raw is not None else None
+        if cached is None:
             return None
-        *fields, digest = meta.STAT.unpack(raw)
+        *fields, digest = cached
         if fields != [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]:
             return None
         return digest if self._content_known(digest, st.st_size) else None
@@ -379,13 +380,15 @@ class Commit:
                     aliases, run_id, times) -> tuple[Version, bool]:
         db = self.store.meta.db
         raw = txn.get(name.encode(), db=db["artifacts"])
-        art = meta.loads(raw) if raw else {"type": type, "description": description,
-                                           "created": time.time(), "next_version": 0}
+        art = self.store.artifact(name, txn) if raw else {
+            "type": type, "description": description, "created": time.time(),
+            "next_version": 0}
         if art["type"] != type:
             raise Conflict(f"artifact {name!r} has type {art['type']!r}, not {type!r}")
         self._write_objects(txn)
         versions = self.store.versions(name, txn) if raw else []
-        if versions and versions[-1].root == root:
+        # A latest version whose record cannot be read holds unknown content: a new one.
+        if versions and versions[-1].damage is None and versions[-1].root == root:
             number, created = versions[-1].number, False
         else:
             number, created = art["next_version"], True
@@ -439,7 +442,7 @@ def check_publication(name: str, type: str, aliases=(), metadata: dict | None = 
     """Refuse a bad name, type, alias or metadata before any file is read; → user aliases."""
     check_name(name)
     check_name(type, "artifact type")
-    meta.dumps(metadata or {})  # NaN and Infinity cannot be stored
+    meta.check_document(metadata or {}, "metadata")  # depth, keys, size; NaN, Infinity
     return [check_alias(a) for a in aliases if a != LATEST]
 
 
