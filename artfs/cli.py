@@ -331,19 +331,22 @@ def rm(ctx, ref, force):
 @json_option
 @click.pass_context
 def verify(ctx, ref, as_json):
-    """Re-read and re-hash every chunk (of REF, or of the whole store)."""
+    """Check the metadata, then re-read and re-hash every chunk (of REF, or of the whole
+    store, with every index entry too)."""
     store = open_store(ctx)
-    if ref is None:
-        versions = [v for n in store.artifact_names() for v in store.versions(n)]
+    if ref is None:  # every record, also those no artifact name reaches any more
+        versions = store.all_versions()
     elif parse_ref(ref).selector is None:
         versions = store.versions(ref)
     else:
-        versions = [store.resolve(ref)]
-    with progress(sum(v.size for v in versions), "verifying") as bar:
-        report = verify_versions(store, versions, bar)
+        versions = [store.resolve(ref, damaged=True)]
+    total = sum(v.size for v in versions if v.damage is None)
+    with progress(total, "verifying") as bar:
+        report = verify_versions(store, versions, bar, whole=ref is None)
     result = {"versions": report.versions, "files": report.files, "chunks": report.chunks,
               "bytes": report.bytes, "damage": [d.__dict__ for d in report.damage]}
-    lines = [f"DAMAGED {d.version}: {d.path} ({d.problem})" for d in report.damage]
+    lines = [f"DAMAGED {d.version}: {d.path} ({d.problem})" if d.path
+             else f"DAMAGED {d.version}: {d.problem}" for d in report.damage]
     lines.append(f"checked {report.chunks} chunks ({human(report.bytes)}) of {report.files} "
                  f"files in {report.versions} versions: "
                  + (f"{len(report.damage)} damaged" if report.damage else "all intact"))
