@@ -18,7 +18,7 @@ from artfs.store import meta as meta_mod
 from artfs.store import runs as runs_mod
 from artfs.store.commit import Commit, Node, check_exists, check_publication
 from artfs.store.diff import diff as diff_versions
-from artfs.store.names import parse_ref
+from artfs.store.names import check_name, parse_ref
 from artfs.store.restore import export
 from artfs.store.stats import stats as store_stats
 from artfs.store.store import Store, Version, default_location
@@ -148,7 +148,7 @@ def main(ctx, store):
 def put(ctx, path, name, type_, aliases, metadata, description, message, skip_special):
     """Store PATH (a file or directory) as the next version of NAME."""
     meta_dict = parse_json_object(metadata)
-    check_publication(name, type_, aliases, meta_dict)
+    check_publication(name, type_, aliases, meta_dict, os.environ.get(runs_mod.RUN_ENV))
     check_exists(path)
     st = os.stat(path)  # PATH itself may be a symlink: store what it points to
     store = open_store(ctx, create=True)
@@ -188,7 +188,7 @@ def ls(ctx, name, as_json):
     store = open_store(ctx)
     damage: list[str] = []
     if name:
-        versions = store.versions(parse_ref(name).name)
+        versions = store.versions(check_name(name))
         rows = [_version_row(v, damage) for v in versions]
         lines = [_version_line(v) for v in versions]
     else:
@@ -309,8 +309,8 @@ def alias(ctx, ref, alias, rm):
     """Point ALIAS at a version (NAME:VER ALIAS), or remove it (--rm NAME ALIAS)."""
     store = open_store(ctx)
     if rm:
-        store.remove_alias(parse_ref(ref).name, alias)
-        click.echo(f"removed alias {alias} from {parse_ref(ref).name}", err=True)
+        store.remove_alias(check_name(ref), alias)
+        click.echo(f"removed alias {alias} from {ref}", err=True)
     else:
         version = store.set_alias(parse_ref(ref, need_selector=True), alias)
         click.echo(f"{version.name}:{alias} -> {version.label}")
@@ -456,8 +456,9 @@ def stage(ctx, name, base, empty):
     from artfs.store.staging import Staging, restage
     if base and empty:
         raise errors.UsageError("--from and --empty exclude each other; pass one")
+    staging_name = _staging_name(name)
     store = open_store(ctx, create=True)
-    staging = Staging(store, parse_ref(name).name)
+    staging = Staging(store, staging_name)
     if base:
         version = store.resolve(base if ":" in base else f"{staging.name}:{base}")
         where = f"from {version.label}"
@@ -471,6 +472,19 @@ def stage(ctx, name, base, empty):
     again = ", replacing one with no uncommitted changes" if replaced else ""
     click.echo(f"staging {staging.name} {where}{again}: {_staging_location(store, staging)}",
                err=True)
+
+
+def _staging_name(text: str) -> str:
+    """A staging is named by an artifact name, never a version: 'a:b' is refused (it
+    would stage 'a' under a name no other command takes), with what was probably meant."""
+    ref = None
+    with suppress(errors.InvalidName):
+        ref = parse_ref(text)
+    if ref is not None and ref.selector is not None:
+        raise errors.InvalidName(f"a staging is named by an artifact name, not {text!r}; to "
+                                 f"start from a version write 'artfs stage {ref.name} --from "
+                                 f"{ref.selector}'")
+    return check_name(text)
 
 
 def _latest(store: Store, name: str) -> Version | None:
@@ -503,8 +517,9 @@ def _through_mount(store: Store, request: dict, locally) -> dict:
 def unstage(ctx, name, force):
     """Discard staging NAME (refused while it holds uncommitted changes, unless --force)."""
     from artfs.store.staging import Staging, discard
+    staging_name = _staging_name(name)
     store = open_store(ctx)
-    staging = Staging(store, parse_ref(name).name)
+    staging = Staging(store, staging_name)
     _through_mount(store, {"op": "unstage", "name": staging.name, "force": force},
                    lambda: discard(staging, force=force) or {})
     click.echo(f"discarded staging {staging.name}", err=True)
@@ -531,7 +546,8 @@ def commit(ctx, name, message, aliases, type_, metadata, skip_special):
     from artfs.fs import registry
     from artfs.store.staging import Staging
     meta_dict = parse_json_object(metadata)
-    check_publication(name, type_ or "dataset", aliases, meta_dict)
+    check_publication(name, type_ or "dataset", aliases, meta_dict,
+                      os.environ.get(runs_mod.RUN_ENV))
     store = open_store(ctx)
     request = {"op": "commit", "name": name, "message": message, "aliases": list(aliases),
                "type": type_, "metadata": meta_dict, "run_id": os.environ.get(runs_mod.RUN_ENV),

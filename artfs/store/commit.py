@@ -29,7 +29,7 @@ from artfs.store import attrs, meta
 from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
 from artfs.store.holes import is_zeros, skipping_holes, zeros
-from artfs.store.names import LATEST, check_alias, check_name
+from artfs.store.names import LATEST, check_alias, check_name, check_run_id
 from artfs.store.store import Store, Version
 from artfs.store.tree import (
     DIR,
@@ -363,7 +363,7 @@ class Commit:
         ``base`` is the label of the version this one was derived from (staged or drafted
         from), recorded for lineage."""
         self.base = base  # for _publish_in's record
-        aliases = check_publication(name, type, aliases, metadata)
+        aliases = check_publication(name, type, aliases, metadata, run_id)
         root, root_attrs, size, files = self.build(node)
         times = {"attrs": root_attrs.hex(),
                  "mtime_ns": node.mtime_ns if node.mtime_ns is not None
@@ -438,10 +438,14 @@ def open_dir(root: bytes, rel: bytes):
         os.close(fd)
 
 
-def check_publication(name: str, type: str, aliases=(), metadata: dict | None = None) -> list:
-    """Refuse a bad name, type, alias or metadata before any file is read; → user aliases."""
+def check_publication(name: str, type: str, aliases=(), metadata: dict | None = None,
+                      run_id: str | None = None) -> list:
+    """Refuse a bad name, type, alias, metadata or run id before any file is read;
+    → user aliases."""
     check_name(name)
     check_name(type, "artifact type")
+    if run_id is not None:
+        check_run_id(run_id, "run id (from $ARTFS_RUN_ID, or given)")
     meta.check_document(metadata or {}, "metadata")  # depth, keys, size; NaN, Infinity
     return [check_alias(a) for a in aliases if a != LATEST]
 
