@@ -265,6 +265,10 @@ def unpack_file_bytes(raw: bytes) -> tuple[str, int]:
 
 
 RUNNING = struct.Struct("<Qd")  # pid, start time
+# Of LMDB's meta page, after the 16-byte page header: magic, version, address, map size
+# and two 48-byte database records (120 bytes), then the last page used and the
+# transaction id (lmdb's MDB_meta, 64-bit builds).
+_META = struct.Struct("<120xQQ")
 
 
 def pack_running(pid: int, start: float) -> bytes:
@@ -330,7 +334,11 @@ class Meta:
         try:
             self.env = lmdb.open(path, map_size=MAP_SIZE, max_dbs=len(DBS), max_readers=1024,
                                  create=create, subdir=True, lock=True)
+            self._data = os.open(os.path.join(path, "data.mdb"), os.O_RDONLY | os.O_CLOEXEC)
+            self._psize = self.env.stat()["psize"]
+            self._size = -1  # of data.mdb when its pages were last checked
             self._check_pages()
+            self._check_meta_pages()
             self.env.reader_check()  # free reader slots of processes that died
             self._check_names()
             self.db = {name: self.env.open_db(name.encode()) for name in DBS}
@@ -341,12 +349,40 @@ class Meta:
         """LMDB reads its file through a memory map: a page past the end of a data file
         cut short (a truncated copy, a full disk during a restore) kills the process
         with SIGBUS at first touch.  So the file must hold every page LMDB says it uses,
-        checked before any page other than the two meta pages is read."""
-        need = (self.env.info()["last_pgno"] + 1) * self.env.stat()["psize"]
-        size = os.stat(os.path.join(self.path, "data.mdb")).st_size
+        checked at open before any page but the two meta pages is read, and again at
+        every transaction (a file cut under a running mount would kill the daemon and
+        leave a dead mount).  LMDB only ever grows the file, so while its size is the
+        one last checked, an fstat is all it costs."""
+        size = os.fstat(self._data).st_size
+        if size == self._size:
+            return
+        need = 2 * self._psize  # the meta pages, which env.info() reads
+        if size >= need:
+            need = (self.env.info()["last_pgno"] + 1) * self._psize
         if size < need:
             raise damaged(self.path, f"data.mdb is {size:,} bytes, but its pages need "
                                      f"{need:,}: it was cut short")
+        self._size = size
+
+    def _check_meta_pages(self) -> None:
+        """LMDB keeps two meta pages, written in turn, and opens with the one of the
+        higher transaction id.  A damaged id makes it open an older snapshot without a
+        word, and then the chunks of every later version look like a crashed commit's
+        leftovers to gc.  So the ids must be consecutive, the higher one on its own page
+        (page ``id % 2``), and that page must not use fewer pages than the other."""
+        if struct.calcsize("P") != 8:  # the layout below is that of 64-bit builds
+            return
+        metas = [_META.unpack_from(os.pread(self._data, _META.size, i * self._psize + 16))
+                 for i in (0, 1)]
+        (last0, txn0), (last1, txn1) = metas
+        if txn0 == txn1 == 0:  # a new environment
+            return
+        newer = 0 if txn0 > txn1 else 1
+        if (abs(txn0 - txn1) != 1 or max(txn0, txn1) % 2 != newer
+                or metas[newer][0] < metas[1 - newer][0]):
+            raise damaged(self.path, f"its meta pages disagree (transactions {txn0} and "
+                                     f"{txn1}, last pages {last0} and {last1}): LMDB would "
+                                     "open an older state")
 
     def _check_names(self) -> None:
         """The main database holds only the names of ours: any other key is damage, and
@@ -358,10 +394,13 @@ class Meta:
             raise damaged(self.path, f"unknown database {unknown[0][:40]!r}")
 
     def read(self) -> lmdb.Transaction:
+        self._check_pages()
         return self.env.begin(buffers=False)
 
     def write(self) -> lmdb.Transaction:
+        self._check_pages()
         return self.env.begin(write=True)
 
     def close(self) -> None:
         self.env.close()
+        os.close(self._data)
