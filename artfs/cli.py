@@ -220,10 +220,11 @@ def _version_line(v: Version) -> str:
 
 def _artifact_row(store: Store, name: str, damage: list[str]) -> dict:
     """One artifact of 'artfs ls': a damaged record shows as such, its versions still count."""
+    row: dict = {"name": name}
     try:
         kind = store.artifact(name)["type"]
     except errors.CorruptData as e:
-        kind = None
+        kind, row["damaged"] = None, getattr(e, "problem", str(e))
         damage.append(str(e))
     try:
         versions = store.versions(name)
@@ -231,8 +232,8 @@ def _artifact_row(store: Store, name: str, damage: list[str]) -> dict:
         versions = []
         damage.append(str(e))
     damage += [str(v.error()) for v in versions if v.damage is not None]
-    return {"name": name, "type": kind, "versions": len(versions),
-            "latest": f"v{versions[-1].number}" if versions else None}
+    return row | {"type": kind, "versions": len(versions),
+                  "latest": f"v{versions[-1].number}" if versions else None}
 
 
 @main.command()
@@ -350,6 +351,9 @@ def verify(ctx, ref, as_json):
     lines.append(f"checked {report.chunks} chunks ({human(report.bytes)}) of {report.files} "
                  f"files in {report.versions} versions: "
                  + (f"{len(report.damage)} damaged" if report.damage else "all intact"))
+    if report.damage:
+        lines.append("(a damaged file: add it again in a new version; damaged metadata: "
+                     "restore STORE/meta from a backup, or 'artfs rm' the version)")
     emit(as_json, result, "\n".join(lines))
     if report.damage:
         sys.exit(1)

@@ -94,10 +94,13 @@ class Version:
                            f"the version with 'artfs rm {self.label}'")
 
     def __getattr__(self, key):
-        if key.startswith("__"):  # copy and pickle probe for these before __init__ ran
+        fields = self.__dict__  # not self.x: copy and pickle probe before __init__ ran
+        if key.startswith("__") or "record" not in fields:
             raise AttributeError(key)
+        if fields.get("damage") is not None:
+            raise self.error()
         try:
-            return self.readable()[key]
+            return fields["record"][key]
         except KeyError:
             raise AttributeError(key) from None
 
