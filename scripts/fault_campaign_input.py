@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import artfs, artfs_revision, force_unmount, print_table
+from benchlib import REPO, artfs, artfs_revision, force_unmount, print_table
 
 READS = [["ls"], ["ls", "ds"], ["show", "ds"], ["verify"], ["get", "ds", "{dest}"], ["gc"]]
 
@@ -87,7 +87,7 @@ def chunk_files(store: Path) -> set[str]:
 
 def run(store: Path, args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "artfs", "--store", str(store), *args],
-                          capture_output=True, text=True, timeout=300,
+                          capture_output=True, text=True, timeout=300, cwd=REPO,
                           env={**os.environ, **(env or {})})
 
 
@@ -169,7 +169,7 @@ except ArtfsError as e:
 def api_metadata(depth: int):
     def case(store: Path, work: Path) -> list[Row]:
         result = subprocess.run([sys.executable, "-c", API_LOG, str(depth), str(store / ".." /
-                                 "src" / "a.txt")], capture_output=True, text=True,
+                                 "src" / "a.txt")], capture_output=True, text=True, cwd=REPO,
                                 env={**os.environ, "ARTFS_HOME": str(store)}, timeout=300)
         name = f"api metadata {depth} levels"
         return [judge(name, "log_artifact", result), *read_commands(name, store, work)]
