@@ -1,9 +1,11 @@
 """``artfs.Api``: querying the store without a run (W&B's public API)."""
 
+import warnings
+
 from artfs.artifact import Artifact
 from artfs.run import Run
 from artfs.store import runs as runs_mod
-from artfs.store.names import parse_ref
+from artfs.store.names import check_name, parse_ref
 from artfs.store.store import Store
 
 
@@ -20,13 +22,19 @@ class Api:
         return Artifact._from_version(self._store, version)
 
     def artifact_versions(self, name: str) -> list[Artifact]:
-        """Every version of an artifact, oldest first."""
-        return [Artifact._from_version(self._store, v)
-                for v in self._store.versions(parse_ref(name).name)]
+        """Every version of an artifact, oldest first.  A version whose record cannot be
+        read is left out with a warning naming it, so the others stay reachable."""
+        found = []
+        for version in self._store.versions(check_name(name)):
+            if version.damage is not None:
+                warnings.warn(str(version.error()), stacklevel=2)
+                continue
+            found.append(Artifact._from_version(self._store, version))
+        return found
 
     def artifacts(self, type: str | None = None, name: str | None = None) -> list[Artifact]:
         """Every version of every artifact, optionally only of one type or name."""
-        names = [parse_ref(name).name] if name else self._store.artifact_names()
+        names = [check_name(name)] if name else self._store.artifact_names()
         return [a for n in names for a in self.artifact_versions(n)
                 if type is None or a.type == type]
 

@@ -18,7 +18,7 @@ from artfs.store import meta as meta_mod
 from artfs.store import runs as runs_mod
 from artfs.store.commit import Commit, Node, check_exists, check_publication
 from artfs.store.diff import diff as diff_versions
-from artfs.store.names import parse_ref
+from artfs.store.names import check_name, parse_ref
 from artfs.store.restore import export
 from artfs.store.stats import stats as store_stats
 from artfs.store.store import Store, Version, default_location
@@ -42,6 +42,9 @@ class Cli(click.Group):
             _fail(f"{e.strerror or e}{where}", 1)
         except (lmdb.DiskError, lmdb.MapFullError):
             _fail(str(errors.disk_full(_store_path(ctx))), 1)
+        except meta_mod.CORRUPTION as e:
+            where = os.path.join(default_location(ctx.obj and ctx.obj.get("store")), "meta")
+            _fail(str(meta_mod.damaged(where, str(e))), 1)
         except lmdb.Error as e:
             _fail(f"the store's metadata cannot be read ({e}); is the store damaged?", 1)
         except KeyboardInterrupt:
@@ -113,9 +116,12 @@ def parse_json_object(text: str | None, option: str = "--metadata") -> dict:
     except json.JSONDecodeError as e:
         raise errors.UsageError(f"{option} is not valid JSON ({e.msg}); "
                                 "write e.g. '{\"rows\": 10}'") from None
+    except RecursionError:
+        raise errors.UsageError(f"{option} is nested more than {meta_mod.MAX_DEPTH} levels "
+                                "deep; flatten it, or put it in a file of the artifact") from None
     if not isinstance(value, dict):
         raise errors.UsageError(f"{option} must be a JSON object, e.g. '{{\"rows\": 10}}'")
-    meta_mod.dumps(value)  # NaN and Infinity are refused here
+    meta_mod.check_document(value, option)  # depth, keys, size, NaN and Infinity
     return value
 
 
@@ -150,7 +156,7 @@ def main(ctx, store):
 def put(ctx, path, name, type_, aliases, metadata, description, message, skip_special):
     """Store PATH (a file or directory) as the next version of NAME."""
     meta_dict = parse_json_object(metadata)
-    check_publication(name, type_, aliases, meta_dict)
+    check_publication(name, type_, aliases, meta_dict, os.environ.get(runs_mod.RUN_ENV))
     check_exists(path)
     st = os.stat(path)  # PATH itself may be a symlink: store what it points to
     store = open_store(ctx, create=True)
@@ -183,24 +189,59 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
 @json_option
 @click.pass_context
 def ls(ctx, name, as_json):
-    """List artifacts, or the versions of NAME."""
+    """List artifacts, or the versions of NAME.
+
+    A record that cannot be read is listed as damaged, with a warning naming it; the
+    rest is listed as usual."""
     store = open_store(ctx)
+    damage: list[str] = []
     if name:
-        versions = store.versions(parse_ref(name).name)
-        rows = [version_dict(v) for v in versions]
-        lines = [f"{v.label:<30} {human(v.size):>10} {v.files:>7} files  "
-                 f"{','.join(v.aliases)}" for v in versions]
+        versions = store.versions(check_name(name))
+        rows = [_version_row(v, damage) for v in versions]
+        lines = [_version_line(v) for v in versions]
     else:
         rows, lines = [], []
-        for art in store.artifact_names():
-            versions = store.versions(art)
-            info = store.artifact(art)
-            rows.append({"name": art, "type": info["type"], "versions": len(versions),
-                         "latest": f"v{versions[-1].number}" if versions else None})
-            latest = f"v{versions[-1].number}" if versions else "-"
-            lines.append(f"{art:<30} {info['type']:<10} {len(versions):>4} versions  "
-                         f"latest {latest}")
+        for art in store.artifact_names(damage):
+            row = _artifact_row(store, art, damage)
+            rows.append(row)
+            latest = row["latest"] or "-"
+            lines.append(f"{art:<30} {row['type'] or 'DAMAGED':<10} {row['versions']:>4} "
+                         f"versions  latest {latest}")
     emit(as_json, rows, "\n".join(lines) if lines else "(empty)")
+    for problem in damage:
+        warn(problem)
+
+
+def _version_row(v: Version, damage: list[str]) -> dict:
+    if v.damage is None:
+        return version_dict(v)
+    damage.append(str(v.error()))
+    return {"name": v.name, "version": f"v{v.number}", "aliases": v.aliases,
+            "damaged": v.damage}
+
+
+def _version_line(v: Version) -> str:
+    if v.damage is not None:
+        return f"{v.label:<30} DAMAGED: {v.damage}  {','.join(v.aliases)}"
+    return f"{v.label:<30} {human(v.size):>10} {v.files:>7} files  {','.join(v.aliases)}"
+
+
+def _artifact_row(store: Store, name: str, damage: list[str]) -> dict:
+    """One artifact of 'artfs ls': a damaged record shows as such, its versions still count."""
+    row: dict = {"name": name}
+    try:
+        kind = store.artifact(name)["type"]
+    except errors.CorruptData as e:
+        kind, row["damaged"] = None, getattr(e, "problem", str(e))
+        damage.append(str(e))
+    try:
+        versions = store.versions(name)
+    except errors.CorruptData as e:
+        versions = []
+        damage.append(str(e))
+    damage += [str(v.error()) for v in versions if v.damage is not None]
+    return row | {"type": kind, "versions": len(versions),
+                  "latest": f"v{versions[-1].number}" if versions else None}
 
 
 @main.command()
@@ -277,8 +318,8 @@ def alias(ctx, ref, alias, rm):
     """Point ALIAS at a version (NAME:VER ALIAS), or remove it (--rm NAME ALIAS)."""
     store = open_store(ctx)
     if rm:
-        store.remove_alias(parse_ref(ref).name, alias)
-        click.echo(f"removed alias {alias} from {parse_ref(ref).name}", err=True)
+        store.remove_alias(check_name(ref), alias)
+        click.echo(f"removed alias {alias} from {ref}", err=True)
     else:
         version = store.set_alias(parse_ref(ref, need_selector=True), alias)
         click.echo(f"{version.name}:{alias} -> {version.label}")
@@ -299,22 +340,28 @@ def rm(ctx, ref, force):
 @json_option
 @click.pass_context
 def verify(ctx, ref, as_json):
-    """Re-read and re-hash every chunk (of REF, or of the whole store)."""
+    """Check the metadata, then re-read and re-hash every chunk (of REF, or of the whole
+    store, with every index entry too)."""
     store = open_store(ctx)
-    if ref is None:
-        versions = [v for n in store.artifact_names() for v in store.versions(n)]
+    if ref is None:  # every record, also those no artifact name reaches any more
+        versions = store.all_versions()
     elif parse_ref(ref).selector is None:
         versions = store.versions(ref)
     else:
-        versions = [store.resolve(ref)]
-    with progress(sum(v.size for v in versions), "verifying") as bar:
-        report = verify_versions(store, versions, bar)
+        versions = [store.resolve(ref, damaged=True)]
+    total = sum(v.size for v in versions if v.damage is None)
+    with progress(total, "verifying") as bar:
+        report = verify_versions(store, versions, bar, whole=ref is None)
     result = {"versions": report.versions, "files": report.files, "chunks": report.chunks,
               "bytes": report.bytes, "damage": [d.__dict__ for d in report.damage]}
-    lines = [f"DAMAGED {d.version}: {d.path} ({d.problem})" for d in report.damage]
+    lines = [f"DAMAGED {d.version}: {d.path} ({d.problem})" if d.path
+             else f"DAMAGED {d.version}: {d.problem}" for d in report.damage]
     lines.append(f"checked {report.chunks} chunks ({human(report.bytes)}) of {report.files} "
                  f"files in {report.versions} versions: "
                  + (f"{len(report.damage)} damaged" if report.damage else "all intact"))
+    if report.damage:
+        lines.append("(a damaged file: add it again in a new version; damaged metadata: "
+                     "restore STORE/meta from a backup, or 'artfs rm' the version)")
     emit(as_json, result, "\n".join(lines))
     if report.damage:
         sys.exit(1)
@@ -353,6 +400,9 @@ def stats(ctx, as_json):
         f"stored bytes       {human(s.stored_bytes)}", f"chunks             {s.chunks}",
         f"dedup ratio        {s.dedup_ratio:.2f}x",
         f"compression ratio  {s.compression_ratio:.2f}x"]))
+    if s.damaged:
+        warn(f"{s.damaged} records cannot be read and are not counted; 'artfs verify' "
+             "names them")
 
 
 def warn(message: str) -> None:
@@ -418,8 +468,9 @@ def stage(ctx, name, base, empty):
     from artfs.store.staging import Staging, restage
     if base and empty:
         raise errors.UsageError("--from and --empty exclude each other; pass one")
+    staging_name = _staging_name(name)
     store = open_store(ctx, create=True)
-    staging = Staging(store, parse_ref(name).name)
+    staging = Staging(store, staging_name)
     if base:
         version = store.resolve(base if ":" in base else f"{staging.name}:{base}")
         where = f"from {version.label}"
@@ -433,6 +484,19 @@ def stage(ctx, name, base, empty):
     again = ", replacing one with no uncommitted changes" if replaced else ""
     click.echo(f"staging {staging.name} {where}{again}: {_staging_location(store, staging)}",
                err=True)
+
+
+def _staging_name(text: str) -> str:
+    """A staging is named by an artifact name, never a version: 'a:b' is refused (it
+    would stage 'a' under a name no other command takes), with what was probably meant."""
+    ref = None
+    with suppress(errors.InvalidName):
+        ref = parse_ref(text)
+    if ref is not None and ref.selector is not None:
+        raise errors.InvalidName(f"a staging is named by an artifact name, not {text!r}; to "
+                                 f"start from a version write 'artfs stage {ref.name} --from "
+                                 f"{ref.selector}'")
+    return check_name(text)
 
 
 def _latest(store: Store, name: str) -> Version | None:
@@ -465,8 +529,9 @@ def _through_mount(store: Store, request: dict, locally) -> dict:
 def unstage(ctx, name, force):
     """Discard staging NAME (refused while it holds uncommitted changes, unless --force)."""
     from artfs.store.staging import Staging, discard
+    staging_name = _staging_name(name)
     store = open_store(ctx)
-    staging = Staging(store, parse_ref(name).name)
+    staging = Staging(store, staging_name)
     _through_mount(store, {"op": "unstage", "name": staging.name, "force": force},
                    lambda: discard(staging, force=force) or {})
     click.echo(f"discarded staging {staging.name}", err=True)
@@ -493,7 +558,8 @@ def commit(ctx, name, message, aliases, type_, metadata, skip_special):
     from artfs.fs import registry
     from artfs.store.staging import Staging
     meta_dict = parse_json_object(metadata)
-    check_publication(name, type_ or "dataset", aliases, meta_dict)
+    check_publication(name, type_ or "dataset", aliases, meta_dict,
+                      os.environ.get(runs_mod.RUN_ENV))
     store = open_store(ctx)
     request = {"op": "commit", "name": name, "message": message, "aliases": list(aliases),
                "type": type_, "metadata": meta_dict, "run_id": os.environ.get(runs_mod.RUN_ENV),
@@ -604,10 +670,13 @@ def runs():
 @click.pass_context
 def runs_ls(ctx, show_all, as_json):
     """List runs, oldest first."""
-    found = runs_mod.list_runs(open_store(ctx), include_implicit=show_all)
+    damage: list[str] = []
+    found = runs_mod.list_runs(open_store(ctx), include_implicit=show_all, damage=damage)
     emit(as_json, found, "\n".join(
         f"{r['id']}  {r['status']:<9} {r['job_type'] or '-':<14} {r['name']:<24} "
         f"{_when(r['start'])}" for r in found) or "no runs")
+    for problem in damage:
+        warn(problem)
 
 
 @runs.command("show")

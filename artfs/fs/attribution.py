@@ -15,7 +15,9 @@ import pwd
 import time
 from dataclasses import dataclass, field
 
+from artfs.errors import InvalidName
 from artfs.store import runs as runs_mod
+from artfs.store.names import check_run_id
 from artfs.store.store import Store
 
 log = logging.getLogger("artfs.mount")
@@ -66,7 +68,11 @@ def _env_run(pid: int) -> str | None:
     at = environ.find(b"\0" + RUN_ENV)
     if at < 0:
         return None
-    return environ[at + 1 + len(RUN_ENV):].split(b"\0", 1)[0].decode(errors="replace") or None
+    found = environ[at + 1 + len(RUN_ENV):].split(b"\0", 1)[0].decode(errors="replace")
+    try:  # not a run id artfs could have made: the process belongs to no run by it
+        return check_run_id(found)
+    except InvalidName:
+        return None
 
 
 def _uid(pid: int) -> int | None:

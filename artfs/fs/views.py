@@ -9,6 +9,7 @@ other processes appear within a second.
 import errno
 import functools
 import json
+import logging
 import os
 import stat
 import time
@@ -16,7 +17,7 @@ import time
 import pyfuse3
 from pyfuse3 import FUSEError
 
-from artfs.errors import ArtfsError
+from artfs.errors import ArtfsError, StoreError
 from artfs.fs.nodes import (
     ARTIFACTS,
     META,
@@ -38,6 +39,7 @@ from artfs.store.staging import names as staging_names
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 
+log = logging.getLogger("artfs.mount")
 IMMUTABLE = 3600.0  # seconds the kernel may cache what a version holds
 MUTABLE = 0.5  # seconds for listings that other processes change
 XATTR_PREFIX = b"user.artfs."
@@ -100,16 +102,18 @@ class Views:
 
     def _is_artifact(self, name: str) -> bool:
         try:
-            self.store.artifact(name)
+            return self.store.has_artifact(name)
         except ArtfsError:
             return False
-        return True
 
     def _version(self, name: str, number: int | None) -> Version:
         if number is None:
             raise FUSEError(errno.ENOENT)
         try:
             return self.store.resolve(f"{name}:v{number}")
+        except StoreError as e:  # a damaged record: there, but unreadable
+            log.error("%s:v%d: %s", name, number, e)
+            raise FUSEError(errno.EIO) from None
         except ArtfsError:
             raise FUSEError(errno.ENOENT) from None
 
@@ -205,13 +209,15 @@ class Views:
             return [(f"v{v.number}.json".encode(),
                      self.inodes.intern(("metafile", node.name, v.number),
                                         MetaFile, node.name, v.number))
-                    for v in self.store.versions(node.name)]
+                    for v in self.store.versions(node.name) if v.damage is None]
         raise FUSEError(errno.ENOTDIR)
 
     def _artifact_names(self, name: str) -> list[tuple[bytes, int]]:
         out = []
         for v in self.store.versions(name):
-            out.append((f"v{v.number}".encode(), self._lookup_in_artifact(name, f"v{v.number}")))
+            if v.damage is None:  # a damaged one is not listed; its lookup says EIO
+                out.append((f"v{v.number}".encode(),
+                            self._lookup_in_artifact(name, f"v{v.number}")))
             out += [(a.encode(), self._lookup_in_artifact(name, a)) for a in v.aliases]
         return out
 

@@ -29,7 +29,7 @@ from artfs.store import attrs, meta
 from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
 from artfs.store.holes import is_zeros, skipping_holes, zeros
-from artfs.store.names import LATEST, check_alias, check_name
+from artfs.store.names import LATEST, check_alias, check_name, check_run_id
 from artfs.store.store import Store, Version
 from artfs.store.tree import (
     DIR,
@@ -182,9 +182,10 @@ class Commit:
 
     def _cached_digest(self, key: bytes, st: os.stat_result) -> bytes | None:
         raw = self._txn.get(key, db=self.store.meta.db["statcache"])
-        if raw is None:
+        cached = meta.unpack_stat(raw) if raw is not None else None
+        if cached is None:
             return None
-        *fields, digest = meta.STAT.unpack(raw)
+        *fields, digest = cached
         if fields != [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]:
             return None
         return digest if self._content_known(digest, st.st_size) else None
@@ -362,7 +363,7 @@ class Commit:
         ``base`` is the label of the version this one was derived from (staged or drafted
         from), recorded for lineage."""
         self.base = base  # for _publish_in's record
-        aliases = check_publication(name, type, aliases, metadata)
+        aliases = check_publication(name, type, aliases, metadata, run_id)
         root, root_attrs, size, files = self.build(node)
         times = {"attrs": root_attrs.hex(),
                  "mtime_ns": node.mtime_ns if node.mtime_ns is not None
@@ -379,13 +380,15 @@ class Commit:
                     aliases, run_id, times) -> tuple[Version, bool]:
         db = self.store.meta.db
         raw = txn.get(name.encode(), db=db["artifacts"])
-        art = meta.loads(raw) if raw else {"type": type, "description": description,
-                                           "created": time.time(), "next_version": 0}
+        art = self.store.artifact(name, txn) if raw else {
+            "type": type, "description": description, "created": time.time(),
+            "next_version": 0}
         if art["type"] != type:
             raise Conflict(f"artifact {name!r} has type {art['type']!r}, not {type!r}")
         self._write_objects(txn)
         versions = self.store.versions(name, txn) if raw else []
-        if versions and versions[-1].root == root:
+        # A latest version whose record cannot be read holds unknown content: a new one.
+        if versions and versions[-1].damage is None and versions[-1].root == root:
             number, created = versions[-1].number, False
         else:
             number, created = art["next_version"], True
@@ -435,11 +438,15 @@ def open_dir(root: bytes, rel: bytes):
         os.close(fd)
 
 
-def check_publication(name: str, type: str, aliases=(), metadata: dict | None = None) -> list:
-    """Refuse a bad name, type, alias or metadata before any file is read; → user aliases."""
+def check_publication(name: str, type: str, aliases=(), metadata: dict | None = None,
+                      run_id: str | None = None) -> list:
+    """Refuse a bad name, type, alias, metadata or run id before any file is read;
+    → user aliases."""
     check_name(name)
     check_name(type, "artifact type")
-    meta.dumps(metadata or {})  # NaN and Infinity cannot be stored
+    if run_id is not None:
+        check_run_id(run_id, "run id (from $ARTFS_RUN_ID, or given)")
+    meta.check_document(metadata or {}, "metadata")  # depth, keys, size; NaN, Infinity
     return [check_alias(a) for a in aliases if a != LATEST]
 
 

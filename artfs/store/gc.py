@@ -16,10 +16,11 @@ did and says so.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from artfs.errors import CorruptData, StoreError
 from artfs.store import attrs, meta
 from artfs.store.staging import staging_bases
 from artfs.store.store import Store
-from artfs.store.tree import DIR, FILE
+from artfs.store.tree import DIR, FILE, decode_tree, tree_digest
 
 
 @dataclass
@@ -40,57 +41,139 @@ def _nothing_held() -> tuple[set[bytes], set[bytes]]:
 def live_objects(store: Store, held: Held = _nothing_held
                  ) -> tuple[set[bytes], set[bytes], set[bytes]]:
     """(tree digests, file digests, attribute digests) reachable from any version,
-    staging base or what ``held`` returns (its trees may name attribute objects too)."""
-    with store.meta.read() as txn:
-        records = [meta.loads(raw) for _, raw in txn.cursor(store.meta.db["versions"])]
-    roots = [bytes.fromhex(record["root"]) for record in records]
-    attr_roots = [bytes.fromhex(record["attrs"]) for record in records if record.get("attrs")]
+    staging base or what ``held`` returns (its trees may name attribute objects too).
+
+    gc deletes what is not in these sets, so anything that might hide a live object
+    refuses: a version record that cannot be read, a tree that is missing, damaged or
+    does not hash to its digest (a flipped digest inside would doom what it names)."""
+    try:
+        versions = store.all_versions()
+    except CorruptData as e:
+        raise _refused(e) from None
+    for version in versions:
+        if version.damage is not None:
+            raise _refused(version.error())
+    roots = [v.root for v in versions]
+    attr_roots = [v.attrs_root for v in versions if v.attrs_root]
     # A staging's placeholders hold digests of its base, which may have been removed since.
-    roots += [bytes.fromhex(base["root"]) for base in staging_bases(store)]
+    try:
+        roots += [bytes.fromhex(base["root"]) for base in staging_bases(store)]
+    except CorruptData as e:
+        raise _refused(e) from None
     held_digests, files = held()
-    with store.meta.read() as txn:  # a mount's held digests name attribute objects too
+    with store.meta.read() as txn:
+        # a mount's held digests name attribute objects too
         held_trees = [d for d in held_digests if txn.get(d, db=store.meta.db["trees"]) is not None]
+        trees = _live_trees(store, txn, roots + held_trees, files)
+        live_attrs = _live_attrs(store, txn, attr_roots + list(held_digests))
+    return trees, files, live_attrs
+
+
+def _refused(error: Exception) -> StoreError:
+    return StoreError(f"nothing was freed: {error}")
+
+
+def _live_trees(store: Store, txn, roots: list[bytes], files: set[bytes]) -> set[bytes]:
+    """Every tree reachable from ``roots``, each checked against its digest; the digests
+    of the files they hold (size > 0) are added to ``files``."""
     trees: set[bytes] = set()
-    stack = roots + held_trees
+    stack = roots
     while stack:
         digest = stack.pop()
         if digest in trees:
             continue
         trees.add(digest)
-        for entry in store.tree(digest):
+        for entry in _checked_tree(store, txn, digest):
             if entry.kind == DIR:
                 stack.append(entry.digest)
             elif entry.kind == FILE and entry.size:
                 files.add(entry.digest)
-    return trees, files, _live_attrs(store, attr_roots + list(held_digests))
+    return trees
 
 
-def _live_attrs(store: Store, roots: list[bytes]) -> set[bytes]:
+def _checked_tree(store: Store, txn, digest: bytes) -> list:
+    raw = txn.get(digest, db=store.meta.db["trees"])
+    if raw is None:
+        raise _refused(f"tree {digest.hex()} is missing; {meta.DAMAGED}")
+    if tree_digest(raw) != digest:
+        raise _refused(f"tree {digest.hex()} does not match its digest; {meta.DAMAGED}")
+    try:
+        return decode_tree(raw)
+    except CorruptData as e:
+        raise _refused(e) from None
+
+
+def _live_attrs(store: Store, txn, roots: list[bytes]) -> set[bytes]:
     live: set[bytes] = set()
-    with store.meta.read() as txn:
-        stack = roots
-        while stack:
-            digest = stack.pop()
-            raw = None if digest in live else txn.get(digest, db=store.meta.db["attrs"])
-            if raw is not None:  # a held digest may be a tree's
-                live.add(digest)
-                stack += [d.attrs for d in attrs.decode(raw).dirs if d.attrs]
+    stack = roots
+    while stack:
+        digest = stack.pop()
+        raw = None if digest in live else txn.get(digest, db=store.meta.db["attrs"])
+        if raw is None:  # a held digest may be a tree's; a missing object frees nothing
+            continue
+        if attrs.digest_of(raw) != digest:
+            raise _refused(f"attribute object {digest.hex()} does not match its digest; "
+                           f"{meta.DAMAGED}")
+        live.add(digest)
+        try:
+            stack += [d.attrs for d in attrs.decode(raw).dirs if d.attrs]
+        except CorruptData as e:
+            raise _refused(e) from None
     return live
+
+
+def _live_chunks(store: Store, txn, files: set[bytes], held_files: set[bytes]) -> set[bytes]:
+    """The chunks of the live files.  A file of a version must have a chunk list or be a
+    chunk itself, and every chunk of its list must be indexed: a damaged list or key
+    would otherwise leave its real chunks unnamed, and so freed."""
+    db = store.meta.db
+    live = set(files)
+    for digest in files:
+        raw = txn.get(digest, db=db["filemaps"])
+        try:
+            items = meta.unpack_filemap(raw, digest) if raw is not None else None
+        except CorruptData as e:
+            raise _refused(e) from None
+        if items is None:
+            if digest not in held_files and txn.get(digest, db=db["chunks"]) is None:
+                raise _refused(f"file {digest.hex()} has neither a chunk list nor a chunk; "
+                               f"{meta.DAMAGED}")
+            continue
+        for chunk, _ in items:
+            if txn.get(chunk, db=db["chunks"]) is None and digest not in held_files:
+                raise _refused(f"chunk {chunk.hex()} of file {digest.hex()} is not indexed; "
+                               f"{meta.DAMAGED}")
+            live.add(chunk)
+    return live
+
+
+def _noting(held: Held, into: set[bytes]) -> Held:
+    """``held``, also noting the file digests it returns: what a mount holds may be of a
+    version removed since, and need not pass the checks a version's files do."""
+    def ask() -> tuple[set[bytes], set[bytes]]:
+        trees, files = held()
+        into.update(files)
+        return trees, files
+    return ask
+
+
+def _stored_size(key: bytes, value: bytes) -> int:
+    try:
+        return meta.unpack_chunk(value, bytes(key))[1]
+    except CorruptData as e:
+        raise _refused(e) from None
 
 
 def collect(store: Store, *, dry_run: bool = False, held: Held = _nothing_held) -> GcReport:
     report = GcReport()
     with store.gc_lock(exclusive=True):
-        live_trees, live_files, live_attrs = live_objects(store, held)
+        held_files: set[bytes] = set()
+        live_trees, live_files, live_attrs = live_objects(store, _noting(held, held_files))
         db = store.meta.db
         with store.meta.read() as txn:
-            live_chunks = set(live_files)
-            for digest in live_files:
-                raw = txn.get(digest, db=db["filemaps"])
-                if raw is not None:
-                    live_chunks.update(d for d, _ in meta.unpack_filemap(raw))
-            dead_chunks = {bytes(k): meta.CHUNK.unpack(v)[1]
-                           for k, v in txn.cursor(db["chunks"]) if bytes(k) not in live_chunks}
+            live_chunks = _live_chunks(store, txn, live_files, held_files)
+            dead_chunks = {bytes(k): _stored_size(k, v) for k, v in txn.cursor(db["chunks"])
+                           if bytes(k) not in live_chunks}
             dead_maps = [bytes(k) for k in txn.cursor(db["filemaps"]).iternext(values=False)
                          if bytes(k) not in live_files]
             dead_trees = [bytes(k) for k in txn.cursor(db["trees"]).iternext(values=False)

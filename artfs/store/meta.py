@@ -22,13 +22,16 @@ over ``name 0x00`` lists an artifact's versions in order.
 """
 
 import json
+import os
+import re
 import struct
 from collections.abc import Iterator
 
 import blake3
 import lmdb
 
-from artfs.errors import UsageError
+from artfs.errors import CorruptData, InvalidName, StoreError, UsageError
+from artfs.store.names import check_name
 
 # 2: the bytes read per file of an input edge moved to input_files; running runs indexed
 # 3: file times (attribute objects, "attrs" and "mtime_ns" in version records)
@@ -46,16 +49,136 @@ PATH_DIGEST = 16  # bytes of BLAKE3 naming a path in input_files keys
 SEP = b"\0"
 
 
+# Bounds on what a user may store as a version's metadata or a run's config: every
+# reader parses these records whole (``artfs ls`` reads every version's), and Python's
+# JSON parser gives up near 1,000 levels, so a record must stay readable anywhere.
+MAX_DEPTH = 64  # levels of objects and arrays; the metadata object itself is level 1
+MAX_KEYS = 10_000  # keys of all its objects together
+MAX_BYTES = 1 << 20  # of its JSON encoding
+
+DAMAGED = "run 'artfs verify' to list all damage; restore STORE/meta from a backup (the " \
+          "chunk files are not affected)"
+
+
+def corrupt(problem: str) -> CorruptData:
+    """The error for a stored record that cannot be read: ``problem`` names it (kept as
+    ``.problem``, for a caller that gives other advice), then what to do."""
+    error = CorruptData(f"{problem}; {DAMAGED}")
+    error.problem = problem
+    return error
+
+
 def dumps(obj) -> bytes:
     """Strict JSON, so that readers in any language can parse every record."""
     try:
         return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
     except ValueError:
         raise UsageError("metadata and config must not contain NaN or Infinity") from None
+    except RecursionError:  # a cycle, or nesting deeper than any check let through
+        raise UsageError(f"metadata and config must be nested at most {MAX_DEPTH} levels "
+                         "deep (and hold no cycles)") from None
+    except TypeError as e:
+        raise UsageError(f"metadata and config must hold only JSON values ({e})") from None
 
 
-def loads(raw: bytes):
-    return json.loads(bytes(raw))
+def check_document(value, what: str = "metadata") -> None:
+    """Refuse metadata or a config that a reader could not parse back (too deep), or
+    that would make every listing slow (too many keys, too big): one clear line."""
+    if not isinstance(value, dict):
+        raise UsageError(f"{what} must be a JSON object (a dict), not {type(value).__name__}")
+    _check_shape(value, what)
+    size = len(dumps(value))
+    if size > MAX_BYTES:
+        raise UsageError(f"{what} is {size:,} bytes as JSON, over the limit of "
+                         f"{MAX_BYTES:,}; put the bulk in a file of the artifact")
+
+
+def _check_shape(value, what: str) -> None:
+    """Depth and key count of a JSON value, walked without recursion: stops at the first
+    bound exceeded, so a structure of any depth (or a cycle) is refused quickly."""
+    keys = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if level > MAX_DEPTH:
+            raise UsageError(f"{what} is nested more than {MAX_DEPTH} levels deep; "
+                             "flatten it, or put it in a file of the artifact")
+        keys += len(item) if isinstance(item, dict) else 0
+        if keys > MAX_KEYS:
+            raise UsageError(f"{what} has more than {MAX_KEYS:,} keys; put the bulk in a "
+                             "file of the artifact")
+        stack += [(c, level + 1) for c in children if isinstance(c, (dict, list, tuple))]
+
+
+def loads(raw: bytes, what: str = "a stored record"):
+    """A JSON record; CorruptData naming ``what`` if the bytes are not one (damaged, or
+    written by an artfs that set no bound on nesting)."""
+    try:
+        return json.loads(bytes(raw))
+    except UnicodeDecodeError:
+        why = "not UTF-8: damaged"
+    except RecursionError:
+        why = "nested too deeply to parse"
+    except ValueError:
+        why = "not valid JSON: damaged"
+    raise corrupt(f"{what} cannot be read ({why})")
+
+
+def load_object(raw: bytes, what: str, fields: dict) -> dict:
+    """A JSON object whose ``fields`` (name -> accepted types) all hold values of those
+    types; CorruptData naming ``what`` otherwise, so no reader meets a KeyError."""
+    record = loads(raw, what)
+    if not isinstance(record, dict):
+        raise corrupt(f"{what} is damaged (not a JSON object)")
+    for name, types in fields.items():
+        value = record.get(name, _ABSENT)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            problem = "missing" if value is _ABSENT else f"not {_type_names(types)}"
+            raise corrupt(f"{what} is damaged (its {name!r} is {problem})")
+    return record
+
+
+class _Absent:
+    pass
+
+
+_ABSENT = _Absent()
+_NUMBER = (int, float)
+_OPTIONAL_STR = (str, type(None))
+
+
+def _type_names(types: tuple) -> str:
+    return " or ".join(t.__name__ for t in types if t is not _Absent)
+
+
+VERSION_FIELDS = {"root": (str,), "size": (int,), "files": (int,), "created": _NUMBER,
+                  "type": (str,), "description": (str,), "metadata": (dict,),
+                  "message": (str,), "run": _OPTIONAL_STR, "base": (*_OPTIONAL_STR, _Absent),
+                  "attrs": (str, _Absent), "mtime_ns": (int, _Absent)}
+ARTIFACT_FIELDS = {"type": (str,), "next_version": (int,), "description": (str,),
+                   "created": _NUMBER}
+RUN_FIELDS = {"id": (str,), "name": (str,), "job_type": (str,), "config": (dict,),
+              "status": (str,), "start": _NUMBER, "end": (*_NUMBER, type(None)),
+              "exit_code": (int, type(None)), "command": (list,), "host": (str,),
+              "user": (str,)}
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def run_record(raw: bytes, run_id: str) -> dict:
+    return load_object(raw, f"the record of run {run_id}", RUN_FIELDS)
+
+
+def version_record(raw: bytes, label: str) -> dict:
+    """A version record with every field a reader uses, of the right type."""
+    what = f"the record of {label}"
+    record = load_object(raw, what, VERSION_FIELDS)
+    for name in ("root", "attrs"):
+        if name in record and not _HEX.fullmatch(record[name]):
+            raise corrupt(f"{what} is damaged (its {name!r} is not a digest)")
+    if record["size"] < 0 or record["files"] < 0:
+        raise corrupt(f"{what} is damaged (a negative size or count)")
+    return record
 
 
 def version_key(name: str, number: int) -> bytes:
@@ -68,7 +191,33 @@ def version_prefix(name: str) -> bytes:
 
 def split_version_key(key: bytes) -> tuple[str, int]:
     key = bytes(key)  # name, one separator byte, then a fixed-width number
-    return key[:-5].decode(), _U32BE.unpack(key[-4:])[0]
+    if len(key) < 6 or key[-5] != 0:
+        raise corrupt(f"a version key {key!r} is damaged")
+    return decode_name(key[:-5], "a version key"), _U32BE.unpack(key[-4:])[0]
+
+
+def decode_name(raw: bytes, what: str, check=check_name) -> str:
+    """A name read from a key: CorruptData, never a UnicodeDecodeError, if it is not one."""
+    try:
+        return check(bytes(raw).decode("ascii"))
+    except (UnicodeDecodeError, InvalidName):
+        raise corrupt(f"{what} holds {bytes(raw)[:40]!r}, not a valid name: the "
+                      "metadata is damaged") from None
+
+
+def decode_run_id(raw: bytes, what: str = "a lineage key") -> str:
+    try:
+        return bytes(raw).decode("ascii")
+    except UnicodeDecodeError:
+        raise corrupt(f"{what} holds a run id that is not ASCII ({bytes(raw)[:40]!r}): "
+                      "the metadata is damaged") from None
+
+
+def _exact(raw: bytes, size: int, what: str) -> bytes:
+    raw = bytes(raw)
+    if len(raw) != size:
+        raise corrupt(f"{what} is damaged ({len(raw)} bytes, not {size})")
+    return raw
 
 
 def alias_key(name: str, alias: str) -> bytes:
@@ -79,8 +228,18 @@ def pack_version(number: int) -> bytes:
     return _U32BE.pack(number)
 
 
-def unpack_version(raw: bytes) -> int:
-    return _U32BE.unpack(bytes(raw))[0]
+def unpack_version(raw: bytes, what: str = "an alias") -> int:
+    return _U32BE.unpack(_exact(raw, _U32BE.size, what))[0]
+
+
+def unpack_chunk(raw: bytes, digest: bytes) -> tuple[int, int]:
+    """(raw size, stored size) of a chunk index entry."""
+    return CHUNK.unpack(_exact(raw, CHUNK.size, f"the index entry of chunk {digest.hex()}"))
+
+
+def unpack_stat(raw: bytes) -> tuple | None:
+    """A stat cache entry; None for a damaged one: it is only a cache, so a miss."""
+    return STAT.unpack(raw) if len(raw) == STAT.size else None
 
 
 def run_version_key(run_id: str, name: str, number: int) -> bytes:
@@ -99,10 +258,17 @@ def pack_file_bytes(nbytes: int, path: str) -> bytes:
 
 def unpack_file_bytes(raw: bytes) -> tuple[str, int]:
     raw = bytes(raw)
-    return raw[_U64.size:].decode(), _U64.unpack_from(raw)[0]
+    try:
+        return raw[_U64.size:].decode(), _U64.unpack_from(raw)[0]
+    except (UnicodeDecodeError, struct.error):
+        raise corrupt("a record of the bytes a run read is damaged") from None
 
 
 RUNNING = struct.Struct("<Qd")  # pid, start time
+# Of LMDB's meta page, after the 16-byte page header: magic, version, address, map size
+# and two 48-byte database records (120 bytes), then the last page used and the
+# transaction id (lmdb's MDB_meta, 64-bit builds).
+_META = struct.Struct("<120xQQ")
 
 
 def pack_running(pid: int, start: float) -> bytes:
@@ -110,15 +276,34 @@ def pack_running(pid: int, start: float) -> bytes:
 
 
 def unpack_running(raw: bytes) -> tuple[int, float]:
-    return RUNNING.unpack(bytes(raw))
+    return RUNNING.unpack(_exact(raw, RUNNING.size, "an entry of the running runs"))
 
 
 def pack_filemap(items: list[tuple[bytes, int]]) -> bytes:
     return b"".join(MAP_ITEM.pack(d, n) for d, n in items)
 
 
-def unpack_filemap(raw: bytes) -> list[tuple[bytes, int]]:
-    return list(MAP_ITEM.iter_unpack(bytes(raw)))
+def unpack_filemap(raw: bytes, digest: bytes = b"") -> list[tuple[bytes, int]]:
+    """A file's chunk list: two or more items, else CorruptData (a file of one chunk
+    has none)."""
+    raw = bytes(raw)
+    if len(raw) % MAP_ITEM.size or len(raw) < 2 * MAP_ITEM.size:
+        raise corrupt(f"the chunk list of file {digest.hex() or '?'} is damaged "
+                      f"({len(raw)} bytes)")
+    return list(MAP_ITEM.iter_unpack(raw))
+
+
+def scan(txn: lmdb.Transaction, db, what: str) -> Iterator[tuple[bytes, bytes]]:
+    """Every entry of a database, then CorruptData if there were fewer or more than the
+    count LMDB keeps apart from its pages: a damaged page can hide entries from a cursor
+    without any error, and what gc does not see it frees."""
+    count, seen = txn.stat(db)["entries"], 0
+    for item in txn.cursor(db):
+        seen += 1
+        yield item
+    if seen != count:
+        raise corrupt(f"the {what} index holds {count} entries, but {seen} can be read: "
+                      "its pages are damaged")
 
 
 def prefix_scan(txn: lmdb.Transaction, db, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -131,20 +316,91 @@ def prefix_scan(txn: lmdb.Transaction, db, prefix: bytes) -> Iterator[tuple[byte
         yield key, value
 
 
+# What LMDB raises for a data file that is not (or no longer) a consistent environment.
+CORRUPTION = (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.InvalidError,
+              lmdb.IncompatibleError, lmdb.PanicError)
+
+
+def damaged(meta_dir: str, why: str) -> StoreError:
+    return StoreError(f"the store's metadata {meta_dir} is damaged ({why}); restore it from "
+                      "a backup (the chunk files are not affected)")
+
+
 class Meta:
     """The opened LMDB environment and its named databases."""
 
     def __init__(self, path: str, *, create: bool):
-        self.env = lmdb.open(path, map_size=MAP_SIZE, max_dbs=len(DBS), max_readers=1024,
-                             create=create, subdir=True, lock=True, mode=0o600)
-        self.env.reader_check()  # free reader slots of processes that died
-        self.db = {name: self.env.open_db(name.encode()) for name in DBS}
+        self.path = path
+        try:
+            self.env = lmdb.open(path, map_size=MAP_SIZE, max_dbs=len(DBS), max_readers=1024,
+                                 create=create, subdir=True, lock=True, mode=0o600)
+            self._data = os.open(os.path.join(path, "data.mdb"), os.O_RDONLY | os.O_CLOEXEC)
+            self._psize = self.env.stat()["psize"]
+            self._size = -1  # of data.mdb when its pages were last checked
+            self._check_pages()
+            self._check_meta_pages()
+            self.env.reader_check()  # free reader slots of processes that died
+            self._check_names()
+            self.db = {name: self.env.open_db(name.encode()) for name in DBS}
+        except CORRUPTION as e:
+            raise damaged(path, str(e)) from None
+
+    def _check_pages(self) -> None:
+        """LMDB reads its file through a memory map: a page past the end of a data file
+        cut short (a truncated copy, a full disk during a restore) kills the process
+        with SIGBUS at first touch.  So the file must hold every page LMDB says it uses,
+        checked at open before any page but the two meta pages is read, and again at
+        every transaction (a file cut under a running mount would kill the daemon and
+        leave a dead mount).  LMDB only ever grows the file, so while its size is the
+        one last checked, an fstat is all it costs."""
+        size = os.fstat(self._data).st_size
+        if size == self._size:
+            return
+        need = 2 * self._psize  # the meta pages, which env.info() reads
+        if size >= need:
+            need = (self.env.info()["last_pgno"] + 1) * self._psize
+        if size < need:
+            raise damaged(self.path, f"data.mdb is {size:,} bytes, but its pages need "
+                                     f"{need:,}: it was cut short")
+        self._size = size
+
+    def _check_meta_pages(self) -> None:
+        """LMDB keeps two meta pages, written in turn, and opens with the one of the
+        higher transaction id.  A damaged id makes it open an older snapshot without a
+        word, and then the chunks of every later version look like a crashed commit's
+        leftovers to gc.  So the ids must be consecutive, the higher one on its own page
+        (page ``id % 2``), and that page must not use fewer pages than the other."""
+        if struct.calcsize("P") != 8:  # the layout below is that of 64-bit builds
+            return
+        metas = [_META.unpack_from(os.pread(self._data, _META.size, i * self._psize + 16))
+                 for i in (0, 1)]
+        (last0, txn0), (last1, txn1) = metas
+        if txn0 == txn1 == 0:  # a new environment
+            return
+        newer = 0 if txn0 > txn1 else 1
+        if (abs(txn0 - txn1) != 1 or max(txn0, txn1) % 2 != newer
+                or metas[newer][0] < metas[1 - newer][0]):
+            raise damaged(self.path, f"its meta pages disagree (transactions {txn0} and "
+                                     f"{txn1}, last pages {last0} and {last1}): LMDB would "
+                                     "open an older state")
+
+    def _check_names(self) -> None:
+        """The main database holds only the names of ours: any other key is damage, and
+        opening by name would quietly create an empty database in place of the lost one."""
+        with self.env.begin() as txn:
+            unknown = [bytes(k) for k in txn.cursor().iternext(values=False)
+                       if bytes(k).decode("latin-1") not in DBS]
+        if unknown:
+            raise damaged(self.path, f"unknown database {unknown[0][:40]!r}")
 
     def read(self) -> lmdb.Transaction:
+        self._check_pages()
         return self.env.begin(buffers=False)
 
     def write(self) -> lmdb.Transaction:
+        self._check_pages()
         return self.env.begin(write=True)
 
     def close(self) -> None:
         self.env.close()
+        os.close(self._data)

@@ -41,6 +41,12 @@ def check_alias(alias: str) -> str:
     return alias
 
 
+def check_run_id(run_id: str, what: str = "run id") -> str:
+    """A run id becomes part of lineage keys: the rules of names (no separator byte, no
+    ':', ASCII), so that every reader can split those keys again."""
+    return check_name(run_id, what)
+
+
 def parse_version(text: str) -> int | None:
     """``'v3'`` → 3; anything else → None (it may be an alias)."""
     m = _VERSION_RE.fullmatch(text)

@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 
-from artfs.errors import NotFound
+from artfs.errors import CorruptData, NotFound
 from artfs.store import meta
 from artfs.store.store import Store, Version
 
@@ -26,7 +26,9 @@ def new_run_record(*, job_type: str | None = None, name: str | None = None,
                    config: dict | None = None, project: str | None = None,
                    command: list[str] | None = None, pid: int | None = None,
                    cwd: str | None = None, implicit: bool = False) -> dict:
-    """A run record that has just started (not yet stored)."""
+    """A run record that has just started (not yet stored); a config that readers could
+    not parse back, or too big, is refused here."""
+    meta.check_document(config or {}, "config")
     run_id = new_run_id()
     return {
         "id": run_id, "job_type": job_type or "",
@@ -66,10 +68,10 @@ def get_run(store: Store, run_id: str) -> dict:
 
 
 def _get(store: Store, txn, run_id: str) -> dict:
-    raw = txn.get(run_id.encode(), db=store.meta.db["runs"])
+    raw = txn.get(run_id.encode(errors="surrogateescape"), db=store.meta.db["runs"])
     if raw is None:
         raise NotFound(f"no run with id {run_id!r}; 'artfs runs ls' lists them")
-    return meta.loads(raw)
+    return meta.run_record(raw, run_id)
 
 
 def _put(store: Store, record: dict) -> None:
@@ -103,8 +105,12 @@ def running_runs(store: Store) -> dict[int, str]:
 
 def running_runs_in(store: Store, txn) -> dict[int, str]:
     """``running_runs`` as a transaction sees them."""
-    found = [(*meta.unpack_running(v), bytes(k).decode())
-             for k, v in txn.cursor(store.meta.db["running"])]
+    found = []
+    for key, value in txn.cursor(store.meta.db["running"]):
+        try:  # a damaged entry must not stop attribution for every other run
+            found.append((*meta.unpack_running(value), meta.decode_run_id(key)))
+        except CorruptData:
+            continue  # verify reports it
     by_start = sorted(found, key=lambda pid_start_id: pid_start_id[1])
     return {pid: run_id for pid, _, run_id in by_start}
 
@@ -136,8 +142,7 @@ def _add_input(store: Store, txn, run_id: str, name: str, number: int, files: di
     batch (one small record per file, so a batch costs what was read in it)."""
     db = store.meta.db
     key = meta.run_version_key(run_id, name, number)
-    raw = txn.get(key, db=db["inputs"])
-    edge = meta.loads(raw) if raw else {"first": first}
+    edge = _edge(txn.get(key, db=db["inputs"])) or {"first": first}
     edge["last"] = last
     txn.put(key, meta.dumps(edge), db=db["inputs"])
     txn.put(meta.version_key(name, number) + meta.SEP + run_id.encode(), b"",
@@ -149,18 +154,35 @@ def _add_input(store: Store, txn, run_id: str, name: str, number: int, files: di
 def _add_file_bytes(store: Store, txn, edge_key: bytes, path: str, nbytes: int) -> None:
     file_key = meta.input_file_key(edge_key, path)
     old = txn.get(file_key, db=store.meta.db["input_files"])
-    total = nbytes + (meta.unpack_file_bytes(old)[1] if old else 0)
+    try:
+        total = nbytes + (meta.unpack_file_bytes(old)[1] if old else 0)
+    except CorruptData:  # replaced, as a damaged edge is (see _edge)
+        total = nbytes
     txn.put(file_key, meta.pack_file_bytes(total, path), db=store.meta.db["input_files"])
+
+
+def _edge(raw: bytes | None) -> dict | None:
+    """An input edge's record, None if absent.  A damaged one counts as absent and is
+    replaced: the mount adds to edges while it runs, and one damaged record must not
+    stop every later batch of reads (verify reports it until then)."""
+    if raw is None:
+        return None
+    try:
+        edge = meta.loads(raw, "an input edge")
+    except CorruptData:
+        return None
+    return edge if isinstance(edge, dict) and isinstance(edge.get("first"), (int, float)) \
+        else None
 
 
 def upgrade_from_format_1(store: Store, txn) -> None:
     """Format 1 kept an input edge's bytes per file inside its JSON, and had no index of
     running runs: move the bytes to input_files records, and build the index."""
     db = store.meta.db
-    for _, value in list(txn.cursor(db["runs"])):
-        put_run(store, txn, meta.loads(value))
+    for key, value in list(txn.cursor(db["runs"])):
+        put_run(store, txn, meta.run_record(value, meta.decode_run_id(key, "a run key")))
     for key, value in list(txn.cursor(db["inputs"])):
-        edge = meta.loads(value)
+        edge = meta.loads(value, "an input edge")
         for path, nbytes in edge.pop("files", {}).items():
             _add_file_bytes(store, txn, key, path, nbytes)
         txn.put(key, meta.dumps(edge), db=db["inputs"])
@@ -177,7 +199,9 @@ def run_inputs(store: Store, run_id: str) -> list[tuple[str, int, dict]]:
             name, number = meta.split_version_key(key[len(prefix):])
             files = dict(meta.unpack_file_bytes(raw)
                          for _, raw in meta.prefix_scan(txn, db["input_files"], bytes(key)))
-            out.append((name, number, meta.loads(value) | {"files": files}))
+            edge = meta.load_object(value, f"the input edge of run {run_id} from "
+                                           f"{name}:v{number}", {"first": (int, float)})
+            out.append((name, number, edge | {"files": files}))
         return out
 
 
@@ -191,7 +215,7 @@ def consumers(store: Store, version: Version) -> list[str]:
     """Ids of the runs that used a version."""
     prefix = meta.version_key(version.name, version.number) + meta.SEP
     with store.meta.read() as txn:
-        return [bytes(k[len(prefix):]).decode()
+        return [meta.decode_run_id(k[len(prefix):], f"a consumer key of {version.label}")
                 for k, _ in meta.prefix_scan(txn, store.meta.db["consumers"], prefix)]
 
 
@@ -207,15 +231,27 @@ def run_edges(store: Store, run_id: str, db_name: str) -> list[tuple[str, int, b
 
 
 def list_runs(store: Store, *, job_type: str | None = None,
-              include_implicit: bool = False) -> list[dict]:
+              include_implicit: bool = False, damage: list[str] | None = None) -> list[dict]:
     """Run records, oldest first.  Implicit runs (made by a mount for reads outside any
     run) that only read are left out unless asked for; one that committed a version is
-    part of the story, as in the lineage graph."""
+    part of the story, as in the lineage graph.  A damaged record raises CorruptData,
+    or, given a ``damage`` list, is described there and left out."""
     db = store.meta.db
     with store.meta.read() as txn:
-        found = [r for r in map(meta.loads, txn.cursor(db["runs"]).iternext(keys=False))
-                 if (job_type is None or r["job_type"] == job_type)
+        records = [_tolerant_run(key, raw, damage) for key, raw in txn.cursor(db["runs"])]
+        found = [r for r in records if r is not None
+                 and (job_type is None or r["job_type"] == job_type)
                  and (include_implicit or not r.get("implicit")
                       or any(meta.prefix_scan(txn, db["outputs"],
                                               r["id"].encode() + meta.SEP)))]
     return sorted(found, key=lambda r: r["start"])
+
+
+def _tolerant_run(key: bytes, raw: bytes, damage: list[str] | None) -> dict | None:
+    try:
+        return meta.run_record(raw, meta.decode_run_id(key, "a run key"))
+    except CorruptData as e:
+        if damage is None:
+            raise
+        damage.append(str(e))
+        return None

@@ -17,10 +17,11 @@ the CLI can commit a staging when no mount is running.
 
 import json
 import os
+import re
 import shutil
 import stat
 
-from artfs.errors import Conflict, NotFound
+from artfs.errors import Conflict, CorruptData, InvalidName, NotFound
 from artfs.store.commit import Commit, Node, open_dir
 from artfs.store.holes import drop_content, write_sparse
 from artfs.store.names import check_name
@@ -38,7 +39,18 @@ def staging_root(store: Store) -> str:
 def names(store: Store) -> list[str]:
     """Names of the stagings (leftovers of interrupted creation or removal have a '~')."""
     root = staging_root(store)
-    return sorted(n for n in os.listdir(root) if "~" not in n) if os.path.isdir(root) else []
+    if not os.path.isdir(root):
+        return []
+    return sorted(n for n in os.listdir(root) if "~" not in n and _is_name(n))
+
+
+def _is_name(text: str) -> bool:
+    """Only artfs makes stagings, under valid names; anything else there is not one."""
+    try:
+        check_name(text)
+    except InvalidName:
+        return False
+    return True
 
 
 def staging_bases(store: Store) -> list[dict]:
@@ -62,11 +74,23 @@ class Staging:
 
     @property
     def base(self) -> dict:
+        """The base record; CorruptData if base.json is damaged (gc cannot know what
+        the placeholders need, nor a commit what the version was derived from)."""
         try:
-            with open(os.path.join(self.dir, "base.json")) as f:
-                return json.load(f)
+            with open(os.path.join(self.dir, "base.json"), "rb") as f:
+                raw = f.read()
         except FileNotFoundError:
             return {}
+        try:
+            record = json.loads(raw)
+        except (ValueError, RecursionError):
+            record = None
+        if record == {} or (isinstance(record, dict) and isinstance(record.get("version"), str)
+                            and re.fullmatch("[0-9a-f]{64}", str(record.get("root")))):
+            return record
+        raise CorruptData(f"the base record of staging {self.name!r} is damaged "
+                          f"({os.path.join(self.dir, 'base.json')}); copy its files out of the "
+                          f"staging, then discard it with 'artfs unstage {self.name} --force'")
 
     def _set_base(self, version: Version | None) -> None:
         record = {"version": version.label, "root": version.digest} if version else {}

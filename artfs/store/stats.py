@@ -2,6 +2,7 @@
 
 from dataclasses import asdict, dataclass
 
+from artfs.errors import CorruptData
 from artfs.store import meta
 from artfs.store.store import Store
 
@@ -14,6 +15,7 @@ class Stats:
     unique_bytes: int  # raw bytes of the distinct chunks
     stored_bytes: int  # bytes of the chunk files on disk
     chunks: int
+    damaged: int = 0  # records that cannot be read (version records, chunk index entries)
 
     @property
     def dedup_ratio(self) -> float:
@@ -29,13 +31,20 @@ class Stats:
 
 
 def stats(store: Store) -> Stats:
+    """The sums; a record that cannot be read is counted in ``damaged``, not in the sums."""
     db = store.meta.db
+    versions = store.all_versions()
+    readable = [v for v in versions if v.damage is None]
+    damaged = len(versions) - len(readable)
     with store.meta.read() as txn:
-        versions = [meta.loads(v) for _, v in txn.cursor(db["versions"])]
         unique = stored = chunks = 0
-        for _, raw in txn.cursor(db["chunks"]):
-            size, on_disk = meta.CHUNK.unpack(raw)
+        for key, raw in txn.cursor(db["chunks"]):
+            try:
+                size, on_disk = meta.unpack_chunk(raw, bytes(key))
+            except CorruptData:
+                damaged += 1
+                continue
             unique, stored, chunks = unique + size, stored + on_disk, chunks + 1
         artifacts = txn.stat(db["artifacts"])["entries"]
-    return Stats(artifacts, len(versions), sum(v["size"] for v in versions), unique, stored,
-                 chunks)
+    return Stats(artifacts, len(versions), sum(v.size for v in readable), unique, stored,
+                 chunks, damaged)

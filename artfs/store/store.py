@@ -65,12 +65,17 @@ def default_location(explicit: str | None = None) -> str:
 
 @dataclass
 class Version:
-    """One committed version, as its record says."""
+    """One committed version, as its record says.
+
+    A version whose record cannot be read (damaged, or too deeply nested for the
+    parser) is still listed, so that numbering and ``latest`` stay right: its
+    ``damage`` says why, and anything that needs the record raises CorruptData."""
 
     name: str
     number: int
     record: dict
     aliases: list[str] = field(default_factory=list)
+    damage: str | None = None
 
     @property
     def label(self) -> str:
@@ -78,28 +83,69 @@ class Version:
 
     @property
     def root(self) -> bytes:
-        return bytes.fromhex(self.record["root"])
+        return bytes.fromhex(self.readable()["root"])
 
     @property
     def digest(self) -> str:
-        return self.record["root"]
+        return self.readable()["root"]
 
     @property
     def attrs_root(self) -> bytes | None:
         """The root attribute object (file times); None for a version made before format 3."""
-        raw = self.record.get("attrs")
+        raw = self.readable().get("attrs")
         return bytes.fromhex(raw) if raw else None
 
     @property
     def mtime_ns(self) -> int:
         """The root directory's mtime; a version without times shows its creation time."""
-        return self.record.get("mtime_ns", int(self.record["created"] * 1e9))
+        return self.readable().get("mtime_ns", int(self.record["created"] * 1e9))
+
+    def readable(self) -> dict:
+        """The record; CorruptData naming the version if it cannot be read."""
+        if self.damage is not None:
+            raise self.error()
+        return self.record
+
+    def error(self) -> CorruptData:
+        """What to say of a damaged version: which, why, and what to do."""
+        return CorruptData(f"{self.damage}; restore STORE/meta from a backup, or remove "
+                           f"the version with 'artfs rm {self.label}'")
 
     def __getattr__(self, key):
+        fields = self.__dict__  # not self.x: copy and pickle probe before __init__ ran
+        if key.startswith("__") or "record" not in fields:
+            raise AttributeError(key)
+        if fields.get("damage") is not None:
+            raise self.error()
         try:
-            return self.__dict__["record"][key]
+            return fields["record"][key]
         except KeyError:
             raise AttributeError(key) from None
+
+
+def _version(name: str, number: int, raw: bytes, aliases: list[str]) -> Version:
+    label = f"{name}:v{number}"
+    try:
+        return Version(name, number, meta.version_record(raw, label), aliases)
+    except CorruptData as e:
+        return Version(name, number, {}, aliases, damage=e.problem)
+
+
+def _number_of(key: bytes) -> int:
+    """The version number that ends a ``versions`` key (u32be)."""
+    return int.from_bytes(bytes(key)[-4:], "big")
+
+
+def _tolerant(damage: list[str] | None, decode, *args):
+    """``decode(*args)``; with a ``damage`` list, a CorruptData is noted there and None
+    comes back, so that a listing goes on with the rest."""
+    try:
+        return decode(*args)
+    except CorruptData as e:
+        if damage is None:
+            raise
+        damage.append(str(e))
+        return None
 
 
 class Store:
@@ -138,8 +184,7 @@ class Store:
             raw = txn.get(b"format", db=info)
         if raw is None:
             if not self._is_empty():
-                raise StoreError(f"the store at {self.path} is damaged: it has data but no "
-                                 "format marker")
+                raise meta.damaged(self.meta.path, "it has data but no format marker")
             with self.meta.write() as txn:
                 txn.put(b"format", str(meta.FORMAT_VERSION).encode(), db=info)
                 txn.put(b"created", repr(time.time()).encode(), db=info)
@@ -147,7 +192,9 @@ class Store:
         try:
             found = int(raw)
         except ValueError:
-            raise StoreError(f"the store at {self.path} is damaged: bad format marker") from None
+            raise meta.damaged(self.meta.path, f"bad format marker {bytes(raw)[:20]!r}") from None
+        if found < 1:
+            raise meta.damaged(self.meta.path, f"bad format marker {bytes(raw)[:20]!r}")
         if found > meta.FORMAT_VERSION:
             raise StoreError(
                 f"the store at {self.path} has format {found}, newer than this artfs reads "
@@ -203,35 +250,81 @@ class Store:
             raw = t.get(check_name(name).encode(), db=self.meta.db["artifacts"])
         if raw is None:
             raise NotFound(f"no artifact named {name!r}; 'artfs ls' lists them")
-        return meta.loads(raw)
+        return meta.load_object(raw, f"the record of artifact {name!r}", meta.ARTIFACT_FIELDS)
 
-    def artifact_names(self) -> list[str]:
+    def has_artifact(self, name: str) -> bool:
         with self.meta.read() as txn:
-            return [k.decode() for k, _ in txn.cursor(self.meta.db["artifacts"])]
+            return txn.get(check_name(name).encode(), db=self.meta.db["artifacts"]) is not None
+
+    def artifact_names(self, damage: list[str] | None = None) -> list[str]:
+        """Every artifact's name.  A key that is not a name is damage: CorruptData, or,
+        given a ``damage`` list, described there and left out."""
+        with self.meta.read() as txn:
+            keys = list(txn.cursor(self.meta.db["artifacts"]).iternext(values=False))
+        return [n for n in (_tolerant(damage, meta.decode_name, k, "an artifact key")
+                            for k in keys) if n is not None]
 
     def versions(self, name: str, txn=None) -> list[Version]:
+        """An artifact's versions in order, damaged ones included (see ``Version``)."""
         with self._txn(txn) as t:
-            self.artifact(name, t)
+            # Only its existence: a damaged artifact record must not hide its versions.
+            if t.get(check_name(name).encode(), db=self.meta.db["artifacts"]) is None:
+                raise NotFound(f"no artifact named {name!r}; 'artfs ls' lists them")
             aliases = self._aliases_by_version(t, name)
             found = []
             prefix = meta.version_prefix(name)
             for key, raw in meta.prefix_scan(t, self.meta.db["versions"], prefix):
-                _, number = meta.split_version_key(key)
-                found.append(Version(name, number, meta.loads(raw), aliases.get(number, [])))
+                number = _number_of(key)
+                version = _version(name, number, raw, aliases.get(number, []))
+                if len(key) != len(prefix) + 4:
+                    version.damage = f"the key of {version.label} is damaged ({key!r})"
+                found.append(version)
         if found:
             found[-1].aliases.insert(0, LATEST)
+        return found
+
+    def all_versions(self) -> list[Version]:
+        """Every version record of the store in key order, whatever its key or record
+        holds (what gc must keep, what verify checks): a version of a damaged key is
+        named by what its key still says."""
+        with self.meta.read() as txn:
+            items = list(meta.scan(txn, self.meta.db["versions"], "versions"))
+        found = []
+        for key, raw in items:
+            try:
+                name, number = meta.split_version_key(key)
+            except CorruptData as e:
+                shown = bytes(key[:-5]).decode("ascii", "backslashreplace").replace("\0", "\\0")
+                version = _version(shown or "?", _number_of(key), raw, [])
+                version.damage = e.problem  # what names it is damaged: say that first
+            else:
+                version = _version(name, number, raw, [])
+            found.append(version)
         return found
 
     def _aliases_by_version(self, txn, name: str) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
         prefix = meta.version_prefix(name)
         for key, raw in meta.prefix_scan(txn, self.meta.db["aliases"], prefix):
-            out.setdefault(meta.unpack_version(raw), []).append(key[len(prefix):].decode())
+            try:
+                alias = meta.decode_name(key[len(prefix):], f"an alias key of {name!r}",
+                                         check_alias)
+                number = meta.unpack_version(raw, f"alias {name}:{alias}")
+            except CorruptData:
+                continue  # a damaged alias must not hide the versions; verify reports it
+            out.setdefault(number, []).append(alias)
         return out
 
-    def resolve(self, ref: "str | Ref", txn=None) -> Version:
-        """``name``, ``name:vN`` or ``name:alias`` → the version; NotFound names what is missing."""
-        ref = parse_ref(ref) if isinstance(ref, str) else ref
+    def resolve(self, ref: "str | Ref", txn=None, *, damaged: bool = False) -> Version:
+        """``name``, ``name:vN`` or ``name:alias`` → the version; NotFound names what is
+        missing, CorruptData a version whose record cannot be read (unless ``damaged``:
+        then it comes back, with its ``damage``)."""
+        version = self._find(parse_ref(ref) if isinstance(ref, str) else ref, txn)
+        if not damaged:
+            version.readable()
+        return version
+
+    def _find(self, ref: Ref, txn) -> Version:
         with self._txn(txn) as t:
             versions = self.versions(ref.name, t)
             selector = ref.selector or LATEST
@@ -245,7 +338,7 @@ class Store:
                 if raw is None:
                     raise NotFound(f"artifact {ref.name!r} has no alias {selector!r}; "
                                    f"'artfs ls {ref.name}' lists its versions and aliases")
-                number = meta.unpack_version(raw)
+                number = meta.unpack_version(raw, f"alias {ref.name}:{selector}")
             for v in versions:
                 if v.number == number:
                     return v
@@ -280,7 +373,8 @@ class Store:
     def remove_version(self, ref: str, *, force: bool = False) -> Version:
         """Forget a version (its data goes at the next gc); refuses one with user aliases."""
         with self.meta.write() as txn:
-            version = self.resolve(parse_ref(ref, need_selector=True), txn)
+            # A version whose record is damaged can go too: the user may have no backup.
+            version = self.resolve(parse_ref(ref, need_selector=True), txn, damaged=True)
             user_aliases = [a for a in version.aliases if a != LATEST]
             if user_aliases and not force:
                 raise Conflict(f"{version.label} holds aliases {', '.join(user_aliases)}; "
