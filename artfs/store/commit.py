@@ -162,10 +162,12 @@ class Commit:
 
     # --- files -----------------------------------------------------------------
 
-    def file_entry(self, name: bytes, path: str | bytes, st: os.stat_result | None = None,
-                   *, cache: bool = True, key_path: bytes | None = None) -> Entry:
-        """Ingest one regular file; its Entry carries the content digest.  ``path`` opens it;
-        ``key_path`` (default ``path``, absolute) names it in the stat cache."""
+    def file_entry(self, name: bytes, path: str | bytes | int,
+                   st: os.stat_result | None = None, *, cache: bool = True,
+                   key_path: bytes | None = None) -> Entry:
+        """Ingest one regular file; its Entry carries the content digest.  ``path`` is the
+        file (or an open descriptor of it); ``key_path`` (default ``path``, absolute) names
+        it in the stat cache."""
         st = st or os.stat(path)
         # LMDB keys are at most 511 bytes
         key = digest_of(key_path if key_path is not None else os.fsencode(path))
@@ -190,8 +192,9 @@ class Commit:
             return None
         return digest if self._content_known(digest, st.st_size) else None
 
-    def _ingest(self, path: str | bytes) -> tuple[bytes, int]:
-        with open(path, "rb") as f:  # buffered: read() returns short only at the end
+    def _ingest(self, path: str | bytes | int) -> tuple[bytes, int]:
+        # buffered: read() returns short only at the end; a descriptor stays the caller's
+        with open(path, "rb", closefd=not isinstance(path, int)) as f:
             reader = skipping_holes(f)
             head = reader.read(MIN_CHUNK)
             if len(head) < MIN_CHUNK:
@@ -258,7 +261,7 @@ class Commit:
                  entry_for: Callable[[bytes, bytes, os.stat_result, bytes], Entry] | None = None
                  ) -> Node:
         """A directory on disk as a Node: files ingested (or made into entries by
-        ``entry_for(name, path to open, stat, stat-cache path)``), links kept as links,
+        ``entry_for(name, open descriptor, stat, stat-cache path)``), links kept as links,
         every mtime recorded.
 
         The whole tree is walked before any file is read, so that a refused
@@ -282,8 +285,11 @@ class Commit:
         for rel, parent, files in groups:
             with open_dir(root, rel) as dir_fd:
                 for name, st in files:
-                    key = os.path.join(root, rel, name)
-                    entry = entry_for(name, b"/proc/self/fd/%d/%s" % (dir_fd, name), st, key)
+                    fd = _open_file(dir_fd, name, os.path.join(root, rel, name))
+                    try:
+                        entry = entry_for(name, fd, st, os.path.join(root, rel, name))
+                    finally:
+                        os.close(fd)
                     parent.add(name, entry, st.st_mtime_ns)
         return node
 
@@ -419,6 +425,18 @@ class Commit:
             txn.put(digest, blob, db=db["attrs"], overwrite=False)
         for key, value in self.statcache.items():
             txn.put(key, value, db=db["statcache"])
+
+
+def _open_file(dir_fd: int, name: bytes, shown: bytes) -> int:
+    """A file found regular by the walk, opened without blocking on (or following) what
+    may have replaced it since."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                 dir_fd=dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SpecialFile(f"{os.fsdecode(shown)} stopped being a regular file during the "
+                          "commit; commit again")
+    return fd
 
 
 @contextmanager

@@ -184,10 +184,10 @@ class Staging:
 
     def _scan(self, commit: Commit) -> Node:
         """The tree as a Node: a placeholder is its base's entry, read and hashed never."""
-        def entry_for(name: bytes, path: bytes, st: os.stat_result, key: bytes) -> Entry:
-            digest = placeholder_digest(path)
+        def entry_for(name: bytes, fd: int, st: os.stat_result, key: bytes) -> Entry:
+            digest = placeholder_digest(fd)
             if digest is None:
-                return commit.file_entry(name, path, st, key_path=key)
+                return commit.file_entry(name, fd, st, key_path=key)
             return commit.inherited_entry(
                 Entry(name, FILE, stat.S_IMODE(st.st_mode), st.st_size, digest))
         return commit.scan_dir(self.tree, entry_for=entry_for)
