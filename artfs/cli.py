@@ -695,7 +695,9 @@ def runs_show(ctx, run_id, as_json):
              f"  started  {_when(record['start'])}  on {record['host']} as {record['user']}"]
     for edge in inputs:
         lines.append(f"  input    {edge['version']}")
-        lines += [f"             {path}  {human(n)}" for path, n in sorted(edge["files"].items())]
+        shared = set(edge.get("shared", ()))  # another run read these at the same time
+        lines += [f"             {path}  {'at least ' if path in shared else ''}{human(n)}"
+                  for path, n in sorted(edge["files"].items())]
     lines += [f"  output   {label}" for label in outputs]
     emit(as_json, record | {"inputs": inputs, "outputs": outputs}, "\n".join(lines))
 

@@ -219,3 +219,25 @@ def test_a_run_is_never_credited_more_bytes_of_a_file_than_it_holds(store):
         attribution.read("r", "ds", 0, "f.bin", 3_145_728, 1_310_720)
     _, edges = attribution.take_batch()
     assert edges[("r", "ds", 0)].files == {"f.bin": 3_145_728}
+
+
+def test_two_runs_reading_one_file_at_once_are_marked_and_never_over_credited(
+        cli, mount, tmp_path, store_dir):
+    data = os.urandom(3_145_728)
+    write(tmp_path / "src" / "f.bin", data)
+    assert cli("put", str(tmp_path / "src"), "--name", "ds").code == 0
+    target = os.path.join(mount, "artifacts", "ds", "v0", "f.bin")
+    reader = (f"import time\nf = open({target!r}, 'rb')\ntime.sleep(1.0)\n"
+              f"assert f.read() == open({target!r}, 'rb').read()\n")
+    runs = [subprocess.Popen([sys.executable, "-m", "artfs", "--store", store_dir, "run",
+                              "--job-type", job, "--", sys.executable, "-c", reader])
+            for job in ("a", "b")]
+    assert [r.wait(timeout=60) for r in runs] == [0, 0]
+    time.sleep(1.5)
+    for run in json.loads(cli("runs", "ls", "--json").out):
+        shown = json.loads(cli("runs", "show", run["id"], "--json").out)
+        (edge,) = shown["inputs"]
+        assert edge["shared"] == ["f.bin"], run["job_type"]
+        assert 0 < edge["files"]["f.bin"] <= len(data)
+        text = cli("runs", "show", run["id"]).out
+        assert "at least" in text

@@ -689,7 +689,7 @@ def test_file_records_of_an_edge_add_up_and_take_long_paths(store, cli):
     run = runs_mod.start_run(store, job_type="t")
     long_path = "/".join(["deep"] * 150) + "/f.bin"  # 900 bytes: longer than an LMDB key
     for files in ({"a.csv": 10, long_path: 5}, {"a.csv": 7}):
-        runs_mod.record_reads(store, [], {(run["id"], "ds", 0): (files, 1.0, 2.0)})
+        runs_mod.record_reads(store, [], {(run["id"], "ds", 0): runs_mod.Reads(files, 1.0, 2.0)})
     ((name, number, edge),) = runs_mod.run_inputs(store, run["id"])
     assert (name, number, edge) == ("ds", 0, {"first": 1.0, "last": 2.0,
                                               "files": {"a.csv": 17, long_path: 5}})
@@ -700,7 +700,7 @@ def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
     moves them to one record per file and keeps every count."""
     run = runs_mod.start_run(store, job_type="t")
     files = {"a.csv": 10, "sub/b.bin": 1_500_000}
-    runs_mod.record_reads(store, [], {(run["id"], "ds", 3): (files, 1.0, 2.0)})
+    runs_mod.record_reads(store, [], {(run["id"], "ds", 3): runs_mod.Reads(files, 1.0, 2.0)})
     ended = runs_mod.start_run(store, job_type="ended", pid=1)
     runs_mod.finish_run(store, ended["id"])
     store.meta.close()

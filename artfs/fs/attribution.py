@@ -34,6 +34,8 @@ class Edge:
     files: dict[str, int] = field(default_factory=dict)
     first: float = field(default_factory=time.time)
     last: float = field(default_factory=time.time)
+    sizes: dict[str, int] = field(default_factory=dict)
+    shared: set[str] = field(default_factory=set)  # another run read them at the same time
 
 
 def _proc(pid: int, name: str) -> bytes:
@@ -252,7 +254,19 @@ class Attribution:
         if edge is None:
             edge = self._edges[(run_id, name, number)] = Edge()
         edge.files[path] = min(edge.files.get(path, 0) + nbytes, size)
+        edge.sizes[path] = size
         edge.last = time.time()
+
+    def shared(self, run_id: str | None, name: str, number: int, path: str) -> None:
+        """Two runs have one file open at once: the kernel may serve either from pages
+        the other's reads brought in, so what each is credited is only a lower bound."""
+        if run_id is None or self._made_by(run_id, name, number):
+            return
+        edge = self._edges.get((run_id, name, number))
+        if edge is None:
+            edge = self._edges[(run_id, name, number)] = Edge()
+        edge.files.setdefault(path, 0)
+        edge.shared.add(path)
 
     def _made_by(self, run_id: str, name: str, number: int) -> bool:
         """Whether the run output that version (made it, or committed the same content)."""
@@ -283,6 +297,8 @@ class Attribution:
             if now is not edge:
                 for path, nbytes in edge.files.items():
                     now.files[path] = now.files.get(path, 0) + nbytes
+                now.sizes |= edge.sizes
+                now.shared |= edge.shared
                 now.first = min(now.first, edge.first)
         excess = len(self._edges) - MAX_PENDING
         if excess > 0:  # the least recently read go first
@@ -296,7 +312,8 @@ class Attribution:
         """Store a batch (in a worker thread)."""
         if runs or edges:
             written = runs_mod.record_reads(self.store, runs, {
-                key: (edge.files, edge.first, edge.last) for key, edge in edges.items()})
+                key: runs_mod.Reads(edge.files, edge.first, edge.last, edge.sizes,
+                                    frozenset(edge.shared)) for key, edge in edges.items()})
             # Our own write starts or ends no run: when nothing else was written since the
             # running runs were read, it must not make them stale.
             if self._roots_txn == written - 1:

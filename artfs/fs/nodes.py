@@ -46,7 +46,7 @@ class VersionItem:
     made before times were kept."""
 
     __slots__ = ("name", "number", "path", "entry", "mtime_ns", "dir_attrs", "version_ns",
-                 "attr", "reader_run")
+                 "attr", "reader_run", "open_by")
 
     def __init__(self, name: str, number: int, path: bytes, entry: Entry, mtime_ns: int,
                  dir_attrs: DirAttrs | None, version_ns: int):
@@ -54,6 +54,7 @@ class VersionItem:
         self.mtime_ns, self.dir_attrs, self.version_ns = mtime_ns, dir_attrs, version_ns
         self.attr = None  # its EntryAttributes, made once: a version never changes
         self.reader_run: str | None = None  # the run whose reads the kernel's page cache holds
+        self.open_by: dict[str | None, int] | None = None  # runs with it open: handles
 
 
 class Listing:

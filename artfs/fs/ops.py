@@ -68,8 +68,9 @@ class StoredFile:
 
     ``source`` is (run, artifact, version number, path) when reads are lineage."""
 
-    def __init__(self, reader: FileReader, label: str, source: tuple | None = None):
-        self.reader, self.label, self.source = reader, label, source
+    def __init__(self, reader: FileReader, label: str, source: tuple | None = None,
+                 item: "VersionItem | None" = None):
+        self.reader, self.label, self.source, self.item = reader, label, source, item
 
 
 class DirListing:
@@ -470,10 +471,11 @@ class Operations(pyfuse3.Operations):
                 source = (await self._run_of(ctx.pid), node.name, node.number, path,
                           node.entry.size)
                 self.attribution.opened(*source)
+                self._count_open(node, source)
                 # Pages another run read would hide this run's reads from us: keep the
                 # kernel's cache only for the run that filled it.
                 keep, node.reader_run = node.reader_run == source[0], source[0]
-            handle = StoredFile(reader, f"{node.name}:v{node.number}: {path}", source)
+            handle = StoredFile(reader, f"{node.name}:v{node.number}: {path}", source, node)
             return pyfuse3.FileInfo(fh=self._new_handle(handle), keep_cache=keep)
         raise FUSEError(errno.EISDIR)
 
@@ -529,9 +531,25 @@ class Operations(pyfuse3.Operations):
         if isinstance(handle, LocalFile):
             (os.fdatasync if datasync else os.fsync)(handle.fd)
 
+    def _count_open(self, node: VersionItem, source: tuple) -> None:
+        """Another run with the file open at the same time makes both runs' counts lower
+        bounds: say so, rather than credit one what the other read."""
+        run, name, number, path, _ = source
+        node.open_by = node.open_by or {}
+        others = [r for r, n in node.open_by.items() if n and r != run]
+        for other in others:
+            self.attribution.shared(other, name, number, path)
+        if others:
+            self.attribution.shared(run, name, number, path)
+        node.open_by[run] = node.open_by.get(run, 0) + 1
+
     @errors_to_errno
     async def release(self, fh):
         handle = self.handles.pop(fh, None)
+        if isinstance(handle, StoredFile) and handle.item is not None and handle.source:
+            open_by = handle.item.open_by
+            if open_by and open_by.get(handle.source[0]):
+                open_by[handle.source[0]] -= 1
         if isinstance(handle, LocalFile):
             handle.item.fds.discard(handle.fd)
             os.close(handle.fd)

@@ -252,16 +252,26 @@ def input_file_key(edge_key: bytes, path: str) -> bytes:
     return edge_key + blake3.blake3(path.encode()).digest(PATH_DIGEST)
 
 
-def pack_file_bytes(nbytes: int, path: str) -> bytes:
-    return _U64.pack(nbytes) + path.encode()
+SHARED = 1 << 63  # in an input_files count: a lower bound (another run read the file too)
+
+
+def pack_file_bytes(nbytes: int, path: str, shared: bool = False) -> bytes:
+    return _U64.pack(nbytes | (SHARED if shared else 0)) + path.encode()
+
+
+def unpack_file_read(raw: bytes) -> tuple[str, int, bool]:
+    """(path, bytes read, whether that count is only a lower bound)."""
+    raw = bytes(raw)
+    try:
+        count = _U64.unpack_from(raw)[0]
+        return raw[_U64.size:].decode(), count & ~SHARED, bool(count & SHARED)
+    except (UnicodeDecodeError, struct.error):
+        raise corrupt("a record of the bytes a run read is damaged") from None
 
 
 def unpack_file_bytes(raw: bytes) -> tuple[str, int]:
-    raw = bytes(raw)
-    try:
-        return raw[_U64.size:].decode(), _U64.unpack_from(raw)[0]
-    except (UnicodeDecodeError, struct.error):
-        raise corrupt("a record of the bytes a run read is damaged") from None
+    path, nbytes, _ = unpack_file_read(raw)
+    return path, nbytes
 
 
 RUNNING = struct.Struct("<Qd")  # pid, start time

@@ -10,6 +10,7 @@ import socket
 import sys
 import time
 import uuid
+from typing import NamedTuple
 
 from artfs.errors import CorruptData, NotFound
 from artfs.store import meta
@@ -121,25 +122,39 @@ def record_input(store: Store, run_id: str, version: Version,
     with store.meta.write() as txn:
         _get(store, txn, run_id)
         now = time.time()
-        _add_input(store, txn, run_id, version.name, version.number, files or {}, now, now)
+        _add_input(store, txn, run_id, version.name, version.number,
+                   Reads(files or {}, now, now))
+
+
+class Reads(NamedTuple):
+    """What one run read of one version in a batch: bytes per file, when, each file's
+    size (no run is credited more), and the files another run read at the same time
+    (their counts are lower bounds: the kernel may have served pages the other's reads
+    brought in)."""
+
+    files: dict[str, int]
+    first: float
+    last: float
+    sizes: dict[str, int] = {}
+    shared: frozenset[str] = frozenset()
 
 
 def record_reads(store: Store, new_runs: list[dict],
-                 edges: dict[tuple[str, str, int], tuple[dict, float, float]]) -> int:
+                 edges: dict[tuple[str, str, int], Reads]) -> int:
     """A batch from the mount: implicit runs it created, and what runs read (one txn);
     → the id of that transaction."""
     with store.meta.write() as txn:
         for record in new_runs:
             put_run(store, txn, record)
-        for (run_id, name, number), (files, first, last) in edges.items():
-            _add_input(store, txn, run_id, name, number, files, first, last)
+        for (run_id, name, number), reads in edges.items():
+            _add_input(store, txn, run_id, name, number, reads)
         return txn.id()
 
 
-def _add_input(store: Store, txn, run_id: str, name: str, number: int, files: dict,
-               first: float, last: float) -> None:
+def _add_input(store: Store, txn, run_id: str, name: str, number: int, reads: Reads) -> None:
     """Add to an input edge: its times, and the bytes of each file read since the last
     batch (one small record per file, so a batch costs what was read in it)."""
+    files, first, last = reads.files, reads.first, reads.last
     db = store.meta.db
     key = meta.run_version_key(run_id, name, number)
     edge = _edge(txn.get(key, db=db["inputs"])) or {"first": first}
@@ -148,17 +163,21 @@ def _add_input(store: Store, txn, run_id: str, name: str, number: int, files: di
     txn.put(meta.version_key(name, number) + meta.SEP + run_id.encode(), b"",
             db=db["consumers"])
     for path, nbytes in files.items():
-        _add_file_bytes(store, txn, key, path, nbytes)
+        _add_file_bytes(store, txn, key, path, nbytes, reads.sizes.get(path),
+                        path in reads.shared)
 
 
-def _add_file_bytes(store: Store, txn, edge_key: bytes, path: str, nbytes: int) -> None:
+def _add_file_bytes(store: Store, txn, edge_key: bytes, path: str, nbytes: int,
+                    size: int | None = None, shared: bool = False) -> None:
     file_key = meta.input_file_key(edge_key, path)
     old = txn.get(file_key, db=store.meta.db["input_files"])
     try:
-        total = nbytes + (meta.unpack_file_bytes(old)[1] if old else 0)
+        _, before, was_shared = meta.unpack_file_read(old) if old else ("", 0, False)
     except CorruptData:  # replaced, as a damaged edge is (see _edge)
-        total = nbytes
-    txn.put(file_key, meta.pack_file_bytes(total, path), db=store.meta.db["input_files"])
+        before, was_shared = 0, False
+    total = nbytes + before if size is None else min(nbytes + before, size)
+    txn.put(file_key, meta.pack_file_bytes(total, path, shared or was_shared),
+            db=store.meta.db["input_files"])
 
 
 def _edge(raw: bytes | None) -> dict | None:
@@ -197,11 +216,15 @@ def run_inputs(store: Store, run_id: str) -> list[tuple[str, int, dict]]:
         out = []
         for key, value in meta.prefix_scan(txn, db["inputs"], prefix):
             name, number = meta.split_version_key(key[len(prefix):])
-            files = dict(meta.unpack_file_bytes(raw)
-                         for _, raw in meta.prefix_scan(txn, db["input_files"], bytes(key)))
+            reads = [meta.unpack_file_read(raw)
+                     for _, raw in meta.prefix_scan(txn, db["input_files"], bytes(key))]
             edge = meta.load_object(value, f"the input edge of run {run_id} from "
                                            f"{name}:v{number}", {"first": (int, float)})
-            out.append((name, number, edge | {"files": files}))
+            edge["files"] = {path: nbytes for path, nbytes, _ in reads}
+            shared = sorted(path for path, _, shared in reads if shared)
+            if shared:  # counts that are lower bounds (another run read them at once)
+                edge["shared"] = shared
+            out.append((name, number, edge))
         return out
 
 
