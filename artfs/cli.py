@@ -649,6 +649,8 @@ def lineage(ctx, ref, direction, depth, show_all, fmt, output):
     from artfs.lineage.render import render
     graph = build(open_store(ctx), ref, direction=direction, depth=depth,
                   include_implicit=show_all)
+    for damage in graph.damage:
+        warn(f"left out of the graph: {damage}")
     text = render(graph, fmt)
     if output:
         with open(output, "w") as f:
@@ -687,8 +689,12 @@ def runs_show(ctx, run_id, as_json):
     """A run: command, status, inputs (with the files read and bytes), outputs."""
     store = open_store(ctx)
     record = runs_mod.get_run(store, run_id)
-    inputs = [{"version": f"{n}:v{v}", **edge} for n, v, edge in runs_mod.run_inputs(store, run_id)]
-    outputs = [f"{n}:v{v}" for n, v, _ in runs_mod.run_edges(store, run_id, "outputs")]
+    damage: list[str] = []
+    inputs = [{"version": f"{n}:v{v}", **edge}
+              for n, v, edge in runs_mod.run_inputs(store, run_id, damage)]
+    outputs = [f"{n}:v{v}" for n, v, _ in runs_mod.run_edges(store, run_id, "outputs", damage)]
+    for problem in damage:
+        warn(f"left out: {problem}")
     lines = [f"run {record['id']}  {record['name']}  ({record['job_type'] or '-'})",
              f"  status   {record['status']} (exit {record['exit_code']})",
              f"  command  {' '.join(record['command'])}",

@@ -241,3 +241,24 @@ def test_two_runs_reading_one_file_at_once_are_marked_and_never_over_credited(
         assert 0 < edge["files"]["f.bin"] <= len(data)
         text = cli("runs", "show", run["id"]).out
         assert "at least" in text
+
+
+def test_runs_show_and_lineage_go_on_past_a_damaged_lineage_record(cli, store, tmp_path):
+    from artfs.store import runs as runs_mod
+    write(tmp_path / "a" / "f.txt", b"a")
+    write(tmp_path / "b" / "f.txt", b"b")
+    first, second = publish(store, tmp_path / "a", "one"), publish(store, tmp_path / "b", "two")
+    run = runs_mod.start_run(store, job_type="reader")
+    runs_mod.record_input(store, run["id"], first, {"f.txt": 1})
+    runs_mod.record_input(store, run["id"], second, {"f.txt": 1})
+    with store.meta.write() as txn:  # the edge from two:v0 is garbage now
+        txn.put(meta.run_version_key(run["id"], "two", 0), b"\xff{", db=store.meta.db["inputs"])
+    shown = cli("runs", "show", run["id"], "--json")
+    assert shown.code == 0, shown.err
+    assert [e["version"] for e in json.loads(shown.out)["inputs"]] == ["one:v0"]
+    assert shown.err.count("\n") == 1 and "left out" in shown.err and "two:v0" in shown.err
+    graph = cli("lineage", "one:v0", "--format", "json")
+    assert graph.code == 0, graph.err
+    assert any(e["to"] == f"run:{run['id']}" for e in json.loads(graph.out)["edges"])
+    around = cli("lineage", "two:v0", "--format", "json")
+    assert around.code == 0 and "left out of the graph" in around.err, around.err

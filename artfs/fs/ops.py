@@ -19,7 +19,7 @@ import pyfuse3
 import trio
 from pyfuse3 import FUSEError
 
-from artfs.errors import FULL, ArtfsError, Conflict, CorruptData, DiskFull, disk_full
+from artfs.errors import FULL, ArtfsError, Conflict, CorruptData, StoreError, disk_full
 from artfs.fs import passthrough as pt
 from artfs.fs.attribution import Attribution
 from artfs.fs.creds import as_caller
@@ -123,7 +123,7 @@ class Operations(pyfuse3.Operations):
             trio.Lock)
         self._refreshing = trio.Lock()
         self._trees: dict[str, pt.Tree] = {}
-        self._disk_full = False  # the last write of read records found no room
+        self._unwritten = False  # the last write of read records failed (a full disk...)
 
     # --- helpers -----------------------------------------------------------------
 
@@ -609,30 +609,32 @@ class Operations(pyfuse3.Operations):
 
     async def record_reads_forever(self) -> None:
         """Write what runs read at least once a second (a crash loses at most that).  A
-        full disk never stops the mount: the records wait in memory until there is room."""
+        full disk or damaged metadata never stops the mount: the records wait in memory
+        until they can be written, and reads go on (or fail with EIO, if the store can no
+        longer be read)."""
         while True:
             await trio.sleep(FLUSH_SECONDS)
-            with contextlib.suppress(DiskFull):
+            with contextlib.suppress(StoreError):
                 await self.record_reads()
 
     async def record_reads(self) -> None:
-        """Store what runs read; DiskFull (the records kept for the next try) if the store's
-        disk has no room."""
+        """Store what runs read; StoreError (DiskFull if the store's disk has no room), the
+        records kept for the next try, if they cannot be written now."""
         batch = self.attribution.take_batch()
         try:
             await trio.to_thread.run_sync(lambda: self.attribution.write_batch(*batch))
-        except (lmdb.DiskError, lmdb.MapFullError, OSError) as e:
+        except (lmdb.DiskError, lmdb.MapFullError, OSError, StoreError) as e:
             if isinstance(e, OSError) and e.errno not in FULL:
                 raise
-            if not self._disk_full:
-                log.warning("the store's disk is full: reads are kept in memory and written "
-                            "once there is room (%s)", e)
-            self._disk_full = True
+            if not self._unwritten:
+                log.warning("reads are kept in memory and written once they can be: %s",
+                            "the store's disk is full" if not isinstance(e, StoreError) else e)
+            self._unwritten = True
             self.attribution.put_back(*batch)
-            raise disk_full(self.store.path) from None
-        if self._disk_full:
-            log.info("the store's disk has room again: the reads kept in memory are written")
-            self._disk_full = False
+            raise e if isinstance(e, StoreError) else disk_full(self.store.path) from None
+        if self._unwritten:
+            log.info("the reads kept in memory are written")
+            self._unwritten = False
 
     async def commit(self, name: str, *, pid: int | None = None, **options):
         """Commit a staging while its writers wait; the staging then shows the new version.

@@ -151,7 +151,10 @@ class Views:
             a.st_size = len(self.meta_json(node))
         else:
             a.st_mode = stat.S_IFDIR | (0o755 if inode == STAGINGS else 0o555)
-            a.st_nlink = 2 + self._subdirs(inode, node)
+            try:
+                a.st_nlink = 2 + self._subdirs(inode, node)
+            except ArtfsError:  # a damaged store still lists what it can
+                a.st_nlink = 2
         a.st_blocks = (a.st_size + 511) // 512
         return a
 

@@ -25,6 +25,7 @@ class Graph:
     root: str
     nodes: dict[str, dict] = field(default_factory=dict)
     edges: list[dict] = field(default_factory=list)
+    damage: list[str] = field(default_factory=list)  # records left out: they are damaged
 
     def as_dict(self) -> dict:
         return {"root": self.root, "nodes": list(self.nodes.values()), "edges": self.edges}
@@ -39,8 +40,9 @@ def run_id(rid: str) -> str:
 
 
 class _Builder:
-    def __init__(self, store: Store, include_implicit: bool):
+    def __init__(self, store: Store, include_implicit: bool, damage: list[str]):
         self.store = store
+        self.damage = damage
         self.include_implicit = include_implicit
         self._edge_keys: set[tuple[str, str]] = set()
         self._by_base: dict[str, list[Version]] | None = None
@@ -84,14 +86,14 @@ class _Builder:
 
     def inputs(self, rid: str) -> list[tuple[Version, dict]]:
         found = []
-        for name, number, edge in runs_mod.run_inputs(self.store, rid):
+        for name, number, edge in runs_mod.run_inputs(self.store, rid, self.damage):
             version = self.resolve(name, number)
             if version is not None:
                 found.append((version, edge["files"]))
         return found
 
     def outputs(self, rid: str) -> list[Version]:
-        return [v for n, num, _ in runs_mod.run_edges(self.store, rid, "outputs")
+        return [v for n, num, _ in runs_mod.run_edges(self.store, rid, "outputs", self.damage)
                 if (v := self.resolve(n, num)) is not None]
 
     def shown(self, record: dict) -> bool:
@@ -172,8 +174,8 @@ def lineage(store: Store, ref: str, *, direction: str = BOTH, depth: int | None 
     if direction not in (UPSTREAM, DOWNSTREAM, BOTH):
         raise ArtfsError(f"direction must be {UPSTREAM}, {DOWNSTREAM} or {BOTH}")
     version = store.resolve(parse_ref(ref))
-    builder = _Builder(store, include_implicit)
     graph = Graph(version_id(version.name, version.number))
+    builder = _Builder(store, include_implicit, graph.damage)
     builder.version_node(graph, version)
     if direction in (UPSTREAM, BOTH):
         builder.up(graph, version, depth)

@@ -207,25 +207,37 @@ def upgrade_from_format_1(store: Store, txn) -> None:
         txn.put(key, meta.dumps(edge), db=db["inputs"])
 
 
-def run_inputs(store: Store, run_id: str) -> list[tuple[str, int, dict]]:
+def run_inputs(store: Store, run_id: str, damage: list[str] | None = None
+               ) -> list[tuple[str, int, dict]]:
     """(artifact, version number, edge) of what a run used; the edge is
-    ``{"first", "last", "files": {path: bytes read}}``."""
+    ``{"first", "last", "files": {path: bytes read}}``.  A damaged edge raises
+    CorruptData, or, given a ``damage`` list, is described there and left out."""
     prefix = run_id.encode() + meta.SEP
     db = store.meta.db
     with store.meta.read() as txn:
         out = []
         for key, value in meta.prefix_scan(txn, db["inputs"], prefix):
-            name, number = meta.split_version_key(key[len(prefix):])
-            reads = [meta.unpack_file_read(raw)
-                     for _, raw in meta.prefix_scan(txn, db["input_files"], bytes(key))]
-            edge = meta.load_object(value, f"the input edge of run {run_id} from "
-                                           f"{name}:v{number}", {"first": (int, float)})
-            edge["files"] = {path: nbytes for path, nbytes, _ in reads}
-            shared = sorted(path for path, _, shared in reads if shared)
-            if shared:  # counts that are lower bounds (another run read them at once)
-                edge["shared"] = shared
-            out.append((name, number, edge))
+            try:
+                out.append(_input_edge(store, txn, run_id, bytes(key), prefix, value))
+            except CorruptData as e:
+                if damage is None:
+                    raise
+                damage.append(str(e))
         return out
+
+
+def _input_edge(store: Store, txn, run_id: str, key: bytes, prefix: bytes, value
+                ) -> tuple[str, int, dict]:
+    name, number = meta.split_version_key(key[len(prefix):])
+    reads = [meta.unpack_file_read(raw)
+             for _, raw in meta.prefix_scan(txn, store.meta.db["input_files"], key)]
+    edge = meta.load_object(value, f"the input edge of run {run_id} from {name}:v{number}",
+                            {"first": (int, float)})
+    edge["files"] = {path: nbytes for path, nbytes, _ in reads}
+    shared = sorted(path for path, _, shared in reads if shared)
+    if shared:  # counts that are lower bounds (another run read them at once)
+        edge["shared"] = shared
+    return name, number, edge
 
 
 def has_output(store: Store, run_id: str, name: str, number: int) -> bool:
@@ -242,13 +254,21 @@ def consumers(store: Store, version: Version) -> list[str]:
                 for k, _ in meta.prefix_scan(txn, store.meta.db["consumers"], prefix)]
 
 
-def run_edges(store: Store, run_id: str, db_name: str) -> list[tuple[str, int, bytes]]:
-    """(artifact, version number, raw value) of a run's inputs or outputs."""
+def run_edges(store: Store, run_id: str, db_name: str, damage: list[str] | None = None
+              ) -> list[tuple[str, int, bytes]]:
+    """(artifact, version number, raw value) of a run's inputs or outputs; a damaged key
+    raises CorruptData, or, given a ``damage`` list, is described there and left out."""
     prefix = run_id.encode() + meta.SEP
     with store.meta.read() as txn:
         out = []
         for key, value in meta.prefix_scan(txn, store.meta.db[db_name], prefix):
-            name, number = meta.split_version_key(key[len(prefix):])
+            try:
+                name, number = meta.split_version_key(key[len(prefix):])
+            except CorruptData as e:
+                if damage is None:
+                    raise
+                damage.append(f"{e} (an {db_name} record of run {run_id})")
+                continue
             out.append((name, number, bytes(value)))
         return out
 
