@@ -1,9 +1,10 @@
 """artfs: versioned, deduplicated artifacts for ML pipelines.
 
 The Python API follows W&B Artifacts, so ``import artfs as wandb`` works for
-the common calls: ``init``, ``Artifact``, ``log_artifact``, ``use_artifact``,
-``download`` and ``Api``.  The names load on first use, so the ``artfs``
-command does not pay for the API's imports.
+the common calls: ``init``, ``run`` (the active run, or None), ``finish``,
+``Artifact``, ``log_artifact``, ``use_artifact``, ``download`` and ``Api``.  The
+names load on first use, so the ``artfs`` command does not pay for the API's
+imports.
 """
 
 import importlib
@@ -13,13 +14,16 @@ _EXPORTS = {
     "Artifact": "artfs.artifact",
     "ManifestEntry": "artfs.artifact",
     "ArtfsError": "artfs.errors",
-    "Run": "artfs.run",
-    "init": "artfs.run",
+    "Run": "artfs.session",
+    "init": "artfs.session",
+    "finish": "artfs.session",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "run"])
 
 
 def __getattr__(name: str):
+    if name == "run":  # the active run, or None: looked up on every access
+        return importlib.import_module("artfs.session").active()
     if name not in _EXPORTS:
         raise AttributeError(f"module 'artfs' has no attribute {name!r}")
     return getattr(importlib.import_module(_EXPORTS[name]), name)

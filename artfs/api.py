@@ -3,7 +3,7 @@
 import warnings
 
 from artfs.artifact import Artifact
-from artfs.run import Run
+from artfs.session import Run
 from artfs.store import runs as runs_mod
 from artfs.store.names import check_name, parse_ref
 from artfs.store.store import Store

@@ -24,7 +24,7 @@ from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 
 if TYPE_CHECKING:
-    from artfs.run import Run
+    from artfs.session import Run
 
 
 @dataclass(frozen=True)
@@ -316,6 +316,6 @@ class Artifact:
 
 
 def _recorded_run(store: Store, run_id: str) -> "Run":
-    from artfs.run import Run  # run.py imports this module
+    from artfs.session import Run  # session.py imports this module
 
     return Run(store, runs_mod.get_run(store, run_id))

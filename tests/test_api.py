@@ -203,3 +203,17 @@ def test_log_of_wrong_type_is_refused(store_dir, tmp_path):
         run.log_artifact(str(tmp_path / "x.txt"), name="thing", type="dataset")
         with pytest.raises(Conflict, match="has type 'dataset'"):
             run.log_artifact(str(tmp_path / "x.txt"), name="thing", type="model")
+
+
+def test_artfs_run_is_the_active_run_or_none(store_dir):
+    """W&B scripts test ``wandb.run is None`` and call ``wandb.run.finish()``."""
+    import artfs as wandb
+    assert wandb.run is None
+    run = wandb.init(job_type="train")
+    assert wandb.run is run
+    wandb.run.finish()
+    assert wandb.run is None
+    second = wandb.init(job_type="eval")
+    wandb.finish(exit_code=1)
+    assert wandb.run is None and second.state == "failed"
+    assert "run" in dir(wandb)

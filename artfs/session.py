@@ -2,7 +2,9 @@
 
 ``init`` puts the run's id in ``ARTFS_RUN_ID`` so that child processes (and
 commits they make) belong to the same run.  A run that is not finished
-explicitly is finished when the interpreter exits.
+explicitly is finished when the interpreter exits.  ``artfs.run`` (W&B's
+``wandb.run``) is the active run, or None: the module is named ``session`` so
+that the name stays free for it.
 """
 
 import atexit
@@ -126,6 +128,18 @@ def init(job_type: str | None = None, name: str | None = None, config: dict | No
     _active.append(run)
     os.environ[RUN_ENV] = run.id
     return run
+
+
+def active() -> Run | None:
+    """The run ``init`` started last and that is not finished (W&B's ``wandb.run``)."""
+    return _active[-1] if _active else None
+
+
+def finish(exit_code: int = 0, **_ignored) -> None:
+    """Finish the active run (W&B's ``wandb.finish``); nothing to do without one."""
+    run = active()
+    if run is not None:
+        run.finish(exit_code)
 
 
 @atexit.register
