@@ -35,13 +35,11 @@ class Cli(click.Group):
             _fail(str(e), 2)
         except errors.ArtfsError as e:
             _fail(str(e), 1)
-        except OSError as e:
-            if e.errno in errors.FULL:
+        except (OSError, lmdb.DiskError, lmdb.MapFullError) as e:
+            if meta_mod.is_disk_full(e):
                 _fail(str(errors.disk_full(_store_path(ctx))), 1)
             where = f": {e.filename}" if e.filename else ""
             _fail(f"{e.strerror or e}{where}", 1)
-        except (lmdb.DiskError, lmdb.MapFullError):
-            _fail(str(errors.disk_full(_store_path(ctx))), 1)
         except meta_mod.CORRUPTION as e:
             where = os.path.join(default_location(ctx.obj and ctx.obj.get("store")), "meta")
             _fail(str(meta_mod.damaged(where, str(e))), 1)

@@ -19,9 +19,10 @@ import lmdb
 import pyfuse3
 import trio
 
-from artfs.errors import FULL, ArtfsError, Conflict, UsageError, disk_full
+from artfs.errors import ArtfsError, Conflict, UsageError, disk_full
 from artfs.fs import registry
 from artfs.fs.ops import Operations
+from artfs.store import meta
 from artfs.store.names import parse_ref
 from artfs.store.store import Store
 
@@ -189,7 +190,7 @@ async def _answer(ops: Operations, stream: trio.SocketStream) -> None:
 
 
 def _os_error(store_path: str, e: Exception) -> str:
-    if not isinstance(e, OSError) or e.errno in FULL:
+    if meta.is_disk_full(e):
         return str(disk_full(store_path))
     return f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"
 

@@ -19,13 +19,14 @@ import pyfuse3
 import trio
 from pyfuse3 import FUSEError
 
-from artfs.errors import FULL, ArtfsError, Conflict, CorruptData, StoreError, disk_full
+from artfs.errors import ArtfsError, Conflict, CorruptData, StoreError, disk_full
 from artfs.fs import passthrough as pt
 from artfs.fs.attribution import Attribution
 from artfs.fs.creds import as_caller
 from artfs.fs.nodes import STAGINGS, Inodes, Listing, MetaFile, StagingItem, VersionItem
 from artfs.fs.reader import ChunkCache, FileReader
 from artfs.fs.views import XATTR_PREFIX, Views, fill_entry_attr
+from artfs.store import meta
 from artfs.store.names import check_name
 from artfs.store.staging import (
     Staging,
@@ -624,7 +625,7 @@ class Operations(pyfuse3.Operations):
         try:
             await trio.to_thread.run_sync(lambda: self.attribution.write_batch(*batch))
         except (lmdb.DiskError, lmdb.MapFullError, OSError, StoreError) as e:
-            if isinstance(e, OSError) and e.errno not in FULL:
+            if not isinstance(e, StoreError) and not meta.is_disk_full(e):
                 raise
             if not self._unwritten:
                 log.warning("reads are kept in memory and written once they can be: %s",

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 import blake3
 import lmdb
 
-from artfs.errors import CorruptData, InvalidName, StoreError, UsageError
+from artfs.errors import FULL, CorruptData, InvalidName, StoreError, UsageError
 from artfs.store.names import check_name
 
 # 2: the bytes read per file of an input edge moved to input_files; running runs indexed
@@ -329,6 +329,14 @@ def prefix_scan(txn: lmdb.Transaction, db, prefix: bytes) -> Iterator[tuple[byte
 # What LMDB raises for a data file that is not (or no longer) a consistent environment.
 CORRUPTION = (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.InvalidError,
               lmdb.IncompatibleError, lmdb.PanicError)
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """Whether a failure means the store's disk has no room: from the file system or from
+    LMDB (which says so in its own exceptions)."""
+    if isinstance(e, OSError):
+        return e.errno in FULL
+    return isinstance(e, (lmdb.DiskError, lmdb.MapFullError))
 
 
 def damaged(meta_dir: str, why: str) -> StoreError:
