@@ -177,8 +177,7 @@ class Operations(pyfuse3.Operations):
         path = Staging(self.store, name).tree
         st = os.stat(path)
         tree = self._trees.get(name)
-        if tree is None or (os.fstat(tree.fd).st_dev, os.fstat(tree.fd).st_ino) != (
-                st.st_dev, st.st_ino):
+        if tree is None or not os.path.samestat(os.fstat(tree.fd), st):
             tree = self._trees[name] = pt.Tree(name, path)
         return tree
 

@@ -167,7 +167,7 @@ class Views:
         if inode == STAGINGS:
             return len(staging_names(self.store))
         if isinstance(node, ArtifactDir):
-            return len(self.store.versions(node.name))
+            return self.store.version_count(node.name)
         return 0
 
     def _base_attr(self, inode: int, timeout: float) -> pyfuse3.EntryAttributes:

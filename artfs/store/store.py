@@ -283,6 +283,13 @@ class Store:
             found[-1].aliases.insert(0, LATEST)
         return found
 
+    def version_count(self, name: str) -> int:
+        """How many versions an artifact has, counted by key: no record is decoded (the
+        mount asks on every look at an artifact's directory, for its link count)."""
+        with self.meta.read() as txn:
+            return sum(1 for _ in meta.prefix_scan(txn, self.meta.db["versions"],
+                                                   meta.version_prefix(name)))
+
     def all_versions(self) -> list[Version]:
         """Every version record of the store in key order, whatever its key or record
         holds (what gc must keep, what verify checks): a version of a damaged key is
