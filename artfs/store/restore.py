@@ -23,9 +23,10 @@ from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 _BLOCK = 1 << 20
 
 
-def file_digest(path: str | bytes) -> bytes:
+def file_digest(path: str | bytes | int) -> bytes:
+    """BLAKE3 of a file's content (a path, or an open descriptor, left open)."""
     h = blake3.blake3()
-    with open(path, "rb", buffering=0) as f:
+    with open(path, "rb", buffering=0, closefd=not isinstance(path, int)) as f:
         while block := f.read(_BLOCK):
             h.update(block)
     return h.digest()
@@ -149,11 +150,10 @@ def _same_file(fd: int, name: bytes, entry: Entry) -> bool:
     if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
         return False
     own = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
-    with open(own, "rb", buffering=0) as f:
-        h = blake3.blake3()
-        while block := f.read(_BLOCK):
-            h.update(block)
-    return h.digest() == entry.digest
+    try:
+        return file_digest(own) == entry.digest
+    finally:
+        os.close(own)
 
 
 def _make_link(fd: int, name: bytes, target: bytes, shown: str) -> None:
