@@ -288,43 +288,55 @@ def changed_paths(staging: Staging) -> list[str]:
     # References are never shown in a staging: their absence is not the user's doing.
     base = {rel: e for rel, e in staging.store.walk(bytes.fromhex(root))
             if e.kind != REFERENCE} if root else {}
-    tree = os.fsencode(staging.tree)
     changed, seen = [], set()
-    for rel, st in _disk_entries(tree, b""):
-        seen.add(rel)
-        if not _unchanged(os.path.join(tree, rel), st, base.get(rel)):
-            changed.append(rel)
+    fd = os.open(staging.tree, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for rel, dir_fd, name, st in _disk_entries(fd, b""):
+            seen.add(rel)
+            if not _unchanged(dir_fd, name, st, base.get(rel)):
+                changed.append(rel)
+    finally:
+        os.close(fd)
     changed += [rel for rel in base if rel not in seen]
     return sorted(os.fsdecode(rel) for rel in changed)
 
 
-def _disk_entries(tree: bytes, prefix: bytes):
-    """(relative path, lstat) of everything under ``tree``, depth first."""
-    with os.scandir(os.path.join(tree, prefix) if prefix else tree) as it:
-        items = [(prefix + item.name, item.stat(follow_symlinks=False)) for item in it]
-    for rel, st in items:
-        yield rel, st
+def _disk_entries(fd: int, prefix: bytes):
+    """(relative path, its directory's descriptor, name, lstat) of everything below the
+    directory ``fd``, depth first; reached by descriptors, so depth has no limit."""
+    with os.scandir(fd) as it:
+        items = [(os.fsencode(item.name), item.stat(follow_symlinks=False)) for item in it]
+    for name, st in items:
+        yield prefix + name, fd, name, st
         if stat.S_ISDIR(st.st_mode):
-            yield from _disk_entries(tree, rel + b"/")
+            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            try:
+                yield from _disk_entries(child, prefix + name + b"/")
+            finally:
+                os.close(child)
 
 
-def _unchanged(path: bytes, st: os.stat_result, entry: Entry | None) -> bool:
+def _unchanged(dir_fd: int, name: bytes, st: os.stat_result, entry: Entry | None) -> bool:
     mode = stat.S_IMODE(st.st_mode)
     if entry is None:
         return False
     if stat.S_ISDIR(st.st_mode):
         return entry.kind == DIR and entry.mode == mode
     if stat.S_ISLNK(st.st_mode):
-        return entry.kind == SYMLINK and os.readlink(path) == entry.target
+        return entry.kind == SYMLINK and os.readlink(name, dir_fd=dir_fd) == entry.target
     if not stat.S_ISREG(st.st_mode):  # a fifo, socket or device: no version holds one
         return False
     if entry.kind != FILE or entry.mode != mode or entry.size != st.st_size:
         return False
-    digest = placeholder_digest(path)  # a placeholder's content is its digest: not read
     try:
-        return (digest if digest is not None else file_digest(path)) == entry.digest
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except FileNotFoundError:  # gone meanwhile: changed, to be safe
         return False
+    try:
+        digest = placeholder_digest(fd)  # a placeholder's content is its digest: not read
+        return (digest if digest is not None else file_digest(fd)) == entry.digest
+    finally:
+        os.close(fd)
 
 
 def few(paths: list[str]) -> str:
