@@ -54,6 +54,16 @@ def write(path, data: bytes | str) -> None:
         f.write(data.encode() if isinstance(data, str) else data)
 
 
+def write_sample_tree(src, *, text: str = "alpha", binary_size: int = 3000) -> None:
+    """What a version usually holds: a text file, a binary in a subdirectory, an
+    executable script and a symlink."""
+    write(src / "a.txt", text)
+    write(src / "sub/b.bin", os.urandom(binary_size))
+    write(src / "run.sh", "#!/bin/sh\n")
+    os.chmod(src / "run.sh", 0o755)
+    os.symlink("a.txt", src / "link")
+
+
 def read(path) -> bytes:
     with open(path, "rb") as f:
         return f.read()

@@ -31,7 +31,7 @@ import artfs
 from artfs.fs import registry
 from artfs.store import gc as gc_mod
 from artfs.store.staging import COW_XATTR
-from tests.conftest import read, unmount, write
+from tests.conftest import read, unmount, write, write_sample_tree
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -1034,11 +1034,7 @@ def test_sparse_file_over_4gib_commits_and_reads_back(cli, mount, store_dir, tmp
 
 def test_stage_starts_from_latest_and_a_commit_keeps_untouched_files(cli, mount, tmp_path):
     src = tmp_path / "src"
-    write(src / "a.txt", "alpha\n")
-    write(src / "sub/b.bin", os.urandom(200_000))
-    write(src / "run.sh", "#!/bin/sh\n")
-    os.chmod(src / "run.sh", 0o755)
-    os.symlink("a.txt", src / "link")
+    write_sample_tree(src, text="alpha\n", binary_size=200_000)
     assert put(cli, src, "ds") == "ds:v0"
     result = cli("stage", "ds")
     assert result.code == 0, result.err

@@ -7,18 +7,14 @@ import pytest
 
 from artfs.store.commit import Commit, Node
 from artfs.store.staging import COW_XATTR, Staging, changed_paths, copy_up, few
-from tests.conftest import read, write
+from tests.conftest import read, write, write_sample_tree
 
 
 @pytest.fixture
 def staging(store, tmp_path):
     """Staging ``ds`` from ``ds:v0`` (files, a subdirectory, a link, an executable)."""
     src = tmp_path / "src"
-    write(src / "a.txt", "alpha")
-    write(src / "sub/b.bin", os.urandom(3000))
-    write(src / "run.sh", "#!/bin/sh\n")
-    os.chmod(src / "run.sh", 0o755)
-    os.symlink("a.txt", src / "link")
+    write_sample_tree(src)
     with Commit(store) as commit:
         version, _ = commit.publish("ds", commit.scan_dir(str(src), Node()))
     s = Staging(store, "ds")
