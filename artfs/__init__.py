@@ -14,16 +14,22 @@ _EXPORTS = {
     "Artifact": "artfs.artifact",
     "ManifestEntry": "artfs.artifact",
     "ArtfsError": "artfs.errors",
+    "Error": "artfs.errors",
+    "CommError": "artfs.errors",
+    "UsageError": "artfs.errors",
     "Run": "artfs.session",
     "init": "artfs.session",
     "finish": "artfs.session",
 }
+_SUBMODULES = {"errors"}  # wandb.errors.CommError works without importing it first
 __all__ = sorted([*_EXPORTS, "run"])
 
 
 def __getattr__(name: str):
     if name == "run":  # the active run, or None: looked up on every access
         return importlib.import_module("artfs.session").active()
+    if name in _SUBMODULES:
+        return importlib.import_module(f"artfs.{name}")
     if name not in _EXPORTS:
         raise AttributeError(f"module 'artfs' has no attribute {name!r}")
     return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -13,9 +13,15 @@ class ArtfsError(Exception):
 
     errno = _errno.EIO
 
+    def __str__(self) -> str:  # the message itself, also where a builtin base (KeyError) quotes
+        return BaseException.__str__(self)
 
-class UsageError(ArtfsError):
-    """The request itself is malformed (bad name, bad option value)."""
+
+Error = ArtfsError  # W&B's wandb.Error / wandb.errors.Error
+
+
+class UsageError(ArtfsError, ValueError):
+    """The request itself is malformed (bad name, bad option value); W&B's UsageError."""
 
     errno = _errno.EINVAL
 
@@ -24,10 +30,33 @@ class InvalidName(UsageError):
     """An artifact name, version or alias that the store does not accept."""
 
 
-class NotFound(ArtfsError):
-    """An artifact, version, alias, run or path that does not exist."""
+class CommError(ArtfsError):
+    """W&B's error for a request its server could not answer; here a lookup the store cannot."""
+
+
+class NotFound(CommError, ValueError):
+    """An artifact, version, alias, run or path that does not exist.  W&B raises CommError
+    (older SDKs) or ValueError (newer ones) for a missing artifact; this is both."""
 
     errno = _errno.ENOENT
+
+
+class EntryNotFound(NotFound, KeyError):
+    """A path that a version does not hold (W&B: KeyError from ``get_entry``)."""
+
+
+class MissingPath(NotFound, FileNotFoundError):
+    """A local file or directory named by the caller does not exist."""
+
+
+class ArtifactNotLoggedError(UsageError, AttributeError):
+    """A property or method that needs a logged version, used on a draft (W&B's name)."""
+
+
+class ArtifactFinalizedError(ArtfsError, AttributeError):
+    """A change to a logged version's content (W&B's name): content is immutable."""
+
+    errno = _errno.EROFS
 
 
 class Conflict(ArtfsError):
