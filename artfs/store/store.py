@@ -35,7 +35,7 @@ from artfs.errors import (
 from artfs.store import attrs as attrs_mod
 from artfs.store import meta
 from artfs.store.chunks import ChunkFiles
-from artfs.store.names import LATEST, Ref, check_alias, check_name, parse_ref
+from artfs.store.names import LATEST, Ref, check_alias, check_name, check_run_id, parse_ref
 from artfs.store.tree import DIR, FILE, Entry, decode_tree
 
 _open_stores: dict[str, "Store"] = {}
@@ -514,6 +514,8 @@ class Store:
     def _note_edit(self, txn, version: Version, fields: list[str], run_id: str | None,
                    record: dict | None = None) -> None:
         """Write the version's record with ``updated`` and one more entry of its history."""
+        if run_id is not None:  # raised inside the transaction: nothing is written
+            check_run_id(run_id)
         record = dict(version.record if record is None else record)
         now = time.time()
         edit = {"at": now, "run": run_id, "fields": sorted(set(fields))}
