@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,7 +32,7 @@ from artfs.fs import registry
 from artfs.store import meta
 from artfs.store import runs as runs_mod
 from artfs.store.commit import Commit, Node, check_exists, check_publication
-from artfs.store.names import check_alias, check_name
+from artfs.store.names import LATEST, check_alias, check_name
 from artfs.store.restore import export, file_digest, reference_path
 from artfs.store.retention import ttl_of
 from artfs.store.store import INHERIT, Store, Version
@@ -382,7 +383,9 @@ class Artifact:
 
     @metadata.setter
     def metadata(self, metadata: dict | None) -> None:
-        self._metadata = _plain_json(metadata or {})
+        if metadata is not None and not isinstance(metadata, dict):  # bounds: at log or save
+            raise UsageError(f"metadata must be a dict, not {type(metadata).__name__}")
+        self._metadata = metadata if metadata is not None else {}
 
     @property
     def aliases(self) -> list[str]:
@@ -459,12 +462,16 @@ class Artifact:
             changes["metadata"] = _plain_json(changes["metadata"])
         if self._ttl_changed:
             changes["ttl"] = self._stored_ttl()
+        remove = [a for a in self._saved_aliases if a not in self._aliases]
+        if LATEST in remove:  # W&B's docs remove it; here it is not stored, so it cannot go
+            remove.remove(LATEST)
+            _warn_once("latest", "artfs: 'latest' always names the newest version and stays on "
+                       f"{self.name}; the other alias changes are saved")
         run = session.active()
         version = self._store.edit_version(
             self._version.label, run_id=run.id if run else None,
             add_aliases=[a for a in self._aliases if a not in self._saved_aliases],
-            remove_aliases=[a for a in self._saved_aliases if a not in self._aliases],
-            **changes)
+            remove_aliases=remove, **changes)
         self._load_editable(version)
 
     def wait(self, timeout: float | None = None) -> "Artifact":
@@ -484,9 +491,19 @@ class Artifact:
         return f"<Artifact {self.name} ({self._type})>"
 
 
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    """Warn of something artfs does differently once per process, not on every call."""
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, stacklevel=3)
+
+
 def _plain_json(value) -> dict:
-    """Metadata as W&B keeps it: a copy that is plain JSON (tuples become lists, numpy
-    values numbers), checked against the store's bounds."""
+    """Metadata as W&B keeps it, for ``save()``: a copy that is plain JSON (tuples become
+    lists, numpy values numbers), checked against the store's bounds."""
     if not isinstance(value, dict):
         raise UsageError(f"metadata must be a dict, not {type(value).__name__}")
 
@@ -500,7 +517,10 @@ def _plain_json(value) -> dict:
         copied = json.loads(json.dumps(value, default=plain, allow_nan=False))
     except ValueError:
         raise UsageError("metadata must not contain NaN or Infinity") from None
-    except (TypeError, RecursionError) as e:
+    except RecursionError:
+        meta.check_document(value)  # says how deep is allowed
+        raise UsageError("metadata must not hold cycles") from None
+    except TypeError as e:
         raise UsageError(f"metadata must hold only JSON values ({e})") from None
     meta.check_document(copied)
     return copied

@@ -105,21 +105,35 @@ def test_bad_edits_raise_and_change_nothing(store_dir, tmp_path):
         art.save()
     with pytest.raises(ValueError):
         art.aliases = ["a:b"]
+    art.aliases.remove("bad/alias")
+    art.metadata = {"x": float("inf")}
     with pytest.raises(ValueError):
-        art.metadata = {"x": float("inf")}
+        art.save()
     with pytest.raises(ValueError):
         art.metadata = ["not", "a", "dict"]
     assert Store.open(store_dir).resolve("model:v0").record == before
     assert wandb.Api().artifact("model:v0").description == ""
 
 
-def test_latest_cannot_be_removed_by_save(store_dir, tmp_path):
+def test_latest_stays_when_save_removes_it(store_dir, tmp_path, monkeypatch):
+    """W&B's "update an artifact" page removes 'latest' and sets other aliases: here
+    'latest' always names the newest version, so it stays, with a warning, and the rest
+    is saved."""
+    import artfs.artifact
+    monkeypatch.setattr(artfs.artifact, "_warned", set())  # warned once per process
     logged(tmp_path)
     art = wandb.Api().artifact("model:latest")
     art.aliases.remove("latest")
-    with pytest.raises(Conflict, match="latest"):
+    art.aliases.append("replaced")
+    with pytest.warns(UserWarning, match="'latest' always names the newest"):
         art.save()
-    assert wandb.Api().artifact("model:latest").version == "v0"
+    assert sorted(art.aliases) == ["latest", "replaced"]
+    assert wandb.Api().artifact("model:replaced").version == "v0"
+    logged(tmp_path, text="second")
+    older = wandb.Api().artifact("model:v0")
+    older.aliases.append("latest")  # latest is the newest version's, not v0's
+    with pytest.raises(Conflict, match="latest"):
+        older.save()
 
 
 def test_content_of_a_logged_version_cannot_change(store_dir, tmp_path):
