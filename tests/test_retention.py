@@ -134,3 +134,16 @@ def test_edits_show_in_a_running_mount_at_once(cli, store_dir, tmp_path, mount):
     assert os.readlink(os.path.join(mount, "artifacts", "ds", "best")) == "v1"
     assert cli("alias", "--rm", "ds", "best").code == 0
     assert not os.path.lexists(os.path.join(mount, "artifacts", "ds", "best"))
+
+
+def test_a_damaged_edit_history_is_named_not_a_traceback(cli, store_dir, tmp_path):
+    from artfs.store import meta
+    put_versions(cli, tmp_path, 1)
+    store = Store.open(store_dir)
+    version = store.resolve("ds:v0")
+    with store.meta.write() as txn:  # what a flipped byte could leave
+        txn.put(meta.version_key("ds", 0), meta.dumps(dict(version.record, edits=[3])),
+                db=store.meta.db["versions"])
+    shown = cli("show", "ds:v0")
+    assert shown.code == 1 and "'edits'" in shown.err and "Traceback" not in shown.err
+    assert json.loads(cli("ls", "ds", "--json").out)[0]["damaged"]

@@ -182,6 +182,11 @@ def version_record(raw: bytes, label: str) -> dict:
             raise corrupt(f"{what} is damaged (its {name!r} is not a digest)")
     if record["size"] < 0 or record["files"] < 0:
         raise corrupt(f"{what} is damaged (a negative size or count)")
+    for edit in record.get("edits", []):  # shown by show, ls --json and the mount
+        if not (isinstance(edit, dict) and isinstance(edit.get("at"), _NUMBER)
+                and isinstance(edit.get("fields"), list)
+                and isinstance(edit.get("run"), _OPTIONAL_STR)):
+            raise corrupt(f"{what} is damaged (an entry of its 'edits' is not an edit)")
     return record
 
 
