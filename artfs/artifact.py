@@ -334,6 +334,8 @@ class Artifact:
         """A draft's editable state, under W&B's private names (its own tests read them)."""
         self._aliases: list[str] = []
         self._saved_aliases: list[str] = []
+        self._tags: list[str] = []
+        self._saved_tags: list[str] = []
         self._ttl_duration_seconds: int | None = None
         self._ttl_is_inherited, self._ttl_changed = True, False
         self._updated_at: float | None = None
@@ -352,6 +354,8 @@ class Artifact:
         self._saved = {"description": self._description,
                        "metadata": copy.deepcopy(self._metadata)}
         self._aliases, self._saved_aliases = list(version.aliases), list(version.aliases)
+        self._tags = list(version.record.get("tags", []))
+        self._saved_tags = list(self._tags)
         try:
             policy = self._store.retention(version.name)
         except CorruptData:  # the artifact's record: its versions' own ttl still reads
@@ -401,6 +405,18 @@ class Artifact:
                                                   else aliases)]
 
     @property
+    def tags(self) -> list[str]:
+        """The version's tags (W&B's: words of letters, digits, '-', '_'): assign or
+        ``append``, then ``save()``."""
+        self._logged("tags")
+        return self._tags
+
+    @tags.setter
+    def tags(self, tags) -> None:
+        self._logged("tags")
+        self._tags = list(tags)
+
+    @property
     def ttl(self) -> timedelta | None:
         """How long the version lives from its creation (None: for ever); ``artfs gc``
         removes it after.  Inherited (``ArtifactTTL.INHERIT``, the default) it is the
@@ -432,8 +448,8 @@ class Artifact:
 
     @property
     def updated_at(self) -> float:
-        """When the version's description, metadata, aliases or ttl last changed (its
-        creation if never)."""
+        """When the version's description, metadata, aliases, tags or ttl last changed
+        (its creation if never)."""
         self._logged("updated_at")
         return self._updated_at or self.created_at
 
@@ -462,6 +478,8 @@ class Artifact:
             changes["metadata"] = _plain_json(changes["metadata"])
         if self._ttl_changed:
             changes["ttl"] = self._stored_ttl()
+        if self._tags != self._saved_tags:
+            changes["tags"] = self._tags
         remove = [a for a in self._saved_aliases if a not in self._aliases]
         if LATEST in remove:  # W&B's docs remove it; here it is not stored, so it cannot go
             remove.remove(LATEST)

@@ -242,7 +242,8 @@ def _edit_info(v: Version, policy: dict) -> dict:
         return {}
     return {"ttl": retention_mod.ttl_of(v, policy), "ttl_inherited": "ttl" not in v.record,
             "expires": retention_mod.expires_at(v, policy),
-            "updated": v.record.get("updated", v.created), "edits": v.record.get("edits", [])}
+            "updated": v.record.get("updated", v.created), "edits": v.record.get("edits", []),
+            "tags": v.record.get("tags", [])}
 
 
 def _expiry_note(v: Version, policy: dict) -> str:
@@ -295,6 +296,8 @@ def show(ctx, ref, as_json):
     ttl = "inherited, " if edits["ttl_inherited"] else ""
     lines.append(f"  ttl      {ttl}{_duration(edits['ttl'])}"
                  + (f", expires {_when(edits['expires'])}" if edits["expires"] else ""))
+    if edits["tags"]:
+        lines.append(f"  tags     {', '.join(edits['tags'])}")
     if v.description:
         lines.append(f"  description {v.description}")
     if v.message:

@@ -149,6 +149,24 @@ def test_content_of_a_logged_version_cannot_change(store_dir, tmp_path):
     assert [e.path for e in wandb.Api().artifact("model:v0").files()] == ["w.bin"]
 
 
+def test_tags_are_edited_like_aliases(store_dir, tmp_path):
+    """W&B's "artifact tags" page: assign, append, save; tags exist once logged."""
+    logged(tmp_path)
+    art = wandb.Api().artifact("model:latest")
+    art.tags = ["tag1", "tag2"]
+    art.save()
+    art = wandb.Api().artifact("model:latest")
+    art.tags.append("tag3")
+    art.save()
+    assert wandb.Api().artifact("model:v0").tags == ["tag1", "tag2", "tag3"]
+    art.tags.append("bad/tag")
+    with pytest.raises(ValueError):
+        art.save()
+    assert wandb.Api().artifact("model:v0").tags == ["tag1", "tag2", "tag3"]
+    with pytest.raises(ArtifactNotLoggedError):
+        _ = wandb.Artifact("d", "dataset").tags
+
+
 # --- save() on a draft, wait() -----------------------------------------------------------
 
 def test_save_of_a_draft_logs_it_under_the_active_run(store_dir, tmp_path):

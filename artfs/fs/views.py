@@ -252,7 +252,7 @@ class Views:
         inherited from the artifact's policy), when it expires, when and by which run
         (redacted, as above: only its id) the editable fields last changed."""
         doc = {"expires": self._expires(version), "updated": version.record.get("updated"),
-               "edits": version.record.get("edits", [])}
+               "edits": version.record.get("edits", []), "tags": version.record.get("tags", [])}
         if "ttl" in version.record:
             doc["ttl"] = version.record["ttl"]
         return doc

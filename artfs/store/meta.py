@@ -158,7 +158,7 @@ VERSION_FIELDS = {"root": (str,), "size": (int,), "files": (int,), "created": _N
                   "attrs": (str, _Absent), "mtime_ns": (int, _Absent),
                   # editable after publication (Store.edit_version): absent until edited
                   "ttl": (int, type(None), _Absent), "updated": (*_NUMBER, _Absent),
-                  "edits": (list, _Absent)}
+                  "edits": (list, _Absent), "tags": (list, _Absent)}
 ARTIFACT_FIELDS = {"type": (str,), "next_version": (int,), "description": (str,),
                    "created": _NUMBER, "retention": (dict, _Absent)}
 MAX_EDITS = 1000  # entries of a version's edit history kept (the newest): every ls reads it
@@ -187,6 +187,8 @@ def version_record(raw: bytes, label: str) -> dict:
                 and isinstance(edit.get("fields"), list)
                 and isinstance(edit.get("run"), _OPTIONAL_STR)):
             raise corrupt(f"{what} is damaged (an entry of its 'edits' is not an edit)")
+    if not all(isinstance(tag, str) for tag in record.get("tags", [])):
+        raise corrupt(f"{what} is damaged (its 'tags' are not strings)")
     return record
 
 
@@ -386,6 +388,9 @@ class Meta:
         need = 2 * self._psize  # the meta pages, which env.info() reads
         if size >= need:
             need = (self.env.info()["last_pgno"] + 1) * self._psize
+            # Another process may have committed (growing the file) since the fstat: its
+            # pages are on disk before its meta page names them, so measure again.
+            size = os.fstat(self._data).st_size
         if size < need:
             raise damaged(self.path, f"data.mdb is {size:,} bytes, but its pages need "
                                      f"{need:,}: it was cut short")

@@ -10,6 +10,7 @@ import fcntl
 import functools
 import itertools
 import os
+import re
 import stat
 import sys
 import threading
@@ -141,7 +142,8 @@ def _version(name: str, number: int, raw: bytes, aliases: list[str]) -> Version:
 
 
 INHERIT = "inherit"  # a version's ttl: its artifact's retention policy decides (W&B's INHERIT)
-EDITABLE = ("description", "metadata", "ttl")
+EDITABLE = ("description", "metadata", "ttl", "tags")
+TAG = re.compile(r"[-\w]+( +[-\w]+)*")  # W&B's rule: words of letters, digits, '-', '_'
 
 
 def _checked_ttl(value, what: str = "ttl"):
@@ -169,7 +171,19 @@ def _checked_fields(fields: dict) -> dict:
         meta.check_document(fields["metadata"])
     if "ttl" in fields:
         _checked_ttl(fields["ttl"])
+    if "tags" in fields:
+        fields = {**fields, "tags": _checked_tags(fields["tags"])}
     return fields
+
+
+def _checked_tags(tags) -> list[str]:
+    if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+        raise UsageError("tags are a list of strings")
+    bad = [t for t in tags if len(t) > 128 or not TAG.fullmatch(t)]
+    if bad:
+        raise UsageError(f"tag {bad[0]!r} is not one: use words of letters, digits, '-' and "
+                         "'_', single spaces between them, at most 128 characters")
+    return list(dict.fromkeys(tags))  # once each, in the order given
 
 
 def _checked_policy(policy: dict) -> dict:
