@@ -516,7 +516,7 @@ def _warn_once(key: str, message: str) -> None:
     """Warn of something artfs does differently once per process, not on every call."""
     if key not in _warned:
         _warned.add(key)
-        warnings.warn(message, stacklevel=3)
+        warnings.warn(message, stacklevel=4)  # the caller of save()
 
 
 def _plain_json(value) -> dict:
