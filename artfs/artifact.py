@@ -367,8 +367,9 @@ class Artifact:
 
     def _logged(self, what: str) -> None:
         if self._version is None:
-            raise ArtifactNotLoggedError(f"{what} of artifact {self._name!r} is known once it "
-                                         "is logged; call run.log_artifact(artifact) first")
+            raise ArtifactNotLoggedError(f"artifact {self._name!r} is a draft and {what} needs "
+                                         "it logged; call run.log_artifact(artifact) or "
+                                         "artifact.save() first")
 
     @property
     def description(self) -> str:
