@@ -12,6 +12,7 @@ import importlib
 _EXPORTS = {
     "Api": "artfs.api",
     "Artifact": "artfs.artifact",
+    "ArtifactTTL": "artfs.artifact",
     "ManifestEntry": "artfs.artifact",
     "ArtfsError": "artfs.errors",
     "Error": "artfs.errors",

@@ -15,13 +15,14 @@ import lmdb
 from artfs import errors
 from artfs.store import gc as gc_mod
 from artfs.store import meta as meta_mod
+from artfs.store import retention as retention_mod
 from artfs.store import runs as runs_mod
 from artfs.store.commit import Commit, Node, check_exists, check_publication
 from artfs.store.diff import diff as diff_versions
 from artfs.store.names import check_name, parse_ref
 from artfs.store.restore import export
 from artfs.store.stats import stats as store_stats
-from artfs.store.store import Store, Version, default_location
+from artfs.store.store import INHERIT, Store, Version, default_location
 from artfs.store.verify import verify as verify_versions
 
 
@@ -195,8 +196,9 @@ def ls(ctx, name, as_json):
     damage: list[str] = []
     if name:
         versions = store.versions(check_name(name))
-        rows = [_version_row(v, damage) for v in versions]
-        lines = [_version_line(v) for v in versions]
+        policy = _policy(store, name, damage)
+        rows = [_version_row(v, damage) | _edit_info(v, policy) for v in versions]
+        lines = [_version_line(v) + _expiry_note(v, policy) for v in versions]
     else:
         rows, lines = [], []
         for art in store.artifact_names(damage):
@@ -222,6 +224,33 @@ def _version_line(v: Version) -> str:
     if v.damage is not None:
         return f"{v.label:<30} DAMAGED: {v.damage}  {','.join(v.aliases)}"
     return f"{v.label:<30} {human(v.size):>10} {v.files:>7} files  {','.join(v.aliases)}"
+
+
+def _policy(store: Store, name: str, damage: list[str] | None = None) -> dict:
+    """An artifact's retention policy; {} (noted as damage) if its record cannot be read."""
+    try:
+        return store.retention(name)
+    except errors.CorruptData as e:
+        if damage is not None and str(e) not in damage:
+            damage.append(str(e))
+        return {}
+
+
+def _edit_info(v: Version, policy: dict) -> dict:
+    """What can change after publication, for --json: ttl, expiry, last change, history."""
+    if v.damage is not None:
+        return {}
+    return {"ttl": retention_mod.ttl_of(v, policy), "ttl_inherited": "ttl" not in v.record,
+            "expires": retention_mod.expires_at(v, policy),
+            "updated": v.record.get("updated", v.created), "edits": v.record.get("edits", []),
+            "tags": v.record.get("tags", [])}
+
+
+def _expiry_note(v: Version, policy: dict) -> str:
+    if v.damage is not None:
+        return ""
+    expires = retention_mod.expires_at(v, policy)
+    return f"  expires {_when(expires)}" if expires is not None else ""
 
 
 def _artifact_row(store: Store, name: str, damage: list[str]) -> dict:
@@ -253,12 +282,24 @@ def show(ctx, ref, as_json):
     files = [{"path": p.decode(errors="replace"), "kind": e.kind, "size": e.size,
               "digest": e.digest.hex(), "mode": oct(e.mode)}
              for p, e in store.walk(v.root) if e.kind != 2]
-    info = version_dict(v) | {"contents": files}
+    edits = _edit_info(v, _policy(store, v.name))
+    info = version_dict(v) | edits | {"contents": files}
     lines = [f"{v.label}  ({v.type})", f"  digest   {v.digest}",
              f"  size     {human(v.size)} in {v.files} files",
              f"  aliases  {', '.join(v.aliases) or '-'}",
              f"  created  {_when(v.created)}", f"  run      {v.run or '-'}",
              f"  base     {v.record.get('base') or '-'}"]
+    if "updated" in v.record:
+        last = edits["edits"][-1] if edits["edits"] else {}
+        lines.append(f"  updated  {_when(v.record['updated'])} ({', '.join(last.get('fields', []))}"
+                     f"{' by run ' + last['run'] if last.get('run') else ''})")
+    ttl = "inherited, " if edits["ttl_inherited"] else ""
+    lines.append(f"  ttl      {ttl}{_duration(edits['ttl'])}"
+                 + (f", expires {_when(edits['expires'])}" if edits["expires"] else ""))
+    if edits["tags"]:
+        lines.append(f"  tags     {', '.join(edits['tags'])}")
+    if v.description:
+        lines.append(f"  description {v.description}")
     if v.message:
         lines.append(f"  message  {v.message}")
     if v.metadata:
@@ -270,6 +311,26 @@ def show(ctx, ref, as_json):
 def _when(ts: float) -> str:
     import datetime
     return datetime.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(seconds: int | None) -> str:
+    """``30d``, ``36h``, ``90s``: the largest unit that divides it; None is ``never``."""
+    if seconds is None:
+        return "never"
+    unit = next(u for u in ("w", "d", "h", "m", "s") if seconds % _UNITS[u] == 0)
+    return f"{seconds // _UNITS[unit]}{unit}"
+
+
+def parse_duration(text: str, option: str = "--ttl") -> int:
+    """``30d``, ``12h``, ``90m``, ``45s``, ``2w`` (or plain seconds) -> seconds."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    if not number.isdigit() or int(number) == 0:
+        raise errors.UsageError(f"{option} takes a positive duration such as 30d, 12h, 90m, "
+                                f"45s or 2w, not {text!r}")
+    return int(number) * _UNITS[unit]
 
 
 @main.command()
@@ -315,11 +376,12 @@ def diff(ctx, old, new, as_json):
 def alias(ctx, ref, alias, rm):
     """Point ALIAS at a version (NAME:VER ALIAS), or remove it (--rm NAME ALIAS)."""
     store = open_store(ctx)
+    run_id = os.environ.get(runs_mod.RUN_ENV)  # the change is noted on the version, with it
     if rm:
-        store.remove_alias(check_name(ref), alias)
+        store.remove_alias(check_name(ref), alias, run_id)
         click.echo(f"removed alias {alias} from {ref}", err=True)
     else:
-        version = store.set_alias(parse_ref(ref, need_selector=True), alias)
+        version = store.set_alias(parse_ref(ref, need_selector=True), alias, run_id)
         click.echo(f"{version.name}:{alias} -> {version.label}")
 
 
@@ -366,23 +428,85 @@ def verify(ctx, ref, as_json):
 
 
 @main.command()
-@click.option("--dry-run", is_flag=True, help="Report what would be freed; delete nothing.")
+@click.option("--dry-run", is_flag=True, help="Report what would be removed and freed; "
+              "delete nothing.")
+@click.option("--force", is_flag=True, help="Also remove expired versions that hold user "
+              "aliases (the aliases go with them).")
 @json_option
 @click.pass_context
-def gc(ctx, dry_run, as_json):
-    """Free chunks that no version references.
+def gc(ctx, dry_run, force, as_json):
+    """Remove versions past their ttl or their artifact's keep-last policy ('artfs
+    retention'), then free chunks that no version references.
 
-    What a running mount still serves is kept, also of removed versions, until
-    the mount lets go of it."""
+    A version holding a user alias is kept unless --force.  What a running mount
+    still serves is kept, also of removed versions, until the mount lets go of it."""
     from artfs.fs import registry
 
     store = open_store(ctx)
-    report = gc_mod.collect(store, dry_run=dry_run,
+    report = gc_mod.collect(store, dry_run=dry_run, force=force,
                             held=lambda: registry.held_by_mounts(store.path))
     verb = "would free" if dry_run else "freed"
-    emit(as_json, report.__dict__ | {"dry_run": dry_run},
-         f"{verb} {report.chunks} chunks ({human(report.bytes)}), {report.trees} trees, "
-         f"{report.strays} stray files")
+    removed = "would remove" if dry_run else "removed"
+    why = {"ttl": "past its ttl", "keep_last": "beyond keep-last"}
+    lines = [f"{removed} {e['version']} ({why[e['reason']]}"
+             f"{'; with aliases ' + ', '.join(e['aliases']) if e['aliases'] else ''})"
+             for e in report.expired]
+    lines.append(f"{verb} {report.chunks} chunks ({human(report.bytes)}), {report.trees} "
+                 f"trees, {report.strays} stray files")
+    emit(as_json, report.__dict__ | {"dry_run": dry_run}, "\n".join(lines))
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--keep-last", help="Keep the newest N versions ('off' clears it).")
+@click.option("--ttl", help="How long a version lives from its creation: 30d, 12h, 90m, 45s, "
+              "2w ('off' clears it).  With NAME:VER: that version's own ttl ('never', or "
+              "'inherit' to follow the artifact's).")
+@click.option("--clear", is_flag=True, help="Remove the artifact's whole policy.")
+@json_option
+@click.pass_context
+def retention(ctx, ref, keep_last, ttl, clear, as_json):
+    """Show or set the retention policy of artifact NAME (applied by 'artfs gc'), or the
+    ttl of one version NAME:VER.  A version holding a user alias is never removed by it."""
+    store = open_store(ctx)
+    if parse_ref(ref).selector is not None:
+        _version_ttl(ctx, store, ref, ttl, keep_last or clear, as_json)
+        return
+    name = check_name(ref)
+    changes: dict = {"keep_last": None, "ttl": None} if clear else {}
+    if keep_last is not None:
+        changes["keep_last"] = None if keep_last == "off" else _count(keep_last)
+    if ttl is not None:
+        changes["ttl"] = None if ttl == "off" else parse_duration(ttl)
+    policy = store.set_retention(name, **changes) if changes else store.retention(name)
+    text = (f"{name}: keep last {policy.get('keep_last', 'all')} versions, ttl "
+            f"{_duration(policy.get('ttl'))}" if policy else f"{name}: no retention policy")
+    emit(as_json, {"name": name, "keep_last": policy.get("keep_last"),
+                   "ttl": policy.get("ttl")}, text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise errors.UsageError(f"--keep-last takes a number of versions (at least 1) or "
+                                f"'off', not {text!r}")
+    return int(text)
+
+
+def _version_ttl(ctx, store: Store, ref: str, ttl: str | None, other, as_json) -> None:
+    if other:
+        raise errors.UsageError("--keep-last and --clear are an artifact's policy; give NAME, "
+                                "not NAME:VER")
+    if ttl is not None:
+        named = {"never": None, "inherit": INHERIT}
+        value = named[ttl] if ttl in named else parse_duration(ttl)
+        v = store.edit_version(ref, ttl=value, run_id=os.environ.get(runs_mod.RUN_ENV))
+    else:
+        v = store.resolve(ref)
+    info = _edit_info(v, _policy(store, v.name))
+    emit(as_json, {"version": v.label, "ttl": info["ttl"], "inherited": info["ttl_inherited"],
+                   "expires": info["expires"]},
+         f"{v.label}: ttl {'inherited, ' if info['ttl_inherited'] else ''}"
+         f"{_duration(info['ttl'])}" + _expiry_note(v, _policy(store, v.name)))
 
 
 @main.command()

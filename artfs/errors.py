@@ -100,3 +100,8 @@ def disk_full(store_path: str) -> DiskFull:
     return DiskFull(f"the disk holding the store {store_path} is full; nothing was published. "
                     "Free space there ('artfs gc' frees what no version needs, also the chunks "
                     "a failed commit left), then try again")
+
+
+class AliasesHeld(Conflict, CommError):
+    """A version to delete still holds aliases (W&B's ``Artifact.delete`` raises CommError
+    unless ``delete_aliases=True``)."""

@@ -45,7 +45,7 @@ class Run:
                         doc="made by a mount for reads outside any run")
 
     def log_artifact(self, artifact: "Artifact | str", name: str | None = None,
-                     type: str | None = None, aliases=None, **_ignored) -> Artifact:
+                     type: str | None = None, aliases=None, ttl=..., **_ignored) -> Artifact:
         """Commit a draft (or a path, with ``name`` and ``type``) as a new version."""
         if isinstance(artifact, str):
             path = artifact
@@ -56,6 +56,8 @@ class Run:
                 artifact.add_file(path)
         if not isinstance(artifact, Artifact):
             raise UsageError(f"log_artifact takes an Artifact or a path, not {artifact!r}")
+        if ttl is not ...:  # not given: the artifact's own (default: inherited) ttl
+            artifact.ttl = ttl
         artifact._commit(self._store, list(aliases or []), self.id)
         return artifact
 

@@ -92,7 +92,7 @@ def test_artifact_properties_and_manifest(store_dir, tmp_path):
         art.get_entry("missing.txt")
     assert len(art.files()) == 5
     assert art.logged_by().config == {"lr": 0.1}
-    with pytest.raises(Conflict):
+    with pytest.raises(artfs.errors.ArtifactFinalizedError):  # W&B's type for it
         art.add_file(str(tmp_path / "one.txt"))
 
 

@@ -1,9 +1,12 @@
 """The read-only part of the mount: artifacts, versions, aliases and metadata.
 
-Everything here is computed from the store on demand; versions never change,
-so their entries and attributes are cached by the kernel for a long time,
+Everything here is computed from the store on demand; versions' contents never
+change, so their entries and attributes are cached by the kernel for a long time,
 while listings of artifacts and aliases are re-read so that versions made by
-other processes appear within a second.
+other processes appear within a second.  What changes in a logged version
+(aliases, description, metadata, ttl: ``Artifact.save()``, ``artfs alias``) is
+read afresh on every look: alias links and meta files are not cached by the
+kernel, and the version xattrs that can change are not cached here.
 """
 
 import errno
@@ -32,6 +35,7 @@ from artfs.fs.nodes import (
     VersionItem,
 )
 from artfs.lineage import redact
+from artfs.store import retention
 from artfs.store import runs as runs_mod
 from artfs.store.attrs import DirAttrs
 from artfs.store.names import parse_version
@@ -42,6 +46,7 @@ from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 log = logging.getLogger("artfs.mount")
 IMMUTABLE = 3600.0  # seconds the kernel may cache what a version holds
 MUTABLE = 0.5  # seconds for listings that other processes change
+EDITABLE = 0.0  # alias links and meta files: another process's save() shows at once
 XATTR_PREFIX = b"user.artfs."
 FIXED_NAMES = {b"artifacts": ARTIFACTS, b"staging": STAGINGS, b"meta": META}
 
@@ -141,7 +146,8 @@ class Views:
         return self._base_attr(listing.base, IMMUTABLE)
 
     def _other_attr(self, inode: int, node) -> pyfuse3.EntryAttributes:
-        a = self._base_attr(inode, MUTABLE)
+        a = self._base_attr(inode, EDITABLE if isinstance(node, AliasLink | MetaFile)
+                            else MUTABLE)
         a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = self.started_ns
         if isinstance(node, AliasLink):
             a.st_mode = stat.S_IFLNK | 0o777
@@ -238,8 +244,24 @@ class Views:
                "files": version.files, "created": version.created,
                "description": version.description, "metadata": version.metadata,
                "message": version.message, "producer": producer, "consumers": consumers,
-               "base": version.record.get("base")}
+               "base": version.record.get("base"), **self._edit_fields(version)}
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+    def _edit_fields(self, version: Version) -> dict:
+        """What changes after publication: ttl (seconds; None never expires; absent means
+        inherited from the artifact's policy), when it expires, when and by which run
+        (redacted, as above: only its id) the editable fields last changed."""
+        doc = {"expires": self._expires(version), "updated": version.record.get("updated"),
+               "edits": version.record.get("edits", []), "tags": version.record.get("tags", [])}
+        if "ttl" in version.record:
+            doc["ttl"] = version.record["ttl"]
+        return doc
+
+    def _expires(self, version: Version) -> float | None:
+        try:
+            return retention.expires_at(version, self.store.retention(version.name))
+        except ArtfsError:  # a damaged artifact record: the version's own ttl only
+            return retention.expires_at(version, {})
 
     # --- extended attributes ---------------------------------------------------------------------
 
@@ -248,7 +270,7 @@ class Views:
         if not isinstance(node, VersionItem):
             return {}
         shared, root_digest = self._version_xattrs(node.name, node.number)
-        out = dict(shared)
+        out = shared | self._editable_xattrs(node.name, node.number)
         if node.entry.kind in (FILE, REFERENCE):
             out[XATTR_PREFIX + b"digest"] = node.entry.digest.hex().encode()
         elif node.path == b"":
@@ -257,7 +279,16 @@ class Views:
             out[XATTR_PREFIX + b"reference"] = node.entry.target
         return out
 
-    @functools.lru_cache(maxsize=1024)  # noqa: B019 - versions never change; Views lives long
+    def _editable_xattrs(self, name: str, number: int) -> dict[bytes, bytes]:
+        """Aliases and expiry, read on every call: another process may have changed them."""
+        version = self._version(name, number)
+        out = {b"aliases": ",".join(version.aliases).encode()}
+        expires = self._expires(version)
+        if expires is not None:
+            out[b"expires"] = repr(expires).encode()
+        return {XATTR_PREFIX + k: v for k, v in out.items()}
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - what never changes; Views lives long
     def _version_xattrs(self, name: str, number: int) -> tuple[dict[bytes, bytes], bytes]:
         """(what every name of a version has, the version's digest)."""
         version = self._version(name, number)

@@ -1,5 +1,5 @@
 """Garbage collection: free chunks, chunk lists, trees and attribute objects no version
-references.
+references, after removing the versions retention says have expired (retention.py).
 
 Mark and sweep under the exclusive gc lock, so no commit is between its dedup
 check and its publication.  Index entries go first (one transaction), files
@@ -14,10 +14,10 @@ did and says so.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from artfs.errors import CorruptData, StoreError
-from artfs.store import attrs, meta
+from artfs.store import attrs, meta, retention
 from artfs.store.staging import staging_bases
 from artfs.store.store import Store
 from artfs.store.tree import DIR, FILE, decode_tree, tree_digest
@@ -29,6 +29,7 @@ class GcReport:
     bytes: int = 0
     trees: int = 0
     strays: int = 0
+    expired: list[dict] = field(default_factory=list)  # versions retention removed (or would)
 
 
 Held = Callable[[], tuple[set[bytes], set[bytes]]]
@@ -38,16 +39,17 @@ def _nothing_held() -> tuple[set[bytes], set[bytes]]:
     return set(), set()
 
 
-def live_objects(store: Store, held: Held = _nothing_held
+def live_objects(store: Store, held: Held = _nothing_held, without: frozenset[str] = frozenset()
                  ) -> tuple[set[bytes], set[bytes], set[bytes]]:
     """(tree digests, file digests, attribute digests) reachable from any version,
     staging base or what ``held`` returns (its trees may name attribute objects too).
 
     gc deletes what is not in these sets, so anything that might hide a live object
     refuses: a version record that cannot be read, a tree that is missing, damaged or
-    does not hash to its digest (a flipped digest inside would doom what it names)."""
+    does not hash to its digest (a flipped digest inside would doom what it names).
+    Versions labelled in ``without`` count as gone (what a dry run would remove)."""
     try:
-        versions = store.all_versions()
+        versions = [v for v in store.all_versions() if v.label not in without]
     except CorruptData as e:
         raise _refused(e) from None
     for version in versions:
@@ -164,11 +166,19 @@ def _stored_size(key: bytes, value: bytes) -> int:
         raise _refused(e) from None
 
 
-def collect(store: Store, *, dry_run: bool = False, held: Held = _nothing_held) -> GcReport:
+def collect(store: Store, *, dry_run: bool = False, held: Held = _nothing_held,
+            force: bool = False) -> GcReport:
+    """Remove the versions retention says have expired (``force``: also those holding
+    user aliases), then free what no version references."""
     report = GcReport()
     with store.gc_lock(exclusive=True):
+        doomed = (retention.expired if dry_run else retention.remove_expired)(store, force=force)
+        report.expired = [{"version": d.label, "reason": d.reason, "aliases": list(d.aliases)}
+                          for d in doomed]
         held_files: set[bytes] = set()
-        live_trees, live_files, live_attrs = live_objects(store, _noting(held, held_files))
+        gone = frozenset(d.label for d in doomed) if dry_run else frozenset()
+        live_trees, live_files, live_attrs = live_objects(store, _noting(held, held_files),
+                                                          gone)
         db = store.meta.db
         with store.meta.read() as txn:
             live_chunks = _live_chunks(store, txn, live_files, held_files)

@@ -7,7 +7,7 @@ docs/format.md describes the same layout for people.  Named databases:
     filemaps   file digest[32] -> (chunk digest[32] | u64 size)*  (files of >1 chunk)
     trees      tree digest[32] -> tree object (see tree.py)
     attrs      attribute digest[32] -> attribute object: file times (see attrs.py)
-    artifacts  name -> JSON {type, description, created, next_version}
+    artifacts  name -> JSON {type, description, created, next_version[, retention]}
     versions   name 0x00 u32be(n) -> JSON version record
     aliases    name 0x00 alias -> u32be(n)
     runs       run id -> JSON run record
@@ -155,9 +155,13 @@ def _type_names(types: tuple) -> str:
 VERSION_FIELDS = {"root": (str,), "size": (int,), "files": (int,), "created": _NUMBER,
                   "type": (str,), "description": (str,), "metadata": (dict,),
                   "message": (str,), "run": _OPTIONAL_STR, "base": (*_OPTIONAL_STR, _Absent),
-                  "attrs": (str, _Absent), "mtime_ns": (int, _Absent)}
+                  "attrs": (str, _Absent), "mtime_ns": (int, _Absent),
+                  # editable after publication (Store.edit_version): absent until edited
+                  "ttl": (int, type(None), _Absent), "updated": (*_NUMBER, _Absent),
+                  "edits": (list, _Absent), "tags": (list, _Absent)}
 ARTIFACT_FIELDS = {"type": (str,), "next_version": (int,), "description": (str,),
-                   "created": _NUMBER}
+                   "created": _NUMBER, "retention": (dict, _Absent)}
+MAX_EDITS = 1000  # entries of a version's edit history kept (the newest): every ls reads it
 RUN_FIELDS = {"id": (str,), "name": (str,), "job_type": (str,), "config": (dict,),
               "status": (str,), "start": _NUMBER, "end": (*_NUMBER, type(None)),
               "exit_code": (int, type(None)), "command": (list,), "host": (str,),
@@ -178,6 +182,13 @@ def version_record(raw: bytes, label: str) -> dict:
             raise corrupt(f"{what} is damaged (its {name!r} is not a digest)")
     if record["size"] < 0 or record["files"] < 0:
         raise corrupt(f"{what} is damaged (a negative size or count)")
+    for edit in record.get("edits", []):  # shown by show, ls --json and the mount
+        if not (isinstance(edit, dict) and isinstance(edit.get("at"), _NUMBER)
+                and isinstance(edit.get("fields"), list)
+                and isinstance(edit.get("run"), _OPTIONAL_STR)):
+            raise corrupt(f"{what} is damaged (an entry of its 'edits' is not an edit)")
+    if not all(isinstance(tag, str) for tag in record.get("tags", [])):
+        raise corrupt(f"{what} is damaged (its 'tags' are not strings)")
     return record
 
 
@@ -377,6 +388,9 @@ class Meta:
         need = 2 * self._psize  # the meta pages, which env.info() reads
         if size >= need:
             need = (self.env.info()["last_pgno"] + 1) * self._psize
+            # Another process may have committed (growing the file) since the fstat: its
+            # pages are on disk before its meta page names them, so measure again.
+            size = os.fstat(self._data).st_size
         if size < need:
             raise damaged(self.path, f"data.mdb is {size:,} bytes, but its pages need "
                                      f"{need:,}: it was cut short")

@@ -5,10 +5,12 @@ writing a version is ``commit.py``, freeing space is ``gc.py``, checking it is
 ``verify.py``.  Nothing here knows about FUSE or the CLI.
 """
 
+import contextlib
 import fcntl
 import functools
 import itertools
 import os
+import re
 import stat
 import sys
 import threading
@@ -22,11 +24,19 @@ from dataclasses import dataclass, field
 import lmdb
 import platformdirs
 
-from artfs.errors import Conflict, CorruptData, NotFound, StoreError
+from artfs.errors import (
+    AliasesHeld,
+    ArtfsError,
+    Conflict,
+    CorruptData,
+    NotFound,
+    StoreError,
+    UsageError,
+)
 from artfs.store import attrs as attrs_mod
 from artfs.store import meta
 from artfs.store.chunks import ChunkFiles
-from artfs.store.names import LATEST, Ref, check_alias, check_name, parse_ref
+from artfs.store.names import LATEST, Ref, check_alias, check_name, check_run_id, parse_ref
 from artfs.store.tree import DIR, FILE, Entry, decode_tree
 
 _open_stores: dict[str, "Store"] = {}
@@ -129,6 +139,64 @@ def _version(name: str, number: int, raw: bytes, aliases: list[str]) -> Version:
         return Version(name, number, meta.version_record(raw, label), aliases)
     except CorruptData as e:
         return Version(name, number, {}, aliases, damage=e.problem)
+
+
+INHERIT = "inherit"  # a version's ttl: its artifact's retention policy decides (W&B's INHERIT)
+EDITABLE = ("description", "metadata", "ttl", "tags")
+TAG = re.compile(r"[-\w]+( +[-\w]+)*")  # W&B's rule: words of letters, digits, '-', '_'
+
+
+def _checked_ttl(value, what: str = "ttl"):
+    if value is None or value is INHERIT:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise UsageError(f"{what} must be a positive number of seconds (or None: never "
+                         f"expires), not {value!r}")
+    return value
+
+
+def _checked_fields(fields: dict) -> dict:
+    """The editable fields of a version, each checked: bad input changes nothing."""
+    unknown = sorted(set(fields) - set(EDITABLE))
+    if unknown:
+        raise UsageError(f"only {', '.join(EDITABLE)} and aliases of a logged version can "
+                         f"change, not {', '.join(unknown)}; content needs a new version")
+    if "description" in fields:
+        value = fields["description"]
+        if value is None:
+            fields = {**fields, "description": ""}
+        elif not isinstance(value, str):
+            raise UsageError(f"a description must be a string, not {type(value).__name__}")
+    if "metadata" in fields:
+        meta.check_document(fields["metadata"])
+    if "ttl" in fields:
+        _checked_ttl(fields["ttl"])
+    if "tags" in fields:
+        fields = {**fields, "tags": _checked_tags(fields["tags"])}
+    return fields
+
+
+def _checked_tags(tags) -> list[str]:
+    if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+        raise UsageError("tags are a list of strings")
+    bad = [t for t in tags if len(t) > 128 or not TAG.fullmatch(t)]
+    if bad:
+        raise UsageError(f"tag {bad[0]!r} is not one: use words of letters, digits, '-' and "
+                         "'_', single spaces between them, at most 128 characters")
+    return list(dict.fromkeys(tags))  # once each, in the order given
+
+
+def _checked_policy(policy: dict) -> dict:
+    unknown = sorted(set(policy) - {"keep_last", "ttl"})
+    if unknown:
+        raise UsageError(f"a retention policy has keep_last and ttl, not {', '.join(unknown)}")
+    keep = policy.get("keep_last")
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        raise UsageError(f"keep_last must be a whole number of versions, at least 1, not {keep!r}")
+    if policy.get("ttl") is INHERIT:
+        raise UsageError("an artifact's ttl is the one versions inherit; give seconds or None")
+    _checked_ttl(policy.get("ttl"), "the policy's ttl")
+    return policy
 
 
 def _number_of(key: bytes) -> int:
@@ -359,37 +427,135 @@ class Store:
             with self.meta.read() as t:
                 yield t
 
-    def set_alias(self, ref: str, alias: str) -> Version:
+    def set_alias(self, ref: str, alias: str, run_id: str | None = None) -> Version:
         """Point ``alias`` at a version, moving it from wherever it was."""
         check_alias(alias)
         if alias == LATEST:
             raise Conflict("'latest' moves by itself to the newest version; choose another alias")
         with self.meta.write() as txn:
             version = self.resolve(ref, txn)
-            txn.put(meta.alias_key(version.name, alias), meta.pack_version(version.number),
-                    db=self.meta.db["aliases"])
+            key = meta.alias_key(version.name, alias)
+            if txn.get(key, db=self.meta.db["aliases"]) != meta.pack_version(version.number):
+                txn.put(key, meta.pack_version(version.number), db=self.meta.db["aliases"])
+                self._note_edit(txn, version, ["aliases"], run_id)
         return version
 
-    def remove_alias(self, name: str, alias: str) -> None:
+    def remove_alias(self, name: str, alias: str, run_id: str | None = None) -> None:
         with self.meta.write() as txn:
             self.artifact(name, txn)
-            if not txn.delete(meta.alias_key(name, check_name(alias, "alias")),
-                              db=self.meta.db["aliases"]):
+            key = meta.alias_key(name, check_name(alias, "alias"))
+            raw = txn.get(key, db=self.meta.db["aliases"])
+            if raw is None:
                 raise NotFound(f"artifact {name!r} has no alias {alias!r}")
+            txn.delete(key, db=self.meta.db["aliases"])
+            with contextlib.suppress(ArtfsError):  # a damaged or removed version: no history
+                number = meta.unpack_version(raw, f"alias {name}:{alias}")
+                self._note_edit(txn, self.resolve(f"{name}:v{number}", txn), ["aliases"], run_id)
 
-    def remove_version(self, ref: str, *, force: bool = False) -> Version:
-        """Forget a version (its data goes at the next gc); refuses one with user aliases."""
-        with self.meta.write() as txn:
+    def remove_version(self, ref: str, *, force: bool = False, latest_counts: bool = False,
+                       txn=None) -> Version:
+        """Forget a version (its data goes at the next gc); refuses one with user aliases
+        (with ``latest_counts``, as W&B's ``Artifact.delete`` does, also the newest version)."""
+        with self._write(txn) as t:
             # A version whose record is damaged can go too: the user may have no backup.
-            version = self.resolve(parse_ref(ref, need_selector=True), txn, damaged=True)
-            user_aliases = [a for a in version.aliases if a != LATEST]
-            if user_aliases and not force:
-                raise Conflict(f"{version.label} holds aliases {', '.join(user_aliases)}; "
-                               "move them, or pass --force")
-            for alias in user_aliases:
-                txn.delete(meta.alias_key(version.name, alias), db=self.meta.db["aliases"])
-            txn.delete(meta.version_key(version.name, version.number), db=self.meta.db["versions"])
+            version = self.resolve(parse_ref(ref, need_selector=True), t, damaged=True)
+            held = [a for a in version.aliases if latest_counts or a != LATEST]
+            if held and not force:
+                raise AliasesHeld(f"{version.label} holds aliases {', '.join(held)}; move "
+                                  "them, or remove it with them ('artfs rm --force', "
+                                  "artifact.delete(delete_aliases=True))")
+            for alias in version.aliases:
+                if alias != LATEST:
+                    t.delete(meta.alias_key(version.name, alias), db=self.meta.db["aliases"])
+            t.delete(meta.version_key(version.name, version.number), db=self.meta.db["versions"])
         return version
+
+    @contextmanager
+    def _write(self, txn):
+        if txn is not None:
+            yield txn
+        else:
+            with self.meta.write() as t:
+                yield t
+
+    # --- what changes after publication: description, metadata, aliases, ttl --------
+
+    def edit_version(self, ref: str, *, run_id: str | None = None, add_aliases=(),
+                     remove_aliases=(), **fields) -> Version:
+        """Change a version's editable fields in place (``description``, ``metadata``,
+        ``ttl``: seconds, None for never, or INHERIT for its artifact's policy) and its
+        aliases, in one transaction, noting when and by which run.  Content never
+        changes.  Everything is checked before anything is written."""
+        changes = _checked_fields(fields)
+        add = [check_alias(a) for a in add_aliases]
+        remove = [check_alias(a) for a in remove_aliases]
+        if LATEST in remove:
+            raise Conflict("'latest' follows the newest version and cannot be removed; "
+                           "remove the other aliases only")
+        with self.meta.write() as txn:
+            version = self.resolve(ref, txn)
+            if LATEST in add and LATEST not in version.aliases:
+                raise Conflict(f"'latest' moves by itself to the newest version, not "
+                               f"{version.label}; choose another alias")
+            record, changed = dict(version.record), []
+            for key, value in changes.items():
+                if key == "ttl" and value is INHERIT:
+                    if record.pop("ttl", INHERIT) is not INHERIT:
+                        changed.append(key)
+                elif key not in record or record[key] != value:
+                    record[key] = value
+                    changed.append(key)
+            if self._move_aliases(txn, version, add, remove):
+                changed.append("aliases")
+            if changed:
+                self._note_edit(txn, version, changed, run_id, record)
+            return self.resolve(version.label, txn)
+
+    def _move_aliases(self, txn, version: Version, add: list[str], remove: list[str]) -> bool:
+        db, number, moved = self.meta.db["aliases"], meta.pack_version(version.number), False
+        for alias in add:
+            key = meta.alias_key(version.name, alias)
+            if alias != LATEST and txn.get(key, db=db) != number:
+                txn.put(key, number, db=db)
+                moved = True
+        for alias in remove:  # one that points elsewhere now is already off this version
+            key = meta.alias_key(version.name, alias)
+            if txn.get(key, db=db) == number:
+                txn.delete(key, db=db)
+                moved = True
+        return moved
+
+    def _note_edit(self, txn, version: Version, fields: list[str], run_id: str | None,
+                   record: dict | None = None) -> None:
+        """Write the version's record with ``updated`` and one more entry of its history."""
+        if run_id is not None:  # raised inside the transaction: nothing is written
+            check_run_id(run_id)
+        record = dict(version.record if record is None else record)
+        now = time.time()
+        edit = {"at": now, "run": run_id, "fields": sorted(set(fields))}
+        record["updated"] = now
+        record["edits"] = [*record.get("edits", []), edit][-meta.MAX_EDITS:]
+        txn.put(meta.version_key(version.name, version.number), meta.dumps(record),
+                db=self.meta.db["versions"])
+
+    def retention(self, name: str, txn=None) -> dict:
+        """An artifact's retention policy: ``keep_last`` (newest versions kept) and ``ttl``
+        (seconds a version lives from its creation, unless it sets its own); {} if none."""
+        return dict(self.artifact(name, txn).get("retention", {}))
+
+    def set_retention(self, name: str, **policy) -> dict:
+        """Set (a value) or clear (None) ``keep_last`` and ``ttl``; the policy after."""
+        checked = _checked_policy(policy)
+        with self.meta.write() as txn:
+            record = self.artifact(name, txn)
+            current = {**record.get("retention", {}), **checked}
+            current = {k: v for k, v in current.items() if v is not None}
+            if current:
+                record["retention"] = current
+            else:
+                record.pop("retention", None)
+            txn.put(check_name(name).encode(), meta.dumps(record), db=self.meta.db["artifacts"])
+        return current
 
     # --- trees and files ---------------------------------------------------------
 
