@@ -24,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 
 import blake3
 
-from artfs.errors import ArtfsError, Conflict, NotFound, SpecialFile, StoreError
+from artfs.errors import ArtfsError, Conflict, MissingPath, SpecialFile, StoreError
 from artfs.store import attrs, meta
 from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
@@ -159,6 +159,16 @@ class Commit:
         for future in self._futures:
             future.result()
         self._futures.clear()
+
+    drain = _drain  # a draft pins what a commit wrote once it is all written
+
+    def adopt(self, new_chunks: dict, filemaps: dict, statcache: dict) -> None:
+        """Publish with this version what a draft stored when its files were added (and
+        kept pinned since, so gc has not freed it)."""
+        self.new_chunks.update(new_chunks)
+        self.filemaps.update(filemaps)
+        self.statcache.update(statcache)
+        self._claimed.update(new_chunks)
 
     # --- files -----------------------------------------------------------------
 
@@ -472,6 +482,6 @@ def check_exists(path: str) -> os.stat_result:
     try:
         return os.lstat(path)
     except FileNotFoundError:
-        raise NotFound(f"{path} does not exist") from None
+        raise MissingPath(f"{path} does not exist") from None
     except OSError as e:
         raise ArtfsError(f"cannot read {path}: {e.strerror}") from None
