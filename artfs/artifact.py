@@ -189,6 +189,7 @@ class Artifact:
         self._type = check_name(type, "artifact type")
         self.description = description or ""
         self.metadata = dict(metadata or {})
+        check_publication(name, type, (), self.metadata)  # W&B refuses bad metadata here too
         self.incremental = incremental  # W&B's upload hint: every draft here adds to nothing
         self._version: Version | None = None
         self._store: Store | None = None
@@ -209,7 +210,10 @@ class Artifact:
                                          "use artifact.new_draft() for the next version")
 
     def _draft_files(self) -> DraftFiles:
-        """Where added files are stored: the active run's store (or the default one)."""
+        """Where added files are stored: the active run's store (or the default one).
+        Metadata that log_artifact would refuse is refused first, before anything is
+        stored."""
+        check_publication(self._name, self._type, (), self.metadata)
         if self._files is None:
             from artfs.session import active  # session.py imports this module
 
