@@ -64,6 +64,15 @@ class ManifestEntry:
         """W&B's older name for ``path``."""
         return self.path
 
+    @property
+    def birth_artifact_id(self) -> str | None:
+        """The id of the version that holds this entry (None while it is a draft's)."""
+        return self._artifact.id if self._artifact is not None else None
+
+    @property
+    def extra(self) -> dict:
+        return {}
+
     def parent_artifact(self) -> "Artifact":
         if self._artifact is None:
             raise UsageError(f"entry {self.path!r} belongs to no artifact")
@@ -190,7 +199,7 @@ class Artifact:
         self.description = description or ""
         self.metadata = dict(metadata or {})
         check_publication(name, type, (), self.metadata)  # W&B refuses bad metadata here too
-        self.incremental = incremental  # W&B's upload hint: every draft here adds to nothing
+        self.incremental = incremental  # logged on top of the latest version's files
         self._version: Version | None = None
         self._store: Store | None = None
         self._base: Artifact | None = None
@@ -201,6 +210,7 @@ class Artifact:
         self._files: DraftFiles | None = None
         self._objects: dict[int, tuple[Any, str]] = {}  # add(): id -> (object, path)
         self._inherited: set[str] = set()  # paths new_draft() took from the base, unchanged
+        self._refs: dict[str, str] = {}  # path -> wandb-artifact:// URL its content came from
 
     # --- building a draft --------------------------------------------------------
 
@@ -236,6 +246,7 @@ class Artifact:
     def _put(self, path: str, entry: Entry, mtime: int | None, local: str | None) -> None:
         self._sources[path] = (entry, mtime)
         self._inherited.discard(path)
+        self._refs.pop(path, None)
         if local is None:
             self._local.pop(path, None)
         else:
@@ -243,7 +254,7 @@ class Artifact:
 
     def _entry_of(self, path: str) -> ManifestEntry:
         entry, _ = self._sources[path]
-        ref = entry.target.decode() if entry.kind == REFERENCE else None
+        ref = entry.target.decode() if entry.kind == REFERENCE else self._refs.get(path)
         return ManifestEntry(path, entry.digest.hex(), entry.size, ref,
                              self._local.get(path), self, entry)
 
@@ -361,6 +372,7 @@ class Artifact:
         with files.ingest() as commit:
             files.pin(commit, [entry])
         self._put(path, entry, None, None)
+        self._refs[path] = uri
         return self._entry_of(path)
 
     def add(self, obj, name: str, overwrite: bool = False) -> ManifestEntry:
@@ -371,6 +383,10 @@ class Artifact:
             return self._entry_of(self._objects[id(obj)][1])
         if isinstance(obj, Table):
             path, document = _clean_path(Table.with_suffix(str(name))), obj.to_json(self)
+            source = getattr(obj, "_artifact_target", None)
+            if source is not None and source[0] is not self and not source[0].is_draft():
+                # already in a logged artifact: W&B adds a reference to that file
+                return self.add_reference(source[0].get_entry(source[1]).ref_url(), path)[0]
         elif isinstance(obj, dict | list):
             path = _clean_path(str(name) if str(name).endswith(".json") else f"{name}.json")
             document = obj
@@ -384,6 +400,8 @@ class Artifact:
         with self.new_file(path, mode="w", encoding="utf-8") as f:
             f.write(text)
         self._objects[id(obj)] = (obj, path)
+        if isinstance(obj, Table) and getattr(obj, "_artifact_target", None) is None:
+            obj._artifact_target = (self, path)
         return self._entry_of(path)
 
     def __setitem__(self, name: str, obj) -> ManifestEntry:
@@ -399,6 +417,7 @@ class Artifact:
         for p in doomed:
             del self._sources[p]
             self._local.pop(p, None)
+            self._refs.pop(p, None)
 
     def new_draft(self) -> "Artifact":
         """A draft of the next version that starts with this version's files."""
@@ -422,11 +441,14 @@ class Artifact:
         if files is not None and files.store.path != store.path:
             raise UsageError(f"the files of draft {self._name!r} were stored in "
                              f"{files.store.path}; log it to a run of that store")
+        sources, base = self._sources, self._base.name if self._base else None
+        if self.incremental and base is None and store.has_artifact(self._name):
+            sources, base = self._over_latest(store)
         with Commit(store) as commit:
             if files is not None:
                 commit.adopt(files.new_chunks, files.filemaps, files.statcache)
             node = Node()
-            for path, (entry, mtime) in sorted(self._sources.items()):
+            for path, (entry, mtime) in sorted(sources.items()):
                 if entry.kind == FILE:
                     entry = commit.inherited_entry(entry)
                 node.place(os.fsencode(path), entry, mtime)
@@ -434,7 +456,8 @@ class Artifact:
             version, created = commit.publish(
                 self._name, node, type=self._type, description=self.description,
                 metadata=self.metadata, aliases=aliases, run_id=run_id,
-                base=self._base.name if self._base else None)  # new_draft()'s version
+                base=base,  # the version new_draft() (or incremental=True) started from
+                refs={p: u for p, u in self._refs.items() if p in self._sources})
         if files is not None:
             files.release()
         self._attach(store, version)
@@ -442,6 +465,17 @@ class Artifact:
             print(f"artfs: {version.label} already holds this content; no new version",
                   file=sys.stderr)
         return created
+
+    def _over_latest(self, store: Store) -> tuple[dict, str]:
+        """W&B's incremental artifact: the latest version's files, then this draft's."""
+        latest = store.resolve(f"{self._name}:latest")
+        sources = {}
+        for path, entry, mtime in store.walk_times(latest):
+            if entry.kind == DIR:
+                self._dirs.setdefault(path, (entry.mode, mtime))
+            else:
+                sources[path.decode("utf-8", "surrogateescape")] = (entry, mtime)
+        return {**sources, **self._sources}, latest.label
 
     def _restore_dirs(self, root: Node) -> None:
         """Directories of the base version or of add_dir keep their mode and mtime."""
@@ -459,7 +493,7 @@ class Artifact:
         self._store, self._version = store, version
         self._type = version.type
         self.description, self.metadata = version.description, dict(version.metadata)
-        self._sources, self._dirs, self._files = {}, {}, None
+        self._sources, self._dirs, self._files, self._refs = {}, {}, None, {}
         return self
 
     @classmethod
@@ -517,8 +551,31 @@ class Artifact:
         return self._type
 
     @property
-    def digest(self) -> str | None:
-        return self._version.digest if self._version else None
+    def digest(self) -> str:
+        """The version's tree digest; of a draft, a digest of what was added so far (W&B's
+        is a digest of the manifest), which changes with every addition."""
+        if self._version is not None:
+            return self._version.digest
+        h = hashlib.blake2b(digest_size=32)
+        for path, (entry, _) in sorted(self._sources.items()):
+            h.update(b"%s\0%d\0%s\0%s\n" % (path.encode("utf-8", "surrogateescape"),
+                                              entry.kind, entry.digest, entry.target))
+        return h.hexdigest()
+
+    @property
+    def use_as(self) -> None:
+        """Deprecated in W&B, where it no longer does anything either."""
+        return None
+
+    def finalize(self) -> None:
+        """W&B marks a draft final before logging; here logging is what makes it final."""
+
+    def json_encode(self) -> dict:
+        """W&B's reference to this version, as it puts one in a run's config."""
+        self._check_committed()
+        return {"_type": "artifactVersion", "_version": "v0", "id": self.id,
+                "version": self.version,
+                "sequenceName": self._name, "usedAs": None}
 
     @property
     def aliases(self) -> list[str]:
@@ -549,10 +606,12 @@ class Artifact:
         if self._version is None:
             return Manifest((path, self._entry_of(path)) for path in sorted(self._sources))
         out = Manifest()
+        refs = self._version.record.get("refs")
+        refs = refs if isinstance(refs, dict) else {}
         for path, entry in self._store.walk(self._version.root):
             if entry.kind in (FILE, REFERENCE, SYMLINK):
                 shown = path.decode("utf-8", "surrogateescape")
-                ref = entry.target.decode() if entry.kind == REFERENCE else None
+                ref = entry.target.decode() if entry.kind == REFERENCE else refs.get(shown)
                 out[shown] = ManifestEntry(shown, entry.digest.hex(), entry.size, ref, None,
                                            self, entry)
         return out

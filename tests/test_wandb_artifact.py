@@ -322,3 +322,17 @@ def test_verify_and_checkout(store_dir, tmp_path):
     os.unlink(os.path.join(root, "a.txt"))
     with pytest.raises(ValueError, match="a.txt"):
         art.verify(root)
+
+
+def test_an_incremental_artifact_adds_to_the_latest_version(store_dir, tmp_path):
+    write(tmp_path / "orig.txt", "orig data")
+    write(tmp_path / "new.txt", "new data")
+    logged(_artifact_of("inc", tmp_path / "orig.txt"))
+    art = wandb.Artifact("inc", type="dataset", incremental=True)
+    art.add_file(str(tmp_path / "new.txt"))
+    logged(art)
+    assert art.version == "v1" and sorted(art.manifest.entries) == ["new.txt", "orig.txt"]
+    plain = wandb.Artifact("inc", type="dataset")
+    plain.add_file(str(tmp_path / "new.txt"))
+    logged(plain)
+    assert sorted(plain.manifest.entries) == ["new.txt"]

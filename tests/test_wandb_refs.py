@@ -169,3 +169,17 @@ def test_cloud_references_are_recorded_and_refused_at_download(store_dir, tmp_pa
         art.download(str(tmp_path / "out"))
     root = art.download(str(tmp_path / "out2"), allow_missing_references=True)
     assert not os.path.exists(os.path.join(root, name))
+
+
+def test_a_reference_url_is_kept_as_the_entrys_ref(store_dir, tmp_path):
+    write(tmp_path / "f.txt", "content")
+    source = wandb.Artifact("source", type="dataset")
+    source.add_file(str(tmp_path / "f.txt"))
+    logged(source)
+    url = source.get_entry("f.txt").ref_url()
+    derived = wandb.Artifact("derived", type="dataset")
+    [entry] = derived.add_reference(url, name="g.txt")
+    assert entry.ref == url
+    logged(derived)
+    assert derived.get_entry("g.txt").ref == url
+    assert wandb.Api().artifact("derived:v0").get_entry("g.txt").ref == url

@@ -105,3 +105,16 @@ def test_a_table_file_reads_as_json_after_download(store_dir, tmp_path):
     root = art.download(str(tmp_path / "o"))
     assert os.path.exists(os.path.join(root, "nan.table.json"))
     assert art.get("nan") == wandb.Table(columns=["a"], data=[[float("nan")]])
+
+
+def test_a_table_from_a_logged_artifact_is_added_by_reference(store_dir):
+    table = wandb.Table(columns=["a"], data=[[1]])
+    first = wandb.Artifact("first", type="dataset")
+    first.add(table, "t1")
+    assert first.manifest.entries["t1.table.json"].ref is None
+    logged(first)
+    second = wandb.Artifact("second", type="dataset")
+    entry = second.add(table, "t2")
+    assert entry.ref == first.get_entry("t1").ref_url()  # W&B's wandb-artifact:// URL
+    logged(second)
+    assert second.get_entry("t2").ref == entry.ref and second.get("t2") == table
