@@ -193,13 +193,14 @@ class Artifact:
 
     def __init__(self, name: str, type: str, description: str | None = None,
                  metadata: dict | None = None, incremental: bool = False,
-                 use_as: str | None = None, **_cloud):
+                 use_as: str | None = None, storage_region: str | None = None):
         self._name = check_name(name)
         self._type = check_name(type, "artifact type")
         self.description = description or ""
         self.metadata = dict(metadata or {})
         check_publication(name, type, (), self.metadata)  # W&B refuses bad metadata here too
         self.incremental = incremental  # logged on top of the latest version's files
+        self.storage_region = storage_region  # W&B's cloud region: the store is local
         self._version: Version | None = None
         self._store: Store | None = None
         self._base: Artifact | None = None

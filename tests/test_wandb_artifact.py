@@ -202,6 +202,18 @@ def test_gc_keeps_deduplicated_chunks_a_draft_relies_on(store_dir, tmp_path):
     assert read(draft.get_entry("f.txt").download(str(tmp_path / "o"))) == b"shared content"
 
 
+def test_gc_keeps_the_chunk_list_of_a_large_file_a_draft_relies_on(store_dir, tmp_path):
+    data = os.urandom(3 << 20)
+    write(tmp_path / "big.bin", data)
+    first = logged(_artifact_of("one", tmp_path / "big.bin"))
+    draft = wandb.Artifact("two", type="dataset")  # reuses one:v0's file, chunk list and all
+    draft.add_reference(first.get_entry("big.bin").ref_url())
+    Store.open(store_dir).remove_version(first.name)
+    collect(Store.open(store_dir))
+    logged(draft)
+    assert read(draft.get_entry("big.bin").download(str(tmp_path / "o"))) == data
+
+
 def _artifact_of(name, path):
     art = wandb.Artifact(name, type="dataset")
     art.add_file(str(path))

@@ -47,12 +47,14 @@ class DraftFiles:
             yield commit
 
     def pin(self, commit: Commit, entries: list[Entry]) -> None:
-        """Keep, until ``release``, the chunks of ``entries`` (made by ``commit``)."""
+        """Keep, until ``release``, the chunks of ``entries`` (made by ``commit``), and the
+        chunk lists of those files (named by the file's digest)."""
         commit.drain()
         chunks = set(commit.new_chunks)
         for entry in entries:
             if entry.kind != FILE or entry.size == 0:
                 continue
+            chunks.add(entry.digest)
             raw = commit.filemaps.get(entry.digest)
             items = (meta.unpack_filemap(raw) if raw is not None
                      else self.store.file_chunks(entry))
@@ -88,9 +90,9 @@ class DraftFiles:
 
 
 def pinned_chunks(store: Store, *, dry_run: bool = False) -> set[bytes]:
-    """The chunks live drafts need.  Called under the exclusive gc lock; pin files that
-    no process locks belong to drafts that can no longer be logged: they go (unless
-    ``dry_run``), and their chunks are freed like any other stray."""
+    """The chunks (and chunk lists) live drafts need.  Called under the exclusive gc
+    lock; pin files that no process locks belong to drafts that can no longer be
+    logged: they go (unless ``dry_run``), and their chunks are freed as strays."""
     folder = os.path.join(store.path, DRAFTS)
     try:
         names = os.listdir(folder)

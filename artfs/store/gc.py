@@ -178,7 +178,7 @@ def collect(store: Store, *, dry_run: bool = False, held: Held = _nothing_held) 
             dead_chunks = {bytes(k): _stored_size(k, v) for k, v in txn.cursor(db["chunks"])
                            if bytes(k) not in live_chunks}
             dead_maps = [bytes(k) for k in txn.cursor(db["filemaps"]).iternext(values=False)
-                         if bytes(k) not in live_files]
+                         if bytes(k) not in live_files and bytes(k) not in pinned]
             dead_trees = [bytes(k) for k in txn.cursor(db["trees"]).iternext(values=False)
                           if bytes(k) not in live_trees]
             dead_attrs = [bytes(k) for k in txn.cursor(db["attrs"]).iternext(values=False)
