@@ -18,6 +18,7 @@ _EXPORTS = {
     "Error": "artfs.errors",
     "CommError": "artfs.errors",
     "UsageError": "artfs.errors",
+    "Table": "artfs.table",
     "Run": "artfs.session",
     "init": "artfs.session",
     "finish": "artfs.session",

@@ -1,11 +1,15 @@
 """``artfs.Artifact``: a draft to fill and log, or a handle on a committed version.
 
 Mirrors W&B's Artifact so that ``import artfs as wandb`` scripts run as they
-are.  A draft only records what was added; the files are read, chunked and
-stored when the draft is logged (``Run.log_artifact``), in one commit.
+are.  As in W&B, a draft snapshots each file when it is added: its chunks are
+stored at once (``store/drafts.py`` keeps gc off them), so the script may delete
+or change the file before logging, and logging (``Run.log_artifact``) only
+publishes what was added, in one commit.
 """
 
+import base64
 import copy
+import hashlib
 import json
 import math
 import os
@@ -14,55 +18,180 @@ import sys
 import tempfile
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from artfs.errors import (
     ArtifactFinalizedError,
     ArtifactNotLoggedError,
-    Conflict,
     CorruptData,
-    NotFound,
+    EntryNotFound,
+    MissingPath,
     UsageError,
 )
 from artfs.fs import registry
-from artfs.store import meta
+from artfs.store import meta, references
 from artfs.store import runs as runs_mod
 from artfs.store.commit import Commit, Node, check_exists, check_publication
+from artfs.store.drafts import DraftFiles
 from artfs.store.names import LATEST, check_alias, check_name
-from artfs.store.restore import export, file_digest, reference_path
+from artfs.store.restore import export, file_digest
 from artfs.store.retention import ttl_of
 from artfs.store.store import INHERIT, Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
+from artfs.table import Table
 
 if TYPE_CHECKING:
     from artfs.session import Run
 
+ARTIFACT_SCHEME = "wandb-artifact"  # W&B's scheme for a reference to another artifact's file
+_ID_PREFIX = "Artifact:"
+
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One file of an artifact: its path inside the artifact, digest and size."""
+    """One file of an artifact (W&B's ArtifactManifestEntry).  ``digest`` is the BLAKE3
+    hex digest of the content (W&B's is a base64 MD5); ``ref`` the URI of a reference;
+    ``local_path`` the file it was added from (drafts) or was downloaded to."""
 
     path: str
     digest: str
     size: int
     ref: str | None = None
-    _artifact: "Artifact | None" = None
+    local_path: str | None = None
+    _artifact: "Artifact | None" = field(default=None, compare=False, repr=False)
+    _entry: Entry | None = field(default=None, compare=False, repr=False)
 
-    def download(self, root: str | None = None) -> str:
+    @property
+    def name(self) -> str:
+        """W&B's older name for ``path``."""
+        return self.path
+
+    @property
+    def birth_artifact_id(self) -> str | None:
+        """The id of the version that holds this entry (None while it is a draft's)."""
+        return self._artifact.id if self._artifact is not None else None
+
+    @property
+    def extra(self) -> dict:
+        return {}
+
+    def parent_artifact(self) -> "Artifact":
+        if self._artifact is None:
+            raise UsageError(f"entry {self.path!r} belongs to no artifact")
+        return self._artifact
+
+    def download(self, root: str | None = None, skip_cache: bool | None = None,
+                 executor=None) -> str:
         """Write this one file under ``root`` (default: the artifact's download directory)."""
-        assert self._artifact is not None
-        return self._artifact._download_entry(self, root)
+        return self.parent_artifact()._download_entry(self, root)
+
+    def ref_target(self) -> str:
+        if self.ref is None:
+            raise UsageError(f"{self.path!r} is not a reference; only references have a target")
+        return self.ref
+
+    def ref_url(self) -> str:
+        """``wandb-artifact://ID/PATH``: add it to another artifact with ``add_reference``
+        to reuse this file's content there (nothing is copied)."""
+        artifact = self.parent_artifact()
+        artifact._check_committed()
+        hex_id = base64.b64decode(artifact.id).hex()
+        return f"{ARTIFACT_SCHEME}://{hex_id}/{self.path}"
+
+
+class Manifest(dict):
+    """Path -> ManifestEntry; also W&B's manifest object (``manifest.entries``)."""
+
+    @property
+    def entries(self) -> "Manifest":
+        return self
+
+    def get_entry_by_path(self, path: str) -> ManifestEntry | None:
+        return self.get(path)
+
+
+@dataclass
+class ArtifactFile:
+    """An item of ``artifact.files()`` (W&B's public File): ``name``, ``size``, ``download``."""
+
+    name: str
+    size: int
+    digest: str
+    _entry: ManifestEntry = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        """Where ``download()`` writes it by default, as a file:// URL (there is no server)."""
+        root = os.path.abspath(self._entry.parent_artifact()._default_root())
+        return f"file://{root}/{self.name}"
+
+    def download(self, root: str = ".", replace: bool = False, exist_ok: bool = False,
+                 api=None):
+        """Write the file to ``root/NAME`` and return it open for reading, as W&B does;
+        an existing file is an error unless ``replace`` (rewrite) or ``exist_ok`` (keep)."""
+        path = os.path.join(root, self.name)
+        if os.path.lexists(path) and not replace:
+            if not exist_ok:
+                raise UsageError(f"{path} already exists; pass replace=True to overwrite it "
+                                 "or exist_ok=True to keep it")
+            return open(path)
+        return open(self._entry.download(root))
 
 
 def _clean_path(name: str) -> str:
-    parts = [p for p in name.replace(os.sep, "/").split("/") if p not in ("", ".")]
+    parts = [p for p in str(name).replace(os.sep, "/").split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
         raise UsageError(f"artifact path {name!r} must be relative and stay inside the artifact")
     return "/".join(parts)
+
+
+def _check_policy(policy: str | None) -> None:
+    if policy not in (None, "mutable", "immutable"):
+        raise UsageError(f"Invalid policy {policy!r}. Policy may only be `mutable` or "
+                         "`immutable`.")
+
+
+def _tmp_name(path: str, local_path: str) -> str:
+    """W&B's ``is_tmp`` name: the first part of the file name becomes the first 20 hex
+    digits of the file's MD5, so that temporary files of the same name do not collide."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(local_path, "rb") as f:
+        while block := f.read(1 << 20):
+            md5.update(block)
+    folder, _, leaf = path.rpartition("/")
+    parts = leaf.split(".")
+    parts[0] = md5.hexdigest()[:20]
+    return f"{folder}/{'.'.join(parts)}" if folder else ".".join(parts)
+
+
+def _flatten(node: Node, prefix: bytes = b""):
+    """A scanned directory as (path, entry, mtime) for each leaf and (path, mode, mtime)
+    for each directory."""
+    files, dirs = [], []
+    for name, child in node.items():
+        path = prefix + name
+        if isinstance(child, Node):
+            dirs.append((path, child.mode, child.mtime_ns))
+            below = _flatten(child, path + b"/")
+            files += below[0]
+            dirs += below[1]
+        else:
+            files.append((path, child, node.mtimes.get(name)))
+    return files, dirs
+
+
+def _iso(seconds: float) -> str:
+    """A time as W&B gives it: an ISO 8601 string, UTC."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _artifacts_dir() -> str:
+    return os.environ.get("WANDB_ARTIFACT_DIR") or os.environ.get("WANDB_ARTIFACT_LOCATION") \
+        or "artifacts"
 
 
 class ArtifactTTL(Enum):
@@ -76,17 +205,27 @@ class Artifact:
     """A versioned collection of files (W&B-style)."""
 
     def __init__(self, name: str, type: str, description: str | None = None,
-                 metadata: dict | None = None, ttl=ArtifactTTL.INHERIT):
+                 metadata: dict | None = None, incremental: bool = False,
+                 use_as: str | None = None, storage_region: str | None = None,
+                 ttl=ArtifactTTL.INHERIT):
         self._name = check_name(name)
         self._type = check_name(type, "artifact type")
         self.description = description or ""
         self.metadata = dict(metadata or {})
+        check_publication(name, type, (), self.metadata)  # W&B refuses bad metadata here too
+        self.incremental = incremental  # logged on top of the latest version's files
+        self.storage_region = storage_region  # W&B's cloud region: the store is local
         self._version: Version | None = None
         self._store: Store | None = None
         self._base: Artifact | None = None
-        self._sources: dict[str, tuple] = {}  # path in artifact -> what to put there
-        self._base_dirs: dict[bytes, tuple[int, int]] = {}  # of new_draft: mode, mtime
-        self._tmpdir: str | None = None
+        # path in artifact -> (entry, mtime): what the version will hold there
+        self._sources: dict[str, tuple[Entry, int | None]] = {}
+        self._local: dict[str, str] = {}  # path in artifact -> the local file it came from
+        self._dirs: dict[bytes, tuple[int, int]] = {}  # of new_draft and add_dir: mode, mtime
+        self._files: DraftFiles | None = None
+        self._objects: dict[int, tuple[Any, str]] = {}  # add(): id -> (object, path)
+        self._inherited: set[str] = set()  # paths new_draft() took from the base, unchanged
+        self._refs: dict[str, str] = {}  # path -> wandb-artifact:// URL its content came from
         self._init_editable(ttl)
 
     # --- building a draft --------------------------------------------------------
@@ -96,63 +235,205 @@ class Artifact:
             raise ArtifactFinalizedError(f"{self.name} is logged and its files cannot change; "
                                          "use artifact.new_draft() for the next version")
 
-    def _add(self, path: str, source: tuple) -> str:
+    def _draft_files(self) -> DraftFiles:
+        """Where added files are stored: the active run's store (or the default one).
+        Metadata that log_artifact would refuse is refused first, before anything is
+        stored."""
+        check_publication(self._name, self._type, (), self.metadata)
+        if self._files is None:
+            from artfs.session import active  # session.py imports this module
+
+            run = active()
+            store = self._store or (run._store if run is not None else Store.open())
+            self._files = DraftFiles(store)
+        return self._files
+
+    def _check_new(self, path: str, entry: Entry, overwrite: bool) -> None:
+        """W&B refuses a path added twice with other content unless asked to overwrite;
+        what new_draft() inherited may be replaced."""
+        old = self._sources.get(path)
+        if old is None or overwrite or path in self._inherited:
+            return
+        if (old[0].kind, old[0].digest, old[0].target) != (entry.kind, entry.digest,
+                                                           entry.target):
+            raise UsageError(f"Cannot add the same path twice: {path!r} (pass overwrite=True "
+                             "to replace it)")
+
+    def _put(self, path: str, entry: Entry, mtime: int | None, local: str | None) -> None:
+        self._sources[path] = (entry, mtime)
+        self._inherited.discard(path)
+        self._refs.pop(path, None)
+        if local is None:
+            self._local.pop(path, None)
+        else:
+            self._local[path] = local
+
+    def _entry_of(self, path: str) -> ManifestEntry:
+        entry, _ = self._sources[path]
+        ref = entry.target.decode() if entry.kind == REFERENCE else self._refs.get(path)
+        return ManifestEntry(path, entry.digest.hex(), entry.size, ref,
+                             self._local.get(path), self, entry)
+
+    def add_file(self, local_path: str, name: str | None = None, is_tmp: bool | None = False,
+                 skip_cache: bool | None = False, policy: str | None = "mutable",
+                 overwrite: bool = False) -> ManifestEntry:
+        """Add one file, as ``name`` (default: its base name), as it is now."""
         self._check_draft()
-        path = _clean_path(path)
-        if path in self._sources and self._sources[path][0] != "inherited":
-            raise Conflict(f"{path!r} was already added to artifact {self._name!r}")
-        self._sources[path] = source
-        return path
+        _check_policy(policy)
+        local_path = os.fspath(local_path)
+        check_exists(local_path)
+        if not os.path.isfile(local_path):
+            raise UsageError(f"Path is not a file: {local_path!r}; use add_dir for a directory")
+        path = _clean_path(name or os.path.basename(local_path))
+        if is_tmp:
+            path = _tmp_name(path, local_path)
+        files = self._draft_files()
+        with files.ingest() as commit:
+            st = os.stat(local_path)
+            entry = commit.file_entry(os.fsencode(path.rsplit("/", 1)[-1]), local_path, st)
+            self._check_new(path, entry, overwrite)
+            files.pin(commit, [entry])
+        self._put(path, entry, st.st_mtime_ns, os.path.abspath(local_path))
+        return self._entry_of(path)
 
-    def add_file(self, local_path: str, name: str | None = None, **_ignored) -> ManifestEntry:
-        """Add one file, as ``name`` (default: its base name)."""
-        st = check_exists(local_path)
-        if os.path.isdir(local_path):
-            raise UsageError(f"{local_path} is a directory; use add_dir")
-        source = ("file", os.path.abspath(local_path))
-        path = self._add(name or os.path.basename(local_path), source)
-        return ManifestEntry(path, "", st.st_size, None, self)
-
-    def add_dir(self, local_path: str, name: str | None = None, **_ignored) -> None:
-        """Add a directory's contents, under ``name`` (default: the artifact's root)."""
+    def add_dir(self, local_path: str, name: str | None = None,
+                skip_cache: bool | None = False, policy: str | None = "mutable",
+                merge: bool = False) -> None:
+        """Add a directory's files as they are now, under ``name`` (default: the root)."""
+        self._check_draft()
+        _check_policy(policy)
+        local_path = os.fspath(local_path)
         check_exists(local_path)
         if not os.path.isdir(local_path):
-            raise UsageError(f"{local_path} is not a directory; use add_file")
-        prefix = _clean_path(name) if name else ""
-        self._check_draft()
-        self._sources[f"{prefix}/" if prefix else "/"] = ("dir", os.path.abspath(local_path))
+            raise UsageError(f"Path is not a directory: {local_path!r}; use add_file")
+        prefix = os.fsencode(_clean_path(name) + "/") if name else b""
+        files = self._draft_files()
+        with files.ingest() as commit:
+            found, dirs = _flatten(commit.scan_dir(local_path))
+            added = [(os.fsdecode(prefix + rel), entry, mtime) for rel, entry, mtime in found]
+            for path, entry, _ in added:  # all refused before any is added
+                self._check_new(path, entry, merge)
+            files.pin(commit, [entry for _, entry, _ in added])
+        root = os.path.abspath(local_path)
+        for path, entry, mtime in added:
+            local = os.path.join(root, path[len(prefix):]) if entry.kind == FILE else None
+            self._put(path, entry, mtime, local)
+        for rel, mode, mtime in dirs:
+            self._dirs[prefix + rel] = (mode, mtime)
 
     @contextmanager
-    def new_file(self, name: str, mode: str = "w", encoding: str | None = None):
-        """Open a new file to write into the artifact (text mode by default)."""
+    def new_file(self, name: str, mode: str = "x", encoding: str | None = None,
+                 policy: str | None = "mutable"):
+        """Open a new file to write into the artifact; added when closed.  Mode ``x`` (W&B's
+        default) refuses a name already in the artifact, ``w`` replaces it."""
         self._check_draft()
-        if self._tmpdir is None:
-            self._tmpdir = tempfile.mkdtemp(prefix="artfs-draft-")
-        local = os.path.join(self._tmpdir, str(len(self._sources)))
-        self._add(name, ("tmpfile", local))
-        with open(local, mode, encoding=encoding if "b" not in mode else None) as f:
-            yield f
+        path = _clean_path(name)
+        if "x" in mode and path in self._sources:
+            raise UsageError(f"File with name {name!r} already exists in artifact "
+                             f"{self._name!r}; open it with mode='w' to replace it")
+        folder = tempfile.mkdtemp(prefix="artfs-new-file-")
+        local = os.path.join(folder, path.rsplit("/", 1)[-1])
+        try:
+            with open(local, mode, encoding=encoding if "b" not in mode else None) as f:
+                yield f
+            self.add_file(local, path, skip_cache=True, policy=policy, overwrite="x" not in mode)
+            self._local.pop(path, None)  # the temporary file is gone
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
-    def add_reference(self, uri: str, name: str | None = None, **_ignored) -> ManifestEntry:
-        """Record an external file by URI with its size and digest; its bytes are not stored."""
-        local = reference_path(uri)
-        st = check_exists(local)
-        if not os.path.isfile(local):
-            raise UsageError(f"{uri} is not a regular file; only file references are supported")
-        digest = file_digest(local)
-        path = self._add(name or os.path.basename(urlparse(uri).path),
-                         ("ref", uri, st.st_size, digest))
-        return ManifestEntry(path, digest.hex(), st.st_size, uri, self)
-
-    def remove(self, path: str) -> None:
-        """Drop a path (a file, or everything under a directory) from a draft."""
+    def add_reference(self, uri, name: str | None = None, checksum: bool = True,
+                      max_objects: int | None = None) -> list[ManifestEntry]:
+        """Record external data by URI (W&B's schemes); returns the entries added.  A
+        ``file://`` directory gives one entry per file; ``wandb-artifact://`` (an entry's
+        ``ref_url()``) takes that entry's content itself."""
         self._check_draft()
-        path = _clean_path(path)
+        if isinstance(uri, ManifestEntry):
+            uri = uri.ref_url()
+        uri = str(uri)
+        if urlparse(uri).scheme == ARTIFACT_SCHEME:
+            return [self._add_artifact_file(uri, name)]
+        found = references.probe(uri, checksum, max_objects)
+        base = _clean_path(name) if name else ""
+        added = []
+        for item in found:
+            if item.rel:
+                path = f"{base}/{item.rel}" if base else item.rel
+            else:
+                parsed = urlparse(uri)
+                path = base or os.path.basename(parsed.path.rstrip("/")) or parsed.netloc
+            path = _clean_path(path)
+            entry = Entry(os.fsencode(path.rsplit("/", 1)[-1]), REFERENCE, 0o644, item.size,
+                          item.digest, item.uri.encode())
+            self._check_new(path, entry, False)
+            added.append((path, entry))
+        for path, entry in added:
+            self._put(path, entry, None, None)
+        return [self._entry_of(path) for path, _ in added]
+
+    def _add_artifact_file(self, uri: str, name: str | None) -> ManifestEntry:
+        """A file of another version, by W&B's reference URL: its content is reused (it is
+        in the store already) and pinned until this draft is logged."""
+        parsed = urlparse(uri)
+        try:
+            label = bytes.fromhex(parsed.netloc).decode().removeprefix(_ID_PREFIX)
+        except ValueError:
+            raise UsageError(f"{uri} is not a reference URL of an artifact file") from None
+        files = self._draft_files()
+        source = Artifact._from_version(files.store, files.store.resolve(label))
+        found = source.get_entry(parsed.path.lstrip("/"))
+        path = _clean_path(name or found.path)
+        leaf = os.fsencode(path.rsplit("/", 1)[-1])
+        entry = found._entry._replace(name=leaf)
+        self._check_new(path, entry, False)
+        with files.ingest() as commit:
+            files.pin(commit, [entry])
+        self._put(path, entry, None, None)
+        self._refs[path] = uri
+        return self._entry_of(path)
+
+    def add(self, obj, name: str, overwrite: bool = False) -> ManifestEntry:
+        """Add a ``Table`` as ``NAME.table.json`` (W&B's layout), or a JSON-serialisable
+        dict or list as ``NAME`` (``.json`` appended when missing)."""
+        self._check_draft()
+        if id(obj) in self._objects:
+            return self._entry_of(self._objects[id(obj)][1])
+        if isinstance(obj, Table):
+            path, document = _clean_path(Table.with_suffix(str(name))), obj.to_json(self)
+            source = getattr(obj, "_artifact_target", None)
+            if source is not None and source[0] is not self and not source[0].is_draft():
+                # already in a logged artifact: W&B adds a reference to that file
+                return self.add_reference(source[0].get_entry(source[1]).ref_url(), path)[0]
+        elif isinstance(obj, dict | list):
+            path = _clean_path(str(name) if str(name).endswith(".json") else f"{name}.json")
+            document = obj
+        else:
+            raise TypeError(f"Found object of type {type(obj).__name__}; artifact.add takes a "
+                            "wandb.Table or a JSON-serialisable dict or list (W&B media types "
+                            "are not supported)")
+        if path in self._sources and not overwrite:
+            return self._entry_of(path)
+        text = json.dumps(document, sort_keys=True)
+        with self.new_file(path, mode="w", encoding="utf-8") as f:
+            f.write(text)
+        self._objects[id(obj)] = (obj, path)
+        if isinstance(obj, Table) and getattr(obj, "_artifact_target", None) is None:
+            obj._artifact_target = (self, path)
+        return self._entry_of(path)
+
+    def __setitem__(self, name: str, obj) -> ManifestEntry:
+        return self.add(obj, name)
+
+    def remove(self, item) -> None:
+        """Drop a path (a file, or everything under a directory), or a ManifestEntry."""
+        self._check_draft()
+        path = _clean_path(item.path if isinstance(item, ManifestEntry) else item)
         doomed = [p for p in self._sources if p == path or p.startswith(path + "/")]
         if not doomed:
-            raise NotFound(f"{path!r} is not in artifact {self._name!r}")
+            raise MissingPath(f"No such file or directory: {path!r} in artifact {self._name!r}")
         for p in doomed:
             del self._sources[p]
+            self._local.pop(p, None)
+            self._refs.pop(p, None)
 
     def new_draft(self) -> "Artifact":
         """A draft of the next version that starts with this version's files."""
@@ -161,10 +442,10 @@ class Artifact:
         draft._base, draft._store = self, self._store
         for path, entry, mtime in self._store.walk_times(self._version):
             if entry.kind == DIR:  # comes back with its files, as it was if any are left
-                draft._base_dirs[path] = (entry.mode, mtime)
+                draft._dirs[path] = (entry.mode, mtime)
             else:
-                draft._sources[path.decode("utf-8", "surrogateescape")] = ("inherited", entry,
-                                                                            mtime)
+                draft._sources[path.decode("utf-8", "surrogateescape")] = (entry, mtime)
+        draft._inherited = set(draft._sources)
         return draft
 
     # --- committing (called by Run.log_artifact) ---------------------------------
@@ -172,62 +453,63 @@ class Artifact:
     def _commit(self, store: Store, aliases, run_id: str | None) -> bool:
         self._check_draft()
         check_publication(self._name, self._type, aliases, self.metadata)
+        files = self._files
+        if files is not None and files.store.path != store.path:
+            raise UsageError(f"the files of draft {self._name!r} were stored in "
+                             f"{files.store.path}; log it to a run of that store")
+        sources, base = self._sources, self._base.name if self._base else None
+        if self.incremental and base is None and store.has_artifact(self._name):
+            sources, base = self._over_latest(store)
         with Commit(store) as commit:
+            if files is not None:
+                commit.adopt(files.new_chunks, files.filemaps, files.statcache)
             node = Node()
-            for path, source in sorted(self._sources.items()):
-                self._place(commit, node, path, source)
-            self._restore_base_dirs(node)
+            for path, (entry, mtime) in sorted(sources.items()):
+                if entry.kind == FILE:
+                    entry = commit.inherited_entry(entry)
+                node.place(os.fsencode(path), entry, mtime)
+            self._restore_dirs(node)
             version, created = commit.publish(
                 self._name, node, type=self._type, description=self.description,
                 metadata=self.metadata, aliases=aliases, run_id=run_id,
-                base=self._base.name if self._base else None)  # new_draft()'s version
+                base=base,  # the version new_draft() (or incremental=True) started from
+                refs={p: u for p, u in self._refs.items() if p in self._sources})
+        if files is not None:
+            files.release()
         self._attach(store, version)
-        if self._tmpdir:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
         if not created:
             print(f"artfs: {version.label} already holds this content; no new version",
                   file=sys.stderr)
         return created
 
-    def _restore_base_dirs(self, root: Node) -> None:
-        """Directories of the version a draft started from keep their mode and mtime."""
-        for path, (mode, mtime) in self._base_dirs.items():
+    def _over_latest(self, store: Store) -> tuple[dict, str]:
+        """W&B's incremental artifact: the latest version's files, then this draft's."""
+        latest = store.resolve(f"{self._name}:latest")
+        sources = {}
+        for path, entry, mtime in store.walk_times(latest):
+            if entry.kind == DIR:
+                self._dirs.setdefault(path, (entry.mode, mtime))
+            else:
+                sources[path.decode("utf-8", "surrogateescape")] = (entry, mtime)
+        return {**sources, **self._sources}, latest.label
+
+    def _restore_dirs(self, root: Node) -> None:
+        """Directories of the base version or of add_dir keep their mode and mtime."""
+        for path, (mode, mtime) in self._dirs.items():
             node = root
             for part in path.split(b"/"):
                 node = node.get(part)
                 if not isinstance(node, Node):
                     break
             else:
-                if node.mtime_ns is None:  # not scanned from a directory added since
+                if node.mtime_ns is None:  # made by place(), so no time yet
                     node.mode, node.mtime_ns = mode, mtime
-
-    @staticmethod
-    def _place(commit: Commit, node: Node, path: str, source: tuple) -> None:
-        kind = source[0]
-        leaf = os.fsencode(path.rsplit("/", 1)[-1]) if path and not path.endswith("/") else b""
-        raw_path = os.fsencode(path)
-        if kind == "dir":
-            target = node
-            for part in filter(None, raw_path.split(b"/")):
-                target = target.child_dir(part)
-            commit.scan_dir(source[1], target)
-        elif kind in ("file", "tmpfile"):  # a temporary file is not worth a stat cache entry
-            st = os.stat(source[1])
-            node.place(raw_path, commit.file_entry(leaf, source[1], st, cache=kind == "file"),
-                       st.st_mtime_ns)
-        elif kind == "ref":
-            node.place(raw_path, commit.reference_entry(leaf, source[1], source[2], source[3]))
-        else:
-            entry = commit.inherited_entry(source[1])
-            node.place(raw_path, Entry(leaf, entry.kind, entry.mode, entry.size,
-                                       entry.digest, entry.target), source[2])
 
     def _attach(self, store: Store, version: Version) -> "Artifact":
         self._store, self._version = store, version
         self._type = version.type
         self._load_editable(version)
-        self._sources = {}
+        self._sources, self._dirs, self._files, self._refs = {}, {}, None, {}
         return self
 
     @classmethod
@@ -239,7 +521,16 @@ class Artifact:
 
     def _check_committed(self) -> None:
         if self._version is None:
-            raise UsageError(f"artifact {self._name!r} is a draft; log it with run.log_artifact")
+            raise ArtifactNotLoggedError(f"artifact {self._name!r} is a draft; log it with "
+                                         "run.log_artifact first")
+
+    def is_draft(self) -> bool:
+        return self._version is None
+
+    @property
+    def state(self) -> str:
+        """W&B's states: PENDING for a draft, COMMITTED once logged."""
+        return "PENDING" if self._version is None else "COMMITTED"
 
     @property
     def name(self) -> str:
@@ -248,71 +539,196 @@ class Artifact:
 
     @property
     def source_name(self) -> str:
-        return self._name
+        return self.name
 
     @property
-    def version(self) -> str | None:
-        return f"v{self._version.number}" if self._version else None
+    def qualified_name(self) -> str:
+        self._check_committed()
+        return self.name
+
+    source_qualified_name = qualified_name
+
+    @property
+    def version(self) -> str:
+        self._check_committed()
+        return f"v{self._version.number}"
+
+    source_version = version
+
+    @property
+    def id(self) -> str | None:
+        """A stable id of the version (None for a draft); entries' ``ref_url`` carry it."""
+        if self._version is None:
+            return None
+        return base64.b64encode(f"{_ID_PREFIX}{self._version.label}".encode()).decode()
 
     @property
     def type(self) -> str:
         return self._type
 
     @property
-    def digest(self) -> str | None:
-        return self._version.digest if self._version else None
+    def digest(self) -> str:
+        """The version's tree digest; of a draft, a digest of what was added so far (W&B's
+        is a digest of the manifest), which changes with every addition."""
+        if self._version is not None:
+            return self._version.digest
+        h = hashlib.blake2b(digest_size=32)
+        for path, (entry, _) in sorted(self._sources.items()):
+            h.update(b"%s\0%d\0%s\0%s\n" % (path.encode("utf-8", "surrogateescape"),
+                                              entry.kind, entry.digest, entry.target))
+        return h.hexdigest()
+
+    @property
+    def use_as(self) -> None:
+        """Deprecated in W&B, where it no longer does anything either."""
+        return None
+
+    def finalize(self) -> None:
+        """W&B marks a draft final before logging; here logging is what makes it final."""
+
+    def json_encode(self) -> dict:
+        """W&B's reference to this version, as it puts one in a run's config."""
+        self._check_committed()
+        return {"_type": "artifactVersion", "_version": "v0", "id": self.id,
+                "version": self.version,
+                "sequenceName": self._name, "usedAs": None}
 
     @property
     def size(self) -> int:
-        self._check_committed()
+        """Bytes of every file and reference (of a draft: of what was added so far)."""
+        if self._version is None:
+            return sum(entry.size for entry, _ in self._sources.values())
         return self._version.size
 
     @property
-    def created_at(self) -> float | None:
-        return self._version.created if self._version else None
+    def file_count(self) -> int:
+        self._check_committed()
+        return self._version.files
 
     @property
-    def manifest(self) -> dict[str, ManifestEntry]:
-        """Path -> entry for every file (and reference) of the committed version."""
+    def created_at(self) -> str:
         self._check_committed()
-        out = {}
+        return _iso(self._version.created)
+
+    @property
+    def manifest(self) -> Manifest:
+        """Path -> entry for every file, reference and link (of a draft: added so far)."""
+        if self._version is None:
+            return Manifest((path, self._entry_of(path)) for path in sorted(self._sources))
+        out = Manifest()
+        refs = self._version.record.get("refs")
+        refs = refs if isinstance(refs, dict) else {}
         for path, entry in self._store.walk(self._version.root):
             if entry.kind in (FILE, REFERENCE, SYMLINK):
                 shown = path.decode("utf-8", "surrogateescape")
-                ref = entry.target.decode() if entry.kind == REFERENCE else None
-                out[shown] = ManifestEntry(shown, entry.digest.hex(), entry.size, ref, self)
+                ref = entry.target.decode() if entry.kind == REFERENCE else refs.get(shown)
+                out[shown] = ManifestEntry(shown, entry.digest.hex(), entry.size, ref, None,
+                                           self, entry)
         return out
 
-    def files(self) -> list[ManifestEntry]:
-        return list(self.manifest.values())
-
-    def get_entry(self, path: str) -> ManifestEntry:
-        try:
-            return self.manifest[_clean_path(path)]
-        except KeyError:
-            raise NotFound(f"{path!r} is not in {self.name}") from None
-
-    def _default_root(self) -> str:
-        return os.path.join("artifacts", self.name)
-
-    def download(self, root: str | None = None) -> str:
-        """The version's files: with a mount running and no ``root``, its directory in the
-        mount (nothing copied); otherwise written under ``root`` (default
-        ``./artifacts/NAME:vN``)."""
+    def files(self, names: list[str] | None = None, per_page: int = 50) -> list[ArtifactFile]:
+        """The version's files (only ``names``, if given), as W&B's File objects."""
         self._check_committed()
-        if root is None:
+        manifest = self.manifest
+        chosen = manifest.values() if names is None else [
+            manifest[p] for p in map(_clean_path, names) if p in manifest]
+        return [ArtifactFile(e.path, e.size, e.digest, e) for e in chosen]
+
+    def get_entry(self, name: str) -> ManifestEntry:
+        """The entry at ``name`` (or an object added as ``name``); KeyError if absent."""
+        self._check_committed()
+        path, manifest = _clean_path(name), self.manifest
+        found = manifest.get(path) or manifest.get(Table.with_suffix(path))
+        if found is None:
+            raise EntryNotFound(f"Path not contained in artifact: {path} (in {self.name})")
+        return found
+
+    def get_path(self, name: str) -> ManifestEntry:
+        """W&B's older name for ``get_entry``."""
+        return self.get_entry(name)
+
+    def get(self, name: str):
+        """The object added as ``name`` (a Table, dict or list), or None if there is none."""
+        self._check_committed()
+        path, manifest = _clean_path(name), self.manifest
+        entry = next((manifest[p] for p in (Table.with_suffix(path), path, f"{path}.json")
+                      if p in manifest and p.endswith(".json")), None)
+        if entry is None:
+            return None
+        with open(entry.download()) as f:
+            document = json.load(f)
+        if isinstance(document, dict) and document.get("_type") == "table":
+            return Table.from_json(document, self)
+        return document
+
+    __getitem__ = get
+
+    def _default_root(self, include_version: bool = True) -> str:
+        return os.path.join(_artifacts_dir(), self.name if include_version else self._name)
+
+    def download(self, root: str | None = None, allow_missing_references: bool = False,
+                 skip_cache: bool | None = None, path_prefix: str | None = None,
+                 multipart: bool | None = None) -> str:
+        """The version's files (only those whose path starts with ``path_prefix``): with a
+        mount running and no ``root``, its directory in the mount (nothing copied), unless
+        the version holds references; otherwise written under ``root`` (default
+        ``./artifacts/NAME:vN``).  A reference that cannot be fetched is an error, unless
+        ``allow_missing_references``."""
+        self._check_committed()
+        if root is None and path_prefix is None:
             live = registry.mounts(self._store.path)
-            if live:
+            if live and not any(e.ref for e in self.manifest.values()):
                 return os.path.join(live[0].mountpoint, "artifacts", self._name, self.version)
-        root = root or self._default_root()
-        export(self._store, self._version, root)
+        root = os.fspath(root or self._default_root())
+        prefix = os.fsencode(str(path_prefix)) if path_prefix else None
+        export(self._store, self._version, root, prefix=prefix,
+               missing_references_ok=allow_missing_references)
         return root
+
+    def file(self, root: str | None = None) -> str:
+        """The one file of a single-file artifact, downloaded."""
+        manifest = self.manifest
+        self._check_committed()
+        if len(manifest) != 1:
+            raise UsageError(f"{self.name} holds {len(manifest)} files; use download(), or "
+                             "get_entry(path).download()")
+        return next(iter(manifest.values())).download(root)
 
     def _download_entry(self, entry: ManifestEntry, root: str | None) -> str:
         self._check_committed()
-        root = root or self._default_root()
+        root = os.fspath(root or self._default_root())
         export(self._store, self._version, root, only=os.fsencode(entry.path))
         return os.path.join(root, entry.path)
+
+    def verify(self, root: str | None = None) -> None:
+        """Check that ``root`` (default: the download directory) holds exactly this version's
+        files with their content; ValueError naming the first difference.  References are
+        not checked (as in W&B)."""
+        self._check_committed()
+        root = os.fspath(root or self._default_root())
+        manifest = self.manifest
+        for rel in _local_files(root):
+            if rel not in manifest:
+                raise UsageError(f"Found file {os.path.join(root, rel)} which is not a member "
+                                 f"of artifact {self.name}")
+        for path, entry in sorted(manifest.items()):
+            _check_local(os.path.join(root, path), entry)
+
+    def checkout(self, root: str | None = None) -> str:
+        """Make ``root`` (default ``./artifacts/NAME``) hold exactly this version: files
+        that are not in it are deleted, the others written as they are in it."""
+        self._check_committed()
+        root = os.fspath(root or self._default_root(include_version=False))
+        manifest = self.manifest
+        for rel in _local_files(root):
+            if rel not in manifest:
+                os.unlink(os.path.join(root, rel))
+        for folder, _, _ in sorted(os.walk(root), reverse=True):  # deepest first
+            if folder != root and not os.listdir(folder):
+                rel = os.path.relpath(folder, root).replace(os.sep, "/")
+                if not any(p.startswith(rel + "/") for p in manifest):
+                    os.rmdir(folder)
+        return self.download(root)
 
     # --- lineage -------------------------------------------------------------------
 
@@ -448,11 +864,11 @@ class Artifact:
         return INHERIT if self._ttl_is_inherited else self._ttl_duration_seconds
 
     @property
-    def updated_at(self) -> float:
+    def updated_at(self) -> str:
         """When the version's description, metadata, aliases, tags or ttl last changed
-        (its creation if never)."""
+        (its creation if never), an ISO 8601 string as ``created_at``."""
         self._logged("updated_at")
-        return self._updated_at or self.created_at
+        return _iso(self._updated_at) if self._updated_at else self.created_at
 
     def save(self, project: str | None = None, settings=None) -> None:
         """Log a draft (under the active run, else a run of job type ``auto``), or keep
@@ -543,6 +959,28 @@ def _plain_json(value) -> dict:
         raise UsageError(f"metadata must hold only JSON values ({e})") from None
     meta.check_document(copied)
     return copied
+
+
+def _local_files(root: str):
+    """Relative paths of the files and links below ``root``."""
+    for folder, dirs, names in os.walk(root):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            yield os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+
+
+def _check_local(path: str, entry: ManifestEntry) -> None:
+    kind = entry._entry.kind if entry._entry is not None else FILE
+    if kind == REFERENCE:
+        return
+    if kind == SYMLINK:
+        if not os.path.islink(path) or os.fsencode(os.readlink(path)) != entry._entry.target:
+            raise UsageError(f"Link mismatch for file: {entry.path} (not a link to "
+                             f"{entry._entry.target.decode(errors='replace')})")
+        return
+    if not os.path.isfile(path) or os.path.islink(path):
+        raise UsageError(f"Missing file: {entry.path} is not in {os.path.dirname(path) or '.'}")
+    if file_digest(path).hex() != entry.digest:
+        raise UsageError(f"Digest mismatch for file: {entry.path}")
 
 
 def _recorded_run(store: Store, run_id: str) -> "Run":

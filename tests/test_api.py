@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 import artfs
-from artfs.errors import Conflict, NotFound, ReferenceChanged, UsageError
+from artfs.errors import ArtifactFinalizedError, Conflict, NotFound, ReferenceChanged, UsageError
 from artfs.store.store import Store
 from tests.conftest import read, write
 
@@ -76,7 +76,7 @@ def test_artifact_properties_and_manifest(store_dir, tmp_path):
             f.write("# notes\n")
         with art.new_file("blob.bin", mode="wb") as f:
             f.write(b"\xff" * 10)
-        assert art.name == "ds" and art.version is None
+        assert art.name == "ds" and art.is_draft() and art.state == "PENDING"
         run.log_artifact(art, aliases=["best"])
     assert (art.name, art.version, art.type) == ("ds:v0", "v0", "dataset")
     assert art.aliases == ["latest", "best"]
@@ -92,7 +92,7 @@ def test_artifact_properties_and_manifest(store_dir, tmp_path):
         art.get_entry("missing.txt")
     assert len(art.files()) == 5
     assert art.logged_by().config == {"lr": 0.1}
-    with pytest.raises(artfs.errors.ArtifactFinalizedError):  # W&B's type for it
+    with pytest.raises(ArtifactFinalizedError):  # W&B's error for changing a logged version
         art.add_file(str(tmp_path / "one.txt"))
 
 
@@ -170,7 +170,7 @@ def test_reference_recorded_and_checked(store_dir, tmp_path):
     write(ext, b"external bytes")
     with artfs.init() as run:
         art = artfs.Artifact("refs", type="dataset")
-        entry = art.add_reference(f"file://{ext}")
+        [entry] = art.add_reference(f"file://{ext}")
         run.log_artifact(art)
     assert entry.size == 14 and entry.ref == f"file://{ext}"
     assert art.get_entry("external.bin").ref == f"file://{ext}"

@@ -110,11 +110,18 @@ def test_the_bounds_are_the_documented_ones():
 def test_deep_metadata_is_refused_by_log_artifact(store_dir, tmp_path, levels):
     write(tmp_path / "a.txt", "a")
     with artfs.init() as run:
-        art = artfs.Artifact("ds", "dataset", metadata=deep(levels))
-        art.add_file(str(tmp_path / "a.txt"))
+        with pytest.raises(UsageError, match="nested more than 64 levels"):  # as W&B: at once
+            artfs.Artifact("ds", "dataset", metadata=deep(levels))
+        assert chunk_files(store_dir) == []
+        art = artfs.Artifact("ds", "dataset")
+        art.add_file(str(tmp_path / "a.txt"))  # stored now: a draft snapshots what it adds
+        art.metadata = deep(levels)
         with pytest.raises(UsageError, match="nested more than 64 levels"):
             run.log_artifact(art)
-    assert Store.open(store_dir).all_versions() == []
+        assert Store.open(store_dir).all_versions() == []
+        del art  # a draft that is never logged: gc frees what it stored
+    from artfs.store.gc import collect
+    collect(Store.open(store_dir))
     assert chunk_files(store_dir) == []
 
 
@@ -136,10 +143,12 @@ def test_the_limits_themselves_are_accepted(store_dir, tmp_path):
 ], ids=["keys", "keys-in-lists", "size", "deep-beside-flat"])
 def test_big_metadata_is_refused_before_anything_is_stored(store_dir, tmp_path, metadata, says):
     write(tmp_path / "a.txt", "a")
-    art = artfs.Artifact("ds", "dataset", metadata=metadata)
-    art.add_file(str(tmp_path / "a.txt"))
-    with artfs.init() as run, pytest.raises(UsageError, match=says):
-        run.log_artifact(art)
+    with pytest.raises(UsageError, match=says):  # W&B validates metadata in the constructor
+        artfs.Artifact("ds", "dataset", metadata=metadata)
+    art = artfs.Artifact("ds", "dataset")
+    art.metadata = metadata  # set later: refused when a file is added, before it is stored
+    with pytest.raises(UsageError, match=says):
+        art.add_file(str(tmp_path / "a.txt"))
     assert Store.open(store_dir).all_versions() == [] and chunk_files(store_dir) == []
 
 
@@ -147,10 +156,8 @@ def test_a_cycle_in_metadata_is_refused(store_dir, tmp_path):
     cycle: dict = {}
     cycle["self"] = cycle
     write(tmp_path / "a.txt", "a")
-    art = artfs.Artifact("ds", "dataset", metadata=cycle)
-    art.add_file(str(tmp_path / "a.txt"))
-    with artfs.init() as run, pytest.raises(UsageError, match="nested more than 64"):
-        run.log_artifact(art)
+    with pytest.raises(UsageError, match="nested more than 64"):
+        artfs.Artifact("ds", "dataset", metadata=cycle)
 
 
 @pytest.mark.parametrize("text, says", [

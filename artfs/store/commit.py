@@ -24,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 
 import blake3
 
-from artfs.errors import ArtfsError, Conflict, NotFound, SpecialFile, StoreError
+from artfs.errors import ArtfsError, Conflict, MissingPath, SpecialFile, StoreError
 from artfs.store import attrs, meta
 from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
@@ -159,6 +159,16 @@ class Commit:
         for future in self._futures:
             future.result()
         self._futures.clear()
+
+    drain = _drain  # a draft pins what a commit wrote once it is all written
+
+    def adopt(self, new_chunks: dict, filemaps: dict, statcache: dict) -> None:
+        """Publish with this version what a draft stored when its files were added (and
+        kept pinned since, so gc has not freed it)."""
+        self.new_chunks.update(new_chunks)
+        self.filemaps.update(filemaps)
+        self.statcache.update(statcache)
+        self._claimed.update(new_chunks)
 
     # --- files -----------------------------------------------------------------
 
@@ -363,12 +373,14 @@ class Commit:
 
     def publish(self, name: str, node: Node, *, type: str = "dataset", description: str = "",
                 metadata: dict | None = None, message: str = "", aliases=(),
-                run_id: str | None = None, base: str | None = None) -> tuple[Version, bool]:
+                run_id: str | None = None, base: str | None = None,
+                refs: dict[str, str] | None = None) -> tuple[Version, bool]:
         """Make the version visible; (version, False) if the newest version has this content.
 
         ``base`` is the label of the version this one was derived from (staged or drafted
-        from), recorded for lineage."""
-        self.base = base  # for _publish_in's record
+        from), recorded for lineage; ``refs`` maps paths whose content came from another
+        artifact's file to W&B's reference URL of it (``wandb-artifact://``)."""
+        self.base, self.refs = base, refs  # for _publish_in's record
         aliases = check_publication(name, type, aliases, metadata, run_id)
         root, root_attrs, size, files = self.build(node)
         times = {"attrs": root_attrs.hex(),
@@ -399,7 +411,7 @@ class Commit:
         else:
             number, created = art["next_version"], True
             record = {"root": root.hex(), "size": size, "files": files, "created": time.time(),
-                      "base": self.base,
+                      "base": self.base, **({"refs": self.refs} if self.refs else {}),
                       "type": type, "description": description, "metadata": metadata,
                       "message": message, "run": run_id, **times}
             txn.put(meta.version_key(name, number), meta.dumps(record), db=db["versions"])
@@ -472,6 +484,6 @@ def check_exists(path: str) -> os.stat_result:
     try:
         return os.lstat(path)
     except FileNotFoundError:
-        raise NotFound(f"{path} does not exist") from None
+        raise MissingPath(f"{path} does not exist") from None
     except OSError as e:
         raise ArtfsError(f"cannot read {path}: {e.strerror}") from None

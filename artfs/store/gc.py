@@ -4,7 +4,9 @@ references, after removing the versions retention says have expired (retention.p
 Mark and sweep under the exclusive gc lock, so no commit is between its dedup
 check and its publication.  Index entries go first (one transaction), files
 after: a crash in between leaves stray files, never an index entry for a
-missing file.  Stray files (from commits that died before publishing) go too.
+missing file.  Stray files (from commits that died before publishing, and drafts
+whose process ended before logging them) go too; chunks a live draft stored or
+relies on are kept (see drafts.py).
 
 What running mounts still serve is kept, removed versions included, so that a
 file open through a mount reads to its end.  ``held`` asks them after the
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from artfs.errors import CorruptData, StoreError
-from artfs.store import attrs, meta, retention
+from artfs.store import attrs, drafts, meta, retention
 from artfs.store.staging import staging_bases
 from artfs.store.store import Store
 from artfs.store.tree import DIR, FILE, decode_tree, tree_digest
@@ -179,13 +181,14 @@ def collect(store: Store, *, dry_run: bool = False, held: Held = _nothing_held,
         gone = frozenset(d.label for d in doomed) if dry_run else frozenset()
         live_trees, live_files, live_attrs = live_objects(store, _noting(held, held_files),
                                                           gone)
+        pinned = drafts.pinned_chunks(store, dry_run=dry_run)  # of drafts not yet logged
         db = store.meta.db
         with store.meta.read() as txn:
-            live_chunks = _live_chunks(store, txn, live_files, held_files)
+            live_chunks = _live_chunks(store, txn, live_files, held_files) | pinned
             dead_chunks = {bytes(k): _stored_size(k, v) for k, v in txn.cursor(db["chunks"])
                            if bytes(k) not in live_chunks}
             dead_maps = [bytes(k) for k in txn.cursor(db["filemaps"]).iternext(values=False)
-                         if bytes(k) not in live_files]
+                         if bytes(k) not in live_files and bytes(k) not in pinned]
             dead_trees = [bytes(k) for k in txn.cursor(db["trees"]).iternext(values=False)
                           if bytes(k) not in live_trees]
             dead_attrs = [bytes(k) for k in txn.cursor(db["attrs"]).iternext(values=False)

@@ -11,11 +11,11 @@ import os
 import secrets
 import stat
 from collections.abc import Callable
-from urllib.parse import unquote, urlparse
 
 import blake3
 
-from artfs.errors import ArtfsError, Conflict, CorruptData, NotFound, ReferenceChanged
+from artfs.errors import CommError, Conflict, CorruptData, NotFound
+from artfs.store import references
 from artfs.store.holes import write_sparse
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
@@ -32,17 +32,12 @@ def file_digest(path: str | bytes | int) -> bytes:
     return h.digest()
 
 
-def reference_path(uri: str) -> str:
-    """The local path of a ``file://`` reference; other schemes are not fetched here."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        raise ArtfsError(f"cannot fetch {uri}: only file:// references are supported")
-    return unquote(parsed.path)
-
-
 def export(store: Store, version: Version, dest: str,
-           progress: Callable[[int], None] = lambda n: None, only: bytes | None = None) -> None:
-    """Write ``version``'s tree (or only the path ``only``) into ``dest``.
+           progress: Callable[[int], None] = lambda n: None, only: bytes | None = None, *,
+           prefix: bytes | None = None, missing_references_ok: bool = False) -> None:
+    """Write ``version``'s tree (or only the path ``only``, or only the files whose paths
+    start with the string ``prefix``) into ``dest``.  A reference that cannot be fetched
+    stops the export, unless ``missing_references_ok`` (it is then left out).
 
     Holds the gc lock shared, as a commit does: a version removed meanwhile is
     written out whole, and gc frees its chunks afterwards.  Everything is written
@@ -58,7 +53,9 @@ def export(store: Store, version: Version, dest: str,
         os.makedirs(dest, exist_ok=True)
         fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            _Export(store, version, os.fsencode(dest), progress).run(fd, only)
+            exporter = _Export(store, version, os.fsencode(dest), progress)
+            exporter.missing_references_ok = missing_references_ok
+            exporter.run(fd, only, prefix)
         except CorruptData as e:
             raise CorruptData(f"{version.label} is damaged in the store ({e}); "
                               "run 'artfs verify'") from None
@@ -70,11 +67,20 @@ class _Export:
     def __init__(self, store: Store, version: Version, dest: bytes, progress):
         self.store, self.version, self.dest, self.progress = store, version, dest, progress
 
-    def run(self, fd: int, only: bytes | None) -> None:
-        if only is None:
+    missing_references_ok = False
+
+    def run(self, fd: int, only: bytes | None, prefix: bytes | None = None) -> None:
+        if prefix is not None:
+            for path, entry in list(self.store.walk(self.version.root)):
+                if entry.kind != DIR and path.startswith(prefix):
+                    self._one(fd, path)
+        elif only is not None:
+            self._one(fd, only)
+        else:
             self._directory(fd, b"", self.version.root, self.version.attrs_root)
             os.utime(fd, ns=(self.version.mtime_ns, self.version.mtime_ns))
-            return
+
+    def _one(self, fd: int, only: bytes) -> None:
         *parents, _ = only.split(b"/")
         entry = self.store.lookup(self.version.root, only)
         opened: list[int] = []
@@ -113,6 +119,12 @@ class _Export:
                 self.progress(0)
             elif _same_file(fd, name, entry):
                 self.progress(entry.size)
+            elif entry.kind == REFERENCE and self.missing_references_ok:
+                try:
+                    _write_file(fd, name, _entry_blocks(self.store, entry), entry.mode,
+                                self.progress, self._shown(path))
+                except CommError:  # unreachable or gone: left out, as asked
+                    return
             else:
                 _write_file(fd, name, _entry_blocks(self.store, entry), entry.mode,
                             self.progress, self._shown(path))
@@ -192,22 +204,4 @@ def _entry_blocks(store: Store, entry: Entry):
     if entry.kind == FILE:
         yield from store.read_file(entry)
     elif entry.kind == REFERENCE:
-        yield from _reference_blocks(entry)
-
-
-def _reference_blocks(entry: Entry):
-    """A referenced file's bytes, checked against the size and digest it had when recorded."""
-    uri = entry.target.decode()
-    path = reference_path(uri)
-    h, size = blake3.blake3(), 0
-    try:
-        with open(path, "rb") as f:
-            while block := f.read(_BLOCK):
-                h.update(block)
-                size += len(block)
-                yield block
-    except FileNotFoundError:
-        raise NotFound(f"referenced file {uri} no longer exists") from None
-    if size != entry.size or h.digest() != entry.digest:
-        raise ReferenceChanged(f"referenced file {uri} changed since it was recorded "
-                               f"(size {entry.size} → {size}); log a new version of it")
+        yield from references.blocks(entry.target.decode(), entry.size, entry.digest)
