@@ -100,3 +100,7 @@ def disk_full(store_path: str) -> DiskFull:
     return DiskFull(f"the disk holding the store {store_path} is full; nothing was published. "
                     "Free space there ('artfs gc' frees what no version needs, also the chunks "
                     "a failed commit left), then try again")
+
+
+class ConfigError(ArtfsError):
+    """A config value already set changed without ``allow_val_change=True`` (W&B's name)."""
