@@ -54,7 +54,7 @@ def _yaml_file(path: str) -> dict:
 def clean(items: dict) -> dict:
     """Config items as stored: JSON values, keys without the dashes of flag names
     (``--lr`` is ``lr``, as in W&B)."""
-    return {str(key).strip("-"): jsonable(value) for key, value in items.items()}
+    return {str(key).strip("-"): jsonable(value, "config") for key, value in items.items()}
 
 
 class Config:

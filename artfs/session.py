@@ -21,10 +21,10 @@ import warnings
 
 from artfs import settings as settings_mod
 from artfs.artifact import Artifact
-from artfs.runconfig import Config, clean, parse_config
 from artfs.errors import ArtfsError, MissingPath, NotFound, UsageError
 from artfs.fs import registry
 from artfs.metrics import History, Metric, Summary
+from artfs.runconfig import Config, clean, parse_config
 from artfs.store import runs as runs_mod
 from artfs.store.names import parse_ref
 from artfs.store.store import Store
