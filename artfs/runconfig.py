@@ -9,6 +9,7 @@ silently rewrite a hyperparameter).
 
 import os
 
+from artfs.artifact import Artifact
 from artfs.errors import ConfigError, UsageError
 from artfs.values import jsonable
 
@@ -61,9 +62,11 @@ class Config:
     """A run's config.  ``on_change(items)`` is called with the whole config after each
     change, before the change is visible: a change the store refuses is not made."""
 
-    def __init__(self, items: dict | None = None, on_change=None):
+    def __init__(self, items: dict | None = None, on_change=None, on_artifact=None):
         object.__setattr__(self, "_items", dict(items or {}))
         object.__setattr__(self, "_on_change", on_change)
+        object.__setattr__(self, "_on_artifact", on_artifact)
+        object.__setattr__(self, "_artifacts", {})  # key -> the Artifact set there
 
     def keys(self) -> list[str]:
         return [k for k in self._items if not k.startswith("_")]
@@ -81,11 +84,11 @@ class Config:
         return dict(self.items())
 
     def __getitem__(self, key):
-        return self._items[key]
+        return self._artifacts.get(key, self._items[key])
 
     def __getattr__(self, key):
         try:
-            return self._items[key]
+            return self[key]
         except KeyError:
             raise AttributeError(f"the config has no item {key!r}") from None
 
@@ -98,6 +101,7 @@ class Config:
         items = dict(self._items)
         del items[key]
         self._save(items)
+        self._artifacts.pop(key, None)
 
     __delattr__ = __delitem__
 
@@ -134,14 +138,23 @@ class Config:
         self._save(self._items)
 
     def _change(self, new: dict, allow_val_change) -> None:
-        items = dict(self._items)
+        items, artifacts = dict(self._items), {}
+        for key, value in new.items():
+            if isinstance(value, Artifact):  # W&B: the run uses it; config names it
+                artifacts[str(key).strip("-")] = value
+                new = {**new, key: {"_type": "artifactVersion", "name": value.name,
+                                    "type": value.type}}
         for key, value in clean(new).items():
             if not allow_val_change and key in items and items[key] != value:
                 raise ConfigError(
                     f"attempted to change config {key!r} from {items[key]!r} to {value!r}; "
                     "pass allow_val_change=True to config.update() if you mean it")
             items[key] = value
+        for artifact in artifacts.values():
+            if self._on_artifact is not None:
+                self._on_artifact(artifact)
         self._save(items)
+        self._artifacts.update(artifacts)
 
     def _save(self, items: dict) -> None:
         if self._on_change is not None:

@@ -119,7 +119,8 @@ class Run:
         """A live run's Config (changes are saved at once); a recorded run's config as a
         dict, as in W&B's public API (``update()`` saves changes made to it)."""
         if self._config is None:
-            self._config = (Config(self._record["config"], on_change=self._save_config)
+            self._config = (Config(self._record["config"], on_change=self._save_config,
+                                   on_artifact=self.use_artifact)
                             if self._live else self._record["config"])
         return self._config
 
