@@ -11,6 +11,7 @@ and ``notes`` are recorded on the run; ``resume`` continues a recorded run;
 """
 
 import atexit
+import datetime
 import os
 import re
 import shutil
@@ -64,6 +65,9 @@ class Run:
                      doc="running, finished, failed, or adhoc (an implicit run)")
     start = property(lambda self: self._record["start"], doc="seconds since the epoch")
     start_time = start
+    created_at = property(lambda self: datetime.datetime.fromtimestamp(
+        self._record["start"], datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        doc="when the run started, as W&B's ISO string (UTC)")
     end = property(lambda self: self._record["end"], doc="None while running")
     exit_code = property(lambda self: self._record["exit_code"])
     command = property(lambda self: self._record.get("command"))
@@ -93,6 +97,7 @@ class Run:
         return property(get, set_, doc=doc)
 
     name = _label_property("name", "the run's display name")
+    display_name = name
     notes = _label_property("notes", "a description of the run")
     tags = _label_property("tags", "a tuple of labels; assign a new sequence to change them")
     group = _label_property("group", "the experiment the run belongs to")
