@@ -500,7 +500,7 @@ def _resume(store: Store, args: dict, items: dict, allow_val_change) -> Run | No
 def _crashed_run(store: Store) -> str | None:
     """W&B's resume="auto": the last run of this program, here, if it did not finish
     (its process died while it was running)."""
-    here = [r for r in runs_mod.list_runs(store) if r.get("cwd") == os.getcwd()
+    here = [r for r in runs_mod.list_runs(store, damage=[]) if r.get("cwd") == os.getcwd()
             and r.get("command") == sys.argv and not r.get("implicit")]
     if here and here[-1]["status"] == "running" and not runs_mod.is_alive(here[-1]):
         return here[-1]["id"]
