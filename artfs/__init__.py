@@ -23,10 +23,13 @@ _EXPORTS = {
     "init": "artfs.session",
     "finish": "artfs.session",
     **dict.fromkeys(["log", "define_metric", "save", "watch", "unwatch", "alert",
-                     "mark_preempting", "log_code"], "artfs.session"),
+                     "mark_preempting", "log_code", "log_artifact", "use_artifact", "join"],
+                    "artfs.session"),
     "Settings": "artfs.settings",
+    "sweep": "artfs.sweeps",
+    "agent": "artfs.sweeps",
     **dict.fromkeys(["login", "require", "setup", "teardown", "termlog", "termwarn",
-                     "termerror", "AlertLevel", "sweep", "agent", "controller", "restore"],
+                     "termerror", "AlertLevel", "restore"],
                     "artfs.cloud"),
 }
 _SUBMODULES = {"errors"}  # wandb.errors.CommError works without importing it first

@@ -1,8 +1,8 @@
 """W&B calls about its cloud, mapped to what is true of a local store.
 
 There is no account to log into and no server to ask for features: ``login`` and
-``require`` succeed, and say so.  What needs W&B's servers (sweeps, restoring files
-from the cloud) raises one line saying what to do instead.
+``require`` succeed, and say so.  What needs W&B's servers (restoring files from the
+cloud) raises one line saying what to do instead.
 """
 
 import enum
@@ -58,14 +58,6 @@ class AlertLevel(enum.Enum):
     INFO = "INFO"
     WARN = "WARN"
     ERROR = "ERROR"
-
-
-def sweep(*args, **kwargs):
-    raise UsageError("sweeps are scheduled by W&B's server, which artfs does not have; run "
-                     "the configurations yourself (a loop over init(config=...))")
-
-
-agent = controller = sweep
 
 
 def restore(name: str, run_path: str | None = None, replace: bool = False,

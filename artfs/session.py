@@ -34,6 +34,7 @@ RUN_ENV = runs_mod.RUN_ENV
 _active: list["Run"] = []  # runs that are wandb.run in turn: the last one is
 _others: list["Run"] = []  # reinit="create_new" runs: live, but never wandb.run
 _warned: set[str] = set()
+_sweep_trial: dict | None = None  # set by sweeps.agent while a trial's function runs
 
 
 def warn_once(key: str, message: str) -> None:
@@ -79,11 +80,12 @@ class Run:
     offline = property(lambda self: runs_mod.label(self._record, "mode") == "offline")
     disabled = property(lambda self: runs_mod.label(self._record, "mode") == "disabled")
     resumed = property(lambda self: bool(self._record.get("resumed")))
+    sweep_id = property(lambda self: runs_mod.label(self._record, "sweep") or None)
     url = property(lambda self: None, doc="no web page: 'artfs runs show ID' shows the run")
     path = property(lambda self: f"{self.entity}/{self.project}/{self.id}",
                     doc="entity/project/id, as W&B's run.path")
     step = property(lambda self: self._history.step if self._history else
-                    self._last_step() + 1, doc="the step the next log call goes to")
+                    _next_step(self._store, self.id), doc="the step the next log call goes to")
 
     def _label_property(key: str, doc: str):  # a field W&B lets a script change
         def get(self):
@@ -202,10 +204,6 @@ class Run:
             wanted = [*([x_axis] if x_axis in row else []), *keys] if keys else row
             found.append((row.get("_step", 0), {k: row[k] for k in wanted}))
         return found
-
-    def _last_step(self) -> int:
-        rows = runs_mod.read_history(self._store, self.id) if self._store else []
-        return max((r.get("_step", -1) for r in rows), default=-1)
 
     def update(self) -> None:
         """Save changes made to a recorded run's config dict (W&B's public ``Run.update``);
@@ -430,6 +428,11 @@ def init(entity: str | None = None, project: str | None = None, dir: str | None 
          "notes": notes, "tags": tags, "group": group, "job_type": job_type, "mode": mode,
          "reinit": reinit, "resume": resume}, settings, os.environ)
     items = clean(parse_config(config, config_exclude_keys, config_include_keys))
+    if _sweep_trial is not None:  # a sweep's parameters win over the script's, as in W&B
+        items.update(clean(_sweep_trial["config"]))
+        args["project"] = args["project"] or _sweep_trial["project"]
+        args["entity"] = args["entity"] or _sweep_trial["entity"]
+        args["sweep"] = _sweep_trial["sweep"]
     if args["mode"] == "disabled":
         return _enter(DisabledRun(args, items), args["reinit"])
     previous = active()
@@ -452,11 +455,11 @@ def init(entity: str | None = None, project: str | None = None, dir: str | None 
     return _enter(run, args["reinit"])
 
 
-_LABEL_ARGS = ("entity", "group", "notes", "mode", "dir")
+_LABEL_ARGS = ("entity", "group", "notes", "mode", "dir", "sweep")
 
 
 def _start(store: Store, args: dict, items: dict) -> Run:
-    labels = {key: args[key] for key in _LABEL_ARGS if args[key] is not None}
+    labels = {key: args[key] for key in _LABEL_ARGS if args.get(key) is not None}
     record = runs_mod.start_run(
         store, run_id=args["id"], job_type=args["job_type"], name=args["name"],
         config=items, project=args["project"] or settings_mod.PROJECT, command=sys.argv,
@@ -488,13 +491,17 @@ def _resume(store: Store, args: dict, items: dict, allow_val_change) -> Run | No
     config = Config(record["config"])
     config.update(items, allow_val_change=allow_val_change)
     changes = {key: args[key] for key in ("name", "job_type", "project", *_LABEL_ARGS)
-               if args[key] is not None}
+               if args.get(key) is not None}
     if args["tags"] is not None:
         changes["tags"] = [str(t) for t in args["tags"]]
     record = runs_mod.resume_run(store, run_id, config=config.as_dict(), **changes)
-    run = Run(store, record, live=True)
-    run._history.step = run._last_step() + 1
-    return run
+    return Run(store, record, live=True, step=_next_step(store, run_id))
+
+
+def _next_step(store: Store | None, run_id: str) -> int:
+    """The step after the last one a run logged (0 for none): where a resumed run goes on."""
+    rows = runs_mod.read_history(store, run_id) if store else []
+    return max((r.get("_step", -1) for r in rows), default=-1) + 1
 
 
 def _crashed_run(store: Store) -> str | None:
@@ -511,9 +518,9 @@ def _enter(run: Run, reinit) -> Run:
     """Make ``run`` live: ``artfs.run`` (unless reinit="create_new"), and the run of the
     processes this one starts."""
     (_others if reinit == "create_new" and active() is not None else _active).append(run)
+    os.makedirs(run.dir, mode=0o700, exist_ok=True)  # scripts write into it at once
     if not run.disabled:
         os.environ[RUN_ENV] = run.id
-        os.makedirs(run.dir, mode=0o700, exist_ok=True)
         _watch_crashes()
     return run
 
@@ -631,6 +638,9 @@ unwatch = _on_active("unwatch")
 alert = _on_active("alert")
 mark_preempting = _on_active("mark_preempting")
 log_code = _on_active("log_code")
+log_artifact = _on_active("log_artifact")
+use_artifact = _on_active("use_artifact")
+join = finish  # W&B's old name for finish
 
 
 _crash: list[BaseException] = []  # an uncaught exception: the runs still live failed

@@ -424,9 +424,57 @@ def test_alert_watch_and_log_code(tmp_path, capfd):
 
 
 def test_cloud_only_calls_raise_clearly():
-    with pytest.raises(UsageError, match="sweep"):
+    with pytest.raises(UsageError, match="parameters"):
         wandb.sweep({"method": "grid"})
     with pytest.raises(UsageError):
         wandb.restore("model.h5")
     with pytest.raises(UsageError, match="resume_from"):
         wandb.init(resume_from="abc?_step=3")
+
+
+# --- sweeps, run by the agent in this process --------------------------------------------
+
+def test_grid_sweep_runs_every_combination_as_runs():
+    sweep_id = wandb.sweep({"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+                            "parameters": {"lr": {"values": [0.1, 0.01]},
+                                           "layers": {"values": [1, 2]},
+                                           "opt": {"value": "adam"}}}, project="sweepy")
+    seen = []
+
+    def train():
+        with wandb.init(config={"lr": 5.0, "epochs": 3}) as run:  # the sweep's lr wins
+            seen.append((run.config.lr, run.config.layers, run.config.opt, run.config.epochs))
+            run.log({"loss": run.config.lr * run.config.layers})
+
+    wandb.agent(sweep_id, function=train)
+    assert sorted(seen) == sorted((lr, n, "adam", 3) for lr in (0.1, 0.01) for n in (1, 2))
+    runs = [r for r in wandb.Api().runs() if r.sweep_id == sweep_id]
+    assert len(runs) == 4 and {r.project for r in runs} == {"sweepy"}
+    assert all(r.state == "finished" for r in runs)
+
+
+def test_random_sweep_samples_within_bounds_and_a_failing_trial_fails_its_run():
+    sweep_id = wandb.sweep({"method": "random", "parameters": {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+        "batch": {"values": [16, 32]}, "depth": {"min": 2, "max": 4}}})
+    calls = []
+
+    def train():
+        wandb.init()
+        calls.append(dict(wandb.config.items()))
+        if len(calls) == 2:
+            raise RuntimeError("diverged")
+
+    wandb.agent(sweep_id, function=train, count=3)
+    assert len(calls) == 3
+    for c in calls:
+        assert 1e-4 <= c["lr"] <= 1e-1 and c["batch"] in (16, 32) and 2 <= c["depth"] <= 4
+        assert isinstance(c["depth"], int)
+    states = [r.state for r in wandb.Api().runs() if r.sweep_id == sweep_id]
+    assert states == ["finished", "failed", "finished"]
+    with pytest.raises(UsageError, match="count"):
+        wandb.agent(sweep_id, function=train)  # a random sweep has no end
+    with pytest.raises(UsageError):
+        wandb.agent("not-a-sweep", function=train, count=1)
+    with pytest.raises(UsageError):
+        wandb.sweep({"method": "grid", "parameters": {"lr": {"min": 0, "max": 1}}})

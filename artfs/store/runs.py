@@ -52,7 +52,8 @@ def new_run_record(*, job_type: str | None = None, name: str | None = None,
 
 
 # W&B's descriptive fields of a run, with what a record made before them reads as
-LABELS = {"entity": "", "group": "", "tags": [], "notes": "", "mode": "online", "dir": ""}
+LABELS = {"entity": "", "group": "", "tags": [], "notes": "", "mode": "online", "dir": "",
+          "sweep": ""}
 
 
 def label(record: dict, key: str):
