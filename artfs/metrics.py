@@ -10,6 +10,7 @@ the run finishes (a crash loses at most the last second, as W&B's own buffering 
 """
 
 import fnmatch
+import threading
 import time
 import warnings
 
@@ -148,8 +149,13 @@ class History:
         self._last_write = time.monotonic()
         self.metrics: dict[str, Metric] = {}
         self._seen: dict[str, list] = {}  # values of metrics summarised by statistics
+        self._lock = threading.RLock()  # scripts log from callback and loader threads too
 
     def log(self, data: dict, step: int | None = None, commit: bool | None = None) -> None:
+        with self._lock:
+            self._log(data, step, commit)
+
+    def _log(self, data: dict, step: int | None, commit: bool | None) -> None:
         if not isinstance(data, dict):
             raise UsageError(f"log takes a dict of metric names to values, not "
                              f"{type(data).__name__}")
@@ -172,8 +178,11 @@ class History:
 
     def commit(self) -> None:
         """Close the current step's row (if anything was logged to it)."""
-        if not self._pending:
-            return
+        with self._lock:
+            if self._pending:
+                self._commit()
+
+    def _commit(self) -> None:
         now = time.time()
         row = {**self._pending, "_step": self.step, "_runtime": now - self._start,
                "_timestamp": now}
@@ -214,8 +223,9 @@ class History:
 
     def flush(self) -> None:
         """Write the rows not yet in the store, then the summary."""
-        self._last_write = time.monotonic()
-        if self._store is not None:  # rows stay queued if the write fails
-            runs_mod.append_history(self._store, self._run_id, self._unwritten)
-            runs_mod.put_summary(self._store, self._run_id, self.summary.as_dict())
-        self._unwritten = []
+        with self._lock:
+            self._last_write = time.monotonic()
+            if self._store is not None:  # rows stay queued if the write fails
+                runs_mod.append_history(self._store, self._run_id, self._unwritten)
+                runs_mod.put_summary(self._store, self._run_id, self.summary.as_dict())
+            self._unwritten = []

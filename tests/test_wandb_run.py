@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -176,6 +177,22 @@ def test_step_and_commit_follow_wandb():
             for r in wandb.Api().run(run.id).history(pandas=False)]
     assert rows == [{"a": 1, "b": 2, "_step": 0}, {"c": 3, "d": 4, "_step": 5},
                     {"e": 5, "_step": 6}]
+
+
+def test_log_from_several_threads_loses_no_row():
+    with wandb.init() as run:
+        def worker(n):
+            for i in range(200):
+                run.log({"worker": n, "i": i})
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    rows = list(wandb.Api().run(run.id).scan_history())
+    assert [r["_step"] for r in rows] == list(range(800))
+    assert sorted((r["worker"], r["i"]) for r in rows) == [(n, i) for n in range(4)
+                                                           for i in range(200)]
 
 
 def test_scan_history_keys_and_step_range():
