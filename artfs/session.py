@@ -34,6 +34,7 @@ RUN_ENV = runs_mod.RUN_ENV
 _active: list["Run"] = []  # runs that are wandb.run in turn: the last one is
 _others: list["Run"] = []  # reinit="create_new" runs: live, but never wandb.run
 _warned: set[str] = set()
+DEFAULTS_FILE = "config-defaults.yaml"  # W&B loads it from the working directory
 _sweep_trial: dict | None = None  # set by sweeps.agent while a trial's function runs
 
 
@@ -427,7 +428,8 @@ def init(entity: str | None = None, project: str | None = None, dir: str | None 
         {"entity": entity, "project": project, "dir": dir, "id": id, "name": name,
          "notes": notes, "tags": tags, "group": group, "job_type": job_type, "mode": mode,
          "reinit": reinit, "resume": resume}, settings, os.environ)
-    items = clean(parse_config(config, config_exclude_keys, config_include_keys))
+    items = clean({**parse_config(DEFAULTS_FILE if os.path.isfile(DEFAULTS_FILE) else None),
+                   **parse_config(config, config_exclude_keys, config_include_keys)})
     if _sweep_trial is not None:  # a sweep's parameters win over the script's, as in W&B
         items.update(clean(_sweep_trial["config"]))
         args["project"] = args["project"] or _sweep_trial["project"]

@@ -495,3 +495,16 @@ def test_random_sweep_samples_within_bounds_and_a_failing_trial_fails_its_run():
         wandb.agent("not-a-sweep", function=train, count=1)
     with pytest.raises(UsageError):
         wandb.sweep({"method": "grid", "parameters": {"lr": {"min": 0, "max": 1}}})
+
+
+def test_config_defaults_yaml_is_loaded_when_pyyaml_is_installed(tmp_path):
+    (tmp_path / "config-defaults.yaml").write_text("epochs:\n  value: 5\nlr:\n  value: 0.1\n")
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        with pytest.raises(UsageError, match="pyyaml"):
+            wandb.init()
+        assert wandb.run is None
+        return
+    with wandb.init(config={"lr": 0.5}) as run:
+        assert run.config.as_dict() == {"epochs": 5, "lr": 0.5}
