@@ -428,33 +428,49 @@ def init(entity: str | None = None, project: str | None = None, dir: str | None 
         {"entity": entity, "project": project, "dir": dir, "id": id, "name": name,
          "notes": notes, "tags": tags, "group": group, "job_type": job_type, "mode": mode,
          "reinit": reinit, "resume": resume}, settings, os.environ)
-    items = clean({**parse_config(DEFAULTS_FILE if os.path.isfile(DEFAULTS_FILE) else None),
-                   **parse_config(config, config_exclude_keys, config_include_keys)})
-    if _sweep_trial is not None:  # a sweep's parameters win over the script's, as in W&B
-        items.update(clean(_sweep_trial["config"]))
-        args["project"] = args["project"] or _sweep_trial["project"]
-        args["entity"] = args["entity"] or _sweep_trial["entity"]
-        args["sweep"] = _sweep_trial["sweep"]
+    items = _config_items(config, config_exclude_keys, config_include_keys, args)
     if args["mode"] == "disabled":
         return _enter(DisabledRun(args, items), args["reinit"])
-    previous = active()
+    previous = _reused(args)
     if previous is not None:
-        if args["reinit"] in (True, "finish_previous"):
-            for run in list(_active):
-                run.finish()
-        elif args["reinit"] != "create_new":
-            if args["resume"] == "must":
-                raise UsageError("cannot resume a run while another is active; finish it "
-                                 "first, or pass reinit='create_new'")
-            print(f"artfs: init() called while run {previous.id} is active: returning it "
-                  "(pass reinit='finish_previous' or 'create_new' for a new run)",
-                  file=sys.stderr)
-            return previous
+        return previous
     opened = Store.open(store)
     run = _resume(opened, args, items, allow_val_change) or _start(opened, args, items)
     if save_code and os.path.isfile(sys.argv[0]):
         run.save(sys.argv[0], base_path=os.path.dirname(sys.argv[0]) or ".")
     return _enter(run, args["reinit"])
+
+
+def _config_items(config, exclude, include, args: dict) -> dict:
+    """A new run's config: config-defaults.yaml, then ``config``, then the parameters of
+    the sweep trial being run (which win, as in W&B; the trial also gives ``args`` its
+    sweep, project and entity)."""
+    items = clean({**parse_config(DEFAULTS_FILE if os.path.isfile(DEFAULTS_FILE) else None),
+                   **parse_config(config, exclude, include)})
+    if _sweep_trial is not None:
+        items.update(clean(_sweep_trial["config"]))
+        args["project"] = args["project"] or _sweep_trial["project"]
+        args["entity"] = args["entity"] or _sweep_trial["entity"]
+        args["sweep"] = _sweep_trial["sweep"]
+    return items
+
+
+def _reused(args: dict) -> Run | None:
+    """W&B's reinit with a run active: the run to return instead of a new one, if any
+    (the active runs are finished first for True or "finish_previous")."""
+    previous = active()
+    if previous is None or args["reinit"] == "create_new":
+        return None
+    if args["reinit"] in (True, "finish_previous"):
+        for run in list(_active):
+            run.finish()
+        return None
+    if args["resume"] == "must":
+        raise UsageError("cannot resume a run while another is active; finish it first, or "
+                         "pass reinit='create_new'")
+    print(f"artfs: init() called while run {previous.id} is active: returning it (pass "
+          "reinit='finish_previous' or 'create_new' for a new run)", file=sys.stderr)
+    return previous
 
 
 _LABEL_ARGS = ("entity", "group", "notes", "mode", "dir", "sweep")
