@@ -33,7 +33,7 @@ def new_run_record(*, job_type: str | None = None, name: str | None = None,
                    **labels) -> dict:
     """A run record that has just started (not yet stored); a config that readers could
     not parse back, or too big, is refused here.  ``labels`` are W&B's descriptive
-    fields (entity, group, tags, notes, mode, dir), recorded as given."""
+    fields (entity, group, tags, notes, mode, dir, sweep), recorded as given."""
     meta.check_document(config or {}, "config")
     run_id = check_run_id(run_id) if run_id else new_run_id()
     unknown = set(labels) - set(LABELS)
