@@ -1,8 +1,9 @@
 """artfs: versioned, deduplicated artifacts for ML pipelines.
 
 The Python API follows W&B Artifacts, so ``import artfs as wandb`` works for
-the common calls: ``init``, ``run`` (the active run, or None), ``finish``,
-``Artifact``, ``log_artifact``, ``use_artifact``, ``download`` and ``Api``.  The
+the common calls: ``init``, ``run`` (the active run, or None), ``config``,
+``summary``, ``log``, ``finish``, ``Artifact``, ``log_artifact``, ``use_artifact``,
+``download`` and ``Api``, and W&B's cloud calls (``login``...).  The
 names load on first use, so the ``artfs`` command does not pay for the API's
 imports.
 """
@@ -19,17 +20,32 @@ _EXPORTS = {
     "CommError": "artfs.errors",
     "UsageError": "artfs.errors",
     "Table": "artfs.table",
+    "ConfigError": "artfs.errors",
     "Run": "artfs.session",
     "init": "artfs.session",
     "finish": "artfs.session",
+    **dict.fromkeys(["log", "define_metric", "save", "watch", "unwatch", "alert",
+                     "mark_preempting", "log_code", "log_artifact", "use_artifact", "join"],
+                    "artfs.session"),
+    "Settings": "artfs.settings",
+    "sweep": "artfs.sweeps",
+    "agent": "artfs.sweeps",
+    **dict.fromkeys(["login", "require", "setup", "teardown", "termlog", "termwarn",
+                     "termerror", "AlertLevel", "restore"],
+                    "artfs.cloud"),
 }
 _SUBMODULES = {"errors"}  # wandb.errors.CommError works without importing it first
-__all__ = sorted([*_EXPORTS, "run"])
+_OF_ACTIVE_RUN = {"run", "config", "summary"}  # looked up on every access
+__all__ = sorted([*_EXPORTS, *_OF_ACTIVE_RUN])
 
 
 def __getattr__(name: str):
-    if name == "run":  # the active run, or None: looked up on every access
-        return importlib.import_module("artfs.session").active()
+    if name in _OF_ACTIVE_RUN:
+        session = importlib.import_module("artfs.session")
+        run = session.active()
+        if name == "run":  # the active run, or None
+            return run
+        return session.PreInit(f"wandb.{name}") if run is None else getattr(run, name)
     if name in _SUBMODULES:
         return importlib.import_module(f"artfs.{name}")
     if name not in _EXPORTS:

@@ -817,17 +817,38 @@ def runs_show(ctx, run_id, as_json):
     outputs = [f"{n}:v{v}" for n, v, _ in runs_mod.run_edges(store, run_id, "outputs", damage)]
     for problem in damage:
         warn(f"left out: {problem}")
+    summary, history = runs_mod.get_summary(store, run_id), runs_mod.read_history(store, run_id)
     lines = [f"run {record['id']}  {record['name']}  ({record['job_type'] or '-'})",
              f"  status   {record['status']} (exit {record['exit_code']})",
              f"  command  {' '.join(record['command'])}",
-             f"  started  {_when(record['start'])}  on {record['host']} as {record['user']}"]
+             f"  started  {_when(record['start'])}  on {record['host']} as {record['user']}",
+             *_run_labels(record),
+             *[f"  config   {key} = {json.dumps(value)}"
+               for key, value in sorted(record["config"].items())],
+             *([f"  history  {len(history)} rows (steps {history[0].get('_step')}.."
+                f"{history[-1].get('_step')})"] if history else []),
+             *[f"  summary  {key} = {json.dumps(value)}" for key, value in sorted(summary.items())
+               if not key.startswith("_")]]
     for edge in inputs:
         lines.append(f"  input    {edge['version']}")
         shared = set(edge.get("shared", ()))  # another run read these at the same time
         lines += [f"             {path}  {'at least ' if path in shared else ''}{human(n)}"
                   for path, n in sorted(edge["files"].items())]
     lines += [f"  output   {label}" for label in outputs]
-    emit(as_json, record | {"inputs": inputs, "outputs": outputs}, "\n".join(lines))
+    labels = {key: runs_mod.label(record, key) for key in runs_mod.LABELS}
+    emit(as_json, labels | record | {"inputs": inputs, "outputs": outputs, "summary": summary,
+                                     "history_rows": len(history)}, "\n".join(lines))
+
+
+def _run_labels(record: dict) -> list[str]:
+    """The W&B fields a run was started with (project, entity, group, tags, notes)."""
+    where = "/".join(x for x in (runs_mod.label(record, "entity"), record.get("project")) if x)
+    lines = [f"  project  {where}"] if where else []
+    for key in ("group", "tags", "notes", "mode"):
+        value = runs_mod.label(record, key)
+        if value and value != runs_mod.LABELS[key]:
+            lines.append(f"  {key:<8} {', '.join(value) if key == 'tags' else value}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -105,3 +105,7 @@ def disk_full(store_path: str) -> DiskFull:
 class AliasesHeld(Conflict, CommError):
     """A version to delete still holds aliases (W&B's ``Artifact.delete`` raises CommError
     unless ``delete_aliases=True``)."""
+
+
+class ConfigError(ArtfsError):
+    """A config value already set changed without ``allow_val_change=True`` (W&B's name)."""

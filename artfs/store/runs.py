@@ -4,7 +4,9 @@ Outputs are written by the commit that publishes a version (same
 transaction); inputs by ``record_input``.  The lineage layer reads both.
 """
 
+import contextlib
 import getpass
+import json
 import os
 import socket
 import sys
@@ -12,8 +14,9 @@ import time
 import uuid
 from typing import NamedTuple
 
-from artfs.errors import CorruptData, NotFound
+from artfs.errors import FULL, Conflict, CorruptData, NotFound, StoreError, disk_full
 from artfs.store import meta
+from artfs.store.names import check_run_id
 from artfs.store.store import Store, Version
 
 RUN_ENV = "ARTFS_RUN_ID"  # the run a process (and what it starts) belongs to
@@ -26,11 +29,16 @@ def new_run_id() -> str:
 def new_run_record(*, job_type: str | None = None, name: str | None = None,
                    config: dict | None = None, project: str | None = None,
                    command: list[str] | None = None, pid: int | None = None,
-                   cwd: str | None = None, implicit: bool = False) -> dict:
+                   cwd: str | None = None, implicit: bool = False, run_id: str | None = None,
+                   **labels) -> dict:
     """A run record that has just started (not yet stored); a config that readers could
-    not parse back, or too big, is refused here."""
+    not parse back, or too big, is refused here.  ``labels`` are W&B's descriptive
+    fields (entity, group, tags, notes, mode, dir, sweep), recorded as given."""
     meta.check_document(config or {}, "config")
-    run_id = new_run_id()
+    run_id = check_run_id(run_id) if run_id else new_run_id()
+    unknown = set(labels) - set(LABELS)
+    if unknown:
+        raise TypeError(f"unknown run fields {sorted(unknown)}")
     return {
         "id": run_id, "job_type": job_type or "",
         "name": name or f"{job_type or 'run'}-{run_id[:6]}",
@@ -39,13 +47,54 @@ def new_run_record(*, job_type: str | None = None, name: str | None = None,
         "cwd": cwd or os.getcwd(), "host": socket.gethostname(), "user": getpass.getuser(),
         "pid": pid if pid is not None else os.getpid(), "start": time.time(), "end": None,
         "status": "running", "exit_code": None, "implicit": implicit,
+        **{key: labels.get(key, default) for key, default in LABELS.items()},
     }
 
 
+# W&B's descriptive fields of a run, with what a record made before them reads as
+LABELS = {"entity": "", "group": "", "tags": [], "notes": "", "mode": "online", "dir": "",
+          "sweep": ""}
+
+
+def label(record: dict, key: str):
+    return record.get(key, LABELS[key])
+
+
 def start_run(store: Store, **fields) -> dict:
+    """Record a new run; a run id already recorded is refused (nothing is replaced)."""
     record = new_run_record(**fields)
-    _put(store, record)
+    with store.meta.write() as txn:
+        if txn.get(record["id"].encode(), db=store.meta.db["runs"]) is not None:
+            raise Conflict(f"a run with id {record['id']!r} is already recorded; resume it "
+                           "with init(id=..., resume='allow') or choose another id")
+        put_run(store, txn, record)
     return record
+
+
+def resume_run(store: Store, run_id: str, **fields) -> dict:
+    """Continue a recorded run in this process: running again, ``fields`` updated."""
+    with store.meta.write() as txn:
+        record = _get(store, txn, run_id)
+        if is_running(record) and is_alive(record):
+            raise Conflict(f"run {run_id} is still running (process {record['pid']} on "
+                           f"{record['host']}); finish it before resuming it")
+        record.update(fields, status="running", end=None, exit_code=None, pid=os.getpid(),
+                      resumed=[*record.get("resumed", []), time.time()])
+        put_run(store, txn, record)
+    return record
+
+
+def is_alive(record: dict) -> bool:
+    """Whether a running record's process still exists (only knowable on its host)."""
+    if record.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(record["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def finish_run(store: Store, run_id: str, *, status: str = "finished",
@@ -53,6 +102,13 @@ def finish_run(store: Store, run_id: str, *, status: str = "finished",
     return _update(store, run_id, end=time.time(), status=status, exit_code=exit_code,
                    **({"error": error} if error else {}))
 
+
+def update_run(store: Store, run_id: str, **fields) -> dict:
+    """Change fields of a run record (config, tags, notes, ...); a config readers could
+    not parse back is refused before anything changes."""
+    if "config" in fields:
+        meta.check_document(fields["config"], "config")
+    return _update(store, run_id, **fields)
 
 
 def _update(store: Store, run_id: str, **fields) -> dict:
@@ -73,11 +129,6 @@ def _get(store: Store, txn, run_id: str) -> dict:
     if raw is None:
         raise NotFound(f"no run with id {run_id!r}; 'artfs runs ls' lists them")
     return meta.run_record(raw, run_id)
-
-
-def _put(store: Store, record: dict) -> None:
-    with store.meta.write() as txn:
-        put_run(store, txn, record)
 
 
 def put_run(store: Store, txn, record: dict) -> None:
@@ -298,3 +349,89 @@ def _tolerant_run(key: bytes, raw: bytes, damage: list[str] | None) -> dict | No
             raise
         damage.append(str(e))
         return None
+
+
+# A run's metrics live beside the metadata, in files of its own under STORE/runs/ID:
+# a training loop logs thousands of rows, which must neither grow every run record that
+# `runs ls` decodes nor cost a metadata transaction each.  History is append-only JSON
+# lines (NaN and Infinity as Python writes them: losses do diverge); a line cut short by a
+# crash is the last one and is skipped on reading.
+
+def _metrics_dir(store: Store, run_id: str, create: bool = False) -> str:
+    parent = os.path.join(store.path, "runs")
+    path = os.path.join(parent, check_run_id(run_id))
+    if create:  # private, as the rest of the store (makedirs applies no mode to parents)
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def append_history(store: Store, run_id: str, rows: list[dict]) -> None:
+    """Add history rows (each with its ``_step``) to a run, durably."""
+    if not rows:
+        return
+    text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+    with _writing(store, run_id):
+        path = os.path.join(_metrics_dir(store, run_id, create=True), "history.jsonl")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_history(store: Store, run_id: str) -> list[dict]:
+    """A run's history rows in the order logged (none for a run that logged nothing)."""
+    path = os.path.join(_metrics_dir(store, run_id), "history.jsonl")
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # the empty tail, or a line a crash cut short
+            continue
+    return rows
+
+
+def put_summary(store: Store, run_id: str, summary: dict) -> None:
+    """Replace a run's summary at once (a reader sees the old one or the new one)."""
+    text = json.dumps(summary, sort_keys=True)
+    with _writing(store, run_id):
+        directory = _metrics_dir(store, run_id, create=True)
+        tmp = os.path.join(directory, f".summary.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, os.path.join(directory, "summary.json"))
+
+
+@contextlib.contextmanager
+def _writing(store: Store, run_id: str):
+    """A failed metrics write as one line (a full disk as such), never a raw OSError."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in FULL:
+            raise disk_full(store.path) from None
+        raise StoreError(f"cannot write the metrics of run {run_id} under {store.path}: "
+                         f"{e.strerror}; check that directory") from None
+
+
+def get_summary(store: Store, run_id: str) -> dict:
+    try:
+        with open(os.path.join(_metrics_dir(store, run_id), "summary.json"),
+                  encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        raise CorruptData(f"the summary of run {run_id} is damaged; its history is "
+                          "intact ('artfs runs show' lists it)") from None
