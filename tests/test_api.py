@@ -201,7 +201,7 @@ def test_log_of_wrong_type_is_refused(store_dir, tmp_path):
     write(tmp_path / "x.txt", "x")
     with artfs.init() as run:
         run.log_artifact(str(tmp_path / "x.txt"), name="thing", type="dataset")
-        with pytest.raises(Conflict, match="has type 'dataset'"):
+        with pytest.raises(ValueError, match="already exists with type 'dataset'"):
             run.log_artifact(str(tmp_path / "x.txt"), name="thing", type="model")
 
 
