@@ -21,8 +21,9 @@ _EXPORTS = {
     "init": "artfs.session",
     "finish": "artfs.session",
 }
-_SUBMODULES = {"errors"}  # wandb.errors.CommError works without importing it first
+_SUBMODULES = {"errors", "apis"}  # wandb.errors.CommError works without importing it first
 __all__ = sorted([*_EXPORTS, "run"])
+importlib.import_module("artfs._alias").install()  # ``wandb.errors`` is artfs.errors itself
 
 
 def __getattr__(name: str):

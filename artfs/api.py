@@ -119,8 +119,12 @@ class Api:
         project_of(self._store, project, self._scope)
         return Page(ArtifactType(self._store, t) for t in types_of(self._store))
 
-    def artifact_collection(self, type_name: str, name: str) -> ArtifactCollection:
-        return ArtifactCollection.find(self._store, type_name, name, self._scope)
+    def artifact_collection(self, type_name: str | None = None, name: str | None = None,
+                            type: str | None = None) -> ArtifactCollection:
+        """W&B's docs also write ``artifact_collection(type=..., name=...)``."""
+        if (type_name or type) is None or name is None:
+            raise UsageError("artifact_collection needs type_name= and name=")
+        return ArtifactCollection.find(self._store, type_name or type, name, self._scope)
 
     def artifact_collections(self, project_name: str | None = None, type_name: str | None = None,
                              per_page: int = 50, start: str | None = None,

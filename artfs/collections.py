@@ -90,7 +90,7 @@ def collections_of(store: Store, type_name: str, project: str | None = None
                    ) -> list["ArtifactCollection"]:
     """Artifacts of ``type_name``, then link collections of it (of ``project`` if given)."""
     found = [ArtifactCollection(store, n, type_name) for n in store.artifact_names()
-             if _type_of(store, n) == type_name]
+             if ArtifactCollection._exists(store, n, type_name)]
     for key in links.keys(store):
         if links.get(store, key)["type"] == type_name and (
                 project is None or key.split("/", 1)[0] == project):
@@ -106,7 +106,7 @@ def _type_of(store: Store, name: str) -> str | None:
 
 
 def types_of(store: Store) -> list[str]:
-    found = {_type_of(store, n) for n in store.artifact_names()}
+    found = {_type_of(store, n) for n in store.artifact_names() if store.version_count(n)}
     found |= {links.get(store, k)["type"] for k in links.keys(store)}
     return sorted(found - {None})
 
@@ -144,7 +144,8 @@ class ArtifactCollection:
     def _exists(store: Store, key: str, type_name: str) -> bool:
         if "/" in key:
             return links.exists(store, key) and links.get(store, key)["type"] == type_name
-        return store.has_artifact(key) and _type_of(store, key) == type_name
+        return (store.has_artifact(key) and _type_of(store, key) == type_name
+                and store.version_count(key) > 0)  # a deleted collection keeps its record
 
     def _record(self) -> dict:
         if self.is_sequence():

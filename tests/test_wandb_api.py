@@ -242,8 +242,9 @@ def test_deleting_a_collection_removes_its_versions(run):
     dataset(run, aliases=["my_alias"])
     api = wandb.Api()
     assert api.artifact_collection_exists("mnist", "dataset") is True
-    api.artifact_collection("dataset", "mnist").delete()
+    api.artifact_collection(type="dataset", name="proj/mnist").delete()
     assert api.artifact_exists("mnist:v0") is False
+    assert api.artifact_collection_exists("proj/mnist", "dataset") is False
     assert api.artifact_collection_exists("mnist-fake", "dataset") is False
     assert api.artifact_collection_exists("mnist", "model") is False
 
@@ -292,3 +293,27 @@ def test_runs_with_mongodb_style_filters_and_order(store_dir):
         api.runs(filters={"$where": "1"})
     with pytest.raises(NotFound):
         api.runs("otherproject")
+
+
+SHIMMED = """
+import sys, artfs
+sys.modules["wandb"] = artfs  # what an `import wandb` -> artfs shim does
+import wandb
+from wandb.errors import CommError
+from wandb.apis.public import Api
+assert Api is artfs.Api and CommError is artfs.errors.CommError
+try:
+    Api().artifact("nothing:v0")
+except wandb.errors.CommError as e:
+    print("caught", type(e).__name__)
+"""
+
+
+def test_wandb_submodules_under_a_shim_are_artfs_own(store_dir, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", SHIMMED], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "caught NotFound"
