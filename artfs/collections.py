@@ -7,10 +7,11 @@ see store/links.py).  The store answers at once, so a paginator is a list:
 ``start=`` as on W&B's lazy pages.
 """
 
+import warnings
 from datetime import UTC, datetime
 
 from artfs.artifact import Artifact
-from artfs.errors import NotFound, UsageError
+from artfs.errors import InvalidName, NotFound, UsageError
 from artfs.store import collections as coll_store
 from artfs.store import links
 from artfs.store.store import Store
@@ -127,7 +128,7 @@ class ArtifactCollection:
         """By ``[[entity/]project/]name``: an artifact, or a collection of links."""
         parsed = parse(store, path, scope)
         if parsed.selector is not None:
-            raise UsageError(f"{path!r} names a version; a collection is named without ':'")
+            raise InvalidName(f"{path!r} names a version; a collection is named without ':'")
         if parsed.project:
             keys = [parsed.collection_key] + ([] if is_registry(parsed.project)
                                               else [parsed.name])
@@ -188,8 +189,12 @@ class ArtifactCollection:
             found = [Artifact._from_version(self._store, v)
                      for v in self._store.versions(self._saved_name) if v.damage is None]
         else:
-            found = [LinkedArtifact.make(self._store, self._key, lk["version"])
-                     for lk in links.get(self._store, self._key)["links"]]
+            found = []
+            for lk in links.get(self._store, self._key)["links"]:
+                try:
+                    found.append(LinkedArtifact.make(self._store, self._key, lk["version"]))
+                except NotFound as e:  # its version was removed: the others stay listed
+                    warnings.warn(str(e), stacklevel=2)
         return Page(found, start)
 
     @property

@@ -57,7 +57,7 @@ def log(store: Store, run_id: str, artifact_or_path, name=None, type=None, alias
     artifact = prepare(run_id, artifact_or_path, name, type)
     if tags is not None:
         _set_tags(artifact, tags)
-    if artifact._version is not None:  # logged already: this run logs it again
+    if artifact._version is not None:  # logged already: as in W&B, the same version
         return artifact
     check_type(store, artifact)
     artifact._commit(store, alias_list(aliases), run_id)

@@ -170,6 +170,7 @@ def test_renaming_the_source_artifact_keeps_its_links(run):
 def test_the_mount_shows_links_as_symlinks_to_the_linked_versions(store_dir, tmp_path,
                                                                    monkeypatch, mount):
     monkeypatch.chdir(tmp_path)
+    assert sorted(os.listdir(mount)) == ["artifacts", "meta", "staging"]  # nothing linked yet
     with wandb.init(project="proj") as run:
         source = model(run)
         second = model(run, text="w1")
@@ -200,3 +201,17 @@ def test_artfs_links_lists_collections_and_their_links(run, cli):
     assert shown.code == 0 and "-> clf:v0" in shown.out and "production" in shown.out
     missing = cli("links", "wandb-registry-model/nothing")
     assert missing.code == 1 and "no collection" in missing.err
+
+
+def test_a_link_to_a_removed_version_says_to_unlink_it(run, store):
+    source = model(run)
+    kept = model(run, text="w1")
+    run.link_artifact(source, "wandb-registry-model/prod-clf")
+    run.link_artifact(kept, "wandb-registry-model/prod-clf")
+    store.remove_version("clf:v0")
+    api = wandb.Api()
+    with pytest.raises(NotFound, match="unlink it"):
+        api.artifact("wandb-registry-model/prod-clf:v0")
+    with pytest.warns(UserWarning, match="clf:v0"):
+        left = api.artifact_collection("model", "wandb-registry-model/prod-clf").artifacts()
+    assert [a.name for a in left] == ["prod-clf:v1"]

@@ -6,6 +6,7 @@
     /registry/PROJECT/NAME/vN           LinkEntry: symlink -> ../../../artifacts/SRC/vM
     /registry/PROJECT/NAME/ALIAS        LinkEntry: symlink -> vN (latest, and the link's own)
 
+``registry`` is listed (and found) only while some collection exists.
 Nothing is copied: a link is a symlink to the linked version's directory, so
 reads through it are the version's reads (and lineage records them so).
 Links change when anyone links, so every entry here is re-read after the
@@ -45,6 +46,12 @@ class LinkEntry:
 
 
 NODES = (RegistryRoot, RegistryProject, RegistryCollection, LinkEntry)
+
+
+def shown(store) -> bool:
+    """The registry directory is there once something is linked: a store that never
+    linked anything shows only artifacts, meta and staging."""
+    return bool(_keys(store))
 
 
 def root(inodes) -> int:

@@ -62,7 +62,7 @@ class Views:
         if parent == ROOT:
             if name in FIXED_NAMES:
                 return FIXED_NAMES[name]
-            if name == link_view.NAME:
+            if name == link_view.NAME and link_view.shown(self.store):
                 return link_view.root(self.inodes)
         elif isinstance(node, link_view.NODES):
             return link_view.lookup(self.store, self.inodes, node, name)
@@ -169,7 +169,7 @@ class Views:
     def _subdirs(self, inode: int, node) -> int:
         """Subdirectories of a directory outside the versions (its link count less 2)."""
         if inode == ROOT:
-            return len(FIXED_NAMES) + 1  # and the registry
+            return len(FIXED_NAMES) + link_view.shown(self.store)
         if isinstance(node, link_view.NODES):
             return link_view.subdirs(self.store, self.inodes, node)
         if inode in (ARTIFACTS, META):
@@ -212,7 +212,9 @@ class Views:
         stable order."""
         node = self.inodes[inode]
         if inode == ROOT:
-            return [*FIXED_NAMES.items(), (link_view.NAME, link_view.root(self.inodes))]
+            shown = [(link_view.NAME, link_view.root(self.inodes))] \
+                if link_view.shown(self.store) else []
+            return [*FIXED_NAMES.items(), *shown]
         if isinstance(node, link_view.NODES):
             return link_view.names(self.store, self.inodes, node)
         if inode in (ARTIFACTS, META):
