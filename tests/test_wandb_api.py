@@ -98,8 +98,7 @@ def test_a_prefix_naming_an_unknown_project_is_not_found_and_says_so(run):
         wandb.Api().artifact("stranger/proj/mnist:v0")
 
 
-def test_module_level_use_and_log_are_the_active_runs(run):
-    # W&B has no wandb.log_artifact / wandb.use_artifact functions: the run's methods are it.
+def test_the_active_runs_log_and_use(run):
     assert wandb.run is run
     logged = wandb.run.log_artifact(wandb.Artifact("m", "dataset"))
     assert wandb.run.use_artifact("m:latest").digest == logged.digest
