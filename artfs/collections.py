@@ -15,7 +15,15 @@ from artfs.errors import InvalidName, NotFound, UsageError
 from artfs.store import collections as coll_store
 from artfs.store import links
 from artfs.store.store import Store
-from artfs.wbpath import DEFAULT_PROJECT, NO_SCOPE, Scope, default_entity, is_registry, parse
+from artfs.wbpath import (
+    DEFAULT_PROJECT,
+    NO_SCOPE,
+    Scope,
+    default_entity,
+    is_name,
+    is_registry,
+    parse,
+)
 
 
 class Page(list):
@@ -145,7 +153,7 @@ class ArtifactCollection:
     def _exists(store: Store, key: str, type_name: str) -> bool:
         if "/" in key:
             return links.exists(store, key) and links.get(store, key)["type"] == type_name
-        return (store.has_artifact(key) and _type_of(store, key) == type_name
+        return (is_name(key) and store.has_artifact(key) and _type_of(store, key) == type_name
                 and store.version_count(key) > 0)  # a deleted collection keeps its record
 
     def _record(self) -> dict:

@@ -14,7 +14,16 @@ from artfs.errors import NotFound, UsageError
 from artfs.fs import registry as mounts
 from artfs.store import links
 from artfs.store.store import Store, Version
-from artfs.wbpath import DEFAULT_PROJECT, NO_SCOPE, Path, Scope, default_entity, is_registry, parse
+from artfs.wbpath import (
+    DEFAULT_PROJECT,
+    NO_SCOPE,
+    Path,
+    Scope,
+    default_entity,
+    is_name,
+    is_registry,
+    parse,
+)
 
 
 def target_key(store: Store, target_path: str, scope: Scope) -> str:
@@ -26,7 +35,7 @@ def target_key(store: Store, target_path: str, scope: Scope) -> str:
         raise UsageError(f"link target {target_path!r} names a collection, not a version; "
                          "drop the ':' part and pass aliases=")
     project = path.project or scope.default_project()
-    if store.has_artifact(path.name) and not path.project:
+    if not path.project and is_name(path.name) and store.has_artifact(path.name):
         raise UsageError(f"{path.name!r} is an artifact of this store; a portfolio in the "
                          f"same project needs another name (or link to "
                          f"'wandb-registry-model/{path.name}')")
@@ -60,7 +69,8 @@ def resolve(store: Store, text: str, scope: Scope = NO_SCOPE, type: str | None =
 def _find(store: Store, path: Path) -> Artifact:
     if path.project and links.exists(store, path.collection_key):
         return _link_of(store, path.collection_key, path.selector)
-    if store.has_artifact(path.name) and (not path.project or not is_registry(path.project)):
+    if (is_name(path.name) and store.has_artifact(path.name)
+            and (not path.project or not is_registry(path.project))):
         return Artifact._from_version(store, store.resolve(path.ref))
     candidates = _collections_named(store, path)
     if len(candidates) == 1:

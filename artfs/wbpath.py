@@ -1,26 +1,30 @@
 """W&B's paths (``entity/project/name:alias``) and what they mean in one local store.
 
 W&B keeps artifacts per entity and project on its server; a store has one
-namespace of artifacts.  So the store's entity and projects are those it has
-seen: its entity is ``$WANDB_ENTITY`` or the user's name, plus every entity a
-run recorded (``init(entity=)``); its projects are ``uncategorized`` (W&B's
-default), ``$WANDB_PROJECT``, an ``Api(overrides=)`` or run's own, and every
-project a run recorded.  A prefix naming one of these resolves the bare name;
-another is a NotFound that says so.  Registry projects (``wandb-registry-*``,
-``model-registry``) always exist: their first part is W&B's organization,
-which is accepted whatever it says, since one store is one organization.
+namespace of artifacts.  Its projects are those it has seen: ``uncategorized``
+(W&B's default), ``$WANDB_PROJECT``, an ``Api(overrides=)`` or run's own, and
+every project a run recorded.  A prefix naming one of these resolves the bare
+name; another is a NotFound that says so.  The entity part is accepted whatever
+it says (W&B's documentation writes ``entity/project/…`` with placeholders), as
+is the organization in front of a registry project (``wandb-registry-*``,
+``model-registry``), which always exists: one store is one entity and one
+organization.  ``default_entity`` is what artfs reports as the entity.
+Collection names (registry collections, portfolios) may hold spaces, as W&B's
+registered models do; artifact names follow store/names.py.
 """
 
 import getpass
 import os
+import re
 from dataclasses import dataclass
 
-from artfs.errors import NotFound, UsageError
+from artfs.errors import InvalidName, NotFound, UsageError
 from artfs.store import runs as runs_mod
-from artfs.store.names import check_name
+from artfs.store.names import MAX_NAME, check_name
 from artfs.store.store import Store
 
 DEFAULT_PROJECT = "uncategorized"
+_COLLECTION_RE = re.compile(r"[A-Za-z0-9_.\- ]+")
 REGISTRY_PREFIX = "wandb-registry-"
 LEGACY_REGISTRY = "model-registry"
 
@@ -47,9 +51,6 @@ class Scope:
         found = {DEFAULT_PROJECT, self.default_project()}
         return found | {r.get("project") for r in _runs(store)} - {None, ""}
 
-    def entities(self, store: Store) -> set[str]:
-        found = {default_entity(), *([self.entity] if self.entity else [])}
-        return found | {r.get("entity") for r in _runs(store)} - {None, ""}
 
 
 NO_SCOPE = Scope()
@@ -93,15 +94,31 @@ def split(text: str) -> tuple[list[str], str | None]:
 def parse(store: Store, text: str, scope: Scope = NO_SCOPE) -> Path:
     """Check the prefix of ``text`` against the store's entity and projects."""
     parts, selector = split(text)
-    name = check_name(parts[-1])
+    name = check_collection_name(parts[-1])
     project = parts[-2] if len(parts) >= 2 else None
     if is_registry(project):
         return Path(project, name, selector)  # parts[0] is the organization: one here
     if project is not None:
         check_project(store, project, scope)
-    if len(parts) == 3:
-        check_entity(store, parts[0], scope)
     return Path(project, name, selector)
+
+
+def check_collection_name(name: str) -> str:
+    """A name W&B accepts for a collection: an artifact name, or words with spaces."""
+    if is_name(name):
+        return name
+    if (name in (".", "..") or len(name) > MAX_NAME or not _COLLECTION_RE.fullmatch(name)
+            or name.strip() != name):
+        return check_name(name, "collection name")  # raises, saying what is wrong with it
+    return name
+
+
+def is_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except InvalidName:
+        return False
+    return True
 
 
 def check_project(store: Store, project: str, scope: Scope) -> str:
@@ -113,14 +130,6 @@ def check_project(store: Store, project: str, scope: Scope) -> str:
     return project
 
 
-def check_entity(store: Store, entity: str, scope: Scope) -> str:
-    known = scope.entities(store)
-    if entity not in known:
-        raise NotFound(f"entity {entity!r} is not this store's (it knows "
-                       f"{', '.join(sorted(known))}); drop the prefix or use one of these")
-    return entity
-
-
 def project_of(store: Store, path: str | None, scope: Scope) -> tuple[str | None, str | None]:
     """``entity/project`` or ``project`` (Api.runs, artifact_types) → (entity, project)."""
     if not path:
@@ -129,6 +138,4 @@ def project_of(store: Store, path: str | None, scope: Scope) -> tuple[str | None
     if len(parts) > 2 or not all(parts):
         raise UsageError(f"{path!r} is not a project path; write [entity/]project")
     entity = parts[0] if len(parts) == 2 else None
-    if entity is not None and not is_registry(parts[-1]):
-        check_entity(store, entity, scope)
     return entity, check_project(store, parts[-1], scope)

@@ -215,3 +215,13 @@ def test_a_link_to_a_removed_version_says_to_unlink_it(run, store):
     with pytest.warns(UserWarning, match="clf:v0"):
         left = api.artifact_collection("model", "wandb-registry-model/prod-clf").artifacts()
     assert [a.name for a in left] == ["prod-clf:v1"]
+
+
+def test_registered_model_names_may_hold_spaces(run, tmp_path):
+    write(tmp_path / "model.h5", "h5")
+    linked = run.link_model(str(tmp_path / "model.h5"), "My Registered Model", name="mnist")
+    assert linked.name == "My Registered Model:v0"
+    found = wandb.Api().artifact("model-registry/My Registered Model:latest")
+    assert found.source_name == "mnist:v0"
+    with pytest.raises(ValueError):
+        run.link_artifact(found, "wandb-registry-model/ bad")

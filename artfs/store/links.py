@@ -9,13 +9,15 @@ are short lists of model versions, and one record keeps a link and its
 aliases in one transaction.
 """
 
+import re
 import time
 
 from artfs.errors import Conflict, NotFound, UsageError
 from artfs.store import meta
-from artfs.store.names import LATEST, check_alias, check_name
+from artfs.store.names import LATEST, MAX_NAME, check_alias, check_name
 from artfs.store.store import Store, Version
 
+_COLLECTION_RE = re.compile(r"[A-Za-z0-9_.\- ]+")  # W&B's registered models have spaces
 FIELDS = {"type": (str,), "description": (str,), "tags": (list,), "created": (int, float),
           "next_version": (int,), "links": (list,), "aliases": (dict,)}
 
@@ -26,7 +28,9 @@ def check_key(key: str) -> str:
     if not sep:
         raise UsageError(f"collection {key!r} needs a project or registry: PROJECT/NAME")
     check_name(project, "project or registry")
-    check_name(name, "collection name")
+    if (name in (".", "..") or not _COLLECTION_RE.fullmatch(name) or name.strip() != name
+            or len(name) > MAX_NAME):
+        check_name(name, "collection name")  # raises, saying what is wrong with it
     return key
 
 
