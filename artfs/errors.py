@@ -100,3 +100,9 @@ def disk_full(store_path: str) -> DiskFull:
     return DiskFull(f"the disk holding the store {store_path} is full; nothing was published. "
                     "Free space there ('artfs gc' frees what no version needs, also the chunks "
                     "a failed commit left), then try again")
+
+
+class WrongArgument(UsageError, TypeError):
+    """A call missing an argument W&B requires, or given one of a kind it does not take
+    (W&B raises TypeError: ``upsert_artifact`` without a group or id, ``log_artifact`` of
+    neither an Artifact nor a path)."""

@@ -5,7 +5,7 @@ import os
 
 from artfs import registry
 from artfs.artifact import Artifact
-from artfs.errors import UsageError
+from artfs.errors import UsageError, WrongArgument
 from artfs.store import runs as runs_mod
 from artfs.store.store import Store
 from artfs.wbpath import LEGACY_REGISTRY, Scope
@@ -24,7 +24,7 @@ def prepare(run_id: str, artifact_or_path, name: str | None, type: str | None) -
     if isinstance(artifact_or_path, Artifact):
         return artifact_or_path
     if not isinstance(artifact_or_path, (str, os.PathLike)):
-        raise UsageError("You must pass an instance of wandb.Artifact or a valid file path "
+        raise WrongArgument("You must pass an instance of wandb.Artifact or a valid file path "
                          f"to log_artifact, not {artifact_or_path.__class__.__name__}")
     path = os.fspath(artifact_or_path)
     base = os.path.basename(os.path.normpath(path)) if "://" not in path else \

@@ -13,7 +13,7 @@ import sys
 
 from artfs import distributed, registry, runio
 from artfs.artifact import Artifact
-from artfs.errors import NotFound, UsageError
+from artfs.errors import NotFound, WrongArgument
 from artfs.fs import registry as mounts
 from artfs.store import runs as runs_mod
 from artfs.store.store import Store
@@ -104,8 +104,8 @@ class Run:
     def _distributed_id(self, distributed_id: str | None) -> str:
         found = distributed_id or self._record.get("group")
         if not found:
-            raise UsageError("Cannot upsert or finish an artifact unless the run is in a group "
-                             "(init(group=...)) or distributed_id is given")
+            raise WrongArgument("Cannot upsert or finish an artifact unless the run is in a "
+                                "group (init(group=...)) or distributed_id is given")
         return found
 
     def logged_artifacts(self) -> list[Artifact]:

@@ -52,6 +52,11 @@ def test_log_artifact_of_a_missing_path_is_a_value_error_and_logs_nothing(run, t
     assert list(wandb.Api().artifacts()) == []
 
 
+def test_log_artifact_of_neither_artifact_nor_path_is_a_type_error(run):
+    with pytest.raises(TypeError):
+        run.log_artifact(42)
+
+
 def test_log_artifact_of_another_type_is_a_value_error(run):
     dataset(run)
     other = wandb.Artifact("mnist", type="model")

@@ -104,9 +104,9 @@ def test_distributed_ids_keep_artifacts_apart(here):
 
 def test_without_a_group_or_distributed_id_it_refuses(here):
     with wandb.init() as run:
-        with pytest.raises(UsageError, match="group"):
+        with pytest.raises(TypeError, match="group"):
             run.upsert_artifact(wandb.Artifact("ds", "dataset"))
-        with pytest.raises(UsageError, match="group"):
+        with pytest.raises(UsageError, match="group"):  # artfs's own class too
             run.finish_artifact(wandb.Artifact("ds", "dataset"))
     assert not wandb.Api().artifact_exists("ds:latest")
 
