@@ -34,9 +34,10 @@ _EXPORTS = {
                      "termerror", "AlertLevel", "restore"],
                     "artfs.cloud"),
 }
-_SUBMODULES = {"errors"}  # wandb.errors.CommError works without importing it first
+_SUBMODULES = {"errors", "apis"}  # wandb.errors.CommError works without importing it first
 _OF_ACTIVE_RUN = {"run", "config", "summary"}  # looked up on every access
 __all__ = sorted([*_EXPORTS, *_OF_ACTIVE_RUN])
+importlib.import_module("artfs._alias").install()  # ``wandb.errors`` is artfs.errors itself
 
 
 def __getattr__(name: str):

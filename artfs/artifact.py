@@ -922,6 +922,35 @@ class Artifact:
         self._store.remove_version(self._version.label, force=delete_aliases,
                                    latest_counts=True)
 
+    # --- registry links (artfs/registry.py) -----------------------------------------
+
+    is_link = False  # a version as a collection shows it is a registry.LinkedArtifact
+
+    def link(self, target_path: str, aliases=None) -> "Artifact":
+        """Link this version (a draft is logged first) into a registry collection or
+        portfolio, ``wandb-registry-model/NAME``; → the linked artifact."""
+        from artfs import registry, session  # both build on this module
+
+        if self._version is None:  # logged by the active run, as W&B's save() does
+            run = session.active()
+            if run is not None:
+                run.log_artifact(self)
+            else:
+                self._commit(Store.open(), [], None)
+        return registry.link(self._store, self, target_path, aliases)
+
+    @property
+    def linked_artifacts(self) -> "list[Artifact]":
+        """This version as each collection it is linked into shows it."""
+        from artfs import registry
+
+        self._check_committed()
+        return registry.links_of(self._store, self._version)
+
+    @property
+    def source_artifact(self) -> "Artifact":
+        return self  # a link's is the version it links
+
     def __repr__(self) -> str:
         return f"<Artifact {self.name} ({self._type})>"
 

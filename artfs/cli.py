@@ -272,6 +272,32 @@ def _artifact_row(store: Store, name: str, damage: list[str]) -> dict:
 
 
 @main.command()
+@click.argument("collection", required=False)
+@json_option
+@click.pass_context
+def links(ctx, collection, as_json):
+    """List registry collections and portfolios, or the links of COLLECTION
+    (PROJECT/NAME, e.g. wandb-registry-model/prod).  The mount shows them under
+    MOUNT/registry/."""
+    from artfs.store import links as links_mod
+
+    store = open_store(ctx)
+    if collection:
+        record = links_mod.get(store, collection)
+        rows = [{"version": f"v{lk['version']}", "target": f"{lk['artifact']}:v{lk['number']}",
+                 "aliases": links_mod.aliases_of(record, lk["version"]), "run": lk["run"],
+                 "created": lk["created"]} for lk in record["links"]]
+        lines = [f"{collection}:{r['version']:<6} -> {r['target']:<30} {','.join(r['aliases'])}"
+                 for r in rows]
+    else:
+        rows = [{"collection": k, "type": (r := links_mod.get(store, k))["type"],
+                 "links": len(r["links"]), "description": r["description"]}
+                for k in links_mod.keys(store)]
+        lines = [f"{r['collection']:<40} {r['type']:<10} {r['links']:>4} links" for r in rows]
+    emit(as_json, rows, "\n".join(lines) if lines else "(no collections)")
+
+
+@main.command()
 @click.argument("ref")
 @json_option
 @click.pass_context

@@ -109,3 +109,9 @@ class AliasesHeld(Conflict, CommError):
 
 class ConfigError(ArtfsError):
     """A config value already set changed without ``allow_val_change=True`` (W&B's name)."""
+
+
+class WrongArgument(UsageError, TypeError):
+    """A call missing an argument W&B requires, or given one of a kind it does not take
+    (W&B raises TypeError: ``upsert_artifact`` without a group or id, ``log_artifact`` of
+    neither an Artifact nor a path)."""

@@ -20,15 +20,16 @@ import tempfile
 import time
 import warnings
 
+from artfs import distributed, registry, runio
 from artfs import settings as settings_mod
 from artfs.artifact import Artifact
-from artfs.errors import ArtfsError, MissingPath, NotFound, UsageError
-from artfs.fs import registry
+from artfs.errors import ArtfsError, MissingPath, NotFound, UsageError, WrongArgument
+from artfs.fs import registry as mounts
 from artfs.metrics import History, Metric, Summary
 from artfs.runconfig import Config, clean, parse_config
 from artfs.store import runs as runs_mod
-from artfs.store.names import parse_ref
 from artfs.store.store import Store
+from artfs.wbpath import Scope
 
 RUN_ENV = runs_mod.RUN_ENV
 _active: list["Run"] = []  # runs that are wandb.run in turn: the last one is
@@ -302,37 +303,70 @@ class Run:
             raise UsageError(f"run {self.id} is finished; start another with init() to "
                              f"{what}")
 
-    def log_artifact(self, artifact: "Artifact | str", name: str | None = None,
-                     type: str | None = None, aliases=None, ttl=..., **_ignored) -> Artifact:
-        """Commit a draft (or a path, with ``name`` and ``type``) as a new version."""
-        if isinstance(artifact, str):
-            path = artifact
-            artifact = Artifact(name or os.path.basename(os.path.abspath(path)), type or "dataset")
-            if os.path.isdir(path):
-                artifact.add_dir(path)
-            else:
-                artifact.add_file(path)
-        if not isinstance(artifact, Artifact):
-            raise UsageError(f"log_artifact takes an Artifact or a path, not {artifact!r}")
-        if ttl is not ...:  # not given: the artifact's own (default: inherited) ttl
-            artifact.ttl = ttl
-        artifact._commit(self._store, list(aliases or []), self.id)
-        return artifact
+    def log_artifact(self, artifact_or_path: "Artifact | str", name: str | None = None,
+                     type: str | None = None, aliases=None, tags=None, ttl=...,
+                     **_ignored) -> Artifact:
+        """Commit a draft (or a path: W&B's ``run-RUNID-BASENAME`` of type ``unspecified``
+        unless ``name``/``type`` say otherwise) as a new version made by this run; ``ttl``
+        not given: the artifact's own (default: inherited)."""
+        return runio.log(self._store, self.id, artifact_or_path, name, type, aliases, tags, ttl)
 
     def use_artifact(self, artifact_or_name: "Artifact | str", type: str | None = None,
-                     aliases=None, **_ignored) -> Artifact:
-        """Resolve ``name[:vN|:alias]`` (or take a logged Artifact) and record it as an input."""
-        if isinstance(artifact_or_name, Artifact):
-            artifact_or_name._check_committed()
-            version = artifact_or_name._version
-        else:
-            version = self._store.resolve(parse_ref(artifact_or_name))
-        if type is not None and version.type != type:
-            raise UsageError(f"{version.label} has type {version.type!r}, not {type!r}")
-        runs_mod.record_input(self._store, self.id, version)
-        for alias in aliases or []:
-            self._store.set_alias(version.label, alias)
-        return Artifact._from_version(self._store, self._store.resolve(version.label))
+                     aliases=None, use_as=None, **_ignored) -> Artifact:
+        """Resolve ``[[entity/]project/]name[:vN|:alias]`` (or take an Artifact, logging a
+        draft first) and record it as an input; ValueError if its type is not ``type``."""
+        return runio.use(self._store, self.id, self._scope(), artifact_or_name, type, aliases)
+
+    # --- models, links and distributed artifacts (runio, registry, distributed) ---------
+
+    def _scope(self) -> Scope:
+        return Scope(self._record.get("entity") or None, self._record.get("project") or None)
+
+    def log_model(self, path, name: str | None = None, aliases=None) -> None:
+        """Log ``path`` as an artifact of type ``model`` (W&B returns nothing)."""
+        runio.log(self._store, self.id, path, name, "model", aliases)
+
+    def use_model(self, name: str) -> str:
+        """Use a model artifact and download it: its one file's path, or its directory."""
+        return runio.use_model(self._store, self.id, self._scope(), name)
+
+    def link_artifact(self, artifact: Artifact, target_path: str, aliases=None) -> Artifact:
+        """Link a version (a draft is logged first) into a registry collection or portfolio."""
+        if artifact._version is None:
+            self.log_artifact(artifact)
+        return registry.link(self._store, artifact, target_path, aliases, self.id,
+                             self._scope())
+
+    def link_model(self, path, registered_model_name: str, name: str | None = None,
+                   aliases=None) -> Artifact:
+        """Log ``path`` as a model and link it into ``model-registry/REGISTERED_MODEL_NAME``."""
+        return runio.link_model(self._store, self.id, self._scope(), path,
+                                registered_model_name, name, aliases)
+
+    def upsert_artifact(self, artifact_or_path, name: str | None = None,
+                        type: str | None = None, aliases=None,
+                        distributed_id: str | None = None) -> Artifact:
+        """Add this process's files to the artifact shared under ``distributed_id``
+        (default: the run's group); nothing is published until ``finish_artifact``."""
+        artifact = runio.prepare(self.id, artifact_or_path, name, type)
+        return distributed.upsert(self._store, artifact, self._distributed_id(distributed_id),
+                                  runio.alias_list(aliases))
+
+    def finish_artifact(self, artifact_or_path, name: str | None = None,
+                        type: str | None = None, aliases=None,
+                        distributed_id: str | None = None) -> Artifact:
+        """Publish one version with every upsert's files and this artifact's own."""
+        artifact = runio.prepare(self.id, artifact_or_path, name, type)
+        runio.check_type(self._store, artifact)
+        return distributed.finish(self._store, artifact, self._distributed_id(distributed_id),
+                                  runio.alias_list(aliases), self.id)
+
+    def _distributed_id(self, distributed_id: str | None) -> str:
+        found = distributed_id or self._record.get("group")
+        if not found:
+            raise WrongArgument("Cannot upsert or finish an artifact unless the run is in a "
+                                "group (init(group=...)) or distributed_id is given")
+        return found
 
     def logged_artifacts(self) -> list[Artifact]:
         return self._edges("outputs")
@@ -359,7 +393,7 @@ class Run:
             self._history.commit()
             self._history.flush()
         self.finished = True
-        registry.flush_reads(self._store.path)
+        mounts.flush_reads(self._store.path)
         status = "finished" if exit_code == 0 else "failed"
         self._record = runs_mod.finish_run(self._store, self.id, status=status,
                                            exit_code=exit_code)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from artfs.store import store as store_mod
 from artfs.store.store import Store
 
 
@@ -95,6 +96,13 @@ def unmount(path: str) -> None:
     subprocess.run(["fusermount3", "-u", path], capture_output=True)
     if _mounted(path):
         subprocess.run(["fusermount3", "-u", "-z", path], capture_output=True)
+
+
+@pytest.fixture(autouse=True)
+def closes_stores():
+    """Each test's stores are closed after it: an open one holds 1 TiB of address space."""
+    yield
+    store_mod.close_all()
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 import artfs
-from artfs.errors import ArtifactFinalizedError, Conflict, NotFound, ReferenceChanged, UsageError
+from artfs.errors import ArtifactFinalizedError, NotFound, ReferenceChanged, UsageError
 from artfs.store.store import Store
 from tests.conftest import read, write
 
@@ -201,7 +201,7 @@ def test_log_of_wrong_type_is_refused(store_dir, tmp_path):
     write(tmp_path / "x.txt", "x")
     with artfs.init() as run:
         run.log_artifact(str(tmp_path / "x.txt"), name="thing", type="dataset")
-        with pytest.raises(Conflict, match="has type 'dataset'"):
+        with pytest.raises(ValueError, match="already exists with type 'dataset'"):
             run.log_artifact(str(tmp_path / "x.txt"), name="thing", type="model")
 
 

@@ -53,9 +53,7 @@ def put_raw(store_dir: str, db: str, key: bytes, value: bytes, *, delete: bytes 
 def close_stores() -> None:
     """Close what this process opened: LMDB must not have one environment open twice in a
     process (closing the second would drop the first's locks)."""
-    for opened in store_mod._open_stores.values():
-        opened.meta.close()
-    store_mod._open_stores.clear()
+    store_mod.close_all()
 
 
 def get_raw(store_dir: str, db: str, key: bytes) -> bytes | None:

@@ -403,7 +403,8 @@ def test_a_format_2_store_is_upgraded_and_shows_creation_times(store_dir, cli, m
     store_mod._open_stores.clear()
     assert cli("mount", mount, "--allow-other").code == 0
     with Store.open(store_dir).meta.read() as txn:
-        assert txn.get(b"format", db=Store.open(store_dir).meta.db["info"]) == b"3"
+        assert txn.get(b"format", db=Store.open(store_dir).meta.db["info"]) == \
+            str(meta.FORMAT_VERSION).encode()
     created = int(record["created"] * 1e9)
     version = os.path.join(mount, "artifacts", "old", "v0")
     assert os.stat(os.path.join(version, "sub", "f.txt")).st_mtime_ns == created

@@ -21,6 +21,7 @@ import pyfuse3
 from pyfuse3 import FUSEError
 
 from artfs.errors import ArtfsError, StoreError
+from artfs.fs import links as link_view
 from artfs.fs.nodes import (
     ARTIFACTS,
     META,
@@ -66,6 +67,10 @@ class Views:
         if parent == ROOT:
             if name in FIXED_NAMES:
                 return FIXED_NAMES[name]
+            if name == link_view.NAME and link_view.shown(self.store):
+                return link_view.root(self.inodes)
+        elif isinstance(node, link_view.NODES):
+            return link_view.lookup(self.store, self.inodes, node, name)
         elif parent == ARTIFACTS and self._is_artifact(text):
             return self.inodes.intern(("art", text), ArtifactDir, text)
         elif parent == META and self._is_artifact(text):
@@ -152,6 +157,9 @@ class Views:
         if isinstance(node, AliasLink):
             a.st_mode = stat.S_IFLNK | 0o777
             a.st_size = len(self._alias_target(node))
+        elif isinstance(node, link_view.LinkEntry):
+            a.st_mode = stat.S_IFLNK | 0o777
+            a.st_size = len(link_view.target(self.store, node))
         elif isinstance(node, MetaFile):
             a.st_mode = stat.S_IFREG | 0o444
             a.st_size = len(self.meta_json(node))
@@ -167,7 +175,9 @@ class Views:
     def _subdirs(self, inode: int, node) -> int:
         """Subdirectories of a directory outside the versions (its link count less 2)."""
         if inode == ROOT:
-            return len(FIXED_NAMES)
+            return len(FIXED_NAMES) + link_view.shown(self.store)
+        if isinstance(node, link_view.NODES):
+            return link_view.subdirs(self.store, self.inodes, node)
         if inode in (ARTIFACTS, META):
             return len(self.store.artifact_names())
         if inode == STAGINGS:
@@ -195,6 +205,8 @@ class Views:
         node = self.inodes[inode]
         if isinstance(node, AliasLink):
             return self._alias_target(node)
+        if isinstance(node, link_view.LinkEntry):
+            return link_view.target(self.store, node)
         if isinstance(node, VersionItem) and node.entry.kind == SYMLINK:
             return node.entry.target
         raise FUSEError(errno.EINVAL)
@@ -206,7 +218,11 @@ class Views:
         stable order."""
         node = self.inodes[inode]
         if inode == ROOT:
-            return list(FIXED_NAMES.items())
+            shown = [(link_view.NAME, link_view.root(self.inodes))] \
+                if link_view.shown(self.store) else []
+            return [*FIXED_NAMES.items(), *shown]
+        if isinstance(node, link_view.NODES):
+            return link_view.names(self.store, self.inodes, node)
         if inode in (ARTIFACTS, META):
             kind = "art" if inode == ARTIFACTS else "meta"
             make = ArtifactDir if inode == ARTIFACTS else MetaDir

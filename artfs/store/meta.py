@@ -15,6 +15,9 @@ docs/format.md describes the same layout for people.  Named databases:
     outputs    run id 0x00 name 0x00 u32be(n) -> b""
     consumers  name 0x00 u32be(n) 0x00 run id -> b""   (inputs, reversed)
     statcache  BLAKE3(absolute path)[32] -> u64 dev|ino|size, i64 mtime_ns|ctime_ns | digest[32]
+    collections  PROJECT/NAME -> JSON {type, description, tags, created, next_version,
+               links: [{version, artifact, number, created, run}], aliases: {alias: n}}
+               (registry collections and portfolios: links to versions; store/links.py)
 
 Integers are little-endian except version numbers in keys (u32be), so that
 keys sort numerically.  A name never contains 0x00, and u32be sorts numerically, so a prefix scan
@@ -35,9 +38,9 @@ from artfs.store.names import check_name
 
 # 2: the bytes read per file of an input edge moved to input_files; running runs indexed
 # 3: file times (attribute objects, "attrs" and "mtime_ns" in version records)
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 DBS = ("info", "chunks", "filemaps", "trees", "attrs", "artifacts", "versions", "aliases", "runs",
-       "running", "inputs", "input_files", "outputs", "consumers", "statcache")
+       "running", "inputs", "input_files", "outputs", "consumers", "statcache", "collections")
 MAP_SIZE = 1 << 40  # address space only; the file grows with the data
 
 CHUNK = struct.Struct("<QQ")

@@ -53,6 +53,16 @@ def _chunk_readers() -> ThreadPoolExecutor:
 PRIVATE_DIR = 0o700  # a store is its owner's: others see its files through a mount, if at all
 
 
+def close_all() -> None:
+    """Close every store this process opened.  Each keeps its LMDB environment (1 TiB of
+    address space) until then, so a process that opens hundreds of stores, as a test
+    session does, must close them as it goes."""
+    with _open_lock:
+        for opened in _open_stores.values():
+            opened.meta.close()
+        _open_stores.clear()
+
+
 def _make_private(path: str) -> None:
     """Others must not read a store's chunks, whatever the modes of the files they hold:
     a store made before (or under a loose umask) is closed at its top directory."""
@@ -274,7 +284,8 @@ class Store:
     def _upgrade(self) -> None:
         """Format 2 changed only the lineage records (see runs.upgrade_from_format_1);
         format 3 added file times, which older versions lack (they show their creation
-        time), so it converts nothing.  One transaction: all or nothing."""
+        time), and format 4 the collections database, which LMDB creates on open: they
+        convert nothing.  One transaction: all or nothing."""
         from artfs.store import runs  # runs builds on this module
 
         with self.meta.write() as txn:
