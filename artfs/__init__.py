@@ -34,7 +34,7 @@ _EXPORTS = {
                      "termerror", "AlertLevel", "restore"],
                     "artfs.cloud"),
 }
-_SUBMODULES = {"errors", "apis"}  # wandb.errors.CommError works without importing it first
+_SUBMODULES = {"errors", "apis", "sdk", "data_types"}  # wandb.errors.X without an import
 _OF_ACTIVE_RUN = {"run", "config", "summary"}  # looked up on every access
 __all__ = sorted([*_EXPORTS, *_OF_ACTIVE_RUN])
 importlib.import_module("artfs._alias").install()  # ``wandb.errors`` is artfs.errors itself

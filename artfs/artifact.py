@@ -24,6 +24,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from artfs import wbpath
 from artfs.errors import (
     ArtifactFinalizedError,
     ArtifactNotLoggedError,
@@ -450,7 +451,8 @@ class Artifact:
 
     # --- committing (called by Run.log_artifact) ---------------------------------
 
-    def _commit(self, store: Store, aliases, run_id: str | None) -> bool:
+    def _commit(self, store: Store, aliases, run_id: str | None,
+                history_step: int | None = None) -> bool:
         self._check_draft()
         check_publication(self._name, self._type, aliases, self.metadata)
         files = self._files
@@ -473,7 +475,8 @@ class Artifact:
                 self._name, node, type=self._type, description=self.description,
                 metadata=self.metadata, aliases=aliases, run_id=run_id,
                 base=base,  # the version new_draft() (or incremental=True) started from
-                refs={p: u for p, u in self._refs.items() if p in self._sources})
+                refs={p: u for p, u in self._refs.items() if p in self._sources},
+                history_step=history_step)
         if files is not None:
             files.release()
         self._attach(store, version)
@@ -547,6 +550,44 @@ class Artifact:
         return self.name
 
     source_qualified_name = qualified_name
+
+    @property
+    def entity(self) -> str:
+        """W&B's entity: one store is one (``$WANDB_ENTITY``, else the user's name)."""
+        self._check_committed()
+        return wbpath.default_entity()
+
+    @property
+    def project(self) -> str:
+        """The project of the run that logged the version, else the default one."""
+        self._check_committed()
+        run = self.logged_by()
+        return (run.project if run is not None else None) or wbpath.Scope().default_project()
+
+    source_entity, source_project = entity, project
+
+    @property
+    def collection(self):
+        """The artifact's versions as W&B's ArtifactCollection."""
+        from artfs.collections import ArtifactCollection  # it builds on this module
+
+        self._check_committed()
+        return ArtifactCollection(self._store, self._name, self._type)
+
+    @property
+    def url(self) -> None:
+        """W&B's web page of the version: there is none (``artfs show NAME:vN`` shows it),
+        as a run's ``url`` is None."""
+        self._check_committed()
+        return None
+
+    @property
+    def history_step(self) -> int | None:
+        """The last step the logging run had logged metrics at when it logged the version
+        (W&B's), None outside a run or before its first log call."""
+        self._check_committed()
+        step = self._version.record.get("history_step")
+        return None if step is None else max(0, step - 1)
 
     @property
     def version(self) -> str:

@@ -62,6 +62,12 @@ class Summary:
     def __repr__(self) -> str:
         return repr(self._items)
 
+    @property
+    def _json_dict(self) -> dict:
+        """The summary as a plain dict, under the name W&B's public API gives it (its
+        export examples read ``run.summary._json_dict``)."""
+        return dict(self._items)
+
     def keys(self) -> list[str]:
         return list(self._items)
 

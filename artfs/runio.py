@@ -53,13 +53,13 @@ def check_type(store: Store, artifact: Artifact) -> None:
 
 
 def log(store: Store, run_id: str, artifact_or_path, name=None, type=None, aliases=None,
-        tags=None, ttl=...) -> Artifact:
+        tags=None, ttl=..., history_step=None) -> Artifact:
     artifact = prepare(run_id, artifact_or_path, name, type)
     if artifact._version is None:  # logged already: as in W&B, the same version
         check_type(store, artifact)
         if ttl is not ...:
             artifact.ttl = ttl
-        artifact._commit(store, alias_list(aliases), run_id)
+        artifact._commit(store, alias_list(aliases), run_id, history_step)
     if tags is not None:  # tags belong to a logged version: kept as save() keeps them
         artifact.tags = [tags] if isinstance(tags, str) else list(tags)
         artifact.save()

@@ -309,7 +309,9 @@ class Run:
         """Commit a draft (or a path: W&B's ``run-RUNID-BASENAME`` of type ``unspecified``
         unless ``name``/``type`` say otherwise) as a new version made by this run; ``ttl``
         not given: the artifact's own (default: inherited)."""
-        return runio.log(self._store, self.id, artifact_or_path, name, type, aliases, tags, ttl)
+        step = self._history.step if self._history is not None else None
+        return runio.log(self._store, self.id, artifact_or_path, name, type, aliases, tags, ttl,
+                         step)
 
     def use_artifact(self, artifact_or_name: "Artifact | str", type: str | None = None,
                      aliases=None, use_as=None, **_ignored) -> Artifact:

@@ -88,6 +88,14 @@ again.add_dir("data")
 run.log_artifact(again)  # same content: no new version, says which one holds it
 run.finish()
 
+# A W&B-style training script (scripts/train_wandb.py): config, metrics, a model.
+script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_wandb.py")
+print("\n$ python train_wandb.py --lr 0.05", flush=True)
+subprocess.run([sys.executable, script, "--lr", "0.05"], check=True)
+trained = wandb.Api().artifact("my-model:production")
+artfs("runs", "show", trained.logged_by().id)
+artfs("show", "my-model:production")
+
 artfs("ls", "my-dataset")
 artfs("diff", "my-dataset:v0", "my-dataset:v1")
 artfs("show", "my-dataset:best")

@@ -374,13 +374,15 @@ class Commit:
     def publish(self, name: str, node: Node, *, type: str = "dataset", description: str = "",
                 metadata: dict | None = None, message: str = "", aliases=(),
                 run_id: str | None = None, base: str | None = None,
-                refs: dict[str, str] | None = None) -> tuple[Version, bool]:
+                refs: dict[str, str] | None = None, history_step: int | None = None
+                ) -> tuple[Version, bool]:
         """Make the version visible; (version, False) if the newest version has this content.
 
         ``base`` is the label of the version this one was derived from (staged or drafted
         from), recorded for lineage; ``refs`` maps paths whose content came from another
-        artifact's file to W&B's reference URL of it (``wandb-artifact://``)."""
-        self.base, self.refs = base, refs  # for _publish_in's record
+        artifact's file to W&B's reference URL of it (``wandb-artifact://``);
+        ``history_step`` is the logging run's next metrics step (W&B's)."""
+        self.base, self.refs, self.history_step = base, refs, history_step  # for the record
         aliases = check_publication(name, type, aliases, metadata, run_id)
         root, root_attrs, size, files = self.build(node)
         times = {"attrs": root_attrs.hex(),
@@ -412,6 +414,8 @@ class Commit:
             number, created = art["next_version"], True
             record = {"root": root.hex(), "size": size, "files": files, "created": time.time(),
                       "base": self.base, **({"refs": self.refs} if self.refs else {}),
+                      **({} if self.history_step is None
+                         else {"history_step": self.history_step}),
                       "type": type, "description": description, "metadata": metadata,
                       "message": message, "run": run_id, **times}
             txn.put(meta.version_key(name, number), meta.dumps(record), db=db["versions"])

@@ -437,5 +437,9 @@ class Meta:
         return self.env.begin(write=True)
 
     def close(self) -> None:
+        """Idempotent: a second close must not close a descriptor number reused since."""
+        if self._data < 0:
+            return
         self.env.close()
         os.close(self._data)
+        self._data = -1
