@@ -51,20 +51,16 @@ def as_user(cwd: str, code: str, uid: int = NOBODY, gid: int = NOBODY, umask: in
     """Run Python ``code`` as another user in the directory ``cwd`` (handed over open:
     the test's temporary directory is root's alone); it sets ``out`` (JSON) to report
     back."""
-    program = (f"import errno, json, os, stat\nos.fchdir(3)\nos.umask({umask})\nout = None\n"
-               + textwrap.dedent(code) + "\nprint(json.dumps(out))")
     group_args = ["--groups", ",".join(map(str, groups))] if groups else ["--clear-groups"]
-    fd = os.open(cwd, os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(cwd, os.O_RDONLY | os.O_DIRECTORY)  # its own number: never dup2 over one
+    program = (f"import errno, json, os, stat\nos.fchdir({fd})\nos.umask({umask})\n"
+               "out = None\n" + textwrap.dedent(code) + "\nprint(json.dumps(out))")
     try:
-        if fd != 3:
-            os.dup2(fd, 3)
         done = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", *group_args,
-                               sys.executable, "-c", program], pass_fds=(3,),
+                               sys.executable, "-c", program], pass_fds=(fd,),
                               capture_output=True, text=True, timeout=60)
     finally:
         os.close(fd)
-        if fd != 3:
-            os.close(3)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

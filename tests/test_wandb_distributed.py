@@ -144,3 +144,17 @@ def test_gc_between_upserts_and_finish_keeps_every_part(here, store_dir):
     gc_mod.collect(Store.open(store_dir))  # and their chunks belong to the version now
     assert read(os.path.join(logged.download(str(here / "again")), "shards/1.txt")) == \
         b"shard 1"
+
+
+def test_distributed_id_defaults_to_the_runs_group(here):
+    for rank in range(2):
+        with wandb.init(group="exp-3", job_type="worker") as run:
+            part = wandb.Artifact("grouped", "dataset")
+            with part.new_file(f"{rank}.txt") as f:
+                f.write(str(rank))
+            run.upsert_artifact(part)
+    with wandb.init(group="exp-3", job_type="gather") as run:
+        done = run.finish_artifact(wandb.Artifact("grouped", "dataset"))
+    assert sorted(f.name for f in done.files()) == ["0.txt", "1.txt"]
+    with wandb.init() as run, pytest.raises(UsageError):  # no group, no id: W&B refuses
+        run.upsert_artifact(wandb.Artifact("grouped", "dataset"))
