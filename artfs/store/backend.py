@@ -1,0 +1,104 @@
+"""The two kinds of storage a store is made of, as the interfaces a backend implements.
+
+A store keeps immutable content-addressed objects (chunks, trees, attribute
+objects, chunk lists, packs and their indexes) and a few small mutable
+references (version records, aliases, an artifact's next version number, run
+records).  Objects never change once written, so any object store can hold
+them, caches can keep them for ever and a fetch can be checked against its
+name.  References change, so every change is conditional: a writer says which
+state it read (a tag) and the write happens only if nobody changed it since.
+That is what lets many machines share one S3 bucket without a lock server:
+S3's conditional writes (``If-None-Match: *`` to create, ``If-Match: ETAG`` to
+replace) are exactly ``RefStore.put``'s ``expect``.
+
+Backends: a local directory with LMDB (the embedded store), S3-compatible
+object storage, and an in-memory one for unit tests.  One contract test suite
+(tests/test_backends.py) runs against every backend.  Compression and digest
+checks are not a backend's business: they wrap any ObjectStore as one layer.
+
+Keys are ``/``-separated ASCII paths (``chunks/<64 hex>``, ``refs/versions/NAME/7``);
+each backend maps them to its own layout.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from artfs.errors import Conflict
+
+
+class RefConflict(Conflict):
+    """A conditional reference write lost: the reference is not in the state the writer
+    read (someone else created, replaced or deleted it first).  Read it again and retry."""
+
+
+class _Any:
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY = _Any()  # ``expect=ANY``: write whatever the reference holds now (unconditional)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference's value and its tag: an opaque string that changes whenever the value
+    is written (S3's ETag, a local version counter)."""
+
+    value: bytes
+    tag: str
+
+
+class ObjectStore(Protocol):
+    """Immutable objects by key.  Writing a key again with the same bytes is a no-op;
+    writing it with other bytes is a caller's bug the backend need not detect."""
+
+    def has(self, key: str) -> bool: ...
+
+    def get(self, key: str, start: int = 0, length: int | None = None) -> bytes:
+        """The object's bytes, or ``length`` bytes of it from ``start`` (fewer at its
+        end).  A missing key raises ``artfs.errors.NotFound``."""
+        ...
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store atomically: a reader sees the whole object or none of it."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; a missing one is not an error."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Every key starting with ``prefix``, in lexicographic order."""
+        ...
+
+    def barrier(self) -> None:
+        """Return once every ``put`` that returned before this call is durable."""
+        ...
+
+
+class RefStore(Protocol):
+    """Small mutable references by key, each write conditional on what the writer read."""
+
+    def get(self, key: str) -> Ref | None: ...
+
+    def put(self, key: str, value: bytes, *, expect: "str | None | _Any" = ANY) -> str:
+        """Write ``value`` and return its new tag.  ``expect=None``: only if the key is
+        absent; ``expect=TAG``: only if its tag is still TAG; ``ANY``: unconditionally.
+        A failed condition raises RefConflict and changes nothing.  Durable on return."""
+        ...
+
+    def delete(self, key: str, *, expect: "str | _Any" = ANY) -> None:
+        """Remove the key (``expect=TAG``: only if unchanged, else RefConflict); a missing
+        key with ``expect=ANY`` is not an error."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """(key, tag) of every reference starting with ``prefix``, in key order."""
+        ...
+
+    def token(self) -> str:
+        """A cheap value that differs after any reference changed: a reader (the mount)
+        compares tokens to know whether to look again.  It may also change when nothing
+        did, never the other way."""
+        ...
