@@ -85,8 +85,9 @@ class ManifestEntry:
             raise UsageError(f"entry {self.path!r} belongs to no artifact")
         return self._artifact
 
-    def download(self, root: str | None = None, skip_cache: bool | None = None,
-                 executor=None) -> str:
+    def download(
+        self, root: str | None = None, skip_cache: bool | None = None, executor=None
+    ) -> str:
         """Write this one file under ``root`` (default: the artifact's download directory)."""
         return self.parent_artifact()._download_entry(self, root)
 
@@ -130,15 +131,16 @@ class ArtifactFile:
         root = os.path.abspath(self._entry.parent_artifact()._default_root())
         return f"file://{root}/{self.name}"
 
-    def download(self, root: str = ".", replace: bool = False, exist_ok: bool = False,
-                 api=None):
+    def download(self, root: str = ".", replace: bool = False, exist_ok: bool = False, api=None):
         """Write the file to ``root/NAME`` and return it open for reading, as W&B does;
         an existing file is an error unless ``replace`` (rewrite) or ``exist_ok`` (keep)."""
         path = os.path.join(root, self.name)
         if os.path.lexists(path) and not replace:
             if not exist_ok:
-                raise UsageError(f"{path} already exists; pass replace=True to overwrite it "
-                                 "or exist_ok=True to keep it")
+                raise UsageError(
+                    f"{path} already exists; pass replace=True to overwrite it "
+                    "or exist_ok=True to keep it"
+                )
             return open(path)
         return open(self._entry.download(root))
 
@@ -152,8 +154,7 @@ def _clean_path(name: str) -> str:
 
 def _check_policy(policy: str | None) -> None:
     if policy not in (None, "mutable", "immutable"):
-        raise UsageError(f"Invalid policy {policy!r}. Policy may only be `mutable` or "
-                         "`immutable`.")
+        raise UsageError(f"Invalid policy {policy!r}. Policy may only be `mutable` or `immutable`.")
 
 
 def _tmp_name(path: str, local_path: str) -> str:
@@ -191,8 +192,11 @@ def _iso(seconds: float) -> str:
 
 
 def _artifacts_dir() -> str:
-    return os.environ.get("WANDB_ARTIFACT_DIR") or os.environ.get("WANDB_ARTIFACT_LOCATION") \
+    return (
+        os.environ.get("WANDB_ARTIFACT_DIR")
+        or os.environ.get("WANDB_ARTIFACT_LOCATION")
         or "artifacts"
+    )
 
 
 class ArtifactTTL(Enum):
@@ -205,10 +209,17 @@ class ArtifactTTL(Enum):
 class Artifact:
     """A versioned collection of files (W&B-style)."""
 
-    def __init__(self, name: str, type: str, description: str | None = None,
-                 metadata: dict | None = None, incremental: bool = False,
-                 use_as: str | None = None, storage_region: str | None = None,
-                 ttl=ArtifactTTL.INHERIT):
+    def __init__(
+        self,
+        name: str,
+        type: str,
+        description: str | None = None,
+        metadata: dict | None = None,
+        incremental: bool = False,
+        use_as: str | None = None,
+        storage_region: str | None = None,
+        ttl=ArtifactTTL.INHERIT,
+    ):
         self._name = check_name(name)
         self._type = check_name(type, "artifact type")
         self.description = description or ""
@@ -233,8 +244,10 @@ class Artifact:
 
     def _check_draft(self) -> None:
         if self._version is not None:
-            raise ArtifactFinalizedError(f"{self.name} is logged and its files cannot change; "
-                                         "use artifact.new_draft() for the next version")
+            raise ArtifactFinalizedError(
+                f"{self.name} is logged and its files cannot change; "
+                "use artifact.new_draft() for the next version"
+            )
 
     def _draft_files(self) -> DraftFiles:
         """Where added files are stored: the active run's store (or the default one).
@@ -255,10 +268,10 @@ class Artifact:
         old = self._sources.get(path)
         if old is None or overwrite or path in self._inherited:
             return
-        if (old[0].kind, old[0].digest, old[0].target) != (entry.kind, entry.digest,
-                                                           entry.target):
-            raise UsageError(f"Cannot add the same path twice: {path!r} (pass overwrite=True "
-                             "to replace it)")
+        if (old[0].kind, old[0].digest, old[0].target) != (entry.kind, entry.digest, entry.target):
+            raise UsageError(
+                f"Cannot add the same path twice: {path!r} (pass overwrite=True to replace it)"
+            )
 
     def _put(self, path: str, entry: Entry, mtime: int | None, local: str | None) -> None:
         self._sources[path] = (entry, mtime)
@@ -272,12 +285,19 @@ class Artifact:
     def _entry_of(self, path: str) -> ManifestEntry:
         entry, _ = self._sources[path]
         ref = entry.target.decode() if entry.kind == REFERENCE else self._refs.get(path)
-        return ManifestEntry(path, entry.digest.hex(), entry.size, ref,
-                             self._local.get(path), self, entry)
+        return ManifestEntry(
+            path, entry.digest.hex(), entry.size, ref, self._local.get(path), self, entry
+        )
 
-    def add_file(self, local_path: str, name: str | None = None, is_tmp: bool | None = False,
-                 skip_cache: bool | None = False, policy: str | None = "mutable",
-                 overwrite: bool = False) -> ManifestEntry:
+    def add_file(
+        self,
+        local_path: str,
+        name: str | None = None,
+        is_tmp: bool | None = False,
+        skip_cache: bool | None = False,
+        policy: str | None = "mutable",
+        overwrite: bool = False,
+    ) -> ManifestEntry:
         """Add one file, as ``name`` (default: its base name), as it is now."""
         self._check_draft()
         _check_policy(policy)
@@ -297,9 +317,14 @@ class Artifact:
         self._put(path, entry, st.st_mtime_ns, os.path.abspath(local_path))
         return self._entry_of(path)
 
-    def add_dir(self, local_path: str, name: str | None = None,
-                skip_cache: bool | None = False, policy: str | None = "mutable",
-                merge: bool = False) -> None:
+    def add_dir(
+        self,
+        local_path: str,
+        name: str | None = None,
+        skip_cache: bool | None = False,
+        policy: str | None = "mutable",
+        merge: bool = False,
+    ) -> None:
         """Add a directory's files as they are now, under ``name`` (default: the root)."""
         self._check_draft()
         _check_policy(policy)
@@ -317,21 +342,28 @@ class Artifact:
             files.pin(commit, [entry for _, entry, _ in added])
         root = os.path.abspath(local_path)
         for path, entry, mtime in added:
-            local = os.path.join(root, path[len(prefix):]) if entry.kind == FILE else None
+            local = os.path.join(root, path[len(prefix) :]) if entry.kind == FILE else None
             self._put(path, entry, mtime, local)
         for rel, mode, mtime in dirs:
             self._dirs[prefix + rel] = (mode, mtime)
 
     @contextmanager
-    def new_file(self, name: str, mode: str = "x", encoding: str | None = None,
-                 policy: str | None = "mutable"):
+    def new_file(
+        self,
+        name: str,
+        mode: str = "x",
+        encoding: str | None = None,
+        policy: str | None = "mutable",
+    ):
         """Open a new file to write into the artifact; added when closed.  Mode ``x`` (W&B's
         default) refuses a name already in the artifact, ``w`` replaces it."""
         self._check_draft()
         path = _clean_path(name)
         if "x" in mode and path in self._sources:
-            raise UsageError(f"File with name {name!r} already exists in artifact "
-                             f"{self._name!r}; open it with mode='w' to replace it")
+            raise UsageError(
+                f"File with name {name!r} already exists in artifact "
+                f"{self._name!r}; open it with mode='w' to replace it"
+            )
         folder = tempfile.mkdtemp(prefix="artfs-new-file-")
         local = os.path.join(folder, path.rsplit("/", 1)[-1])
         try:
@@ -342,8 +374,9 @@ class Artifact:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def add_reference(self, uri, name: str | None = None, checksum: bool = True,
-                      max_objects: int | None = None) -> list[ManifestEntry]:
+    def add_reference(
+        self, uri, name: str | None = None, checksum: bool = True, max_objects: int | None = None
+    ) -> list[ManifestEntry]:
         """Record external data by URI (W&B's schemes); returns the entries added.  A
         ``file://`` directory gives one entry per file; ``wandb-artifact://`` (an entry's
         ``ref_url()``) takes that entry's content itself."""
@@ -363,8 +396,14 @@ class Artifact:
                 parsed = urlparse(uri)
                 path = base or os.path.basename(parsed.path.rstrip("/")) or parsed.netloc
             path = _clean_path(path)
-            entry = Entry(os.fsencode(path.rsplit("/", 1)[-1]), REFERENCE, 0o644, item.size,
-                          item.digest, item.uri.encode())
+            entry = Entry(
+                os.fsencode(path.rsplit("/", 1)[-1]),
+                REFERENCE,
+                0o644,
+                item.size,
+                item.digest,
+                item.uri.encode(),
+            )
             self._check_new(path, entry, False)
             added.append((path, entry))
         for path, entry in added:
@@ -408,9 +447,11 @@ class Artifact:
             path = _clean_path(str(name) if str(name).endswith(".json") else f"{name}.json")
             document = obj
         else:
-            raise TypeError(f"Found object of type {type(obj).__name__}; artifact.add takes a "
-                            "wandb.Table or a JSON-serialisable dict or list (W&B media types "
-                            "are not supported)")
+            raise TypeError(
+                f"Found object of type {type(obj).__name__}; artifact.add takes a "
+                "wandb.Table or a JSON-serialisable dict or list (W&B media types "
+                "are not supported)"
+            )
         if path in self._sources and not overwrite:
             return self._entry_of(path)
         text = json.dumps(document, sort_keys=True)
@@ -451,14 +492,17 @@ class Artifact:
 
     # --- committing (called by Run.log_artifact) ---------------------------------
 
-    def _commit(self, store: Store, aliases, run_id: str | None,
-                history_step: int | None = None) -> bool:
+    def _commit(
+        self, store: Store, aliases, run_id: str | None, history_step: int | None = None
+    ) -> bool:
         self._check_draft()
         check_publication(self._name, self._type, aliases, self.metadata)
         files = self._files
         if files is not None and files.store.path != store.path:
-            raise UsageError(f"the files of draft {self._name!r} were stored in "
-                             f"{files.store.path}; log it to a run of that store")
+            raise UsageError(
+                f"the files of draft {self._name!r} were stored in "
+                f"{files.store.path}; log it to a run of that store"
+            )
         sources, base = self._sources, self._base.name if self._base else None
         if self.incremental and base is None and store.has_artifact(self._name):
             sources, base = self._over_latest(store)
@@ -472,17 +516,25 @@ class Artifact:
                 node.place(os.fsencode(path), entry, mtime)
             self._restore_dirs(node)
             version, created = commit.publish(
-                self._name, node, type=self._type, description=self.description,
-                metadata=self.metadata, aliases=aliases, run_id=run_id,
+                self._name,
+                node,
+                type=self._type,
+                description=self.description,
+                metadata=self.metadata,
+                aliases=aliases,
+                run_id=run_id,
                 base=base,  # the version new_draft() (or incremental=True) started from
                 refs={p: u for p, u in self._refs.items() if p in self._sources},
-                history_step=history_step)
+                history_step=history_step,
+            )
         if files is not None:
             files.release()
         self._attach(store, version)
         if not created:
-            print(f"artfs: {version.label} already holds this content; no new version",
-                  file=sys.stderr)
+            print(
+                f"artfs: {version.label} already holds this content; no new version",
+                file=sys.stderr,
+            )
         return created
 
     def _over_latest(self, store: Store) -> tuple[dict, str]:
@@ -524,8 +576,9 @@ class Artifact:
 
     def _check_committed(self) -> None:
         if self._version is None:
-            raise ArtifactNotLoggedError(f"artifact {self._name!r} is a draft; log it with "
-                                         "run.log_artifact first")
+            raise ArtifactNotLoggedError(
+                f"artifact {self._name!r} is a draft; log it with run.log_artifact first"
+            )
 
     def is_draft(self) -> bool:
         return self._version is None
@@ -615,8 +668,10 @@ class Artifact:
             return self._version.digest
         h = hashlib.blake2b(digest_size=32)
         for path, (entry, _) in sorted(self._sources.items()):
-            h.update(b"%s\0%d\0%s\0%s\n" % (path.encode("utf-8", "surrogateescape"),
-                                              entry.kind, entry.digest, entry.target))
+            h.update(
+                b"%s\0%d\0%s\0%s\n"
+                % (path.encode("utf-8", "surrogateescape"), entry.kind, entry.digest, entry.target)
+            )
         return h.hexdigest()
 
     @property
@@ -630,9 +685,14 @@ class Artifact:
     def json_encode(self) -> dict:
         """W&B's reference to this version, as it puts one in a run's config."""
         self._check_committed()
-        return {"_type": "artifactVersion", "_version": "v0", "id": self.id,
-                "version": self.version,
-                "sequenceName": self._name, "usedAs": None}
+        return {
+            "_type": "artifactVersion",
+            "_version": "v0",
+            "id": self.id,
+            "version": self.version,
+            "sequenceName": self._name,
+            "usedAs": None,
+        }
 
     @property
     def size(self) -> int:
@@ -663,16 +723,20 @@ class Artifact:
             if entry.kind in (FILE, REFERENCE, SYMLINK):
                 shown = path.decode("utf-8", "surrogateescape")
                 ref = entry.target.decode() if entry.kind == REFERENCE else refs.get(shown)
-                out[shown] = ManifestEntry(shown, entry.digest.hex(), entry.size, ref, None,
-                                           self, entry)
+                out[shown] = ManifestEntry(
+                    shown, entry.digest.hex(), entry.size, ref, None, self, entry
+                )
         return out
 
     def files(self, names: list[str] | None = None, per_page: int = 50) -> list[ArtifactFile]:
         """The version's files (only ``names``, if given), as W&B's File objects."""
         self._check_committed()
         manifest = self.manifest
-        chosen = manifest.values() if names is None else [
-            manifest[p] for p in map(_clean_path, names) if p in manifest]
+        chosen = (
+            manifest.values()
+            if names is None
+            else [manifest[p] for p in map(_clean_path, names) if p in manifest]
+        )
         return [ArtifactFile(e.path, e.size, e.digest, e) for e in chosen]
 
     def get_entry(self, name: str) -> ManifestEntry:
@@ -692,8 +756,14 @@ class Artifact:
         """The object added as ``name`` (a Table, dict or list), or None if there is none."""
         self._check_committed()
         path, manifest = _clean_path(name), self.manifest
-        entry = next((manifest[p] for p in (Table.with_suffix(path), path, f"{path}.json")
-                      if p in manifest and p.endswith(".json")), None)
+        entry = next(
+            (
+                manifest[p]
+                for p in (Table.with_suffix(path), path, f"{path}.json")
+                if p in manifest and p.endswith(".json")
+            ),
+            None,
+        )
         if entry is None:
             return None
         with open(entry.download()) as f:
@@ -707,9 +777,14 @@ class Artifact:
     def _default_root(self, include_version: bool = True) -> str:
         return os.path.join(_artifacts_dir(), self.name if include_version else self._name)
 
-    def download(self, root: str | None = None, allow_missing_references: bool = False,
-                 skip_cache: bool | None = None, path_prefix: str | None = None,
-                 multipart: bool | None = None) -> str:
+    def download(
+        self,
+        root: str | None = None,
+        allow_missing_references: bool = False,
+        skip_cache: bool | None = None,
+        path_prefix: str | None = None,
+        multipart: bool | None = None,
+    ) -> str:
         """The version's files (only those whose path starts with ``path_prefix``): with a
         mount running and no ``root``, its directory in the mount (nothing copied), unless
         the version holds references; otherwise written under ``root`` (default
@@ -722,8 +797,13 @@ class Artifact:
                 return os.path.join(live[0].mountpoint, "artifacts", self._name, self.version)
         root = os.fspath(root or self._default_root())
         prefix = os.fsencode(str(path_prefix)) if path_prefix else None
-        export(self._store, self._version, root, prefix=prefix,
-               missing_references_ok=allow_missing_references)
+        export(
+            self._store,
+            self._version,
+            root,
+            prefix=prefix,
+            missing_references_ok=allow_missing_references,
+        )
         return root
 
     def file(self, root: str | None = None) -> str:
@@ -731,8 +811,10 @@ class Artifact:
         manifest = self.manifest
         self._check_committed()
         if len(manifest) != 1:
-            raise UsageError(f"{self.name} holds {len(manifest)} files; use download(), or "
-                             "get_entry(path).download()")
+            raise UsageError(
+                f"{self.name} holds {len(manifest)} files; use download(), or "
+                "get_entry(path).download()"
+            )
         return next(iter(manifest.values())).download(root)
 
     def _download_entry(self, entry: ManifestEntry, root: str | None) -> str:
@@ -750,8 +832,10 @@ class Artifact:
         manifest = self.manifest
         for rel in _local_files(root):
             if rel not in manifest:
-                raise UsageError(f"Found file {os.path.join(root, rel)} which is not a member "
-                                 f"of artifact {self.name}")
+                raise UsageError(
+                    f"Found file {os.path.join(root, rel)} which is not a member "
+                    f"of artifact {self.name}"
+                )
         for path, entry in sorted(manifest.items()):
             _check_local(os.path.join(root, path), entry)
 
@@ -782,8 +866,9 @@ class Artifact:
     def used_by(self) -> "list[Run]":
         """The runs that used this version (use_artifact or reads through a mount)."""
         self._check_committed()
-        return [_recorded_run(self._store, r)
-                for r in runs_mod.consumers(self._store, self._version)]
+        return [
+            _recorded_run(self._store, r) for r in runs_mod.consumers(self._store, self._version)
+        ]
 
     # --- what can change after logging: description, metadata, aliases, ttl ---------------
 
@@ -804,12 +889,12 @@ class Artifact:
         """Take the editable fields from the store; a ttl set on the draft just logged is
         kept with its version first."""
         if self._saved is None and self._ttl_changed:
-            version = self._store.edit_version(version.label, ttl=self._stored_ttl(),
-                                               run_id=version.run)
+            version = self._store.edit_version(
+                version.label, ttl=self._stored_ttl(), run_id=version.run
+            )
         self._version = version
         self._description, self._metadata = version.description, copy.deepcopy(version.metadata)
-        self._saved = {"description": self._description,
-                       "metadata": copy.deepcopy(self._metadata)}
+        self._saved = {"description": self._description, "metadata": copy.deepcopy(self._metadata)}
         self._aliases, self._saved_aliases = list(version.aliases), list(version.aliases)
         self._tags = list(version.record.get("tags", []))
         self._saved_tags = list(self._tags)
@@ -824,9 +909,11 @@ class Artifact:
 
     def _logged(self, what: str) -> None:
         if self._version is None:
-            raise ArtifactNotLoggedError(f"artifact {self._name!r} is a draft and {what} needs "
-                                         "it logged; call run.log_artifact(artifact) or "
-                                         "artifact.save() first")
+            raise ArtifactNotLoggedError(
+                f"artifact {self._name!r} is a draft and {what} needs "
+                "it logged; call run.log_artifact(artifact) or "
+                "artifact.save() first"
+            )
 
     @property
     def description(self) -> str:
@@ -859,8 +946,9 @@ class Artifact:
     @aliases.setter
     def aliases(self, aliases) -> None:
         self._logged("aliases")
-        self._aliases = [check_alias(a) for a in ([aliases] if isinstance(aliases, str)
-                                                  else aliases)]
+        self._aliases = [
+            check_alias(a) for a in ([aliases] if isinstance(aliases, str) else aliases)
+        ]
 
     @property
     def tags(self) -> list[str]:
@@ -880,8 +968,10 @@ class Artifact:
         removes it after.  Inherited (``ArtifactTTL.INHERIT``, the default) it is the
         artifact's retention ttl, known once logged."""
         if self._ttl_is_inherited and (self._version is None or self._ttl_changed):
-            raise ArtifactNotLoggedError(f"the inherited ttl of artifact {self._name!r} is "
-                                         "known once it is logged (and saved)")
+            raise ArtifactNotLoggedError(
+                f"the inherited ttl of artifact {self._name!r} is "
+                "known once it is logged (and saved)"
+            )
         seconds = self._ttl_duration_seconds
         return None if seconds is None else timedelta(seconds=seconds)
 
@@ -897,8 +987,10 @@ class Artifact:
             self._ttl_is_inherited = False
             self._ttl_duration_seconds = math.ceil(ttl.total_seconds())
         else:
-            raise UsageError("ttl takes a datetime.timedelta, None (never expires) or "
-                             f"ArtifactTTL.INHERIT, not {ttl!r}")
+            raise UsageError(
+                "ttl takes a datetime.timedelta, None (never expires) or "
+                f"ArtifactTTL.INHERIT, not {ttl!r}"
+            )
         self._ttl_changed = True
 
     def _stored_ttl(self):
@@ -921,8 +1013,9 @@ class Artifact:
             if run is not None:
                 run.log_artifact(self)
                 return
-            with session.init(job_type="auto", project=project,
-                              store=self._store.path if self._store else None) as run:
+            with session.init(
+                job_type="auto", project=project, store=self._store.path if self._store else None
+            ) as run:
                 run.log_artifact(self)
             return
         self._update()
@@ -930,8 +1023,11 @@ class Artifact:
     def _update(self) -> None:
         from artfs import session
 
-        changes = {key: getattr(self, f"_{key}") for key in ("description", "metadata")
-                   if getattr(self, f"_{key}") != self._saved[key]}
+        changes = {
+            key: getattr(self, f"_{key}")
+            for key in ("description", "metadata")
+            if getattr(self, f"_{key}") != self._saved[key]
+        }
         if "metadata" in changes:  # changed in place: may hold what the setter would convert
             changes["metadata"] = _plain_json(changes["metadata"])
         if self._ttl_changed:
@@ -941,13 +1037,19 @@ class Artifact:
         remove = [a for a in self._saved_aliases if a not in self._aliases]
         if LATEST in remove:  # W&B's docs remove it; here it is not stored, so it cannot go
             remove.remove(LATEST)
-            _warn_once("latest", "artfs: 'latest' always names the newest version and stays on "
-                       f"{self.name}; the other alias changes are saved")
+            _warn_once(
+                "latest",
+                "artfs: 'latest' always names the newest version and stays on "
+                f"{self.name}; the other alias changes are saved",
+            )
         run = session.active()
         version = self._store.edit_version(
-            self._version.label, run_id=run.id if run else None,
+            self._version.label,
+            run_id=run.id if run else None,
             add_aliases=[a for a in self._aliases if a not in self._saved_aliases],
-            remove_aliases=remove, **changes)
+            remove_aliases=remove,
+            **changes,
+        )
         self._load_editable(version)
 
     def wait(self, timeout: float | None = None) -> "Artifact":
@@ -960,8 +1062,7 @@ class Artifact:
         ``latest`` included, is refused (AliasesHeld, a CommError) unless
         ``delete_aliases``, as in W&B; ``latest`` then moves to the newest one left."""
         self._logged("delete")
-        self._store.remove_version(self._version.label, force=delete_aliases,
-                                   latest_counts=True)
+        self._store.remove_version(self._version.label, force=delete_aliases, latest_counts=True)
 
     # --- registry links (artfs/registry.py) -----------------------------------------
 
@@ -1044,8 +1145,10 @@ def _check_local(path: str, entry: ManifestEntry) -> None:
         return
     if kind == SYMLINK:
         if not os.path.islink(path) or os.fsencode(os.readlink(path)) != entry._entry.target:
-            raise UsageError(f"Link mismatch for file: {entry.path} (not a link to "
-                             f"{entry._entry.target.decode(errors='replace')})")
+            raise UsageError(
+                f"Link mismatch for file: {entry.path} (not a link to "
+                f"{entry._entry.target.decode(errors='replace')})"
+            )
         return
     if not os.path.isfile(path) or os.path.islink(path):
         raise UsageError(f"Missing file: {entry.path} is not in {os.path.dirname(path) or '.'}")

@@ -97,9 +97,11 @@ FULL = (_errno.ENOSPC, _errno.EDQUOT)
 
 
 def disk_full(store_path: str) -> DiskFull:
-    return DiskFull(f"the disk holding the store {store_path} is full; nothing was published. "
-                    "Free space there ('artfs gc' frees what no version needs, also the chunks "
-                    "a failed commit left), then try again")
+    return DiskFull(
+        f"the disk holding the store {store_path} is full; nothing was published. "
+        "Free space there ('artfs gc' frees what no version needs, also the chunks "
+        "a failed commit left), then try again"
+    )
 
 
 class AliasesHeld(Conflict, CommError):

@@ -36,12 +36,17 @@ def store(store_dir) -> Store:
 def cli(store_dir):
     """Run ``python -m artfs --store STORE ARGS...`` in a subprocess."""
 
-    def run(*args: str, cwd: str | None = None, env: dict | None = None,
-            input: str | None = None) -> Result:
+    def run(
+        *args: str, cwd: str | None = None, env: dict | None = None, input: str | None = None
+    ) -> Result:
         proc = subprocess.run(
             [sys.executable, "-m", "artfs", "--store", store_dir, *args],
-            capture_output=True, text=True, cwd=cwd, input=input,
-            env={**os.environ, **(env or {})}, timeout=300,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            input=input,
+            env={**os.environ, **(env or {})},
+            timeout=300,
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -74,6 +79,7 @@ def read(path) -> bytes:
 def template(tmp_path_factory):
     """(path, state) of a seeded store (see test_names); each test works on its own copy."""
     from tests.test_names import make_template, store_state
+
     store = make_template(tmp_path_factory.mktemp("template"))
     return store, store_state(store)
 
@@ -82,6 +88,7 @@ def template(tmp_path_factory):
 def seeded(template, store_dir):
     """The seeded store copied to store_dir (the ``cli`` fixture's store); its state."""
     from tests.test_names import copy_store
+
     copy_store(template[0], store_dir)
     return template[1]
 

@@ -44,8 +44,13 @@ def test_wandb_snippet_runs_unchanged(store_dir, tmp_path):
     write(work / "my-dataset.txt", "first\n")
 
     def run_script():
-        proc = subprocess.run([sys.executable, "-c", WANDB_SCRIPT], cwd=work,
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", WANDB_SCRIPT],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return proc.stdout.splitlines(), proc.stderr
 
     out, _ = run_script()
@@ -57,7 +62,9 @@ def test_wandb_snippet_runs_unchanged(store_dir, tmp_path):
     assert chunk_files(store_dir) == before
     creators = artfs.Api().runs(job_type="dataset-creation")
     assert [[a.name for a in r.logged_artifacts()] for r in creators] == [
-        ["my-dataset:v0"], ["my-dataset:v0"]]  # the second run logged the same content
+        ["my-dataset:v0"],
+        ["my-dataset:v0"],
+    ]  # the second run logged the same content
     write(work / "my-dataset.txt", "second\n")
     out, _ = run_script()
     assert out == ["my-dataset:v1", "artifacts/my-dataset:v1", "second"]
@@ -81,11 +88,17 @@ def test_artifact_properties_and_manifest(store_dir, tmp_path):
     assert (art.name, art.version, art.type) == ("ds:v0", "v0", "dataset")
     assert art.aliases == ["latest", "best"]
     assert art.description == "demo" and art.metadata == {"rows": 2}
-    assert sorted(art.manifest) == ["blob.bin", "data/a.txt", "data/sub/b.bin",
-                                    "extra/renamed.txt", "notes.md"]
+    assert sorted(art.manifest) == [
+        "blob.bin",
+        "data/a.txt",
+        "data/sub/b.bin",
+        "extra/renamed.txt",
+        "notes.md",
+    ]
     assert art.size == 5 + 2000 + 3 + 8 + 10
     entry = art.get_entry("data/a.txt")
     import blake3
+
     assert entry.digest == blake3.blake3(b"alpha").hexdigest() and entry.size == 5
     assert len(art.digest) == 64
     with pytest.raises(NotFound):
@@ -208,6 +221,7 @@ def test_log_of_wrong_type_is_refused(store_dir, tmp_path):
 def test_artfs_run_is_the_active_run_or_none(store_dir):
     """W&B scripts test ``wandb.run is None`` and call ``wandb.run.finish()``."""
     import artfs as wandb
+
     assert wandb.run is None
     run = wandb.init(job_type="train")
     assert wandb.run is run

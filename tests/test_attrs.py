@@ -46,8 +46,13 @@ def tree_with_times(root) -> dict[str, int]:
     write(root / "sub" / "b.txt", "b")
     os.makedirs(root / "sub" / "empty")
     os.symlink("a.txt", root / "link")
-    times = {"a.txt": 10**18 + 1, "sub/b.txt": 10**18 + 2, "link": 10**18 + 3,
-             "sub/empty": 10**18 + 4, "sub": 10**18 + 5}
+    times = {
+        "a.txt": 10**18 + 1,
+        "sub/b.txt": 10**18 + 2,
+        "link": 10**18 + 3,
+        "sub/empty": 10**18 + 4,
+        "sub": 10**18 + 5,
+    }
     for rel, ns in times.items():
         os.utime(root / rel, ns=(ns, ns), follow_symlinks=False)
     return times

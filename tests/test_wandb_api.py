@@ -28,6 +28,7 @@ def dataset(run, name="mnist", text="v0", aliases=None):
 
 # --- log_artifact / use_artifact --------------------------------------------------------
 
+
 def test_log_artifact_of_a_file_path_takes_wbs_default_name_and_type(run, tmp_path):
     write(tmp_path / "data.csv", "a,b\n1,2\n")
     logged = run.log_artifact(str(tmp_path / "data.csv"))
@@ -89,8 +90,12 @@ def test_use_artifact_of_a_draft_logs_it_and_consumes_that_version(run):
 def test_use_artifact_with_entity_and_project_prefixes(run):
     logged = dataset(run, aliases=["prod"])
     entity = wandb.Api().default_entity
-    for name in ("mnist:prod", "proj/mnist:prod", f"{entity}/proj/mnist:v0",
-                 "uncategorized/mnist:v0"):
+    for name in (
+        "mnist:prod",
+        "proj/mnist:prod",
+        f"{entity}/proj/mnist:v0",
+        "uncategorized/mnist:v0",
+    ):
         assert run.use_artifact(name).digest == logged.digest
 
 
@@ -137,6 +142,7 @@ def test_use_model_of_a_dataset_is_an_assertion_error(run):
 
 # --- wandb.Api: artifacts -----------------------------------------------------------------
 
+
 def test_api_takes_overrides_timeout_and_api_key(run):
     api = wandb.Api(overrides={"entity": "team", "project": "proj"}, timeout=19, api_key="k")
     dataset(run)
@@ -163,12 +169,14 @@ def test_artifacts_and_artifact_versions_paginate_oldest_first(run):
     assert [a.name for a in versions] == ["mnist:v0", "mnist:v1"]
     assert versions[1].name == "mnist:v1"
     assert next(versions).name == "mnist:v0"
-    assert [a.name for a in api.artifacts("dataset", "mnist", start=versions.cursor)] == \
-        ["mnist:v1"]
-    assert [a.name for a in api.artifacts("dataset", "mnist", order="-version_index")] == \
-        ["mnist:v1", "mnist:v0"]
-    assert {a.name for a in api.artifact_versions("dataset", "mnist")} == {"mnist:v0",
-                                                                            "mnist:v1"}
+    assert [a.name for a in api.artifacts("dataset", "mnist", start=versions.cursor)] == [
+        "mnist:v1"
+    ]
+    assert [a.name for a in api.artifacts("dataset", "mnist", order="-version_index")] == [
+        "mnist:v1",
+        "mnist:v0",
+    ]
+    assert {a.name for a in api.artifact_versions("dataset", "mnist")} == {"mnist:v0", "mnist:v1"}
     with pytest.raises(NotFound):
         api.artifacts("model", "mnist")
 
@@ -265,6 +273,7 @@ def test_artifact_collections_of_a_project(run):
 
 # --- wandb.Api: runs ------------------------------------------------------------------------
 
+
 def test_run_by_path(run):
     api = wandb.Api()
     entity = api.default_entity
@@ -286,10 +295,13 @@ def test_runs_with_mongodb_style_filters_and_order(store_dir):
     assert ids(api.runs("proj", filters={"config.lr.value": 0.01})) == [made[1].id]
     assert ids(api.runs("proj", {"config.lr": {"$gte": 0.1}})) == [made[0].id, made[2].id]
     assert ids(api.runs(filters={"jobType": "eval"})) == [made[2].id]
-    assert ids(api.runs(filters={"state": "finished", "jobType": {"$in": ["train"]}})) == \
-        ids(made[:2])
-    assert ids(api.runs(filters={"$or": [{"config.lr": 0.5}, {"config.lr": 0.1}]})) == \
-        [made[0].id, made[2].id]
+    assert ids(api.runs(filters={"state": "finished", "jobType": {"$in": ["train"]}})) == ids(
+        made[:2]
+    )
+    assert ids(api.runs(filters={"$or": [{"config.lr": 0.5}, {"config.lr": 0.1}]})) == [
+        made[0].id,
+        made[2].id,
+    ]
     assert ids(api.runs(filters={"config.missing": {"$exists": False}})) == ids(made)
     assert ids(api.runs(filters={"displayName": {"$regex": "^eval"}})) == [made[2].id]
     assert ids(api.runs("proj", order="-created_at")) == ids(made[::-1])
@@ -319,7 +331,8 @@ def test_wandb_submodules_under_a_shim_are_artfs_own(store_dir, tmp_path):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", SHIMMED], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", SHIMMED], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "caught NotFound"

@@ -256,7 +256,11 @@ def test_draft_and_logged_properties(store_dir, tmp_path):
     logged(art)
     assert not art.is_draft() and art.state == "COMMITTED"
     assert (art.name, art.version, art.source_name, art.qualified_name) == (
-        "ds:v0", "v0", "ds:v0", "ds:v0")
+        "ds:v0",
+        "v0",
+        "ds:v0",
+        "ds:v0",
+    )
     assert art.file_count == 1 and art.size == 5 and art.type == "dataset"
     assert isinstance(art.id, str) and base64.b64decode(art.id)
     assert wandb.Api().artifact("ds:v0").id == art.id
@@ -289,8 +293,9 @@ def test_download_path_prefix_is_a_string_prefix(store_dir, tmp_path):
     art.add_dir(str(tmp_path / "d"))
     logged(art)
     root = art.download(str(tmp_path / "out"), path_prefix="train")
-    got = sorted(os.path.relpath(os.path.join(d, f), root)
-                 for d, _, fs in os.walk(root) for f in fs)
+    got = sorted(
+        os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs
+    )
     assert got == ["train/a.csv", "train_extra.csv"]
     assert read(os.path.join(root, "train/a.csv")) == b"train/a.csv"
 

@@ -30,8 +30,10 @@ WORKER = textwrap.dedent("""
 def workers(tmp_path, count: int) -> None:
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    procs = [subprocess.Popen([sys.executable, str(script), str(rank)], cwd=tmp_path)
-             for rank in range(count)]
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(rank)], cwd=tmp_path)
+        for rank in range(count)
+    ]
     assert [p.wait(timeout=120) for p in procs] == [0] * count
 
 
@@ -52,8 +54,13 @@ def test_upserts_from_separate_processes_become_one_version(here):
         logged = run.finish_artifact(final, distributed_id="job-7", aliases=["complete"])
     assert logged.name == "shards:v0"
     got = api.artifact("shards:complete")
-    assert sorted(f.name for f in got.files()) == ["common.txt", "index.txt", "shards/0.txt",
-                                                    "shards/1.txt", "shards/2.txt"]
+    assert sorted(f.name for f in got.files()) == [
+        "common.txt",
+        "index.txt",
+        "shards/0.txt",
+        "shards/1.txt",
+        "shards/2.txt",
+    ]
     root = got.download(str(here / "out"))
     for rank in range(3):
         assert read(os.path.join(root, f"shards/{rank}.txt")) == f"shard {rank}".encode()
@@ -134,16 +141,16 @@ def test_gc_between_upserts_and_finish_keeps_every_part(here, store_dir):
     workers(here, 2)
     gc_mod.collect(Store.open(store_dir))
     with wandb.init(job_type="gather") as run:
-        logged = run.finish_artifact(wandb.Artifact("shards", "dataset"),
-                                     distributed_id="job-7")
+        logged = run.finish_artifact(wandb.Artifact("shards", "dataset"), distributed_id="job-7")
     root = logged.download(str(here / "out"))
-    assert [read(os.path.join(root, f"shards/{r}.txt")) for r in range(2)] == [b"shard 0",
-                                                                              b"shard 1"]
+    assert [read(os.path.join(root, f"shards/{r}.txt")) for r in range(2)] == [
+        b"shard 0",
+        b"shard 1",
+    ]
     assert logged.verify(root) is None
     assert not os.listdir(os.path.join(store_dir, "distributed"))  # the parts are gone
     gc_mod.collect(Store.open(store_dir))  # and their chunks belong to the version now
-    assert read(os.path.join(logged.download(str(here / "again")), "shards/1.txt")) == \
-        b"shard 1"
+    assert read(os.path.join(logged.download(str(here / "again")), "shards/1.txt")) == b"shard 1"
 
 
 def test_distributed_id_defaults_to_the_runs_group(here):

@@ -36,6 +36,7 @@ def logged(tmp_path, name="model", aliases=(), text="weights", **kwargs):
 
 # --- save() on a logged version --------------------------------------------------------
 
+
 def test_save_persists_description_metadata_and_aliases(store_dir, tmp_path):
     """The W&B docs' "update an artifact": change fields of a fetched version, save()."""
     logged(tmp_path, aliases=["candidate"])
@@ -121,6 +122,7 @@ def test_latest_stays_when_save_removes_it(store_dir, tmp_path, monkeypatch):
     'latest' always names the newest version, so it stays, with a warning, and the rest
     is saved."""
     import artfs.artifact
+
     monkeypatch.setattr(artfs.artifact, "_warned", set())  # warned once per process
     logged(tmp_path)
     art = wandb.Api().artifact("model:latest")
@@ -170,6 +172,7 @@ def test_tags_are_edited_like_aliases(store_dir, tmp_path):
 
 # --- save() on a draft, wait() -----------------------------------------------------------
 
+
 def test_save_of_a_draft_logs_it_under_the_active_run(store_dir, tmp_path):
     with wandb.init(job_type="prep") as run:
         art = wandb.Artifact("ds", type="dataset")
@@ -205,6 +208,7 @@ def test_wait_on_a_draft_never_saved_raises(store_dir):
 
 
 # --- delete() ------------------------------------------------------------------------------
+
 
 def test_delete_refuses_aliases_unless_asked(store_dir, tmp_path):
     """W&B's SDK test: a version with aliases raises CommError unless delete_aliases."""
@@ -248,6 +252,7 @@ def test_versions_without_aliases_can_be_deleted_in_a_loop(store_dir, tmp_path):
 
 
 # --- ttl -------------------------------------------------------------------------------------
+
 
 def test_ttl_setter_getter_as_w_and_b():
     """W&B's own test_artifact_ttl_setter_getter, in substance."""
@@ -317,6 +322,7 @@ def test_expired_version_is_removed_by_gc_unless_aliased(store_dir, tmp_path, cl
     store = Store.open(store_dir)
     later = store.resolve("model:v1").created + 10
     from artfs.store import retention
+
     assert [e.label for e in retention.expired(store, now=later)] == ["model:v0"]
     # a real gc, once the ttl has run out: make it run out by moving the creation back
     for number in (0, 1):
@@ -337,8 +343,12 @@ def test_expired_version_is_removed_by_gc_unless_aliased(store_dir, tmp_path, cl
 def _age(store: Store, label: str, seconds: float) -> None:
     """Make a version older than it is (a test cannot wait out a ttl)."""
     from artfs.store import meta
+
     version = store.resolve(label)
     record = dict(version.record, created=version.created - seconds)
     with store.meta.write() as txn:
-        txn.put(meta.version_key(version.name, version.number), meta.dumps(record),
-                db=store.meta.db["versions"])
+        txn.put(
+            meta.version_key(version.name, version.number),
+            meta.dumps(record),
+            db=store.meta.db["versions"],
+        )

@@ -98,8 +98,7 @@ def test_a_missing_file_reference_is_refused(store_dir, tmp_path):
         art.add_reference(str(tmp_path))
 
 
-def test_http_reference_records_size_and_digest_and_download_checks(store_dir, tmp_path,
-                                                                     served):
+def test_http_reference_records_size_and_digest_and_download_checks(store_dir, tmp_path, served):
     root, base = served
     write(root / "weights.bin", b"remote weights")
     art = wandb.Artifact("refs", type="model")
@@ -157,8 +156,10 @@ def test_ref_url_needs_a_logged_artifact(store_dir, tmp_path):
         entry.ref_url()
 
 
-@pytest.mark.parametrize("uri, name", [("s3://my-bucket/path/model.pt", "model.pt"),
-                                       ("gs://my-bucket/data/train.csv", "train.csv")])
+@pytest.mark.parametrize(
+    "uri, name",
+    [("s3://my-bucket/path/model.pt", "model.pt"), ("gs://my-bucket/data/train.csv", "train.csv")],
+)
 def test_cloud_references_are_recorded_and_refused_at_download(store_dir, tmp_path, uri, name):
     art = wandb.Artifact("refs", type="dataset")
     [entry] = art.add_reference(uri)

@@ -97,8 +97,9 @@ def test_artifact_link_without_a_run(run):
 
 def test_link_model_logs_and_links_into_the_model_registry(run, tmp_path):
     write(tmp_path / "m/model.pt", "weights")
-    linked = run.link_model(str(tmp_path / "m"), "MNIST-Classifier", name="mnist-clf",
-                            aliases=["staging"])
+    linked = run.link_model(
+        str(tmp_path / "m"), "MNIST-Classifier", name="mnist-clf", aliases=["staging"]
+    )
     assert linked.name == "MNIST-Classifier:v0" and linked.project == "model-registry"
     assert linked.source_name == "mnist-clf:v0" and linked.type == "model"
     assert "staging" in linked.aliases
@@ -117,8 +118,10 @@ def test_a_collection_holds_one_type(run):
     run.log_artifact(data)
     with pytest.raises(ValueError, match="holds 'model' artifacts"):
         run.link_artifact(data, "wandb-registry-model/prod-clf")
-    assert len(wandb.Api().artifact_collection("model", "wandb-registry-model/prod-clf")
-               .artifacts()) == 1
+    assert (
+        len(wandb.Api().artifact_collection("model", "wandb-registry-model/prod-clf").artifacts())
+        == 1
+    )
 
 
 def test_unlink_and_delete_of_a_link_keep_the_source(run):
@@ -151,8 +154,10 @@ def test_renaming_a_registry_collection(run):
     coll.save()
     api = wandb.Api()
     assert api.artifact("wandb-registry-model/clf-v2:best").source_name == "clf:v0"
-    assert api.artifact_collection("model", "wandb-registry-model/clf-v2").description == \
-        "the production classifier"
+    assert (
+        api.artifact_collection("model", "wandb-registry-model/clf-v2").description
+        == "the production classifier"
+    )
     with pytest.raises(NotFound):
         api.artifact("wandb-registry-model/prod-clf:best")
 
@@ -163,12 +168,12 @@ def test_renaming_the_source_artifact_keeps_its_links(run):
     coll = wandb.Api().artifact_collection("model", "clf")
     coll.name = "classifier"
     coll.save()
-    assert wandb.Api().artifact("wandb-registry-model/prod-clf:v0").source_name == \
-        "classifier:v0"
+    assert wandb.Api().artifact("wandb-registry-model/prod-clf:v0").source_name == "classifier:v0"
 
 
-def test_the_mount_shows_links_as_symlinks_to_the_linked_versions(store_dir, tmp_path,
-                                                                   monkeypatch, mount):
+def test_the_mount_shows_links_as_symlinks_to_the_linked_versions(
+    store_dir, tmp_path, monkeypatch, mount
+):
     monkeypatch.chdir(tmp_path)
     assert sorted(os.listdir(mount)) == ["artifacts", "meta", "staging"]  # nothing linked yet
     with wandb.init(project="proj") as run:
@@ -195,8 +200,14 @@ def test_artfs_links_lists_collections_and_their_links(run, cli):
     run.link_artifact(source, "wandb-registry-model/prod-clf", aliases=["production"])
     listed = cli("links", "--json")
     assert listed.code == 0, listed.err
-    assert json.loads(listed.out) == [{"collection": "wandb-registry-model/prod-clf",
-                                       "type": "model", "links": 1, "description": ""}]
+    assert json.loads(listed.out) == [
+        {
+            "collection": "wandb-registry-model/prod-clf",
+            "type": "model",
+            "links": 1,
+            "description": "",
+        }
+    ]
     shown = cli("links", "wandb-registry-model/prod-clf")
     assert shown.code == 0 and "-> clf:v0" in shown.out and "production" in shown.out
     missing = cli("links", "wandb-registry-model/nothing")

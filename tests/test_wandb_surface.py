@@ -78,7 +78,8 @@ def test_public_summary_json_dict(here):
 def test_wandb_module_paths_under_a_shim(here, tmp_path):
     """``sys.modules['wandb'] = artfs``, then W&B's own import paths: one class each."""
     script = tmp_path / "paths.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import sys
         import artfs
         sys.modules["wandb"] = artfs
@@ -97,9 +98,11 @@ def test_wandb_module_paths_under_a_shim(here, tmp_path):
             wandb.Api().artifact("missing:latest")
         except CommError:
             print("ok")
-    """))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         cwd=tmp_path)
+    """)
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 

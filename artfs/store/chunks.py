@@ -122,7 +122,7 @@ def _write_and_close(fd: int, codec: bytes, payload: bytes) -> None:
         if written < 1 + len(payload):  # short write: finish the rest plainly
             view = memoryview(codec + payload)[written:]
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         # Start writeback now, so the syncfs before publishing finds little left to do.
         _libc.sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
     finally:

@@ -20,8 +20,9 @@ def diff(store: Store, old_root: bytes, new_root: bytes) -> list[Change]:
     return changes
 
 
-def _diff_trees(store: Store, old: bytes | None, new: bytes | None, prefix: bytes,
-                out: list[Change]) -> None:
+def _diff_trees(
+    store: Store, old: bytes | None, new: bytes | None, prefix: bytes, out: list[Change]
+) -> None:
     if old == new:
         return  # Merkle: equal digests, equal subtrees
     before = {e.name: e for e in store.tree(old)} if old else {}
@@ -32,8 +33,9 @@ def _diff_trees(store: Store, old: bytes | None, new: bytes | None, prefix: byte
         a_dir = a is not None and a.kind == DIR
         b_dir = b is not None and b.kind == DIR
         if a_dir or b_dir:
-            _diff_trees(store, a.digest if a_dir else None, b.digest if b_dir else None,
-                        path + b"/", out)
+            _diff_trees(
+                store, a.digest if a_dir else None, b.digest if b_dir else None, path + b"/", out
+            )
             a, b = (None if a_dir else a), (None if b_dir else b)
         _diff_leaf(a, b, path, out)
 
