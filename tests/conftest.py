@@ -113,6 +113,21 @@ def closes_stores():
 
 
 @pytest.fixture(autouse=True)
+def fast_tests_stay_in_process(request, monkeypatch):
+    """A test marked ``fast`` starts no process (no CLI, mount or server): one that does
+    fails here rather than quietly slowing the fast tier down."""
+    if request.node.get_closest_marker("fast") is None:
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} is marked fast but starts a process")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    monkeypatch.setattr(os, "fork", refuse)
+    monkeypatch.setattr(os, "posix_spawn", refuse)
+
+
+@pytest.fixture(autouse=True)
 def no_mount_left(tmp_path):
     """Every test leaves no mount of its own behind: a dead one breaks the next tests."""
     yield

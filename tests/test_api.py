@@ -71,6 +71,7 @@ def test_wandb_snippet_runs_unchanged(store_dir, tmp_path):
     assert [a.version for a in artfs.Api().artifact_versions("my-dataset")] == ["v0", "v1"]
 
 
+@pytest.mark.fast
 def test_artifact_properties_and_manifest(store_dir, tmp_path):
     write(tmp_path / "d/a.txt", "alpha")
     write(tmp_path / "d/sub/b.bin", b"\x00\x01" * 1000)
@@ -109,6 +110,7 @@ def test_artifact_properties_and_manifest(store_dir, tmp_path):
         art.add_file(str(tmp_path / "one.txt"))
 
 
+@pytest.mark.fast
 def test_use_artifact_selectors_and_lineage(store_dir, tmp_path):
     for i in range(3):
         write(tmp_path / "f.txt", f"v{i}")
@@ -137,6 +139,7 @@ def test_use_artifact_selectors_and_lineage(store_dir, tmp_path):
     assert recorded.start <= recorded.end
 
 
+@pytest.mark.fast
 def test_download_skips_files_with_right_digest(store_dir, tmp_path):
     write(tmp_path / "d/a.txt", "alpha")
     write(tmp_path / "d/b.txt", "beta")
@@ -157,6 +160,7 @@ def test_download_skips_files_with_right_digest(store_dir, tmp_path):
     assert read(a) == b"alpha"
 
 
+@pytest.mark.fast
 def test_new_draft_is_incremental(store_dir, tmp_path):
     write(tmp_path / "d/keep.txt", "keep")
     write(tmp_path / "d/drop.txt", "drop")
@@ -178,6 +182,7 @@ def test_new_draft_is_incremental(store_dir, tmp_path):
         base.new_draft().remove("nope.txt")
 
 
+@pytest.mark.fast
 def test_reference_recorded_and_checked(store_dir, tmp_path):
     ext = tmp_path / "external.bin"
     write(ext, b"external bytes")
@@ -195,6 +200,7 @@ def test_reference_recorded_and_checked(store_dir, tmp_path):
     assert not os.path.exists(tmp_path / "out2" / "external.bin")
 
 
+@pytest.mark.fast
 def test_api_queries(store_dir, tmp_path):
     write(tmp_path / "m.bin", b"weights")
     write(tmp_path / "d.csv", "a,b\n")
@@ -210,6 +216,7 @@ def test_api_queries(store_dir, tmp_path):
         api.artifact("nothing")
 
 
+@pytest.mark.fast
 def test_log_of_wrong_type_is_refused(store_dir, tmp_path):
     write(tmp_path / "x.txt", "x")
     with artfs.init() as run:
@@ -218,6 +225,7 @@ def test_log_of_wrong_type_is_refused(store_dir, tmp_path):
             run.log_artifact(str(tmp_path / "x.txt"), name="thing", type="model")
 
 
+@pytest.mark.fast
 def test_artfs_run_is_the_active_run_or_none(store_dir):
     """W&B scripts test ``wandb.run is None`` and call ``wandb.run.finish()``."""
     import artfs as wandb

@@ -16,6 +16,8 @@ from artfs.store.tree import DIR
 from artfs.store.verify import verify
 from tests.conftest import write
 
+pytestmark = pytest.mark.fast
+
 NS = st.integers(-(2**63), 2**63 - 1)
 DIRS = st.builds(attrs.DirAttrs, st.integers(0, 2**32 - 1), st.binary(min_size=32, max_size=32))
 

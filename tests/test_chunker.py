@@ -7,6 +7,7 @@ the seed, sizes and edit), so the examples stay cheap while being MiB-sized.
 import io
 import random
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -113,6 +114,7 @@ def cut_list(data: bytes) -> list[tuple[int, int, bytes]]:
     return out
 
 
+@pytest.mark.fast
 @BIG
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -172,6 +174,7 @@ def test_local_edit_changes_only_nearby_chunks(seed, size, where, edit, length):
         assert (o1 + shift, n1, d1) == (o2, n2, d2)
 
 
+@pytest.mark.fast
 def test_zero_runs_and_holes_commit_to_the_same_chunks_stored_once(store, tmp_path):
     """Zeros take a shortcut at commit (no copy, no hash per chunk), which must not
     change a cut, a digest or the file's bytes."""

@@ -132,6 +132,7 @@ def test_verify_selection(cli, tmp_path):
     assert json.loads(cli("verify", "--json").out)["versions"] == 2
 
 
+@pytest.mark.fast
 def test_stat_cache_skips_unchanged_files(store_dir, tmp_path, monkeypatch):
     src = tmp_path / "src"
     for i in range(20):
@@ -317,6 +318,7 @@ def command_problem(words: list[str]) -> str | None:
     return None
 
 
+@pytest.mark.fast
 def test_every_suggested_command_exists():
     found = suggestions()
     said = {words for _, words in found}

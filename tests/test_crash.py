@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from artfs.fs import registry
 from artfs.store.commit import Commit
 from artfs.store.staging import Staging, placeholder_digest, placeholder_entry
@@ -117,6 +119,7 @@ def _killable(real, calls: dict):
     return counted
 
 
+@pytest.mark.fast
 def test_no_single_step_of_turning_files_into_placeholders_leaves_another_content(
     store, monkeypatch
 ):

@@ -100,10 +100,12 @@ def unchanged_chunks(store_dir: str, before) -> None:
 # --- 1. metadata and config are bounded at input ------------------------------------------
 
 
+@pytest.mark.fast
 def test_the_bounds_are_the_documented_ones():
     assert (meta.MAX_DEPTH, meta.MAX_KEYS, meta.MAX_BYTES) == (DEPTH, KEYS, BYTES)
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("levels", [65, 986, 5000])
 def test_deep_metadata_is_refused_by_log_artifact(store_dir, tmp_path, levels):
     write(tmp_path / "a.txt", "a")
@@ -124,6 +126,7 @@ def test_deep_metadata_is_refused_by_log_artifact(store_dir, tmp_path, levels):
     assert chunk_files(store_dir) == []
 
 
+@pytest.mark.fast
 def test_the_limits_themselves_are_accepted(store_dir, tmp_path):
     write(tmp_path / "a.txt", "a")
     metadata = {"deep": deep(DEPTH - 1), **{f"k{i}": i for i in range(9_000)}}
@@ -134,6 +137,7 @@ def test_the_limits_themselves_are_accepted(store_dir, tmp_path):
     assert artfs.Api().artifact("ds:v0").metadata == metadata
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     "metadata, says",
     [
@@ -155,6 +159,7 @@ def test_big_metadata_is_refused_before_anything_is_stored(store_dir, tmp_path, 
     assert Store.open(store_dir).all_versions() == [] and chunk_files(store_dir) == []
 
 
+@pytest.mark.fast
 def test_a_cycle_in_metadata_is_refused(store_dir, tmp_path):
     cycle: dict = {}
     cycle["self"] = cycle
@@ -281,6 +286,7 @@ def test_a_new_version_is_made_after_a_damaged_latest(cli, store_dir, seeded, tm
     assert ok(cli("show", "ds")).out.startswith("ds:v3")
 
 
+@pytest.mark.fast
 def test_the_api_skips_a_damaged_version_with_a_warning(store_dir, seeded):
     put_record(store_dir, "ds", 0, b"\xff\xfe")
     with pytest.warns(UserWarning, match="ds:v0"):
@@ -632,6 +638,7 @@ def test_verify_the_indexes_of_the_whole_store(cli, store_dir, seeded):
     assert ok(cli("verify", "ds:v2")).out.endswith("all intact\n")  # not the whole store
 
 
+@pytest.mark.fast
 def test_verify_reads_each_chunk_once(store, tmp_path):
     """Checking a many-chunk file's digest reuses the reads that check its chunks."""
     from artfs.store.commit import Commit
@@ -683,6 +690,7 @@ def test_every_name_argument_takes_only_a_name(cli, store_dir, seeded, args):
     one_line(cli(*args), code=2)
 
 
+@pytest.mark.fast
 def test_the_api_takes_the_same_names(store_dir, seeded):
     for call in (
         lambda: artfs.Api().artifact_versions("ds:v1"),

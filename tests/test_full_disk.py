@@ -108,6 +108,7 @@ def test_a_full_disk_never_kills_the_mount_and_lineage_waits_for_room(small_disk
         unmount(mount)
 
 
+@pytest.mark.fast
 def test_reads_kept_for_a_full_disk_are_merged_and_bounded(store, monkeypatch, caplog):
     from artfs.fs import attribution as attribution_mod
 

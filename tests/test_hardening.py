@@ -47,6 +47,7 @@ def outside(tmp_path):
     return root
 
 
+@pytest.mark.fast
 def test_links_planted_at_file_names_are_replaced_not_followed(store, version, tmp_path, outside):
     dest = tmp_path / "dest"
     os.makedirs(dest / "sub")
@@ -61,6 +62,7 @@ def test_links_planted_at_file_names_are_replaced_not_followed(store, version, t
     assert [n for n in os.listdir(dest / "sub") if n.startswith(".artfs-")] == []
 
 
+@pytest.mark.fast
 def test_a_link_planted_at_a_directory_name_is_refused(store, version, tmp_path, outside):
     dest = tmp_path / "dest"
     os.makedirs(dest)
@@ -73,6 +75,7 @@ def test_a_link_planted_at_a_directory_name_is_refused(store, version, tmp_path,
     assert snapshot_outside(outside) == before
 
 
+@pytest.mark.fast
 def test_download_to_a_root_holding_links_writes_nothing_outside(
     store, version, tmp_path, outside, store_dir
 ):
@@ -113,6 +116,7 @@ def hostile_version(store, src, name: bytes):
     return store.resolve("ds:latest")
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("bad", [b"..", b".", b"../escape", b"/abs", b"a\0b", b""])
 def test_names_that_leave_a_version_are_refused_everywhere(store, tmp_path, bad):
     write(tmp_path / "src" / "f.txt", b"payload")
@@ -129,6 +133,7 @@ def test_names_that_leave_a_version_are_refused_everywhere(store, tmp_path, bad)
     assert not os.path.exists(tmp_path / "escape")
 
 
+@pytest.mark.fast
 def test_a_tree_that_names_a_directory_dot_dot_is_corrupt(store, tmp_path):
     write(tmp_path / "src" / "f.txt", b"payload")
     publish(store, tmp_path / "src")
@@ -139,6 +144,7 @@ def test_a_tree_that_names_a_directory_dot_dot_is_corrupt(store, tmp_path):
         decode_tree(blob)
 
 
+@pytest.mark.fast
 def test_a_store_is_private_to_its_owner_whatever_the_umask(tmp_path, capfd):
     from artfs.store import store as store_mod
 
@@ -268,6 +274,7 @@ def test_another_users_process_cannot_join_a_run_and_implicit_runs_name_their_us
         unmount(mnt)
 
 
+@pytest.mark.fast
 def test_a_run_is_never_credited_more_bytes_of_a_file_than_it_holds(store):
     from artfs.fs.attribution import Attribution
 

@@ -8,6 +8,8 @@ import pytest
 
 from artfs.store.holes import skipping_holes, write_sparse
 
+pytestmark = pytest.mark.fast
+
 MiB = 1024 * 1024
 
 

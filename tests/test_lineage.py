@@ -798,6 +798,7 @@ def test_no_lineage_mount_records_nothing(cli, tmp_path):
 # --- 9. how input edges are stored --------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_file_records_of_an_edge_add_up_and_take_long_paths(store, cli):
     run = runs_mod.start_run(store, job_type="t")
     long_path = "/".join(["deep"] * 150) + "/f.bin"  # 900 bytes: longer than an LMDB key
@@ -843,6 +844,7 @@ def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
     assert runs_mod.running_runs(Store.open(store_dir)) == {run["pid"]: run["id"]}
 
 
+@pytest.mark.fast
 def test_index_of_running_runs_follows_the_records(store):
     first = runs_mod.start_run(store, job_type="a", pid=4242)
     later = runs_mod.start_run(store, job_type="b", pid=4242)  # init twice in one process
@@ -857,6 +859,7 @@ def test_index_of_running_runs_follows_the_records(store):
     assert runs_mod.running_runs(store) == {4242: first["id"]}
 
 
+@pytest.mark.fast
 def test_running_runs_are_reread_one_at_a_time(store):
     """Two opens that both find the store changed must not re-read the running runs at
     once: the re-reads could finish out of order, the older one last, and hide a run
@@ -919,6 +922,7 @@ class _Publishing:
         return getattr(self.env, name)
 
 
+@pytest.mark.fast
 def test_runs_read_while_a_commit_is_published_stay_stale(store, monkeypatch):
     """A run that starts while the running runs are re-read, in the moment LMDB has
     written its meta page but not yet let readers see the commit, must still be found:

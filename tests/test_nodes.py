@@ -12,6 +12,8 @@ from artfs.store.attrs import DirAttrs
 from artfs.store.commit import Commit, Node
 from artfs.store.tree import DIR, FILE, SYMLINK, Entry
 
+pytestmark = pytest.mark.fast
+
 ENTRIES = (
     Entry(b"a.txt", FILE, 0o644, 3, b"\1" * 32),
     Entry(b"link", SYMLINK, 0o777, 0, b"", b"a.txt"),

@@ -11,6 +11,8 @@ from artfs.fs import reader
 from artfs.fs.reader import ChunkCache, FileReader
 from artfs.store.tree import FILE, Entry
 
+pytestmark = pytest.mark.fast
+
 
 class FakeChunks:
     """Chunk bytes by digest; records each fetch, can hold fetches back or fail them."""

@@ -78,6 +78,7 @@ def test_version_ttl_from_the_cli(cli, store_dir, tmp_path):
     assert "ttl" not in Store.open(store_dir).resolve("ds:v0").record
 
 
+@pytest.mark.fast
 def test_store_refuses_bad_policies_and_fields(store):
     from artfs.store.commit import Commit, Node
 

@@ -497,6 +497,7 @@ def test_gc_blocks_while_a_commit_is_open(tmp_path, store):
     assert not os.path.exists(os.path.join(store.path, "chunks", gone[:2], gone[2:]))
 
 
+@pytest.mark.fast
 def test_read_file_decodes_ahead_but_yields_in_order_and_stops_at_damage(store):
     """read_file decodes chunks ahead in threads: the bytes still come in file order,
     a damaged chunk raises where it sits (after the good chunks before it), and a reader
@@ -559,6 +560,7 @@ def test_gc_waits_for_an_export_of_a_version_removed_meanwhile(tmp_path, store):
         restore.export(store, version, str(tmp_path / "again"))
 
 
+@pytest.mark.fast
 def test_export_from_a_store_that_cannot_be_written(tmp_path, store, monkeypatch):
     """On a read-only file system nobody can gc the store: an export needs no lock, and
     gc itself fails with the system's error."""

@@ -9,6 +9,8 @@ from artfs.store.commit import Commit, Node
 from artfs.store.staging import COW_XATTR, Staging, changed_paths, copy_up, few
 from tests.conftest import read, write, write_sample_tree
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.fixture
 def staging(store, tmp_path):

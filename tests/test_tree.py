@@ -122,6 +122,7 @@ def test_duplicate_names_raise(entries, data):
 BAD_NAMES = [b"", b".", b"..", b"/", b"a/b", b"/a", b"a/", b"\0", b"a\0b", b"\0\xff"]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("bad", BAD_NAMES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_invalid_names_raise(bad, kind):
@@ -131,6 +132,7 @@ def test_invalid_names_raise(bad, kind):
         encode_tree([good, entry])
 
 
+@pytest.mark.fast
 @settings(max_examples=30, deadline=None)
 @given(names, st.sampled_from([b"/", b"\0"]), names)
 def test_names_with_slash_or_nul_raise(left, bad, right):
@@ -150,6 +152,7 @@ def test_truncated_or_extended_objects_are_corrupt(entries, data):
         decode_tree(blob + extra)
 
 
+@pytest.mark.fast
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=300))
 def test_garbage_is_corrupt_or_parsed(blob):

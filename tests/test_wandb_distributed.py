@@ -69,6 +69,7 @@ def test_upserts_from_separate_processes_become_one_version(here):
     assert [a.name for a in api.artifact_versions("dataset", "shards")] == ["shards:v0"]
 
 
+@pytest.mark.fast
 def test_upserts_after_a_finish_make_the_next_version(here):
     with wandb.init() as run:
         for text, name in (("a", "a.txt"), ("b", "b.txt")):
@@ -87,6 +88,7 @@ def test_upserts_after_a_finish_make_the_next_version(here):
     assert [f.name for f in second.files()] == ["c.txt"]
 
 
+@pytest.mark.fast
 def test_a_later_upsert_of_a_path_wins(here):
     with wandb.init() as run:
         for text in ("old", "new"):
@@ -98,6 +100,7 @@ def test_a_later_upsert_of_a_path_wins(here):
     assert read(os.path.join(done.download(str(here / "o")), "x.txt")) == b"new"
 
 
+@pytest.mark.fast
 def test_distributed_ids_keep_artifacts_apart(here):
     with wandb.init() as run:
         for gid in ("g1", "g2"):
@@ -109,6 +112,7 @@ def test_distributed_ids_keep_artifacts_apart(here):
     assert [f.name for f in done.files()] == ["g1.txt"]
 
 
+@pytest.mark.fast
 def test_without_a_group_or_distributed_id_it_refuses(here):
     with wandb.init() as run:
         with pytest.raises(TypeError, match="group"):
@@ -118,6 +122,7 @@ def test_without_a_group_or_distributed_id_it_refuses(here):
     assert not wandb.Api().artifact_exists("ds:latest")
 
 
+@pytest.mark.fast
 def test_a_failed_finish_keeps_every_upsert(here):
     with wandb.init() as run:
         part = wandb.Artifact("ds", "dataset")
@@ -153,6 +158,7 @@ def test_gc_between_upserts_and_finish_keeps_every_part(here, store_dir):
     assert read(os.path.join(logged.download(str(here / "again")), "shards/1.txt")) == b"shard 1"
 
 
+@pytest.mark.fast
 def test_distributed_id_defaults_to_the_runs_group(here):
     for rank in range(2):
         with wandb.init(group="exp-3", job_type="worker") as run:

@@ -26,6 +26,7 @@ def model(run, name="clf", text="w0", aliases=None):
     return artifact
 
 
+@pytest.mark.fast
 def test_link_artifact_into_a_registry_collection(run):
     source = model(run)
     linked = run.link_artifact(source, "wandb-registry-model/prod-clf", aliases=["staging"])
@@ -39,6 +40,7 @@ def test_link_artifact_into_a_registry_collection(run):
     assert [a.name for a in source.linked_artifacts] == ["prod-clf:v0"]
 
 
+@pytest.mark.fast
 def test_a_link_resolves_by_version_alias_and_full_path(run):
     source = model(run)
     second = model(run, text="w1")
@@ -56,6 +58,7 @@ def test_a_link_resolves_by_version_alias_and_full_path(run):
         api.artifact("wandb-registry-model/prod-clf:v0", type="dataset")
 
 
+@pytest.mark.fast
 def test_linking_copies_nothing_and_use_artifact_consumes_the_source(run, store_dir):
     source = model(run)
     chunks = sorted(os.listdir(os.path.join(store_dir, "chunks")))
@@ -67,6 +70,7 @@ def test_linking_copies_nothing_and_use_artifact_consumes_the_source(run, store_
     assert read(os.path.join(path, "model.pt")) == b"w0"
 
 
+@pytest.mark.fast
 def test_linking_the_same_version_twice_is_one_link(run):
     source = model(run)
     first = run.link_artifact(source, "wandb-registry-model/prod-clf")
@@ -77,6 +81,7 @@ def test_linking_the_same_version_twice_is_one_link(run):
     assert coll.aliases == ["best", "latest"] and not coll.is_sequence()
 
 
+@pytest.mark.fast
 def test_link_artifact_logs_a_draft_first(run):
     draft = wandb.Artifact("fresh-model", "model")
     with draft.new_file("m.bin") as f:
@@ -88,6 +93,7 @@ def test_link_artifact_logs_a_draft_first(run):
     assert wandb.Api().artifact("proj/test-collection:v0").source_name == "fresh-model:v0"
 
 
+@pytest.mark.fast
 def test_artifact_link_without_a_run(run):
     source = model(run)
     linked = source.link("model-registry/Classifier", aliases="candidate")
@@ -95,6 +101,7 @@ def test_artifact_link_without_a_run(run):
     assert wandb.Api().artifact("model-registry/Classifier:candidate").digest == source.digest
 
 
+@pytest.mark.fast
 def test_link_model_logs_and_links_into_the_model_registry(run, tmp_path):
     write(tmp_path / "m/model.pt", "weights")
     linked = run.link_model(
@@ -111,6 +118,7 @@ def test_link_model_logs_and_links_into_the_model_registry(run, tmp_path):
         run.link_model(str(tmp_path / "m"), "team/model-registry/X")
 
 
+@pytest.mark.fast
 def test_a_collection_holds_one_type(run):
     source = model(run)
     run.link_artifact(source, "wandb-registry-model/prod-clf")
@@ -124,6 +132,7 @@ def test_a_collection_holds_one_type(run):
     )
 
 
+@pytest.mark.fast
 def test_unlink_and_delete_of_a_link_keep_the_source(run):
     source = model(run)
     linked = run.link_artifact(source, "wandb-registry-model/prod-clf")
@@ -135,6 +144,7 @@ def test_unlink_and_delete_of_a_link_keep_the_source(run):
     assert relinked.name == "prod-clf:v1"  # numbers are not reused
 
 
+@pytest.mark.fast
 def test_saving_a_links_aliases_changes_the_link_only(run):
     source = model(run, aliases=["src-alias"])
     linked = run.link_artifact(source, "wandb-registry-model/prod-clf")
@@ -145,6 +155,7 @@ def test_saving_a_links_aliases_changes_the_link_only(run):
     assert "production" not in api.artifact("clf:v0").aliases
 
 
+@pytest.mark.fast
 def test_renaming_a_registry_collection(run):
     source = model(run)
     run.link_artifact(source, "wandb-registry-model/prod-clf", aliases=["best"])
@@ -162,6 +173,7 @@ def test_renaming_a_registry_collection(run):
         api.artifact("wandb-registry-model/prod-clf:best")
 
 
+@pytest.mark.fast
 def test_renaming_the_source_artifact_keeps_its_links(run):
     source = model(run)
     run.link_artifact(source, "wandb-registry-model/prod-clf")
@@ -214,6 +226,7 @@ def test_artfs_links_lists_collections_and_their_links(run, cli):
     assert missing.code == 1 and "no collection" in missing.err
 
 
+@pytest.mark.fast
 def test_a_link_to_a_removed_version_says_to_unlink_it(run, store):
     source = model(run)
     kept = model(run, text="w1")
@@ -228,6 +241,7 @@ def test_a_link_to_a_removed_version_says_to_unlink_it(run, store):
     assert [a.name for a in left] == ["prod-clf:v1"]
 
 
+@pytest.mark.fast
 def test_registered_model_names_may_hold_spaces(run, tmp_path):
     write(tmp_path / "model.h5", "h5")
     linked = run.link_model(str(tmp_path / "model.h5"), "My Registered Model", name="mnist")

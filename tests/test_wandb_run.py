@@ -79,6 +79,7 @@ def test_init_records_wandb_fields_and_runs_show_them(cli):
     assert record["tags"] == ["baseline", "fast"] and record["config"] == {"lr": 0.01}
 
 
+@pytest.mark.fast
 def test_init_with_a_chosen_id_and_the_environment(monkeypatch):
     monkeypatch.setenv("WANDB_PROJECT", "from-env")
     monkeypatch.setenv("WANDB_TAGS", "a,b")
@@ -96,6 +97,7 @@ def test_init_with_a_chosen_id_and_the_environment(monkeypatch):
         wandb.init(mode="sometimes")
 
 
+@pytest.mark.fast
 def test_project_defaults_to_uncategorized_as_in_wandb():
     with wandb.init() as run:
         assert run.project == "uncategorized"
@@ -104,6 +106,7 @@ def test_project_defaults_to_uncategorized_as_in_wandb():
 # --- config -------------------------------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_config_from_dict_namespace_and_absl_flags():
     args = argparse.Namespace(epochs=3, batch_size=32)
 
@@ -129,6 +132,7 @@ def test_config_from_dict_namespace_and_absl_flags():
     }
 
 
+@pytest.mark.fast
 def test_config_changes_are_saved_and_a_changed_value_needs_allow_val_change():
     run = wandb.init(config={"lr": 0.1}, config_exclude_keys=None)
     run.config.momentum = 0.9
@@ -148,6 +152,7 @@ def test_config_changes_are_saved_and_a_changed_value_needs_allow_val_change():
     run.finish()
 
 
+@pytest.mark.fast
 def test_config_include_and_exclude_keys():
     with wandb.init(config={"a": 1, "b": 2, "c": 3}, config_exclude_keys=["b"]) as run:
         assert run.config.as_dict() == {"a": 1, "c": 3}
@@ -155,6 +160,7 @@ def test_config_include_and_exclude_keys():
         assert run.config.as_dict() == {"b": 2}
 
 
+@pytest.mark.fast
 def test_module_config_summary_and_log_need_init_as_in_wandb():
     assert wandb.run is None
     with pytest.raises(wandb.Error, match="wandb.init"):
@@ -175,6 +181,7 @@ def test_module_config_summary_and_log_need_init_as_in_wandb():
 # --- log, history and summary -----------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_log_makes_history_rows_and_summary_holds_last_values():
     run = wandb.init()
     for i in range(3):
@@ -193,6 +200,7 @@ def test_log_makes_history_rows_and_summary_holds_last_values():
     assert api_run.summary["best_loss"] == 0.25 and api_run.summary["_step"] == 2
 
 
+@pytest.mark.fast
 def test_step_and_commit_follow_wandb():
     run = wandb.init()
     run.log({"a": 1}, commit=False)
@@ -215,6 +223,7 @@ def test_step_and_commit_follow_wandb():
     ]
 
 
+@pytest.mark.fast
 def test_log_from_several_threads_loses_no_row():
     with wandb.init() as run:
 
@@ -234,6 +243,7 @@ def test_log_from_several_threads_loses_no_row():
     ]
 
 
+@pytest.mark.fast
 def test_scan_history_keys_and_step_range():
     with wandb.init() as run:
         for i in range(6):
@@ -252,6 +262,7 @@ def test_scan_history_keys_and_step_range():
         list(api_run.scan_history(keys="loss"))
 
 
+@pytest.mark.fast
 def test_log_takes_a_dict_and_keeps_nan():
     with wandb.init() as run:
         with pytest.raises(ValueError):
@@ -264,6 +275,7 @@ def test_log_takes_a_dict_and_keeps_nan():
     assert math.isnan(wandb.Api().run(run.id).summary["loss"])
 
 
+@pytest.mark.fast
 def test_summary_update_and_attribute_access_are_saved():
     run = wandb.init()
     run.log({"acc": 0.5})
@@ -278,6 +290,7 @@ def test_summary_update_and_attribute_access_are_saved():
     assert summary.get("missing") is None
 
 
+@pytest.mark.fast
 def test_define_metric_summaries():
     with wandb.init() as run:
         run.define_metric("acc", summary="max")
@@ -296,6 +309,7 @@ def test_define_metric_summaries():
 # --- finishing ---------------------------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_with_block_that_raises_marks_the_run_failed():
     with pytest.raises(RuntimeError), wandb.init() as run:
         run.log({"step_done": 1})
@@ -306,6 +320,7 @@ def test_with_block_that_raises_marks_the_run_failed():
     assert wandb.run is None
 
 
+@pytest.mark.fast
 def test_finish_exit_code_and_module_finish():
     run = wandb.init()
     run.finish(exit_code=3)
@@ -352,6 +367,7 @@ def test_a_script_that_never_finishes_is_finished_at_exit(tmp_path, store_dir):
 # --- reinit, resume, modes ---------------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_reinit_default_returns_the_active_run(capfd):
     first = wandb.init(job_type="a")
     again = wandb.init(job_type="b")
@@ -367,6 +383,7 @@ def test_reinit_default_returns_the_active_run(capfd):
         assert run.state == "finished" and wandb.run is other
 
 
+@pytest.mark.fast
 def test_resume_continues_a_recorded_run():
     with wandb.init(id="resumable", config={"lr": 0.1}) as run:
         run.log({"loss": 1.0})
@@ -404,6 +421,7 @@ def test_resume_auto_picks_up_a_crashed_run(tmp_path, store_dir):
     assert wandb.Api().run(run_id).state == "finished"
 
 
+@pytest.mark.fast
 def test_mode_disabled_records_nothing(store_dir):
     run = wandb.init(mode="disabled", project="p", config={"lr": 1})
     assert wandb.run is run and run.disabled and run.config.lr == 1
@@ -415,6 +433,7 @@ def test_mode_disabled_records_nothing(store_dir):
     assert not os.path.exists(store_dir) or runs_mod.list_runs(Store.open(store_dir)) == []
 
 
+@pytest.mark.fast
 def test_wandb_mode_environment_disables(monkeypatch, store_dir):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     with wandb.init() as run:
@@ -422,6 +441,7 @@ def test_wandb_mode_environment_disables(monkeypatch, store_dir):
     assert not os.path.exists(store_dir) or runs_mod.list_runs(Store.open(store_dir)) == []
 
 
+@pytest.mark.fast
 def test_mode_offline_is_recorded_locally():
     with wandb.init(mode="offline") as run:
         run.log({"x": 1})
@@ -432,6 +452,7 @@ def test_mode_offline_is_recorded_locally():
 # --- run properties and other module calls -----------------------------------------------
 
 
+@pytest.mark.fast
 def test_run_name_tags_and_notes_can_be_changed():
     run = wandb.init(name="before", tags=["a"])
     run.name = "after"
@@ -442,6 +463,7 @@ def test_run_name_tags_and_notes_can_be_changed():
     assert (recorded.name, recorded.tags, recorded.notes) == ("after", ("a", "b"), "changed")
 
 
+@pytest.mark.fast
 def test_public_run_update_saves_config_changes():
     with wandb.init(config={"a": 1}) as run:
         pass
@@ -451,6 +473,7 @@ def test_public_run_update_saves_config_changes():
     assert wandb.Api().run(run.id).config == {"a": 1, "b": 2}
 
 
+@pytest.mark.fast
 def test_login_require_and_settings():
     assert wandb.login() is True and wandb.login(key="x", relogin=True) is True
     assert wandb.require("core") is None
@@ -460,6 +483,7 @@ def test_login_require_and_settings():
         assert run.project == "from-settings"
 
 
+@pytest.mark.fast
 def test_save_keeps_files_with_the_run(tmp_path):
     (tmp_path / "model.pt").write_bytes(b"weights")
     (tmp_path / "logs").mkdir()
@@ -475,6 +499,7 @@ def test_save_keeps_files_with_the_run(tmp_path):
     assert runs_mod.get_run(Store.open(), run.id)["files"] == ["logs/a.txt", "model.pt"]
 
 
+@pytest.mark.fast
 def test_alert_watch_and_log_code(tmp_path, capfd):
     (tmp_path / "train.py").write_text("print('hi')\n")
     (tmp_path / "notes.txt").write_text("not code")
@@ -491,6 +516,7 @@ def test_alert_watch_and_log_code(tmp_path, capfd):
         code.get_entry("notes.txt")
 
 
+@pytest.mark.fast
 def test_cloud_only_calls_raise_clearly():
     with pytest.raises(UsageError, match="parameters"):
         wandb.sweep({"method": "grid"})
@@ -503,6 +529,7 @@ def test_cloud_only_calls_raise_clearly():
 # --- sweeps, run by the agent in this process --------------------------------------------
 
 
+@pytest.mark.fast
 def test_grid_sweep_runs_every_combination_as_runs():
     sweep_id = wandb.sweep(
         {
@@ -530,6 +557,7 @@ def test_grid_sweep_runs_every_combination_as_runs():
     assert all(r.state == "finished" for r in runs)
 
 
+@pytest.mark.fast
 def test_random_sweep_samples_within_bounds_and_a_failing_trial_fails_its_run():
     sweep_id = wandb.sweep(
         {
@@ -564,6 +592,7 @@ def test_random_sweep_samples_within_bounds_and_a_failing_trial_fails_its_run():
         wandb.sweep({"method": "grid", "parameters": {"lr": {"min": 0, "max": 1}}})
 
 
+@pytest.mark.fast
 def test_config_defaults_yaml_is_loaded_when_pyyaml_is_installed(tmp_path):
     (tmp_path / "config-defaults.yaml").write_text("epochs:\n  value: 5\nlr:\n  value: 0.1\n")
     try:

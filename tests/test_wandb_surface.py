@@ -20,6 +20,7 @@ def here(store_dir, tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.fast
 def test_entity_and_project_are_the_logging_runs(here, monkeypatch):
     monkeypatch.setenv("WANDB_ENTITY", "team")
     with wandb.init(project="vision") as run:
@@ -35,6 +36,7 @@ def test_entity_and_project_are_the_logging_runs(here, monkeypatch):
             getattr(draft, name)
 
 
+@pytest.mark.fast
 def test_collection_is_the_artifacts_versions(here):
     with wandb.init() as run:
         for text in ("a", "b"):
@@ -47,6 +49,7 @@ def test_collection_is_the_artifacts_versions(here):
     assert [a.version for a in collection.artifacts()] in (["v0", "v1"], ["v1", "v0"])
 
 
+@pytest.mark.fast
 def test_history_step_is_the_last_logged_step(here):
     with wandb.init() as run:
         first = wandb.Artifact("before", "model")
@@ -66,6 +69,7 @@ def test_history_step_is_the_last_logged_step(here):
     assert wandb.Api().artifact("loose:latest").url is None
 
 
+@pytest.mark.fast
 def test_public_summary_json_dict(here):
     with wandb.init() as run:
         run.log({"loss": 0.5})
@@ -107,6 +111,7 @@ def test_wandb_module_paths_under_a_shim(here, tmp_path):
     assert out.stdout.strip() == "ok"
 
 
+@pytest.mark.fast
 def test_public_history_is_a_dataframe_with_pandas(here):
     import pandas as pd
 

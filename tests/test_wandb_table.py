@@ -9,6 +9,8 @@ import pytest
 import artfs as wandb
 from tests.conftest import write
 
+pytestmark = pytest.mark.fast
+
 
 def logged(art):
     with wandb.init(job_type="t") as run:
