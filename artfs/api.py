@@ -104,7 +104,9 @@ class Api:
                 )
             found.sort(
                 key=lambda a: (
-                    a._version.number if order.lstrip("+-") == "version_index" else a.created_at
+                    a._committed()[1].number
+                    if order.lstrip("+-") == "version_index"
+                    else a.created_at
                 ),
                 reverse=order.startswith("-"),
             )
@@ -155,9 +157,10 @@ class Api:
         self, type_name: str | None = None, name: str | None = None, type: str | None = None
     ) -> ArtifactCollection:
         """W&B's docs also write ``artifact_collection(type=..., name=...)``."""
-        if (type_name or type) is None or name is None:
+        kind = type_name or type
+        if kind is None or name is None:
             raise UsageError("artifact_collection needs type_name= and name=")
-        return ArtifactCollection.find(self._store, type_name or type, name, self._scope)
+        return ArtifactCollection.find(self._store, kind, name, self._scope)
 
     def artifact_collections(
         self,

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlparse
 
 from artfs import wbpath
@@ -46,6 +46,7 @@ from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 from artfs.table import Table
 
 if TYPE_CHECKING:
+    from artfs.registry import LinkedArtifact
     from artfs.session import Run
 
 ARTIFACT_SCHEME = "wandb-artifact"  # W&B's scheme for a reference to another artifact's file
@@ -99,9 +100,8 @@ class ManifestEntry:
     def ref_url(self) -> str:
         """``wandb-artifact://ID/PATH``: add it to another artifact with ``add_reference``
         to reuse this file's content there (nothing is copied)."""
-        artifact = self.parent_artifact()
-        artifact._check_committed()
-        hex_id = base64.b64decode(artifact.id).hex()
+        _, version = self.parent_artifact()._committed()
+        hex_id = f"{_ID_PREFIX}{version.label}".encode().hex()  # the id's bytes, in hex
         return f"{ARTIFACT_SCHEME}://{hex_id}/{self.path}"
 
 
@@ -258,7 +258,7 @@ class Artifact:
             from artfs.session import active  # session.py imports this module
 
             run = active()
-            store = self._store or (run._store if run is not None else Store.open())
+            store = self._store or (run._home() if run is not None else Store.open())
             self._files = DraftFiles(store)
         return self._files
 
@@ -423,6 +423,7 @@ class Artifact:
         found = source.get_entry(parsed.path.lstrip("/"))
         path = _clean_path(name or found.path)
         leaf = os.fsencode(path.rsplit("/", 1)[-1])
+        assert found._entry is not None, "a logged version's entries carry their tree entry"
         entry = found._entry._replace(name=leaf)
         self._check_new(path, entry, False)
         with files.ingest() as commit:
@@ -437,6 +438,7 @@ class Artifact:
         self._check_draft()
         if id(obj) in self._objects:
             return self._entry_of(self._objects[id(obj)][1])
+        document: dict | list
         if isinstance(obj, Table):
             path, document = _clean_path(Table.with_suffix(str(name))), obj.to_json(self)
             source = getattr(obj, "_artifact_target", None)
@@ -479,10 +481,10 @@ class Artifact:
 
     def new_draft(self) -> "Artifact":
         """A draft of the next version that starts with this version's files."""
-        self._check_committed()
+        store, version = self._committed()
         draft = Artifact(self._name, self._type, self.description, self.metadata)
-        draft._base, draft._store = self, self._store
-        for path, entry, mtime in self._store.walk_times(self._version):
+        draft._base, draft._store = self, store
+        for path, entry, mtime in store.walk_times(version):
             if entry.kind == DIR:  # comes back with its files, as it was if any are left
                 draft._dirs[path] = (entry.mode, mtime)
             else:
@@ -553,32 +555,35 @@ class Artifact:
         for path, (mode, mtime) in self._dirs.items():
             node = root
             for part in path.split(b"/"):
-                node = node.get(part)
-                if not isinstance(node, Node):
+                child = node.get(part)
+                if not isinstance(child, Node):
                     break
+                node = child
             else:
                 if node.mtime_ns is None:  # made by place(), so no time yet
                     node.mode, node.mtime_ns = mode, mtime
 
-    def _attach(self, store: Store, version: Version) -> "Artifact":
+    def _attach(self, store: Store, version: Version) -> Self:
         self._store, self._version = store, version
         self._type = version.type
-        self._load_editable(version)
+        self._load_editable(store, version)
         self._sources, self._dirs, self._files, self._refs = {}, {}, None, {}
         return self
 
     @classmethod
-    def _from_version(cls, store: Store, version: Version) -> "Artifact":
+    def _from_version(cls, store: Store, version: Version) -> Self:
         art = cls(version.name, version.type)
         return art._attach(store, version)
 
     # --- reading a committed version --------------------------------------------
 
-    def _check_committed(self) -> None:
-        if self._version is None:
+    def _committed(self) -> "tuple[Store, Version]":
+        """The store and version of a logged artifact; ArtifactNotLoggedError for a draft."""
+        if self._version is None or self._store is None:
             raise ArtifactNotLoggedError(
                 f"artifact {self._name!r} is a draft; log it with run.log_artifact first"
             )
+        return self._store, self._version
 
     def is_draft(self) -> bool:
         return self._version is None
@@ -599,7 +604,7 @@ class Artifact:
 
     @property
     def qualified_name(self) -> str:
-        self._check_committed()
+        self._committed()
         return self.name
 
     source_qualified_name = qualified_name
@@ -607,13 +612,13 @@ class Artifact:
     @property
     def entity(self) -> str:
         """W&B's entity: one store is one (``$WANDB_ENTITY``, else the user's name)."""
-        self._check_committed()
+        self._committed()
         return wbpath.default_entity()
 
     @property
     def project(self) -> str:
         """The project of the run that logged the version, else the default one."""
-        self._check_committed()
+        self._committed()
         run = self.logged_by()
         return (run.project if run is not None else None) or wbpath.Scope().default_project()
 
@@ -624,28 +629,28 @@ class Artifact:
         """The artifact's versions as W&B's ArtifactCollection."""
         from artfs.collections import ArtifactCollection  # it builds on this module
 
-        self._check_committed()
-        return ArtifactCollection(self._store, self._name, self._type)
+        store, _ = self._committed()
+        return ArtifactCollection(store, self._name, self._type)
 
     @property
     def url(self) -> None:
         """W&B's web page of the version: there is none (``artfs show NAME:vN`` shows it),
         as a run's ``url`` is None."""
-        self._check_committed()
+        self._committed()
         return None
 
     @property
     def history_step(self) -> int | None:
         """The last step the logging run had logged metrics at when it logged the version
         (W&B's), None outside a run or before its first log call."""
-        self._check_committed()
-        step = self._version.record.get("history_step")
+        _, version = self._committed()
+        step = version.record.get("history_step")
         return None if step is None else max(0, step - 1)
 
     @property
     def version(self) -> str:
-        self._check_committed()
-        return f"v{self._version.number}"
+        _, version = self._committed()
+        return f"v{version.number}"
 
     source_version = version
 
@@ -684,7 +689,7 @@ class Artifact:
 
     def json_encode(self) -> dict:
         """W&B's reference to this version, as it puts one in a run's config."""
-        self._check_committed()
+        self._committed()
         return {
             "_type": "artifactVersion",
             "_version": "v0",
@@ -703,23 +708,24 @@ class Artifact:
 
     @property
     def file_count(self) -> int:
-        self._check_committed()
-        return self._version.files
+        _, version = self._committed()
+        return version.files
 
     @property
     def created_at(self) -> str:
-        self._check_committed()
-        return _iso(self._version.created)
+        _, version = self._committed()
+        return _iso(version.created)
 
     @property
     def manifest(self) -> Manifest:
         """Path -> entry for every file, reference and link (of a draft: added so far)."""
         if self._version is None:
             return Manifest((path, self._entry_of(path)) for path in sorted(self._sources))
+        store, version = self._committed()
         out = Manifest()
-        refs = self._version.record.get("refs")
+        refs = version.record.get("refs")
         refs = refs if isinstance(refs, dict) else {}
-        for path, entry in self._store.walk(self._version.root):
+        for path, entry in store.walk(version.root):
             if entry.kind in (FILE, REFERENCE, SYMLINK):
                 shown = path.decode("utf-8", "surrogateescape")
                 ref = entry.target.decode() if entry.kind == REFERENCE else refs.get(shown)
@@ -730,7 +736,7 @@ class Artifact:
 
     def files(self, names: list[str] | None = None, per_page: int = 50) -> list[ArtifactFile]:
         """The version's files (only ``names``, if given), as W&B's File objects."""
-        self._check_committed()
+        self._committed()
         manifest = self.manifest
         chosen = (
             manifest.values()
@@ -741,7 +747,7 @@ class Artifact:
 
     def get_entry(self, name: str) -> ManifestEntry:
         """The entry at ``name`` (or an object added as ``name``); KeyError if absent."""
-        self._check_committed()
+        self._committed()
         path, manifest = _clean_path(name), self.manifest
         found = manifest.get(path) or manifest.get(Table.with_suffix(path))
         if found is None:
@@ -754,7 +760,7 @@ class Artifact:
 
     def get(self, name: str):
         """The object added as ``name`` (a Table, dict or list), or None if there is none."""
-        self._check_committed()
+        self._committed()
         path, manifest = _clean_path(name), self.manifest
         entry = next(
             (
@@ -790,16 +796,16 @@ class Artifact:
         the version holds references; otherwise written under ``root`` (default
         ``./artifacts/NAME:vN``).  A reference that cannot be fetched is an error, unless
         ``allow_missing_references``."""
-        self._check_committed()
+        store, version = self._committed()
         if root is None and path_prefix is None:
-            live = registry.mounts(self._store.path)
+            live = registry.mounts(store.path)
             if live and not any(e.ref for e in self.manifest.values()):
                 return os.path.join(live[0].mountpoint, "artifacts", self._name, self.version)
         root = os.fspath(root or self._default_root())
         prefix = os.fsencode(str(path_prefix)) if path_prefix else None
         export(
-            self._store,
-            self._version,
+            store,
+            version,
             root,
             prefix=prefix,
             missing_references_ok=allow_missing_references,
@@ -809,7 +815,7 @@ class Artifact:
     def file(self, root: str | None = None) -> str:
         """The one file of a single-file artifact, downloaded."""
         manifest = self.manifest
-        self._check_committed()
+        self._committed()
         if len(manifest) != 1:
             raise UsageError(
                 f"{self.name} holds {len(manifest)} files; use download(), or "
@@ -818,16 +824,16 @@ class Artifact:
         return next(iter(manifest.values())).download(root)
 
     def _download_entry(self, entry: ManifestEntry, root: str | None) -> str:
-        self._check_committed()
+        store, version = self._committed()
         root = os.fspath(root or self._default_root())
-        export(self._store, self._version, root, only=os.fsencode(entry.path))
+        export(store, version, root, only=os.fsencode(entry.path))
         return os.path.join(root, entry.path)
 
     def verify(self, root: str | None = None) -> None:
         """Check that ``root`` (default: the download directory) holds exactly this version's
         files with their content; ValueError naming the first difference.  References are
         not checked (as in W&B)."""
-        self._check_committed()
+        self._committed()
         root = os.fspath(root or self._default_root())
         manifest = self.manifest
         for rel in _local_files(root):
@@ -842,7 +848,7 @@ class Artifact:
     def checkout(self, root: str | None = None) -> str:
         """Make ``root`` (default ``./artifacts/NAME``) hold exactly this version: files
         that are not in it are deleted, the others written as they are in it."""
-        self._check_committed()
+        self._committed()
         root = os.fspath(root or self._default_root(include_version=False))
         manifest = self.manifest
         for rel in _local_files(root):
@@ -859,16 +865,14 @@ class Artifact:
 
     def logged_by(self) -> "Run | None":
         """The run that made this version (None when made outside any run)."""
-        self._check_committed()
-        run_id = self._version.run
-        return _recorded_run(self._store, run_id) if run_id else None
+        store, version = self._committed()
+        run_id = version.run
+        return _recorded_run(store, run_id) if run_id else None
 
     def used_by(self) -> "list[Run]":
         """The runs that used this version (use_artifact or reads through a mount)."""
-        self._check_committed()
-        return [
-            _recorded_run(self._store, r) for r in runs_mod.consumers(self._store, self._version)
-        ]
+        store, version = self._committed()
+        return [_recorded_run(store, r) for r in runs_mod.consumers(store, version)]
 
     # --- what can change after logging: description, metadata, aliases, ttl ---------------
 
@@ -885,13 +889,11 @@ class Artifact:
         if ttl is not ArtifactTTL.INHERIT:
             self.ttl = ttl
 
-    def _load_editable(self, version: Version) -> None:
+    def _load_editable(self, store: Store, version: Version) -> None:
         """Take the editable fields from the store; a ttl set on the draft just logged is
         kept with its version first."""
         if self._saved is None and self._ttl_changed:
-            version = self._store.edit_version(
-                version.label, ttl=self._stored_ttl(), run_id=version.run
-            )
+            version = store.edit_version(version.label, ttl=self._stored_ttl(), run_id=version.run)
         self._version = version
         self._description, self._metadata = version.description, copy.deepcopy(version.metadata)
         self._saved = {"description": self._description, "metadata": copy.deepcopy(self._metadata)}
@@ -899,7 +901,7 @@ class Artifact:
         self._tags = list(version.record.get("tags", []))
         self._saved_tags = list(self._tags)
         try:
-            policy = self._store.retention(version.name)
+            policy = store.retention(version.name)
         except CorruptData:  # the artifact's record: its versions' own ttl still reads
             policy = {}
         self._ttl_is_inherited = "ttl" not in version.record
@@ -907,13 +909,15 @@ class Artifact:
         self._ttl_changed = False
         self._updated_at = version.record.get("updated")
 
-    def _logged(self, what: str) -> None:
-        if self._version is None:
+    def _logged(self, what: str) -> "tuple[Store, Version]":
+        """The store and version, as ``_committed``; the error says what needs them."""
+        if self._version is None or self._store is None:
             raise ArtifactNotLoggedError(
                 f"artifact {self._name!r} is a draft and {what} needs "
                 "it logged; call run.log_artifact(artifact) or "
                 "artifact.save() first"
             )
+        return self._store, self._version
 
     @property
     def description(self) -> str:
@@ -1023,6 +1027,8 @@ class Artifact:
     def _update(self) -> None:
         from artfs import session
 
+        store, current = self._committed()
+        assert self._saved is not None, "loaded with the version"
         changes = {
             key: getattr(self, f"_{key}")
             for key in ("description", "metadata")
@@ -1043,14 +1049,14 @@ class Artifact:
                 f"{self.name}; the other alias changes are saved",
             )
         run = session.active()
-        version = self._store.edit_version(
-            self._version.label,
+        version = store.edit_version(
+            current.label,
             run_id=run.id if run else None,
             add_aliases=[a for a in self._aliases if a not in self._saved_aliases],
             remove_aliases=remove,
             **changes,
         )
-        self._load_editable(version)
+        self._load_editable(store, version)
 
     def wait(self, timeout: float | None = None) -> "Artifact":
         """Logging is done when ``log_artifact`` returns, so there is nothing to wait for."""
@@ -1061,8 +1067,8 @@ class Artifact:
         """Remove this version (``artfs gc`` frees its space).  One holding aliases,
         ``latest`` included, is refused (AliasesHeld, a CommError) unless
         ``delete_aliases``, as in W&B; ``latest`` then moves to the newest one left."""
-        self._logged("delete")
-        self._store.remove_version(self._version.label, force=delete_aliases, latest_counts=True)
+        store, version = self._logged("delete")
+        store.remove_version(version.label, force=delete_aliases, latest_counts=True)
 
     # --- registry links (artfs/registry.py) -----------------------------------------
 
@@ -1079,15 +1085,16 @@ class Artifact:
                 run.log_artifact(self)
             else:
                 self._commit(Store.open(), [], None)
-        return registry.link(self._store, self, target_path, aliases)
+        store, _ = self._committed()
+        return registry.link(store, self, target_path, aliases)
 
     @property
-    def linked_artifacts(self) -> "list[Artifact]":
+    def linked_artifacts(self) -> "list[LinkedArtifact]":
         """This version as each collection it is linked into shows it."""
         from artfs import registry
 
-        self._check_committed()
-        return registry.links_of(self._store, self._version)
+        store, version = self._committed()
+        return registry.links_of(store, version)
 
     @property
     def source_artifact(self) -> "Artifact":
@@ -1140,14 +1147,14 @@ def _local_files(root: str):
 
 
 def _check_local(path: str, entry: ManifestEntry) -> None:
-    kind = entry._entry.kind if entry._entry is not None else FILE
-    if kind == REFERENCE:
+    stored = entry._entry
+    if stored is not None and stored.kind == REFERENCE:
         return
-    if kind == SYMLINK:
-        if not os.path.islink(path) or os.fsencode(os.readlink(path)) != entry._entry.target:
+    if stored is not None and stored.kind == SYMLINK:
+        if not os.path.islink(path) or os.fsencode(os.readlink(path)) != stored.target:
             raise UsageError(
                 f"Link mismatch for file: {entry.path} (not a link to "
-                f"{entry._entry.target.decode(errors='replace')})"
+                f"{stored.target.decode(errors='replace')})"
             )
         return
     if not os.path.isfile(path) or os.path.islink(path):

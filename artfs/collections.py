@@ -127,7 +127,7 @@ def _type_of(store: Store, name: str) -> str | None:
 def types_of(store: Store) -> list[str]:
     found = {_type_of(store, n) for n in store.artifact_names() if store.version_count(n)}
     found |= {links.get(store, k)["type"] for k in links.keys(store)}
-    return sorted(found - {None})
+    return sorted(kind for kind in found if kind is not None)
 
 
 class ArtifactCollection:

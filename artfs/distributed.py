@@ -58,7 +58,7 @@ def finish(store: Store, artifact: Artifact, distributed_id: str, aliases, run_i
             os.rename(taken, where)
         raise
     shutil.rmtree(taken, ignore_errors=True)
-    return artifact._attach(store, final._version)
+    return artifact._attach(store, final._committed()[1])
 
 
 def _keep_part(store: Store, where: str, artifact: Artifact, aliases) -> None:

@@ -121,6 +121,10 @@ class LinkedArtifact(Artifact):
     files, type and metadata, the collection's name, number and aliases."""
 
     is_link = True
+    # set by make(): the collection (PROJECT/NAME), the link's number in it, its aliases
+    _link_key: str
+    _link_number: int
+    _link_aliases: list[str]
 
     @classmethod
     def make(cls, store: Store, key: str, number: int) -> "LinkedArtifact":
@@ -172,11 +176,11 @@ class LinkedArtifact(Artifact):
 
     @property
     def source_name(self) -> str:
-        return self._version.label
+        return self._committed()[1].label
 
     @property
     def source_version(self) -> str:
-        return f"v{self._version.number}"
+        return f"v{self._committed()[1].number}"
 
     @property
     def source_project(self) -> str:
@@ -192,49 +196,59 @@ class LinkedArtifact(Artifact):
 
     @property
     def source_artifact(self) -> Artifact:
-        return Artifact._from_version(self._store, self._store.resolve(self._version.label))
+        store, version = self._committed()
+        return Artifact._from_version(store, store.resolve(version.label))
 
     @property
-    def linked_artifacts(self) -> list[Artifact]:
+    def linked_artifacts(self) -> "list[LinkedArtifact]":
         return []  # as W&B: a link has none of its own
 
     @property
     def collection(self):
         from artfs.api import ArtifactCollection
 
-        return ArtifactCollection(self._store, self._link_key, self.type)
+        return ArtifactCollection(self._committed()[0], self._link_key, self.type)
 
     @property
     def source_collection(self):
         from artfs.api import ArtifactCollection
 
-        return ArtifactCollection(self._store, self._version.name, self.type)
+        store, version = self._committed()
+        return ArtifactCollection(store, version.name, self.type)
 
-    def download(self, root: str | None = None, **kwargs) -> str:
+    def download(
+        self,
+        root: str | None = None,
+        allow_missing_references: bool = False,
+        skip_cache: bool | None = None,
+        path_prefix: str | None = None,
+        multipart: bool | None = None,
+    ) -> str:
         """The linked version's files; without ``root``, where the mount shows them, or
         ``./artifacts/COLLECTION:vN``."""
-        if root is None and not mounts.mounts(self._store.path):
+        if root is None and not mounts.mounts(self._committed()[0].path):
             root = os.path.join("artifacts", self.name)
-        return self.source_artifact.download(root, **kwargs)
+        return self.source_artifact.download(
+            root, allow_missing_references, skip_cache, path_prefix, multipart
+        )
 
-    def save(self, *args, **kwargs) -> "LinkedArtifact":
+    def save(self, *args, **kwargs) -> "LinkedArtifact":  # type: ignore[override]  # the link
         """Aliases are the link's; description and metadata are the linked version's."""
-        links.set_aliases(self._store, self._link_key, self._link_number, self.aliases)
+        store, _ = self._committed()
+        links.set_aliases(store, self._link_key, self._link_number, self.aliases)
         source = self.source_artifact
         if (source.description, source.metadata) != (self.description, self.metadata):
             source.description, source.metadata = self.description, dict(self.metadata)
             source.save(*args, **kwargs)
-        self._link_aliases = links.aliases_of(
-            links.get(self._store, self._link_key), self._link_number
-        )
+        self._link_aliases = links.aliases_of(links.get(store, self._link_key), self._link_number)
         return self
 
     def unlink(self) -> None:
-        links.unlink(self._store, self._link_key, self._link_number)
+        links.unlink(self._committed()[0], self._link_key, self._link_number)
 
     def delete(self, delete_aliases: bool = False) -> None:
         """As W&B: deleting a link only unlinks it; the linked version stays."""
         self.unlink()
 
     def __repr__(self) -> str:
-        return f"<Artifact {self.name} (link to {self._version.label}, {self.type})>"
+        return f"<Artifact {self.name} (link to {self.source_name}, {self.type})>"

@@ -101,13 +101,13 @@ def use(
     elif isinstance(artifact_or_name, (str, os.PathLike)):
         artifact = registry.resolve(store, os.fspath(artifact_or_name), scope, type)
         for alias in alias_list(aliases):
-            store.set_alias(artifact._version.label, alias)
+            store.set_alias(artifact._committed()[1].label, alias)
     else:
         raise UsageError(
             'You must pass an artifact name (e.g. "pedestrian-dataset:v1"), an '
             "instance of wandb.Artifact, or wandb.Api().artifact() to use_artifact"
         )
-    runs_mod.record_input(store, run_id, artifact._version)
+    runs_mod.record_input(store, run_id, artifact._committed()[1])
     return artifact
 
 

@@ -46,6 +46,19 @@ def warn_once(key: str, message: str) -> None:
         warnings.warn(f"artfs: {message}", stacklevel=3)
 
 
+def _label_property(key: str, doc: str) -> property:  # a field W&B lets a script change
+    def get(self):
+        value = self._record.get(key, runs_mod.LABELS.get(key))
+        return tuple(value) if key == "tags" else value
+
+    def set_(self, value):
+        if key == "tags":
+            value = [str(t) for t in value]
+        self._update(**{key: value})
+
+    return property(get, set_, doc=doc)
+
+
 class Run:
     """A W&B-style run.  ``artfs.init()`` starts one (live: it logs); ``artfs.Api().run()``,
     ``runs()``, ``artifact.logged_by()`` and ``used_by()`` return recorded ones."""
@@ -100,24 +113,11 @@ class Run:
         doc="the step the next log call goes to",
     )
 
-    def _label_property(key: str, doc: str):  # a field W&B lets a script change
-        def get(self):
-            value = self._record.get(key, runs_mod.LABELS.get(key))
-            return tuple(value) if key == "tags" else value
-
-        def set_(self, value):
-            if key == "tags":
-                value = [str(t) for t in value]
-            self._update(**{key: value})
-
-        return property(get, set_, doc=doc)
-
     name = _label_property("name", "the run's display name")
     display_name = name
     notes = _label_property("notes", "a description of the run")
     tags = _label_property("tags", "a tuple of labels; assign a new sequence to change them")
     group = _label_property("group", "the experiment the run belongs to")
-    del _label_property
 
     def _update(self, **fields) -> None:
         if self._store is not None:
@@ -177,8 +177,7 @@ class Run:
         sync: bool | None = None,
     ) -> None:
         """Record metrics (W&B's ``run.log``): a history row per step, and the summary."""
-        self._check_live("log")
-        self._history.log(data, step=step, commit=commit)
+        self._check_live("log").log(data, step=step, commit=commit)
 
     def define_metric(
         self,
@@ -192,9 +191,9 @@ class Run:
     ) -> Metric:
         """How a metric is summarised (``summary="min"``, ``"max,mean"``, ``"none"``...)
         and which metric is its x axis; ``name`` may be a glob such as ``"val/*"``."""
-        self._check_live("define_metric")
+        history = self._check_live("define_metric")
         metric = Metric(name, step_metric, step_sync, hidden, summary, goal)
-        self._history.metrics[name] = metric
+        history.metrics[name] = metric
         return metric
 
     def history(
@@ -360,13 +359,24 @@ class Run:
     get_project_url = get_sweep_url = get_url
     project_name = property(lambda self: self.project)
 
-    def _check_live(self, what: str) -> None:
-        if not self._live:
+    def _home(self) -> Store:
+        """The store the run records to; a disabled run (which records nothing) has none."""
+        if self._store is None:
+            raise UsageError(
+                f"run {self.id} records nothing (mode='disabled'); "
+                "start it with init() without mode='disabled' to keep artifacts"
+            )
+        return self._store
+
+    def _check_live(self, what: str) -> History:
+        """The history of a run started by init() and not finished; UsageError otherwise."""
+        if not self._live or self._history is None:  # a live run always has its history
             raise UsageError(
                 f"{what} needs a run started by init(); run {self.id} is a recorded one"
             )
         if self.finished:
             raise UsageError(f"run {self.id} is finished; start another with init() to {what}")
+        return self._history
 
     def log_artifact(
         self,
@@ -383,7 +393,7 @@ class Run:
         not given: the artifact's own (default: inherited)."""
         step = self._history.step if self._history is not None else None
         return runio.log(
-            self._store, self.id, artifact_or_path, name, type, aliases, tags, ttl, step
+            self._home(), self.id, artifact_or_path, name, type, aliases, tags, ttl, step
         )
 
     def use_artifact(
@@ -396,7 +406,7 @@ class Run:
     ) -> Artifact:
         """Resolve ``[[entity/]project/]name[:vN|:alias]`` (or take an Artifact, logging a
         draft first) and record it as an input; ValueError if its type is not ``type``."""
-        return runio.use(self._store, self.id, self._scope(), artifact_or_name, type, aliases)
+        return runio.use(self._home(), self.id, self._scope(), artifact_or_name, type, aliases)
 
     # --- models, links and distributed artifacts (runio, registry, distributed) ---------
 
@@ -405,24 +415,24 @@ class Run:
 
     def log_model(self, path, name: str | None = None, aliases=None) -> None:
         """Log ``path`` as an artifact of type ``model`` (W&B returns nothing)."""
-        runio.log(self._store, self.id, path, name, "model", aliases)
+        runio.log(self._home(), self.id, path, name, "model", aliases)
 
     def use_model(self, name: str) -> str:
         """Use a model artifact and download it: its one file's path, or its directory."""
-        return runio.use_model(self._store, self.id, self._scope(), name)
+        return runio.use_model(self._home(), self.id, self._scope(), name)
 
     def link_artifact(self, artifact: Artifact, target_path: str, aliases=None) -> Artifact:
         """Link a version (a draft is logged first) into a registry collection or portfolio."""
         if artifact._version is None:
             self.log_artifact(artifact)
-        return registry.link(self._store, artifact, target_path, aliases, self.id, self._scope())
+        return registry.link(self._home(), artifact, target_path, aliases, self.id, self._scope())
 
     def link_model(
         self, path, registered_model_name: str, name: str | None = None, aliases=None
     ) -> Artifact:
         """Log ``path`` as a model and link it into ``model-registry/REGISTERED_MODEL_NAME``."""
         return runio.link_model(
-            self._store, self.id, self._scope(), path, registered_model_name, name, aliases
+            self._home(), self.id, self._scope(), path, registered_model_name, name, aliases
         )
 
     def upsert_artifact(
@@ -437,7 +447,7 @@ class Run:
         (default: the run's group); nothing is published until ``finish_artifact``."""
         artifact = runio.prepare(self.id, artifact_or_path, name, type)
         return distributed.upsert(
-            self._store, artifact, self._distributed_id(distributed_id), runio.alias_list(aliases)
+            self._home(), artifact, self._distributed_id(distributed_id), runio.alias_list(aliases)
         )
 
     def finish_artifact(
@@ -450,9 +460,9 @@ class Run:
     ) -> Artifact:
         """Publish one version with every upsert's files and this artifact's own."""
         artifact = runio.prepare(self.id, artifact_or_path, name, type)
-        runio.check_type(self._store, artifact)
+        runio.check_type(self._home(), artifact)
         return distributed.finish(
-            self._store,
+            self._home(),
             artifact,
             self._distributed_id(distributed_id),
             runio.alias_list(aliases),
@@ -476,12 +486,12 @@ class Run:
 
     def _edges(self, db: str) -> list[Artifact]:
         found = []
-        for name, number, _ in runs_mod.run_edges(self._store, self.id, db):
+        for name, number, _ in runs_mod.run_edges(self._home(), self.id, db):
             try:
-                found.append(self._store.resolve(f"{name}:v{number}"))
+                found.append(self._home().resolve(f"{name}:v{number}"))
             except NotFound:  # removed since: the run's record outlives it
                 continue
-        return [Artifact._from_version(self._store, v) for v in found]
+        return [Artifact._from_version(self._home(), v) for v in found]
 
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
         """End the run: its last metrics are written, it is marked finished, or failed
@@ -493,9 +503,11 @@ class Run:
             self._history.commit()
             self._history.flush()
         self.finished = True
-        mounts.flush_reads(self._store.path)
+        mounts.flush_reads(self._home().path)
         status = "finished" if exit_code == 0 else "failed"
-        self._record = runs_mod.finish_run(self._store, self.id, status=status, exit_code=exit_code)
+        self._record = runs_mod.finish_run(
+            self._home(), self.id, status=status, exit_code=exit_code
+        )
         self._leave()
 
     def _leave(self) -> None:
@@ -770,10 +782,10 @@ class DisabledRun(Run):
     def log_artifact(self, *args, **kwargs):
         return _Noop()
 
-    def use_artifact(self, *args, **kwargs) -> None:
+    def use_artifact(self, *args, **kwargs) -> None:  # type: ignore[override]  # W&B's: None
         return None
 
-    def save(self, *args, **kwargs) -> bool:
+    def save(self, *args, **kwargs) -> bool:  # type: ignore[override]  # W&B's: False
         return False
 
     def log_code(self, *args, **kwargs) -> None:
@@ -871,17 +883,20 @@ join = finish  # W&B's old name for finish
 _crash: list[BaseException] = []  # an uncaught exception: the runs still live failed
 
 
-def _watch_crashes() -> None:
-    if getattr(sys.excepthook, "_artfs", False):
-        return
-    previous = sys.excepthook
+class _CrashHook:
+    """sys.excepthook while runs are live: notes the exception, then the previous hook."""
 
-    def hook(kind, value, tb):
+    def __init__(self, previous):
+        self.previous = previous
+
+    def __call__(self, kind, value, tb) -> None:
         _crash.append(value)
-        previous(kind, value, tb)
+        self.previous(kind, value, tb)
 
-    hook._artfs = True
-    sys.excepthook = hook
+
+def _watch_crashes() -> None:
+    if not isinstance(sys.excepthook, _CrashHook):
+        sys.excepthook = _CrashHook(sys.excepthook)
 
 
 @atexit.register

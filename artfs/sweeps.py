@@ -13,6 +13,7 @@ import random
 import sys
 import traceback
 import uuid
+from typing import Any
 
 from artfs import session
 from artfs.errors import UsageError
@@ -75,7 +76,7 @@ def agent(
     trials = (
         _grid(config["parameters"])
         if method == "grid"
-        else (_sample(config["parameters"]) for _ in range(count))
+        else (_sample(config["parameters"]) for _ in itertools.count())  # islice ends it
     )
     for params in itertools.islice(trials, count):
         _trial(sweep_id, params, function, project or found["project"], entity or found["entity"])
@@ -130,7 +131,9 @@ def _draw(name: str, spec: dict):
         return spec["value"]
     if "values" in spec:
         return random.choices(spec["values"], weights=spec.get("probabilities"))[0]
-    low, high = spec.get("min"), spec.get("max")
+    low: Any = spec.get("min")  # numbers of a JSON-like config, checked by the calls below
+    high: Any = spec.get("max")
+    value: float
     kind = spec.get("distribution") or (
         "int_uniform" if isinstance(low, int) and isinstance(high, int) else "uniform"
     )

@@ -50,6 +50,9 @@ def _kind(value: Any) -> str:
 class Table:
     """Rows of named columns (W&B's ``wandb.Table``)."""
 
+    # (artifact, path) of the file it was first added as; set by Artifact.add, absent before
+    _artifact_target: tuple[Any, str]
+
     def __init__(
         self,
         columns=None,
@@ -163,7 +166,7 @@ class Table:
             and _same(self.data, other.data)
         )
 
-    __hash__ = None  # mutable, as W&B's
+    __hash__ = None  # type: ignore[assignment]  # unhashable: mutable, as W&B's
 
     def __repr__(self) -> str:
         return f"<Table {len(self.data)} rows x {len(self.columns)} columns {self.columns}>"

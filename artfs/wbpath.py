@@ -30,7 +30,9 @@ LEGACY_REGISTRY = "model-registry"
 
 
 def is_registry(project: str | None) -> bool:
-    return bool(project) and (project.startswith(REGISTRY_PREFIX) or project == LEGACY_REGISTRY)
+    return project is not None and (
+        project.startswith(REGISTRY_PREFIX) or project == LEGACY_REGISTRY
+    )
 
 
 def default_entity() -> str:
@@ -49,7 +51,7 @@ class Scope:
 
     def projects(self, store: Store) -> set[str]:
         found = {DEFAULT_PROJECT, self.default_project()}
-        return found | {r.get("project") for r in _runs(store)} - {None, ""}
+        return found | {project for r in _runs(store) if (project := r.get("project"))}
 
 
 NO_SCOPE = Scope()

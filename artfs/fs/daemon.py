@@ -222,8 +222,8 @@ async def _answer(ops: Operations, stream: trio.SocketStream) -> None:
         await stream.send_all(json.dumps(reply).encode() + b"\n")
 
 
-def _os_error(store_path: str, e: Exception) -> str:
-    if meta.is_disk_full(e):
+def _os_error(store_path: str, e: OSError | lmdb.Error) -> str:
+    if meta.is_disk_full(e) or not isinstance(e, OSError):  # LMDB's errors here: all "full"
         return str(disk_full(store_path))
     return f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"
 

@@ -70,7 +70,9 @@ class VersionItem:
     ):
         self.name, self.number, self.path, self.entry = name, number, path, entry
         self.mtime_ns, self.dir_attrs, self.version_ns = mtime_ns, dir_attrs, version_ns
-        self.attr = None  # its EntryAttributes, made once: a version never changes
+        self.attr: pyfuse3.EntryAttributes | None = (
+            None  # its EntryAttributes, made once: a version never changes
+        )
         self.reader_run: str | None = None  # the run whose reads the kernel's page cache holds
         self.open_by: dict[str | None, int] | None = None  # runs with it open: handles
 

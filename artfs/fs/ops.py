@@ -66,6 +66,10 @@ def errors_to_errno(fn):
     return wrapper
 
 
+# (run, artifact, version number, path, file size): what a read is credited to
+Source = tuple[str | None, str, int, str, int]
+
+
 class StoredFile:
     """An open file of a version (or a placeholder): bytes from the chunk cache.
 
@@ -75,7 +79,7 @@ class StoredFile:
         self,
         reader: FileReader,
         label: str,
-        source: tuple | None = None,
+        source: "Source | None" = None,
         item: "VersionItem | None" = None,
     ):
         self.reader, self.label, self.source, self.item = reader, label, source, item
@@ -85,7 +89,8 @@ class DirListing:
     """An open directory: its entries, listed on the first readdir (a version's at opendir)."""
 
     def __init__(self, inode: int):
-        self.inode, self.entries = inode, None
+        self.inode = inode
+        self.entries: Listing | list[tuple[bytes, int]] | None = None
 
 
 class LocalFile:
@@ -112,6 +117,11 @@ class LocalFile:
         return self.placeholder[1]
 
 
+# What an open file handle stands for: a version's file, a staging file, a directory,
+# or a meta file's JSON (made once, at open)
+Handle = StoredFile | LocalFile | DirListing | bytes
+
+
 class Operations(pyfuse3.Operations):
     supports_dot_lookup = False
 
@@ -124,7 +134,7 @@ class Operations(pyfuse3.Operations):
         self.views = Views(store, self.inodes)
         self.cache = ChunkCache(store)
         self.attribution = Attribution(store)
-        self.handles: dict[int, object] = {}
+        self.handles: dict[int, Handle] = {}
         self._fh = itertools.count(1)
         self._committing: dict[str, trio.Event] = {}
         # held by a commit and by every copy-up of the same staging: a commit never sees
@@ -219,7 +229,7 @@ class Operations(pyfuse3.Operations):
                     await trio.to_thread.run_sync(self.attribution.refresh)
         return self.attribution.run_of(pid)
 
-    def _new_handle(self, handle) -> int:
+    def _new_handle(self, handle: Handle) -> int:
         fh = next(self._fh)
         self.handles[fh] = handle
         return fh
@@ -280,13 +290,14 @@ class Operations(pyfuse3.Operations):
         node = self.inodes[inode]
         handle = DirListing(inode)
         if isinstance(node, VersionItem) and node.entry.kind == DIR:
-            handle.entries = self.views.listing(inode, node)  # never changes: listed once
-            self.inodes.hold(handle.entries)  # its numbers stay valid while the handle is open
+            listing = handle.entries = self.views.listing(inode, node)  # never changes
+            self.inodes.hold(listing)  # its numbers stay valid while the handle is open
         return self._new_handle(handle)
 
     @errors_to_errno
     async def readdir(self, fh, start_id, token):
         handle = self.handles[fh]
+        assert isinstance(handle, DirListing), "the kernel reads only what opendir opened"
         # "." and ".." come first, at offsets 0 and 1; the kernel counts no lookup for them
         for offset in range(start_id, 2):
             if not pyfuse3.readdir_reply(
@@ -323,7 +334,7 @@ class Operations(pyfuse3.Operations):
 
     async def releasedir(self, fh):
         handle = self.handles.pop(fh, None)
-        if handle is not None and isinstance(handle.entries, Listing):
+        if isinstance(handle, DirListing) and isinstance(handle.entries, Listing):
             self.inodes.release(handle.entries)
 
     def _listing(self, inode: int) -> list[tuple[bytes, int]]:
@@ -525,6 +536,7 @@ class Operations(pyfuse3.Operations):
             if stored is None:
                 return os.pread(handle.fd, size, off)
             handle = stored
+        assert isinstance(handle, StoredFile), "the kernel reads only what open opened"
         try:
             data = await handle.reader.read(off, size)
         except CorruptData as e:
@@ -753,7 +765,9 @@ def _xattr_call(call, path: bytes, name: bytes):
     try:
         return call(path, name, follow_symlinks=False)
     except OSError as e:
-        raise FUSEError(pyfuse3.ENOATTR if e.errno == errno.ENODATA else e.errno) from None
+        raise FUSEError(
+            pyfuse3.ENOATTR if e.errno == errno.ENODATA else e.errno or errno.EIO
+        ) from None
 
 
 def _lexists(tree: pt.Tree, path: bytes) -> bool:

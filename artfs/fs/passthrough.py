@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 from contextlib import contextmanager
+from typing import Any
 
 import pyfuse3
 from pyfuse3 import FUSEError
@@ -119,8 +120,8 @@ def set_attrs(
     open descriptor ``fd`` when there is one."""
     st = os.fstat(fd) if fd is not None else tree.lstat(rel)
     with tree.at(rel) as (dir_fd, tail):
-        where = {"path": fd} if fd is not None else {"path": tail, "dir_fd": dir_fd}
-        nofollow = {} if fd is not None else {"follow_symlinks": False}
+        where: dict[str, Any] = {"path": fd} if fd is not None else {"path": tail, "dir_fd": dir_fd}
+        nofollow: dict[str, Any] = {} if fd is not None else {"follow_symlinks": False}
         if fields.update_uid or fields.update_gid:
             os.chown(
                 **where,

@@ -155,12 +155,12 @@ class _Builder:
                 self.edge(graph, self.version_node(graph, source), rnode, "input", files)
                 if not known:
                     self.up(graph, source, deeper)
-        source = self.base(version)
-        if source is not None:
-            known = version_id(source.name, source.number) in graph.nodes
-            self.edge(graph, self.version_node(graph, source), vnode, "derived")
+        base = self.base(version)
+        if base is not None:
+            known = version_id(base.name, base.number) in graph.nodes
+            self.edge(graph, self.version_node(graph, base), vnode, "derived")
             if not known:
-                self.up(graph, source, deeper)
+                self.up(graph, base, deeper)
 
     def down(self, graph: Graph, version: Version, depth: int | None) -> None:
         if depth == 0:

@@ -99,35 +99,36 @@ class Checker:
                 f"its type {version.type!r} is not the artifact's ({art['type']!r})",
             )
 
-    def tree(self, digest: bytes) -> tuple[list[Entry] | None, str | None]:
-        """Invariant 2 for one tree: (entries, None), or (None, problem)."""
+    def tree(self, digest: bytes) -> list[Entry] | str:
+        """Invariant 2 for one tree: its entries, or the problem with it."""
         raw = self.txn.get(digest, db=self.db["trees"])
         if raw is None:
-            return None, f"tree {digest.hex()} is missing"
+            return f"tree {digest.hex()} is missing"
         known = digest in self._trees
         problem = self._trees[digest] if known else _tree_problem(digest, raw)
         self._trees[digest] = problem
-        return (None, problem) if problem else (decode_tree(raw), None)
+        return problem if problem else decode_tree(raw)
 
-    def attrs(self, digest: bytes, tree: list[Entry]) -> tuple[attrs_mod.Attrs | None, str | None]:
+    def attrs(self, digest: bytes, tree: list[Entry]) -> attrs_mod.Attrs | str:
         """Invariant 4 for one attribute object: it exists, hashes to its key, and has
-        one time per entry of its tree and one item per subdirectory."""
+        one time per entry of its tree and one item per subdirectory.  The object, or the
+        problem with it."""
         raw = self.txn.get(digest, db=self.db["attrs"])
         if raw is None:
-            return None, f"attribute object {digest.hex()} is missing"
+            return f"attribute object {digest.hex()} is missing"
         if attrs_mod.digest_of(raw) != digest:
-            return None, f"attribute object {digest.hex()} does not match its digest"
+            return f"attribute object {digest.hex()} does not match its digest"
         try:
             found = attrs_mod.decode(raw)
         except CorruptData as e:
-            return None, str(e).split(";")[0]
+            return str(e).split(";")[0]
         dirs = sum(e.kind == DIR for e in tree)
         if len(found.mtimes) != len(tree) or len(found.dirs) != dirs:
-            return None, (
+            return (
                 f"attribute object {digest.hex()} has {len(found.mtimes)} times and "
                 f"{len(found.dirs)} directories; its tree {len(tree)} and {dirs}"
             )
-        return found, None
+        return found
 
     def file(self, entry: Entry) -> tuple[str | None, tuple]:
         """Invariants 5 and 6 for one file: (problem or None, its chunks)."""
@@ -331,9 +332,9 @@ class _Walk:
     ) -> tuple[int, int] | None:
         """(bytes, files) below a directory; None if some part cannot be read."""
         shown = prefix.decode(errors="replace").rstrip("/") or "/"
-        tree, problem = self.checker.tree(digest)
-        if tree is None:
-            self.checker.report(self.label, shown, problem)
+        tree = self.checker.tree(digest)
+        if isinstance(tree, str):
+            self.checker.report(self.label, shown, tree)
             return None
         dirs = [e for e in tree if e.kind == DIR]
         if subdirs is not None and subdirs != len(dirs):
@@ -363,9 +364,9 @@ class _Walk:
         object; none for a version without times (or a damaged object, reported)."""
         if attrs is None:
             return []
-        found, problem = self.checker.attrs(attrs, tree)
-        if found is None:
-            self.checker.report(self.label, shown, problem)
+        found = self.checker.attrs(attrs, tree)
+        if isinstance(found, str):
+            self.checker.report(self.label, shown, found)
             return []
         return [(d.attrs, d.subdirs) for d in found.dirs]
 

@@ -85,6 +85,7 @@ def decode(blob: bytes, digest: bytes) -> bytes | memoryview:
 
     A raw chunk comes back as a view into ``blob``: no copy of a megabyte per read."""
     codec, payload = blob[:1], memoryview(blob)[1:]
+    data: bytes | memoryview
     try:
         if codec == _RAW_BYTE:
             data = payload

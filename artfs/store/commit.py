@@ -194,7 +194,10 @@ class Commit:
         it in the stat cache."""
         st = st or os.stat(path)
         # LMDB keys are at most 511 bytes
-        key = digest_of(key_path if key_path is not None else os.fsencode(path))
+        if key_path is None:
+            assert not isinstance(path, int), "a descriptor is named by its key_path"
+            key_path = os.fsencode(path)
+        key = digest_of(key_path)
         digest = self._cached_digest(key, st) if cache else None
         if digest is None:
             digest, size = self._ingest(path)
@@ -237,6 +240,7 @@ class Commit:
     def _ingest_large(self, f) -> tuple[bytes, int]:
         whole = blake3.blake3()
         pieces, hashing = [], None
+        data: bytes | memoryview
         for view in chunks_of_stream(f):
             if is_zeros(view):  # holes of sparse files, zero padding
                 data, piece = zeros(len(view)), self._zero_chunk(len(view))
@@ -288,7 +292,7 @@ class Commit:
         self,
         path: str | bytes,
         node: Node | None = None,
-        entry_for: Callable[[bytes, bytes, os.stat_result, bytes], Entry] | None = None,
+        entry_for: Callable[[bytes, int, os.stat_result, bytes], Entry] | None = None,
     ) -> Node:
         """A directory on disk as a Node: files ingested (or made into entries by
         ``entry_for(name, open descriptor, stat, stat-cache path)``), links kept as links,

@@ -74,7 +74,7 @@ def live_objects(
     return trees, files, live_attrs
 
 
-def _refused(error: Exception) -> StoreError:
+def _refused(error: Exception | str) -> StoreError:
     return StoreError(f"nothing was freed: {error}")
 
 

@@ -84,9 +84,7 @@ DAMAGED = (
 def corrupt(problem: str) -> CorruptData:
     """The error for a stored record that cannot be read: ``problem`` names it (kept as
     ``.problem``, for a caller that gives other advice), then what to do."""
-    error = CorruptData(f"{problem}; {DAMAGED}")
-    error.problem = problem
-    return error
+    return CorruptData(f"{problem}; {DAMAGED}", problem)
 
 
 def dumps(obj) -> bytes:
@@ -373,7 +371,7 @@ def unpack_filemap(raw: bytes, digest: bytes = b"") -> list[tuple[bytes, int]]:
     return list(MAP_ITEM.iter_unpack(raw))
 
 
-def scan(txn: lmdb.Transaction, db, what: str) -> Iterator[tuple[bytes, bytes]]:
+def scan(txn: "lmdb.Transaction[bytes]", db, what: str) -> Iterator[tuple[bytes, bytes]]:
     """Every entry of a database, then CorruptData if there were fewer or more than the
     count LMDB keeps apart from its pages: a damaged page can hide entries from a cursor
     without any error, and what gc does not see it frees."""
@@ -387,7 +385,7 @@ def scan(txn: lmdb.Transaction, db, what: str) -> Iterator[tuple[bytes, bytes]]:
         )
 
 
-def prefix_scan(txn: lmdb.Transaction, db, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+def prefix_scan(txn: "lmdb.Transaction[bytes]", db, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
     cur = txn.cursor(db)
     if not cur.set_range(prefix):
         return
@@ -513,11 +511,11 @@ class Meta:
         if unknown:
             raise damaged(self.path, f"unknown database {unknown[0][:40]!r}")
 
-    def read(self) -> lmdb.Transaction:
+    def read(self) -> "lmdb.Transaction[bytes]":
         self._check_pages()
         return self.env.begin(buffers=False)
 
-    def write(self) -> lmdb.Transaction:
+    def write(self) -> "lmdb.Transaction[bytes]":
         self._check_pages()
         return self.env.begin(write=True)
 

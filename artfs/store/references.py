@@ -58,7 +58,7 @@ def _probe_file(uri: str, checksum: bool, max_objects: int | None) -> list[Found
         return [_local(path, "", uri, checksum)]
     if not os.path.isdir(path):
         raise MissingPath(f"{uri}: {path} is neither a file nor a directory")
-    found = []
+    found: list[Found] = []
     for folder, dirs, files in os.walk(path, followlinks=True):  # W&B follows links
         dirs.sort()
         for name in sorted(files):

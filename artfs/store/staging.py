@@ -293,11 +293,15 @@ def copy_up(store: Store, path: bytes | str | int, *, truncate: bool = False) ->
     digest = placeholder_digest(path)
     if digest is None:
         return
-    by_fd = isinstance(path, int)
-    st = os.fstat(path) if by_fd else os.lstat(path)
+    name: bytes | str
+    opened: bytes | str
+    if isinstance(path, int):
+        st, name, opened = os.fstat(path), b"", f"/proc/self/fd/{path}"
+    else:
+        st, name, opened = os.lstat(path), path, path
     if not truncate:
-        entry = placeholder_entry(b"" if by_fd else path, st, digest)
-        with open(f"/proc/self/fd/{path}" if by_fd else path, "r+b") as f:
+        entry = placeholder_entry(name, st, digest)
+        with open(opened, "r+b") as f:
             write_sparse(f, store.read_file(entry))  # over the placeholder's hole
             os.utime(f.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))  # content, not a change
             f.flush()

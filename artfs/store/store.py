@@ -299,7 +299,10 @@ class Store:
         from artfs.store import runs  # runs builds on this module
 
         with self.meta.write() as txn:
-            found = int(txn.get(b"format", db=self.meta.db["info"]))
+            # read again inside the write: another process may have upgraded meanwhile
+            raw = txn.get(b"format", db=self.meta.db["info"])
+            assert raw is not None, "_check_format found the format marker"
+            found = int(raw)
             if found == 1:
                 runs.upgrade_from_format_1(self, txn)
             txn.put(b"format", str(meta.FORMAT_VERSION).encode(), db=self.meta.db["info"])
@@ -456,7 +459,7 @@ class Store:
             with self.meta.read() as t:
                 yield t
 
-    def set_alias(self, ref: str, alias: str, run_id: str | None = None) -> Version:
+    def set_alias(self, ref: "str | Ref", alias: str, run_id: str | None = None) -> Version:
         """Point ``alias`` at a version, moving it from wherever it was."""
         check_alias(alias)
         if alias == LATEST:
@@ -693,11 +696,10 @@ class Store:
     def lookup(self, root: bytes, path: bytes) -> Entry:
         entry = Entry(b"", DIR, digest=root)
         for part in filter(None, path.split(b"/")):
-            if entry.kind != DIR:
+            child = self.tree_index(entry.digest).get(part) if entry.kind == DIR else None
+            if child is None:
                 raise NotFound(f"{path.decode(errors='replace')} is not in this version")
-            entry = self.tree_index(entry.digest).get(part)
-            if entry is None:
-                raise NotFound(f"{path.decode(errors='replace')} is not in this version")
+            entry = child
         return entry
 
     def file_chunks(self, entry: Entry, txn=None) -> list[tuple[bytes, int]]:

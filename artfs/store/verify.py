@@ -141,11 +141,11 @@ class _Bytes:
         of one chunk (a hole's zeros) is read once and hashed into the whole each time."""
         whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
         problems: dict[bytes, str] = {}
-        last: tuple[bytes, bytes | memoryview | None] = (b"", None)
+        last: tuple[bytes, bytes | memoryview] = (b"", b"")
         for digest, _ in use.chunks:
             if last[0] != digest:
                 data, problem = self._read(digest)
-                last = (digest, data)
+                last = (digest, b"" if data is None else data)  # None only with a problem
                 if problem:
                     problems[digest] = problem
             if not problems:
