@@ -9,7 +9,7 @@ import threading
 import blake3
 import pytest
 
-from artfs.errors import CorruptData, NotFound, UsageError
+from artfs.errors import CorruptData, NotFound, StoreError, UsageError
 from artfs.store import chunks as chunks_mod
 from artfs.store import meta as meta_mod
 from artfs.store.backend import Ref, RefConflict
@@ -499,3 +499,13 @@ def test_codec_refuses_damaged_chunks():
             codec.get_chunk(put.digest)
     objects.put(chunk_key(put.digest), b"\x00" + b"payload " * 1000)  # raw codec, good bytes
     assert bytes(codec.get_chunk(put.digest)) == b"payload " * 1000
+
+
+def test_local_file_errors_are_store_errors(store):
+    objects = LocalObjects(store.path, store.meta)
+    os.rmdir(os.path.join(store.path, "chunks"))
+    write(os.path.join(store.path, "chunks"), "not a directory")
+    with pytest.raises(StoreError, match="cannot write a chunk file"):
+        objects.put(digest_key("chunks", "x"), b"x")
+    with pytest.raises(StoreError, match="cannot list the chunk files"):
+        list(objects.list("chunks/"))

@@ -7,6 +7,7 @@ writes there (``refs/versions/ds/7`` is ``versions[b"ds\\0" u32be(7)]``).  The t
 below is the whole mapping; docs/format.md ("Storage interfaces") shows it for people.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -176,3 +177,21 @@ def _damaged(raw: bytes, layout: Layout) -> CorruptData:
         f"a key {raw[:60]!r} of the {layout.db} database is damaged; run "
         "'artfs verify' and restore STORE/meta from a backup"
     )
+
+
+# A key's place is a pure function of it, and readers ask for the same few (a mount
+# rereads the same version records): caching saves most of the mapping's cost.
+@functools.lru_cache(maxsize=1 << 16)
+def ref_place(key: str) -> tuple[str, bytes]:
+    """(database, LMDB key) of a reference key."""
+    layout, fields = split(key, REF_LAYOUTS, 2)
+    return layout.db, encode(key, layout, fields)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def object_place(key: str) -> tuple[str, bytes] | str:
+    """(database, LMDB key) of an object key, or the 64 hex digits of a chunk file's."""
+    if key.startswith(CHUNK_FILES + "/"):
+        return chunk_name(key)
+    layout, fields = split(key, OBJECT_LAYOUTS, 1)
+    return layout.db, encode(key, layout, fields)
