@@ -4,6 +4,8 @@ today's code made, and the chunk codec layer."""
 
 import json
 import os
+import subprocess
+import sys
 import threading
 
 import blake3
@@ -509,3 +511,65 @@ def test_local_file_errors_are_store_errors(store):
         objects.put(digest_key("chunks", "x"), b"x")
     with pytest.raises(StoreError, match="cannot list the chunk files"):
         list(objects.list("chunks/"))
+
+
+RUN = "3f2a9c0d1e2f"
+PATH16 = bytes(range(16))
+
+
+@pytest.mark.parametrize(
+    ("key", "db", "raw"),
+    [
+        ("refs/versions/ds/7", "versions", b"ds\0\0\0\0\7"),
+        ("refs/aliases/ds/best", "aliases", b"ds\0best"),
+        ("refs/artifacts/my.data-set_2", "artifacts", b"my.data-set_2"),
+        ("refs/collections/wandb-registry-model/prod", "collections", b"wandb-registry-model/prod"),
+        (f"refs/runs/{RUN}", "runs", RUN.encode()),
+        (f"refs/running/{RUN}", "running", RUN.encode()),
+        (f"refs/inputs/{RUN}/ds/258", "inputs", RUN.encode() + b"\0ds\0\0\0\1\2"),
+        (f"refs/outputs/{RUN}/ds/0", "outputs", RUN.encode() + b"\0ds\0\0\0\0\0"),
+        (
+            f"refs/input_files/{RUN}/ds/1/{PATH16.hex()}",
+            "input_files",
+            RUN.encode() + b"\0ds\0\0\0\0\1" + PATH16,
+        ),
+        (f"refs/consumers/ds/1/{RUN}", "consumers", b"ds\0\0\0\0\1\0" + RUN.encode()),
+        ("refs/info/format", "info", b"format"),
+    ],
+)
+def test_local_reference_keys_are_todays_lmdb_keys(store, key, db, raw):
+    refs = LocalRefs(store.path, store.meta)
+    refs.put(key, b"value of " + raw)
+    with store.meta.read() as txn:
+        assert txn.get(raw, db=store.meta.db[db]) == b"value of " + raw
+    table_prefix = "/".join(key.split("/")[:2]) + "/"
+    assert key in [k for k, _ in refs.list(table_prefix)]
+
+
+CAS_CHILD = """
+import sys
+from artfs.store.local import LocalRefs
+from artfs.store.backend import RefConflict
+from artfs.store.store import Store
+store = Store.open(sys.argv[1])
+refs = LocalRefs(store.path, store.meta)
+for _ in range(int(sys.argv[2])):
+    while True:
+        ref = refs.get("refs/artifacts/ds")
+        try:
+            refs.put("refs/artifacts/ds", b"%d" % (int(ref.value) + 1), expect=ref.tag)
+            break
+        except RefConflict:
+            pass
+"""
+
+
+def test_local_compare_and_swap_across_processes(store):
+    """Processes, not threads: each has its own LMDB environment, as machines sharing a
+    store directory would not, but as the CLI, the mount and a training job do."""
+    LocalRefs(store.path, store.meta).put("refs/artifacts/ds", b"0")
+    children = [
+        subprocess.Popen([sys.executable, "-c", CAS_CHILD, store.path, "20"]) for _ in range(4)
+    ]
+    assert [child.wait(timeout=120) for child in children] == [0] * 4
+    assert LocalRefs(store.path, store.meta).get("refs/artifacts/ds").value == b"80"
