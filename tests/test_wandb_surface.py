@@ -136,8 +136,12 @@ def test_the_quickstart_training_script_runs_unchanged(here):
         dataset.add_dir("data")
         run.log_artifact(dataset)
     script = os.path.join(os.path.dirname(__file__), "..", "scripts", "train_wandb.py")
-    out = subprocess.run([sys.executable, script, "--lr", "0.1", "--epochs", "2"],
-                         capture_output=True, text=True, cwd=here)
+    out = subprocess.run(
+        [sys.executable, script, "--lr", "0.1", "--epochs", "2"],
+        capture_output=True,
+        text=True,
+        cwd=here,
+    )
     assert out.returncode == 0, out.stderr
     model = wandb.Api().artifact("my-model:production")
     assert model.metadata["evaluated"] is True
