@@ -22,15 +22,25 @@ class Api:
     name the default ``entity`` and ``project``; timeout and api_key mean nothing to a
     local store.  ``store=`` (or a path as first argument) opens another store."""
 
-    def __init__(self, overrides: dict | str | None = None, timeout: int | None = None,
-                 api_key: str | None = None, *, store: str | None = None, **_ignored):
+    def __init__(
+        self,
+        overrides: dict | str | None = None,
+        timeout: int | None = None,
+        api_key: str | None = None,
+        *,
+        store: str | None = None,
+        **_ignored,
+    ):
         if isinstance(overrides, str):  # artfs.Api(STORE_DIR)
             store, overrides = overrides, None
         overrides = dict(overrides or {})
         self._store = Store.open(store)
         self._scope = Scope(overrides.get("entity"), overrides.get("project"))
-        self.settings = {"entity": overrides.get("entity") or default_entity(),
-                         "project": self._scope.default_project(), **overrides}
+        self.settings = {
+            "entity": overrides.get("entity") or default_entity(),
+            "project": self._scope.default_project(),
+            **overrides,
+        }
 
     @property
     def default_entity(self) -> str:
@@ -58,30 +68,53 @@ class Api:
             return False
         return True
 
-    def artifacts(self, type_name: str | None = None, name: str | None = None,
-                  per_page: int = 50, tags: list[str] | None = None, order: str | None = None,
-                  start: str | None = None, type: str | None = None, **_ignored) -> Page:
+    def artifacts(
+        self,
+        type_name: str | None = None,
+        name: str | None = None,
+        per_page: int = 50,
+        tags: list[str] | None = None,
+        order: str | None = None,
+        start: str | None = None,
+        type: str | None = None,
+        **_ignored,
+    ) -> Page:
         """Versions of ``name`` (W&B), oldest first unless ``order="-version_index"``;
         without a name, every version of every artifact of ``type_name``."""
         type_name = type_name or type
         if name is None:
-            found = [a for n in self._store.artifact_names() for a in self._versions(n)
-                     if type_name is None or a.type == type_name]
+            found = [
+                a
+                for n in self._store.artifact_names()
+                for a in self._versions(n)
+                if type_name is None or a.type == type_name
+            ]
         else:
-            found = list(self.artifact_collection(type_name, name).artifacts()
-                         if type_name else self._collection_any_type(name).artifacts())
+            found = list(
+                self.artifact_collection(type_name, name).artifacts()
+                if type_name
+                else self._collection_any_type(name).artifacts()
+            )
         if tags:
             found = [a for a in found if set(tags) <= set(getattr(a, "tags", None) or [])]
         if order:
             if order.lstrip("+-") not in ("version_index", "created_at", "createdAt"):
-                raise UsageError(f"artifacts can be ordered by version_index or created_at, "
-                                 f"not {order!r}")
-            found.sort(key=lambda a: a._version.number if order.lstrip("+-") == "version_index"
-                       else a.created_at, reverse=order.startswith("-"))
+                raise UsageError(
+                    f"artifacts can be ordered by version_index or created_at, not {order!r}"
+                )
+            found.sort(
+                key=lambda a: (
+                    a._committed()[1].number
+                    if order.lstrip("+-") == "version_index"
+                    else a.created_at
+                ),
+                reverse=order.startswith("-"),
+            )
         return Page(found, start)
 
-    def artifact_versions(self, type_name: str, name: str | None = None, per_page: int = 50
-                          ) -> Page:
+    def artifact_versions(
+        self, type_name: str, name: str | None = None, per_page: int = 50
+    ) -> Page:
         """Deprecated in W&B for ``artifacts(type_name, name)``; the same here.  As before
         in artfs, ``artifact_versions(name)`` lists one artifact's versions."""
         if name is None:
@@ -111,24 +144,33 @@ class Api:
     def artifact_type(self, type_name: str, project: str | None = None) -> ArtifactType:
         project_of(self._store, project, self._scope)
         if type_name not in types_of(self._store):
-            raise NotFound(f"no artifact has type {type_name!r}; Api().artifact_types() "
-                           "lists the types")
+            raise NotFound(
+                f"no artifact has type {type_name!r}; Api().artifact_types() lists the types"
+            )
         return ArtifactType(self._store, type_name)
 
     def artifact_types(self, project: str | None = None, **_ignored) -> Page:
         project_of(self._store, project, self._scope)
         return Page(ArtifactType(self._store, t) for t in types_of(self._store))
 
-    def artifact_collection(self, type_name: str | None = None, name: str | None = None,
-                            type: str | None = None) -> ArtifactCollection:
+    def artifact_collection(
+        self, type_name: str | None = None, name: str | None = None, type: str | None = None
+    ) -> ArtifactCollection:
         """W&B's docs also write ``artifact_collection(type=..., name=...)``."""
-        if (type_name or type) is None or name is None:
+        kind = type_name or type
+        if kind is None or name is None:
             raise UsageError("artifact_collection needs type_name= and name=")
-        return ArtifactCollection.find(self._store, type_name or type, name, self._scope)
+        return ArtifactCollection.find(self._store, kind, name, self._scope)
 
-    def artifact_collections(self, project_name: str | None = None, type_name: str | None = None,
-                             per_page: int = 50, start: str | None = None,
-                             order: str | None = None, **_ignored) -> Page:
+    def artifact_collections(
+        self,
+        project_name: str | None = None,
+        type_name: str | None = None,
+        per_page: int = 50,
+        start: str | None = None,
+        order: str | None = None,
+        **_ignored,
+    ) -> Page:
         """An artifact of any project of the store belongs to each (one namespace); link
         collections belong to their own project or registry."""
         _, project = project_of(self._store, project_name, self._scope)
@@ -151,12 +193,19 @@ class Api:
             return False
         return True
 
-    def lineage(self, name: str, direction: str = "both", depth: int | None = None,
-                include_implicit: bool = False) -> dict:
+    def lineage(
+        self,
+        name: str,
+        direction: str = "both",
+        depth: int | None = None,
+        include_implicit: bool = False,
+    ) -> dict:
         """Nodes (versions and runs) and edges around a version, many hops deep."""
         from artfs.lineage.graph import lineage
-        return lineage(self._store, name, direction=direction, depth=depth,
-                       include_implicit=include_implicit).as_dict()
+
+        return lineage(
+            self._store, name, direction=direction, depth=depth, include_implicit=include_implicit
+        ).as_dict()
 
     # --- runs -----------------------------------------------------------------------
 
@@ -169,15 +218,23 @@ class Api:
             project_of(self._store, "/".join(parts[:-1]), self._scope)
         return Run(self._store, runs_mod.get_run(self._store, parts[-1]))
 
-    def runs(self, path: str | None = None, filters: dict | None = None,
-             order: str = "+created_at", per_page: int = 50, job_type: str | None = None,
-             include_implicit: bool = False, **_ignored) -> Page:
+    def runs(
+        self,
+        path: str | None = None,
+        filters: dict | None = None,
+        order: str = "+created_at",
+        per_page: int = 50,
+        job_type: str | None = None,
+        include_implicit: bool = False,
+        **_ignored,
+    ) -> Page:
         """Recorded runs of the project ``path`` names (all runs without one), matching
         ``filters`` (runfilter.py), in ``order``; implicit ones (reads through a mount
         outside any run) that only read, only when asked for."""
         _, project = project_of(self._store, path, self._scope)
-        records = runs_mod.list_runs(self._store, job_type=job_type,
-                                     include_implicit=include_implicit)
+        records = runs_mod.list_runs(
+            self._store, job_type=job_type, include_implicit=include_implicit
+        )
         if project is not None:
             records = [r for r in records if runfilter.field(r, "project") == project]
         records = [r for r in records if runfilter.matches(r, filters or {})]

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlparse
 
 from artfs import wbpath
@@ -46,6 +46,7 @@ from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 from artfs.table import Table
 
 if TYPE_CHECKING:
+    from artfs.registry import LinkedArtifact
     from artfs.session import Run
 
 ARTIFACT_SCHEME = "wandb-artifact"  # W&B's scheme for a reference to another artifact's file
@@ -85,8 +86,9 @@ class ManifestEntry:
             raise UsageError(f"entry {self.path!r} belongs to no artifact")
         return self._artifact
 
-    def download(self, root: str | None = None, skip_cache: bool | None = None,
-                 executor=None) -> str:
+    def download(
+        self, root: str | None = None, skip_cache: bool | None = None, executor=None
+    ) -> str:
         """Write this one file under ``root`` (default: the artifact's download directory)."""
         return self.parent_artifact()._download_entry(self, root)
 
@@ -98,9 +100,8 @@ class ManifestEntry:
     def ref_url(self) -> str:
         """``wandb-artifact://ID/PATH``: add it to another artifact with ``add_reference``
         to reuse this file's content there (nothing is copied)."""
-        artifact = self.parent_artifact()
-        artifact._check_committed()
-        hex_id = base64.b64decode(artifact.id).hex()
+        _, version = self.parent_artifact()._committed()
+        hex_id = f"{_ID_PREFIX}{version.label}".encode().hex()  # the id's bytes, in hex
         return f"{ARTIFACT_SCHEME}://{hex_id}/{self.path}"
 
 
@@ -130,15 +131,16 @@ class ArtifactFile:
         root = os.path.abspath(self._entry.parent_artifact()._default_root())
         return f"file://{root}/{self.name}"
 
-    def download(self, root: str = ".", replace: bool = False, exist_ok: bool = False,
-                 api=None):
+    def download(self, root: str = ".", replace: bool = False, exist_ok: bool = False, api=None):
         """Write the file to ``root/NAME`` and return it open for reading, as W&B does;
         an existing file is an error unless ``replace`` (rewrite) or ``exist_ok`` (keep)."""
         path = os.path.join(root, self.name)
         if os.path.lexists(path) and not replace:
             if not exist_ok:
-                raise UsageError(f"{path} already exists; pass replace=True to overwrite it "
-                                 "or exist_ok=True to keep it")
+                raise UsageError(
+                    f"{path} already exists; pass replace=True to overwrite it "
+                    "or exist_ok=True to keep it"
+                )
             return open(path)
         return open(self._entry.download(root))
 
@@ -152,8 +154,7 @@ def _clean_path(name: str) -> str:
 
 def _check_policy(policy: str | None) -> None:
     if policy not in (None, "mutable", "immutable"):
-        raise UsageError(f"Invalid policy {policy!r}. Policy may only be `mutable` or "
-                         "`immutable`.")
+        raise UsageError(f"Invalid policy {policy!r}. Policy may only be `mutable` or `immutable`.")
 
 
 def _tmp_name(path: str, local_path: str) -> str:
@@ -191,8 +192,11 @@ def _iso(seconds: float) -> str:
 
 
 def _artifacts_dir() -> str:
-    return os.environ.get("WANDB_ARTIFACT_DIR") or os.environ.get("WANDB_ARTIFACT_LOCATION") \
+    return (
+        os.environ.get("WANDB_ARTIFACT_DIR")
+        or os.environ.get("WANDB_ARTIFACT_LOCATION")
         or "artifacts"
+    )
 
 
 class ArtifactTTL(Enum):
@@ -205,10 +209,17 @@ class ArtifactTTL(Enum):
 class Artifact:
     """A versioned collection of files (W&B-style)."""
 
-    def __init__(self, name: str, type: str, description: str | None = None,
-                 metadata: dict | None = None, incremental: bool = False,
-                 use_as: str | None = None, storage_region: str | None = None,
-                 ttl=ArtifactTTL.INHERIT):
+    def __init__(
+        self,
+        name: str,
+        type: str,
+        description: str | None = None,
+        metadata: dict | None = None,
+        incremental: bool = False,
+        use_as: str | None = None,
+        storage_region: str | None = None,
+        ttl=ArtifactTTL.INHERIT,
+    ):
         self._name = check_name(name)
         self._type = check_name(type, "artifact type")
         self.description = description or ""
@@ -233,8 +244,10 @@ class Artifact:
 
     def _check_draft(self) -> None:
         if self._version is not None:
-            raise ArtifactFinalizedError(f"{self.name} is logged and its files cannot change; "
-                                         "use artifact.new_draft() for the next version")
+            raise ArtifactFinalizedError(
+                f"{self.name} is logged and its files cannot change; "
+                "use artifact.new_draft() for the next version"
+            )
 
     def _draft_files(self) -> DraftFiles:
         """Where added files are stored: the active run's store (or the default one).
@@ -245,7 +258,7 @@ class Artifact:
             from artfs.session import active  # session.py imports this module
 
             run = active()
-            store = self._store or (run._store if run is not None else Store.open())
+            store = self._store or (run._home() if run is not None else Store.open())
             self._files = DraftFiles(store)
         return self._files
 
@@ -255,10 +268,10 @@ class Artifact:
         old = self._sources.get(path)
         if old is None or overwrite or path in self._inherited:
             return
-        if (old[0].kind, old[0].digest, old[0].target) != (entry.kind, entry.digest,
-                                                           entry.target):
-            raise UsageError(f"Cannot add the same path twice: {path!r} (pass overwrite=True "
-                             "to replace it)")
+        if (old[0].kind, old[0].digest, old[0].target) != (entry.kind, entry.digest, entry.target):
+            raise UsageError(
+                f"Cannot add the same path twice: {path!r} (pass overwrite=True to replace it)"
+            )
 
     def _put(self, path: str, entry: Entry, mtime: int | None, local: str | None) -> None:
         self._sources[path] = (entry, mtime)
@@ -272,12 +285,19 @@ class Artifact:
     def _entry_of(self, path: str) -> ManifestEntry:
         entry, _ = self._sources[path]
         ref = entry.target.decode() if entry.kind == REFERENCE else self._refs.get(path)
-        return ManifestEntry(path, entry.digest.hex(), entry.size, ref,
-                             self._local.get(path), self, entry)
+        return ManifestEntry(
+            path, entry.digest.hex(), entry.size, ref, self._local.get(path), self, entry
+        )
 
-    def add_file(self, local_path: str, name: str | None = None, is_tmp: bool | None = False,
-                 skip_cache: bool | None = False, policy: str | None = "mutable",
-                 overwrite: bool = False) -> ManifestEntry:
+    def add_file(
+        self,
+        local_path: str,
+        name: str | None = None,
+        is_tmp: bool | None = False,
+        skip_cache: bool | None = False,
+        policy: str | None = "mutable",
+        overwrite: bool = False,
+    ) -> ManifestEntry:
         """Add one file, as ``name`` (default: its base name), as it is now."""
         self._check_draft()
         _check_policy(policy)
@@ -297,9 +317,14 @@ class Artifact:
         self._put(path, entry, st.st_mtime_ns, os.path.abspath(local_path))
         return self._entry_of(path)
 
-    def add_dir(self, local_path: str, name: str | None = None,
-                skip_cache: bool | None = False, policy: str | None = "mutable",
-                merge: bool = False) -> None:
+    def add_dir(
+        self,
+        local_path: str,
+        name: str | None = None,
+        skip_cache: bool | None = False,
+        policy: str | None = "mutable",
+        merge: bool = False,
+    ) -> None:
         """Add a directory's files as they are now, under ``name`` (default: the root)."""
         self._check_draft()
         _check_policy(policy)
@@ -317,21 +342,28 @@ class Artifact:
             files.pin(commit, [entry for _, entry, _ in added])
         root = os.path.abspath(local_path)
         for path, entry, mtime in added:
-            local = os.path.join(root, path[len(prefix):]) if entry.kind == FILE else None
+            local = os.path.join(root, path[len(prefix) :]) if entry.kind == FILE else None
             self._put(path, entry, mtime, local)
         for rel, mode, mtime in dirs:
             self._dirs[prefix + rel] = (mode, mtime)
 
     @contextmanager
-    def new_file(self, name: str, mode: str = "x", encoding: str | None = None,
-                 policy: str | None = "mutable"):
+    def new_file(
+        self,
+        name: str,
+        mode: str = "x",
+        encoding: str | None = None,
+        policy: str | None = "mutable",
+    ):
         """Open a new file to write into the artifact; added when closed.  Mode ``x`` (W&B's
         default) refuses a name already in the artifact, ``w`` replaces it."""
         self._check_draft()
         path = _clean_path(name)
         if "x" in mode and path in self._sources:
-            raise UsageError(f"File with name {name!r} already exists in artifact "
-                             f"{self._name!r}; open it with mode='w' to replace it")
+            raise UsageError(
+                f"File with name {name!r} already exists in artifact "
+                f"{self._name!r}; open it with mode='w' to replace it"
+            )
         folder = tempfile.mkdtemp(prefix="artfs-new-file-")
         local = os.path.join(folder, path.rsplit("/", 1)[-1])
         try:
@@ -342,8 +374,9 @@ class Artifact:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def add_reference(self, uri, name: str | None = None, checksum: bool = True,
-                      max_objects: int | None = None) -> list[ManifestEntry]:
+    def add_reference(
+        self, uri, name: str | None = None, checksum: bool = True, max_objects: int | None = None
+    ) -> list[ManifestEntry]:
         """Record external data by URI (W&B's schemes); returns the entries added.  A
         ``file://`` directory gives one entry per file; ``wandb-artifact://`` (an entry's
         ``ref_url()``) takes that entry's content itself."""
@@ -363,8 +396,14 @@ class Artifact:
                 parsed = urlparse(uri)
                 path = base or os.path.basename(parsed.path.rstrip("/")) or parsed.netloc
             path = _clean_path(path)
-            entry = Entry(os.fsencode(path.rsplit("/", 1)[-1]), REFERENCE, 0o644, item.size,
-                          item.digest, item.uri.encode())
+            entry = Entry(
+                os.fsencode(path.rsplit("/", 1)[-1]),
+                REFERENCE,
+                0o644,
+                item.size,
+                item.digest,
+                item.uri.encode(),
+            )
             self._check_new(path, entry, False)
             added.append((path, entry))
         for path, entry in added:
@@ -384,6 +423,7 @@ class Artifact:
         found = source.get_entry(parsed.path.lstrip("/"))
         path = _clean_path(name or found.path)
         leaf = os.fsencode(path.rsplit("/", 1)[-1])
+        assert found._entry is not None, "a logged version's entries carry their tree entry"
         entry = found._entry._replace(name=leaf)
         self._check_new(path, entry, False)
         with files.ingest() as commit:
@@ -398,6 +438,7 @@ class Artifact:
         self._check_draft()
         if id(obj) in self._objects:
             return self._entry_of(self._objects[id(obj)][1])
+        document: dict | list
         if isinstance(obj, Table):
             path, document = _clean_path(Table.with_suffix(str(name))), obj.to_json(self)
             source = getattr(obj, "_artifact_target", None)
@@ -408,9 +449,11 @@ class Artifact:
             path = _clean_path(str(name) if str(name).endswith(".json") else f"{name}.json")
             document = obj
         else:
-            raise TypeError(f"Found object of type {type(obj).__name__}; artifact.add takes a "
-                            "wandb.Table or a JSON-serialisable dict or list (W&B media types "
-                            "are not supported)")
+            raise TypeError(
+                f"Found object of type {type(obj).__name__}; artifact.add takes a "
+                "wandb.Table or a JSON-serialisable dict or list (W&B media types "
+                "are not supported)"
+            )
         if path in self._sources and not overwrite:
             return self._entry_of(path)
         text = json.dumps(document, sort_keys=True)
@@ -438,10 +481,10 @@ class Artifact:
 
     def new_draft(self) -> "Artifact":
         """A draft of the next version that starts with this version's files."""
-        self._check_committed()
+        store, version = self._committed()
         draft = Artifact(self._name, self._type, self.description, self.metadata)
-        draft._base, draft._store = self, self._store
-        for path, entry, mtime in self._store.walk_times(self._version):
+        draft._base, draft._store = self, store
+        for path, entry, mtime in store.walk_times(version):
             if entry.kind == DIR:  # comes back with its files, as it was if any are left
                 draft._dirs[path] = (entry.mode, mtime)
             else:
@@ -451,14 +494,17 @@ class Artifact:
 
     # --- committing (called by Run.log_artifact) ---------------------------------
 
-    def _commit(self, store: Store, aliases, run_id: str | None,
-                history_step: int | None = None) -> bool:
+    def _commit(
+        self, store: Store, aliases, run_id: str | None, history_step: int | None = None
+    ) -> bool:
         self._check_draft()
         check_publication(self._name, self._type, aliases, self.metadata)
         files = self._files
         if files is not None and files.store.path != store.path:
-            raise UsageError(f"the files of draft {self._name!r} were stored in "
-                             f"{files.store.path}; log it to a run of that store")
+            raise UsageError(
+                f"the files of draft {self._name!r} were stored in "
+                f"{files.store.path}; log it to a run of that store"
+            )
         sources, base = self._sources, self._base.name if self._base else None
         if self.incremental and base is None and store.has_artifact(self._name):
             sources, base = self._over_latest(store)
@@ -472,17 +518,25 @@ class Artifact:
                 node.place(os.fsencode(path), entry, mtime)
             self._restore_dirs(node)
             version, created = commit.publish(
-                self._name, node, type=self._type, description=self.description,
-                metadata=self.metadata, aliases=aliases, run_id=run_id,
+                self._name,
+                node,
+                type=self._type,
+                description=self.description,
+                metadata=self.metadata,
+                aliases=aliases,
+                run_id=run_id,
                 base=base,  # the version new_draft() (or incremental=True) started from
                 refs={p: u for p, u in self._refs.items() if p in self._sources},
-                history_step=history_step)
+                history_step=history_step,
+            )
         if files is not None:
             files.release()
         self._attach(store, version)
         if not created:
-            print(f"artfs: {version.label} already holds this content; no new version",
-                  file=sys.stderr)
+            print(
+                f"artfs: {version.label} already holds this content; no new version",
+                file=sys.stderr,
+            )
         return created
 
     def _over_latest(self, store: Store) -> tuple[dict, str]:
@@ -501,31 +555,35 @@ class Artifact:
         for path, (mode, mtime) in self._dirs.items():
             node = root
             for part in path.split(b"/"):
-                node = node.get(part)
-                if not isinstance(node, Node):
+                child = node.get(part)
+                if not isinstance(child, Node):
                     break
+                node = child
             else:
                 if node.mtime_ns is None:  # made by place(), so no time yet
                     node.mode, node.mtime_ns = mode, mtime
 
-    def _attach(self, store: Store, version: Version) -> "Artifact":
+    def _attach(self, store: Store, version: Version) -> Self:
         self._store, self._version = store, version
         self._type = version.type
-        self._load_editable(version)
+        self._load_editable(store, version)
         self._sources, self._dirs, self._files, self._refs = {}, {}, None, {}
         return self
 
     @classmethod
-    def _from_version(cls, store: Store, version: Version) -> "Artifact":
+    def _from_version(cls, store: Store, version: Version) -> Self:
         art = cls(version.name, version.type)
         return art._attach(store, version)
 
     # --- reading a committed version --------------------------------------------
 
-    def _check_committed(self) -> None:
-        if self._version is None:
-            raise ArtifactNotLoggedError(f"artifact {self._name!r} is a draft; log it with "
-                                         "run.log_artifact first")
+    def _committed(self) -> "tuple[Store, Version]":
+        """The store and version of a logged artifact; ArtifactNotLoggedError for a draft."""
+        if self._version is None or self._store is None:
+            raise ArtifactNotLoggedError(
+                f"artifact {self._name!r} is a draft; log it with run.log_artifact first"
+            )
+        return self._store, self._version
 
     def is_draft(self) -> bool:
         return self._version is None
@@ -546,7 +604,7 @@ class Artifact:
 
     @property
     def qualified_name(self) -> str:
-        self._check_committed()
+        self._committed()
         return self.name
 
     source_qualified_name = qualified_name
@@ -554,13 +612,13 @@ class Artifact:
     @property
     def entity(self) -> str:
         """W&B's entity: one store is one (``$WANDB_ENTITY``, else the user's name)."""
-        self._check_committed()
+        self._committed()
         return wbpath.default_entity()
 
     @property
     def project(self) -> str:
         """The project of the run that logged the version, else the default one."""
-        self._check_committed()
+        self._committed()
         run = self.logged_by()
         return (run.project if run is not None else None) or wbpath.Scope().default_project()
 
@@ -571,28 +629,28 @@ class Artifact:
         """The artifact's versions as W&B's ArtifactCollection."""
         from artfs.collections import ArtifactCollection  # it builds on this module
 
-        self._check_committed()
-        return ArtifactCollection(self._store, self._name, self._type)
+        store, _ = self._committed()
+        return ArtifactCollection(store, self._name, self._type)
 
     @property
     def url(self) -> None:
         """W&B's web page of the version: there is none (``artfs show NAME:vN`` shows it),
         as a run's ``url`` is None."""
-        self._check_committed()
+        self._committed()
         return None
 
     @property
     def history_step(self) -> int | None:
         """The last step the logging run had logged metrics at when it logged the version
         (W&B's), None outside a run or before its first log call."""
-        self._check_committed()
-        step = self._version.record.get("history_step")
+        _, version = self._committed()
+        step = version.record.get("history_step")
         return None if step is None else max(0, step - 1)
 
     @property
     def version(self) -> str:
-        self._check_committed()
-        return f"v{self._version.number}"
+        _, version = self._committed()
+        return f"v{version.number}"
 
     source_version = version
 
@@ -615,8 +673,10 @@ class Artifact:
             return self._version.digest
         h = hashlib.blake2b(digest_size=32)
         for path, (entry, _) in sorted(self._sources.items()):
-            h.update(b"%s\0%d\0%s\0%s\n" % (path.encode("utf-8", "surrogateescape"),
-                                              entry.kind, entry.digest, entry.target))
+            h.update(
+                b"%s\0%d\0%s\0%s\n"
+                % (path.encode("utf-8", "surrogateescape"), entry.kind, entry.digest, entry.target)
+            )
         return h.hexdigest()
 
     @property
@@ -629,10 +689,15 @@ class Artifact:
 
     def json_encode(self) -> dict:
         """W&B's reference to this version, as it puts one in a run's config."""
-        self._check_committed()
-        return {"_type": "artifactVersion", "_version": "v0", "id": self.id,
-                "version": self.version,
-                "sequenceName": self._name, "usedAs": None}
+        self._committed()
+        return {
+            "_type": "artifactVersion",
+            "_version": "v0",
+            "id": self.id,
+            "version": self.version,
+            "sequenceName": self._name,
+            "usedAs": None,
+        }
 
     @property
     def size(self) -> int:
@@ -643,41 +708,46 @@ class Artifact:
 
     @property
     def file_count(self) -> int:
-        self._check_committed()
-        return self._version.files
+        _, version = self._committed()
+        return version.files
 
     @property
     def created_at(self) -> str:
-        self._check_committed()
-        return _iso(self._version.created)
+        _, version = self._committed()
+        return _iso(version.created)
 
     @property
     def manifest(self) -> Manifest:
         """Path -> entry for every file, reference and link (of a draft: added so far)."""
         if self._version is None:
             return Manifest((path, self._entry_of(path)) for path in sorted(self._sources))
+        store, version = self._committed()
         out = Manifest()
-        refs = self._version.record.get("refs")
+        refs = version.record.get("refs")
         refs = refs if isinstance(refs, dict) else {}
-        for path, entry in self._store.walk(self._version.root):
+        for path, entry in store.walk(version.root):
             if entry.kind in (FILE, REFERENCE, SYMLINK):
                 shown = path.decode("utf-8", "surrogateescape")
                 ref = entry.target.decode() if entry.kind == REFERENCE else refs.get(shown)
-                out[shown] = ManifestEntry(shown, entry.digest.hex(), entry.size, ref, None,
-                                           self, entry)
+                out[shown] = ManifestEntry(
+                    shown, entry.digest.hex(), entry.size, ref, None, self, entry
+                )
         return out
 
     def files(self, names: list[str] | None = None, per_page: int = 50) -> list[ArtifactFile]:
         """The version's files (only ``names``, if given), as W&B's File objects."""
-        self._check_committed()
+        self._committed()
         manifest = self.manifest
-        chosen = manifest.values() if names is None else [
-            manifest[p] for p in map(_clean_path, names) if p in manifest]
+        chosen = (
+            manifest.values()
+            if names is None
+            else [manifest[p] for p in map(_clean_path, names) if p in manifest]
+        )
         return [ArtifactFile(e.path, e.size, e.digest, e) for e in chosen]
 
     def get_entry(self, name: str) -> ManifestEntry:
         """The entry at ``name`` (or an object added as ``name``); KeyError if absent."""
-        self._check_committed()
+        self._committed()
         path, manifest = _clean_path(name), self.manifest
         found = manifest.get(path) or manifest.get(Table.with_suffix(path))
         if found is None:
@@ -690,10 +760,16 @@ class Artifact:
 
     def get(self, name: str):
         """The object added as ``name`` (a Table, dict or list), or None if there is none."""
-        self._check_committed()
+        self._committed()
         path, manifest = _clean_path(name), self.manifest
-        entry = next((manifest[p] for p in (Table.with_suffix(path), path, f"{path}.json")
-                      if p in manifest and p.endswith(".json")), None)
+        entry = next(
+            (
+                manifest[p]
+                for p in (Table.with_suffix(path), path, f"{path}.json")
+                if p in manifest and p.endswith(".json")
+            ),
+            None,
+        )
         if entry is None:
             return None
         with open(entry.download()) as f:
@@ -707,58 +783,72 @@ class Artifact:
     def _default_root(self, include_version: bool = True) -> str:
         return os.path.join(_artifacts_dir(), self.name if include_version else self._name)
 
-    def download(self, root: str | None = None, allow_missing_references: bool = False,
-                 skip_cache: bool | None = None, path_prefix: str | None = None,
-                 multipart: bool | None = None) -> str:
+    def download(
+        self,
+        root: str | None = None,
+        allow_missing_references: bool = False,
+        skip_cache: bool | None = None,
+        path_prefix: str | None = None,
+        multipart: bool | None = None,
+    ) -> str:
         """The version's files (only those whose path starts with ``path_prefix``): with a
         mount running and no ``root``, its directory in the mount (nothing copied), unless
         the version holds references; otherwise written under ``root`` (default
         ``./artifacts/NAME:vN``).  A reference that cannot be fetched is an error, unless
         ``allow_missing_references``."""
-        self._check_committed()
+        store, version = self._committed()
         if root is None and path_prefix is None:
-            live = registry.mounts(self._store.path)
+            live = registry.mounts(store.path)
             if live and not any(e.ref for e in self.manifest.values()):
                 return os.path.join(live[0].mountpoint, "artifacts", self._name, self.version)
         root = os.fspath(root or self._default_root())
         prefix = os.fsencode(str(path_prefix)) if path_prefix else None
-        export(self._store, self._version, root, prefix=prefix,
-               missing_references_ok=allow_missing_references)
+        export(
+            store,
+            version,
+            root,
+            prefix=prefix,
+            missing_references_ok=allow_missing_references,
+        )
         return root
 
     def file(self, root: str | None = None) -> str:
         """The one file of a single-file artifact, downloaded."""
         manifest = self.manifest
-        self._check_committed()
+        self._committed()
         if len(manifest) != 1:
-            raise UsageError(f"{self.name} holds {len(manifest)} files; use download(), or "
-                             "get_entry(path).download()")
+            raise UsageError(
+                f"{self.name} holds {len(manifest)} files; use download(), or "
+                "get_entry(path).download()"
+            )
         return next(iter(manifest.values())).download(root)
 
     def _download_entry(self, entry: ManifestEntry, root: str | None) -> str:
-        self._check_committed()
+        store, version = self._committed()
         root = os.fspath(root or self._default_root())
-        export(self._store, self._version, root, only=os.fsencode(entry.path))
+        export(store, version, root, only=os.fsencode(entry.path))
         return os.path.join(root, entry.path)
 
     def verify(self, root: str | None = None) -> None:
         """Check that ``root`` (default: the download directory) holds exactly this version's
         files with their content; ValueError naming the first difference.  References are
         not checked (as in W&B)."""
-        self._check_committed()
+        self._committed()
         root = os.fspath(root or self._default_root())
         manifest = self.manifest
         for rel in _local_files(root):
             if rel not in manifest:
-                raise UsageError(f"Found file {os.path.join(root, rel)} which is not a member "
-                                 f"of artifact {self.name}")
+                raise UsageError(
+                    f"Found file {os.path.join(root, rel)} which is not a member "
+                    f"of artifact {self.name}"
+                )
         for path, entry in sorted(manifest.items()):
             _check_local(os.path.join(root, path), entry)
 
     def checkout(self, root: str | None = None) -> str:
         """Make ``root`` (default ``./artifacts/NAME``) hold exactly this version: files
         that are not in it are deleted, the others written as they are in it."""
-        self._check_committed()
+        self._committed()
         root = os.fspath(root or self._default_root(include_version=False))
         manifest = self.manifest
         for rel in _local_files(root):
@@ -775,15 +865,14 @@ class Artifact:
 
     def logged_by(self) -> "Run | None":
         """The run that made this version (None when made outside any run)."""
-        self._check_committed()
-        run_id = self._version.run
-        return _recorded_run(self._store, run_id) if run_id else None
+        store, version = self._committed()
+        run_id = version.run
+        return _recorded_run(store, run_id) if run_id else None
 
     def used_by(self) -> "list[Run]":
         """The runs that used this version (use_artifact or reads through a mount)."""
-        self._check_committed()
-        return [_recorded_run(self._store, r)
-                for r in runs_mod.consumers(self._store, self._version)]
+        store, version = self._committed()
+        return [_recorded_run(store, r) for r in runs_mod.consumers(store, version)]
 
     # --- what can change after logging: description, metadata, aliases, ttl ---------------
 
@@ -800,21 +889,19 @@ class Artifact:
         if ttl is not ArtifactTTL.INHERIT:
             self.ttl = ttl
 
-    def _load_editable(self, version: Version) -> None:
+    def _load_editable(self, store: Store, version: Version) -> None:
         """Take the editable fields from the store; a ttl set on the draft just logged is
         kept with its version first."""
         if self._saved is None and self._ttl_changed:
-            version = self._store.edit_version(version.label, ttl=self._stored_ttl(),
-                                               run_id=version.run)
+            version = store.edit_version(version.label, ttl=self._stored_ttl(), run_id=version.run)
         self._version = version
         self._description, self._metadata = version.description, copy.deepcopy(version.metadata)
-        self._saved = {"description": self._description,
-                       "metadata": copy.deepcopy(self._metadata)}
+        self._saved = {"description": self._description, "metadata": copy.deepcopy(self._metadata)}
         self._aliases, self._saved_aliases = list(version.aliases), list(version.aliases)
         self._tags = list(version.record.get("tags", []))
         self._saved_tags = list(self._tags)
         try:
-            policy = self._store.retention(version.name)
+            policy = store.retention(version.name)
         except CorruptData:  # the artifact's record: its versions' own ttl still reads
             policy = {}
         self._ttl_is_inherited = "ttl" not in version.record
@@ -822,11 +909,15 @@ class Artifact:
         self._ttl_changed = False
         self._updated_at = version.record.get("updated")
 
-    def _logged(self, what: str) -> None:
-        if self._version is None:
-            raise ArtifactNotLoggedError(f"artifact {self._name!r} is a draft and {what} needs "
-                                         "it logged; call run.log_artifact(artifact) or "
-                                         "artifact.save() first")
+    def _logged(self, what: str) -> "tuple[Store, Version]":
+        """The store and version, as ``_committed``; the error says what needs them."""
+        if self._version is None or self._store is None:
+            raise ArtifactNotLoggedError(
+                f"artifact {self._name!r} is a draft and {what} needs "
+                "it logged; call run.log_artifact(artifact) or "
+                "artifact.save() first"
+            )
+        return self._store, self._version
 
     @property
     def description(self) -> str:
@@ -859,8 +950,9 @@ class Artifact:
     @aliases.setter
     def aliases(self, aliases) -> None:
         self._logged("aliases")
-        self._aliases = [check_alias(a) for a in ([aliases] if isinstance(aliases, str)
-                                                  else aliases)]
+        self._aliases = [
+            check_alias(a) for a in ([aliases] if isinstance(aliases, str) else aliases)
+        ]
 
     @property
     def tags(self) -> list[str]:
@@ -880,8 +972,10 @@ class Artifact:
         removes it after.  Inherited (``ArtifactTTL.INHERIT``, the default) it is the
         artifact's retention ttl, known once logged."""
         if self._ttl_is_inherited and (self._version is None or self._ttl_changed):
-            raise ArtifactNotLoggedError(f"the inherited ttl of artifact {self._name!r} is "
-                                         "known once it is logged (and saved)")
+            raise ArtifactNotLoggedError(
+                f"the inherited ttl of artifact {self._name!r} is "
+                "known once it is logged (and saved)"
+            )
         seconds = self._ttl_duration_seconds
         return None if seconds is None else timedelta(seconds=seconds)
 
@@ -897,8 +991,10 @@ class Artifact:
             self._ttl_is_inherited = False
             self._ttl_duration_seconds = math.ceil(ttl.total_seconds())
         else:
-            raise UsageError("ttl takes a datetime.timedelta, None (never expires) or "
-                             f"ArtifactTTL.INHERIT, not {ttl!r}")
+            raise UsageError(
+                "ttl takes a datetime.timedelta, None (never expires) or "
+                f"ArtifactTTL.INHERIT, not {ttl!r}"
+            )
         self._ttl_changed = True
 
     def _stored_ttl(self):
@@ -921,8 +1017,9 @@ class Artifact:
             if run is not None:
                 run.log_artifact(self)
                 return
-            with session.init(job_type="auto", project=project,
-                              store=self._store.path if self._store else None) as run:
+            with session.init(
+                job_type="auto", project=project, store=self._store.path if self._store else None
+            ) as run:
                 run.log_artifact(self)
             return
         self._update()
@@ -930,8 +1027,13 @@ class Artifact:
     def _update(self) -> None:
         from artfs import session
 
-        changes = {key: getattr(self, f"_{key}") for key in ("description", "metadata")
-                   if getattr(self, f"_{key}") != self._saved[key]}
+        store, current = self._committed()
+        assert self._saved is not None, "loaded with the version"
+        changes = {
+            key: getattr(self, f"_{key}")
+            for key in ("description", "metadata")
+            if getattr(self, f"_{key}") != self._saved[key]
+        }
         if "metadata" in changes:  # changed in place: may hold what the setter would convert
             changes["metadata"] = _plain_json(changes["metadata"])
         if self._ttl_changed:
@@ -941,14 +1043,20 @@ class Artifact:
         remove = [a for a in self._saved_aliases if a not in self._aliases]
         if LATEST in remove:  # W&B's docs remove it; here it is not stored, so it cannot go
             remove.remove(LATEST)
-            _warn_once("latest", "artfs: 'latest' always names the newest version and stays on "
-                       f"{self.name}; the other alias changes are saved")
+            _warn_once(
+                "latest",
+                "artfs: 'latest' always names the newest version and stays on "
+                f"{self.name}; the other alias changes are saved",
+            )
         run = session.active()
-        version = self._store.edit_version(
-            self._version.label, run_id=run.id if run else None,
+        version = store.edit_version(
+            current.label,
+            run_id=run.id if run else None,
             add_aliases=[a for a in self._aliases if a not in self._saved_aliases],
-            remove_aliases=remove, **changes)
-        self._load_editable(version)
+            remove_aliases=remove,
+            **changes,
+        )
+        self._load_editable(store, version)
 
     def wait(self, timeout: float | None = None) -> "Artifact":
         """Logging is done when ``log_artifact`` returns, so there is nothing to wait for."""
@@ -959,9 +1067,8 @@ class Artifact:
         """Remove this version (``artfs gc`` frees its space).  One holding aliases,
         ``latest`` included, is refused (AliasesHeld, a CommError) unless
         ``delete_aliases``, as in W&B; ``latest`` then moves to the newest one left."""
-        self._logged("delete")
-        self._store.remove_version(self._version.label, force=delete_aliases,
-                                   latest_counts=True)
+        store, version = self._logged("delete")
+        store.remove_version(version.label, force=delete_aliases, latest_counts=True)
 
     # --- registry links (artfs/registry.py) -----------------------------------------
 
@@ -978,15 +1085,16 @@ class Artifact:
                 run.log_artifact(self)
             else:
                 self._commit(Store.open(), [], None)
-        return registry.link(self._store, self, target_path, aliases)
+        store, _ = self._committed()
+        return registry.link(store, self, target_path, aliases)
 
     @property
-    def linked_artifacts(self) -> "list[Artifact]":
+    def linked_artifacts(self) -> "list[LinkedArtifact]":
         """This version as each collection it is linked into shows it."""
         from artfs import registry
 
-        self._check_committed()
-        return registry.links_of(self._store, self._version)
+        store, version = self._committed()
+        return registry.links_of(store, version)
 
     @property
     def source_artifact(self) -> "Artifact":
@@ -1039,13 +1147,15 @@ def _local_files(root: str):
 
 
 def _check_local(path: str, entry: ManifestEntry) -> None:
-    kind = entry._entry.kind if entry._entry is not None else FILE
-    if kind == REFERENCE:
+    stored = entry._entry
+    if stored is not None and stored.kind == REFERENCE:
         return
-    if kind == SYMLINK:
-        if not os.path.islink(path) or os.fsencode(os.readlink(path)) != entry._entry.target:
-            raise UsageError(f"Link mismatch for file: {entry.path} (not a link to "
-                             f"{entry._entry.target.decode(errors='replace')})")
+    if stored is not None and stored.kind == SYMLINK:
+        if not os.path.islink(path) or os.fsencode(os.readlink(path)) != stored.target:
+            raise UsageError(
+                f"Link mismatch for file: {entry.path} (not a link to "
+                f"{stored.target.decode(errors='replace')})"
+            )
         return
     if not os.path.isfile(path) or os.path.islink(path):
         raise UsageError(f"Missing file: {entry.path} is not in {os.path.dirname(path) or '.'}")

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from contextlib import contextmanager, suppress
+from typing import Any, NoReturn
 
 import click
 import lmdb
@@ -37,7 +38,7 @@ class Cli(click.Group):
         except errors.ArtfsError as e:
             _fail(str(e), 1)
         except (OSError, lmdb.DiskError, lmdb.MapFullError) as e:
-            if meta_mod.is_disk_full(e):
+            if meta_mod.is_disk_full(e) or not isinstance(e, OSError):  # LMDB's: all "full"
                 _fail(str(errors.disk_full(_store_path(ctx))), 1)
             where = f": {e.filename}" if e.filename else ""
             _fail(f"{e.strerror or e}{where}", 1)
@@ -54,7 +55,7 @@ def _store_path(ctx) -> str:
     return default_location((ctx.obj or {}).get("store"))
 
 
-def _fail(message: str, code: int):
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"artfs: error: {message}", err=True)
     sys.exit(code)
 
@@ -79,8 +80,9 @@ def progress(total, label: str):
     if total <= 0:
         yield lambda n: None
         return
-    with click.progressbar(length=total, label=label, file=sys.stderr,
-                           show_pos=False, show_percent=True, show_eta=True) as bar:
+    with click.progressbar(
+        length=total, label=label, file=sys.stderr, show_pos=False, show_percent=True, show_eta=True
+    ) as bar:
         yield bar.update
 
 
@@ -113,11 +115,14 @@ def parse_json_object(text: str | None, option: str = "--metadata") -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise errors.UsageError(f"{option} is not valid JSON ({e.msg}); "
-                                "write e.g. '{\"rows\": 10}'") from None
+        raise errors.UsageError(
+            f"{option} is not valid JSON ({e.msg}); write e.g. '{{\"rows\": 10}}'"
+        ) from None
     except RecursionError:
-        raise errors.UsageError(f"{option} is nested more than {meta_mod.MAX_DEPTH} levels "
-                                "deep; flatten it, or put it in a file of the artifact") from None
+        raise errors.UsageError(
+            f"{option} is nested more than {meta_mod.MAX_DEPTH} levels "
+            "deep; flatten it, or put it in a file of the artifact"
+        ) from None
     if not isinstance(value, dict):
         raise errors.UsageError(f"{option} must be a JSON object, e.g. '{{\"rows\": 10}}'")
     meta_mod.check_document(value, option)  # depth, keys, size, NaN and Infinity
@@ -125,15 +130,30 @@ def parse_json_object(text: str | None, option: str = "--metadata") -> dict:
 
 
 def version_dict(v: Version) -> dict:
-    return {"name": v.name, "version": f"v{v.number}", "digest": v.digest, "size": v.size,
-            "files": v.files, "aliases": v.aliases, "type": v.type, "created": v.created,
-            "description": v.description, "metadata": v.metadata, "message": v.message,
-            "run": v.run, "base": v.record.get("base")}
+    return {
+        "name": v.name,
+        "version": f"v{v.number}",
+        "digest": v.digest,
+        "size": v.size,
+        "files": v.files,
+        "aliases": v.aliases,
+        "type": v.type,
+        "created": v.created,
+        "description": v.description,
+        "metadata": v.metadata,
+        "message": v.message,
+        "run": v.run,
+        "base": v.record.get("base"),
+    }
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--store", type=click.Path(file_okay=False), envvar=None,
-              help="Store directory (default: $ARTFS_HOME, else the user data directory).")
+@click.option(
+    "--store",
+    type=click.Path(file_okay=False),
+    envvar=None,
+    help="Store directory (default: $ARTFS_HOME, else the user data directory).",
+)
 @click.version_option(package_name="artfs")
 @click.pass_context
 def main(ctx, store):
@@ -149,8 +169,9 @@ def main(ctx, store):
 @click.option("--metadata", help="JSON object stored with the version.")
 @click.option("--description", default="", help="Artifact description.")
 @click.option("-m", "--message", default="", help="What changed in this version.")
-@click.option("--skip-special", is_flag=True,
-              help="Skip fifos, sockets and devices with a warning.")
+@click.option(
+    "--skip-special", is_flag=True, help="Skip fifos, sockets and devices with a warning."
+)
 @click.pass_context
 def put(ctx, path, name, type_, aliases, metadata, description, message, skip_special):
     """Store PATH (a file or directory) as the next version of NAME."""
@@ -159,8 +180,10 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
     check_exists(path)
     st = os.stat(path)  # PATH itself may be a symlink: store what it points to
     store = open_store(ctx, create=True)
-    with progress(lambda: tree_size(path), f"storing {name}") as bar, \
-            Commit(store, progress=bar, skip_special=skip_special, warn=warn) as commit:
+    with (
+        progress(lambda: tree_size(path), f"storing {name}") as bar,
+        Commit(store, progress=bar, skip_special=skip_special, warn=warn) as commit,
+    ):
         node = Node()
         if os.path.isdir(path):
             commit.scan_dir(path, node)
@@ -168,19 +191,31 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
             base = os.fsencode(os.path.basename(os.path.abspath(path)))
             node.add(base, commit.file_entry(base, os.path.abspath(path), st), st.st_mtime_ns)
         else:  # --skip-special would leave nothing to store
-            raise errors.SpecialFile(f"{path} is a fifo, socket or device; put takes a file "
-                                     "or a directory")
+            raise errors.SpecialFile(
+                f"{path} is a fifo, socket or device; put takes a file or a directory"
+            )
         version, created = commit.publish(
-            name, node, type=type_, description=description, metadata=meta_dict,
-            message=message, aliases=aliases, run_id=os.environ.get(runs_mod.RUN_ENV))
+            name,
+            node,
+            type=type_,
+            description=description,
+            metadata=meta_dict,
+            message=message,
+            aliases=aliases,
+            run_id=os.environ.get(runs_mod.RUN_ENV),
+        )
         new_bytes = sum(stored for _, stored in commit.new_chunks.values())
     click.echo(version.label)
     if created:
-        click.echo(f"stored {len(commit.new_chunks)} new chunks ({human(new_bytes)}) for "
-                   f"{human(version.size)} in {version.files} files", err=True)
+        click.echo(
+            f"stored {len(commit.new_chunks)} new chunks ({human(new_bytes)}) for "
+            f"{human(version.size)} in {version.files} files",
+            err=True,
+        )
     else:
-        click.echo(f"unchanged: {version.label} already holds this content; nothing stored",
-                   err=True)
+        click.echo(
+            f"unchanged: {version.label} already holds this content; nothing stored", err=True
+        )
 
 
 @main.command()
@@ -205,8 +240,10 @@ def ls(ctx, name, as_json):
             row = _artifact_row(store, art, damage)
             rows.append(row)
             latest = row["latest"] or "-"
-            lines.append(f"{art:<30} {row['type'] or 'DAMAGED':<10} {row['versions']:>4} "
-                         f"versions  latest {latest}")
+            lines.append(
+                f"{art:<30} {row['type'] or 'DAMAGED':<10} {row['versions']:>4} "
+                f"versions  latest {latest}"
+            )
     emit(as_json, rows, "\n".join(lines) if lines else "(empty)")
     for problem in damage:
         warn(problem)
@@ -216,8 +253,7 @@ def _version_row(v: Version, damage: list[str]) -> dict:
     if v.damage is None:
         return version_dict(v)
     damage.append(str(v.error()))
-    return {"name": v.name, "version": f"v{v.number}", "aliases": v.aliases,
-            "damaged": v.damage}
+    return {"name": v.name, "version": f"v{v.number}", "aliases": v.aliases, "damaged": v.damage}
 
 
 def _version_line(v: Version) -> str:
@@ -240,10 +276,14 @@ def _edit_info(v: Version, policy: dict) -> dict:
     """What can change after publication, for --json: ttl, expiry, last change, history."""
     if v.damage is not None:
         return {}
-    return {"ttl": retention_mod.ttl_of(v, policy), "ttl_inherited": "ttl" not in v.record,
-            "expires": retention_mod.expires_at(v, policy),
-            "updated": v.record.get("updated", v.created), "edits": v.record.get("edits", []),
-            "tags": v.record.get("tags", [])}
+    return {
+        "ttl": retention_mod.ttl_of(v, policy),
+        "ttl_inherited": "ttl" not in v.record,
+        "expires": retention_mod.expires_at(v, policy),
+        "updated": v.record.get("updated", v.created),
+        "edits": v.record.get("edits", []),
+        "tags": v.record.get("tags", []),
+    }
 
 
 def _expiry_note(v: Version, policy: dict) -> str:
@@ -259,7 +299,7 @@ def _artifact_row(store: Store, name: str, damage: list[str]) -> dict:
     try:
         kind = store.artifact(name)["type"]
     except errors.CorruptData as e:
-        kind, row["damaged"] = None, getattr(e, "problem", str(e))
+        kind, row["damaged"] = None, e.problem
         damage.append(str(e))
     try:
         versions = store.versions(name)
@@ -267,8 +307,11 @@ def _artifact_row(store: Store, name: str, damage: list[str]) -> dict:
         versions = []
         damage.append(str(e))
     damage += [str(v.error()) for v in versions if v.damage is not None]
-    return row | {"type": kind, "versions": len(versions),
-                  "latest": f"v{versions[-1].number}" if versions else None}
+    return row | {
+        "type": kind,
+        "versions": len(versions),
+        "latest": f"v{versions[-1].number}" if versions else None,
+    }
 
 
 @main.command()
@@ -284,15 +327,30 @@ def links(ctx, collection, as_json):
     store = open_store(ctx)
     if collection:
         record = links_mod.get(store, collection)
-        rows = [{"version": f"v{lk['version']}", "target": f"{lk['artifact']}:v{lk['number']}",
-                 "aliases": links_mod.aliases_of(record, lk["version"]), "run": lk["run"],
-                 "created": lk["created"]} for lk in record["links"]]
-        lines = [f"{collection}:{r['version']:<6} -> {r['target']:<30} {','.join(r['aliases'])}"
-                 for r in rows]
+        rows = [
+            {
+                "version": f"v{lk['version']}",
+                "target": f"{lk['artifact']}:v{lk['number']}",
+                "aliases": links_mod.aliases_of(record, lk["version"]),
+                "run": lk["run"],
+                "created": lk["created"],
+            }
+            for lk in record["links"]
+        ]
+        lines = [
+            f"{collection}:{r['version']:<6} -> {r['target']:<30} {','.join(r['aliases'])}"
+            for r in rows
+        ]
     else:
-        rows = [{"collection": k, "type": (r := links_mod.get(store, k))["type"],
-                 "links": len(r["links"]), "description": r["description"]}
-                for k in links_mod.keys(store)]
+        rows = [
+            {
+                "collection": k,
+                "type": (r := links_mod.get(store, k))["type"],
+                "links": len(r["links"]),
+                "description": r["description"],
+            }
+            for k in links_mod.keys(store)
+        ]
         lines = [f"{r['collection']:<40} {r['type']:<10} {r['links']:>4} links" for r in rows]
     emit(as_json, rows, "\n".join(lines) if lines else "(no collections)")
 
@@ -305,23 +363,39 @@ def show(ctx, ref, as_json):
     """Show a version: files, sizes, digest, metadata, aliases, producing run."""
     store = open_store(ctx)
     v = store.resolve(ref)
-    files = [{"path": p.decode(errors="replace"), "kind": e.kind, "size": e.size,
-              "digest": e.digest.hex(), "mode": oct(e.mode)}
-             for p, e in store.walk(v.root) if e.kind != 2]
+    files: list[dict[str, Any]] = [  # JSON for --json, lines for the text
+        {
+            "path": p.decode(errors="replace"),
+            "kind": e.kind,
+            "size": e.size,
+            "digest": e.digest.hex(),
+            "mode": oct(e.mode),
+        }
+        for p, e in store.walk(v.root)
+        if e.kind != 2
+    ]
     edits = _edit_info(v, _policy(store, v.name))
     info = version_dict(v) | edits | {"contents": files}
-    lines = [f"{v.label}  ({v.type})", f"  digest   {v.digest}",
-             f"  size     {human(v.size)} in {v.files} files",
-             f"  aliases  {', '.join(v.aliases) or '-'}",
-             f"  created  {_when(v.created)}", f"  run      {v.run or '-'}",
-             f"  base     {v.record.get('base') or '-'}"]
+    lines = [
+        f"{v.label}  ({v.type})",
+        f"  digest   {v.digest}",
+        f"  size     {human(v.size)} in {v.files} files",
+        f"  aliases  {', '.join(v.aliases) or '-'}",
+        f"  created  {_when(v.created)}",
+        f"  run      {v.run or '-'}",
+        f"  base     {v.record.get('base') or '-'}",
+    ]
     if "updated" in v.record:
         last = edits["edits"][-1] if edits["edits"] else {}
-        lines.append(f"  updated  {_when(v.record['updated'])} ({', '.join(last.get('fields', []))}"
-                     f"{' by run ' + last['run'] if last.get('run') else ''})")
+        lines.append(
+            f"  updated  {_when(v.record['updated'])} ({', '.join(last.get('fields', []))}"
+            f"{' by run ' + last['run'] if last.get('run') else ''})"
+        )
     ttl = "inherited, " if edits["ttl_inherited"] else ""
-    lines.append(f"  ttl      {ttl}{_duration(edits['ttl'])}"
-                 + (f", expires {_when(edits['expires'])}" if edits["expires"] else ""))
+    lines.append(
+        f"  ttl      {ttl}{_duration(edits['ttl'])}"
+        + (f", expires {_when(edits['expires'])}" if edits["expires"] else "")
+    )
     if edits["tags"]:
         lines.append(f"  tags     {', '.join(edits['tags'])}")
     if v.description:
@@ -336,6 +410,7 @@ def show(ctx, ref, as_json):
 
 def _when(ts: float) -> str:
     import datetime
+
     return datetime.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
 
 
@@ -354,8 +429,9 @@ def parse_duration(text: str, option: str = "--ttl") -> int:
     """``30d``, ``12h``, ``90m``, ``45s``, ``2w`` (or plain seconds) -> seconds."""
     number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
     if not number.isdigit() or int(number) == 0:
-        raise errors.UsageError(f"{option} takes a positive duration such as 30d, 12h, 90m, "
-                                f"45s or 2w, not {text!r}")
+        raise errors.UsageError(
+            f"{option} takes a positive duration such as 30d, 12h, 90m, 45s or 2w, not {text!r}"
+        )
     return int(number) * _UNITS[unit]
 
 
@@ -386,12 +462,18 @@ def diff(ctx, old, new, as_json):
     a, b = store.resolve(old), store.resolve(new)
     changes = diff_versions(store, a.root, b.root)
     mark = {"added": "+", "removed": "-", "modified": "M"}
-    lines = [f"{mark[c.status]} {c.path}  "
-             f"{human(c.old_size) if c.old_size is not None else ''}"
-             f"{' -> ' if c.status == 'modified' else ''}"
-             f"{human(c.new_size) if c.new_size is not None else ''}" for c in changes]
-    emit(as_json, [c.__dict__ for c in changes],
-         "\n".join(lines) if lines else f"{a.label} and {b.label} have the same content")
+    lines = [
+        f"{mark[c.status]} {c.path}  "
+        f"{human(c.old_size) if c.old_size is not None else ''}"
+        f"{' -> ' if c.status == 'modified' else ''}"
+        f"{human(c.new_size) if c.new_size is not None else ''}"
+        for c in changes
+    ]
+    emit(
+        as_json,
+        [c.__dict__ for c in changes],
+        "\n".join(lines) if lines else f"{a.label} and {b.label} have the same content",
+    )
 
 
 @main.command()
@@ -438,26 +520,43 @@ def verify(ctx, ref, as_json):
     total = sum(v.size for v in versions if v.damage is None)
     with progress(total, "verifying") as bar:
         report = verify_versions(store, versions, bar, whole=ref is None)
-    result = {"versions": report.versions, "files": report.files, "chunks": report.chunks,
-              "bytes": report.bytes, "damage": [d.__dict__ for d in report.damage]}
-    lines = [f"DAMAGED {d.version}: {d.path} ({d.problem})" if d.path
-             else f"DAMAGED {d.version}: {d.problem}" for d in report.damage]
-    lines.append(f"checked {report.chunks} chunks ({human(report.bytes)}) of {report.files} "
-                 f"files in {report.versions} versions: "
-                 + (f"{len(report.damage)} damaged" if report.damage else "all intact"))
+    result = {
+        "versions": report.versions,
+        "files": report.files,
+        "chunks": report.chunks,
+        "bytes": report.bytes,
+        "damage": [d.__dict__ for d in report.damage],
+    }
+    lines = [
+        f"DAMAGED {d.version}: {d.path} ({d.problem})"
+        if d.path
+        else f"DAMAGED {d.version}: {d.problem}"
+        for d in report.damage
+    ]
+    lines.append(
+        f"checked {report.chunks} chunks ({human(report.bytes)}) of {report.files} "
+        f"files in {report.versions} versions: "
+        + (f"{len(report.damage)} damaged" if report.damage else "all intact")
+    )
     if report.damage:
-        lines.append("(a damaged file: add it again in a new version; damaged metadata: "
-                     "restore STORE/meta from a backup, or 'artfs rm' the version)")
+        lines.append(
+            "(a damaged file: add it again in a new version; damaged metadata: "
+            "restore STORE/meta from a backup, or 'artfs rm' the version)"
+        )
     emit(as_json, result, "\n".join(lines))
     if report.damage:
         sys.exit(1)
 
 
 @main.command()
-@click.option("--dry-run", is_flag=True, help="Report what would be removed and freed; "
-              "delete nothing.")
-@click.option("--force", is_flag=True, help="Also remove expired versions that hold user "
-              "aliases (the aliases go with them).")
+@click.option(
+    "--dry-run", is_flag=True, help="Report what would be removed and freed; delete nothing."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also remove expired versions that hold user aliases (the aliases go with them).",
+)
 @json_option
 @click.pass_context
 def gc(ctx, dry_run, force, as_json):
@@ -469,25 +568,33 @@ def gc(ctx, dry_run, force, as_json):
     from artfs.fs import registry
 
     store = open_store(ctx)
-    report = gc_mod.collect(store, dry_run=dry_run, force=force,
-                            held=lambda: registry.held_by_mounts(store.path))
+    report = gc_mod.collect(
+        store, dry_run=dry_run, force=force, held=lambda: registry.held_by_mounts(store.path)
+    )
     verb = "would free" if dry_run else "freed"
     removed = "would remove" if dry_run else "removed"
     why = {"ttl": "past its ttl", "keep_last": "beyond keep-last"}
-    lines = [f"{removed} {e['version']} ({why[e['reason']]}"
-             f"{'; with aliases ' + ', '.join(e['aliases']) if e['aliases'] else ''})"
-             for e in report.expired]
-    lines.append(f"{verb} {report.chunks} chunks ({human(report.bytes)}), {report.trees} "
-                 f"trees, {report.strays} stray files")
+    lines = [
+        f"{removed} {e['version']} ({why[e['reason']]}"
+        f"{'; with aliases ' + ', '.join(e['aliases']) if e['aliases'] else ''})"
+        for e in report.expired
+    ]
+    lines.append(
+        f"{verb} {report.chunks} chunks ({human(report.bytes)}), {report.trees} "
+        f"trees, {report.strays} stray files"
+    )
     emit(as_json, report.__dict__ | {"dry_run": dry_run}, "\n".join(lines))
 
 
 @main.command()
 @click.argument("ref")
 @click.option("--keep-last", help="Keep the newest N versions ('off' clears it).")
-@click.option("--ttl", help="How long a version lives from its creation: 30d, 12h, 90m, 45s, "
-              "2w ('off' clears it).  With NAME:VER: that version's own ttl ('never', or "
-              "'inherit' to follow the artifact's).")
+@click.option(
+    "--ttl",
+    help="How long a version lives from its creation: 30d, 12h, 90m, 45s, "
+    "2w ('off' clears it).  With NAME:VER: that version's own ttl ('never', or "
+    "'inherit' to follow the artifact's).",
+)
 @click.option("--clear", is_flag=True, help="Remove the artifact's whole policy.")
 @json_option
 @click.pass_context
@@ -505,23 +612,32 @@ def retention(ctx, ref, keep_last, ttl, clear, as_json):
     if ttl is not None:
         changes["ttl"] = None if ttl == "off" else parse_duration(ttl)
     policy = store.set_retention(name, **changes) if changes else store.retention(name)
-    text = (f"{name}: keep last {policy.get('keep_last', 'all')} versions, ttl "
-            f"{_duration(policy.get('ttl'))}" if policy else f"{name}: no retention policy")
-    emit(as_json, {"name": name, "keep_last": policy.get("keep_last"),
-                   "ttl": policy.get("ttl")}, text)
+    text = (
+        f"{name}: keep last {policy.get('keep_last', 'all')} versions, ttl "
+        f"{_duration(policy.get('ttl'))}"
+        if policy
+        else f"{name}: no retention policy"
+    )
+    emit(
+        as_json,
+        {"name": name, "keep_last": policy.get("keep_last"), "ttl": policy.get("ttl")},
+        text,
+    )
 
 
 def _count(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise errors.UsageError(f"--keep-last takes a number of versions (at least 1) or "
-                                f"'off', not {text!r}")
+        raise errors.UsageError(
+            f"--keep-last takes a number of versions (at least 1) or 'off', not {text!r}"
+        )
     return int(text)
 
 
 def _version_ttl(ctx, store: Store, ref: str, ttl: str | None, other, as_json) -> None:
     if other:
-        raise errors.UsageError("--keep-last and --clear are an artifact's policy; give NAME, "
-                                "not NAME:VER")
+        raise errors.UsageError(
+            "--keep-last and --clear are an artifact's policy; give NAME, not NAME:VER"
+        )
     if ttl is not None:
         named = {"never": None, "inherit": INHERIT}
         value = named[ttl] if ttl in named else parse_duration(ttl)
@@ -529,10 +645,17 @@ def _version_ttl(ctx, store: Store, ref: str, ttl: str | None, other, as_json) -
     else:
         v = store.resolve(ref)
     info = _edit_info(v, _policy(store, v.name))
-    emit(as_json, {"version": v.label, "ttl": info["ttl"], "inherited": info["ttl_inherited"],
-                   "expires": info["expires"]},
-         f"{v.label}: ttl {'inherited, ' if info['ttl_inherited'] else ''}"
-         f"{_duration(info['ttl'])}" + _expiry_note(v, _policy(store, v.name)))
+    emit(
+        as_json,
+        {
+            "version": v.label,
+            "ttl": info["ttl"],
+            "inherited": info["ttl_inherited"],
+            "expires": info["expires"],
+        },
+        f"{v.label}: ttl {'inherited, ' if info['ttl_inherited'] else ''}"
+        f"{_duration(info['ttl'])}" + _expiry_note(v, _policy(store, v.name)),
+    )
 
 
 @main.command()
@@ -541,16 +664,24 @@ def _version_ttl(ctx, store: Store, ref: str, ttl: str | None, other, as_json) -
 def stats(ctx, as_json):
     """Logical and stored bytes, dedup and compression ratios."""
     s = store_stats(open_store(ctx))
-    emit(as_json, s.as_dict(), "\n".join([
-        f"artifacts          {s.artifacts}", f"versions           {s.versions}",
-        f"logical bytes      {human(s.logical_bytes)}",
-        f"unique bytes       {human(s.unique_bytes)}",
-        f"stored bytes       {human(s.stored_bytes)}", f"chunks             {s.chunks}",
-        f"dedup ratio        {s.dedup_ratio:.2f}x",
-        f"compression ratio  {s.compression_ratio:.2f}x"]))
+    emit(
+        as_json,
+        s.as_dict(),
+        "\n".join(
+            [
+                f"artifacts          {s.artifacts}",
+                f"versions           {s.versions}",
+                f"logical bytes      {human(s.logical_bytes)}",
+                f"unique bytes       {human(s.unique_bytes)}",
+                f"stored bytes       {human(s.stored_bytes)}",
+                f"chunks             {s.chunks}",
+                f"dedup ratio        {s.dedup_ratio:.2f}x",
+                f"compression ratio  {s.compression_ratio:.2f}x",
+            ]
+        ),
+    )
     if s.damaged:
-        warn(f"{s.damaged} records cannot be read and are not counted; 'artfs verify' "
-             "names them")
+        warn(f"{s.damaged} records cannot be read and are not counted; 'artfs verify' names them")
 
 
 def warn(message: str) -> None:
@@ -560,12 +691,18 @@ def warn(message: str) -> None:
 @main.command()
 @click.argument("mountpoint", type=click.Path(file_okay=False))
 @click.option("--foreground", is_flag=True, help="Stay in the foreground, logging to stderr.")
-@click.option("--allow-other", is_flag=True,
-              help="Let other users in (the kernel checks permissions; needs user_allow_other "
-                   "in /etc/fuse.conf when not root).")
+@click.option(
+    "--allow-other",
+    is_flag=True,
+    help="Let other users in (the kernel checks permissions; needs user_allow_other "
+    "in /etc/fuse.conf when not root).",
+)
 @click.option("--no-lineage", is_flag=True, help="Do not record which runs read what.")
-@click.option("--nonempty", is_flag=True,
-              help="Mount over a non-empty MOUNTPOINT (its files are hidden while mounted).")
+@click.option(
+    "--nonempty",
+    is_flag=True,
+    help="Mount over a non-empty MOUNTPOINT (its files are hidden while mounted).",
+)
 @click.option("--ready-fd", type=int, hidden=True)
 @click.pass_context
 def mount(ctx, mountpoint, foreground, allow_other, no_lineage, nonempty, ready_fd):
@@ -573,6 +710,7 @@ def mount(ctx, mountpoint, foreground, allow_other, no_lineage, nonempty, ready_
 
     Reads of version files are recorded as inputs of the reading process's run."""
     from artfs.fs import daemon
+
     store = open_store(ctx, create=True)
     options = {"lineage": not no_lineage, "nonempty": nonempty}
     if foreground:
@@ -587,6 +725,7 @@ def mount(ctx, mountpoint, foreground, allow_other, no_lineage, nonempty, ready_
 def umount(mountpoint):
     """Unmount MOUNTPOINT (also a dead mount left by a crashed daemon)."""
     from artfs.fs import daemon
+
     daemon.unmount(mountpoint)
     click.echo(f"unmounted {mountpoint}", err=True)
 
@@ -597,41 +736,58 @@ def umount(mountpoint):
 def status(ctx, as_json):
     """List the running mounts of the store."""
     from artfs.fs import registry
+
     store = open_store(ctx)
     found = registry.mounts(store.path)
-    emit(as_json, [m.__dict__ for m in found],
-         "\n".join(f"{m.mountpoint}  pid {m.pid}  since {_when(m.started)}" for m in found)
-         or "no mounts")
+    emit(
+        as_json,
+        [m.__dict__ for m in found],
+        "\n".join(f"{m.mountpoint}  pid {m.pid}  since {_when(m.started)}" for m in found)
+        or "no mounts",
+    )
 
 
 @main.command()
 @click.argument("name")
-@click.option("--from", "base", help="Start from this version (NAME:VER, or a version of NAME; "
-                                     "default: NAME's latest).")
+@click.option(
+    "--from",
+    "base",
+    help="Start from this version (NAME:VER, or a version of NAME; default: NAME's latest).",
+)
 @click.option("--empty", is_flag=True, help="Start empty, not from the latest version.")
 @click.pass_context
 def stage(ctx, name, base, empty):
     """Make a staging directory for the next version of NAME, showing its latest version
     (or --from VER) copy-on-write.  A staging with no uncommitted changes is replaced."""
     from artfs.store.staging import Staging, restage
+
     if base and empty:
         raise errors.UsageError("--from and --empty exclude each other; pass one")
     staging_name = _staging_name(name)
     store = open_store(ctx, create=True)
     staging = Staging(store, staging_name)
+    version: Version | None
     if base:
         version = store.resolve(base if ":" in base else f"{staging.name}:{base}")
         where = f"from {version.label}"
     else:
         version = None if empty else _latest(store, staging.name)
-        where = (f"from {version.label}, the latest version (--empty starts empty)" if version
-                 else "(empty)" if empty else f"(empty: {staging.name} has no versions yet)")
-    replaced = _through_mount(store, {"op": "stage", "name": staging.name,
-                                      "base": version.label if version else None},
-                              lambda: {"replaced": restage(staging, version)})["replaced"]
+        where = (
+            f"from {version.label}, the latest version (--empty starts empty)"
+            if version
+            else "(empty)"
+            if empty
+            else f"(empty: {staging.name} has no versions yet)"
+        )
+    replaced = _through_mount(
+        store,
+        {"op": "stage", "name": staging.name, "base": version.label if version else None},
+        lambda: {"replaced": restage(staging, version)},
+    )["replaced"]
     again = ", replacing one with no uncommitted changes" if replaced else ""
-    click.echo(f"staging {staging.name} {where}{again}: {_staging_location(store, staging)}",
-               err=True)
+    click.echo(
+        f"staging {staging.name} {where}{again}: {_staging_location(store, staging)}", err=True
+    )
 
 
 def _staging_name(text: str) -> str:
@@ -641,9 +797,11 @@ def _staging_name(text: str) -> str:
     with suppress(errors.InvalidName):
         ref = parse_ref(text)
     if ref is not None and ref.selector is not None:
-        raise errors.InvalidName(f"a staging is named by an artifact name, not {text!r}; to "
-                                 f"start from a version write 'artfs stage {ref.name} --from "
-                                 f"{ref.selector}'")
+        raise errors.InvalidName(
+            f"a staging is named by an artifact name, not {text!r}; to "
+            f"start from a version write 'artfs stage {ref.name} --from "
+            f"{ref.selector}'"
+        )
     return check_name(text)
 
 
@@ -661,6 +819,7 @@ def _through_mount(store: Store, request: dict, locally) -> dict:
     it holds their writers meanwhile and forgets what it knew); with no mount running,
     ``locally()`` does the work here and answers."""
     from artfs.fs import registry
+
     live = registry.mounts(store.path)
     if not live:
         return locally()
@@ -677,19 +836,24 @@ def _through_mount(store: Store, request: dict, locally) -> dict:
 def unstage(ctx, name, force):
     """Discard staging NAME (refused while it holds uncommitted changes, unless --force)."""
     from artfs.store.staging import Staging, discard
+
     staging_name = _staging_name(name)
     store = open_store(ctx)
     staging = Staging(store, staging_name)
-    _through_mount(store, {"op": "unstage", "name": staging.name, "force": force},
-                   lambda: discard(staging, force=force) or {})
+
+    def discard_here() -> dict:  # no mount runs: the empty answer a mount would give
+        discard(staging, force=force)
+        return {}
+
+    _through_mount(store, {"op": "unstage", "name": staging.name, "force": force}, discard_here)
     click.echo(f"discarded staging {staging.name}", err=True)
 
 
 def _staging_location(store: Store, staging) -> str:
     from artfs.fs import registry
+
     live = registry.mounts(store.path)
-    return (os.path.join(live[0].mountpoint, "staging", staging.name) if live
-            else staging.tree)
+    return os.path.join(live[0].mountpoint, "staging", staging.name) if live else staging.tree
 
 
 @main.command()
@@ -698,20 +862,33 @@ def _staging_location(store: Store, staging) -> str:
 @click.option("--alias", "aliases", multiple=True, help="Alias to set (repeatable).")
 @click.option("--type", "type_", help="Artifact type (default: the artifact's, else dataset).")
 @click.option("--metadata", help="JSON object stored with the version.")
-@click.option("--skip-special", is_flag=True,
-              help="Leave fifos, sockets and devices out, with a warning for each.")
+@click.option(
+    "--skip-special",
+    is_flag=True,
+    help="Leave fifos, sockets and devices out, with a warning for each.",
+)
 @click.pass_context
 def commit(ctx, name, message, aliases, type_, metadata, skip_special):
     """Snapshot staging NAME into its next version (through the running mount, if any)."""
     from artfs.fs import registry
     from artfs.store.staging import Staging
+
     meta_dict = parse_json_object(metadata)
-    check_publication(name, type_ or "dataset", aliases, meta_dict,
-                      os.environ.get(runs_mod.RUN_ENV))
+    check_publication(
+        name, type_ or "dataset", aliases, meta_dict, os.environ.get(runs_mod.RUN_ENV)
+    )
     store = open_store(ctx)
-    request = {"op": "commit", "name": name, "message": message, "aliases": list(aliases),
-               "type": type_, "metadata": meta_dict, "run_id": os.environ.get(runs_mod.RUN_ENV),
-               "pid": os.getpid(), "skip_special": skip_special}
+    request = {
+        "op": "commit",
+        "name": name,
+        "message": message,
+        "aliases": list(aliases),
+        "type": type_,
+        "metadata": meta_dict,
+        "run_id": os.environ.get(runs_mod.RUN_ENV),
+        "pid": os.getpid(),
+        "skip_special": skip_special,
+    }
     live = registry.mounts(store.path)
     if live:
         label, created = _commit_through_mount(store, live[0], request)
@@ -729,6 +906,7 @@ def _commit_through_mount(store: Store, mount, request: dict) -> tuple[str, bool
     the store says whether it published: a script must neither commit twice nor give
     up on a version that exists."""
     from artfs.fs import registry
+
     name = request["name"]
     before = _newest(store, name)
     try:
@@ -736,8 +914,10 @@ def _commit_through_mount(store: Store, mount, request: dict) -> tuple[str, bool
     except errors.MountLost as e:
         after = _newest(store, name)
         if after is None or after == before:
-            raise errors.MountLost(f"{e}; no new version of {name} was published (the "
-                                   "staging is as it was): commit again once mounted") from None
+            raise errors.MountLost(
+                f"{e}; no new version of {name} was published (the "
+                "staging is as it was): commit again once mounted"
+            ) from None
         warn(f"{e}; {name}:v{after} was published before it stopped")
         return f"{name}:v{after}", True
     if not reply["ok"]:
@@ -755,8 +935,7 @@ def _newest(store: Store, name: str) -> int | None:
     return versions[-1].number if versions else None
 
 
-@main.command(context_settings={"ignore_unknown_options": True,
-                                "allow_interspersed_args": False})
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--job-type", help="What kind of job this is (train, eval, ...).")
 @click.option("--name", help="A name for the run.")
 @click.option("--config", help="JSON object: the run's configuration.")
@@ -768,10 +947,16 @@ def run(ctx, job_type, name, config, command):
     Reads through the mount by COMMAND and its descendants are the run's inputs;
     versions they commit are its outputs."""
     from artfs.lineage.runner import CANNOT_START, run_command
+
     store = open_store(ctx, create=True)
     try:
-        record, code = run_command(store, list(command), job_type=job_type, name=name,
-                                   config=parse_json_object(config, "--config"))
+        record, code = run_command(
+            store,
+            list(command),
+            job_type=job_type,
+            name=name,
+            config=parse_json_object(config, "--config"),
+        )
     except OSError as e:
         click.echo(f"artfs: error: cannot run {command[0]}: {e.strerror}", err=True)
         sys.exit(CANNOT_START)
@@ -784,19 +969,27 @@ def run(ctx, job_type, name, config, command):
 @click.option("--upstream", "direction", flag_value="upstream", help="Only where REF came from.")
 @click.option("--downstream", "direction", flag_value="downstream", help="Only what came of it.")
 @click.option("--both", "direction", flag_value="both", default=True, help="Both (default).")
-@click.option("--depth", type=click.IntRange(min=0),
-              help="How many steps deep: a run, or a version's base (default: all).")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    help="How many steps deep: a run, or a version's base (default: all).",
+)
 @click.option("--all", "show_all", is_flag=True, help="Also implicit runs that only read.")
-@click.option("--format", "fmt", type=click.Choice(["tree", "json", "dot", "mermaid", "svg",
-                                                   "html"]), default="tree", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tree", "json", "dot", "mermaid", "svg", "html"]),
+    default="tree",
+    show_default=True,
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
 @click.pass_context
 def lineage(ctx, ref, direction, depth, show_all, fmt, output):
     """The graph of runs and versions around REF (NAME:VER)."""
     from artfs.lineage.graph import lineage as build
     from artfs.lineage.render import render
-    graph = build(open_store(ctx), ref, direction=direction, depth=depth,
-                  include_implicit=show_all)
+
+    graph = build(open_store(ctx), ref, direction=direction, depth=depth, include_implicit=show_all)
     for damage in graph.damage:
         warn(f"left out of the graph: {damage}")
     text = render(graph, fmt)
@@ -814,17 +1007,25 @@ def runs():
 
 
 @runs.command("ls")
-@click.option("--all", "show_all", is_flag=True,
-              help="Also show implicit (adhoc) runs that only read.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also show implicit (adhoc) runs that only read."
+)
 @json_option
 @click.pass_context
 def runs_ls(ctx, show_all, as_json):
     """List runs, oldest first."""
     damage: list[str] = []
     found = runs_mod.list_runs(open_store(ctx), include_implicit=show_all, damage=damage)
-    emit(as_json, found, "\n".join(
-        f"{r['id']}  {r['status']:<9} {r['job_type'] or '-':<14} {r['name']:<24} "
-        f"{_when(r['start'])}" for r in found) or "no runs")
+    emit(
+        as_json,
+        found,
+        "\n".join(
+            f"{r['id']}  {r['status']:<9} {r['job_type'] or '-':<14} {r['name']:<24} "
+            f"{_when(r['start'])}"
+            for r in found
+        )
+        or "no runs",
+    )
     for problem in damage:
         warn(problem)
 
@@ -838,32 +1039,56 @@ def runs_show(ctx, run_id, as_json):
     store = open_store(ctx)
     record = runs_mod.get_run(store, run_id)
     damage: list[str] = []
-    inputs = [{"version": f"{n}:v{v}", **edge}
-              for n, v, edge in runs_mod.run_inputs(store, run_id, damage)]
+    inputs = [
+        {"version": f"{n}:v{v}", **edge}
+        for n, v, edge in runs_mod.run_inputs(store, run_id, damage)
+    ]
     outputs = [f"{n}:v{v}" for n, v, _ in runs_mod.run_edges(store, run_id, "outputs", damage)]
     for problem in damage:
         warn(f"left out: {problem}")
     summary, history = runs_mod.get_summary(store, run_id), runs_mod.read_history(store, run_id)
-    lines = [f"run {record['id']}  {record['name']}  ({record['job_type'] or '-'})",
-             f"  status   {record['status']} (exit {record['exit_code']})",
-             f"  command  {' '.join(record['command'])}",
-             f"  started  {_when(record['start'])}  on {record['host']} as {record['user']}",
-             *_run_labels(record),
-             *[f"  config   {key} = {json.dumps(value)}"
-               for key, value in sorted(record["config"].items())],
-             *([f"  history  {len(history)} rows (steps {history[0].get('_step')}.."
-                f"{history[-1].get('_step')})"] if history else []),
-             *[f"  summary  {key} = {json.dumps(value)}" for key, value in sorted(summary.items())
-               if not key.startswith("_")]]
+    lines = [
+        f"run {record['id']}  {record['name']}  ({record['job_type'] or '-'})",
+        f"  status   {record['status']} (exit {record['exit_code']})",
+        f"  command  {' '.join(record['command'])}",
+        f"  started  {_when(record['start'])}  on {record['host']} as {record['user']}",
+        *_run_labels(record),
+        *[
+            f"  config   {key} = {json.dumps(value)}"
+            for key, value in sorted(record["config"].items())
+        ],
+        *(
+            [
+                (
+                    f"  history  {len(history)} rows"
+                    f" (steps {history[0].get('_step')}..{history[-1].get('_step')})"
+                )
+            ]
+            if history
+            else []
+        ),
+        *[
+            f"  summary  {key} = {json.dumps(value)}"
+            for key, value in sorted(summary.items())
+            if not key.startswith("_")
+        ],
+    ]
     for edge in inputs:
         lines.append(f"  input    {edge['version']}")
         shared = set(edge.get("shared", ()))  # another run read these at the same time
-        lines += [f"             {path}  {'at least ' if path in shared else ''}{human(n)}"
-                  for path, n in sorted(edge["files"].items())]
+        lines += [
+            f"             {path}  {'at least ' if path in shared else ''}{human(n)}"
+            for path, n in sorted(edge["files"].items())
+        ]
     lines += [f"  output   {label}" for label in outputs]
     labels = {key: runs_mod.label(record, key) for key in runs_mod.LABELS}
-    emit(as_json, labels | record | {"inputs": inputs, "outputs": outputs, "summary": summary,
-                                     "history_rows": len(history)}, "\n".join(lines))
+    emit(
+        as_json,
+        labels
+        | record
+        | {"inputs": inputs, "outputs": outputs, "summary": summary, "history_rows": len(history)},
+        "\n".join(lines),
+    )
 
 
 def _run_labels(record: dict) -> list[str]:

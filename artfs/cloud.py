@@ -11,8 +11,16 @@ import sys
 from artfs.errors import UsageError
 
 
-def login(anonymous=None, key=None, relogin=None, host=None, force=None, timeout=None,
-          verify=False, referrer=None) -> bool:
+def login(
+    anonymous=None,
+    key=None,
+    relogin=None,
+    host=None,
+    force=None,
+    timeout=None,
+    verify=False,
+    referrer=None,
+) -> bool:
     """Nothing to log into: the store is local and its owner's.  → True, as W&B's login
     when it succeeds."""
     return True
@@ -30,22 +38,22 @@ def setup(settings=None) -> None:
 def teardown(exit_code: int | None = None) -> None:
     """Finish every live run (W&B's teardown ends its service with them)."""
     from artfs import session
+
     for run in [*session._active, *session._others]:
         run.finish(exit_code)
 
 
-def termlog(string: str = "", newline: bool = True, repeat: bool = True,
-            prefix: bool = True) -> None:
+def termlog(
+    string: str = "", newline: bool = True, repeat: bool = True, prefix: bool = True
+) -> None:
     _say("", string, newline, prefix)
 
 
-def termwarn(string: str, newline: bool = True, repeat: bool = True,
-             prefix: bool = True) -> None:
+def termwarn(string: str, newline: bool = True, repeat: bool = True, prefix: bool = True) -> None:
     _say("WARNING ", string, newline, prefix)
 
 
-def termerror(string: str, newline: bool = True, repeat: bool = True,
-              prefix: bool = True) -> None:
+def termerror(string: str, newline: bool = True, repeat: bool = True, prefix: bool = True) -> None:
     _say("ERROR ", string, newline, prefix)
 
 
@@ -60,7 +68,8 @@ class AlertLevel(enum.Enum):
     ERROR = "ERROR"
 
 
-def restore(name: str, run_path: str | None = None, replace: bool = False,
-            root: str | None = None):
-    raise UsageError("restore fetches files from W&B's cloud; with artfs, keep files in an "
-                     "artifact (log_artifact) and download() it, or read run.dir")
+def restore(name: str, run_path: str | None = None, replace: bool = False, root: str | None = None):
+    raise UsageError(
+        "restore fetches files from W&B's cloud; with artfs, keep files in an "
+        "artifact (log_artifact) and download() it, or read run.dir"
+    )

@@ -31,7 +31,7 @@ class Page(list):
 
     def __init__(self, items=(), start: str | None = None):
         items = list(items)
-        super().__init__(items[int(start):] if start else items)
+        super().__init__(items[int(start) :] if start else items)
         self._offset = int(start) if start else 0
         self._next = 0
 
@@ -75,8 +75,14 @@ class ArtifactType:
     def type(self) -> str:
         return self.name
 
-    def collections(self, per_page: int = 50, start: str | None = None,
-                    filters: dict | None = None, order: str | None = None, **_ignored) -> Page:
+    def collections(
+        self,
+        per_page: int = 50,
+        start: str | None = None,
+        filters: dict | None = None,
+        order: str | None = None,
+        **_ignored,
+    ) -> Page:
         found = collections_of(self._store, self.name)
         if filters:
             unknown = set(filters) - {"name"}
@@ -84,8 +90,7 @@ class ArtifactType:
                 raise UsageError(f"collections can be filtered by name only, not {unknown}")
             found = [c for c in found if c.name == filters["name"]]
         if order:
-            found.sort(key=lambda c: getattr(c, order.lstrip("+-")),
-                       reverse=order.startswith("-"))
+            found.sort(key=lambda c: getattr(c, order.lstrip("+-")), reverse=order.startswith("-"))
         return Page(found, start)
 
     def collection(self, name: str) -> "ArtifactCollection":
@@ -95,14 +100,19 @@ class ArtifactType:
         return f"<ArtifactType {self.name}>"
 
 
-def collections_of(store: Store, type_name: str, project: str | None = None
-                   ) -> list["ArtifactCollection"]:
+def collections_of(
+    store: Store, type_name: str, project: str | None = None
+) -> list["ArtifactCollection"]:
     """Artifacts of ``type_name``, then link collections of it (of ``project`` if given)."""
-    found = [ArtifactCollection(store, n, type_name) for n in store.artifact_names()
-             if ArtifactCollection._exists(store, n, type_name)]
+    found = [
+        ArtifactCollection(store, n, type_name)
+        for n in store.artifact_names()
+        if ArtifactCollection._exists(store, n, type_name)
+    ]
     for key in links.keys(store):
         if links.get(store, key)["type"] == type_name and (
-                project is None or key.split("/", 1)[0] == project):
+            project is None or key.split("/", 1)[0] == project
+        ):
             found.append(ArtifactCollection(store, key, type_name))
     return found
 
@@ -117,7 +127,7 @@ def _type_of(store: Store, name: str) -> str | None:
 def types_of(store: Store) -> list[str]:
     found = {_type_of(store, n) for n in store.artifact_names() if store.version_count(n)}
     found |= {links.get(store, k)["type"] for k in links.keys(store)}
-    return sorted(found - {None})
+    return sorted(kind for kind in found if kind is not None)
 
 
 class ArtifactCollection:
@@ -131,30 +141,37 @@ class ArtifactCollection:
         self._saved_name = self.name = key.split("/", 1)[-1]
 
     @classmethod
-    def find(cls, store: Store, type_name: str, path: str, scope: Scope = NO_SCOPE
-             ) -> "ArtifactCollection":
+    def find(
+        cls, store: Store, type_name: str, path: str, scope: Scope = NO_SCOPE
+    ) -> "ArtifactCollection":
         """By ``[[entity/]project/]name``: an artifact, or a collection of links."""
         parsed = parse(store, path, scope)
         if parsed.selector is not None:
             raise InvalidName(f"{path!r} names a version; a collection is named without ':'")
         if parsed.project:
-            keys = [parsed.collection_key] + ([] if is_registry(parsed.project)
-                                              else [parsed.name])
+            keys = [parsed.collection_key] + ([] if is_registry(parsed.project) else [parsed.name])
         else:
-            keys = [parsed.name] + [k for k in links.keys(store)
-                                    if k.split("/", 1)[1] == parsed.name]
+            keys = [parsed.name] + [
+                k for k in links.keys(store) if k.split("/", 1)[1] == parsed.name
+            ]
         for key in keys:
             if cls._exists(store, key, type_name):
                 return cls(store, key, type_name)
-        raise NotFound(f"no {type_name!r} collection named {path!r}; "
-                       "Api().artifact_type(TYPE).collections() lists them")
+        raise NotFound(
+            f"no {type_name!r} collection named {path!r}; "
+            "Api().artifact_type(TYPE).collections() lists them"
+        )
 
     @staticmethod
     def _exists(store: Store, key: str, type_name: str) -> bool:
         if "/" in key:
             return links.exists(store, key) and links.get(store, key)["type"] == type_name
-        return (is_name(key) and store.has_artifact(key) and _type_of(store, key) == type_name
-                and store.version_count(key) > 0)  # a deleted collection keeps its record
+        return (
+            is_name(key)
+            and store.has_artifact(key)
+            and _type_of(store, key) == type_name
+            and store.version_count(key) > 0
+        )  # a deleted collection keeps its record
 
     def _record(self) -> dict:
         if self.is_sequence():
@@ -194,8 +211,11 @@ class ArtifactCollection:
         from artfs.registry import LinkedArtifact
 
         if self.is_sequence():
-            found = [Artifact._from_version(self._store, v)
-                     for v in self._store.versions(self._saved_name) if v.damage is None]
+            found = [
+                Artifact._from_version(self._store, v)
+                for v in self._store.versions(self._saved_name)
+                if v.damage is None
+            ]
         else:
             found = []
             for lk in links.get(self._store, self._key)["links"]:
@@ -212,8 +232,9 @@ class ArtifactCollection:
             versions = self._store.versions(self._saved_name)
             return sorted({a for v in versions for a in v.aliases})
         record = links.get(self._store, self._key)
-        return sorted({a for lk in record["links"] for a in links.aliases_of(record,
-                                                                              lk["version"])})
+        return sorted(
+            {a for lk in record["links"] for a in links.aliases_of(record, lk["version"])}
+        )
 
     def save(self) -> None:
         """Keep description, tags and a new name (a rename of the artifact, or of the
@@ -222,13 +243,13 @@ class ArtifactCollection:
             if self.name != self._saved_name:
                 coll_store.rename(self._store, self._saved_name, self.name)
                 self._key = self._saved_name = self.name
-            coll_store.update(self._store, self._key, description=self.description,
-                              tags=self.tags)
+            coll_store.update(self._store, self._key, description=self.description, tags=self.tags)
             return
         project = self._key.split("/", 1)[0]
         new_key = links.check_key(f"{project}/{self.name}")
-        links.update(self._store, self._key, description=self.description, tags=self.tags,
-                     new_key=new_key)
+        links.update(
+            self._store, self._key, description=self.description, tags=self.tags, new_key=new_key
+        )
         self._key, self._saved_name = new_key, self.name
 
     def delete(self) -> None:
@@ -240,8 +261,10 @@ class ArtifactCollection:
             self._store.remove_version(version.label, force=True)
 
     def change_type(self, new_type: str) -> None:
-        raise UsageError("artfs cannot change an artifact's type; log the versions again "
-                         f"under a new name with type {new_type!r}")
+        raise UsageError(
+            "artfs cannot change an artifact's type; log the versions again "
+            f"under a new name with type {new_type!r}"
+        )
 
     def __repr__(self) -> str:
         return f"<ArtifactCollection {self.name} ({self.type})>"

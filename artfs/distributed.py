@@ -36,8 +36,7 @@ def upsert(store: Store, artifact: Artifact, distributed_id: str, aliases=()) ->
     return artifact
 
 
-def finish(store: Store, artifact: Artifact, distributed_id: str, aliases, run_id: str
-           ) -> Artifact:
+def finish(store: Store, artifact: Artifact, distributed_id: str, aliases, run_id: str) -> Artifact:
     """Log every part of ``distributed_id``, then ``artifact``'s own files, as one version."""
     where = parts_dir(store, _bare_name(artifact), distributed_id)
     _keep_part(store, where, artifact, aliases)
@@ -45,8 +44,9 @@ def finish(store: Store, artifact: Artifact, distributed_id: str, aliases, run_i
     os.rename(where, taken)  # an upsert from now on starts the next version's parts
     try:
         parts, files = drafts.read_parts(taken, store)
-        final = Artifact(_bare_name(artifact), artifact.type, artifact.description,
-                         artifact.metadata)
+        final = Artifact(
+            _bare_name(artifact), artifact.type, artifact.description, artifact.metadata
+        )
         final._files = files
         every_alias: set[str] = set()
         for part in parts:  # oldest first: a path upserted again holds the later file
@@ -58,20 +58,30 @@ def finish(store: Store, artifact: Artifact, distributed_id: str, aliases, run_i
             os.rename(taken, where)
         raise
     shutil.rmtree(taken, ignore_errors=True)
-    return artifact._attach(store, final._version)
+    return artifact._attach(store, final._committed()[1])
 
 
 def _keep_part(store: Store, where: str, artifact: Artifact, aliases) -> None:
     """The draft's entries, directories and reference URLs, with what it stored."""
     files = artifact._files
     if files is not None and files.store.path != store.path:
-        raise UsageError(f"the files of draft {artifact.source_name!r} were stored in "
-                         f"{files.store.path}; upsert it to a run of that store")
+        raise UsageError(
+            f"the files of draft {artifact.source_name!r} were stored in "
+            f"{files.store.path}; upsert it to a run of that store"
+        )
     document = {
         "aliases": list(aliases),
-        "entries": {path: [entry.kind, entry.mode, entry.size, entry.digest.hex(),
-                           entry.target.hex(), mtime]
-                    for path, (entry, mtime) in artifact._sources.items()},
+        "entries": {
+            path: [
+                entry.kind,
+                entry.mode,
+                entry.size,
+                entry.digest.hex(),
+                entry.target.hex(),
+                mtime,
+            ]
+            for path, (entry, mtime) in artifact._sources.items()
+        },
         "dirs": {path.hex(): list(v) for path, v in artifact._dirs.items()},
         "refs": dict(artifact._refs),
     }

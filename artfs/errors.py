@@ -45,7 +45,9 @@ class EntryNotFound(NotFound, KeyError):
     """A path that a version does not hold (W&B: KeyError from ``get_entry``)."""
 
 
-class MissingPath(NotFound, FileNotFoundError):
+# NotFound's errno (ENOENT, a class attribute ahead of OSError's in the MRO) is what
+# instances have; mypy sees OSError's "int | None" and calls the two incompatible.
+class MissingPath(NotFound, FileNotFoundError):  # type: ignore[misc]
     """A local file or directory named by the caller does not exist."""
 
 
@@ -76,7 +78,14 @@ class StoreError(ArtfsError):
 
 
 class CorruptData(StoreError):
-    """Stored bytes do not match their digest; never hand them out."""
+    """Stored bytes do not match their digest; never hand them out.
+
+    ``problem`` names what is damaged without the advice that follows it in the message
+    (for a caller, such as verify, that gives its own); by default the whole message."""
+
+    def __init__(self, message: str, problem: str | None = None):
+        super().__init__(message)
+        self.problem = message if problem is None else problem
 
 
 class ReferenceChanged(ArtfsError):
@@ -97,9 +106,11 @@ FULL = (_errno.ENOSPC, _errno.EDQUOT)
 
 
 def disk_full(store_path: str) -> DiskFull:
-    return DiskFull(f"the disk holding the store {store_path} is full; nothing was published. "
-                    "Free space there ('artfs gc' frees what no version needs, also the chunks "
-                    "a failed commit left), then try again")
+    return DiskFull(
+        f"the disk holding the store {store_path} is full; nothing was published. "
+        "Free space there ('artfs gc' frees what no version needs, also the chunks "
+        "a failed commit left), then try again"
+    )
 
 
 class AliasesHeld(Conflict, CommError):

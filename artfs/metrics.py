@@ -95,15 +95,18 @@ class Summary:
 class Metric:
     """What ``define_metric`` returns: how a metric is summarised and plotted."""
 
-    def __init__(self, name: str, step_metric=None, step_sync=None, hidden=None,
-                 summary=None, goal=None):
+    def __init__(
+        self, name: str, step_metric=None, step_sync=None, hidden=None, summary=None, goal=None
+    ):
         if goal not in (None, "minimize", "maximize"):
             raise UsageError(f"goal must be 'minimize' or 'maximize', not {goal!r}")
         stats = tuple(s.strip() for s in summary.split(",")) if summary else ()
         unknown = [s for s in stats if s not in (*_STATS, "copy", "none")]
         if unknown:
-            raise UsageError(f"unknown summary {unknown[0]!r} for metric {name!r}; use "
-                             "min, max, mean, first, last, best, copy or none")
+            raise UsageError(
+                f"unknown summary {unknown[0]!r} for metric {name!r}; use "
+                "min, max, mean, first, last, best, copy or none"
+            )
         self.name = name
         self.step_metric = step_metric.name if isinstance(step_metric, Metric) else step_metric
         self.step_sync = step_sync
@@ -163,15 +166,18 @@ class History:
 
     def _log(self, data: dict, step: int | None, commit: bool | None) -> None:
         if not isinstance(data, dict):
-            raise UsageError(f"log takes a dict of metric names to values, not "
-                             f"{type(data).__name__}")
+            raise UsageError(
+                f"log takes a dict of metric names to values, not {type(data).__name__}"
+            )
         if not all(isinstance(k, str) for k in data):
             raise UsageError("the keys of a dict passed to log must be strings")
         if step is not None:
             if step < self.step:
-                warnings.warn(f"artfs: log(step={step}) is before the current step "
-                              f"{self.step}; steps only go forward, so this data is ignored",
-                              stacklevel=3)
+                warnings.warn(
+                    f"artfs: log(step={step}) is before the current step "
+                    f"{self.step}; steps only go forward, so this data is ignored",
+                    stacklevel=3,
+                )
                 return
             if step > self.step:
                 self.commit()
@@ -190,8 +196,12 @@ class History:
 
     def _commit(self) -> None:
         now = time.time()
-        row = {**self._pending, "_step": self.step, "_runtime": now - self._start,
-               "_timestamp": now}
+        row = {
+            **self._pending,
+            "_step": self.step,
+            "_runtime": now - self._start,
+            "_timestamp": now,
+        }
         self._sync_steps(row)
         self._pending = {}
         self._unwritten.append(row)
@@ -202,9 +212,13 @@ class History:
         """Give rows the last value of each metric's ``step_metric`` (W&B's step_sync)."""
         for key in list(row):
             metric = self.metric(key)
-            if metric and metric.step_metric and metric.step_sync is not False \
-                    and metric.step_metric not in row \
-                    and metric.step_metric in self.summary._items:
+            if (
+                metric
+                and metric.step_metric
+                and metric.step_sync is not False
+                and metric.step_metric not in row
+                and metric.step_metric in self.summary._items
+            ):
                 row[metric.step_metric] = self.summary._items[metric.step_metric]
 
     def _summaries(self, row: dict) -> dict:
@@ -224,8 +238,14 @@ class History:
         """The definition that applies to ``key``: its own, else a matching glob."""
         if key in self.metrics:
             return self.metrics[key]
-        return next((m for pattern, m in self.metrics.items()
-                     if "*" in pattern and fnmatch.fnmatchcase(key, pattern)), None)
+        return next(
+            (
+                m
+                for pattern, m in self.metrics.items()
+                if "*" in pattern and fnmatch.fnmatchcase(key, pattern)
+            ),
+            None,
+        )
 
     def flush(self) -> None:
         """Write the rows not yet in the store, then the summary."""

@@ -30,16 +30,21 @@ def parse_config(params, exclude=None, include=None) -> dict:
         if not hasattr(params, "__dict__"):
             raise TypeError("config must be a dict or have a __dict__ attribute.")
         params = vars(params)  # argparse.Namespace and the like
-    return {k: v for k, v in params.items()
-            if (not include or k in include) and (not exclude or k not in exclude)}
+    return {
+        k: v
+        for k, v in params.items()
+        if (not include or k in include) and (not exclude or k not in exclude)
+    }
 
 
 def _yaml_file(path: str) -> dict:
     try:
         import yaml
     except ImportError:
-        raise UsageError(f"config={path!r} names a YAML file, which needs PyYAML: "
-                         "pip install pyyaml, or pass a dict") from None
+        raise UsageError(
+            f"config={path!r} names a YAML file, which needs PyYAML: "
+            "pip install pyyaml, or pass a dict"
+        ) from None
     try:
         with open(path, encoding="utf-8") as f:
             loaded = yaml.safe_load(f) or {}
@@ -48,8 +53,11 @@ def _yaml_file(path: str) -> dict:
     if not isinstance(loaded, dict):
         raise UsageError(f"the config file {path} must hold a mapping of names to values")
     # W&B's config-defaults.yaml style: {"lr": {"value": 0.1, "desc": ...}}
-    return {k: v["value"] if isinstance(v, dict) and "value" in v else v
-            for k, v in loaded.items() if k != "wandb_version"}
+    return {
+        k: v["value"] if isinstance(v, dict) and "value" in v else v
+        for k, v in loaded.items()
+        if k != "wandb_version"
+    }
 
 
 def clean(items: dict) -> dict:
@@ -125,8 +133,10 @@ class Config:
 
     def setdefaults(self, d) -> None:
         """Set the items of ``d`` that are not set yet."""
-        self._change({k: v for k, v in parse_config(d).items()
-                      if k.strip("-") not in self._items}, allow_val_change=None)
+        self._change(
+            {k: v for k, v in parse_config(d).items() if k.strip("-") not in self._items},
+            allow_val_change=None,
+        )
 
     def setdefault(self, key, default=None):
         if key not in self._items:
@@ -142,13 +152,16 @@ class Config:
         for key, value in new.items():
             if isinstance(value, Artifact):  # W&B: the run uses it; config names it
                 artifacts[str(key).strip("-")] = value
-                new = {**new, key: {"_type": "artifactVersion", "name": value.name,
-                                    "type": value.type}}
+                new = {
+                    **new,
+                    key: {"_type": "artifactVersion", "name": value.name, "type": value.type},
+                }
         for key, value in clean(new).items():
             if not allow_val_change and key in items and items[key] != value:
                 raise ConfigError(
                     f"attempted to change config {key!r} from {items[key]!r} to {value!r}; "
-                    "pass allow_val_change=True to config.update() if you mean it")
+                    "pass allow_val_change=True to config.update() if you mean it"
+                )
             items[key] = value
         for artifact in artifacts.values():
             if self._on_artifact is not None:

@@ -18,22 +18,31 @@ from artfs.wbpath import DEFAULT_PROJECT
 _MISSING = object()
 _TOP = {
     "state": lambda r: r.get("status"),
-    "jobType": lambda r: r.get("job_type"), "job_type": lambda r: r.get("job_type"),
+    "jobType": lambda r: r.get("job_type"),
+    "job_type": lambda r: r.get("job_type"),
     "tags": lambda r: r.get("tags") or [],
     "group": lambda r: r.get("group"),
-    "displayName": lambda r: r.get("name"), "display_name": lambda r: r.get("name"),
-    "name": lambda r: r.get("id"), "id": lambda r: r.get("id"),
-    "createdAt": lambda r: _iso(r.get("start")), "created_at": lambda r: _iso(r.get("start")),
+    "displayName": lambda r: r.get("name"),
+    "display_name": lambda r: r.get("name"),
+    "name": lambda r: r.get("id"),
+    "id": lambda r: r.get("id"),
+    "createdAt": lambda r: _iso(r.get("start")),
+    "created_at": lambda r: _iso(r.get("start")),
     "duration": lambda r: (r["end"] - r["start"]) if r.get("end") else None,
-    "host": lambda r: r.get("host"), "username": lambda r: r.get("user"),
+    "host": lambda r: r.get("host"),
+    "username": lambda r: r.get("user"),
     "entity": lambda r: r.get("entity"),
     "project": lambda r: r.get("project") or DEFAULT_PROJECT,
 }
 _COMPARE = {
-    "$eq": lambda v, a: v == a, "$ne": lambda v, a: v != a,
-    "$gt": lambda v, a: _ordered(v, a) and v > a, "$gte": lambda v, a: _ordered(v, a) and v >= a,
-    "$lt": lambda v, a: _ordered(v, a) and v < a, "$lte": lambda v, a: _ordered(v, a) and v <= a,
-    "$in": lambda v, a: v in a, "$nin": lambda v, a: v not in a,
+    "$eq": lambda v, a: v == a,
+    "$ne": lambda v, a: v != a,
+    "$gt": lambda v, a: _ordered(v, a) and v > a,
+    "$gte": lambda v, a: _ordered(v, a) and v >= a,
+    "$lt": lambda v, a: _ordered(v, a) and v < a,
+    "$lte": lambda v, a: _ordered(v, a) and v <= a,
+    "$in": lambda v, a: v in a,
+    "$nin": lambda v, a: v not in a,
     "$regex": lambda v, a: isinstance(v, str) and re.search(a, v) is not None,
 }
 
@@ -65,9 +74,11 @@ def field(record: dict, path: str):
     if path in _TOP:
         value = _TOP[path](record)
         return _MISSING if value is None else value
-    raise UsageError(f"runs cannot be filtered by {path!r}; use config.KEY, "
-                     "summary_metrics.KEY, state, jobType, tags, group, displayName, name, "
-                     "createdAt, duration, host, username, entity or project")
+    raise UsageError(
+        f"runs cannot be filtered by {path!r}; use config.KEY, "
+        "summary_metrics.KEY, state, jobType, tags, group, displayName, name, "
+        "createdAt, duration, host, username, entity or project"
+    )
 
 
 def matches(record: dict, query: dict) -> bool:
@@ -118,14 +129,17 @@ def sort(records: list[dict], order: str) -> list[dict]:
     if name == "created_at":
         key = lambda r: (0, r.get("start") or 0)  # noqa: E731
     else:
+
         def key(r):
             value = field(r, name)
             return (1, 0) if value is _MISSING else (0, value)
+
     present = [r for r in records if key(r)[0] == 0]
     absent = [r for r in records if key(r)[0] == 1]
     try:
         present.sort(key=key, reverse=descending)
     except TypeError:
-        raise UsageError(f"runs cannot be ordered by {name!r}: its values are of "
-                         "different kinds") from None
+        raise UsageError(
+            f"runs cannot be ordered by {name!r}: its values are of different kinds"
+        ) from None
     return present + absent  # as W&B: runs without the field come last

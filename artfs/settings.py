@@ -7,17 +7,29 @@ the ``WANDB_*`` environment variables that scripts and CI jobs set.
 from artfs.errors import UsageError
 
 PROJECT = "uncategorized"  # W&B's project when none is given or can be inferred
-MODES = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline",
-         "disabled": "disabled", "shared": "online"}
+MODES = {
+    "online": "online",
+    "run": "online",
+    "offline": "offline",
+    "dryrun": "offline",
+    "disabled": "disabled",
+    "shared": "online",
+}
 
 # init argument -> (Settings field, environment variable)
 _SOURCES = {
-    "project": ("project", "WANDB_PROJECT"), "entity": ("entity", "WANDB_ENTITY"),
-    "id": ("run_id", "WANDB_RUN_ID"), "name": ("run_name", "WANDB_NAME"),
-    "group": ("run_group", "WANDB_RUN_GROUP"), "job_type": ("run_job_type", "WANDB_JOB_TYPE"),
-    "tags": ("run_tags", "WANDB_TAGS"), "notes": ("run_notes", "WANDB_NOTES"),
-    "mode": ("mode", "WANDB_MODE"), "dir": ("root_dir", "WANDB_DIR"),
-    "resume": ("resume", "WANDB_RESUME"), "reinit": ("reinit", None),
+    "project": ("project", "WANDB_PROJECT"),
+    "entity": ("entity", "WANDB_ENTITY"),
+    "id": ("run_id", "WANDB_RUN_ID"),
+    "name": ("run_name", "WANDB_NAME"),
+    "group": ("run_group", "WANDB_RUN_GROUP"),
+    "job_type": ("run_job_type", "WANDB_JOB_TYPE"),
+    "tags": ("run_tags", "WANDB_TAGS"),
+    "notes": ("run_notes", "WANDB_NOTES"),
+    "mode": ("mode", "WANDB_MODE"),
+    "dir": ("root_dir", "WANDB_DIR"),
+    "resume": ("resume", "WANDB_RESUME"),
+    "reinit": ("reinit", None),
 }
 
 
@@ -51,8 +63,7 @@ def _fields(settings) -> dict:
         return settings.to_dict()
     if isinstance(settings, dict):
         return dict(settings)
-    raise UsageError(f"settings must be a wandb.Settings or a dict, not "
-                     f"{type(settings).__name__}")
+    raise UsageError(f"settings must be a wandb.Settings or a dict, not {type(settings).__name__}")
 
 
 def resolve(args: dict, settings, environ) -> dict:

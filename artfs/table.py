@@ -26,8 +26,10 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    raise TypeError(f"a Table cell must be a JSON value (number, string, bool, None, list, "
-                    f"dict), not {type(value).__name__}; W&B media types are not supported")
+    raise TypeError(
+        f"a Table cell must be a JSON value (number, string, bool, None, list, "
+        f"dict), not {type(value).__name__}; W&B media types are not supported"
+    )
 
 
 def _kind(value: Any) -> str:
@@ -48,8 +50,20 @@ def _kind(value: Any) -> str:
 class Table:
     """Rows of named columns (W&B's ``wandb.Table``)."""
 
-    def __init__(self, columns=None, data=None, rows=None, dataframe=None, dtype=None,
-                 optional=True, allow_mixed_types: bool = False, log_mode: str = "IMMUTABLE"):
+    # (artifact, path) of the file it was first added as; set by Artifact.add, absent before
+    _artifact_target: tuple[Any, str]
+
+    def __init__(
+        self,
+        columns=None,
+        data=None,
+        rows=None,
+        dataframe=None,
+        dtype=None,
+        optional=True,
+        allow_mixed_types: bool = False,
+        log_mode: str = "IMMUTABLE",
+    ):
         self.log_mode = log_mode
         self._mixed = allow_mixed_types or dtype is not None  # dtype: the caller's promise
         if dataframe is None and _is_dataframe(data):
@@ -59,8 +73,11 @@ class Table:
         self.columns: list = list(columns) if columns is not None else list(_DEFAULT_COLUMNS)
         if len(set(self.columns)) != len(self.columns):
             raise ValueError(f"Table columns must be unique: {self.columns}")
-        self._optional = (list(optional) if isinstance(optional, list | tuple)
-                          else [bool(optional)] * len(self.columns))
+        self._optional = (
+            list(optional)
+            if isinstance(optional, list | tuple)
+            else [bool(optional)] * len(self.columns)
+        )
         self._kinds: dict = {}
         self.data: list[list] = []
         for row in _plain(data if data is not None else rows if rows is not None else []):
@@ -69,8 +86,9 @@ class Table:
     def add_data(self, *data) -> None:
         """Append one row: one value per column."""
         if len(data) != len(self.columns):
-            raise ValueError(f"This table expects {len(self.columns)} columns: {self.columns}, "
-                             f"found {len(data)}")
+            raise ValueError(
+                f"This table expects {len(self.columns)} columns: {self.columns}, found {len(data)}"
+            )
         row = [_plain(v) for v in data]
         for i, value in enumerate(row):
             self._check_type(i, value)
@@ -88,8 +106,10 @@ class Table:
             return
         known = self._kinds.setdefault(column, kind)
         if known != kind and not self._mixed:
-            raise TypeError(f"column {column!r} holds {known} values, not {kind} ({value!r}); "
-                            "pass allow_mixed_types=True to Table to allow that")
+            raise TypeError(
+                f"column {column!r} holds {known} values, not {kind} ({value!r}); "
+                "pass allow_mixed_types=True to Table to allow that"
+            )
 
     def add_column(self, name: str, data, optional: bool = False) -> None:
         """Append a column (one value per existing row)."""
@@ -97,8 +117,7 @@ class Table:
             raise ValueError(f"column name {name!r} must be a new string")
         values = _plain(list(data) if not hasattr(data, "tolist") else data)
         if self.columns and self.data and len(values) != len(self.data):
-            raise ValueError(f"column {name!r} has {len(values)} values for "
-                             f"{len(self.data)} rows")
+            raise ValueError(f"column {name!r} has {len(values)} values for {len(self.data)} rows")
         self.columns.append(name)
         self._optional.append(optional)
         for value in values:
@@ -120,6 +139,7 @@ class Table:
         if convert_to != "numpy":
             raise ValueError(f"convert_to must be None or 'numpy', not {convert_to!r}")
         import numpy
+
         return numpy.array(values)
 
     def get_index(self) -> list[int]:
@@ -140,10 +160,13 @@ class Table:
         return len(self.data)
 
     def __eq__(self, other) -> bool:
-        return (isinstance(other, Table) and self.columns == other.columns
-                and _same(self.data, other.data))
+        return (
+            isinstance(other, Table)
+            and self.columns == other.columns
+            and _same(self.data, other.data)
+        )
 
-    __hash__ = None  # mutable, as W&B's
+    __hash__ = None  # type: ignore[assignment]  # unhashable: mutable, as W&B's
 
     def __repr__(self) -> str:
         return f"<Table {len(self.data)} rows x {len(self.columns)} columns {self.columns}>"
@@ -151,17 +174,25 @@ class Table:
     # --- the JSON file (W&B's layout) ---------------------------------------------------
 
     def to_json(self, artifact=None) -> dict:
-        return {"_type": LOG_TYPE, "columns": self.columns, "data": self.data,
-                "ncols": len(self.columns), "nrows": len(self.data),
-                "column_types": self._column_types(), "log_mode": self.log_mode}
+        return {
+            "_type": LOG_TYPE,
+            "columns": self.columns,
+            "data": self.data,
+            "ncols": len(self.columns),
+            "nrows": len(self.data),
+            "column_types": self._column_types(),
+            "log_mode": self.log_mode,
+        }
 
     def _column_types(self) -> dict:
         type_map = {}
         for i, column in enumerate(self.columns):
             kind = {"wb_type": self._kinds.get(column, "any" if self._mixed else "none")}
             if i < len(self._optional) and self._optional[i] and kind["wb_type"] != "none":
-                kind = {"params": {"allowed_types": [{"wb_type": "none"}, kind]},
-                        "wb_type": "union"}
+                kind = {
+                    "params": {"allowed_types": [{"wb_type": "none"}, kind]},
+                    "wb_type": "union",
+                }
             type_map[str(column)] = kind
         return {"params": {"type_map": type_map}, "wb_type": "typedDict"}
 
@@ -169,8 +200,12 @@ class Table:
     def from_json(cls, json_obj: dict, source_artifact=None) -> "Table":
         if json_obj.get("_type") not in (LOG_TYPE, None) or "columns" not in json_obj:
             raise ValueError(f"not a W&B table (its _type is {json_obj.get('_type')!r})")
-        return cls(columns=json_obj["columns"], data=json_obj.get("data", []),
-                   allow_mixed_types=True, log_mode=json_obj.get("log_mode", "IMMUTABLE"))
+        return cls(
+            columns=json_obj["columns"],
+            data=json_obj.get("data", []),
+            allow_mixed_types=True,
+            log_mode=json_obj.get("log_mode", "IMMUTABLE"),
+        )
 
     @staticmethod
     def with_suffix(name: str) -> str:

@@ -21,8 +21,10 @@ def jsonable(value, what: str = "a logged value"):
     try:
         return _convert(value)
     except RecursionError:
-        raise UsageError(f"{what} is nested more than {MAX_DEPTH} levels deep; flatten it, "
-                         "or put it in a file of an artifact") from None
+        raise UsageError(
+            f"{what} is nested more than {MAX_DEPTH} levels deep; flatten it, "
+            "or put it in a file of an artifact"
+        ) from None
 
 
 def _convert(value):
@@ -45,6 +47,7 @@ def _convert(value):
     kind = type(value).__name__
     if kind not in _warned:
         _warned.add(kind)
-        warnings.warn(f"artfs: {kind} values have no JSON form here; recorded as text",
-                      stacklevel=3)
+        warnings.warn(
+            f"artfs: {kind} values have no JSON form here; recorded as text", stacklevel=3
+        )
     return str(value)

@@ -30,7 +30,9 @@ LEGACY_REGISTRY = "model-registry"
 
 
 def is_registry(project: str | None) -> bool:
-    return bool(project) and (project.startswith(REGISTRY_PREFIX) or project == LEGACY_REGISTRY)
+    return project is not None and (
+        project.startswith(REGISTRY_PREFIX) or project == LEGACY_REGISTRY
+    )
 
 
 def default_entity() -> str:
@@ -49,8 +51,7 @@ class Scope:
 
     def projects(self, store: Store) -> set[str]:
         found = {DEFAULT_PROJECT, self.default_project()}
-        return found | {r.get("project") for r in _runs(store)} - {None, ""}
-
+        return found | {project for r in _runs(store) if (project := r.get("project"))}
 
 
 NO_SCOPE = Scope()
@@ -107,8 +108,12 @@ def check_collection_name(name: str) -> str:
     """A name W&B accepts for a collection: an artifact name, or words with spaces."""
     if is_name(name):
         return name
-    if (name in (".", "..") or len(name) > MAX_NAME or not _COLLECTION_RE.fullmatch(name)
-            or name.strip() != name):
+    if (
+        name in (".", "..")
+        or len(name) > MAX_NAME
+        or not _COLLECTION_RE.fullmatch(name)
+        or name.strip() != name
+    ):
         return check_name(name, "collection name")  # raises, saying what is wrong with it
     return name
 
@@ -124,9 +129,11 @@ def is_name(name: str) -> bool:
 def check_project(store: Store, project: str, scope: Scope) -> str:
     known = scope.projects(store)
     if project not in known and not is_registry(project):
-        raise NotFound(f"project {project!r} is not in this store (it has "
-                       f"{', '.join(sorted(known))}); artifacts of all its projects share "
-                       "one namespace, so drop the prefix or use one of these")
+        raise NotFound(
+            f"project {project!r} is not in this store (it has "
+            f"{', '.join(sorted(known))}); artifacts of all its projects share "
+            "one namespace, so drop the prefix or use one of these"
+        )
     return project
 
 

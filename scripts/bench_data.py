@@ -138,8 +138,9 @@ class TextStream:
         return "".join(lines).encode()
 
 
-def write_mixed(path: Path, size: int, rng: random.Random,
-                text: Callable[[int], bytes], block: int = BLOCK) -> None:
+def write_mixed(
+    path: Path, size: int, rng: random.Random, text: Callable[[int], bytes], block: int = BLOCK
+) -> None:
     """Alternate blocks of random bytes and of ``text(n)``; the last is cut to ``size``."""
     with path.open("wb") as out:
         written, index = 0, 0

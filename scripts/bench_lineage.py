@@ -73,8 +73,9 @@ class Spec:
 
     @classmethod
     def for_scale(cls, scale: float) -> Spec:
-        return cls(big_size=max(int(GIB * scale), 2 * BLOCK),
-                   small_files=max(int(5_000 * scale), 100))
+        return cls(
+            big_size=max(int(GIB * scale), 2 * BLOCK), small_files=max(int(5_000 * scale), 100)
+        )
 
 
 # --- data ------------------------------------------------------------------------------
@@ -82,12 +83,19 @@ class Spec:
 
 def text_block(rng: random.Random, size: int) -> bytes:
     """CSV-like lines: compressible, but not one repeated pattern."""
-    words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
-             for _ in range(400)]
+    words = [
+        bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
+        for _ in range(400)
+    ]
     out, n = bytearray(), 0
     while len(out) < size:
-        out += b"%d,%s,%s,%d.%02d\n" % (n, rng.choice(words), rng.choice(words),
-                                        rng.randint(0, 9999), rng.randint(0, 99))
+        out += b"%d,%s,%s,%d.%02d\n" % (
+            n,
+            rng.choice(words),
+            rng.choice(words),
+            rng.randint(0, 9999),
+            rng.randint(0, 99),
+        )
         n += 1
     return bytes(out[:size])
 
@@ -154,8 +162,7 @@ def mounted(workdir: Path, mode: str) -> Iterator[tuple[Path, int]]:
     finally:
         force_unmount(mountpoint)
         if pid is not None and not wait_exit(pid):
-            print(f"warning: daemon {pid} still running after unmount; killing it",
-                  file=sys.stderr)
+            print(f"warning: daemon {pid} still running after unmount; killing it", file=sys.stderr)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
 
@@ -196,20 +203,36 @@ def cat_small(mount: Path, spec: Spec, per_file: bool) -> None:
     xargs = ["xargs", "-0"] + (["-n", "1"] if per_file else []) + ["cat"]
     done = subprocess.run(xargs, input=listing, stdout=subprocess.PIPE, check=True)
     if len(done.stdout) != spec.small_files * spec.small_size:
-        raise RuntimeError(f"cat read {len(done.stdout)} bytes, expected "
-                           f"{spec.small_files * spec.small_size}")
+        raise RuntimeError(
+            f"cat read {len(done.stdout)} bytes, expected {spec.small_files * spec.small_size}"
+        )
 
 
 def workloads(spec: Spec) -> list[Workload]:
     small_total = spec.small_files * spec.small_size
     n, kib = spec.small_files, spec.small_size // KIB
     return [
-        Workload("big", f"sequential read, {spec.big_size / MIB:.0f} MiB file", spec.big_size,
-                 1, lambda m: read_big(m, spec)),
-        Workload("per_file", f"{n} x {kib} KiB, one cat per file", small_total, n,
-                 lambda m: cat_small(m, spec, per_file=True)),
-        Workload("one_cat", f"{n} x {kib} KiB, one cat for all", small_total, n,
-                 lambda m: cat_small(m, spec, per_file=False)),
+        Workload(
+            "big",
+            f"sequential read, {spec.big_size / MIB:.0f} MiB file",
+            spec.big_size,
+            1,
+            lambda m: read_big(m, spec),
+        ),
+        Workload(
+            "per_file",
+            f"{n} x {kib} KiB, one cat per file",
+            small_total,
+            n,
+            lambda m: cat_small(m, spec, per_file=True),
+        ),
+        Workload(
+            "one_cat",
+            f"{n} x {kib} KiB, one cat for all",
+            small_total,
+            n,
+            lambda m: cat_small(m, spec, per_file=False),
+        ),
     ]
 
 
@@ -253,11 +276,15 @@ def measure(workdir: Path, spec: Spec, rounds: int) -> tuple[dict, dict]:
                     artifact = "big" if work.key == "big" else "small"
                     got = recorded(store, artifact, before)
                     if got != (work.files, work.unit_bytes):
-                        raise RuntimeError(f"{work.label}: recorded {got[0]} files, {got[1]} "
-                                           f"bytes; expected {work.files}, {work.unit_bytes}")
-            rates = [f"{mode} " + " ".join(f"{work.unit_bytes / MIB / t:.0f}"
-                                           for t in times[work.key][mode][-2:])
-                     for mode in MODES]
+                        raise RuntimeError(
+                            f"{work.label}: recorded {got[0]} files, {got[1]} "
+                            f"bytes; expected {work.files}, {work.unit_bytes}"
+                        )
+            rates = [
+                f"{mode} "
+                + " ".join(f"{work.unit_bytes / MIB / t:.0f}" for t in times[work.key][mode][-2:])
+                for mode in MODES
+            ]
             print(f"  round {r + 1}: {work.key}: {', '.join(rates)} MiB/s", file=sys.stderr)
     return times, cpu
 
@@ -268,14 +295,17 @@ def measure(workdir: Path, spec: Spec, rounds: int) -> tuple[dict, dict]:
 def report(times: dict, cpu: dict, spec: Spec, rounds: int) -> bool:
     rows, ok_all = [], True
     for work in workloads(spec):
-        rate = {mode: statistics.median(work.unit_bytes / MIB / t for t in times[work.key][mode])
-                for mode in MODES}
+        rate = {
+            mode: statistics.median(work.unit_bytes / MIB / t for t in times[work.key][mode])
+            for mode in MODES
+        }
         # The judged number: per round, the summed times of its two "off" and two "on"
         # measurements (ABBA, back to back), so the machine's drift between and within
         # rounds cancels; then the median over rounds.
         on, off = times[work.key]["on"], times[work.key]["off"]
-        ratio = statistics.median(sum(off[i:i + 2]) / sum(on[i:i + 2])
-                                  for i in range(0, len(on), 2))
+        ratio = statistics.median(
+            sum(off[i : i + 2]) / sum(on[i : i + 2]) for i in range(0, len(on), 2)
+        )
         ok = ratio >= GOAL
         ok_all &= ok
         files_s = ""
@@ -283,19 +313,43 @@ def report(times: dict, cpu: dict, spec: Spec, rounds: int) -> bool:
             per = {mode: work.files / statistics.median(times[work.key][mode]) for mode in MODES}
             files_s = f"{per['on']:.0f} / {per['off']:.0f}"
         daemon = {mode: statistics.median(cpu[work.key][mode]) for mode in MODES}
-        rows.append([work.label, f"{rate['on']:.0f}", f"{rate['off']:.0f}",
-                     f"{rate['on'] / rate['off']:.3f}", f"{ratio:.3f}",
-                     files_s, f"{daemon['on']:.2f} / {daemon['off']:.2f}",
-                     f">= {GOAL:.2f}", "PASS" if ok else "FAIL"])
-    print(f"\nlineage recording on vs --no-lineage: MiB/s, median of {rounds} ABBA rounds "
-          "(fresh mount per read, store warm in page cache)")
-    print_table(["workload", "on MiB/s", "off MiB/s", "on/off", "paired on/off",
-                 "files/s on / off",
-                 "daemon CPU s on / off", "goal (paired)", "result"], rows)
+        rows.append(
+            [
+                work.label,
+                f"{rate['on']:.0f}",
+                f"{rate['off']:.0f}",
+                f"{rate['on'] / rate['off']:.3f}",
+                f"{ratio:.3f}",
+                files_s,
+                f"{daemon['on']:.2f} / {daemon['off']:.2f}",
+                f">= {GOAL:.2f}",
+                "PASS" if ok else "FAIL",
+            ]
+        )
+    print(
+        f"\nlineage recording on vs --no-lineage: MiB/s, median of {rounds} ABBA rounds "
+        "(fresh mount per read, store warm in page cache)"
+    )
+    print_table(
+        [
+            "workload",
+            "on MiB/s",
+            "off MiB/s",
+            "on/off",
+            "paired on/off",
+            "files/s on / off",
+            "daemon CPU s on / off",
+            "goal (paired)",
+            "result",
+        ],
+        rows,
+    )
     print("every measurement, MiB/s (on | off):")
     for work in workloads(spec):
-        cells = [" ".join(f"{work.unit_bytes / MIB / t:.0f}" for t in times[work.key][mode])
-                 for mode in MODES]
+        cells = [
+            " ".join(f"{work.unit_bytes / MIB / t:.0f}" for t in times[work.key][mode])
+            for mode in MODES
+        ]
         print(f"  {work.key}: {cells[0]} | {cells[1]}")
     return ok_all
 
@@ -309,12 +363,20 @@ def artfs_source() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/artfs-bench-lineage"))
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="1.0: a 1 GiB file and 5,000 files of 16 KiB; 0.05 is quick")
-    parser.add_argument("--rounds", type=int, default=12,
-                        help="ABBA rounds, each measuring each mode twice: a measurement "
-                             "varies by 10-20%%, and 5-7 rounds still let one noisy round "
-                             "swing a 1%% effect past 5%% (about 15 minutes)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="1.0: a 1 GiB file and 5,000 files of 16 KiB; 0.05 is quick",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=12,
+        help="ABBA rounds, each measuring each mode twice: a measurement "
+        "varies by 10-20%%, and 5-7 rounds still let one noisy round "
+        "swing a 1%% effect past 5%% (about 15 minutes)",
+    )
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -326,12 +388,15 @@ def main() -> None:
         times, cpu = measure(workdir, spec, args.rounds)
     finally:
         force_unmount(workdir / "mnt")
-    print(f"\nscale {args.scale}; {os.cpu_count()} CPUs, kernel {os.uname().release}; "
-          f"artfs from {artfs_source()}; load average {load_before:.1f} before, "
-          f"{os.getloadavg()[0]:.1f} after")
+    print(
+        f"\nscale {args.scale}; {os.cpu_count()} CPUs, kernel {os.uname().release}; "
+        f"artfs from {artfs_source()}; load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after"
+    )
     ok = report(times, cpu, spec, args.rounds)
-    print(f"overall: {'PASS' if ok else 'FAIL'} (recording on within "
-          f"{(1 - GOAL) * 100:.0f}% of off)")
+    print(
+        f"overall: {'PASS' if ok else 'FAIL'} (recording on within {(1 - GOAL) * 100:.0f}% of off)"
+    )
 
 
 if __name__ == "__main__":

@@ -68,8 +68,12 @@ SECOND_READS = 3
 RAISED_READ_AHEAD_KB = 4096
 MOUNT_TIMEOUT = 120
 # Where the store's versions put what memfs serves as data/NAME.
-ARTFS_PATHS = {"big.bin": "big/v0/big.bin", "tree": "tree/v0", "huge.bin": "huge/v0/huge.bin",
-               "wide": "wide/v0"}
+ARTFS_PATHS = {
+    "big.bin": "big/v0/big.bin",
+    "tree": "tree/v0",
+    "huge.bin": "huge/v0/huge.bin",
+    "wide": "wide/v0",
+}
 
 GOAL_FIRST = 0.50  # first read >= 50% of memfs
 GOAL_SECOND = 0.90  # second read >= 90% of memfs's
@@ -92,11 +96,13 @@ class Spec:
 
     @classmethod
     def for_scale(cls, scale: float) -> Spec:
-        return cls(big_size=max(int(GIB * scale), 2 * BLOCK),
-                   tree_files=max(int(20_000 * scale), 1),
-                   tree_dirs=max(int(200 * scale), 1),
-                   huge_size=max(int(10 * GIB * scale), 16 * MIB),
-                   wide_files=max(int(100_000 * scale), 1))
+        return cls(
+            big_size=max(int(GIB * scale), 2 * BLOCK),
+            tree_files=max(int(20_000 * scale), 1),
+            tree_dirs=max(int(200 * scale), 1),
+            huge_size=max(int(10 * GIB * scale), 16 * MIB),
+            wide_files=max(int(100_000 * scale), 1),
+        )
 
 
 # --- data ------------------------------------------------------------------------------
@@ -104,8 +110,9 @@ class Spec:
 
 def write_big(path: Path, spec: Spec) -> None:
     """Alternate blocks of random bytes and CSV-like text: half of each."""
-    write_mixed(path, spec.big_size, random.Random(spec.seed), TextStream(spec.seed + 1).read,
-                BLOCK)
+    write_mixed(
+        path, spec.big_size, random.Random(spec.seed), TextStream(spec.seed + 1).read, BLOCK
+    )
 
 
 def write_tree(root: Path, spec: Spec) -> None:
@@ -142,7 +149,7 @@ def write_huge(path: Path, spec: Spec) -> None:
             parts = []
             for k in range(per_write):
                 stamp = b"%016x\n" % (offset + k * HUGE_PERIOD)
-                parts += [stamp, base[len(stamp):]]
+                parts += [stamp, base[len(stamp) :]]
             data = b"".join(parts)[: spec.huge_size - offset]
             out.write(data)
             offset += len(data)
@@ -163,8 +170,10 @@ def prepare(workdir: Path, spec: Spec) -> None:
     need = spec.big_size * 2 + spec.huge_size * 1.2 + 256 * MIB
     free = shutil.disk_usage(workdir).free
     if free < need:
-        raise SystemExit(f"{workdir} has {free / GIB:.1f} GiB free; this scale needs "
-                         f"about {need / GIB:.1f} GiB (use --scale or --workdir)")
+        raise SystemExit(
+            f"{workdir} has {free / GIB:.1f} GiB free; this scale needs "
+            f"about {need / GIB:.1f} GiB (use --scale or --workdir)"
+        )
     data, store = workdir / "data", workdir / "store"
     (data / "tree").mkdir(parents=True)
     steps: list[tuple[str, Callable[[], None]]] = [
@@ -209,8 +218,9 @@ class Mount:
 
 
 def bdi_read_ahead(mountpoint: Path) -> Path:
-    device = subprocess.run(["mountpoint", "-d", str(mountpoint)], capture_output=True,
-                            text=True, check=True).stdout.strip()
+    device = subprocess.run(
+        ["mountpoint", "-d", str(mountpoint)], capture_output=True, text=True, check=True
+    ).stdout.strip()
     return Path(f"/sys/class/bdi/{device}/read_ahead_kb")
 
 
@@ -228,9 +238,17 @@ def mounted(kind: str, workdir: Path, read_ahead_kb: int | None = None) -> Itera
             pid = next(m["pid"] for m in found if Path(m["mountpoint"]) == mountpoint)
         else:
             flags = ["--xattrs"] if kind == "memfs-xattrs" else []
-            proc = subprocess.Popen([PYTHON, str(REPO / "scripts" / "memfs.py"), *flags,
-                                     str(workdir / "data"), str(mountpoint)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [
+                    PYTHON,
+                    str(REPO / "scripts" / "memfs.py"),
+                    *flags,
+                    str(workdir / "data"),
+                    str(mountpoint),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             pid = proc.pid
             deadline = time.monotonic() + MOUNT_TIMEOUT
             while not os.path.ismount(mountpoint):
@@ -244,8 +262,10 @@ def mounted(kind: str, workdir: Path, read_ahead_kb: int | None = None) -> Itera
     finally:
         force_unmount(mountpoint)
         if pid is not None and not wait_exit(pid):
-            print(f"warning: {kind} daemon {pid} still running after unmount; killing it",
-                  file=sys.stderr)
+            print(
+                f"warning: {kind} daemon {pid} still running after unmount; killing it",
+                file=sys.stderr,
+            )
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
         if proc is not None:
@@ -291,8 +311,9 @@ def read_file(path: Path, expect: int) -> None:
 
 
 def find(path: Path, expect: int) -> None:
-    out = subprocess.run(["find", str(path), "-printf", "%s %p\n"], capture_output=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["find", str(path), "-printf", "%s %p\n"], capture_output=True, check=True
+    ).stdout
     listed = out.count(b"\n")
     if listed != expect:
         raise RuntimeError(f"find listed {listed} entries, expected {expect}")
@@ -429,69 +450,152 @@ def report(res: Results, spec: Spec, repeat: int) -> None:
     cold = "drop_caches + fresh mount" if res.dropped else "fresh mount; no drop_caches"
     assert res.huge is not None
     rows = [
-        [f"first read {big}, MiB/s ({cold})", f"{first['artfs']:.0f}", f"{first['memfs']:.0f}",
-         f"{first['artfs'] / first['memfs']:.2f}", f">= {GOAL_FIRST:.2f}",
-         verdict(first["artfs"] >= GOAL_FIRST * first["memfs"])],
-        [f"second read {big}, MiB/s (page cache)", f"{second['artfs']:.0f}",
-         f"{second['memfs']:.0f}", f"{second['artfs'] / second['memfs']:.2f}",
-         f">= {GOAL_SECOND:.2f}", verdict(second["artfs"] >= GOAL_SECOND * second["memfs"])],
-        [f"find -printf, {spec.tree_files} files / {spec.tree_dirs} dirs, s",
-         f"{found['artfs']:.2f}", f"{found['memfs']:.2f}",
-         f"{found['artfs'] / found['memfs']:.2f}", f"<= {GOAL_FIND:.2f}",
-         verdict(found["artfs"] <= GOAL_FIND * found["memfs"])],
-        [f"ls -l of one directory of {spec.wide_files} files, s",
-         f"{long['artfs']:.2f}", f"{long['memfs']:.2f}",
-         f"{long['artfs'] / long['memfs']:.2f}", f"<= {GOAL_LS_LONG:.2f}",
-         verdict(long["artfs"] <= GOAL_LS_LONG * long["memfs"])],
-        [f"daemon peak RSS reading {huge}, MiB", f"{res.rss_peak / MIB:.0f}", "-", "-",
-         f"< {GOAL_RSS / MIB:.0f} MiB", verdict(res.rss_peak < GOAL_RSS)],
-        ["  info: ls -l, memfs answering getxattr (2 round trips a file), s",
-         f"{long['artfs']:.2f}", f"{median_seconds(res.ls_long_xattrs):.2f}",
-         f"{long['artfs'] / median_seconds(res.ls_long_xattrs):.2f}", "", ""],
-        ["  info: daemon CPU s during first read", f"{cpu['artfs']:.2f}",
-         f"{cpu['memfs']:.2f}", "", "", ""],
-        ["  info: first read, store files in page cache, MiB/s",
-         f"{median_rate(res.first_warm_store, size):.0f}", "", "", "", ""],
-        ["  info: store decoding alone (no FUSE; cold), MiB/s",
-         f"{size / MIB / statistics.median(res.decode_alone):.0f}", f"{first['memfs']:.0f}",
-         f"{size / MIB / statistics.median(res.decode_alone) / first['memfs']:.2f}", "", ""],
-        [f"  info: read {huge} (cold), MiB/s; daemon CPU s",
-         f"{res.huge.rate(spec.huge_size):.0f}; {res.huge.cpu:.1f}", "", "", "", ""],
-        ["  info: daemon VmHWM right after mount, MiB", f"{res.rss_idle / MIB:.0f}",
-         "", "", "", ""],
+        [
+            f"first read {big}, MiB/s ({cold})",
+            f"{first['artfs']:.0f}",
+            f"{first['memfs']:.0f}",
+            f"{first['artfs'] / first['memfs']:.2f}",
+            f">= {GOAL_FIRST:.2f}",
+            verdict(first["artfs"] >= GOAL_FIRST * first["memfs"]),
+        ],
+        [
+            f"second read {big}, MiB/s (page cache)",
+            f"{second['artfs']:.0f}",
+            f"{second['memfs']:.0f}",
+            f"{second['artfs'] / second['memfs']:.2f}",
+            f">= {GOAL_SECOND:.2f}",
+            verdict(second["artfs"] >= GOAL_SECOND * second["memfs"]),
+        ],
+        [
+            f"find -printf, {spec.tree_files} files / {spec.tree_dirs} dirs, s",
+            f"{found['artfs']:.2f}",
+            f"{found['memfs']:.2f}",
+            f"{found['artfs'] / found['memfs']:.2f}",
+            f"<= {GOAL_FIND:.2f}",
+            verdict(found["artfs"] <= GOAL_FIND * found["memfs"]),
+        ],
+        [
+            f"ls -l of one directory of {spec.wide_files} files, s",
+            f"{long['artfs']:.2f}",
+            f"{long['memfs']:.2f}",
+            f"{long['artfs'] / long['memfs']:.2f}",
+            f"<= {GOAL_LS_LONG:.2f}",
+            verdict(long["artfs"] <= GOAL_LS_LONG * long["memfs"]),
+        ],
+        [
+            f"daemon peak RSS reading {huge}, MiB",
+            f"{res.rss_peak / MIB:.0f}",
+            "-",
+            "-",
+            f"< {GOAL_RSS / MIB:.0f} MiB",
+            verdict(res.rss_peak < GOAL_RSS),
+        ],
+        [
+            "  info: ls -l, memfs answering getxattr (2 round trips a file), s",
+            f"{long['artfs']:.2f}",
+            f"{median_seconds(res.ls_long_xattrs):.2f}",
+            f"{long['artfs'] / median_seconds(res.ls_long_xattrs):.2f}",
+            "",
+            "",
+        ],
+        [
+            "  info: daemon CPU s during first read",
+            f"{cpu['artfs']:.2f}",
+            f"{cpu['memfs']:.2f}",
+            "",
+            "",
+            "",
+        ],
+        [
+            "  info: first read, store files in page cache, MiB/s",
+            f"{median_rate(res.first_warm_store, size):.0f}",
+            "",
+            "",
+            "",
+            "",
+        ],
+        [
+            "  info: store decoding alone (no FUSE; cold), MiB/s",
+            f"{size / MIB / statistics.median(res.decode_alone):.0f}",
+            f"{first['memfs']:.0f}",
+            f"{size / MIB / statistics.median(res.decode_alone) / first['memfs']:.2f}",
+            "",
+            "",
+        ],
+        [
+            f"  info: read {huge} (cold), MiB/s; daemon CPU s",
+            f"{res.huge.rate(spec.huge_size):.0f}; {res.huge.cpu:.1f}",
+            "",
+            "",
+            "",
+            "",
+        ],
+        [
+            "  info: daemon VmHWM right after mount, MiB",
+            f"{res.rss_idle / MIB:.0f}",
+            "",
+            "",
+            "",
+            "",
+        ],
     ]
-    print(f"\nartfs mount vs memfs (median of {repeat}; read_ahead_kb as each mount set it: "
-          f"artfs {res.read_ahead_kb['artfs']}, memfs {res.read_ahead_kb['memfs']})")
+    print(
+        f"\nartfs mount vs memfs (median of {repeat}; read_ahead_kb as each mount set it: "
+        f"artfs {res.read_ahead_kb['artfs']}, memfs {res.read_ahead_kb['memfs']})"
+    )
     print_table(["measure", "artfs", "memfs", "ratio", "goal", "result"], rows)
     print("every run (artfs | memfs), to judge the noise:")
-    for label, runs, rate in [("first read, MiB/s", res.first, True),
-                              ("second read, MiB/s", res.second, True),
-                              ("find, s", res.find, False),
-                              ("ls -l, s", res.ls_long, False),
-                              (f"first read at {RAISED_READ_AHEAD_KB} KiB, MiB/s",
-                               res.ra_first, True)]:
-        cells = [" ".join(f"{t.rate(size):.0f}" if rate else f"{t.seconds:.2f}"
-                          for t in runs[kind]) for kind in KINDS]
+    for label, runs, rate in [
+        ("first read, MiB/s", res.first, True),
+        ("second read, MiB/s", res.second, True),
+        ("find, s", res.find, False),
+        ("ls -l, s", res.ls_long, False),
+        (f"first read at {RAISED_READ_AHEAD_KB} KiB, MiB/s", res.ra_first, True),
+    ]:
+        cells = [
+            " ".join(f"{t.rate(size):.0f}" if rate else f"{t.seconds:.2f}" for t in runs[kind])
+            for kind in KINDS
+        ]
         print(f"  {label}: {cells[0]} | {cells[1]}")
-    print(f"\nfirst read {big} with read-ahead raised (MiB/s, median of {repeat}; "
-          "the table above used each mount's own)")
-    print_table(["read_ahead_kb", "artfs", "memfs", "artfs/memfs"], [
-        [f"as mounted ({res.read_ahead_kb['artfs']}/{res.read_ahead_kb['memfs']})",
-         f"{first['artfs']:.0f}", f"{first['memfs']:.0f}",
-         f"{first['artfs'] / first['memfs']:.2f}"],
-        [str(RAISED_READ_AHEAD_KB), f"{ra['artfs']:.0f}", f"{ra['memfs']:.0f}",
-         f"{ra['artfs'] / ra['memfs']:.2f}"],
-    ])
+    print(
+        f"\nfirst read {big} with read-ahead raised (MiB/s, median of {repeat}; "
+        "the table above used each mount's own)"
+    )
+    print_table(
+        ["read_ahead_kb", "artfs", "memfs", "artfs/memfs"],
+        [
+            [
+                f"as mounted ({res.read_ahead_kb['artfs']}/{res.read_ahead_kb['memfs']})",
+                f"{first['artfs']:.0f}",
+                f"{first['memfs']:.0f}",
+                f"{first['artfs'] / first['memfs']:.2f}",
+            ],
+            [
+                str(RAISED_READ_AHEAD_KB),
+                f"{ra['artfs']:.0f}",
+                f"{ra['memfs']:.0f}",
+                f"{ra['artfs'] / ra['memfs']:.2f}",
+            ],
+        ],
+    )
     helps = {k: ra[k] > first[k] * 1.05 for k in ra}
-    print("raising read_ahead_kb helps: " + ", ".join(
-        f"{k} {'yes' if v else 'no'} ({ra[k] / first[k]:.2f}x)" for k, v in helps.items()))
+    print(
+        "raising read_ahead_kb helps: "
+        + ", ".join(
+            f"{k} {'yes' if v else 'no'} ({ra[k] / first[k]:.2f}x)" for k, v in helps.items()
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/artfs-bench-mount"))
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="size of the data (1.0: 1 GiB, 20,000 files, 10 GiB; 0.05 is quick)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="size of the data (1.0: 1 GiB, 20,000 files, 10 GiB; 0.05 is quick)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measure (median)")
     args = parser.parse_args()
     workdir = args.workdir.resolve()
@@ -504,12 +608,14 @@ def main() -> None:
     finally:
         for kind in (*KINDS, "memfs-xattrs"):
             force_unmount(workdir / "mnt" / kind)
-    print(f"\nscale {args.scale}: big.bin {spec.big_size / MIB:.0f} MiB, tree "
-          f"{spec.tree_files} files, huge.bin {spec.huge_size / GIB:.2f} GiB; store "
-          f"{du(workdir / 'store') / MIB:.0f} MiB on disk; {os.cpu_count()} CPUs, "
-          f"kernel {os.uname().release}; artfs {artfs_revision()}\nload average "
-          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work skews every "
-          "number)")
+    print(
+        f"\nscale {args.scale}: big.bin {spec.big_size / MIB:.0f} MiB, tree "
+        f"{spec.tree_files} files, huge.bin {spec.huge_size / GIB:.2f} GiB; store "
+        f"{du(workdir / 'store') / MIB:.0f} MiB on disk; {os.cpu_count()} CPUs, "
+        f"kernel {os.uname().release}; artfs {artfs_revision()}\nload average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work skews every "
+        "number)"
+    )
     report(results, spec, args.repeat)
 
 

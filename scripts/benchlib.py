@@ -14,8 +14,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 def artfs(store: Path, *args: str) -> subprocess.CompletedProcess:
     """``python -m artfs --store STORE ARGS``; RuntimeError with its stderr if it fails."""
-    result = subprocess.run([sys.executable, "-m", "artfs", "--store", str(store), *args],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "artfs", "--store", str(store), *args],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"artfs {' '.join(args)} failed: {result.stderr.strip()}")
     return result
@@ -37,10 +40,15 @@ def cpu_seconds(pid: int) -> float:
 
 def artfs_revision() -> str:
     """The commit measured, marked when artfs/ has uncommitted changes."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                          capture_output=True, text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "artfs"], cwd=REPO,
-                           capture_output=True, text=True).stdout.strip()
+    head = (
+        subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        or "unknown"
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "artfs"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     return head + ("+dirty" if dirty else "")
 
 
@@ -65,5 +73,9 @@ def wait_exit(pid: int, timeout: float = 15) -> bool:
 def print_table(header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                        for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )

@@ -34,8 +34,9 @@ ARTFS = [sys.executable, "-m", "artfs"]
 
 
 def artfs(store: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*ARTFS, "--store", str(store), *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [*ARTFS, "--store", str(store), *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def unmount(path: Path) -> None:
@@ -85,8 +86,12 @@ def crash_campaign(work: Path, kills: int, files: int, size: int) -> list[list]:
         for round_ in range(1, kills + 1):
             expected = stage(staging, round_, files, size)
             delay = 0.8 * startup + (took - 0.6 * startup) * (round_ - 1) / max(kills - 1, 1)
-            client = subprocess.Popen([*ARTFS, "--store", str(store), "commit", "ds"],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            client = subprocess.Popen(
+                [*ARTFS, "--store", str(store), "commit", "ds"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             time.sleep(delay)
             os.kill(daemon_pid(store), signal.SIGKILL)
             out, err = client.communicate(timeout=300)
@@ -96,15 +101,25 @@ def crash_campaign(work: Path, kills: int, files: int, size: int) -> list[list]:
             labels = [v["version"] for v in json.loads(artfs(store, "ls", "ds", "--json").stdout)]
             if client.returncode == 0:
                 committed[int(out.strip().rsplit(":v", 1)[1])] = expected
-            versions_ok = all(digests(mount / "artifacts" / "ds" / label)
-                              == committed.get(int(label[1:]), expected) for label in labels)
+            versions_ok = all(
+                digests(mount / "artifacts" / "ds" / label)
+                == committed.get(int(label[1:]), expected)
+                for label in labels
+            )
             again = artfs(store, "commit", "ds")
             number = int(again.stdout.strip().rsplit(":v", 1)[1]) if again.returncode == 0 else -1
             committed[number] = expected
             next_ok = number >= 0 and digests(mount / "artifacts" / "ds" / f"v{number}") == expected
             said = out.strip() or err.strip().split(";")[-1].strip()[:40]
-            rows.append(["crash", f"kill at {delay:.3f} s", client.returncode, said,
-                         ok(staging_ok and versions_ok and next_ok)])
+            rows.append(
+                [
+                    "crash",
+                    f"kill at {delay:.3f} s",
+                    client.returncode,
+                    said,
+                    ok(staging_ok and versions_ok and next_ok),
+                ]
+            )
     finally:
         unmount(mount)
     return rows
@@ -142,22 +157,46 @@ def full_disk_campaign(work: Path, rounds: int) -> list[list]:
         served = 0
         for _ in range(rounds):
             for i in range(20):
-                done = subprocess.run(["cat", str(mount / "artifacts/ds/v0" / f"f{i}.txt")],
-                                      capture_output=True, start_new_session=True)
+                done = subprocess.run(
+                    ["cat", str(mount / "artifacts/ds/v0" / f"f{i}.txt")],
+                    capture_output=True,
+                    start_new_session=True,
+                )
                 served += done.stdout == f"file {i}\n".encode() * 100
             time.sleep(0.3)
-        rows.append(["full disk", f"{rounds * 20} reads, disk full", 0,
-                     f"{served} served right", ok(served == rounds * 20)])
+        rows.append(
+            [
+                "full disk",
+                f"{rounds * 20} reads, disk full",
+                0,
+                f"{served} served right",
+                ok(served == rounds * 20),
+            ]
+        )
         put = artfs(store, "put", str(src), "--name", "other")
         one_line = put.stderr.count("\n") == 1 and "is full" in put.stderr
-        rows.append(["full disk", "put", put.returncode, put.stderr.strip()[7:47],
-                     ok(put.returncode == 1 and one_line)])
+        rows.append(
+            [
+                "full disk",
+                "put",
+                put.returncode,
+                put.stderr.strip()[7:47],
+                ok(put.returncode == 1 and one_line),
+            ]
+        )
         filler.unlink()
         time.sleep(2.5)
         runs = json.loads(artfs(store, "runs", "ls", "--all", "--json").stdout)
         recorded = [r for r in runs if r.get("implicit")]
-        rows.append(["full disk", "room again: lineage", 0, f"{len(recorded)} implicit runs",
-                     ok(bool(recorded))])
+        rows.append(
+            [
+                "full disk",
+                "room again: lineage",
+                0,
+                f"{len(recorded)} implicit runs",
+                ok(bool(recorded)),
+            ]
+        )
     finally:
         unmount(mount)
         subprocess.run(["umount", "-l", str(disk)], check=False)
@@ -175,8 +214,12 @@ def hostile_destination_campaign(work: Path) -> list[list]:
     outside.mkdir()
     (outside / "victim").write_bytes(b"untouched")
     assert artfs(store, "put", str(src), "--name", "ds").returncode == 0
-    plants = {"file": ["top.txt"], "nested file": ["sub/inner.txt"],
-              "old temporary name": ["sub/inner.txt.artfs-tmp"], "directory": ["sub"]}
+    plants = {
+        "file": ["top.txt"],
+        "nested file": ["sub/inner.txt"],
+        "old temporary name": ["sub/inner.txt.artfs-tmp"],
+        "directory": ["sub"],
+    }
     rows = []
     for label, names in plants.items():
         dest = work / f"dest-{label.replace(' ', '-')}"
@@ -187,10 +230,18 @@ def hostile_destination_campaign(work: Path) -> list[list]:
                 target.rmdir()
             target.symlink_to(outside if label == "directory" else outside / "victim")
         got = artfs(store, "get", "ds:v0", str(dest), "--force")
-        untouched = (outside / "victim").read_bytes() == b"untouched" and \
-            sorted(p.name for p in outside.iterdir()) == ["victim"]
-        rows.append(["hostile dest", f"link at {label}", got.returncode,
-                     (got.stderr.strip() or "written")[7:47], ok(untouched)])
+        untouched = (outside / "victim").read_bytes() == b"untouched" and sorted(
+            p.name for p in outside.iterdir()
+        ) == ["victim"]
+        rows.append(
+            [
+                "hostile dest",
+                f"link at {label}",
+                got.returncode,
+                (got.stderr.strip() or "written")[7:47],
+                ok(untouched),
+            ]
+        )
     return rows
 
 

@@ -52,8 +52,14 @@ class Row:
 
     def cells(self) -> list[str]:
         one = "-" if self.lines == 0 else "yes" if self.lines == 1 else f"no ({self.lines})"
-        return [self.case, self.command, str(self.code), one,
-                "yes" if self.traceback else "no", self.problem or "ok"]
+        return [
+            self.case,
+            self.command,
+            str(self.code),
+            one,
+            "yes" if self.traceback else "no",
+            self.problem or "ok",
+        ]
 
 
 # --- the seeded store ---------------------------------------------------------------------
@@ -67,11 +73,36 @@ def make_template(root: Path) -> Path:
     (src / "sub" / "big.bin").write_bytes(rnd.randbytes(900_000))  # several chunks
     artfs(store, "put", str(src), "--name", "ds", "-m", "first")
     (src / "a.txt").write_bytes(rnd.randbytes(3000))
-    artfs(store, "put", str(src), "--name", "ds", "--alias", "best",
-          "--metadata", '{"rows": 3, "split": {"train": 0.8}}')
+    artfs(
+        store,
+        "put",
+        str(src),
+        "--name",
+        "ds",
+        "--alias",
+        "best",
+        "--metadata",
+        '{"rows": 3, "split": {"train": 0.8}}',
+    )
     (src / "sub" / "c.txt").write_text("third")
-    artfs(store, "run", "--job-type", "make", "--config", '{"lr": 0.1}', "--",
-          sys.executable, "-m", "artfs", "--store", str(store), "put", str(src), "--name", "ds")
+    artfs(
+        store,
+        "run",
+        "--job-type",
+        "make",
+        "--config",
+        '{"lr": 0.1}',
+        "--",
+        sys.executable,
+        "-m",
+        "artfs",
+        "--store",
+        str(store),
+        "put",
+        str(src),
+        "--name",
+        "ds",
+    )
     (root / "model").mkdir()
     (root / "model" / "w.bin").write_bytes(rnd.randbytes(5000))
     artfs(store, "put", str(root / "model"), "--name", "model", "--type", "model")
@@ -86,9 +117,14 @@ def chunk_files(store: Path) -> set[str]:
 
 
 def run(store: Path, args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "artfs", "--store", str(store), *args],
-                          capture_output=True, text=True, timeout=300, cwd=REPO,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "artfs", "--store", str(store), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def judge(case: str, command: str, result: subprocess.CompletedProcess) -> Row:
@@ -99,8 +135,11 @@ def judge(case: str, command: str, result: subprocess.CompletedProcess) -> Row:
         row.problem = f"signal {-code}" if code < 0 else f"exit {code}"
     elif row.traceback:
         row.problem = "traceback"
-    elif (code and not (command == "verify" and lines == 0)
-          and (lines != 1 or not err.startswith("artfs: error: "))):
+    elif (
+        code
+        and not (command == "verify" and lines == 0)
+        and (lines != 1 or not err.startswith("artfs: error: "))
+    ):
         row.problem = f"{lines} error lines"
     return row
 
@@ -125,8 +164,11 @@ def mount_command(case: str, store: Path, work: Path) -> Row:
     result = run(store, ["mount", str(mnt)])
     row = judge(case, "mount", result)
     if result.returncode == 0:
-        walked = subprocess.run(["find", str(mnt / "artifacts"), "-type", "f", "-exec",
-                                 "cat", "{}", "+"], capture_output=True, timeout=300)
+        walked = subprocess.run(
+            ["find", str(mnt / "artifacts"), "-type", "f", "-exec", "cat", "{}", "+"],
+            capture_output=True,
+            timeout=300,
+        )
         alive = os.path.ismount(mnt) and os.path.isdir(mnt / "artifacts")
         umount = run(store, ["umount", str(mnt)])
         if not alive:
@@ -168,39 +210,52 @@ except ArtfsError as e:
 
 def api_metadata(depth: int):
     def case(store: Path, work: Path) -> list[Row]:
-        result = subprocess.run([sys.executable, "-c", API_LOG, str(depth), str(store / ".." /
-                                 "src" / "a.txt")], capture_output=True, text=True, cwd=REPO,
-                                env={**os.environ, "ARTFS_HOME": str(store)}, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-c", API_LOG, str(depth), str(store / ".." / "src" / "a.txt")],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "ARTFS_HOME": str(store)},
+            timeout=300,
+        )
         name = f"api metadata {depth} levels"
         return [judge(name, "log_artifact", result), *read_commands(name, store, work)]
+
     return case
 
 
 def cli_metadata(depth: int):
     def case(store: Path, work: Path) -> list[Row]:
         name = f"--metadata {depth} levels"
-        put = run(store, ["put", str(store / ".." / "src"), "--name", "deep",
-                          "--metadata", deep_text(depth)])
+        put = run(
+            store,
+            ["put", str(store / ".." / "src"), "--name", "deep", "--metadata", deep_text(depth)],
+        )
         return [judge(name, "put --metadata", put), *read_commands(name, store, work)]
+
     return case
 
 
 def stored_deep(depth: int):
     """A record nested ``depth`` levels written straight into LMDB (what an artfs without
     bounds stored through the API)."""
+
     def case(store: Path, work: Path) -> list[Row]:
         import lmdb  # only this case writes into LMDB itself
+
         env = lmdb.open(str(store / "meta"), max_dbs=15, subdir=True)
         versions = env.open_db(b"versions")
         key = b"ds\0\0\0\0\1"
         with env.begin(write=True) as txn:
             record = json.loads(txn.get(key, db=versions))
             text = json.dumps(record | {"metadata": {}}).replace(
-                '"metadata": {}', f'"metadata": {deep_text(depth)}')
+                '"metadata": {}', f'"metadata": {deep_text(depth)}'
+            )
             txn.put(key, text.encode(), db=versions)
         env.close()
         name = f"stored metadata {depth} levels"
         return [*read_commands(name, store, work), mount_command(name, store, work)]
+
     return case
 
 
@@ -215,6 +270,7 @@ def flipped(flips: int, seed: int, with_mount: bool):
         name = f"flip {flips} bits, seed {seed}"
         rows = read_commands(name, store, work)
         return rows + [mount_command(name, store, work)] if with_mount else rows
+
     return case
 
 
@@ -224,6 +280,7 @@ def truncated(label: str, size_of):
         os.truncate(data, size_of(data.stat().st_size))
         name = f"truncate to {label}"
         return [*read_commands(name, store, work), mount_command(name, store, work)]
+
     return case
 
 
@@ -233,10 +290,18 @@ BAD_NAMES = ["a:b", "ds:v1", "a/b", "..", "a\x01b", "d\u015b", "x" * 129]
 def bad_name(bad: str):
     def case(store: Path, work: Path) -> list[Row]:
         name = f"name {bad[:12]!r}"
-        commands = [["stage", bad], ["unstage", bad], ["put", str(work), "--name", bad],
-                    ["ls", bad], ["commit", bad], ["alias", "--rm", bad, "x"]]
-        rows = [judge(name, " ".join(c[:1] + (["--rm"] if "--rm" in c else [])), run(store, c))
-                for c in commands]
+        commands = [
+            ["stage", bad],
+            ["unstage", bad],
+            ["put", str(work), "--name", bad],
+            ["ls", bad],
+            ["commit", bad],
+            ["alias", "--rm", bad, "x"],
+        ]
+        rows = [
+            judge(name, " ".join(c[:1] + (["--rm"] if "--rm" in c else [])), run(store, c))
+            for c in commands
+        ]
         for row in rows:
             if row.code != 2 and not row.problem:
                 row.problem = f"accepted (exit {row.code})"
@@ -244,17 +309,26 @@ def bad_name(bad: str):
         if staged:
             rows[0].problem = f"a staging was made: {staged}"
         return rows
+
     return case
 
 
 def bad_run_id(value: str):
     def case(store: Path, work: Path) -> list[Row]:
         name = f"ARTFS_RUN_ID={value!r}"
-        row = judge(name, "put", run(store, ["put", str(store / ".." / "src"), "--name", "ds"],
-                                     env={"ARTFS_RUN_ID": value}))
+        row = judge(
+            name,
+            "put",
+            run(
+                store,
+                ["put", str(store / ".." / "src"), "--name", "ds"],
+                env={"ARTFS_RUN_ID": value},
+            ),
+        )
         if row.code != 2 and not row.problem:
             row.problem = f"accepted (exit {row.code})"
         return [row]
+
     return case
 
 
@@ -268,12 +342,20 @@ def cases(big: bool, seed: int) -> list:
     if big:
         flips += [(k, rnd.randrange(1 << 30)) for k in (1, 8, 64) for _ in range(20)]
     found += [flipped(k, s, with_mount=i < 2) for i, (k, s) in enumerate(flips)]
-    cuts = [("1/2", lambda n: n // 2), ("size - 1000", lambda n: n - 1000),
-            ("2 pages", lambda n: 8192)]
+    cuts = [
+        ("1/2", lambda n: n // 2),
+        ("size - 1000", lambda n: n - 1000),
+        ("2 pages", lambda n: 8192),
+    ]
     if big:
-        cuts += [("1/10", lambda n: n // 10), ("9/10", lambda n: n * 9 // 10),
-                 ("size - 1", lambda n: n - 1), ("1 page", lambda n: 4096),
-                 ("0 bytes", lambda n: 0), ("2 pages + 100", lambda n: 8292)]
+        cuts += [
+            ("1/10", lambda n: n // 10),
+            ("9/10", lambda n: n * 9 // 10),
+            ("size - 1", lambda n: n - 1),
+            ("1 page", lambda n: 4096),
+            ("0 bytes", lambda n: 0),
+            ("2 pages + 100", lambda n: 8292),
+        ]
     found += [truncated(label, f) for label, f in cuts]
     found += [bad_name(b) for b in (BAD_NAMES if big else BAD_NAMES[:3])]
     found += [bad_run_id(v) for v in (["a:b", "a\x01b", "\udcff"] if big else ["\udcff"])]
@@ -308,14 +390,19 @@ def main() -> int:
     found = cases(options.big, options.seed)
     print(f"artfs {artfs_revision()}: {len(found)} cases", file=sys.stderr)
     with ThreadPoolExecutor(options.jobs) as pool:
-        results = list(pool.map(lambda ic: run_case(ic[0], ic[1], template, workdir),
-                                enumerate(found)))
+        results = list(
+            pool.map(lambda ic: run_case(ic[0], ic[1], template, workdir), enumerate(found))
+        )
     rows = [row for case_rows in results for row in case_rows]
-    print_table(["case", "command", "exit", "one line?", "traceback?", "verdict"],
-                [row.cells() for row in rows])
+    print_table(
+        ["case", "command", "exit", "one line?", "traceback?", "verdict"],
+        [row.cells() for row in rows],
+    )
     bad = [row for row in rows if row.problem]
-    print(f"\n{len(rows)} commands in {len(found)} cases: "
-          + (f"{len(bad)} NOT ok" if bad else "all ok"))
+    print(
+        f"\n{len(rows)} commands in {len(found)} cases: "
+        + (f"{len(bad)} NOT ok" if bad else "all ok")
+    )
     if not options.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if bad else 0

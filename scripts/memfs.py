@@ -46,8 +46,9 @@ class MemFS(pyfuse3.Operations):
         self.nodes = nodes
         self.xattrs = xattrs
         self.uid, self.gid = os.getuid(), os.getgid()
-        self.views = {inode: memoryview(node.data) for inode, node in nodes.items()
-                      if stat.S_ISREG(node.mode)}
+        self.views = {
+            inode: memoryview(node.data) for inode, node in nodes.items() if stat.S_ISREG(node.mode)
+        }
 
     def _node(self, inode: int) -> Node:
         try:
@@ -149,8 +150,9 @@ def load(src: str) -> dict[int, Node]:
         with os.scandir(path) as it:
             entries = sorted(it, key=lambda e: e.name)
         for entry in entries:
-            node = add(entry.path, entry.stat(follow_symlinks=False), directory,
-                       os.fsencode(entry.name))
+            node = add(
+                entry.path, entry.stat(follow_symlinks=False), directory, os.fsencode(entry.name)
+            )
             if node is not None and stat.S_ISDIR(node.mode):
                 walk(entry.path, node)
 
@@ -184,13 +186,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("src", help="directory whose files are loaded into memory")
     parser.add_argument("mountpoint")
-    parser.add_argument("--xattrs", action="store_true",
-                        help="answer getxattr (with 'no such attribute'), as artfs must")
+    parser.add_argument(
+        "--xattrs",
+        action="store_true",
+        help="answer getxattr (with 'no such attribute'), as artfs must",
+    )
     args = parser.parse_args()
     nodes = load(args.src)
     size = sum(len(n.data) for n in nodes.values())
-    print(f"memfs: {len(nodes)} entries, {size / 2**20:.1f} MiB from {args.src}",
-          file=sys.stderr, flush=True)
+    print(
+        f"memfs: {len(nodes)} entries, {size / 2**20:.1f} MiB from {args.src}",
+        file=sys.stderr,
+        flush=True,
+    )
     trio.run(serve, nodes, args.mountpoint, args.xattrs)
 
 

@@ -33,10 +33,15 @@ class Backend:
 
 Factory = Callable[[pytest.FixtureRequest, pathlib.Path], AbstractContextManager[Backend]]
 BACKENDS: dict[str, Factory] = {}
+FAST: set[str] = set()  # backends in this process, with no server: the fast test tier
 
 
-def register(name: str, factory: Factory) -> None:
+def register(name: str, factory: Factory, *, fast: bool = False) -> None:
+    """``fast``: the backend lives in this process (no server, no subprocess), so the
+    suite's tests of it are marked ``fast``."""
     BACKENDS[name] = factory
+    if fast:
+        FAST.add(name)
 
 
 def load_all() -> list[str]:
@@ -44,6 +49,13 @@ def load_all() -> list[str]:
     for path in sorted(pathlib.Path(__file__).parent.glob("backends_*.py")):
         importlib.import_module(f"tests.{path.stem}")
     return sorted(BACKENDS)
+
+
+def params() -> list:
+    """Every backend's name as a fixture parameter, marked ``fast`` where it is."""
+    return [
+        pytest.param(name, marks=[pytest.mark.fast] if name in FAST else []) for name in load_all()
+    ]
 
 
 @contextmanager
@@ -70,5 +82,5 @@ def local_backend(request, tmp_path) -> Iterator[Backend]:
     yield reopen()  # the conftest's closes_stores closes the store after the test
 
 
-register("memory", memory_backend)
-register("local", local_backend)
+register("memory", memory_backend, fast=True)
+register("local", local_backend, fast=True)

@@ -36,12 +36,17 @@ def store(store_dir) -> Store:
 def cli(store_dir):
     """Run ``python -m artfs --store STORE ARGS...`` in a subprocess."""
 
-    def run(*args: str, cwd: str | None = None, env: dict | None = None,
-            input: str | None = None) -> Result:
+    def run(
+        *args: str, cwd: str | None = None, env: dict | None = None, input: str | None = None
+    ) -> Result:
         proc = subprocess.run(
             [sys.executable, "-m", "artfs", "--store", store_dir, *args],
-            capture_output=True, text=True, cwd=cwd, input=input,
-            env={**os.environ, **(env or {})}, timeout=300,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            input=input,
+            env={**os.environ, **(env or {})},
+            timeout=300,
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -74,6 +79,7 @@ def read(path) -> bytes:
 def template(tmp_path_factory):
     """(path, state) of a seeded store (see test_names); each test works on its own copy."""
     from tests.test_names import make_template, store_state
+
     store = make_template(tmp_path_factory.mktemp("template"))
     return store, store_state(store)
 
@@ -82,6 +88,7 @@ def template(tmp_path_factory):
 def seeded(template, store_dir):
     """The seeded store copied to store_dir (the ``cli`` fixture's store); its state."""
     from tests.test_names import copy_store
+
     copy_store(template[0], store_dir)
     return template[1]
 
@@ -103,6 +110,21 @@ def closes_stores():
     """Each test's stores are closed after it: an open one holds 1 TiB of address space."""
     yield
     store_mod.close_all()
+
+
+@pytest.fixture(autouse=True)
+def fast_tests_stay_in_process(request, monkeypatch):
+    """A test marked ``fast`` starts no process (no CLI, mount or server): one that does
+    fails here rather than quietly slowing the fast tier down."""
+    if request.node.get_closest_marker("fast") is None:
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} is marked fast but starts a process")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    monkeypatch.setattr(os, "fork", refuse)
+    monkeypatch.setattr(os, "posix_spawn", refuse)
 
 
 @pytest.fixture(autouse=True)

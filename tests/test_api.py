@@ -44,8 +44,13 @@ def test_wandb_snippet_runs_unchanged(store_dir, tmp_path):
     write(work / "my-dataset.txt", "first\n")
 
     def run_script():
-        proc = subprocess.run([sys.executable, "-c", WANDB_SCRIPT], cwd=work,
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", WANDB_SCRIPT],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return proc.stdout.splitlines(), proc.stderr
 
     out, _ = run_script()
@@ -57,13 +62,16 @@ def test_wandb_snippet_runs_unchanged(store_dir, tmp_path):
     assert chunk_files(store_dir) == before
     creators = artfs.Api().runs(job_type="dataset-creation")
     assert [[a.name for a in r.logged_artifacts()] for r in creators] == [
-        ["my-dataset:v0"], ["my-dataset:v0"]]  # the second run logged the same content
+        ["my-dataset:v0"],
+        ["my-dataset:v0"],
+    ]  # the second run logged the same content
     write(work / "my-dataset.txt", "second\n")
     out, _ = run_script()
     assert out == ["my-dataset:v1", "artifacts/my-dataset:v1", "second"]
     assert [a.version for a in artfs.Api().artifact_versions("my-dataset")] == ["v0", "v1"]
 
 
+@pytest.mark.fast
 def test_artifact_properties_and_manifest(store_dir, tmp_path):
     write(tmp_path / "d/a.txt", "alpha")
     write(tmp_path / "d/sub/b.bin", b"\x00\x01" * 1000)
@@ -81,11 +89,17 @@ def test_artifact_properties_and_manifest(store_dir, tmp_path):
     assert (art.name, art.version, art.type) == ("ds:v0", "v0", "dataset")
     assert art.aliases == ["latest", "best"]
     assert art.description == "demo" and art.metadata == {"rows": 2}
-    assert sorted(art.manifest) == ["blob.bin", "data/a.txt", "data/sub/b.bin",
-                                    "extra/renamed.txt", "notes.md"]
+    assert sorted(art.manifest) == [
+        "blob.bin",
+        "data/a.txt",
+        "data/sub/b.bin",
+        "extra/renamed.txt",
+        "notes.md",
+    ]
     assert art.size == 5 + 2000 + 3 + 8 + 10
     entry = art.get_entry("data/a.txt")
     import blake3
+
     assert entry.digest == blake3.blake3(b"alpha").hexdigest() and entry.size == 5
     assert len(art.digest) == 64
     with pytest.raises(NotFound):
@@ -96,6 +110,7 @@ def test_artifact_properties_and_manifest(store_dir, tmp_path):
         art.add_file(str(tmp_path / "one.txt"))
 
 
+@pytest.mark.fast
 def test_use_artifact_selectors_and_lineage(store_dir, tmp_path):
     for i in range(3):
         write(tmp_path / "f.txt", f"v{i}")
@@ -124,6 +139,7 @@ def test_use_artifact_selectors_and_lineage(store_dir, tmp_path):
     assert recorded.start <= recorded.end
 
 
+@pytest.mark.fast
 def test_download_skips_files_with_right_digest(store_dir, tmp_path):
     write(tmp_path / "d/a.txt", "alpha")
     write(tmp_path / "d/b.txt", "beta")
@@ -144,6 +160,7 @@ def test_download_skips_files_with_right_digest(store_dir, tmp_path):
     assert read(a) == b"alpha"
 
 
+@pytest.mark.fast
 def test_new_draft_is_incremental(store_dir, tmp_path):
     write(tmp_path / "d/keep.txt", "keep")
     write(tmp_path / "d/drop.txt", "drop")
@@ -165,6 +182,7 @@ def test_new_draft_is_incremental(store_dir, tmp_path):
         base.new_draft().remove("nope.txt")
 
 
+@pytest.mark.fast
 def test_reference_recorded_and_checked(store_dir, tmp_path):
     ext = tmp_path / "external.bin"
     write(ext, b"external bytes")
@@ -182,6 +200,7 @@ def test_reference_recorded_and_checked(store_dir, tmp_path):
     assert not os.path.exists(tmp_path / "out2" / "external.bin")
 
 
+@pytest.mark.fast
 def test_api_queries(store_dir, tmp_path):
     write(tmp_path / "m.bin", b"weights")
     write(tmp_path / "d.csv", "a,b\n")
@@ -197,6 +216,7 @@ def test_api_queries(store_dir, tmp_path):
         api.artifact("nothing")
 
 
+@pytest.mark.fast
 def test_log_of_wrong_type_is_refused(store_dir, tmp_path):
     write(tmp_path / "x.txt", "x")
     with artfs.init() as run:
@@ -205,9 +225,11 @@ def test_log_of_wrong_type_is_refused(store_dir, tmp_path):
             run.log_artifact(str(tmp_path / "x.txt"), name="thing", type="model")
 
 
+@pytest.mark.fast
 def test_artfs_run_is_the_active_run_or_none(store_dir):
     """W&B scripts test ``wandb.run is None`` and call ``wandb.run.finish()``."""
     import artfs as wandb
+
     assert wandb.run is None
     run = wandb.init(job_type="train")
     assert wandb.run is run

@@ -16,6 +16,8 @@ from artfs.store.tree import DIR
 from artfs.store.verify import verify
 from tests.conftest import write
 
+pytestmark = pytest.mark.fast
+
 NS = st.integers(-(2**63), 2**63 - 1)
 DIRS = st.builds(attrs.DirAttrs, st.integers(0, 2**32 - 1), st.binary(min_size=32, max_size=32))
 
@@ -46,8 +48,13 @@ def tree_with_times(root) -> dict[str, int]:
     write(root / "sub" / "b.txt", "b")
     os.makedirs(root / "sub" / "empty")
     os.symlink("a.txt", root / "link")
-    times = {"a.txt": 10**18 + 1, "sub/b.txt": 10**18 + 2, "link": 10**18 + 3,
-             "sub/empty": 10**18 + 4, "sub": 10**18 + 5}
+    times = {
+        "a.txt": 10**18 + 1,
+        "sub/b.txt": 10**18 + 2,
+        "link": 10**18 + 3,
+        "sub/empty": 10**18 + 4,
+        "sub": 10**18 + 5,
+    }
     for rel, ns in times.items():
         os.utime(root / rel, ns=(ns, ns), follow_symlinks=False)
     return times

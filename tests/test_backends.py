@@ -21,13 +21,13 @@ from artfs.store.local import LocalObjects, LocalRefs, tag_of
 from artfs.store.memory import MemoryObjects
 from artfs.store.store import Store
 from artfs.store.tree import DIR, FILE, decode_tree
-from tests.backends import BACKENDS, Backend, load_all
+from tests.backends import BACKENDS, Backend, params
 from tests.conftest import write
 
 THREADS = 8
 
 
-@pytest.fixture(params=load_all())
+@pytest.fixture(params=params())
 def backend(request, tmp_path) -> Backend:
     with BACKENDS[request.param](request, tmp_path) as made:
         yield made
@@ -395,6 +395,7 @@ def test_token_sees_another_process_commit(store_dir, tmp_path, cli):
     assert version.tag == tag_of(version.value) != tag
 
 
+@pytest.mark.fast
 def test_refs_written_through_the_backend_are_todays_records(store):
     objects, refs = local(store)
     record = {"type": "dataset", "description": "", "created": 1.0, "next_version": 1}
@@ -419,6 +420,7 @@ def test_refs_written_through_the_backend_are_todays_records(store):
     assert store.resolve("ds:best").root == blake3.blake3(tree).digest()
 
 
+@pytest.mark.fast
 def test_codec_writes_todays_chunk_files(store):
     objects = LocalObjects(store.path, store.meta)
     codec = Chunks(objects)
@@ -435,6 +437,7 @@ def test_codec_writes_todays_chunk_files(store):
     assert bytes(codec.get_chunk(digest)) == legacy
 
 
+@pytest.mark.fast
 def test_local_keys_outside_the_layout_are_refused(store):
     objects, refs = local(store)
     for key in ("chunks/abc", "packs/" + "0" * 64, "trees/" + "A" * 64, "trees"):
@@ -452,6 +455,7 @@ def test_local_keys_outside_the_layout_are_refused(store):
             refs.put(key, b"x")
 
 
+@pytest.mark.fast
 def test_a_damaged_lmdb_key_is_named(store):
     _, refs = local(store)
     with store.meta.write() as txn:
@@ -460,6 +464,7 @@ def test_a_damaged_lmdb_key_is_named(store):
         list(refs.list("refs/versions/"))
 
 
+@pytest.mark.fast
 def test_unpublished_lmdb_objects_are_listed_and_read_by_their_writer(store):
     objects = LocalObjects(store.path, store.meta)
     flushed, pending = digest_key("trees", "flushed"), digest_key("trees", "pending")
@@ -488,6 +493,7 @@ def test_codec_round_trip_and_compression(backend):
         codec.get_chunk(t.digest)
 
 
+@pytest.mark.fast
 def test_codec_refuses_damaged_chunks():
     objects = MemoryObjects()
     codec = Chunks(objects)
@@ -503,6 +509,7 @@ def test_codec_refuses_damaged_chunks():
     assert bytes(codec.get_chunk(put.digest)) == b"payload " * 1000
 
 
+@pytest.mark.fast
 def test_local_file_errors_are_store_errors(store):
     objects = LocalObjects(store.path, store.meta)
     os.rmdir(os.path.join(store.path, "chunks"))
@@ -517,6 +524,7 @@ RUN = "3f2a9c0d1e2f"
 PATH16 = bytes(range(16))
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     ("key", "db", "raw"),
     [

@@ -33,17 +33,45 @@ def src(tmp_path):
 # --- things that do not exist ----------------------------------------------------------
 
 MISSING = {
-    "artifact": ("nosuch", [["show", "nosuch"], ["ls", "nosuch"], ["get", "nosuch", "{dest}"],
-                            ["rm", "nosuch:v0"], ["alias", "nosuch:v0", "x"],
-                            ["alias", "--rm", "nosuch", "x"], ["diff", "ds", "nosuch:v0"],
-                            ["verify", "nosuch"], ["show", "nosuch:best"]]),
-    "version": ("v9", [["show", "ds:v9"], ["get", "ds:v9", "{dest}"], ["rm", "ds:v9"],
-                       ["alias", "ds:v9", "x"], ["diff", "ds:v0", "ds:v9"], ["verify", "ds:v9"],
-                       ["show", "model:v9"]]),
-    "alias": ("nope", [["show", "ds:nope"], ["get", "ds:nope", "{dest}"], ["rm", "ds:nope"],
-                       ["alias", "ds:nope", "x"], ["alias", "--rm", "ds", "nope"],
-                       ["diff", "ds:nope", "ds:v0"], ["verify", "ds:nope"],
-                       ["show", "model:nope"]]),
+    "artifact": (
+        "nosuch",
+        [
+            ["show", "nosuch"],
+            ["ls", "nosuch"],
+            ["get", "nosuch", "{dest}"],
+            ["rm", "nosuch:v0"],
+            ["alias", "nosuch:v0", "x"],
+            ["alias", "--rm", "nosuch", "x"],
+            ["diff", "ds", "nosuch:v0"],
+            ["verify", "nosuch"],
+            ["show", "nosuch:best"],
+        ],
+    ),
+    "version": (
+        "v9",
+        [
+            ["show", "ds:v9"],
+            ["get", "ds:v9", "{dest}"],
+            ["rm", "ds:v9"],
+            ["alias", "ds:v9", "x"],
+            ["diff", "ds:v0", "ds:v9"],
+            ["verify", "ds:v9"],
+            ["show", "model:v9"],
+        ],
+    ),
+    "alias": (
+        "nope",
+        [
+            ["show", "ds:nope"],
+            ["get", "ds:nope", "{dest}"],
+            ["rm", "ds:nope"],
+            ["alias", "ds:nope", "x"],
+            ["alias", "--rm", "ds", "nope"],
+            ["diff", "ds:nope", "ds:v0"],
+            ["verify", "ds:nope"],
+            ["show", "model:nope"],
+        ],
+    ),
 }
 
 
@@ -124,8 +152,17 @@ def test_skip_special_leaves_it_out(cli, seeded, src, tmp_path, kind):
 
 # --- --metadata --------------------------------------------------------------------------
 
-BAD_METADATA = ["not json", "{'rows': 1}", '{"rows": }', "{", "[1, 2]", '"text"', "42", "null",
-                "true"]
+BAD_METADATA = [
+    "not json",
+    "{'rows': 1}",
+    '{"rows": }',
+    "{",
+    "[1, 2]",
+    '"text"',
+    "42",
+    "null",
+    "true",
+]
 
 
 def test_metadata_must_be_a_json_object(cli, store_dir, seeded, src):
@@ -144,9 +181,19 @@ def test_metadata_that_json_cannot_store_stores_nothing(cli, store_dir, seeded, 
 
 # --- stores this artfs cannot use -----------------------------------------------------------
 
-ALL_COMMANDS = [["ls"], ["ls", "ds"], ["show", "ds"], ["get", "ds", "{dest}"],
-                ["put", "{src}", "--name", "ds"], ["alias", "ds:v0", "x"], ["rm", "ds:v0"],
-                ["diff", "ds:v0", "ds:v1"], ["verify"], ["gc"], ["stats"]]
+ALL_COMMANDS = [
+    ["ls"],
+    ["ls", "ds"],
+    ["show", "ds"],
+    ["get", "ds", "{dest}"],
+    ["put", "{src}", "--name", "ds"],
+    ["alias", "ds:v0", "x"],
+    ["rm", "ds:v0"],
+    ["diff", "ds:v0", "ds:v1"],
+    ["verify"],
+    ["gc"],
+    ["stats"],
+]
 
 
 def set_format(store: str, value: bytes) -> None:
@@ -193,8 +240,7 @@ def test_damaged_store_is_one_line_error(cli, store_dir, seeded, src, tmp_path, 
         f.write(damaged)
     chunks = chunk_files(store_dir)
     dest = str(tmp_path / "dest")
-    commands = [["ls"], ["show", "ds"], ["put", src, "--name", "ds"], ["get", "ds", dest],
-                ["gc"]]
+    commands = [["ls"], ["show", "ds"], ["put", src, "--name", "ds"], ["get", "ds", dest], ["gc"]]
     assert refusals(cli, commands, codes=(1,)) == []
     with open(data_mdb, "rb") as f:
         assert f.read() == damaged, "the damaged metadata was overwritten"

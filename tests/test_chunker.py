@@ -7,6 +7,7 @@ the seed, sizes and edit), so the examples stay cheap while being MiB-sized.
 import io
 import random
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +33,7 @@ class ShortReads(io.RawIOBase):
 
     def readinto(self, buf) -> int:
         n = min(len(buf), self._step, len(self._data) - self._pos)
-        buf[:n] = self._data[self._pos:self._pos + n]
+        buf[:n] = self._data[self._pos : self._pos + n]
         self._pos += n
         return n
 
@@ -82,10 +83,12 @@ def test_small_input_is_one_chunk(data):
 
 
 @BIG
-@given(seed=st.integers(0, 2**32 - 1),
-       size=st.one_of(st.integers(0, 2 * MIN_CHUNK), st.integers(0, 14 * MiB)),
-       kind=st.sampled_from(["random", "zeros", "pattern", "mixed"]),
-       step=st.sampled_from([1 << 12, 100_003, 1 << 20, 5 * MiB]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.one_of(st.integers(0, 2 * MIN_CHUNK), st.integers(0, 14 * MiB)),
+    kind=st.sampled_from(["random", "zeros", "pattern", "mixed"]),
+    step=st.sampled_from([1 << 12, 100_003, 1 << 20, 5 * MiB]),
+)
 @example(seed=0, size=MIN_CHUNK, kind="random", step=4096)
 @example(seed=0, size=MAX_CHUNK + 1, kind="zeros", step=4096)
 @example(seed=1, size=3 * MAX_CHUNK, kind="zeros", step=100_003)
@@ -111,12 +114,15 @@ def cut_list(data: bytes) -> list[tuple[int, int, bytes]]:
     return out
 
 
+@pytest.mark.fast
 @BIG
-@given(seed=st.integers(0, 2**32 - 1),
-       size=st.integers(3 * MiB, 10 * MiB),
-       where=st.floats(0, 1),
-       edit=st.sampled_from(["overwrite", "insert", "delete"]),
-       length=st.one_of(st.integers(1, 16), st.integers(1024, 8 * 1024)))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(3 * MiB, 10 * MiB),
+    where=st.floats(0, 1),
+    edit=st.sampled_from(["overwrite", "insert", "delete"]),
+    length=st.one_of(st.integers(1, 16), st.integers(1024, 8 * 1024)),
+)
 @example(seed=7, size=6 * MiB, where=0.0, edit="insert", length=3)
 @example(seed=7, size=6 * MiB, where=1.0, edit="insert", length=4096)
 @example(seed=8, size=6 * MiB, where=0.5, edit="overwrite", length=1)
@@ -128,9 +134,9 @@ def test_local_edit_changes_only_nearby_chunks(seed, size, where, edit, length):
     if edit == "insert":
         new, removed = data[:off] + patch + data[off:], 0
     elif edit == "overwrite":
-        new, removed = data[:off] + patch + data[off + length:], min(length, size - off)
+        new, removed = data[:off] + patch + data[off + length :], min(length, size - off)
     else:
-        new, removed = data[:off] + data[off + length:], min(length, size - off)
+        new, removed = data[:off] + data[off + length :], min(length, size - off)
     assert new != data or removed == 0
 
     old_cuts, new_cuts = cut_list(data), cut_list(new)
@@ -141,7 +147,7 @@ def test_local_edit_changes_only_nearby_chunks(seed, size, where, edit, length):
     # The last chunk is cut by the end of the data, not by its content: an
     # append at the very end may extend it.
     before = [c for c in old_cuts if c[0] + c[1] <= off and c[0] + c[1] < size]
-    assert new_cuts[:len(before)] == before
+    assert new_cuts[: len(before)] == before
 
     # The sequences re-synchronize: the longest common tail of digests starts
     # within RESYNC chunks after the first original chunk that starts past the edit.
@@ -154,18 +160,21 @@ def test_local_edit_changes_only_nearby_chunks(seed, size, where, edit, length):
     tail_start = len(old_d) - common
     assert tail_start <= first_after + RESYNC, (
         f"{len(old_d)} chunks, edit in chunk(s) {len(before)}..{first_after - 1}, "
-        f"resynchronized only at chunk {tail_start}")
+        f"resynchronized only at chunk {tail_start}"
+    )
     # ...and the edited sequence has only a few new chunks in between.
     changed_new = len(new_d) - len(before) - common
     changed_old = len(old_d) - len(before) - common
     assert changed_new <= changed_old + RESYNC
     # The shared tail holds the same bytes, shifted by the size change.
     shift = len(new) - len(data)
-    for (o1, n1, d1), (o2, n2, d2) in zip(old_cuts[tail_start:], new_cuts[len(new_d) - common:],
-                                          strict=True):
+    for (o1, n1, d1), (o2, n2, d2) in zip(
+        old_cuts[tail_start:], new_cuts[len(new_d) - common :], strict=True
+    ):
         assert (o1 + shift, n1, d1) == (o2, n2, d2)
 
 
+@pytest.mark.fast
 def test_zero_runs_and_holes_commit_to_the_same_chunks_stored_once(store, tmp_path):
     """Zeros take a shortcut at commit (no copy, no hash per chunk), which must not
     change a cut, a digest or the file's bytes."""

@@ -60,8 +60,9 @@ def test_put_ls_show_get_diff(cli, tmp_path):
     assert paths["img/a.bin"] == 300_000 and "link" in paths
     assert "ds:v0" in cli("show", "ds:v0").out
 
-    changes = {c["path"]: c["status"] for c in json.loads(cli("diff", "ds:v0", "ds:best",
-                                                                 "--json").out)}
+    changes = {
+        c["path"]: c["status"] for c in json.loads(cli("diff", "ds:v0", "ds:best", "--json").out)
+    }
     assert changes == {"train.csv": "modified", "new.txt": "added", "img/b.bin": "removed"}
 
     dest = tmp_path / "out"
@@ -131,6 +132,7 @@ def test_verify_selection(cli, tmp_path):
     assert json.loads(cli("verify", "--json").out)["versions"] == 2
 
 
+@pytest.mark.fast
 def test_stat_cache_skips_unchanged_files(store_dir, tmp_path, monkeypatch):
     src = tmp_path / "src"
     for i in range(20):
@@ -186,7 +188,8 @@ def test_stage_starts_from_the_latest_version_without_copying(cli, tmp_path, sto
     assert read(os.path.join(tree, "train.csv")) != b"second\n"  # a placeholder: no bytes
     assert os.stat(os.path.join(tree, "img/a.bin")).st_blocks == 0
     assert os.getxattr(os.path.join(tree, "img/a.bin"), COW_XATTR) == bytes.fromhex(
-        contents(cli, "ds:v1")["img/a.bin"])
+        contents(cli, "ds:v1")["img/a.bin"]
+    )
     write(os.path.join(tree, "added.txt"), "one more")
     assert cli("commit", "ds").out == "ds:v2\n"
     v1, v2 = contents(cli, "ds:v1"), contents(cli, "ds:v2")
@@ -270,8 +273,10 @@ def _strings(tree: ast.AST):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             yield node.lineno, node.value
         elif isinstance(node, ast.JoinedStr):
-            yield node.lineno, "".join(v.value if isinstance(v, ast.Constant) else "{…}"
-                                       for v in node.values)
+            yield (
+                node.lineno,
+                "".join(v.value if isinstance(v, ast.Constant) else "{…}" for v in node.values),
+            )
 
 
 def suggestions() -> list[tuple[str, str]]:
@@ -279,8 +284,9 @@ def suggestions() -> list[tuple[str, str]]:
     found = []
     for path in sorted(Path(artfs.__file__).parent.rglob("*.py")):
         for line, text in _strings(ast.parse(path.read_text())):
-            found += [(f"{path.name}:{line}", m.group(1))
-                      for m in re.finditer(r"'artfs ([^']*)'", text)]
+            found += [
+                (f"{path.name}:{line}", m.group(1)) for m in re.finditer(r"'artfs ([^']*)'", text)
+            ]
     return found
 
 
@@ -289,8 +295,15 @@ def command_problem(words: list[str]) -> str | None:
     command, path, args = cli_main, ["artfs"], iter(words)
     for word in args:
         if word.startswith("-"):
-            option = next((p for p in command.params if isinstance(p, click.Option)
-                           and word.split("=")[0] in p.opts + p.secondary_opts), None)
+            option = next(
+                (
+                    p
+                    for p in command.params
+                    if isinstance(p, click.Option)
+                    and word.split("=")[0] in p.opts + p.secondary_opts
+                ),
+                None,
+            )
             if option is None:
                 return f"'{' '.join(path)}' has no option {word}"
             if not option.is_flag and "=" not in word:
@@ -305,6 +318,7 @@ def command_problem(words: list[str]) -> str | None:
     return None
 
 
+@pytest.mark.fast
 def test_every_suggested_command_exists():
     found = suggestions()
     said = {words for _, words in found}
@@ -313,6 +327,9 @@ def test_every_suggested_command_exists():
     assert command_problem(["nosuch"]) and command_problem(["runs"])
     assert command_problem(["unstage", "x", "--nope"]) and command_problem(["runs", "nope"])
     assert command_problem(["--store", "s", "stage", "x", "--from", "v1"]) is None
-    wrong = [(where, words, problem) for where, words in found
-             if (problem := command_problem(words.split()))]
+    wrong = [
+        (where, words, problem)
+        for where, words in found
+        if (problem := command_problem(words.split()))
+    ]
     assert wrong == []

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from artfs.fs import registry
 from artfs.store.commit import Commit
 from artfs.store.staging import Staging, placeholder_digest, placeholder_entry
@@ -22,8 +24,10 @@ KILLS = int(os.environ.get("ARTFS_CRASH_KILLS", "10"))
 
 
 def digests(root: str) -> dict[str, str]:
-    return {name: hashlib.sha256(read(os.path.join(root, name))).hexdigest()
-            for name in sorted(os.listdir(root))}
+    return {
+        name: hashlib.sha256(read(os.path.join(root, name))).hexdigest()
+        for name in sorted(os.listdir(root))
+    }
 
 
 def stage_round(staging: str, round_: int) -> dict[str, str]:
@@ -57,9 +61,12 @@ def test_sigkill_at_any_point_of_a_commit_loses_nothing(cli, store_dir, tmp_path
             expected = stage_round(staging, round_)
             # from about when the request arrives to after the end of the commit
             delay = 0.8 * startup + (took - 0.6 * startup) * (round_ - 1) / max(KILLS - 1, 1)
-            client = subprocess.Popen([sys.executable, "-m", "artfs", "--store", store_dir,
-                                       "commit", "ds"], stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
+            client = subprocess.Popen(
+                [sys.executable, "-m", "artfs", "--store", store_dir, "commit", "ds"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             time.sleep(delay)
             (daemon,) = registry.mounts(store_dir)
             os.kill(daemon.pid, signal.SIGKILL)
@@ -72,8 +79,9 @@ def test_sigkill_at_any_point_of_a_commit_loses_nothing(cli, store_dir, tmp_path
             versions = [v["version"] for v in as_list(cli)]
             for label in versions:
                 number = int(label[1:])
-                assert digests(os.path.join(mount, "artifacts", "ds", label)) == \
-                    committed.get(number, expected), f"{label} after a kill at {delay:.3f}s"
+                assert digests(os.path.join(mount, "artifacts", "ds", label)) == committed.get(
+                    number, expected
+                ), f"{label} after a kill at {delay:.3f}s"
             if client.returncode == 0:  # it says which version holds the content
                 assert out.strip() == f"ds:{versions[-1]}", err
                 committed[int(versions[-1][1:])] = expected
@@ -91,6 +99,7 @@ def test_sigkill_at_any_point_of_a_commit_loses_nothing(cli, store_dir, tmp_path
 
 def as_list(cli) -> list[dict]:
     import json
+
     result = cli("ls", "ds", "--json")
     assert result.code == 0, result.err
     return json.loads(result.out)
@@ -106,11 +115,14 @@ def _killable(real, calls: dict):
         if calls["n"] == calls["kill_at"]:
             raise Killed
         return real(*args, **kwargs)
+
     return counted
 
 
+@pytest.mark.fast
 def test_no_single_step_of_turning_files_into_placeholders_leaves_another_content(
-        store, monkeypatch):
+    store, monkeypatch
+):
     """A committed file becomes a placeholder in one system call once marked: a kill
     after any call leaves it whole, or a placeholder of its full size and content."""
     staging = Staging(store, "ds")
@@ -130,7 +142,10 @@ def test_no_single_step_of_turning_files_into_placeholders_leaves_another_conten
         for name, data in content.items():
             path = os.path.join(staging.tree, name)
             digest = placeholder_digest(path)
-            shown = read(path) if digest is None else b"".join(
-                store.read_file(placeholder_entry(path, os.stat(path), digest)))
+            shown = (
+                read(path)
+                if digest is None
+                else b"".join(store.read_file(placeholder_entry(path, os.stat(path), digest)))
+            )
             assert shown == data, (kill_at, name)
     assert all(placeholder_digest(os.path.join(staging.tree, n)) for n in content)

@@ -100,10 +100,12 @@ def unchanged_chunks(store_dir: str, before) -> None:
 # --- 1. metadata and config are bounded at input ------------------------------------------
 
 
+@pytest.mark.fast
 def test_the_bounds_are_the_documented_ones():
     assert (meta.MAX_DEPTH, meta.MAX_KEYS, meta.MAX_BYTES) == (DEPTH, KEYS, BYTES)
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("levels", [65, 986, 5000])
 def test_deep_metadata_is_refused_by_log_artifact(store_dir, tmp_path, levels):
     write(tmp_path / "a.txt", "a")
@@ -119,10 +121,12 @@ def test_deep_metadata_is_refused_by_log_artifact(store_dir, tmp_path, levels):
         assert Store.open(store_dir).all_versions() == []
         del art  # a draft that is never logged: gc frees what it stored
     from artfs.store.gc import collect
+
     collect(Store.open(store_dir))
     assert chunk_files(store_dir) == []
 
 
+@pytest.mark.fast
 def test_the_limits_themselves_are_accepted(store_dir, tmp_path):
     write(tmp_path / "a.txt", "a")
     metadata = {"deep": deep(DEPTH - 1), **{f"k{i}": i for i in range(9_000)}}
@@ -133,12 +137,17 @@ def test_the_limits_themselves_are_accepted(store_dir, tmp_path):
     assert artfs.Api().artifact("ds:v0").metadata == metadata
 
 
-@pytest.mark.parametrize("metadata, says", [
-    ({f"k{i}": i for i in range(KEYS + 1)}, "more than 10,000 keys"),
-    ({"a": [{f"k{i}": i} for i in range(KEYS + 1)]}, "more than 10,000 keys"),
-    ({"blob": "x" * (BYTES + 1)}, "over the limit of 1,048,576"),
-    ({"a": [[[[1]]]] * 10} | {"b": deep(70)}, "nested more than 64"),
-], ids=["keys", "keys-in-lists", "size", "deep-beside-flat"])
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "metadata, says",
+    [
+        ({f"k{i}": i for i in range(KEYS + 1)}, "more than 10,000 keys"),
+        ({"a": [{f"k{i}": i} for i in range(KEYS + 1)]}, "more than 10,000 keys"),
+        ({"blob": "x" * (BYTES + 1)}, "over the limit of 1,048,576"),
+        ({"a": [[[[1]]]] * 10} | {"b": deep(70)}, "nested more than 64"),
+    ],
+    ids=["keys", "keys-in-lists", "size", "deep-beside-flat"],
+)
 def test_big_metadata_is_refused_before_anything_is_stored(store_dir, tmp_path, metadata, says):
     write(tmp_path / "a.txt", "a")
     with pytest.raises(UsageError, match=says):  # W&B validates metadata in the constructor
@@ -150,6 +159,7 @@ def test_big_metadata_is_refused_before_anything_is_stored(store_dir, tmp_path, 
     assert Store.open(store_dir).all_versions() == [] and chunk_files(store_dir) == []
 
 
+@pytest.mark.fast
 def test_a_cycle_in_metadata_is_refused(store_dir, tmp_path):
     cycle: dict = {}
     cycle["self"] = cycle
@@ -158,16 +168,19 @@ def test_a_cycle_in_metadata_is_refused(store_dir, tmp_path):
         artfs.Artifact("ds", "dataset", metadata=cycle)
 
 
-@pytest.mark.parametrize("text, says", [
-    (deep_text(20_000), "nested more than 64"),
-    (deep_text(65), "nested more than 64"),
-    ("[" * 30_000 + "]" * 30_000, "nested more than 64"),
-    (json.dumps({f"k{i}": 0 for i in range(KEYS + 1)}), "10,000 keys"),
-], ids=["20000-levels", "65-levels", "deep-list", "keys"])  # one argument is < 128 KiB
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (deep_text(20_000), "nested more than 64"),
+        (deep_text(65), "nested more than 64"),
+        ("[" * 30_000 + "]" * 30_000, "nested more than 64"),
+        (json.dumps({f"k{i}": 0 for i in range(KEYS + 1)}), "10,000 keys"),
+    ],
+    ids=["20000-levels", "65-levels", "deep-list", "keys"],
+)  # one argument is < 128 KiB
 def test_put_refuses_metadata_it_could_not_read_back(cli, store_dir, tmp_path, text, says):
     write(tmp_path / "src" / "a.txt", "a")
-    line = one_line(cli("put", str(tmp_path / "src"), "--name", "ds", "--metadata", text),
-                    code=2)
+    line = one_line(cli("put", str(tmp_path / "src"), "--name", "ds", "--metadata", text), code=2)
     assert "--metadata" in line and says in line
     assert not os.path.exists(os.path.join(store_dir, "chunks")) or chunk_files(store_dir) == []
 
@@ -209,8 +222,9 @@ KINDS = ["deep", "not-utf8", "not-json", "no-root", "bad-root", "a-list"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_damaged_version_record_is_named_and_the_rest_goes_on(cli, store_dir, seeded,
-                                                                tmp_path, kind):
+def test_a_damaged_version_record_is_named_and_the_rest_goes_on(
+    cli, store_dir, seeded, tmp_path, kind
+):
     put_record(store_dir, "ds", 1, damaged_record(kind, record_of(store_dir, "ds", 1)))
     before = chunk_files(store_dir)
 
@@ -228,7 +242,10 @@ def test_a_damaged_version_record_is_named_and_the_rest_goes_on(cli, store_dir, 
     assert rows[2].startswith("ds:v2") and "latest" in rows[2]
     as_json = json.loads(cli("ls", "ds", "--json").out)
     assert [("damaged" in r, r["version"]) for r in as_json] == [
-        (False, "v0"), (True, "v1"), (False, "v2")]
+        (False, "v0"),
+        (True, "v1"),
+        (False, "v2"),
+    ]
 
     for ref in ("ds:v1", "ds:best"):
         line = one_line(cli("show", ref))
@@ -269,6 +286,7 @@ def test_a_new_version_is_made_after_a_damaged_latest(cli, store_dir, seeded, tm
     assert ok(cli("show", "ds")).out.startswith("ds:v3")
 
 
+@pytest.mark.fast
 def test_the_api_skips_a_damaged_version_with_a_warning(store_dir, seeded):
     put_record(store_dir, "ds", 0, b"\xff\xfe")
     with pytest.warns(UserWarning, match="ds:v0"):
@@ -319,16 +337,29 @@ def test_a_damaged_staging_base_stops_gc(cli, store_dir, seeded):
 # --- 2. a damaged data.mdb ------------------------------------------------------------
 
 
-COMMANDS = [["ls"], ["ls", "ds"], ["show", "ds"], ["verify"], ["get", "ds", "{dest}"],
-            ["gc"], ["stats"], ["put", "{src}", "--name", "ds"], ["stage", "ds"],
-            ["runs", "ls"], ["mount", "{mnt}"]]
+COMMANDS = [
+    ["ls"],
+    ["ls", "ds"],
+    ["show", "ds"],
+    ["verify"],
+    ["get", "ds", "{dest}"],
+    ["gc"],
+    ["stats"],
+    ["put", "{src}", "--name", "ds"],
+    ["stage", "ds"],
+    ["runs", "ls"],
+    ["mount", "{mnt}"],
+]
 
 
 def run_all(cli, tmp_path, commands=COMMANDS):
     write(tmp_path / "src" / "new.txt", "new")
     os.makedirs(tmp_path / "mnt", exist_ok=True)
-    where = {"dest": str(tmp_path / "dest"), "src": str(tmp_path / "src"),
-             "mnt": str(tmp_path / "mnt")}
+    where = {
+        "dest": str(tmp_path / "dest"),
+        "src": str(tmp_path / "src"),
+        "mnt": str(tmp_path / "mnt"),
+    }
     return {" ".join(args): cli(*[a.format(**where) for a in args]) for args in commands}
 
 
@@ -368,8 +399,11 @@ def test_flipped_bytes_in_a_record_name_the_version(cli, store_dir, seeded, tmp_
     data = os.path.join(store_dir, "meta", "data.mdb")
     assert flip_all(data, b'"message":"first"', 11, 0xFF) >= 1  # ds:v0's: not UTF-8
     before = chunk_files(store_dir)
-    results = run_all(cli, tmp_path, [["ls"], ["ls", "ds"], ["show", "ds:v0"], ["verify"],
-                                      ["get", "ds:v0", "{dest}"], ["gc"]])
+    results = run_all(
+        cli,
+        tmp_path,
+        [["ls"], ["ls", "ds"], ["show", "ds:v0"], ["verify"], ["get", "ds:v0", "{dest}"], ["gc"]],
+    )
     for result in results.values():
         no_traceback(result)
     assert results["ls"].code == 0 and "ds:v0" in results["ls"].err
@@ -390,8 +424,9 @@ def test_flipped_bytes_in_an_alias_key(cli, store_dir, seeded):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_random_flips_never_give_a_traceback_nor_free_a_live_chunk(cli, store_dir, seeded,
-                                                                   tmp_path, seed):
+def test_random_flips_never_give_a_traceback_nor_free_a_live_chunk(
+    cli, store_dir, seeded, tmp_path, seed
+):
     """Every chunk of the seeded store is live: whatever the flips hit, gc may not free one."""
     data = os.path.join(store_dir, "meta", "data.mdb")
     rnd = random.Random(seed)
@@ -414,8 +449,10 @@ def test_a_damaged_transaction_id_in_a_meta_page_is_refused(cli, store_dir, seed
     free the chunks of every later version as a crashed commit's leftovers."""
     data = os.path.join(store_dir, "meta", "data.mdb")
     with open(data, "r+b") as f:
-        ids = [struct.unpack("<Q", os.pread(f.fileno(), 8, page * 4096 + 16 + 128))[0]
-               for page in (0, 1)]
+        ids = [
+            struct.unpack("<Q", os.pread(f.fileno(), 8, page * 4096 + 16 + 128))[0]
+            for page in (0, 1)
+        ]
         older = ids.index(min(ids))
         os.pwrite(f.fileno(), struct.pack("<Q", min(ids) | 1 << 7), older * 4096 + 16 + 128)
     before = chunk_files(store_dir)
@@ -438,8 +475,9 @@ def test_a_mount_refuses_a_damaged_store_and_leaves_no_mount(cli, store_dir, see
     assert "cut short" in one_line(cli("mount", str(tmp_path / "mnt")))
 
 
-def test_the_mount_serves_the_rest_of_a_store_with_a_damaged_record(cli, store_dir, seeded,
-                                                                    tmp_path):
+def test_the_mount_serves_the_rest_of_a_store_with_a_damaged_record(
+    cli, store_dir, seeded, tmp_path
+):
     put_record(store_dir, "ds", 1, b'{"root": "')
     mnt = tmp_path / "mnt"
     os.makedirs(mnt)
@@ -466,8 +504,9 @@ def tree_blob(entries: list[tuple[bytes, int, int, bytes]]) -> bytes:
     """A tree object of FILE entries (name, mode, size, digest), names in order."""
     out = MAGIC + struct.pack("<I", len(entries))
     for name, mode, size, digest in sorted(entries):
-        out += struct.pack("<BHH", FILE, mode, len(name)) + name + struct.pack("<Q32s", size,
-                                                                              digest)
+        out += (
+            struct.pack("<BHH", FILE, mode, len(name)) + name + struct.pack("<Q32s", size, digest)
+        )
     return out
 
 
@@ -475,8 +514,11 @@ def forge_version(store_dir: str, number: int, blob: bytes, size: int, files: in
     """ds:vN made to hold the tree ``blob`` (a root of files only), without times."""
     digest = tree_digest(blob)
     put_raw(store_dir, "trees", digest, blob)
-    record = record_of(store_dir, "ds", number) | {"root": digest.hex(), "size": size,
-                                                  "files": files}
+    record = record_of(store_dir, "ds", number) | {
+        "root": digest.hex(),
+        "size": size,
+        "files": files,
+    }
     del record["attrs"], record["mtime_ns"]
     put_record(store_dir, "ds", number, record)
 
@@ -518,13 +560,15 @@ def test_verify_a_file_whose_chunks_do_not_make_its_digest(cli, store_dir, seede
     forge_version(store_dir, 2, tree_blob([(b"twice.bin", 0o644, 2 * size, wrong)]), 2 * size, 1)
     damage = verify_damage(cli)
     assert [(d["version"], d["path"], d["problem"]) for d in damage] == [
-        ("ds:v2", "twice.bin", "its content does not match its digest")]
+        ("ds:v2", "twice.bin", "its content does not match its digest")
+    ]
 
 
 def test_verify_a_file_whose_chunk_is_not_indexed(cli, store_dir, seeded):
     size, digest = a_txt(store_dir)
-    put_raw(store_dir, "chunks", b"\0" * 32, get_raw(store_dir, "chunks", digest),
-            delete=digest)  # the key of a live chunk damaged
+    put_raw(
+        store_dir, "chunks", b"\0" * 32, get_raw(store_dir, "chunks", digest), delete=digest
+    )  # the key of a live chunk damaged
     damage = [d for d in verify_damage(cli) if d["version"] != "store"]
     assert [(d["version"], d["path"]) for d in damage] == [("ds:v0", "a.txt")]
     assert "neither a chunk list nor a chunk" in damage[0]["problem"]
@@ -548,8 +592,7 @@ def test_verify_and_gc_a_tree_that_does_not_hash_to_its_key(cli, store_dir, seed
 
 def test_verify_a_missing_tree_and_a_record_that_disagrees(cli, store_dir, seeded):
     root = bytes.fromhex(record_of(store_dir, "ds", 1)["root"])
-    sub = next(e.digest for e in decode_tree(get_raw(store_dir, "trees", root))
-               if e.name == b"sub")
+    sub = next(e.digest for e in decode_tree(get_raw(store_dir, "trees", root)) if e.name == b"sub")
     env = env_of(store_dir)
     with env.begin(write=True) as txn:
         assert txn.delete(sub, db=env.open_db(b"trees", txn=txn))
@@ -564,6 +607,7 @@ def test_verify_a_missing_tree_and_a_record_that_disagrees(cli, store_dir, seede
 
 def test_verify_an_attribute_object_that_does_not_match_its_tree(cli, store_dir, seeded):
     from artfs.store import attrs
+
     record = record_of(store_dir, "ds", 0)
     wrong = attrs.encode([1, 2, 3, 4, 5], [])  # the root has 2 entries, one a directory
     put_raw(store_dir, "attrs", attrs.digest_of(wrong), wrong)
@@ -582,17 +626,24 @@ def test_verify_the_indexes_of_the_whole_store(cli, store_dir, seeded):
     record = record_of(store_dir, "model", 0)
     put_record(store_dir, "model", 0, record | {"type": "dataset"})
     problems = "\n".join(f"{d['version']} {d['problem']}" for d in verify_damage(cli))
-    for expected in ["alias ds:gone names v9", "alias ds:short is damaged (2 bytes, not 4)",
-                     "index entry of chunk 0707", "chunk list of file 0707",
-                     "a version key", "model:v0 its type 'dataset' is not the artifact's"]:
+    for expected in [
+        "alias ds:gone names v9",
+        "alias ds:short is damaged (2 bytes, not 4)",
+        "index entry of chunk 0707",
+        "chunk list of file 0707",
+        "a version key",
+        "model:v0 its type 'dataset' is not the artifact's",
+    ]:
         assert expected in problems, problems
     assert ok(cli("verify", "ds:v2")).out.endswith("all intact\n")  # not the whole store
 
 
+@pytest.mark.fast
 def test_verify_reads_each_chunk_once(store, tmp_path):
     """Checking a many-chunk file's digest reuses the reads that check its chunks."""
     from artfs.store.commit import Commit
     from artfs.store.verify import verify
+
     rnd = random.Random(7)
     big = rnd.randbytes(3_000_000)
     write(tmp_path / "src" / "big.bin", big)
@@ -626,16 +677,26 @@ def test_stage_and_unstage_refuse_a_version_as_a_name(cli, store_dir, seeded):
     assert not os.path.exists(os.path.join(store_dir, "staging", "ds"))
 
 
-@pytest.mark.parametrize("args", [["ls", "ds:v1"], ["alias", "--rm", "ds:v1", "best"],
-                                  ["commit", "a:b"], ["put", ".", "--name", "a:b"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ls", "ds:v1"],
+        ["alias", "--rm", "ds:v1", "best"],
+        ["commit", "a:b"],
+        ["put", ".", "--name", "a:b"],
+    ],
+)
 def test_every_name_argument_takes_only_a_name(cli, store_dir, seeded, args):
     one_line(cli(*args), code=2)
 
 
+@pytest.mark.fast
 def test_the_api_takes_the_same_names(store_dir, seeded):
-    for call in (lambda: artfs.Api().artifact_versions("ds:v1"),
-                 lambda: artfs.Api().artifacts(name="a:b"),
-                 lambda: artfs.Artifact("a:b", "dataset")):
+    for call in (
+        lambda: artfs.Api().artifact_versions("ds:v1"),
+        lambda: artfs.Api().artifacts(name="a:b"),
+        lambda: artfs.Artifact("a:b", "dataset"),
+    ):
         with pytest.raises(InvalidName):
             call()
 
@@ -644,16 +705,19 @@ def test_a_run_id_that_is_not_a_name_is_refused(cli, store_dir, seeded, tmp_path
     before = dump_meta(store_dir)
     write(tmp_path / "src" / "n.txt", "n")
     for bad in ("a\x01b", "a:b", "\udcff"):
-        line = one_line(cli("put", str(tmp_path / "src"), "--name", "ds",
-                            env={"ARTFS_RUN_ID": bad}), code=2)
+        line = one_line(
+            cli("put", str(tmp_path / "src"), "--name", "ds", env={"ARTFS_RUN_ID": bad}), code=2
+        )
         assert "ARTFS_RUN_ID" in line
     assert dump_meta(store_dir) == before
 
 
-def test_a_data_file_cut_under_a_running_mount_leaves_no_dead_mount(cli, store_dir, seeded,
-                                                                     tmp_path):
+def test_a_data_file_cut_under_a_running_mount_leaves_no_dead_mount(
+    cli, store_dir, seeded, tmp_path
+):
     """It was SIGBUS: the daemon died with the kernel still holding the mount."""
     import time
+
     mnt = tmp_path / "mnt"
     os.makedirs(mnt)
     ok(cli("mount", str(mnt)))

@@ -46,19 +46,39 @@ def staging(mount):
     return path
 
 
-def as_user(cwd: str, code: str, uid: int = NOBODY, gid: int = NOBODY, umask: int = 0o022,
-            groups: tuple[int, ...] = ()) -> dict:
+def as_user(
+    cwd: str,
+    code: str,
+    uid: int = NOBODY,
+    gid: int = NOBODY,
+    umask: int = 0o022,
+    groups: tuple[int, ...] = (),
+) -> dict:
     """Run Python ``code`` as another user in the directory ``cwd`` (handed over open:
     the test's temporary directory is root's alone); it sets ``out`` (JSON) to report
     back."""
     group_args = ["--groups", ",".join(map(str, groups))] if groups else ["--clear-groups"]
     fd = os.open(cwd, os.O_RDONLY | os.O_DIRECTORY)  # its own number: never dup2 over one
-    program = (f"import errno, json, os, stat\nos.fchdir({fd})\nos.umask({umask})\n"
-               "out = None\n" + textwrap.dedent(code) + "\nprint(json.dumps(out))")
+    program = (
+        f"import errno, json, os, stat\nos.fchdir({fd})\nos.umask({umask})\n"
+        "out = None\n" + textwrap.dedent(code) + "\nprint(json.dumps(out))"
+    )
     try:
-        done = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", *group_args,
-                               sys.executable, "-c", program], pass_fds=(fd,),
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={gid}",
+                *group_args,
+                sys.executable,
+                "-c",
+                program,
+            ],
+            pass_fds=(fd,),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         os.close(fd)
     assert done.returncode == 0, done.stderr
@@ -80,6 +100,7 @@ def commit(cli, name: str = "ds", *args: str):
 def listing(root: str) -> dict:
     """type, mode, size, mtime (ns), link target and content digest of everything below."""
     import hashlib
+
     out = {}
     for dirpath, dirs, files in os.walk(root):
         for name in dirs + files:
@@ -102,6 +123,7 @@ def test_every_file_type_can_be_made_in_staging(staging):
     fifo, sock, chr_, blk = (os.path.join(staging, n) for n in ("fifo", "sock", "chr", "blk"))
     os.mkfifo(fifo, 0o640)
     import socket
+
     with socket.socket(socket.AF_UNIX) as server:
         server.bind(sock)
         server.listen(1)
@@ -113,10 +135,15 @@ def test_every_file_type_can_be_made_in_staging(staging):
             conn.close()
     os.mknod(chr_, stat.S_IFCHR | 0o600, os.makedev(1, 3))
     os.mknod(blk, stat.S_IFBLK | 0o600, os.makedev(7, 0))
-    kinds = {n: stat.S_IFMT(os.lstat(os.path.join(staging, n)).st_mode)
-             for n in os.listdir(staging)}
-    assert kinds == {"fifo": stat.S_IFIFO, "sock": stat.S_IFSOCK, "chr": stat.S_IFCHR,
-                     "blk": stat.S_IFBLK}
+    kinds = {
+        n: stat.S_IFMT(os.lstat(os.path.join(staging, n)).st_mode) for n in os.listdir(staging)
+    }
+    assert kinds == {
+        "fifo": stat.S_IFIFO,
+        "sock": stat.S_IFSOCK,
+        "chr": stat.S_IFCHR,
+        "blk": stat.S_IFBLK,
+    }
     assert os.lstat(chr_).st_rdev == os.makedev(1, 3)
     assert stat.S_IMODE(os.lstat(fifo).st_mode) == 0o640
     # (opening a device gives EACCES: FUSE mounts are nodev, as user-mounted disks are)
@@ -131,8 +158,9 @@ def test_every_file_type_can_be_made_in_staging(staging):
     assert os.listdir(staging) == ["file"]
 
 
-def test_a_commit_with_special_files_refuses_naming_them_and_changes_nothing(cli, staging,
-                                                                           store_dir):
+def test_a_commit_with_special_files_refuses_naming_them_and_changes_nothing(
+    cli, staging, store_dir
+):
     write(os.path.join(staging, "data.txt"), b"data")
     os.mkfifo(os.path.join(staging, "fifo"))
     os.makedirs(os.path.join(staging, "sub"))
@@ -163,17 +191,21 @@ def test_rename_inside_a_staging_never_gives_exdev_and_honours_flags(staging):
     os.rmdir(os.path.join(staging, "z", "b"))
     os.mkdir(os.path.join(staging, "full"))
     write(os.path.join(staging, "full", "x"), b"x")
-    assert errno_of(lambda: os.rename(os.path.join(staging, "z"),
-                                      os.path.join(staging, "full"))) == errno.ENOTEMPTY
+    assert (
+        errno_of(lambda: os.rename(os.path.join(staging, "z"), os.path.join(staging, "full")))
+        == errno.ENOTEMPTY
+    )
     assert errno_of(lambda: os.rmdir(os.path.join(staging, "full"))) == errno.ENOTEMPTY
     # renameat2 flags, as the disk does them
     import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
 
     def renameat2(old: str, new: str, flags: int) -> int:
         if libc.renameat2(-100, os.fsencode(old), -100, os.fsencode(new), flags) != 0:
             return ctypes.get_errno()
         return 0
+
     f, g = os.path.join(staging, "f"), os.path.join(staging, "g")
     assert renameat2(f, g, 1) == errno.EEXIST  # RENAME_NOREPLACE
     assert renameat2(f, g, 2) == 0  # RENAME_EXCHANGE
@@ -184,7 +216,9 @@ def test_rename_inside_a_staging_never_gives_exdev_and_honours_flags(staging):
 
 
 def test_new_entries_belong_to_the_calling_user(staging):
-    found = as_user(staging, """
+    found = as_user(
+        staging,
+        """
         d = "."
         with open(d + "/file", "w") as f: f.write("x")
         os.mkdir(d + "/dir")
@@ -194,13 +228,16 @@ def test_new_entries_belong_to_the_calling_user(staging):
         os.chown(d + "/file", -1, 65534)   # to a group of its own
         os.truncate(d + "/file", 0)
         out = {n: list(os.lstat(d + "/" + n)[4:6]) for n in os.listdir(d)}
-    """)
+    """,
+    )
     assert found == {n: [NOBODY, NOBODY] for n in ("file", "dir", "fifo", "link")}
     assert stat.S_IMODE(os.stat(os.path.join(staging, "file")).st_mode) == 0o600
     # what the kernel refuses, as on ext4
     os.mkdir(os.path.join(staging, "roots"), 0o755)
     write(os.path.join(staging, "roots", "r"), b"r")
-    refused = as_user(staging, """
+    refused = as_user(
+        staging,
+        """
         d = "roots"
         out = []
         for call in (lambda: os.chmod(d + "/r", 0o777), lambda: os.chown(d + "/r", 0, 0),
@@ -210,7 +247,8 @@ def test_new_entries_belong_to_the_calling_user(staging):
                 out.append(0)
             except OSError as e:
                 out.append(e.errno)
-    """)
+    """,
+    )
     assert refused == [errno.EPERM, errno.EPERM, errno.EACCES, errno.EPERM]
 
 
@@ -219,18 +257,27 @@ def test_a_setgid_directory_gives_its_group(staging):
     os.mkdir(shared)
     os.chown(shared, 0, GROUP)
     os.chmod(shared, 0o2777)
-    found = as_user(shared, """
+    found = as_user(
+        shared,
+        """
         fd = os.open("file", os.O_CREAT | os.O_WRONLY, 0o2755)  # not in the group
         os.close(fd)
         os.mkdir("sub")
         out = {n: [os.stat(n).st_gid, oct(os.stat(n).st_mode & 0o7777)] for n in ("file", "sub")}
-    """, umask=0)
+    """,
+        umask=0,
+    )
     assert found == {"file": [GROUP, "0o755"], "sub": [GROUP, "0o2777"]}
-    member = as_user(shared, """
+    member = as_user(
+        shared,
+        """
         fd = os.open("own", os.O_CREAT | os.O_WRONLY, 0o2755)
         os.close(fd)
         out = oct(os.stat("own").st_mode & 0o7777)
-    """, umask=0, groups=(GROUP,))
+    """,
+        umask=0,
+        groups=(GROUP,),
+    )
     assert member == "0o2755"  # a member keeps the setgid bit
 
 
@@ -239,9 +286,14 @@ def test_writes_and_chown_clear_setuid_as_ext4_does(staging):
     write(path, b"#!/bin/sh\n")
     os.chown(path, NOBODY, NOBODY)
     os.chmod(path, 0o6777)
-    as_user(staging, """
+    as_user(
+        staging,
+        """
         with open("tool", "a") as f: f.write("echo")
-    """, uid=1000, gid=1000)
+    """,
+        uid=1000,
+        gid=1000,
+    )
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o0777
     os.chmod(path, 0o4755)
     os.chown(path, 1000, 1000)
@@ -249,7 +301,9 @@ def test_writes_and_chown_clear_setuid_as_ext4_does(staging):
 
 
 def test_the_callers_umask_applies_not_the_daemons(staging):
-    modes = as_user(staging, """
+    modes = as_user(
+        staging,
+        """
         d = "."
         os.mkdir(d + "/d777", 0o777)
         os.close(os.open(d + "/f666", os.O_CREAT | os.O_WRONLY, 0o666))
@@ -258,9 +312,16 @@ def test_the_callers_umask_applies_not_the_daemons(staging):
         os.umask(0o027)
         os.close(os.open(d + "/f640", os.O_CREAT | os.O_WRONLY, 0o666))
         out = {n: oct(stat.S_IMODE(os.lstat(d + "/" + n).st_mode)) for n in os.listdir(d)}
-    """, umask=0)
-    assert modes == {"d777": "0o777", "f666": "0o666", "p666": "0o666", "f640": "0o640",
-                     "f620": "0o620"}
+    """,
+        umask=0,
+    )
+    assert modes == {
+        "d777": "0o777",
+        "f666": "0o666",
+        "p666": "0o666",
+        "f640": "0o640",
+        "f620": "0o620",
+    }
 
 
 # --- long paths -------------------------------------------------------------------------
@@ -296,7 +357,8 @@ def test_paths_as_long_as_the_kernel_allows_wherever_the_store_lives(cli, stagin
     assert done.code == 0, done.err
     contents = json.loads(cli("show", "ds:v0", "--json").out)["contents"]
     assert sorted(f["path"] for f in contents) == sorted(
-        [name, os.path.join(rel, "link"), os.path.join(rel, "moved")])
+        [name, os.path.join(rel, "link"), os.path.join(rel, "moved")]
+    )
     # the staging, now placeholders, still reads back through the mount
     os.chdir(staging)
     try:
@@ -316,15 +378,16 @@ def make_tree(root: str) -> None:
     write(os.path.join(root, "sub", "b.bin"), os.urandom(300_000))
     write(os.path.join(root, "sub", "deeper", "c.txt"), b"c")
     os.symlink("a.txt", os.path.join(root, "link"))
-    for i, rel in enumerate(["a.txt", "sub/b.bin", "sub/deeper/c.txt", "link",
-                             "sub/deeper", "sub"]):
+    for i, rel in enumerate(
+        ["a.txt", "sub/b.bin", "sub/deeper/c.txt", "link", "sub/deeper", "sub"]
+    ):
         when = 1_600_000_000_123_456_789 + i * 1_000_000_007
         os.utime(os.path.join(root, rel), ns=(when, when), follow_symlinks=False)
 
 
-def test_a_version_keeps_the_mtimes_committed_and_the_staging_keeps_its_own(cli, staging,
-                                                                          mount, tmp_path,
-                                                                          store_dir):
+def test_a_version_keeps_the_mtimes_committed_and_the_staging_keeps_its_own(
+    cli, staging, mount, tmp_path, store_dir
+):
     make_tree(staging)
     before = listing(staging)
     done = commit(cli)
@@ -396,11 +459,14 @@ def test_a_format_2_store_is_upgraded_and_shows_creation_times(store_dir, cli, m
         txn.put(b"format", b"2", db=store.meta.db["info"])
     store.meta.close()
     from artfs.store import store as store_mod
+
     store_mod._open_stores.clear()
     assert cli("mount", mount, "--allow-other").code == 0
     with Store.open(store_dir).meta.read() as txn:
-        assert txn.get(b"format", db=Store.open(store_dir).meta.db["info"]) == \
-            str(meta.FORMAT_VERSION).encode()
+        assert (
+            txn.get(b"format", db=Store.open(store_dir).meta.db["info"])
+            == str(meta.FORMAT_VERSION).encode()
+        )
     created = int(record["created"] * 1e9)
     version = os.path.join(mount, "artifacts", "old", "v0")
     assert os.stat(os.path.join(version, "sub", "f.txt")).st_mtime_ns == created
@@ -416,16 +482,24 @@ def dot_entries(path: str) -> list[str]:
     return [n for n in out.splitlines() if n in (".", "..")]
 
 
-def test_every_directory_lists_dot_entries_and_counts_its_subdirectories(cli, staging, mount,
-                                                                       tmp_path):
+def test_every_directory_lists_dot_entries_and_counts_its_subdirectories(
+    cli, staging, mount, tmp_path
+):
     for sub in ("x", "y", "z/inner"):
         os.makedirs(os.path.join(staging, sub))
     write(os.path.join(staging, "x", "f"), b"f")
     assert commit(cli).code == 0
     version = os.path.join(mount, "artifacts", "ds", "v0")
-    for path in (mount, os.path.join(mount, "artifacts"), os.path.join(mount, "staging"),
-                 os.path.join(mount, "artifacts", "ds"), version, os.path.join(version, "z"),
-                 staging, os.path.join(mount, "meta")):
+    for path in (
+        mount,
+        os.path.join(mount, "artifacts"),
+        os.path.join(mount, "staging"),
+        os.path.join(mount, "artifacts", "ds"),
+        version,
+        os.path.join(version, "z"),
+        staging,
+        os.path.join(mount, "meta"),
+    ):
         assert dot_entries(path) == [".", ".."], path
     assert os.stat(version).st_nlink == 5
     assert os.stat(os.path.join(version, "z")).st_nlink == 3
@@ -435,8 +509,9 @@ def test_every_directory_lists_dot_entries_and_counts_its_subdirectories(cli, st
     assert os.stat(os.path.join(mount, "artifacts")).st_nlink == 3
     # GNU find trusts link counts to skip work: it must still see every name
     found = subprocess.run(["find", version], capture_output=True, text=True, check=True)
-    assert sorted(os.path.relpath(p, version) for p in found.stdout.split()) == \
-        sorted([".", "x", "x/f", "y", "z", "z/inner"])
+    assert sorted(os.path.relpath(p, version) for p in found.stdout.split()) == sorted(
+        [".", "x", "x/f", "y", "z", "z/inner"]
+    )
 
 
 # --- real tools -------------------------------------------------------------------------
@@ -454,12 +529,14 @@ def test_rsync_and_tar_of_a_committed_tree_match_the_source(cli, staging, mount,
     out = tmp_path / "out"
     subprocess.run(["rsync", "-a", f"{version}/", f"{out}/"], check=True)
     assert listing(str(out)) == expected
-    dry = subprocess.run(["rsync", "-ainc", f"{version}/", f"{src}/"], capture_output=True,
-                         text=True, check=True)
+    dry = subprocess.run(
+        ["rsync", "-ainc", f"{version}/", f"{src}/"], capture_output=True, text=True, check=True
+    )
     assert [line for line in dry.stdout.splitlines() if not line.startswith(".d")] == []
     # POSIX (pax) archives keep nanoseconds; GNU tar's default format keeps seconds
-    subprocess.run(["tar", "--format=posix", "-cf", str(tmp_path / "v.tar"), "-C", version, "."],
-                   check=True)
+    subprocess.run(
+        ["tar", "--format=posix", "-cf", str(tmp_path / "v.tar"), "-C", version, "."], check=True
+    )
     untarred = tmp_path / "untarred"
     os.makedirs(untarred)
     subprocess.run(["tar", "-xf", str(tmp_path / "v.tar"), "-C", str(untarred)], check=True)

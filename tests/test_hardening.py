@@ -25,8 +25,11 @@ def publish(store, src, name="ds"):
 
 
 def snapshot_outside(root) -> dict:
-    return {os.path.join(d, n): read(os.path.join(d, n)) if os.path.isfile(os.path.join(d, n))
-            else None for d, dirs, files in os.walk(root) for n in dirs + files}
+    return {
+        os.path.join(d, n): read(os.path.join(d, n)) if os.path.isfile(os.path.join(d, n)) else None
+        for d, dirs, files in os.walk(root)
+        for n in dirs + files
+    }
 
 
 @pytest.fixture
@@ -44,8 +47,8 @@ def outside(tmp_path):
     return root
 
 
-def test_links_planted_at_file_names_are_replaced_not_followed(store, version, tmp_path,
-                                                               outside):
+@pytest.mark.fast
+def test_links_planted_at_file_names_are_replaced_not_followed(store, version, tmp_path, outside):
     dest = tmp_path / "dest"
     os.makedirs(dest / "sub")
     os.symlink(outside / "victim.txt", dest / "sub" / "inner.txt")
@@ -59,6 +62,7 @@ def test_links_planted_at_file_names_are_replaced_not_followed(store, version, t
     assert [n for n in os.listdir(dest / "sub") if n.startswith(".artfs-")] == []
 
 
+@pytest.mark.fast
 def test_a_link_planted_at_a_directory_name_is_refused(store, version, tmp_path, outside):
     dest = tmp_path / "dest"
     os.makedirs(dest)
@@ -71,9 +75,12 @@ def test_a_link_planted_at_a_directory_name_is_refused(store, version, tmp_path,
     assert snapshot_outside(outside) == before
 
 
-def test_download_to_a_root_holding_links_writes_nothing_outside(store, version, tmp_path,
-                                                                 outside, store_dir):
+@pytest.mark.fast
+def test_download_to_a_root_holding_links_writes_nothing_outside(
+    store, version, tmp_path, outside, store_dir
+):
     import artfs
+
     dest = tmp_path / "dl"
     os.makedirs(dest / "sub")
     os.symlink(outside / "victim.txt", dest / "sub" / "inner.txt")
@@ -90,19 +97,26 @@ def hostile_version(store, src, name: bytes):
     as a damaged or hostile store would hold it."""
     good = publish(store, src)
     data = store.tree(good.root)[0]  # reuse a stored file's digest
-    blob = (MAGIC + struct.pack("<I", 1) + struct.pack("<BHH", FILE, 0o644, len(name)) + name
-            + struct.pack("<Q32s", data.size, data.digest))
+    blob = (
+        MAGIC
+        + struct.pack("<I", 1)
+        + struct.pack("<BHH", FILE, 0o644, len(name))
+        + name
+        + struct.pack("<Q32s", data.size, data.digest)
+    )
     digest = tree_digest(blob)
     record = dict(good.record, root=digest.hex())
     record.pop("attrs")
     with store.meta.write() as txn:
         txn.put(digest, blob, db=store.meta.db["trees"])
-        txn.put(meta.version_key("ds", good.number), meta.dumps(record),
-                db=store.meta.db["versions"])
+        txn.put(
+            meta.version_key("ds", good.number), meta.dumps(record), db=store.meta.db["versions"]
+        )
     store.tree.cache_clear()
     return store.resolve("ds:latest")
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("bad", [b"..", b".", b"../escape", b"/abs", b"a\0b", b""])
 def test_names_that_leave_a_version_are_refused_everywhere(store, tmp_path, bad):
     write(tmp_path / "src" / "f.txt", b"payload")
@@ -119,17 +133,21 @@ def test_names_that_leave_a_version_are_refused_everywhere(store, tmp_path, bad)
     assert not os.path.exists(tmp_path / "escape")
 
 
+@pytest.mark.fast
 def test_a_tree_that_names_a_directory_dot_dot_is_corrupt(store, tmp_path):
     write(tmp_path / "src" / "f.txt", b"payload")
     publish(store, tmp_path / "src")
     blob = MAGIC + struct.pack("<I", 1) + struct.pack("<BHH", DIR, 0o755, 2) + b".." + b"\1" * 32
     from artfs.store.tree import decode_tree
+
     with pytest.raises(CorruptData, match="invalid name"):
         decode_tree(blob)
 
 
+@pytest.mark.fast
 def test_a_store_is_private_to_its_owner_whatever_the_umask(tmp_path, capfd):
     from artfs.store import store as store_mod
+
     old = os.umask(0)
     try:
         path = str(tmp_path / "new")
@@ -141,8 +159,9 @@ def test_a_store_is_private_to_its_owner_whatever_the_umask(tmp_path, capfd):
         os.umask(old)
     assert os.stat(path).st_mode & 0o777 == 0o700
     assert os.stat(os.path.join(path, "meta", "data.mdb")).st_mode & 0o077 == 0
-    chunk_files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(path, "chunks"))
-                   for f in fs]
+    chunk_files = [
+        os.path.join(d, f) for d, _, fs in os.walk(os.path.join(path, "chunks")) for f in fs
+    ]
     assert chunk_files and all(os.stat(f).st_mode & 0o077 == 0 for f in chunk_files)
     os.chmod(path, 0o755)  # as stores made before were
     store.meta.close()
@@ -153,10 +172,24 @@ def test_a_store_is_private_to_its_owner_whatever_the_umask(tmp_path, capfd):
 
 def test_secrets_on_a_run_command_line_are_not_shown_through_the_mount(cli, mount, tmp_path):
     write(tmp_path / "src" / "f.txt", b"f")
-    done = cli("run", "--job-type", "train", "--config", '{"api_key": "k-123", "lr": 0.1}',
-               "--", "sh", "-c", f"{sys.executable} -m artfs put {tmp_path / 'src'} --name ds",
-               "--token=t-456", "--password", "p-789", "AWS_SECRET_ACCESS_KEY=s-000",
-               "https://user:u-111@example.com/data", "--epochs", "3")
+    done = cli(
+        "run",
+        "--job-type",
+        "train",
+        "--config",
+        '{"api_key": "k-123", "lr": 0.1}',
+        "--",
+        "sh",
+        "-c",
+        f"{sys.executable} -m artfs put {tmp_path / 'src'} --name ds",
+        "--token=t-456",
+        "--password",
+        "p-789",
+        "AWS_SECRET_ACCESS_KEY=s-000",
+        "https://user:u-111@example.com/data",
+        "--epochs",
+        "3",
+    )
     assert done.code == 0, done.err
     shown = read(os.path.join(mount, "meta", "ds", "v0.json")).decode()
     for secret in ("k-123", "t-456", "p-789", "s-000", "u-111"):
@@ -168,10 +201,12 @@ def test_secrets_on_a_run_command_line_are_not_shown_through_the_mount(cli, moun
 
 
 def test_another_users_process_cannot_join_a_run_and_implicit_runs_name_their_user(
-        cli, store_dir, tmp_path):
+    cli, store_dir, tmp_path
+):
     """A process of nobody's that sets ARTFS_RUN_ID to root's running run is recorded as
     an implicit run of nobody's own, and root's run gets no input from it."""
     from tests.conftest import unmount
+
     write(tmp_path / "src" / "f.txt", b"data")
     assert cli("put", str(tmp_path / "src"), "--name", "ds").code == 0
     mnt = str(tmp_path / "mnt")
@@ -181,20 +216,48 @@ def test_another_users_process_cannot_join_a_run_and_implicit_runs_name_their_us
         target = os.path.join(mnt, "artifacts", "ds", "v0", "f.txt")
         fd = os.open(os.path.dirname(target), os.O_RDONLY | os.O_DIRECTORY)
         holder = subprocess.Popen(  # root's run, running while the other user reads
-            [sys.executable, "-m", "artfs", "--store", store_dir, "run", "--job-type", "mine",
-             "--", "sleep", "5"])
+            [
+                sys.executable,
+                "-m",
+                "artfs",
+                "--store",
+                store_dir,
+                "run",
+                "--job-type",
+                "mine",
+                "--",
+                "sleep",
+                "5",
+            ]
+        )
         try:
             deadline = time.monotonic() + 10
-            while not (running := [r for r in json.loads(cli("runs", "ls", "--json").out)
-                                   if r["job_type"] == "mine"]):
+            while not (
+                running := [
+                    r
+                    for r in json.loads(cli("runs", "ls", "--json").out)
+                    if r["job_type"] == "mine"
+                ]
+            ):
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
             if fd != 3:
                 os.dup2(fd, 3)
             spoof = subprocess.run(
-                ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
-                 "cat /proc/self/fd/3/f.txt"], pass_fds=(3,), capture_output=True,
-                env={**os.environ, "ARTFS_RUN_ID": running[0]["id"]}, timeout=30)
+                [
+                    "setpriv",
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "sh",
+                    "-c",
+                    "cat /proc/self/fd/3/f.txt",
+                ],
+                pass_fds=(3,),
+                capture_output=True,
+                env={**os.environ, "ARTFS_RUN_ID": running[0]["id"]},
+                timeout=30,
+            )
             assert spoof.stdout == b"data", spoof.stderr
         finally:
             holder.wait(timeout=30)
@@ -211,8 +274,10 @@ def test_another_users_process_cannot_join_a_run_and_implicit_runs_name_their_us
         unmount(mnt)
 
 
+@pytest.mark.fast
 def test_a_run_is_never_credited_more_bytes_of_a_file_than_it_holds(store):
     from artfs.fs.attribution import Attribution
+
     attribution = Attribution(store)
     attribution._outputs[("r", "ds", 0)] = False
     for _ in range(3):  # read ahead through this run's handle for another's
@@ -222,20 +287,40 @@ def test_a_run_is_never_credited_more_bytes_of_a_file_than_it_holds(store):
 
 
 def test_two_runs_reading_one_file_at_once_are_marked_and_never_over_credited(
-        cli, mount, tmp_path, store_dir):
+    cli, mount, tmp_path, store_dir
+):
     data = os.urandom(3_145_728)
     write(tmp_path / "src" / "f.bin", data)
     assert cli("put", str(tmp_path / "src"), "--name", "ds").code == 0
     target = os.path.join(mount, "artifacts", "ds", "v0", "f.bin")
     barrier = tmp_path / "opened"  # both hold the file open before either reads it
     barrier.mkdir()
-    reader = (f"import os, sys, time\nf = open({target!r}, 'rb')\n"
-              f"open(os.path.join({str(barrier)!r}, sys.argv[1]), 'w').close()\n"
-              f"while len(os.listdir({str(barrier)!r})) < 2: time.sleep(0.01)\n"
-              f"assert f.read() == open({target!r}, 'rb').read()\n")
-    runs = [subprocess.Popen([sys.executable, "-m", "artfs", "--store", store_dir, "run",
-                              "--job-type", job, "--", sys.executable, "-c", reader, job])
-            for job in ("a", "b")]
+    reader = (
+        f"import os, sys, time\nf = open({target!r}, 'rb')\n"
+        f"open(os.path.join({str(barrier)!r}, sys.argv[1]), 'w').close()\n"
+        f"while len(os.listdir({str(barrier)!r})) < 2: time.sleep(0.01)\n"
+        f"assert f.read() == open({target!r}, 'rb').read()\n"
+    )
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "artfs",
+                "--store",
+                store_dir,
+                "run",
+                "--job-type",
+                job,
+                "--",
+                sys.executable,
+                "-c",
+                reader,
+                job,
+            ]
+        )
+        for job in ("a", "b")
+    ]
     assert [r.wait(timeout=60) for r in runs] == [0, 0]
     time.sleep(1.5)
     credited = []
@@ -252,6 +337,7 @@ def test_two_runs_reading_one_file_at_once_are_marked_and_never_over_credited(
 
 def test_runs_show_and_lineage_go_on_past_a_damaged_lineage_record(cli, store, tmp_path):
     from artfs.store import runs as runs_mod
+
     write(tmp_path / "a" / "f.txt", b"a")
     write(tmp_path / "b" / "f.txt", b"b")
     first, second = publish(store, tmp_path / "a", "one"), publish(store, tmp_path / "b", "two")

@@ -8,6 +8,8 @@ import pytest
 
 from artfs.store.holes import skipping_holes, write_sparse
 
+pytestmark = pytest.mark.fast
+
 MiB = 1024 * 1024
 
 
@@ -19,7 +21,7 @@ def sparse_file(path, layout: list[tuple[int, bytes]], size: int) -> bytes:
         for offset, data in layout:
             f.seek(offset)
             f.write(data)
-            content[offset:offset + len(data)] = data
+            content[offset : offset + len(data)] = data
     return bytes(content)
 
 
@@ -36,8 +38,11 @@ def read_sparse(path, step: int) -> bytes:
 def test_holes_at_the_start_middle_and_end_read_as_zeros(tmp_path, step):
     rng = random.Random(1)
     path = tmp_path / "f"
-    expected = sparse_file(path, [(5 * MiB, rng.randbytes(100_000)),
-                                  (9 * MiB + 17, rng.randbytes(3 * MiB))], 40 * MiB + 3)
+    expected = sparse_file(
+        path,
+        [(5 * MiB, rng.randbytes(100_000)), (9 * MiB + 17, rng.randbytes(3 * MiB))],
+        40 * MiB + 3,
+    )
     assert os.stat(path).st_blocks * 512 < 8 * MiB  # the file system kept the holes
     assert read_sparse(path, step) == expected
 

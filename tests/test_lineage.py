@@ -85,8 +85,9 @@ def run_inputs(cli, run_id: str) -> dict[str, dict[str, int]]:
 
 def inputs_become(cli, run_id: str, expected: dict) -> dict:
     """The run's inputs once they equal ``expected`` (or what they are after the timeout)."""
-    return wait_for(lambda: (found := run_inputs(cli, run_id)) == expected and found
-                    ) or run_inputs(cli, run_id)
+    return wait_for(lambda: (found := run_inputs(cli, run_id)) == expected and found) or run_inputs(
+        cli, run_id
+    )
 
 
 def edges_of(graph: dict) -> set[tuple[str, str, str]]:
@@ -110,7 +111,8 @@ def artfs_shell(store_dir: str) -> str:
 def test_shell_script_in_its_own_process_group(cli, mount, store_dir, tmp_path):
     sizes = put_ds(cli, tmp_path)
     script = tmp_path / "train.sh"
-    script.write_text(textwrap.dedent(f"""\
+    script.write_text(
+        textwrap.dedent(f"""\
         #!/bin/sh
         set -e
         V="$1/artifacts/ds/v0"
@@ -118,9 +120,15 @@ def test_shell_script_in_its_own_process_group(cli, mount, store_dir, tmp_path):
         cat "$V/a.csv" "$V/sub/b.bin" | wc -c > "$1/staging/model/weights.txt"
         printf 'trained\\n' >> "$1/staging/model/weights.txt"
         {artfs_shell(store_dir)} commit model
-        """))
-    done = subprocess.run(["setsid", "-w", "sh", str(script), mount], capture_output=True,
-                          text=True, cwd=tmp_path, timeout=60)
+        """)
+    )
+    done = subprocess.run(
+        ["setsid", "-w", "sh", str(script), mount],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert (done.returncode, done.stdout) == (0, "model:v0\n"), done.stderr
     total = sizes["a.csv"] + sizes["sub/b.bin"]
     assert read(vpath(mount, "model", 0, "weights.txt")) == b"%d\ntrained\n" % total
@@ -181,20 +189,38 @@ def test_run_with_pool_workers(cli, mount, tmp_path, method, code):
     script = tmp_path / "train.py"
     script.write_text(POOL_SCRIPT)
     config = {"lr": 0.01, "layers": [64, 32], "method": method}
-    result = cli("run", "--job-type", "train", "--name", f"pool-{method}",
-                 "--config", json.dumps(config), "--",
-                 sys.executable, str(script), vpath(mount, "ds"), method, str(code),
-                 cwd=str(tmp_path))
+    result = cli(
+        "run",
+        "--job-type",
+        "train",
+        "--name",
+        f"pool-{method}",
+        "--config",
+        json.dumps(config),
+        "--",
+        sys.executable,
+        str(script),
+        vpath(mount, "ds"),
+        method,
+        str(code),
+        cwd=str(tmp_path),
+    )
     assert result.code == code, result.err
-    assert json.loads(result.out) == [sizes["a.csv"] + sizes["d.txt"],
-                                      sizes["sub/b.bin"] + sizes["c.txt"]]
+    assert json.loads(result.out) == [
+        sizes["a.csv"] + sizes["d.txt"],
+        sizes["sub/b.bin"] + sizes["c.txt"],
+    ]
 
     listed = as_json(cli("runs", "ls", "--json"))
     assert len(listed) == 1
     run = listed[0]
     status = "finished" if code == 0 else "failed"
     assert (run["job_type"], run["name"], run["status"], run["exit_code"]) == (
-        "train", f"pool-{method}", status, code)
+        "train",
+        f"pool-{method}",
+        status,
+        code,
+    )
     assert run["config"] == config
     assert run["implicit"] is False
     assert result.err.strip().splitlines()[-1] == f"run {run['id']} {status} (exit {code})"
@@ -263,8 +289,9 @@ def test_api_runs_two_hops(cli, mount, store_dir, tmp_path):
     (tmp_path / "eval.py").write_text(EVAL_SCRIPT)
 
     def python(*args):
-        done = subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                              cwd=tmp_path, timeout=120)
+        done = subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, cwd=tmp_path, timeout=120
+        )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
@@ -279,19 +306,25 @@ def test_api_runs_two_hops(cli, mount, store_dir, tmp_path):
 
     t, e = f"run:{train['run']}", f"run:{evaluation['run']}"
     read_by_train = {p: sizes[p] for p in ("a.csv", "sub/b.bin", "c.txt")}
-    assert inputs_become(cli, train["run"], {"ds:v0": read_by_train}) == {
-        "ds:v0": read_by_train}
+    assert inputs_become(cli, train["run"], {"ds:v0": read_by_train}) == {"ds:v0": read_by_train}
     api = artfs.Api(store_dir)
     graph = api.lineage("report:v0", direction="upstream", depth=2)
     assert graph["root"] == "report:v0"
     assert {n["id"] for n in graph["nodes"]} == {"report:v0", e, "model:v0", t, "ds:v0"}
-    assert edges_of(graph) == {(e, "report:v0", "output"), ("model:v0", e, "input"),
-                               (t, "model:v0", "output"), ("ds:v0", t, "input")}
+    assert edges_of(graph) == {
+        (e, "report:v0", "output"),
+        ("model:v0", e, "input"),
+        (t, "model:v0", "output"),
+        ("ds:v0", t, "input"),
+    }
     assert input_files(graph, "model:v0", e) == {"weights.txt": len(weights)}
     assert input_files(graph, "ds:v0", t) == read_by_train
     nodes = {n["id"]: n for n in graph["nodes"]}
     assert (nodes[t]["job_type"], nodes[t]["status"], nodes[t]["implicit"]) == (
-        "train", "finished", False)
+        "train",
+        "finished",
+        False,
+    )
     assert nodes[e]["job_type"] == "eval"
     assert set(nodes["report:v0"]["aliases"]) == {"best", "latest"}
 
@@ -324,7 +357,8 @@ def test_implicit_read_only_runs_hidden_without_all(cli, mount, tmp_path):
     adhoc = adhoc[0]
     assert (adhoc["job_type"], adhoc["status"]) == ("adhoc", "adhoc")
     assert inputs_become(cli, adhoc["id"], {"ds:v0": {"d.txt": sizes["d.txt"]}}) == {
-        "ds:v0": {"d.txt": sizes["d.txt"]}}
+        "ds:v0": {"d.txt": sizes["d.txt"]}
+    }
 
     listed = as_json(cli("runs", "ls", "--json"))
     assert [r["job_type"] for r in listed] == ["noop"]
@@ -360,22 +394,28 @@ def test_run_reading_its_own_output_records_no_input(cli, mount, store_dir, tmp_
         cat "$M/artifacts/x/v0/twice.txt" > "$M/staging/x/copy.txt"
         {artfs_shell(store_dir)} commit x
         """)
-    result = cli("run", "--job-type", "self", "--", "sh", "-c", script,
-                 env={"M": mount}, cwd=str(tmp_path))
+    result = cli(
+        "run", "--job-type", "self", "--", "sh", "-c", script, env={"M": mount}, cwd=str(tmp_path)
+    )
     assert (result.code, result.out) == (0, "x:v0\nx:v1\n"), result.err
 
     run = as_json(cli("runs", "ls", "--json"))[0]
     shown = as_json(cli("runs", "show", run["id"], "--json"))
     assert shown["outputs"] == ["x:v0", "x:v1"]
     assert inputs_become(cli, run["id"], {"ds:v0": {"d.txt": sizes["d.txt"]}}) == {
-        "ds:v0": {"d.txt": sizes["d.txt"]}}
+        "ds:v0": {"d.txt": sizes["d.txt"]}
+    }
     time.sleep(1.5)  # a wrongly recorded input would have been written by now
     assert run_inputs(cli, run["id"]) == {"ds:v0": {"d.txt": sizes["d.txt"]}}
     graph = as_json(cli("lineage", "x:v1", "--all", "--format", "json"))
     rnode = f"run:{run['id']}"
     # no input edge from x:v0: the staging's base is what joins the two versions
-    assert edges_of(graph) == {("ds:v0", rnode, "input"), (rnode, "x:v1", "output"),
-                               ("x:v0", "x:v1", "derived"), (rnode, "x:v0", "output")}
+    assert edges_of(graph) == {
+        ("ds:v0", rnode, "input"),
+        (rnode, "x:v1", "output"),
+        ("x:v0", "x:v1", "derived"),
+        (rnode, "x:v0", "output"),
+    }
     assert [r["id"] for r in all_runs(cli)] == [run["id"]]
     assert read(vpath(mount, "x", 1, "copy.txt")) == DS_FILES["d.txt"] * 2
 
@@ -393,7 +433,7 @@ def test_inputs_are_stored_when_a_run_ends(cli, mount, tmp_path):
     code = f"""
 import artfs
 with artfs.init(job_type="api") as run:
-    open({vpath(mount, 'ds', 0, 'a.csv')!r}, "rb").read()
+    open({vpath(mount, "ds", 0, "a.csv")!r}, "rb").read()
 print(run.id)
 """
     for _ in range(3):
@@ -403,13 +443,14 @@ print(run.id)
 
 
 def test_run_committing_unchanged_content_outputs_the_existing_version(
-        cli, mount, store_dir, tmp_path):
+    cli, mount, store_dir, tmp_path
+):
     """A pipeline step run again makes the same model: no new version, but the second
     run's output is that version, and reading it back is no input (no cycle)."""
     write(tmp_path / "model" / "w.bin", b"weights" * 1000)
     script = textwrap.dedent(f"""\
         set -e
-        {artfs_shell(store_dir)} put "{tmp_path / 'model'}" --name m
+        {artfs_shell(store_dir)} put "{tmp_path / "model"}" --name m
         cat "$M/artifacts/m/v0/w.bin" > /dev/null
         """)
     for job in ("first", "again"):
@@ -442,10 +483,26 @@ def reader_run(store_dir: str, mount: str, tmp_path, sizes: dict):
     has it read one file and checks the size it reports.  Killed on the way out."""
     (tmp_path / "reader.py").write_text(RESTART_SCRIPT)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "artfs", "--store", store_dir, "run",
-         "--job-type", "reader", "--", sys.executable, "reader.py", vpath(mount, "ds")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "artfs",
+            "--store",
+            store_dir,
+            "run",
+            "--job-type",
+            "reader",
+            "--",
+            sys.executable,
+            "reader.py",
+            vpath(mount, "ds"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    )
 
     def ask(path: str) -> None:
         proc.stdin.write(path + "\n")
@@ -511,11 +568,25 @@ def test_run_started_right_after_another_read(cli, mount, tmp_path):
     sizes = put_ds(cli, tmp_path)
     targets = ["c.txt", "a.csv", "sub/b.bin"]  # each read once: bytes come from the daemon
     for target in targets:
-        assert subprocess.run(["cat", vpath(mount, "ds", 0, "d.txt")],
-                              capture_output=True).stdout == DS_FILES["d.txt"]
-        result = subprocess.run([sys.executable, "-m", "artfs", "run", "--job-type", "quick",
-                                 "--", "cat", vpath(mount, "ds", 0, target)],
-                                capture_output=True, timeout=60)
+        assert (
+            subprocess.run(["cat", vpath(mount, "ds", 0, "d.txt")], capture_output=True).stdout
+            == DS_FILES["d.txt"]
+        )
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "artfs",
+                "run",
+                "--job-type",
+                "quick",
+                "--",
+                "cat",
+                vpath(mount, "ds", 0, target),
+            ],
+            capture_output=True,
+            timeout=60,
+        )
         assert (result.returncode, result.stdout) == (0, DS_FILES[target]), result.stderr
     runs = as_json(cli("runs", "ls", "--json"))
     assert len(runs) == len(targets)
@@ -535,9 +606,21 @@ def test_run_started_while_another_process_keeps_reading(cli, mount, tmp_path):
     try:
         time.sleep(0.5)
         for name, data in files.items():
-            result = subprocess.run([sys.executable, "-m", "artfs", "run", "--job-type", "q",
-                                     "--", "cat", vpath(mount, "many", 0, name)],
-                                    capture_output=True, timeout=60)
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "artfs",
+                    "run",
+                    "--job-type",
+                    "q",
+                    "--",
+                    "cat",
+                    vpath(mount, "many", 0, name),
+                ],
+                capture_output=True,
+                timeout=60,
+            )
             assert (result.returncode, result.stdout) == (0, data), result.stderr
     finally:
         os.killpg(busy.pid, signal.SIGTERM)
@@ -555,8 +638,11 @@ def test_environment_of_a_finished_run_makes_an_implicit_run(cli, mount, tmp_pat
     sizes = put_ds(cli, tmp_path)
     assert cli("run", "--job-type", "done", "--", "true").code == 0
     (finished,) = as_json(cli("runs", "ls", "--json"))
-    done = subprocess.run(["cat", vpath(mount, "ds", 0, "d.txt")], capture_output=True,
-                          env={**os.environ, "ARTFS_RUN_ID": finished["id"]})
+    done = subprocess.run(
+        ["cat", vpath(mount, "ds", 0, "d.txt")],
+        capture_output=True,
+        env={**os.environ, "ARTFS_RUN_ID": finished["id"]},
+    )
     assert done.stdout == DS_FILES["d.txt"]
     adhoc = wait_for(lambda: [r for r in all_runs(cli) if r["implicit"]])
     assert len(adhoc) == 1
@@ -571,9 +657,21 @@ def test_runs_reading_the_same_file_each_record_its_bytes(cli, mount, tmp_path):
     sizes = put_ds(cli, tmp_path)
     expected = {"ds:v0": {"sub/b.bin": sizes["sub/b.bin"]}}
     for job in ("first", "second", "third"):
-        result = subprocess.run([sys.executable, "-m", "artfs", "run", "--job-type", job,
-                                 "--", "cat", vpath(mount, "ds", 0, "sub/b.bin")],
-                                capture_output=True, timeout=60)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "artfs",
+                "run",
+                "--job-type",
+                job,
+                "--",
+                "cat",
+                vpath(mount, "ds", 0, "sub/b.bin"),
+            ],
+            capture_output=True,
+            timeout=60,
+        )
         assert (result.returncode, result.stdout) == (0, DS_FILES["sub/b.bin"])
         time.sleep(1.2)  # not the race of the test above: the daemon knows the next run
     runs = as_json(cli("runs", "ls", "--json"))
@@ -611,7 +709,10 @@ def test_bad_input(cli, tmp_path):
     runs = as_json(cli("runs", "ls", "--json"))
     assert len(runs) == 1
     assert (runs[0]["status"], runs[0]["exit_code"], runs[0]["job_type"]) == (
-        "failed", 127, "broken")
+        "failed",
+        127,
+        "broken",
+    )
     assert runs[0]["command"] == ["/nonexistent/cmd", "--flag"]
     assert "failed" in cli("runs", "show", runs[0]["id"]).out
 
@@ -627,12 +728,24 @@ def test_formats(cli, mount, store_dir, tmp_path):
         cat "$M/artifacts/ds/v0/a.csv" | wc -c > "$M/staging/model/size.txt"
         {artfs_shell(store_dir)} commit model --alias prod
         """)
-    made = cli("run", "--job-type", "train", "--name", 'the "best" model', "--",
-               "sh", "-c", script, env={"M": mount}, cwd=str(tmp_path))
+    made = cli(
+        "run",
+        "--job-type",
+        "train",
+        "--name",
+        'the "best" model',
+        "--",
+        "sh",
+        "-c",
+        script,
+        env={"M": mount},
+        cwd=str(tmp_path),
+    )
     assert made.code == 0, made.err
     run = as_json(cli("runs", "ls", "--json"))[0]
     assert inputs_become(cli, run["id"], {"ds:v0": {"a.csv": sizes["a.csv"]}}) == {
-        "ds:v0": {"a.csv": sizes["a.csv"]}}
+        "ds:v0": {"a.csv": sizes["a.csv"]}
+    }
 
     tree = cli("lineage", "model:v0")
     assert tree.code == 0, tree.err
@@ -685,14 +798,18 @@ def test_no_lineage_mount_records_nothing(cli, tmp_path):
 # --- 9. how input edges are stored --------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_file_records_of_an_edge_add_up_and_take_long_paths(store, cli):
     run = runs_mod.start_run(store, job_type="t")
     long_path = "/".join(["deep"] * 150) + "/f.bin"  # 900 bytes: longer than an LMDB key
     for files in ({"a.csv": 10, long_path: 5}, {"a.csv": 7}):
         runs_mod.record_reads(store, [], {(run["id"], "ds", 0): runs_mod.Reads(files, 1.0, 2.0)})
     ((name, number, edge),) = runs_mod.run_inputs(store, run["id"])
-    assert (name, number, edge) == ("ds", 0, {"first": 1.0, "last": 2.0,
-                                              "files": {"a.csv": 17, long_path: 5}})
+    assert (name, number, edge) == (
+        "ds",
+        0,
+        {"first": 1.0, "last": 2.0, "files": {"a.csv": 17, long_path: 5}},
+    )
 
 
 def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
@@ -706,8 +823,7 @@ def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
     store.meta.close()
     store_mod._open_stores.clear()
     env = lmdb.open(os.path.join(store_dir, "meta"), max_dbs=len(meta.DBS), subdir=True)
-    db = {name: env.open_db(name.encode())
-          for name in ("info", "inputs", "input_files", "running")}
+    db = {name: env.open_db(name.encode()) for name in ("info", "inputs", "input_files", "running")}
     with env.begin(write=True) as txn:  # rewrite it the way format 1 stored it
         key = meta.run_version_key(run["id"], "ds", 3)
         edge = meta.loads(txn.get(key, db=db["inputs"])) | {"files": files}
@@ -728,12 +844,14 @@ def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
     assert runs_mod.running_runs(Store.open(store_dir)) == {run["pid"]: run["id"]}
 
 
+@pytest.mark.fast
 def test_index_of_running_runs_follows_the_records(store):
     first = runs_mod.start_run(store, job_type="a", pid=4242)
     later = runs_mod.start_run(store, job_type="b", pid=4242)  # init twice in one process
     other = runs_mod.start_run(store, job_type="c", pid=4343)
-    runs_mod.record_reads(store, [runs_mod.new_run_record(job_type="adhoc", pid=4444,
-                                                          implicit=True)], {})
+    runs_mod.record_reads(
+        store, [runs_mod.new_run_record(job_type="adhoc", pid=4444, implicit=True)], {}
+    )
     assert runs_mod.running_runs(store) == {4242: later["id"], 4343: other["id"]}
     runs_mod.finish_run(store, later["id"])
     assert runs_mod.running_runs(store) == {4242: first["id"], 4343: other["id"]}
@@ -741,10 +859,12 @@ def test_index_of_running_runs_follows_the_records(store):
     assert runs_mod.running_runs(store) == {4242: first["id"]}
 
 
+@pytest.mark.fast
 def test_running_runs_are_reread_one_at_a_time(store):
     """Two opens that both find the store changed must not re-read the running runs at
     once: the re-reads could finish out of order, the older one last, and hide a run
     that had just started (its reads would go to an implicit run)."""
+
     class SlowAttribution:
         def __init__(self):
             self.version, self.seen, self.busy, self.most = 1, 0, 0, 0
@@ -802,6 +922,7 @@ class _Publishing:
         return getattr(self.env, name)
 
 
+@pytest.mark.fast
 def test_runs_read_while_a_commit_is_published_stay_stale(store, monkeypatch):
     """A run that starts while the running runs are re-read, in the moment LMDB has
     written its meta page but not yet let readers see the commit, must still be found:
@@ -841,16 +962,25 @@ def test_derived_from_edges_in_the_graph(cli, store_dir, tmp_path):
     rnode = make_derived_chain(cli, store_dir, tmp_path)
     api = artfs.Api()
     assert edges_of(api.lineage("ds:v2", direction="upstream")) == {
-        ("ds:v1", "ds:v2", "derived"), ("ds:v0", "ds:v1", "derived"),
-        (rnode, "ds:v1", "output"), (rnode, "ds:v0", "output")}
+        ("ds:v1", "ds:v2", "derived"),
+        ("ds:v0", "ds:v1", "derived"),
+        (rnode, "ds:v1", "output"),
+        (rnode, "ds:v0", "output"),
+    }
     # one step: the base only (the staging's commit ran outside any run)
     assert edges_of(api.lineage("ds:v2", direction="upstream", depth=1)) == {
-        ("ds:v1", "ds:v2", "derived")}
+        ("ds:v1", "ds:v2", "derived")
+    }
     assert edges_of(api.lineage("ds:v0", direction="downstream")) == {
-        ("ds:v0", "ds:v1", "derived"), ("ds:v1", "ds:v2", "derived")}
+        ("ds:v0", "ds:v1", "derived"),
+        ("ds:v1", "ds:v2", "derived"),
+    }
     nodes = {n["id"]: n for n in api.lineage("ds:v2")["nodes"]}
     assert (nodes["ds:v2"]["base"], nodes["ds:v1"]["base"], nodes["ds:v0"]["base"]) == (
-        "ds:v1", "ds:v0", None)
+        "ds:v1",
+        "ds:v0",
+        None,
+    )
 
     assert cli("rm", "ds:v1").code == 0  # the record keeps the label; the graph drops it
     assert edges_of(api.lineage("ds:v2")) == set()
@@ -861,11 +991,16 @@ def test_derived_from_in_every_format(cli, store_dir, tmp_path):
     make_derived_chain(cli, store_dir, tmp_path)
     up = cli("lineage", "ds:v2", "--upstream")
     assert up.code == 0, up.err
-    assert up.out.splitlines()[:2] == ["ds:v2 (dataset) [latest]",
-                                       "└─ derived from ds:v1 (dataset)"]
+    assert up.out.splitlines()[:2] == [
+        "ds:v2 (dataset) [latest]",
+        "└─ derived from ds:v1 (dataset)",
+    ]
     down = cli("lineage", "ds:v0", "--downstream").out.splitlines()
-    assert down == ["ds:v0 (dataset)", "└─ base of ds:v1 (dataset)",
-                    "   └─ base of ds:v2 (dataset) [latest]"]
+    assert down == [
+        "ds:v0 (dataset)",
+        "└─ base of ds:v1 (dataset)",
+        "   └─ base of ds:v2 (dataset) [latest]",
+    ]
     graph = as_json(cli("lineage", "ds:v2", "--format", "json"))
     assert ("ds:v1", "ds:v2", "derived") in edges_of(graph)
     dot = cli("lineage", "ds:v2", "--format", "dot").out

@@ -52,8 +52,7 @@ def snapshot(root, *, nlink: bool = False) -> dict:
                 out[path_rel] = ("dir", oct(mode))
                 walk(path_rel)
             elif stat.S_ISREG(st_.st_mode):
-                out[path_rel] = ("file", oct(mode), read(path)) + (
-                    (st_.st_nlink,) if nlink else ())
+                out[path_rel] = ("file", oct(mode), read(path)) + ((st_.st_nlink,) if nlink else ())
             else:
                 out[path_rel] = ("special", oct(st_.st_mode))
 
@@ -100,8 +99,14 @@ def errno_of(fn) -> int | None:
 
 
 def run(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        args,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
     assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
     return proc
 
@@ -127,8 +132,11 @@ def selector(*kinds: str):
 
 file_, old = selector("file", "file", "file", "old"), selector("old", "old", "old", "new")
 new, any_ = selector("new"), selector("old", "new")
-data = st.one_of(st.binary(max_size=300), st.binary(max_size=300),
-                 st.binary(min_size=1, max_size=64).map(lambda b: b * (250_000 // len(b))))
+data = st.one_of(
+    st.binary(max_size=300),
+    st.binary(max_size=300),
+    st.binary(min_size=1, max_size=64).map(lambda b: b * (250_000 // len(b))),
+)
 offsets = st.one_of(st.integers(0, 5000), st.just(400_000))
 WEIGHTED = [
     (3, st.tuples(st.just("create"), any_, data)),
@@ -147,10 +155,14 @@ WEIGHTED = [
 ]
 operations = st.one_of(*[s for weight, s in WEIGHTED for _ in range(weight)])
 # an empty staging gets a few entries first, so that most operations find something
-SEED_OPS = [("create", ("new", 0), b"alpha"), ("mkdir", ("new", 2)),
-            ("create", ("new", 4), b"x" * 1000)]
-DIFF_SETTINGS = settings(max_examples=25, deadline=None,
-                         suppress_health_check=[HealthCheck.function_scoped_fixture])
+SEED_OPS = [
+    ("create", ("new", 0), b"alpha"),
+    ("mkdir", ("new", 2)),
+    ("create", ("new", 4), b"x" * 1000),
+]
+DIFF_SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 _examples = itertools.count()
 
 
@@ -349,8 +361,10 @@ def test_cp_and_rsync_into_staging(cli, mount, tmp_path):
     src = tmp_path / "src"
     make_source(src)
     expected = snapshot(src)
-    for tool, cmd in {"cpa": ["cp", "-a", str(src), None],
-                      "rsy": ["rsync", "-a", f"{src}/", None]}.items():
+    for tool, cmd in {
+        "cpa": ["cp", "-a", str(src), None],
+        "rsy": ["rsync", "-a", f"{src}/", None],
+    }.items():
         staging = os.path.join(mount, "staging", tool)
         run(*[c or staging + ("/" if tool == "rsy" else "") for c in cmd])
         assert snapshot(staging) == expected
@@ -362,8 +376,7 @@ def test_cp_and_rsync_into_staging(cli, mount, tmp_path):
 
 def test_git_clone_into_staging_and_read_committed_repo(cli, mount, tmp_path):
     repo = tmp_path / "repo"
-    git = ["git", "-c", "user.name=T", "-c", "user.email=t@example.com",
-           "-c", "safe.directory=*"]
+    git = ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "safe.directory=*"]
     run(*git, "init", "-q", "-b", "main", str(repo))
     for i in range(3):
         write(repo / f"file{i}.txt", f"content {i}\n" * (i + 1))
@@ -387,8 +400,9 @@ def test_sqlite_reads_a_database_in_a_version(cli, mount, tmp_path):
     os.makedirs(db.parent)
     con = sqlite3.connect(db)
     con.execute("create table t (id integer primary key, name text, blob blob)")
-    con.executemany("insert into t values (?, ?, ?)",
-                    [(i, f"row {i}", os.urandom(1000)) for i in range(2000)])
+    con.executemany(
+        "insert into t values (?, ?, ?)", [(i, f"row {i}", os.urandom(1000)) for i in range(2000)]
+    )
     con.commit()
     query = "select count(*), sum(id), group_concat(name), sum(length(blob)) from t"
     expected = con.execute(query).fetchone()
@@ -441,8 +455,10 @@ def test_every_mutation_of_a_version_is_erofs(cli, mount, tmp_path):
         return os.path.join(v, rel)
 
     before = snapshot(v)
-    xattrs_before = {rel: {n: os.getxattr(p(rel), n) for n in os.listxattr(p(rel))}
-                     for rel in ("f.txt", "sub", "")}
+    xattrs_before = {
+        rel: {n: os.getxattr(p(rel), n) for n in os.listxattr(p(rel))}
+        for rel in ("f.txt", "sub", "")
+    }
     attempts = {
         "open r+": lambda: os.open(p("f.txt"), os.O_RDWR),
         "open w": lambda: os.open(p("f.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
@@ -482,8 +498,10 @@ def test_every_mutation_of_a_version_is_erofs(cli, mount, tmp_path):
     }
     got = {what: errno_of(fn) for what, fn in attempts.items()}
     assert snapshot(v) == before
-    assert {rel: {n: os.getxattr(p(rel), n) for n in os.listxattr(p(rel))}
-            for rel in ("f.txt", "sub", "")} == xattrs_before
+    assert {
+        rel: {n: os.getxattr(p(rel), n) for n in os.listxattr(p(rel))}
+        for rel in ("f.txt", "sub", "")
+    } == xattrs_before
     assert os.listdir(staging) == []
     assert read(p("f.txt")) == b"frozen"
     assert {w: errno.errorcode.get(e, e) for w, e in got.items() if e != errno.EROFS} == {}
@@ -494,9 +512,15 @@ def test_every_mutation_of_a_version_is_erofs(cli, mount, tmp_path):
 
 def test_cow_staging_keeps_placeholders_for_untouched_files(cli, mount, store_dir, tmp_path):
     src = tmp_path / "src"
-    files = {"keep.bin": os.urandom(2_500_000), "edit.txt": b"edit me\n",
-             "del.txt": b"delete me", "mv.txt": b"move me", "mode.sh": b"#!/bin/sh\n",
-             "sub/deep.txt": b"deep", "sub/keep2.txt": b"keep too"}
+    files = {
+        "keep.bin": os.urandom(2_500_000),
+        "edit.txt": b"edit me\n",
+        "del.txt": b"delete me",
+        "mv.txt": b"move me",
+        "mode.sh": b"#!/bin/sh\n",
+        "sub/deep.txt": b"deep",
+        "sub/keep2.txt": b"keep too",
+    }
     for rel, content in files.items():
         write(src / rel, content)
     assert put(cli, src, "cow") == "cow:v0"
@@ -529,10 +553,15 @@ def test_cow_staging_keeps_placeholders_for_untouched_files(cli, mount, store_di
     assert_placeholder("mode.sh", base["mode.sh"], len(files["mode.sh"]))
     assert_placeholder("keep.bin", base["keep.bin"], len(files["keep.bin"]))
     assert stat.S_IMODE(os.stat(os.path.join(staging, "mode.sh")).st_mode) == 0o755
-    expected = {"keep.bin": files["keep.bin"], "edit.txt": b"edit me\nedited\n",
-                "mode.sh": files["mode.sh"], "sub/deep.txt": b"deep",
-                "sub/keep2.txt": b"keep too", "sub/moved.txt": b"move me",
-                "new.txt": b"brand new"}
+    expected = {
+        "keep.bin": files["keep.bin"],
+        "edit.txt": b"edit me\nedited\n",
+        "mode.sh": files["mode.sh"],
+        "sub/deep.txt": b"deep",
+        "sub/keep2.txt": b"keep too",
+        "sub/moved.txt": b"move me",
+        "new.txt": b"brand new",
+    }
     assert {r: c[2] for r, c in snapshot(staging).items() if c[0] == "file"} == expected
 
     assert committed(cli, "cow") == "cow:v1"
@@ -573,7 +602,7 @@ def test_a_reader_of_a_placeholder_follows_copy_up_and_commit(cli, mount, tmp_pa
         with open(path, "r+b") as w:  # copies the file in
             w.seek(2 << 20)
             w.write(b"X" * 10)
-        edited = data[:2 << 20] + b"X" * 10 + data[(2 << 20) + 10:]
+        edited = data[: 2 << 20] + b"X" * 10 + data[(2 << 20) + 10 :]
         assert read_all(fd) == edited  # from the real file
         assert committed(cli, "follow") == "follow:v1"  # a placeholder of v1 again
         assert read_all(fd) == edited
@@ -638,8 +667,9 @@ def test_commit_is_atomic_while_a_writer_appends(cli, mount):
     assert final == b"".join(record(i) for i in written)
 
 
-def test_write_that_copies_a_placeholder_in_during_a_commit_is_kept(cli, mount, store_dir,
-                                                                     tmp_path):
+def test_write_that_copies_a_placeholder_in_during_a_commit_is_kept(
+    cli, mount, store_dir, tmp_path
+):
     """A descriptor kept open across commits: its next write first copies the (now clean)
     file back in from the store; a commit asked for meanwhile must not lose that write."""
     src = tmp_path / "src"
@@ -708,8 +738,11 @@ def test_put_from_another_process_appears_within_a_second(cli, mount, tmp_path):
     put(cli, src, "other")
     start = time.monotonic()
     while time.monotonic() - start < 1.0:
-        if ("v1" in os.listdir(art) and os.readlink(os.path.join(art, "latest")) == "v1"
-                and "other" in os.listdir(os.path.join(mount, "artifacts"))):
+        if (
+            "v1" in os.listdir(art)
+            and os.readlink(os.path.join(art, "latest")) == "v1"
+            and "other" in os.listdir(os.path.join(mount, "artifacts"))
+        ):
             break
         time.sleep(0.02)
     assert sorted(os.listdir(art)) == ["latest", "v0", "v1"]
@@ -816,8 +849,7 @@ def test_staged_files_survive_umount_and_a_killed_daemon(cli, mount, store_dir):
             for rel, content in contents.items():
                 assert read(os.path.join(staging, rel)) == content
             assert committed(cli, "keep") == "keep:v0"
-            assert read(os.path.join(mount, "artifacts", "keep", "v0", "c.txt")) == \
-                b"after restart"
+            assert read(os.path.join(mount, "artifacts", "keep", "v0", "c.txt")) == b"after restart"
         finally:
             if mounted(mount):
                 cli("umount", mount)
@@ -924,8 +956,7 @@ def test_xattrs_of_versions_and_staging(cli, mount, store_dir, tmp_path):
     assert os.getxattr(f, "user.artfs.digest").decode() == digests(cli, "xa:v0")["f.txt"]
     assert os.getxattr(f, "user.artfs.version") == b"xa:v0"
     assert os.getxattr(f, "user.artfs.type") == b"model"
-    assert {"user.artfs.digest", "user.artfs.version", "user.artfs.type"} <= set(
-        os.listxattr(f))
+    assert {"user.artfs.digest", "user.artfs.version", "user.artfs.type"} <= set(os.listxattr(f))
     assert os.getxattr(v, "user.artfs.digest").decode() == info["digest"]
     assert os.getxattr(v, "user.artfs.version") == b"xa:v0"
     assert os.getxattr(os.path.join(v, "sub"), "user.artfs.type") == b"model"
@@ -943,8 +974,9 @@ def test_xattrs_of_versions_and_staging(cli, mount, store_dir, tmp_path):
         os.setxattr(sf, COW_XATTR, b"\0" * 32)
     with pytest.raises(OSError):
         os.removexattr(sf, COW_XATTR)
-    assert os.getxattr(os.path.join(under, "f.txt"), COW_XATTR).hex() == \
-        digests(cli, "xa:v0")["f.txt"]
+    assert (
+        os.getxattr(os.path.join(under, "f.txt"), COW_XATTR).hex() == digests(cli, "xa:v0")["f.txt"]
+    )
 
     os.setxattr(sf, "user.test", b"on a placeholder")
     os.setxattr(sdir, "user.test", b"on a dir")

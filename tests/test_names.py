@@ -25,8 +25,13 @@ from tests.conftest import Result, write
 def run(store: str, *args: str) -> Result:
     """The CLI on an explicit store, for module-scoped fixtures (no ``cli`` there)."""
     env = {k: v for k, v in os.environ.items() if k not in ("ARTFS_RUN_ID", "ARTFS_HOME")}
-    proc = subprocess.run([sys.executable, "-m", "artfs", "--store", store, *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "artfs", "--store", store, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -53,8 +58,13 @@ def make_template(root) -> str:
 
 def dump_meta(store: str) -> dict:
     """Every record of every named database, read without a lock."""
-    env = lmdb.open(os.path.join(store, "meta"), readonly=True, lock=False,
-                    max_dbs=len(meta.DBS) + 1, subdir=True)
+    env = lmdb.open(
+        os.path.join(store, "meta"),
+        readonly=True,
+        lock=False,
+        max_dbs=len(meta.DBS) + 1,
+        subdir=True,
+    )
     try:
         out = {}
         with env.begin() as txn:
@@ -68,14 +78,16 @@ def dump_meta(store: str) -> dict:
 
 def chunk_files(store: str) -> list[tuple[str, int]]:
     root = os.path.join(store, "chunks")
-    return sorted((os.path.relpath(os.path.join(d, f), root), os.path.getsize(os.path.join(d, f)))
-                  for d, _, files in os.walk(root) for f in files)
+    return sorted(
+        (os.path.relpath(os.path.join(d, f), root), os.path.getsize(os.path.join(d, f)))
+        for d, _, files in os.walk(root)
+        for f in files
+    )
 
 
 def store_state(store: str) -> dict:
     listing = ok(run(store, "ls", "--json"))
-    return {"ls": json.loads(listing.out), "meta": dump_meta(store),
-            "chunks": chunk_files(store)}
+    return {"ls": json.loads(listing.out), "meta": dump_meta(store), "chunks": chunk_files(store)}
 
 
 def assert_refused(result: Result, codes=(1, 2)) -> str:
@@ -106,8 +118,23 @@ def src(tmp_path):
 
 # --- invalid names -------------------------------------------------------------------------
 
-BAD_NAMES = ["", "a/b", "/abs", ".", "..", "../ds", "a:b:c", ":v1", "ds:", "a\x01b", "a\nb",
-             "a\tb", "a b", "d\u015b", "x" * 129]
+BAD_NAMES = [
+    "",
+    "a/b",
+    "/abs",
+    ".",
+    "..",
+    "../ds",
+    "a:b:c",
+    ":v1",
+    "ds:",
+    "a\x01b",
+    "a\nb",
+    "a\tb",
+    "a b",
+    "d\u015b",
+    "x" * 129,
+]
 BAD_ALIASES = ["", "a/b", "..", "a:b:c", ":v1", "a\x01b", "x" * 129, "v0", "v3", "v12"]
 
 

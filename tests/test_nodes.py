@@ -12,15 +12,20 @@ from artfs.store.attrs import DirAttrs
 from artfs.store.commit import Commit, Node
 from artfs.store.tree import DIR, FILE, SYMLINK, Entry
 
-ENTRIES = (Entry(b"a.txt", FILE, 0o644, 3, b"\1" * 32),
-           Entry(b"link", SYMLINK, 0o777, 0, b"", b"a.txt"),
-           Entry(b"sub", DIR, 0o755, 0, b"\2" * 32))
+pytestmark = pytest.mark.fast
+
+ENTRIES = (
+    Entry(b"a.txt", FILE, 0o644, 3, b"\1" * 32),
+    Entry(b"link", SYMLINK, 0o777, 0, b"", b"a.txt"),
+    Entry(b"sub", DIR, 0o755, 0, b"\2" * 32),
+)
 
 
 def version_dir(inodes: Inodes, path: bytes = b"") -> tuple[int, VersionItem]:
     root = Entry(b"", DIR, 0o555, 0, b"\3" * 32)
-    inode = inodes.intern(("ver", "ds", 2, path), VersionItem, "ds", 2, path, root, 123,
-                          DirAttrs(1, None), 123)
+    inode = inodes.intern(
+        ("ver", "ds", 2, path), VersionItem, "ds", 2, path, root, 123, DirAttrs(1, None), 123
+    )
     return inode, inodes[inode]
 
 
@@ -92,8 +97,11 @@ def test_held_digests_name_what_the_kernel_may_still_ask_about():
     assert inodes.held_digests() == ({b"\3" * 32}, set())
     listing = inodes.listing(root, inodes[root], contents(ENTRIES))
     inodes.hold(listing)
-    sub = inodes.listing(listing.base + 2, inodes[listing.base + 2],
-                         contents((Entry(b"x", FILE, 0o644, 5, b"\4" * 32),)))
+    sub = inodes.listing(
+        listing.base + 2,
+        inodes[listing.base + 2],
+        contents((Entry(b"x", FILE, 0o644, 5, b"\4" * 32),)),
+    )
     inodes.hold(sub)
     held = {b"\3" * 32, b"\2" * 32, b"\5" * 32}
     assert inodes.held_digests() == (held, set())

@@ -11,6 +11,8 @@ from artfs.fs import reader
 from artfs.fs.reader import ChunkCache, FileReader
 from artfs.store.tree import FILE, Entry
 
+pytestmark = pytest.mark.fast
+
 
 class FakeChunks:
     """Chunk bytes by digest; records each fetch, can hold fetches back or fail them."""
@@ -35,8 +37,9 @@ class FakeChunks:
 class FakeStore:
     def __init__(self, sizes: list[int]):
         self.order = [bytes([i]) * 32 for i in range(len(sizes))]
-        self.chunks = FakeChunks({digest: bytes([i]) * sizes[i]
-                                  for i, digest in enumerate(self.order)})
+        self.chunks = FakeChunks(
+            {digest: bytes([i]) * sizes[i] for i, digest in enumerate(self.order)}
+        )
         self.sizes = sizes
 
     def file_chunks(self, entry: Entry) -> list[tuple[bytes, int]]:
@@ -51,6 +54,7 @@ class FakeStore:
 
 def run(test):
     """Run ``test(cache, store)`` in trio with a cache of one worker over 8 chunks of 1000."""
+
     def outer(sizes=(1000,) * 8, threads=1):
         store = FakeStore(list(sizes))
 
@@ -66,6 +70,7 @@ def run(test):
                 assert not any(worker.is_alive() for worker in cache._workers)
 
         trio.run(main)
+
     return outer
 
 
@@ -90,6 +95,7 @@ def test_two_readers_of_one_chunk_fetch_it_once():
         assert store.chunks.fetched == [digest]
         assert await cache.get(digest) == bytes([0]) * 1000  # from the cache now
         assert store.chunks.fetched == [digest]
+
     check(threads=2)
 
 
@@ -121,6 +127,7 @@ def test_a_failed_fetch_reaches_every_waiter_and_a_later_read_tries_again():
         store.chunks.failing.clear()
         assert await cache.get(digest) == bytes([3]) * 1000
         assert store.chunks.fetched == [digest, digest]
+
     check()
 
 
@@ -142,6 +149,7 @@ def test_a_chunk_a_reader_waits_for_goes_before_chunks_fetched_ahead():
         await wait_until(lambda: len(store.chunks.fetched) == 5)
         await trio.sleep(0.01)
         assert store.chunks.fetched == [first, wanted, ahead[2], ahead[0], ahead[1]]
+
     check()
 
 
@@ -158,6 +166,7 @@ def test_chunks_fetched_ahead_and_unread_stay_under_half_the_cache():
         cache.prefetch(store.order[5], 1000)
         await wait_until(lambda: len(store.chunks.fetched) == 4)
         assert store.chunks.fetched[3] == store.order[5]
+
     check()
 
 
@@ -176,6 +185,7 @@ def test_sequential_reads_fetch_ahead_and_random_reads_do_not(monkeypatch):
         assert await random_reader.read(6500, 100) == store.content()[6500:6600]
         await trio.sleep(0.01)
         assert store.chunks.fetched == store.order[:4] + [store.order[6]]
+
     check()
 
 
@@ -184,9 +194,18 @@ def test_reads_across_chunk_boundaries_return_the_file_bytes():
     async def check(cache, store):
         file = FileReader(store, cache, store.entry())
         content = store.content()
-        for offset, length in [(0, 10), (990, 30), (500, 2600), (1999, 2), (4300, 9999),
-                               (len(content) - 1, 5), (len(content), 5), (123, 0)]:
-            assert bytes(await file.read(offset, length)) == content[offset:offset + length]
+        for offset, length in [
+            (0, 10),
+            (990, 30),
+            (500, 2600),
+            (1999, 2),
+            (4300, 9999),
+            (len(content) - 1, 5),
+            (len(content), 5),
+            (123, 0),
+        ]:
+            assert bytes(await file.read(offset, length)) == content[offset : offset + length]
+
     check(sizes=(1000, 1, 2000, 37, 1000, 963))
 
 
@@ -209,6 +228,7 @@ def test_many_readers_at_once_get_their_own_bytes(threads):
             for i, step in enumerate([1, 333, 1000, 4096, 10_000] * 2):
                 nursery.start_soon(read_all, i, step)
         assert seen == {i: content for i in range(10)}
+
     check(sizes=(700, 1300, 1000, 50, 2000), threads=threads)
 
 
@@ -226,14 +246,17 @@ def test_readers_at_once_do_not_evict_what_was_fetched_ahead_for_them(monkeypatc
 
         async def read_file(k):
             file = FileReader(store, cache, store.entry())
-            file.chunks = file.chunks[k * per_file:(k + 1) * per_file]
+            file.chunks = file.chunks[k * per_file : (k + 1) * per_file]
             for offset in range(0, per_file * 1000, 500):
-                assert bytes(await file.read(offset, 500)) == bytes([k * per_file
-                                                                     + offset // 1000]) * 500
+                assert (
+                    bytes(await file.read(offset, 500))
+                    == bytes([k * per_file + offset // 1000]) * 500
+                )
                 await trio.sleep(0)
 
         async with trio.open_nursery() as nursery:
             for k in range(files):
                 nursery.start_soon(read_file, k)
         assert sorted(store.chunks.fetched) == sorted(store.order)  # each chunk once
+
     check(sizes=(1000,) * 8 * 30, threads=2)

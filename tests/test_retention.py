@@ -33,7 +33,9 @@ def test_keep_last_policy_is_shown_applied_by_gc_and_cleared(cli, tmp_path):
     assert json.loads(set_.out) == {"name": "ds", "keep_last": 2, "ttl": None}
     dry = json.loads(cli("gc", "--dry-run", "--json").out)
     assert [(e["version"], e["reason"]) for e in dry["expired"]] == [
-        ("ds:v1", "keep_last"), ("ds:v2", "keep_last")]
+        ("ds:v1", "keep_last"),
+        ("ds:v2", "keep_last"),
+    ]
     assert dry["chunks"] == 2 and dry["dry_run"]
     assert versions(cli) == ["v0", "v1", "v2", "v3", "v4"]  # a dry run removes nothing
     done = cli("gc")
@@ -76,12 +78,13 @@ def test_version_ttl_from_the_cli(cli, store_dir, tmp_path):
     assert "ttl" not in Store.open(store_dir).resolve("ds:v0").record
 
 
+@pytest.mark.fast
 def test_store_refuses_bad_policies_and_fields(store):
     from artfs.store.commit import Commit, Node
+
     with Commit(store) as commit:
         commit.publish("ds", Node())
-    for bad in ({"keep_last": 0}, {"keep_last": True}, {"ttl": -5}, {"ttl": INHERIT},
-                {"every": 3}):
+    for bad in ({"keep_last": 0}, {"keep_last": True}, {"ttl": -5}, {"ttl": INHERIT}, {"every": 3}):
         with pytest.raises(UsageError):
             store.set_retention("ds", **bad)
     for bad in ({"size": 3}, {"ttl": 0}, {"metadata": [1]}, {"description": 5}):
@@ -138,12 +141,16 @@ def test_edits_show_in_a_running_mount_at_once(cli, store_dir, tmp_path, mount):
 
 def test_a_damaged_edit_history_is_named_not_a_traceback(cli, store_dir, tmp_path):
     from artfs.store import meta
+
     put_versions(cli, tmp_path, 1)
     store = Store.open(store_dir)
     version = store.resolve("ds:v0")
     with store.meta.write() as txn:  # what a flipped byte could leave
-        txn.put(meta.version_key("ds", 0), meta.dumps(dict(version.record, edits=[3])),
-                db=store.meta.db["versions"])
+        txn.put(
+            meta.version_key("ds", 0),
+            meta.dumps(dict(version.record, edits=[3])),
+            db=store.meta.db["versions"],
+        )
     shown = cli("show", "ds:v0")
     assert shown.code == 1 and "'edits'" in shown.err and "Traceback" not in shown.err
     assert json.loads(cli("ls", "ds", "--json").out)[0]["damaged"]

@@ -42,8 +42,9 @@ def artfs_cmd(store_dir: str, *args: str) -> list[str]:
 
 
 def popen(store_dir: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(artfs_cmd(store_dir, *args), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        artfs_cmd(store_dir, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def sha(data: bytes) -> str:
@@ -92,11 +93,11 @@ def verify_ok(cli) -> None:
 def mixed_tree(rng: random.Random, tag: str) -> dict[str, bytes]:
     """Small random files, one text file, and three files > 4 MiB (several chunks each)."""
     files = {f"small/s{i:02d}.bin": rng.randbytes(rng.randrange(0, 200_000)) for i in range(12)}
-    files["notes.txt"] = "".join(f"{tag} line {i} {rng.random()}\n"
-                                 for i in range(3000)).encode()
+    files["notes.txt"] = "".join(f"{tag} line {i} {rng.random()}\n" for i in range(3000)).encode()
     for i in range(3):
         files[f"{'deep/er/' if i else ''}big{i}.bin"] = rng.randbytes(
-            rng.randrange(4 * MiB + 1, 6 * MiB))
+            rng.randrange(4 * MiB + 1, 6 * MiB)
+        )
     return files
 
 
@@ -121,8 +122,10 @@ def check_all_or_nothing(cli, tmp_path, sources: list[dict], seen: dict) -> None
             continue
         got = fetch(cli, label, tmp_path / "check")
         matches = [i for i, src in enumerate(sources) if src == got]
-        assert matches, (f"{label} is not any source tree: {len(got)} files, "
-                         f"{v['files']} recorded; partial or mixed version")
+        assert matches, (
+            f"{label} is not any source tree: {len(got)} files, "
+            f"{v['files']} recorded; partial or mixed version"
+        )
         assert len(matches) == 1
         assert matches[0] not in {i for _, i in seen.values()}, f"{label} published twice"
         assert v["files"] == len(got)
@@ -199,8 +202,9 @@ def test_sigkill_during_put_never_leaves_a_partial_version(tmp_path, store_dir, 
     r = cli("gc", "--dry-run", "--json")
     left = json.loads(r.out)
     assert (left["chunks"], left["trees"], left["strays"]) == (0, 0, 0), left
-    leftovers = [f for _, _, fs in os.walk(os.path.join(store_dir, "chunks"))
-                 for f in fs if ".tmp" in f]
+    leftovers = [
+        f for _, _, fs in os.walk(os.path.join(store_dir, "chunks")) for f in fs if ".tmp" in f
+    ]
     assert leftovers == []
     verify_ok(cli)
     listed = listed_versions(cli, "ds")
@@ -220,9 +224,12 @@ def test_concurrent_puts_get_distinct_versions(tmp_path, store_dir, cli):
     sources, expected = [], []
     for i in range(n):
         root = tmp_path / f"in{i}"
-        files = {"shared.bin": shared, "id.txt": f"input {i}\n".encode(),
-                 "own/big.bin": rng.randbytes(rng.randrange(4 * MiB + 1, 6 * MiB)),
-                 **{f"own/s{k}.bin": rng.randbytes(rng.randrange(1, 100_000)) for k in range(5)}}
+        files = {
+            "shared.bin": shared,
+            "id.txt": f"input {i}\n".encode(),
+            "own/big.bin": rng.randbytes(rng.randrange(4 * MiB + 1, 6 * MiB)),
+            **{f"own/s{k}.bin": rng.randbytes(rng.randrange(1, 100_000)) for k in range(5)},
+        }
         expected.append(write_tree(root, files))
         sources.append(str(root))
     assert not os.path.exists(store_dir)  # the first use of the store is concurrent too
@@ -252,8 +259,9 @@ def test_concurrent_puts_get_distinct_versions(tmp_path, store_dir, cli):
 
 # --- 3. a flipped byte is detected, named, and never exported --------------------------
 
-TEXT = "".join(f"{i:06d} the quick brown fox jumps over the lazy dog\n"
-               for i in range(4000)).encode()
+TEXT = "".join(
+    f"{i:06d} the quick brown fox jumps over the lazy dog\n" for i in range(4000)
+).encode()
 
 
 def check_dest(dest, files: dict[str, bytes], damaged: str) -> None:
@@ -268,8 +276,12 @@ def check_dest(dest, files: dict[str, bytes], damaged: str) -> None:
 @pytest.mark.parametrize("kind", ["text", "random", "large"])
 def test_flipped_byte_in_chunk_is_detected(kind, tmp_path, store_dir, store, cli):
     rng = random.Random(3)
-    files = {"a/notes.txt": TEXT, "a/noise.bin": rng.randbytes(200_000),
-             "b/big.bin": rng.randbytes(9 * MiB), "z.txt": b"intact\n"}
+    files = {
+        "a/notes.txt": TEXT,
+        "a/noise.bin": rng.randbytes(200_000),
+        "b/big.bin": rng.randbytes(9 * MiB),
+        "z.txt": b"intact\n",
+    }
     src = tmp_path / "src"
     write_tree(src, files)
     assert cli("put", str(src), "--name", "victim").code == 0
@@ -324,7 +336,7 @@ def test_flipped_byte_in_chunk_is_detected(kind, tmp_path, store_dir, store, cli
     # the flip was the only damage: undone, everything reads back exact
     with open(path, "r+b") as f:
         f.seek(pos)
-        f.write(blob[pos:pos + 1])
+        f.write(blob[pos : pos + 1])
     verify_ok(cli)
     assert fetch(cli, "victim:v0", tmp_path / "again") == {k: sha(v) for k, v in files.items()}
 
@@ -344,8 +356,9 @@ def test_gc_racing_commits_keeps_every_referenced_chunk(tmp_path, store_dir, sto
 
     def cli_gc_loop():
         while not stop.is_set():
-            run = subprocess.run(artfs_cmd(store_dir, "gc", "--json"),
-                                 capture_output=True, text=True, timeout=120)
+            run = subprocess.run(
+                artfs_cmd(store_dir, "gc", "--json"), capture_output=True, text=True, timeout=120
+            )
             gc_runs.append(run)
             if run.returncode == 0:
                 gc_freed.append(json.loads(run.stdout)["chunks"])
@@ -367,22 +380,34 @@ def test_gc_racing_commits_keeps_every_referenced_chunk(tmp_path, store_dir, sto
         for rnd in range(4):
             # a version whose chunks become garbage once removed, while gc keeps running;
             # commit k reuses only reuse<k>/, so no racing commit rewrites its chunks
-            reuse = {k: {"big.bin": rng.randbytes(rng.randrange(4 * MiB + 1, 5 * MiB)),
-                         "small.bin": rng.randbytes(100_000),
-                         "notes.txt": TEXT + f"round {rnd} commit {k}\n".encode()}
-                     for k in range(3)}
+            reuse = {
+                k: {
+                    "big.bin": rng.randbytes(rng.randrange(4 * MiB + 1, 5 * MiB)),
+                    "small.bin": rng.randbytes(100_000),
+                    "notes.txt": TEXT + f"round {rnd} commit {k}\n".encode(),
+                }
+                for k in range(3)
+            }
             junk_only.append(rng.randbytes(150_000))
-            write_tree(tmp_path / f"junk{rnd}", {
-                **{f"reuse{k}/{n}": d for k, fs in reuse.items() for n, d in fs.items()},
-                "only-junk.bin": junk_only[-1]})
+            write_tree(
+                tmp_path / f"junk{rnd}",
+                {
+                    **{f"reuse{k}/{n}": d for k, fs in reuse.items() for n, d in fs.items()},
+                    "only-junk.bin": junk_only[-1],
+                },
+            )
             r = cli("put", str(tmp_path / f"junk{rnd}"), "--name", "junk")
             assert r.code == 0, r.err
             launches = [("rm", r.out.strip())]
             for k in range(3):
                 src = tmp_path / f"data{rnd}-{k}"
-                hashes = write_tree(src, {**{f"reused/{n}": d for n, d in reuse[k].items()},
-                                          "own.bin": rng.randbytes(rng.randrange(2 * MiB,
-                                                                                 8 * MiB))})
+                hashes = write_tree(
+                    src,
+                    {
+                        **{f"reused/{n}": d for n, d in reuse[k].items()},
+                        "own.bin": rng.randbytes(rng.randrange(2 * MiB, 8 * MiB)),
+                    },
+                )
                 launches.append((hashes, ("put", str(src), "--name", "data")))
             # the removal lands before, during or after the commits' dedup checks
             rng.shuffle(launches)
@@ -432,8 +457,11 @@ def test_gc_blocks_while_a_commit_is_open(tmp_path, store):
     store.remove_version(junk.label)  # every chunk of it is now garbage
 
     src = tmp_path / "src"
-    files = {"big.bin": shared[b"big.bin"], "small.bin": shared[b"small.bin"],
-             "own.bin": rng.randbytes(300_000)}
+    files = {
+        "big.bin": shared[b"big.bin"],
+        "small.bin": shared[b"small.bin"],
+        "own.bin": rng.randbytes(300_000),
+    }
     write_tree(src, files)
     finished = threading.Event()
     outcome: dict = {}
@@ -469,6 +497,7 @@ def test_gc_blocks_while_a_commit_is_open(tmp_path, store):
     assert not os.path.exists(os.path.join(store.path, "chunks", gone[:2], gone[2:]))
 
 
+@pytest.mark.fast
 def test_read_file_decodes_ahead_but_yields_in_order_and_stops_at_damage(store):
     """read_file decodes chunks ahead in threads: the bytes still come in file order,
     a damaged chunk raises where it sits (after the good chunks before it), and a reader
@@ -498,7 +527,7 @@ def test_read_file_decodes_ahead_but_yields_in_order_and_stops_at_damage(store):
     with pytest.raises(CorruptData, match="does not match"):
         for block in store.read_file(entry):
             good.append(bytes(block))
-    assert b"".join(good) == data[:sum(size for _, size in chunk_list[:damaged])]
+    assert b"".join(good) == data[: sum(size for _, size in chunk_list[:damaged])]
 
 
 def test_gc_waits_for_an_export_of_a_version_removed_meanwhile(tmp_path, store):
@@ -525,11 +554,13 @@ def test_gc_waits_for_an_export_of_a_version_removed_meanwhile(tmp_path, store):
     outcome["thread"].join(60)
     assert finished.is_set() and outcome["report"].bytes >= 10 * MiB  # all of it, after
     assert {p: sha((tmp_path / "out" / p).read_bytes()) for p in files} == {
-        p: sha(data) for p, data in files.items()}
+        p: sha(data) for p, data in files.items()
+    }
     with pytest.raises(NotFound, match="was removed"):
         restore.export(store, version, str(tmp_path / "again"))
 
 
+@pytest.mark.fast
 def test_export_from_a_store_that_cannot_be_written(tmp_path, store, monkeypatch):
     """On a read-only file system nobody can gc the store: an export needs no lock, and
     gc itself fails with the system's error."""
@@ -572,6 +603,7 @@ def test_commit_replaces_chunk_files_half_written_by_a_dead_writer(tmp_path, sto
     verify_ok(cli)
     restore.export(store, version, str(tmp_path / "out"))
     assert sha((tmp_path / "out" / "big.bin").read_bytes()) == sha(data)
-    leftovers = [f for _, _, fs in os.walk(os.path.join(store.path, "chunks"))
-                 for f in fs if ".tmp" in f]
+    leftovers = [
+        f for _, _, fs in os.walk(os.path.join(store.path, "chunks")) for f in fs if ".tmp" in f
+    ]
     assert leftovers == []

@@ -9,6 +9,8 @@ from artfs.store.commit import Commit, Node
 from artfs.store.staging import COW_XATTR, Staging, changed_paths, copy_up, few
 from tests.conftest import read, write, write_sample_tree
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.fixture
 def staging(store, tmp_path):
@@ -35,19 +37,24 @@ def test_a_fresh_staging_and_one_only_touched_or_copied_in_are_unchanged(staging
     assert changed_paths(staging) == []
 
 
-@pytest.mark.parametrize("change, paths", [
-    (lambda s: write(at(s, "new.txt"), "n"), ["new.txt"]),
-    (lambda s: os.unlink(at(s, "a.txt")), ["a.txt"]),
-    (lambda s: os.rename(at(s, "sub"), at(s, "moved")),
-     ["moved", "moved/b.bin", "sub", "sub/b.bin"]),
-    (lambda s: os.chmod(at(s, "run.sh"), 0o644), ["run.sh"]),
-    (lambda s: os.chmod(at(s, "sub"), 0o700), ["sub"]),
-    (lambda s: (os.unlink(at(s, "link")), os.symlink("run.sh", at(s, "link"))), ["link"]),
-    (lambda s: (os.unlink(at(s, "link")), write(at(s, "link"), "a.txt")), ["link"]),
-    (lambda s: os.mkfifo(at(s, "fifo")), ["fifo"]),
-    (lambda s: os.truncate(at(s, "a.txt"), 2), ["a.txt"]),  # a placeholder of another size
-    (lambda s: os.setxattr(at(s, "a.txt"), COW_XATTR, bytes(32)), ["a.txt"]),  # other digest
-])
+@pytest.mark.parametrize(
+    "change, paths",
+    [
+        (lambda s: write(at(s, "new.txt"), "n"), ["new.txt"]),
+        (lambda s: os.unlink(at(s, "a.txt")), ["a.txt"]),
+        (
+            lambda s: os.rename(at(s, "sub"), at(s, "moved")),
+            ["moved", "moved/b.bin", "sub", "sub/b.bin"],
+        ),
+        (lambda s: os.chmod(at(s, "run.sh"), 0o644), ["run.sh"]),
+        (lambda s: os.chmod(at(s, "sub"), 0o700), ["sub"]),
+        (lambda s: (os.unlink(at(s, "link")), os.symlink("run.sh", at(s, "link"))), ["link"]),
+        (lambda s: (os.unlink(at(s, "link")), write(at(s, "link"), "a.txt")), ["link"]),
+        (lambda s: os.mkfifo(at(s, "fifo")), ["fifo"]),
+        (lambda s: os.truncate(at(s, "a.txt"), 2), ["a.txt"]),  # a placeholder of another size
+        (lambda s: os.setxattr(at(s, "a.txt"), COW_XATTR, bytes(32)), ["a.txt"]),  # other digest
+    ],
+)
 def test_each_kind_of_change_is_named(staging, change, paths):
     change(staging)
     assert changed_paths(staging) == paths

@@ -29,7 +29,8 @@ KINDS = (FILE, DIR, SYMLINK, REFERENCE)
 # --- encode_tree / decode_tree -------------------------------------------------------
 
 names = st.binary(min_size=1, max_size=24).filter(
-    lambda n: b"/" not in n and b"\0" not in n and n not in (b".", b".."))
+    lambda n: b"/" not in n and b"\0" not in n and n not in (b".", b"..")
+)
 modes = st.integers(0, 0o7777)
 sizes = st.integers(0, 2**64 - 1)
 digests = st.binary(min_size=32, max_size=32)
@@ -41,23 +42,27 @@ def entry_for(name: bytes, kind: int | None = None):
     """A strategy for a valid entry called ``name`` (of ``kind``, or any kind)."""
     options = {
         FILE: st.builds(Entry, st.just(name), st.just(FILE), modes, sizes, digests, st.just(b"")),
-        DIR: st.builds(Entry, st.just(name), st.just(DIR), modes, st.just(0), digests,
-                     st.just(b"")),
-        SYMLINK: st.builds(Entry, st.just(name), st.just(SYMLINK), modes, st.just(0),
-                           st.just(b""), targets),
-        REFERENCE: st.builds(Entry, st.just(name), st.just(REFERENCE), modes, sizes, digests,
-                             uris),
+        DIR: st.builds(
+            Entry, st.just(name), st.just(DIR), modes, st.just(0), digests, st.just(b"")
+        ),
+        SYMLINK: st.builds(
+            Entry, st.just(name), st.just(SYMLINK), modes, st.just(0), st.just(b""), targets
+        ),
+        REFERENCE: st.builds(Entry, st.just(name), st.just(REFERENCE), modes, sizes, digests, uris),
     }
     return options[kind] if kind else st.one_of(*options.values())
 
 
 entry_lists = st.lists(names, unique=True, max_size=10).flatmap(
-    lambda ns: st.tuples(*(entry_for(n) for n in ns)).map(list))
+    lambda ns: st.tuples(*(entry_for(n) for n in ns)).map(list)
+)
 
-NON_UTF8 = [Entry(b"caf\xe9", FILE, 0o755, 3, b"\x01" * 32),
-            Entry(b"\xff\xfe", SYMLINK, 0o777, target=b"../\xe9"),
-            Entry(b"sub dir", DIR, 0o700, digest=b"\x02" * 32),
-            Entry(b"ref", REFERENCE, 0o644, 2**64 - 1, b"\x03" * 32, "file:///é".encode())]
+NON_UTF8 = [
+    Entry(b"caf\xe9", FILE, 0o755, 3, b"\x01" * 32),
+    Entry(b"\xff\xfe", SYMLINK, 0o777, target=b"../\xe9"),
+    Entry(b"sub dir", DIR, 0o700, digest=b"\x02" * 32),
+    Entry(b"ref", REFERENCE, 0o644, 2**64 - 1, b"\x03" * 32, "file:///é".encode()),
+]
 
 
 @settings(max_examples=60, deadline=None)
@@ -78,21 +83,16 @@ def mutations(e: Entry, taken: set[bytes]):
     out = [
         names.filter(lambda n: n not in taken).map(lambda n: e._replace(name=n)),
         modes.filter(lambda m: m != e.mode).map(lambda m: e._replace(mode=m)),
-        st.sampled_from([k for k in KINDS if k != e.kind]).flatmap(
-            lambda k: entry_for(e.name, k)),
+        st.sampled_from([k for k in KINDS if k != e.kind]).flatmap(lambda k: entry_for(e.name, k)),
     ]
     if e.kind in (FILE, REFERENCE):
-        out.append(sizes.filter(lambda s: s != e.size).map(
-            lambda s: e._replace(size=s)))
+        out.append(sizes.filter(lambda s: s != e.size).map(lambda s: e._replace(size=s)))
     if e.kind in (FILE, DIR, REFERENCE):
-        out.append(digests.filter(lambda d: d != e.digest).map(
-            lambda d: e._replace(digest=d)))
+        out.append(digests.filter(lambda d: d != e.digest).map(lambda d: e._replace(digest=d)))
     if e.kind == SYMLINK:
-        out.append(targets.filter(lambda t: t != e.target).map(
-            lambda t: e._replace(target=t)))
+        out.append(targets.filter(lambda t: t != e.target).map(lambda t: e._replace(target=t)))
     if e.kind == REFERENCE:
-        out.append(uris.filter(lambda t: t != e.target).map(
-            lambda t: e._replace(target=t)))
+        out.append(uris.filter(lambda t: t != e.target).map(lambda t: e._replace(target=t)))
     return st.one_of(*out)
 
 
@@ -104,10 +104,10 @@ def test_digest_changes_when_any_field_changes(entries, data):
     taken = {e.name for e in entries}
     changed = data.draw(mutations(entries[i], taken), label="changed")
     assert changed != entries[i]
-    after = entries[:i] + [changed] + entries[i + 1:]
+    after = entries[:i] + [changed] + entries[i + 1 :]
     assert tree_digest(encode_tree(after)) != before
     # Adding or removing an entry changes it too.
-    assert tree_digest(encode_tree(entries[:i] + entries[i + 1:])) != before
+    assert tree_digest(encode_tree(entries[:i] + entries[i + 1 :])) != before
 
 
 @settings(max_examples=30, deadline=None)
@@ -122,6 +122,7 @@ def test_duplicate_names_raise(entries, data):
 BAD_NAMES = [b"", b".", b"..", b"/", b"a/b", b"/a", b"a/", b"\0", b"a\0b", b"\0\xff"]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("bad", BAD_NAMES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_invalid_names_raise(bad, kind):
@@ -131,6 +132,7 @@ def test_invalid_names_raise(bad, kind):
         encode_tree([good, entry])
 
 
+@pytest.mark.fast
 @settings(max_examples=30, deadline=None)
 @given(names, st.sampled_from([b"/", b"\0"]), names)
 def test_names_with_slash_or_nul_raise(left, bad, right):
@@ -150,6 +152,7 @@ def test_truncated_or_extended_objects_are_corrupt(entries, data):
         decode_tree(blob + extra)
 
 
+@pytest.mark.fast
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=300))
 def test_garbage_is_corrupt_or_parsed(blob):
@@ -158,6 +161,7 @@ def test_garbage_is_corrupt_or_parsed(blob):
 
 
 # --- store round trips through the CLI -------------------------------------------------
+
 
 def snapshot(root: str | bytes) -> dict[bytes, tuple]:
     """Every path below root (bytes, exact) -> what it is: kind, mode, content or target."""
@@ -208,8 +212,14 @@ def build_tree(root: bytes, rnd: random.Random, depth: int = 0) -> None:
             build_tree(sub, rnd, depth + 1)
             os.chmod(sub, 0o700 | rnd.getrandbits(6))
     for _ in range(rnd.randint(0, 2)):
-        target = rnd.choice([random_name(rnd, set()), b"../" + random_name(rnd, set()),
-                             b"/nonexistent/" + random_name(rnd, set()), b"/etc/hostname"])
+        target = rnd.choice(
+            [
+                random_name(rnd, set()),
+                b"../" + random_name(rnd, set()),
+                b"/nonexistent/" + random_name(rnd, set()),
+                b"/etc/hostname",
+            ]
+        )
         os.symlink(target, os.path.join(root, random_name(rnd, taken)))
 
 
@@ -234,8 +244,9 @@ def build_fixed_features(root: bytes, rnd: random.Random) -> None:
 _counter = itertools.count()
 
 
-@settings(max_examples=4, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_put_get_round_trip(cli, seed):
     rnd = random.Random(seed)
@@ -257,8 +268,10 @@ def test_put_get_round_trip(cli, seed):
 def test_unchanged_subtree_is_shared(cli, store, tmp_path):
     src = tmp_path / "src"
     rnd = random.Random(1)
-    original = {rel: rnd.randbytes(1000)
-                for rel in ["sub/a.txt", "sub/deep/b.bin", "other/c.txt", "top.txt"]}
+    original = {
+        rel: rnd.randbytes(1000)
+        for rel in ["sub/a.txt", "sub/deep/b.bin", "other/c.txt", "top.txt"]
+    }
     for rel, data in original.items():
         write(src / rel, data)
     os.makedirs(src / "sub/empty")

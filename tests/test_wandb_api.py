@@ -28,6 +28,8 @@ def dataset(run, name="mnist", text="v0", aliases=None):
 
 # --- log_artifact / use_artifact --------------------------------------------------------
 
+
+@pytest.mark.fast
 def test_log_artifact_of_a_file_path_takes_wbs_default_name_and_type(run, tmp_path):
     write(tmp_path / "data.csv", "a,b\n1,2\n")
     logged = run.log_artifact(str(tmp_path / "data.csv"))
@@ -37,6 +39,7 @@ def test_log_artifact_of_a_file_path_takes_wbs_default_name_and_type(run, tmp_pa
     assert read(os.path.join(logged.download(str(tmp_path / "out")), "data.csv")) == b"a,b\n1,2\n"
 
 
+@pytest.mark.fast
 def test_log_artifact_of_a_directory_path_with_name_and_type(run, tmp_path):
     write(tmp_path / "ds/train/x.txt", "x")
     write(tmp_path / "ds/y.txt", "y")
@@ -46,17 +49,20 @@ def test_log_artifact_of_a_directory_path_with_name_and_type(run, tmp_path):
     assert "best" in wandb.Api().artifact("images:best").aliases
 
 
+@pytest.mark.fast
 def test_log_artifact_of_a_missing_path_is_a_value_error_and_logs_nothing(run, tmp_path):
     with pytest.raises(ValueError):
         run.log_artifact(str(tmp_path / "nope"))
     assert list(wandb.Api().artifacts()) == []
 
 
+@pytest.mark.fast
 def test_log_artifact_of_neither_artifact_nor_path_is_a_type_error(run):
     with pytest.raises(TypeError):
         run.log_artifact(42)
 
 
+@pytest.mark.fast
 def test_log_artifact_of_another_type_is_a_value_error(run):
     dataset(run)
     other = wandb.Artifact("mnist", type="model")
@@ -68,6 +74,7 @@ def test_log_artifact_of_another_type_is_a_value_error(run):
     assert [a.name for a in wandb.Api().artifacts("dataset", "mnist")] == ["mnist:v0"]
 
 
+@pytest.mark.fast
 def test_use_artifact_type_mismatch_raises_value_error(run):
     dataset(run)
     with pytest.raises(ValueError):
@@ -76,6 +83,7 @@ def test_use_artifact_type_mismatch_raises_value_error(run):
     assert run.use_artifact("mnist:v0", type="dataset").name == "mnist:v0"
 
 
+@pytest.mark.fast
 def test_use_artifact_of_a_draft_logs_it_and_consumes_that_version(run):
     draft = wandb.Artifact("fresh", type="dataset")
     with draft.new_file("f.txt") as f:
@@ -86,14 +94,20 @@ def test_use_artifact_of_a_draft_logs_it_and_consumes_that_version(run):
     assert wandb.Api().artifact("fresh:v0").logged_by() == run
 
 
+@pytest.mark.fast
 def test_use_artifact_with_entity_and_project_prefixes(run):
     logged = dataset(run, aliases=["prod"])
     entity = wandb.Api().default_entity
-    for name in ("mnist:prod", "proj/mnist:prod", f"{entity}/proj/mnist:v0",
-                 "uncategorized/mnist:v0"):
+    for name in (
+        "mnist:prod",
+        "proj/mnist:prod",
+        f"{entity}/proj/mnist:v0",
+        "uncategorized/mnist:v0",
+    ):
         assert run.use_artifact(name).digest == logged.digest
 
 
+@pytest.mark.fast
 def test_a_prefix_naming_an_unknown_project_is_not_found_and_says_so(run):
     dataset(run)
     with pytest.raises(NotFound, match="project 'elsewhere' is not in this store") as err:
@@ -105,12 +119,14 @@ def test_a_prefix_naming_an_unknown_project_is_not_found_and_says_so(run):
         wandb.Api().artifact("entity/elsewhere/mnist:v0")
 
 
+@pytest.mark.fast
 def test_the_active_runs_log_and_use(run):
     assert wandb.run is run
     logged = wandb.run.log_artifact(wandb.Artifact("m", "dataset"))
     assert wandb.run.use_artifact("m:latest").digest == logged.digest
 
 
+@pytest.mark.fast
 def test_log_model_and_use_model_of_a_single_file(run, tmp_path):
     write(tmp_path / "model.pt", b"\x00weights")
     assert run.log_model(str(tmp_path / "model.pt"), name="clf", aliases=["best"]) is None
@@ -121,6 +137,7 @@ def test_log_model_and_use_model_of_a_single_file(run, tmp_path):
     assert [a.name for a in run.used_artifacts()] == ["clf:v0"]
 
 
+@pytest.mark.fast
 def test_use_model_returns_the_directory_of_several_files(run, tmp_path):
     write(tmp_path / "m/a.bin", "a")
     write(tmp_path / "m/b.bin", "b")
@@ -129,6 +146,7 @@ def test_use_model_returns_the_directory_of_several_files(run, tmp_path):
     assert sorted(os.listdir(path)) == ["a.bin", "b.bin"]
 
 
+@pytest.mark.fast
 def test_use_model_of_a_dataset_is_an_assertion_error(run):
     dataset(run)
     with pytest.raises(AssertionError, match="'model' artifacts"):
@@ -137,6 +155,8 @@ def test_use_model_of_a_dataset_is_an_assertion_error(run):
 
 # --- wandb.Api: artifacts -----------------------------------------------------------------
 
+
+@pytest.mark.fast
 def test_api_takes_overrides_timeout_and_api_key(run):
     api = wandb.Api(overrides={"entity": "team", "project": "proj"}, timeout=19, api_key="k")
     dataset(run)
@@ -144,6 +164,7 @@ def test_api_takes_overrides_timeout_and_api_key(run):
     assert api.artifact("team/proj/mnist:v0").name == "mnist:v0"
 
 
+@pytest.mark.fast
 def test_artifact_by_name_with_type_check(run):
     dataset(run)
     api = wandb.Api()
@@ -154,6 +175,7 @@ def test_artifact_by_name_with_type_check(run):
         api.artifact("mnist:v7")
 
 
+@pytest.mark.fast
 def test_artifacts_and_artifact_versions_paginate_oldest_first(run):
     dataset(run, text="v0")
     dataset(run, text="v1")
@@ -163,16 +185,19 @@ def test_artifacts_and_artifact_versions_paginate_oldest_first(run):
     assert [a.name for a in versions] == ["mnist:v0", "mnist:v1"]
     assert versions[1].name == "mnist:v1"
     assert next(versions).name == "mnist:v0"
-    assert [a.name for a in api.artifacts("dataset", "mnist", start=versions.cursor)] == \
-        ["mnist:v1"]
-    assert [a.name for a in api.artifacts("dataset", "mnist", order="-version_index")] == \
-        ["mnist:v1", "mnist:v0"]
-    assert {a.name for a in api.artifact_versions("dataset", "mnist")} == {"mnist:v0",
-                                                                            "mnist:v1"}
+    assert [a.name for a in api.artifacts("dataset", "mnist", start=versions.cursor)] == [
+        "mnist:v1"
+    ]
+    assert [a.name for a in api.artifacts("dataset", "mnist", order="-version_index")] == [
+        "mnist:v1",
+        "mnist:v0",
+    ]
+    assert {a.name for a in api.artifact_versions("dataset", "mnist")} == {"mnist:v0", "mnist:v1"}
     with pytest.raises(NotFound):
         api.artifacts("model", "mnist")
 
 
+@pytest.mark.fast
 def test_artifact_exists(run):
     dataset(run)
     api = wandb.Api()
@@ -182,6 +207,7 @@ def test_artifact_exists(run):
     assert api.artifact_exists("proj/mnist:latest") is True
 
 
+@pytest.mark.fast
 def test_artifact_type_and_its_collections(run):
     dataset(run)
     dataset(run, name="another-collection", text="x")
@@ -198,6 +224,7 @@ def test_artifact_type_and_its_collections(run):
         api.artifact_type("nope")
 
 
+@pytest.mark.fast
 def test_artifact_collection_reads_and_saves_description_and_tags(run):
     dataset(run, aliases=["my_alias"])
     dataset(run, text="v1")
@@ -214,6 +241,7 @@ def test_artifact_collection_reads_and_saves_description_and_tags(run):
     assert sorted(again.tags) == ["small", "vision"]
 
 
+@pytest.mark.fast
 def test_renaming_a_collection_renames_the_artifact_and_keeps_its_history(run):
     first = dataset(run, aliases=["my_alias"])
     run.use_artifact("mnist:v0")
@@ -234,6 +262,7 @@ def test_renaming_a_collection_renames_the_artifact_and_keeps_its_history(run):
     assert derived.name == "digits:v1"
 
 
+@pytest.mark.fast
 def test_renaming_onto_an_existing_artifact_changes_nothing(run):
     dataset(run)
     dataset(run, name="other", text="o")
@@ -244,6 +273,7 @@ def test_renaming_onto_an_existing_artifact_changes_nothing(run):
     assert wandb.Api().artifact("mnist:v0").name == "mnist:v0"
 
 
+@pytest.mark.fast
 def test_deleting_a_collection_removes_its_versions(run):
     dataset(run, aliases=["my_alias"])
     api = wandb.Api()
@@ -255,6 +285,7 @@ def test_deleting_a_collection_removes_its_versions(run):
     assert api.artifact_collection_exists("mnist", "model") is False
 
 
+@pytest.mark.fast
 def test_artifact_collections_of_a_project(run):
     dataset(run)
     api = wandb.Api()
@@ -265,6 +296,8 @@ def test_artifact_collections_of_a_project(run):
 
 # --- wandb.Api: runs ------------------------------------------------------------------------
 
+
+@pytest.mark.fast
 def test_run_by_path(run):
     api = wandb.Api()
     entity = api.default_entity
@@ -274,6 +307,7 @@ def test_run_by_path(run):
         api.run("proj/nosuchrun")
 
 
+@pytest.mark.fast
 def test_runs_with_mongodb_style_filters_and_order(store_dir):
     made = []
     for lr, job in ((0.1, "train"), (0.01, "train"), (0.5, "eval")):
@@ -286,10 +320,13 @@ def test_runs_with_mongodb_style_filters_and_order(store_dir):
     assert ids(api.runs("proj", filters={"config.lr.value": 0.01})) == [made[1].id]
     assert ids(api.runs("proj", {"config.lr": {"$gte": 0.1}})) == [made[0].id, made[2].id]
     assert ids(api.runs(filters={"jobType": "eval"})) == [made[2].id]
-    assert ids(api.runs(filters={"state": "finished", "jobType": {"$in": ["train"]}})) == \
-        ids(made[:2])
-    assert ids(api.runs(filters={"$or": [{"config.lr": 0.5}, {"config.lr": 0.1}]})) == \
-        [made[0].id, made[2].id]
+    assert ids(api.runs(filters={"state": "finished", "jobType": {"$in": ["train"]}})) == ids(
+        made[:2]
+    )
+    assert ids(api.runs(filters={"$or": [{"config.lr": 0.5}, {"config.lr": 0.1}]})) == [
+        made[0].id,
+        made[2].id,
+    ]
     assert ids(api.runs(filters={"config.missing": {"$exists": False}})) == ids(made)
     assert ids(api.runs(filters={"displayName": {"$regex": "^eval"}})) == [made[2].id]
     assert ids(api.runs("proj", order="-created_at")) == ids(made[::-1])
@@ -319,7 +356,8 @@ def test_wandb_submodules_under_a_shim_are_artfs_own(store_dir, tmp_path):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", SHIMMED], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", SHIMMED], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "caught NotFound"

@@ -38,6 +38,7 @@ def logged(art):
 # --- snapshots at add time --------------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_a_file_added_from_a_deleted_temporary_directory_is_logged(store_dir, tmp_path):
     tmp = tmp_path / "tmp"
     write(tmp / "model.bin", b"weights v1")
@@ -54,6 +55,7 @@ def test_a_file_added_from_a_deleted_temporary_directory_is_logged(store_dir, tm
     assert read(os.path.join(out, "data/train.csv")) == b"a,b\n1,2\n"
 
 
+@pytest.mark.fast
 def test_a_file_changed_after_add_logs_what_was_added(store_dir, tmp_path):
     path = tmp_path / "f.txt"
     write(path, "as added")
@@ -66,6 +68,7 @@ def test_a_file_changed_after_add_logs_what_was_added(store_dir, tmp_path):
     assert read(art.get_entry("f.txt").download(str(tmp_path / "o"))) == b"as added"
 
 
+@pytest.mark.fast
 def test_new_file_snapshots_on_close_and_leaves_no_temporary_file(store_dir, tmp_path):
     art = wandb.Artifact("ds", type="dataset")
     with art.new_file("notes/readme.md") as f:
@@ -76,6 +79,7 @@ def test_new_file_snapshots_on_close_and_leaves_no_temporary_file(store_dir, tmp
     assert read(art.get_entry("notes/readme.md").download(str(tmp_path / "o"))) == b"hello"
 
 
+@pytest.mark.fast
 def test_new_file_default_mode_is_exclusive_as_in_wandb(store_dir):
     art = wandb.Artifact("ds", type="dataset")
     with art.new_file("a.txt") as f:
@@ -87,6 +91,7 @@ def test_new_file_default_mode_is_exclusive_as_in_wandb(store_dir):
     assert art.manifest["a.txt"].digest == b3(b"three")
 
 
+@pytest.mark.fast
 def test_a_body_that_raises_adds_nothing(store_dir):
     art = wandb.Artifact("ds", type="dataset")
     with pytest.raises(RuntimeError), art.new_file("a.txt") as f:
@@ -98,6 +103,7 @@ def test_a_body_that_raises_adds_nothing(store_dir):
 # --- W&B's signatures and errors ----------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_same_path_twice_needs_overwrite(store_dir, tmp_path):
     write(tmp_path / "a", "A")
     write(tmp_path / "b", "B")
@@ -111,6 +117,7 @@ def test_same_path_twice_needs_overwrite(store_dir, tmp_path):
     assert art.manifest["x.txt"].digest == b3(b"B")
 
 
+@pytest.mark.fast
 def test_add_dir_merge(store_dir, tmp_path):
     write(tmp_path / "d1/f.txt", "one")
     write(tmp_path / "d2/f.txt", "two")
@@ -124,6 +131,7 @@ def test_add_dir_merge(store_dir, tmp_path):
     assert art.manifest["f.txt"].digest == b3(b"two") and "g.txt" in art.manifest
 
 
+@pytest.mark.fast
 def test_is_tmp_renames_by_md5_as_wandb(store_dir, tmp_path):
     write(tmp_path / "table.data.json", "{}")
     art = wandb.Artifact("ds", type="dataset")
@@ -132,6 +140,7 @@ def test_is_tmp_renames_by_md5_as_wandb(store_dir, tmp_path):
     assert entry.path == f"media/{md5}.data.json"
 
 
+@pytest.mark.fast
 def test_bad_arguments_raise_wandbs_builtin_types(store_dir, tmp_path):
     write(tmp_path / "f", "x")
     art = wandb.Artifact("ds", type="dataset")
@@ -151,6 +160,7 @@ def test_bad_arguments_raise_wandbs_builtin_types(store_dir, tmp_path):
     wandb.Artifact("ok", type="dataset", incremental=False, use_as=None)
 
 
+@pytest.mark.fast
 def test_remove_a_path_a_directory_or_an_entry(store_dir, tmp_path):
     write(tmp_path / "d/a.txt", "a")
     write(tmp_path / "d/sub/b.txt", "b")
@@ -174,6 +184,7 @@ def test_remove_a_path_a_directory_or_an_entry(store_dir, tmp_path):
 # --- the draft's chunks and gc ----------------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_gc_keeps_what_a_live_draft_stored(store_dir, tmp_path):
     data = os.urandom(3 << 20)  # several chunks
     write(tmp_path / "big.bin", data)
@@ -192,6 +203,7 @@ def test_gc_keeps_what_a_live_draft_stored(store_dir, tmp_path):
     assert os.listdir(os.path.join(store_dir, "drafts")) == []  # the pin went with the log
 
 
+@pytest.mark.fast
 def test_gc_keeps_deduplicated_chunks_a_draft_relies_on(store_dir, tmp_path):
     write(tmp_path / "f.txt", "shared content")
     first = logged(_artifact_of("one", tmp_path / "f.txt"))
@@ -202,6 +214,7 @@ def test_gc_keeps_deduplicated_chunks_a_draft_relies_on(store_dir, tmp_path):
     assert read(draft.get_entry("f.txt").download(str(tmp_path / "o"))) == b"shared content"
 
 
+@pytest.mark.fast
 def test_gc_keeps_the_chunk_list_of_a_large_file_a_draft_relies_on(store_dir, tmp_path):
     data = os.urandom(3 << 20)
     write(tmp_path / "big.bin", data)
@@ -240,6 +253,7 @@ def test_gc_frees_what_an_abandoned_draft_stored(store_dir, tmp_path):
 # --- reading ------------------------------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_draft_and_logged_properties(store_dir, tmp_path):
     write(tmp_path / "a.txt", "alpha")
     art = wandb.Artifact("ds", type="dataset")
@@ -256,7 +270,11 @@ def test_draft_and_logged_properties(store_dir, tmp_path):
     logged(art)
     assert not art.is_draft() and art.state == "COMMITTED"
     assert (art.name, art.version, art.source_name, art.qualified_name) == (
-        "ds:v0", "v0", "ds:v0", "ds:v0")
+        "ds:v0",
+        "v0",
+        "ds:v0",
+        "ds:v0",
+    )
     assert art.file_count == 1 and art.size == 5 and art.type == "dataset"
     assert isinstance(art.id, str) and base64.b64decode(art.id)
     assert wandb.Api().artifact("ds:v0").id == art.id
@@ -264,6 +282,7 @@ def test_draft_and_logged_properties(store_dir, tmp_path):
     assert abs(created.timestamp() - Store.open(store_dir).resolve("ds:v0").created) < 1
 
 
+@pytest.mark.fast
 def test_manifest_entries_get_entry_and_get_path(store_dir, tmp_path):
     write(tmp_path / "d/a.txt", "alpha")
     write(tmp_path / "d/sub/b.txt", "beta")
@@ -282,6 +301,7 @@ def test_manifest_entries_get_entry_and_get_path(store_dir, tmp_path):
     assert path == os.path.join(str(tmp_path / "one"), "sub/b.txt") and read(path) == b"beta"
 
 
+@pytest.mark.fast
 def test_download_path_prefix_is_a_string_prefix(store_dir, tmp_path):
     for name in ("train/a.csv", "train_extra.csv", "test/b.csv"):
         write(tmp_path / "d" / name, name)
@@ -289,12 +309,14 @@ def test_download_path_prefix_is_a_string_prefix(store_dir, tmp_path):
     art.add_dir(str(tmp_path / "d"))
     logged(art)
     root = art.download(str(tmp_path / "out"), path_prefix="train")
-    got = sorted(os.path.relpath(os.path.join(d, f), root)
-                 for d, _, fs in os.walk(root) for f in fs)
+    got = sorted(
+        os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs
+    )
     assert got == ["train/a.csv", "train_extra.csv"]
     assert read(os.path.join(root, "train/a.csv")) == b"train/a.csv"
 
 
+@pytest.mark.fast
 def test_default_download_root_and_files(store_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "src/a.txt", "alpha")
@@ -313,6 +335,7 @@ def test_default_download_root_and_files(store_dir, tmp_path, monkeypatch):
     files[0].download(root=str(tmp_path / "fl"), replace=True).close()
 
 
+@pytest.mark.fast
 def test_verify_and_checkout(store_dir, tmp_path):
     write(tmp_path / "src/a.txt", "alpha")
     write(tmp_path / "src/sub/b.txt", "beta")
@@ -336,6 +359,7 @@ def test_verify_and_checkout(store_dir, tmp_path):
         art.verify(root)
 
 
+@pytest.mark.fast
 def test_an_incremental_artifact_adds_to_the_latest_version(store_dir, tmp_path):
     write(tmp_path / "orig.txt", "orig data")
     write(tmp_path / "new.txt", "new data")

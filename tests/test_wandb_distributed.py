@@ -30,8 +30,10 @@ WORKER = textwrap.dedent("""
 def workers(tmp_path, count: int) -> None:
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    procs = [subprocess.Popen([sys.executable, str(script), str(rank)], cwd=tmp_path)
-             for rank in range(count)]
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(rank)], cwd=tmp_path)
+        for rank in range(count)
+    ]
     assert [p.wait(timeout=120) for p in procs] == [0] * count
 
 
@@ -52,8 +54,13 @@ def test_upserts_from_separate_processes_become_one_version(here):
         logged = run.finish_artifact(final, distributed_id="job-7", aliases=["complete"])
     assert logged.name == "shards:v0"
     got = api.artifact("shards:complete")
-    assert sorted(f.name for f in got.files()) == ["common.txt", "index.txt", "shards/0.txt",
-                                                    "shards/1.txt", "shards/2.txt"]
+    assert sorted(f.name for f in got.files()) == [
+        "common.txt",
+        "index.txt",
+        "shards/0.txt",
+        "shards/1.txt",
+        "shards/2.txt",
+    ]
     root = got.download(str(here / "out"))
     for rank in range(3):
         assert read(os.path.join(root, f"shards/{rank}.txt")) == f"shard {rank}".encode()
@@ -62,6 +69,7 @@ def test_upserts_from_separate_processes_become_one_version(here):
     assert [a.name for a in api.artifact_versions("dataset", "shards")] == ["shards:v0"]
 
 
+@pytest.mark.fast
 def test_upserts_after_a_finish_make_the_next_version(here):
     with wandb.init() as run:
         for text, name in (("a", "a.txt"), ("b", "b.txt")):
@@ -80,6 +88,7 @@ def test_upserts_after_a_finish_make_the_next_version(here):
     assert [f.name for f in second.files()] == ["c.txt"]
 
 
+@pytest.mark.fast
 def test_a_later_upsert_of_a_path_wins(here):
     with wandb.init() as run:
         for text in ("old", "new"):
@@ -91,6 +100,7 @@ def test_a_later_upsert_of_a_path_wins(here):
     assert read(os.path.join(done.download(str(here / "o")), "x.txt")) == b"new"
 
 
+@pytest.mark.fast
 def test_distributed_ids_keep_artifacts_apart(here):
     with wandb.init() as run:
         for gid in ("g1", "g2"):
@@ -102,6 +112,7 @@ def test_distributed_ids_keep_artifacts_apart(here):
     assert [f.name for f in done.files()] == ["g1.txt"]
 
 
+@pytest.mark.fast
 def test_without_a_group_or_distributed_id_it_refuses(here):
     with wandb.init() as run:
         with pytest.raises(TypeError, match="group"):
@@ -111,6 +122,7 @@ def test_without_a_group_or_distributed_id_it_refuses(here):
     assert not wandb.Api().artifact_exists("ds:latest")
 
 
+@pytest.mark.fast
 def test_a_failed_finish_keeps_every_upsert(here):
     with wandb.init() as run:
         part = wandb.Artifact("ds", "dataset")
@@ -134,18 +146,19 @@ def test_gc_between_upserts_and_finish_keeps_every_part(here, store_dir):
     workers(here, 2)
     gc_mod.collect(Store.open(store_dir))
     with wandb.init(job_type="gather") as run:
-        logged = run.finish_artifact(wandb.Artifact("shards", "dataset"),
-                                     distributed_id="job-7")
+        logged = run.finish_artifact(wandb.Artifact("shards", "dataset"), distributed_id="job-7")
     root = logged.download(str(here / "out"))
-    assert [read(os.path.join(root, f"shards/{r}.txt")) for r in range(2)] == [b"shard 0",
-                                                                              b"shard 1"]
+    assert [read(os.path.join(root, f"shards/{r}.txt")) for r in range(2)] == [
+        b"shard 0",
+        b"shard 1",
+    ]
     assert logged.verify(root) is None
     assert not os.listdir(os.path.join(store_dir, "distributed"))  # the parts are gone
     gc_mod.collect(Store.open(store_dir))  # and their chunks belong to the version now
-    assert read(os.path.join(logged.download(str(here / "again")), "shards/1.txt")) == \
-        b"shard 1"
+    assert read(os.path.join(logged.download(str(here / "again")), "shards/1.txt")) == b"shard 1"
 
 
+@pytest.mark.fast
 def test_distributed_id_defaults_to_the_runs_group(here):
     for rank in range(2):
         with wandb.init(group="exp-3", job_type="worker") as run:

@@ -36,6 +36,8 @@ def logged(tmp_path, name="model", aliases=(), text="weights", **kwargs):
 
 # --- save() on a logged version --------------------------------------------------------
 
+
+@pytest.mark.fast
 def test_save_persists_description_metadata_and_aliases(store_dir, tmp_path):
     """The W&B docs' "update an artifact": change fields of a fetched version, save()."""
     logged(tmp_path, aliases=["candidate"])
@@ -63,6 +65,7 @@ def test_save_persists_description_metadata_and_aliases(store_dir, tmp_path):
     assert read(os.path.join(again.download(str(tmp_path / "dl")), "w.bin")) == b"weights"
 
 
+@pytest.mark.fast
 def test_each_change_is_recorded_with_time_and_run(store_dir, tmp_path):
     art, _ = logged(tmp_path)
     created = art.created_at
@@ -96,6 +99,7 @@ def test_changes_from_another_process_show_on_the_next_read(store_dir, tmp_path)
     assert art.metadata == {"from": "child"}
 
 
+@pytest.mark.fast
 def test_bad_edits_raise_and_change_nothing(store_dir, tmp_path):
     logged(tmp_path, aliases=["best"])
     art = wandb.Api().artifact("model:v0")
@@ -116,11 +120,13 @@ def test_bad_edits_raise_and_change_nothing(store_dir, tmp_path):
     assert wandb.Api().artifact("model:v0").description == ""
 
 
+@pytest.mark.fast
 def test_latest_stays_when_save_removes_it(store_dir, tmp_path, monkeypatch):
     """W&B's "update an artifact" page removes 'latest' and sets other aliases: here
     'latest' always names the newest version, so it stays, with a warning, and the rest
     is saved."""
     import artfs.artifact
+
     monkeypatch.setattr(artfs.artifact, "_warned", set())  # warned once per process
     logged(tmp_path)
     art = wandb.Api().artifact("model:latest")
@@ -137,6 +143,7 @@ def test_latest_stays_when_save_removes_it(store_dir, tmp_path, monkeypatch):
         older.save()
 
 
+@pytest.mark.fast
 def test_content_of_a_logged_version_cannot_change(store_dir, tmp_path):
     art, _ = logged(tmp_path)
     write(tmp_path / "other.txt", "x")
@@ -150,6 +157,7 @@ def test_content_of_a_logged_version_cannot_change(store_dir, tmp_path):
     assert [f.name for f in wandb.Api().artifact("model:v0").files()] == ["w.bin"]
 
 
+@pytest.mark.fast
 def test_tags_are_edited_like_aliases(store_dir, tmp_path):
     """W&B's "artifact tags" page: assign, append, save; tags exist once logged."""
     logged(tmp_path)
@@ -170,6 +178,8 @@ def test_tags_are_edited_like_aliases(store_dir, tmp_path):
 
 # --- save() on a draft, wait() -----------------------------------------------------------
 
+
+@pytest.mark.fast
 def test_save_of_a_draft_logs_it_under_the_active_run(store_dir, tmp_path):
     with wandb.init(job_type="prep") as run:
         art = wandb.Artifact("ds", type="dataset")
@@ -181,6 +191,7 @@ def test_save_of_a_draft_logs_it_under_the_active_run(store_dir, tmp_path):
     assert art.logged_by().id == run.id
 
 
+@pytest.mark.fast
 def test_save_of_a_draft_without_a_run_makes_one(store_dir, tmp_path):
     assert wandb.run is None
     art = wandb.Artifact("ds", type="dataset")
@@ -193,6 +204,7 @@ def test_save_of_a_draft_without_a_run_makes_one(store_dir, tmp_path):
     assert wandb.run is None  # the implicit run is over
 
 
+@pytest.mark.fast
 def test_wait_on_a_draft_never_saved_raises(store_dir):
     art = wandb.Artifact("ds", type="dataset")
     with pytest.raises(ArtifactNotLoggedError):
@@ -206,6 +218,8 @@ def test_wait_on_a_draft_never_saved_raises(store_dir):
 
 # --- delete() ------------------------------------------------------------------------------
 
+
+@pytest.mark.fast
 def test_delete_refuses_aliases_unless_asked(store_dir, tmp_path):
     """W&B's SDK test: a version with aliases raises CommError unless delete_aliases."""
     logged(tmp_path, aliases=["my_alias"])
@@ -222,6 +236,7 @@ def test_delete_refuses_aliases_unless_asked(store_dir, tmp_path):
     assert [a.version for a in wandb.Api().artifact_versions("model")] == ["v1"]
 
 
+@pytest.mark.fast
 def test_delete_of_latest_moves_latest(store_dir, tmp_path):
     logged(tmp_path)
     logged(tmp_path, text="second")
@@ -232,11 +247,13 @@ def test_delete_of_latest_moves_latest(store_dir, tmp_path):
     assert wandb.Api().artifact("model:latest").version == "v0"
 
 
+@pytest.mark.fast
 def test_delete_of_a_draft_raises(store_dir):
     with pytest.raises(ArtifactNotLoggedError):
         wandb.Artifact("ds", type="dataset").delete()
 
 
+@pytest.mark.fast
 def test_versions_without_aliases_can_be_deleted_in_a_loop(store_dir, tmp_path):
     """The docs' cleanup loop: delete every version that has no alias."""
     for i in range(3):
@@ -249,6 +266,8 @@ def test_versions_without_aliases_can_be_deleted_in_a_loop(store_dir, tmp_path):
 
 # --- ttl -------------------------------------------------------------------------------------
 
+
+@pytest.mark.fast
 def test_ttl_setter_getter_as_w_and_b():
     """W&B's own test_artifact_ttl_setter_getter, in substance."""
     art = wandb.Artifact("test", type="test")
@@ -272,6 +291,7 @@ def test_ttl_setter_getter_as_w_and_b():
         art.ttl = 30
 
 
+@pytest.mark.fast
 def test_ttl_is_kept_at_logging_and_changed_by_save(store_dir, tmp_path):
     art, _ = logged(tmp_path, ttl=timedelta(days=7))
     assert art.ttl == timedelta(days=7)
@@ -287,6 +307,7 @@ def test_ttl_is_kept_at_logging_and_changed_by_save(store_dir, tmp_path):
     assert record["ttl"] is None and record["edits"][-1]["fields"] == ["ttl"]
 
 
+@pytest.mark.fast
 def test_log_artifact_takes_ttl(store_dir, tmp_path):
     write(tmp_path / "f.txt", "x")
     with wandb.init() as run:
@@ -296,6 +317,7 @@ def test_log_artifact_takes_ttl(store_dir, tmp_path):
     assert wandb.Api().artifact("ds:v0").ttl == timedelta(days=2)
 
 
+@pytest.mark.fast
 def test_inherited_ttl_is_the_artifacts_policy(store_dir, tmp_path):
     logged(tmp_path)
     assert wandb.Api().artifact("model:v0").ttl is None  # no policy: never expires
@@ -317,6 +339,7 @@ def test_expired_version_is_removed_by_gc_unless_aliased(store_dir, tmp_path, cl
     store = Store.open(store_dir)
     later = store.resolve("model:v1").created + 10
     from artfs.store import retention
+
     assert [e.label for e in retention.expired(store, now=later)] == ["model:v0"]
     # a real gc, once the ttl has run out: make it run out by moving the creation back
     for number in (0, 1):
@@ -337,8 +360,12 @@ def test_expired_version_is_removed_by_gc_unless_aliased(store_dir, tmp_path, cl
 def _age(store: Store, label: str, seconds: float) -> None:
     """Make a version older than it is (a test cannot wait out a ttl)."""
     from artfs.store import meta
+
     version = store.resolve(label)
     record = dict(version.record, created=version.created - seconds)
     with store.meta.write() as txn:
-        txn.put(meta.version_key(version.name, version.number), meta.dumps(record),
-                db=store.meta.db["versions"])
+        txn.put(
+            meta.version_key(version.name, version.number),
+            meta.dumps(record),
+            db=store.meta.db["versions"],
+        )

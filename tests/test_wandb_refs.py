@@ -54,6 +54,7 @@ def served(tmp_path):
         thread.join()
 
 
+@pytest.mark.fast
 def test_a_file_directory_reference_expands_to_one_entry_per_file(store_dir, tmp_path):
     write(tmp_path / "ext/a.txt", "alpha")
     write(tmp_path / "ext/sub/b.txt", "beta")
@@ -69,12 +70,14 @@ def test_a_file_directory_reference_expands_to_one_entry_per_file(store_dir, tmp
     assert read(os.path.join(out, "data/a.txt")) == b"alpha"
 
 
+@pytest.mark.fast
 def test_a_directory_reference_without_a_name_sits_at_the_root(store_dir, tmp_path):
     write(tmp_path / "ext/a.txt", "alpha")
     art = wandb.Artifact("refs", type="dataset")
     assert [e.path for e in art.add_reference(f"file://{tmp_path / 'ext'}")] == ["a.txt"]
 
 
+@pytest.mark.fast
 def test_max_objects_and_checksum_false(store_dir, tmp_path):
     for i in range(3):
         write(tmp_path / f"ext/{i}.txt", str(i))
@@ -90,6 +93,7 @@ def test_max_objects_and_checksum_false(store_dir, tmp_path):
     assert read(os.path.join(out, "0.txt")) == b"changed"
 
 
+@pytest.mark.fast
 def test_a_missing_file_reference_is_refused(store_dir, tmp_path):
     art = wandb.Artifact("refs", type="dataset")
     with pytest.raises(ValueError):
@@ -98,8 +102,7 @@ def test_a_missing_file_reference_is_refused(store_dir, tmp_path):
         art.add_reference(str(tmp_path))
 
 
-def test_http_reference_records_size_and_digest_and_download_checks(store_dir, tmp_path,
-                                                                     served):
+def test_http_reference_records_size_and_digest_and_download_checks(store_dir, tmp_path, served):
     root, base = served
     write(root / "weights.bin", b"remote weights")
     art = wandb.Artifact("refs", type="model")
@@ -128,6 +131,7 @@ def test_http_reference_to_nothing_is_refused_at_add(store_dir, served):
         art.add_reference(f"{base}/nothing.bin")
 
 
+@pytest.mark.fast
 def test_a_reference_to_another_artifacts_entry_resolves_to_its_content(store_dir, tmp_path):
     write(tmp_path / "src/file.txt", "source content")
     source = wandb.Artifact("source", type="dataset")
@@ -149,6 +153,7 @@ def test_a_reference_to_another_artifacts_entry_resolves_to_its_content(store_di
     assert derived.get_entry("file.txt").digest == entry.digest
 
 
+@pytest.mark.fast
 def test_ref_url_needs_a_logged_artifact(store_dir, tmp_path):
     write(tmp_path / "f.txt", "x")
     art = wandb.Artifact("ds", type="dataset")
@@ -157,8 +162,11 @@ def test_ref_url_needs_a_logged_artifact(store_dir, tmp_path):
         entry.ref_url()
 
 
-@pytest.mark.parametrize("uri, name", [("s3://my-bucket/path/model.pt", "model.pt"),
-                                       ("gs://my-bucket/data/train.csv", "train.csv")])
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "uri, name",
+    [("s3://my-bucket/path/model.pt", "model.pt"), ("gs://my-bucket/data/train.csv", "train.csv")],
+)
 def test_cloud_references_are_recorded_and_refused_at_download(store_dir, tmp_path, uri, name):
     art = wandb.Artifact("refs", type="dataset")
     [entry] = art.add_reference(uri)
@@ -171,6 +179,7 @@ def test_cloud_references_are_recorded_and_refused_at_download(store_dir, tmp_pa
     assert not os.path.exists(os.path.join(root, name))
 
 
+@pytest.mark.fast
 def test_a_reference_url_is_kept_as_the_entrys_ref(store_dir, tmp_path):
     write(tmp_path / "f.txt", "content")
     source = wandb.Artifact("source", type="dataset")

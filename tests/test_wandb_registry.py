@@ -26,6 +26,7 @@ def model(run, name="clf", text="w0", aliases=None):
     return artifact
 
 
+@pytest.mark.fast
 def test_link_artifact_into_a_registry_collection(run):
     source = model(run)
     linked = run.link_artifact(source, "wandb-registry-model/prod-clf", aliases=["staging"])
@@ -39,6 +40,7 @@ def test_link_artifact_into_a_registry_collection(run):
     assert [a.name for a in source.linked_artifacts] == ["prod-clf:v0"]
 
 
+@pytest.mark.fast
 def test_a_link_resolves_by_version_alias_and_full_path(run):
     source = model(run)
     second = model(run, text="w1")
@@ -56,6 +58,7 @@ def test_a_link_resolves_by_version_alias_and_full_path(run):
         api.artifact("wandb-registry-model/prod-clf:v0", type="dataset")
 
 
+@pytest.mark.fast
 def test_linking_copies_nothing_and_use_artifact_consumes_the_source(run, store_dir):
     source = model(run)
     chunks = sorted(os.listdir(os.path.join(store_dir, "chunks")))
@@ -67,6 +70,7 @@ def test_linking_copies_nothing_and_use_artifact_consumes_the_source(run, store_
     assert read(os.path.join(path, "model.pt")) == b"w0"
 
 
+@pytest.mark.fast
 def test_linking_the_same_version_twice_is_one_link(run):
     source = model(run)
     first = run.link_artifact(source, "wandb-registry-model/prod-clf")
@@ -77,6 +81,7 @@ def test_linking_the_same_version_twice_is_one_link(run):
     assert coll.aliases == ["best", "latest"] and not coll.is_sequence()
 
 
+@pytest.mark.fast
 def test_link_artifact_logs_a_draft_first(run):
     draft = wandb.Artifact("fresh-model", "model")
     with draft.new_file("m.bin") as f:
@@ -88,6 +93,7 @@ def test_link_artifact_logs_a_draft_first(run):
     assert wandb.Api().artifact("proj/test-collection:v0").source_name == "fresh-model:v0"
 
 
+@pytest.mark.fast
 def test_artifact_link_without_a_run(run):
     source = model(run)
     linked = source.link("model-registry/Classifier", aliases="candidate")
@@ -95,10 +101,12 @@ def test_artifact_link_without_a_run(run):
     assert wandb.Api().artifact("model-registry/Classifier:candidate").digest == source.digest
 
 
+@pytest.mark.fast
 def test_link_model_logs_and_links_into_the_model_registry(run, tmp_path):
     write(tmp_path / "m/model.pt", "weights")
-    linked = run.link_model(str(tmp_path / "m"), "MNIST-Classifier", name="mnist-clf",
-                            aliases=["staging"])
+    linked = run.link_model(
+        str(tmp_path / "m"), "MNIST-Classifier", name="mnist-clf", aliases=["staging"]
+    )
     assert linked.name == "MNIST-Classifier:v0" and linked.project == "model-registry"
     assert linked.source_name == "mnist-clf:v0" and linked.type == "model"
     assert "staging" in linked.aliases
@@ -110,6 +118,7 @@ def test_link_model_logs_and_links_into_the_model_registry(run, tmp_path):
         run.link_model(str(tmp_path / "m"), "team/model-registry/X")
 
 
+@pytest.mark.fast
 def test_a_collection_holds_one_type(run):
     source = model(run)
     run.link_artifact(source, "wandb-registry-model/prod-clf")
@@ -117,10 +126,13 @@ def test_a_collection_holds_one_type(run):
     run.log_artifact(data)
     with pytest.raises(ValueError, match="holds 'model' artifacts"):
         run.link_artifact(data, "wandb-registry-model/prod-clf")
-    assert len(wandb.Api().artifact_collection("model", "wandb-registry-model/prod-clf")
-               .artifacts()) == 1
+    assert (
+        len(wandb.Api().artifact_collection("model", "wandb-registry-model/prod-clf").artifacts())
+        == 1
+    )
 
 
+@pytest.mark.fast
 def test_unlink_and_delete_of_a_link_keep_the_source(run):
     source = model(run)
     linked = run.link_artifact(source, "wandb-registry-model/prod-clf")
@@ -132,6 +144,7 @@ def test_unlink_and_delete_of_a_link_keep_the_source(run):
     assert relinked.name == "prod-clf:v1"  # numbers are not reused
 
 
+@pytest.mark.fast
 def test_saving_a_links_aliases_changes_the_link_only(run):
     source = model(run, aliases=["src-alias"])
     linked = run.link_artifact(source, "wandb-registry-model/prod-clf")
@@ -142,6 +155,7 @@ def test_saving_a_links_aliases_changes_the_link_only(run):
     assert "production" not in api.artifact("clf:v0").aliases
 
 
+@pytest.mark.fast
 def test_renaming_a_registry_collection(run):
     source = model(run)
     run.link_artifact(source, "wandb-registry-model/prod-clf", aliases=["best"])
@@ -151,24 +165,27 @@ def test_renaming_a_registry_collection(run):
     coll.save()
     api = wandb.Api()
     assert api.artifact("wandb-registry-model/clf-v2:best").source_name == "clf:v0"
-    assert api.artifact_collection("model", "wandb-registry-model/clf-v2").description == \
-        "the production classifier"
+    assert (
+        api.artifact_collection("model", "wandb-registry-model/clf-v2").description
+        == "the production classifier"
+    )
     with pytest.raises(NotFound):
         api.artifact("wandb-registry-model/prod-clf:best")
 
 
+@pytest.mark.fast
 def test_renaming_the_source_artifact_keeps_its_links(run):
     source = model(run)
     run.link_artifact(source, "wandb-registry-model/prod-clf")
     coll = wandb.Api().artifact_collection("model", "clf")
     coll.name = "classifier"
     coll.save()
-    assert wandb.Api().artifact("wandb-registry-model/prod-clf:v0").source_name == \
-        "classifier:v0"
+    assert wandb.Api().artifact("wandb-registry-model/prod-clf:v0").source_name == "classifier:v0"
 
 
-def test_the_mount_shows_links_as_symlinks_to_the_linked_versions(store_dir, tmp_path,
-                                                                   monkeypatch, mount):
+def test_the_mount_shows_links_as_symlinks_to_the_linked_versions(
+    store_dir, tmp_path, monkeypatch, mount
+):
     monkeypatch.chdir(tmp_path)
     assert sorted(os.listdir(mount)) == ["artifacts", "meta", "staging"]  # nothing linked yet
     with wandb.init(project="proj") as run:
@@ -195,14 +212,21 @@ def test_artfs_links_lists_collections_and_their_links(run, cli):
     run.link_artifact(source, "wandb-registry-model/prod-clf", aliases=["production"])
     listed = cli("links", "--json")
     assert listed.code == 0, listed.err
-    assert json.loads(listed.out) == [{"collection": "wandb-registry-model/prod-clf",
-                                       "type": "model", "links": 1, "description": ""}]
+    assert json.loads(listed.out) == [
+        {
+            "collection": "wandb-registry-model/prod-clf",
+            "type": "model",
+            "links": 1,
+            "description": "",
+        }
+    ]
     shown = cli("links", "wandb-registry-model/prod-clf")
     assert shown.code == 0 and "-> clf:v0" in shown.out and "production" in shown.out
     missing = cli("links", "wandb-registry-model/nothing")
     assert missing.code == 1 and "no collection" in missing.err
 
 
+@pytest.mark.fast
 def test_a_link_to_a_removed_version_says_to_unlink_it(run, store):
     source = model(run)
     kept = model(run, text="w1")
@@ -217,6 +241,7 @@ def test_a_link_to_a_removed_version_says_to_unlink_it(run, store):
     assert [a.name for a in left] == ["prod-clf:v1"]
 
 
+@pytest.mark.fast
 def test_registered_model_names_may_hold_spaces(run, tmp_path):
     write(tmp_path / "model.h5", "h5")
     linked = run.link_model(str(tmp_path / "model.h5"), "My Registered Model", name="mnist")

@@ -31,18 +31,36 @@ def no_live_runs(store_dir, tmp_path, monkeypatch):
 
 
 def run_script(code: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # --- init's keywords ---------------------------------------------------------------------
 
+
 def test_init_records_wandb_fields_and_runs_show_them(cli):
-    run = wandb.init(project="mnist", entity="team", name="baseline", job_type="train",
-                     group="cv-fold", tags=["baseline", "fast"], notes="first try",
-                     config={"lr": 0.01})
+    run = wandb.init(
+        project="mnist",
+        entity="team",
+        name="baseline",
+        job_type="train",
+        group="cv-fold",
+        tags=["baseline", "fast"],
+        notes="first try",
+        config={"lr": 0.01},
+    )
     assert (run.project, run.entity, run.name, run.job_type, run.group) == (
-        "mnist", "team", "baseline", "train", "cv-fold")
+        "mnist",
+        "team",
+        "baseline",
+        "train",
+        "cv-fold",
+    )
     assert run.tags == ("baseline", "fast") and run.notes == "first try"
     assert run.path == f"team/mnist/{run.id}" and run.offline is False
     assert os.path.isdir(run.dir) and run.start_time <= run.start + 1
@@ -53,19 +71,24 @@ def test_init_records_wandb_fields_and_runs_show_them(cli):
         assert text in shown.out
     record = json.loads(cli("runs", "show", "--json", run.id).out)
     assert (record["project"], record["entity"], record["group"], record["notes"]) == (
-        "mnist", "team", "cv-fold", "first try")
+        "mnist",
+        "team",
+        "cv-fold",
+        "first try",
+    )
     assert record["tags"] == ["baseline", "fast"] and record["config"] == {"lr": 0.01}
 
 
+@pytest.mark.fast
 def test_init_with_a_chosen_id_and_the_environment(monkeypatch):
     monkeypatch.setenv("WANDB_PROJECT", "from-env")
     monkeypatch.setenv("WANDB_TAGS", "a,b")
     run = wandb.init(id="my-run-1", settings=wandb.Settings(run_group="g"))
-    assert (run.id, run.project, run.group, run.tags) == ("my-run-1", "from-env", "g",
-                                                          ("a", "b"))
+    assert (run.id, run.project, run.group, run.tags) == ("my-run-1", "from-env", "g", ("a", "b"))
     run.finish()
-    explicit = wandb.init(project="explicit", settings={"project": "settings"},
-                          reinit="finish_previous")
+    explicit = wandb.init(
+        project="explicit", settings={"project": "settings"}, reinit="finish_previous"
+    )
     assert explicit.project == "explicit"  # an argument wins over settings and env
     explicit.finish()
     with pytest.raises(UsageError):  # W&B forbids '/' in run ids
@@ -74,6 +97,7 @@ def test_init_with_a_chosen_id_and_the_environment(monkeypatch):
         wandb.init(mode="sometimes")
 
 
+@pytest.mark.fast
 def test_project_defaults_to_uncategorized_as_in_wandb():
     with wandb.init() as run:
         assert run.project == "uncategorized"
@@ -81,6 +105,8 @@ def test_project_defaults_to_uncategorized_as_in_wandb():
 
 # --- config -------------------------------------------------------------------------------
 
+
+@pytest.mark.fast
 def test_config_from_dict_namespace_and_absl_flags():
     args = argparse.Namespace(epochs=3, batch_size=32)
 
@@ -97,10 +123,16 @@ def test_config_from_dict_namespace_and_absl_flags():
     assert sorted(run.config.keys()) == ["batch_size", "depth", "dropout", "epochs", "model"]
     assert dict(run.config.items())["epochs"] == 3 and run.config.get("nope", 7) == 7
     run.finish()
-    assert wandb.Api().run(run.id).config == {"epochs": 3, "batch_size": 32, "model": "resnet",
-                                              "depth": 50, "dropout": 0.5}
+    assert wandb.Api().run(run.id).config == {
+        "epochs": 3,
+        "batch_size": 32,
+        "model": "resnet",
+        "depth": 50,
+        "dropout": 0.5,
+    }
 
 
+@pytest.mark.fast
 def test_config_changes_are_saved_and_a_changed_value_needs_allow_val_change():
     run = wandb.init(config={"lr": 0.1}, config_exclude_keys=None)
     run.config.momentum = 0.9
@@ -116,11 +148,11 @@ def test_config_changes_are_saved_and_a_changed_value_needs_allow_val_change():
     assert saved == {"lr": 0.3, "momentum": 0.9, "layers": [64, 64], "seed": 1}
     with pytest.raises(UsageError):  # the store refuses NaN; nothing changes
         run.config.update({"bad": float("nan")})
-    assert "bad" not in run.config and "bad" not in runs_mod.get_run(Store.open(),
-                                                                   run.id)["config"]
+    assert "bad" not in run.config and "bad" not in runs_mod.get_run(Store.open(), run.id)["config"]
     run.finish()
 
 
+@pytest.mark.fast
 def test_config_include_and_exclude_keys():
     with wandb.init(config={"a": 1, "b": 2, "c": 3}, config_exclude_keys=["b"]) as run:
         assert run.config.as_dict() == {"a": 1, "c": 3}
@@ -128,6 +160,7 @@ def test_config_include_and_exclude_keys():
         assert run.config.as_dict() == {"b": 2}
 
 
+@pytest.mark.fast
 def test_module_config_summary_and_log_need_init_as_in_wandb():
     assert wandb.run is None
     with pytest.raises(wandb.Error, match="wandb.init"):
@@ -147,6 +180,8 @@ def test_module_config_summary_and_log_need_init_as_in_wandb():
 
 # --- log, history and summary -----------------------------------------------------------
 
+
+@pytest.mark.fast
 def test_log_makes_history_rows_and_summary_holds_last_values():
     run = wandb.init()
     for i in range(3):
@@ -156,12 +191,16 @@ def test_log_makes_history_rows_and_summary_holds_last_values():
     api_run = wandb.Api().run(run.id)
     rows = api_run.history(pandas=False)
     assert [(r["_step"], r["loss"], r["epoch"]) for r in rows] == [
-        (0, 1.0, 0), (1, 0.5, 1), (2, 1.0 / 3, 2)]
+        (0, 1.0, 0),
+        (1, 0.5, 1),
+        (2, 1.0 / 3, 2),
+    ]
     assert all("_runtime" in r and "_timestamp" in r for r in rows)
     assert api_run.summary["loss"] == 1.0 / 3 and api_run.summary.epoch == 2
     assert api_run.summary["best_loss"] == 0.25 and api_run.summary["_step"] == 2
 
 
+@pytest.mark.fast
 def test_step_and_commit_follow_wandb():
     run = wandb.init()
     run.log({"a": 1}, commit=False)
@@ -173,17 +212,25 @@ def test_step_and_commit_follow_wandb():
         run.log({"old": 0}, step=2)  # W&B ignores data for an earlier step
     assert run.step == 6
     run.finish()  # commits step 6
-    rows = [{k: v for k, v in r.items() if not k.startswith("_") or k == "_step"}
-            for r in wandb.Api().run(run.id).history(pandas=False)]
-    assert rows == [{"a": 1, "b": 2, "_step": 0}, {"c": 3, "d": 4, "_step": 5},
-                    {"e": 5, "_step": 6}]
+    rows = [
+        {k: v for k, v in r.items() if not k.startswith("_") or k == "_step"}
+        for r in wandb.Api().run(run.id).history(pandas=False)
+    ]
+    assert rows == [
+        {"a": 1, "b": 2, "_step": 0},
+        {"c": 3, "d": 4, "_step": 5},
+        {"e": 5, "_step": 6},
+    ]
 
 
+@pytest.mark.fast
 def test_log_from_several_threads_loses_no_row():
     with wandb.init() as run:
+
         def worker(n):
             for i in range(200):
                 run.log({"worker": n, "i": i})
+
         threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
         for t in threads:
             t.start()
@@ -191,10 +238,12 @@ def test_log_from_several_threads_loses_no_row():
             t.join()
     rows = list(wandb.Api().run(run.id).scan_history())
     assert [r["_step"] for r in rows] == list(range(800))
-    assert sorted((r["worker"], r["i"]) for r in rows) == [(n, i) for n in range(4)
-                                                           for i in range(200)]
+    assert sorted((r["worker"], r["i"]) for r in rows) == [
+        (n, i) for n in range(4) for i in range(200)
+    ]
 
 
+@pytest.mark.fast
 def test_scan_history_keys_and_step_range():
     with wandb.init() as run:
         for i in range(6):
@@ -204,12 +253,16 @@ def test_scan_history_keys_and_step_range():
     assert list(api_run.scan_history(keys=["val"])) == [{"val": -1}, {"val": -3}, {"val": -5}]
     assert [r["_step"] for r in api_run.scan_history(min_step=2, max_step=4)] == [2, 3]
     assert api_run.history(keys=["val"], pandas=False) == [
-        {"_step": 1, "val": -1}, {"_step": 3, "val": -3}, {"_step": 5, "val": -5}]
+        {"_step": 1, "val": -1},
+        {"_step": 3, "val": -3},
+        {"_step": 5, "val": -5},
+    ]
     assert len(api_run.history(samples=2, pandas=False)) == 2
     with pytest.raises(ValueError):
         list(api_run.scan_history(keys="loss"))
 
 
+@pytest.mark.fast
 def test_log_takes_a_dict_and_keeps_nan():
     with wandb.init() as run:
         with pytest.raises(ValueError):
@@ -222,6 +275,7 @@ def test_log_takes_a_dict_and_keeps_nan():
     assert math.isnan(wandb.Api().run(run.id).summary["loss"])
 
 
+@pytest.mark.fast
 def test_summary_update_and_attribute_access_are_saved():
     run = wandb.init()
     run.log({"acc": 0.5})
@@ -236,6 +290,7 @@ def test_summary_update_and_attribute_access_are_saved():
     assert summary.get("missing") is None
 
 
+@pytest.mark.fast
 def test_define_metric_summaries():
     with wandb.init() as run:
         run.define_metric("acc", summary="max")
@@ -253,6 +308,8 @@ def test_define_metric_summaries():
 
 # --- finishing ---------------------------------------------------------------------------
 
+
+@pytest.mark.fast
 def test_with_block_that_raises_marks_the_run_failed():
     with pytest.raises(RuntimeError), wandb.init() as run:
         run.log({"step_done": 1})
@@ -263,6 +320,7 @@ def test_with_block_that_raises_marks_the_run_failed():
     assert wandb.run is None
 
 
+@pytest.mark.fast
 def test_finish_exit_code_and_module_finish():
     run = wandb.init()
     run.finish(exit_code=3)
@@ -275,26 +333,32 @@ def test_finish_exit_code_and_module_finish():
 
 
 def test_uncaught_exception_marks_the_run_failed(tmp_path, store_dir):
-    proc = run_script("""
+    proc = run_script(
+        """
         import artfs as wandb
         run = wandb.init(job_type="crashy")
         wandb.log({"x": 1})
         print(run.id, flush=True)
         raise SystemError("died")
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert proc.returncode == 1
     recorded = wandb.Api().run(proc.stdout.strip())
     assert recorded.state == "failed" and recorded.history(pandas=False)[0]["x"] == 1
 
 
 def test_a_script_that_never_finishes_is_finished_at_exit(tmp_path, store_dir):
-    proc = run_script("""
+    proc = run_script(
+        """
         import artfs as wandb
         run = wandb.init()
         for i in range(3):
             wandb.log({"i": i})
         print(run.id)
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     recorded = wandb.Api().run(proc.stdout.strip())
     assert recorded.state == "finished" and [r["i"] for r in recorded.scan_history()] == [0, 1, 2]
@@ -302,6 +366,8 @@ def test_a_script_that_never_finishes_is_finished_at_exit(tmp_path, store_dir):
 
 # --- reinit, resume, modes ---------------------------------------------------------------
 
+
+@pytest.mark.fast
 def test_reinit_default_returns_the_active_run(capfd):
     first = wandb.init(job_type="a")
     again = wandb.init(job_type="b")
@@ -317,6 +383,7 @@ def test_reinit_default_returns_the_active_run(capfd):
         assert run.state == "finished" and wandb.run is other
 
 
+@pytest.mark.fast
 def test_resume_continues_a_recorded_run():
     with wandb.init(id="resumable", config={"lr": 0.1}) as run:
         run.log({"loss": 1.0})
@@ -354,6 +421,7 @@ def test_resume_auto_picks_up_a_crashed_run(tmp_path, store_dir):
     assert wandb.Api().run(run_id).state == "finished"
 
 
+@pytest.mark.fast
 def test_mode_disabled_records_nothing(store_dir):
     run = wandb.init(mode="disabled", project="p", config={"lr": 1})
     assert wandb.run is run and run.disabled and run.config.lr == 1
@@ -365,6 +433,7 @@ def test_mode_disabled_records_nothing(store_dir):
     assert not os.path.exists(store_dir) or runs_mod.list_runs(Store.open(store_dir)) == []
 
 
+@pytest.mark.fast
 def test_wandb_mode_environment_disables(monkeypatch, store_dir):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     with wandb.init() as run:
@@ -372,6 +441,7 @@ def test_wandb_mode_environment_disables(monkeypatch, store_dir):
     assert not os.path.exists(store_dir) or runs_mod.list_runs(Store.open(store_dir)) == []
 
 
+@pytest.mark.fast
 def test_mode_offline_is_recorded_locally():
     with wandb.init(mode="offline") as run:
         run.log({"x": 1})
@@ -381,6 +451,8 @@ def test_mode_offline_is_recorded_locally():
 
 # --- run properties and other module calls -----------------------------------------------
 
+
+@pytest.mark.fast
 def test_run_name_tags_and_notes_can_be_changed():
     run = wandb.init(name="before", tags=["a"])
     run.name = "after"
@@ -391,6 +463,7 @@ def test_run_name_tags_and_notes_can_be_changed():
     assert (recorded.name, recorded.tags, recorded.notes) == ("after", ("a", "b"), "changed")
 
 
+@pytest.mark.fast
 def test_public_run_update_saves_config_changes():
     with wandb.init(config={"a": 1}) as run:
         pass
@@ -400,6 +473,7 @@ def test_public_run_update_saves_config_changes():
     assert wandb.Api().run(run.id).config == {"a": 1, "b": 2}
 
 
+@pytest.mark.fast
 def test_login_require_and_settings():
     assert wandb.login() is True and wandb.login(key="x", relogin=True) is True
     assert wandb.require("core") is None
@@ -409,6 +483,7 @@ def test_login_require_and_settings():
         assert run.project == "from-settings"
 
 
+@pytest.mark.fast
 def test_save_keeps_files_with_the_run(tmp_path):
     (tmp_path / "model.pt").write_bytes(b"weights")
     (tmp_path / "logs").mkdir()
@@ -424,6 +499,7 @@ def test_save_keeps_files_with_the_run(tmp_path):
     assert runs_mod.get_run(Store.open(), run.id)["files"] == ["logs/a.txt", "model.pt"]
 
 
+@pytest.mark.fast
 def test_alert_watch_and_log_code(tmp_path, capfd):
     (tmp_path / "train.py").write_text("print('hi')\n")
     (tmp_path / "notes.txt").write_text("not code")
@@ -440,6 +516,7 @@ def test_alert_watch_and_log_code(tmp_path, capfd):
         code.get_entry("notes.txt")
 
 
+@pytest.mark.fast
 def test_cloud_only_calls_raise_clearly():
     with pytest.raises(UsageError, match="parameters"):
         wandb.sweep({"method": "grid"})
@@ -451,11 +528,21 @@ def test_cloud_only_calls_raise_clearly():
 
 # --- sweeps, run by the agent in this process --------------------------------------------
 
+
+@pytest.mark.fast
 def test_grid_sweep_runs_every_combination_as_runs():
-    sweep_id = wandb.sweep({"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
-                            "parameters": {"lr": {"values": [0.1, 0.01]},
-                                           "layers": {"values": [1, 2]},
-                                           "opt": {"value": "adam"}}}, project="sweepy")
+    sweep_id = wandb.sweep(
+        {
+            "method": "grid",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {
+                "lr": {"values": [0.1, 0.01]},
+                "layers": {"values": [1, 2]},
+                "opt": {"value": "adam"},
+            },
+        },
+        project="sweepy",
+    )
     seen = []
 
     def train():
@@ -470,10 +557,18 @@ def test_grid_sweep_runs_every_combination_as_runs():
     assert all(r.state == "finished" for r in runs)
 
 
+@pytest.mark.fast
 def test_random_sweep_samples_within_bounds_and_a_failing_trial_fails_its_run():
-    sweep_id = wandb.sweep({"method": "random", "parameters": {
-        "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
-        "batch": {"values": [16, 32]}, "depth": {"min": 2, "max": 4}}})
+    sweep_id = wandb.sweep(
+        {
+            "method": "random",
+            "parameters": {
+                "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+                "batch": {"values": [16, 32]},
+                "depth": {"min": 2, "max": 4},
+            },
+        }
+    )
     calls = []
 
     def train():
@@ -497,6 +592,7 @@ def test_random_sweep_samples_within_bounds_and_a_failing_trial_fails_its_run():
         wandb.sweep({"method": "grid", "parameters": {"lr": {"min": 0, "max": 1}}})
 
 
+@pytest.mark.fast
 def test_config_defaults_yaml_is_loaded_when_pyyaml_is_installed(tmp_path):
     (tmp_path / "config-defaults.yaml").write_text("epochs:\n  value: 5\nlr:\n  value: 0.1\n")
     try:

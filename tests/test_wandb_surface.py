@@ -21,6 +21,7 @@ def here(store_dir, tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.fast
 def test_entity_and_project_are_the_logging_runs(here, monkeypatch):
     monkeypatch.setenv("WANDB_ENTITY", "team")
     with wandb.init(project="vision") as run:
@@ -36,6 +37,7 @@ def test_entity_and_project_are_the_logging_runs(here, monkeypatch):
             getattr(draft, name)
 
 
+@pytest.mark.fast
 def test_collection_is_the_artifacts_versions(here):
     with wandb.init() as run:
         for text in ("a", "b"):
@@ -48,6 +50,7 @@ def test_collection_is_the_artifacts_versions(here):
     assert [a.version for a in collection.artifacts()] in (["v0", "v1"], ["v1", "v0"])
 
 
+@pytest.mark.fast
 def test_history_step_is_the_last_logged_step(here):
     with wandb.init() as run:
         first = wandb.Artifact("before", "model")
@@ -67,6 +70,7 @@ def test_history_step_is_the_last_logged_step(here):
     assert wandb.Api().artifact("loose:latest").url is None
 
 
+@pytest.mark.fast
 def test_public_summary_json_dict(here):
     with wandb.init() as run:
         run.log({"loss": 0.5})
@@ -79,7 +83,8 @@ def test_public_summary_json_dict(here):
 def test_wandb_module_paths_under_a_shim(here, tmp_path):
     """``sys.modules['wandb'] = artfs``, then W&B's own import paths: one class each."""
     script = tmp_path / "paths.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import sys
         import artfs
         sys.modules["wandb"] = artfs
@@ -98,13 +103,16 @@ def test_wandb_module_paths_under_a_shim(here, tmp_path):
             wandb.Api().artifact("missing:latest")
         except CommError:
             print("ok")
-    """))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         cwd=tmp_path)
+    """)
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
 
+@pytest.mark.fast
 def test_public_history_is_a_dataframe_with_pandas(here):
     import pandas as pd
 
@@ -128,8 +136,12 @@ def test_the_quickstart_training_script_runs_unchanged(here):
         dataset.add_dir("data")
         run.log_artifact(dataset)
     script = os.path.join(os.path.dirname(__file__), "..", "scripts", "train_wandb.py")
-    out = subprocess.run([sys.executable, script, "--lr", "0.1", "--epochs", "2"],
-                         capture_output=True, text=True, cwd=here)
+    out = subprocess.run(
+        [sys.executable, script, "--lr", "0.1", "--epochs", "2"],
+        capture_output=True,
+        text=True,
+        cwd=here,
+    )
     assert out.returncode == 0, out.stderr
     model = wandb.Api().artifact("my-model:production")
     assert model.metadata["evaluated"] is True

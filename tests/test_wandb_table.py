@@ -9,6 +9,8 @@ import pytest
 import artfs as wandb
 from tests.conftest import write
 
+pytestmark = pytest.mark.fast
+
 
 def logged(art):
     with wandb.init(job_type="t") as run:
@@ -39,6 +41,7 @@ def test_table_building():
 
 def test_table_from_rows_numpy_and_equality():
     import numpy as np
+
     a = wandb.Table(columns=["a", "b"], rows=[[1, 2.5]])
     b = wandb.Table(columns=["a", "b"], data=np.array([[1, 2.5]]))
     assert a.data == [[1, 2.5]] and b.data == [[1.0, 2.5]]
@@ -47,6 +50,7 @@ def test_table_from_rows_numpy_and_equality():
 
 def test_table_dataframe_round_trip():
     import pandas as pd
+
     df = pd.DataFrame({"x": [1, 2], "y": ["a", "b"]})
     table = wandb.Table(dataframe=df)
     assert table.columns == ["x", "y"] and table.data == [[1, "a"], [2, "b"]]

@@ -70,7 +70,7 @@ def _env_run(pid: int) -> str | None:
     at = environ.find(b"\0" + RUN_ENV)
     if at < 0:
         return None
-    found = environ[at + 1 + len(RUN_ENV):].split(b"\0", 1)[0].decode(errors="replace")
+    found = environ[at + 1 + len(RUN_ENV) :].split(b"\0", 1)[0].decode(errors="replace")
     try:  # not a run id artfs could have made: the process belongs to no run by it
         return check_run_id(found)
     except InvalidName:
@@ -230,9 +230,14 @@ class Attribution:
         run_id = self._implicit.get(key)
         if run_id is None:
             command = _command(pgid) or ["?"]
-            record = runs_mod.new_run_record(job_type="adhoc", name=" ".join(command)[:80],
-                                             command=command, pid=pgid, cwd=_cwd(pgid),
-                                             implicit=True)
+            record = runs_mod.new_run_record(
+                job_type="adhoc",
+                name=" ".join(command)[:80],
+                command=command,
+                pid=pgid,
+                cwd=_cwd(pgid),
+                implicit=True,
+            )
             uid = _uid(pid)
             record.update(status="adhoc", uid=uid, user=_user_name(uid))
             run_id = self._implicit[key] = record["id"]
@@ -244,8 +249,9 @@ class Attribution:
     def opened(self, run_id: str | None, name: str, number: int, path: str, size: int) -> None:
         self.read(run_id, name, number, path, size, 0)
 
-    def read(self, run_id: str | None, name: str, number: int, path: str, size: int,
-             nbytes: int) -> None:
+    def read(
+        self, run_id: str | None, name: str, number: int, path: str, size: int, nbytes: int
+    ) -> None:
         """``nbytes`` more of a file of ``size`` bytes served to a run (never counted past
         its size: the kernel may read ahead through one run's handle for another's)."""
         if run_id is None or self._made_by(run_id, name, number):
@@ -304,16 +310,28 @@ class Attribution:
         if excess > 0:  # the least recently read go first
             for key in sorted(self._edges, key=lambda k: self._edges[k].last)[:excess]:
                 run_id, name, number = key
-                log.warning("dropped the reads of %s:v%d by run %s (%d files): the store's "
-                            "disk stayed full too long", name, number, run_id,
-                            len(self._edges.pop(key).files))
+                log.warning(
+                    "dropped the reads of %s:v%d by run %s (%d files): the store's "
+                    "disk stayed full too long",
+                    name,
+                    number,
+                    run_id,
+                    len(self._edges.pop(key).files),
+                )
 
     def write_batch(self, runs: list[dict], edges: dict) -> None:
         """Store a batch (in a worker thread)."""
         if runs or edges:
-            written = runs_mod.record_reads(self.store, runs, {
-                key: runs_mod.Reads(edge.files, edge.first, edge.last, edge.sizes,
-                                    frozenset(edge.shared)) for key, edge in edges.items()})
+            written = runs_mod.record_reads(
+                self.store,
+                runs,
+                {
+                    key: runs_mod.Reads(
+                        edge.files, edge.first, edge.last, edge.sizes, frozenset(edge.shared)
+                    )
+                    for key, edge in edges.items()
+                },
+            )
             # Our own write starts or ends no run: when nothing else was written since the
             # running runs were read, it must not make them stale.
             if self._roots_txn == written - 1:

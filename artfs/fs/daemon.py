@@ -44,18 +44,35 @@ def check_mountpoint(mountpoint: str, nonempty: bool = False) -> str:
     if os.path.ismount(path) or path in registry.mounted_paths():
         raise UsageError(f"{mountpoint} is already a mount point; 'artfs umount {mountpoint}'")
     if not nonempty and os.listdir(path):  # the mount would hide its files without a word
-        raise Conflict(f"{mountpoint} is not empty; mount on an empty directory, or pass "
-                       "--nonempty to hide its files while mounted")
+        raise Conflict(
+            f"{mountpoint} is not empty; mount on an empty directory, or pass "
+            "--nonempty to hide its files while mounted"
+        )
     return path
 
 
-def start(store_path: str, mountpoint: str, allow_other: bool, lineage: bool = True,
-          nonempty: bool = False) -> None:
+def start(
+    store_path: str,
+    mountpoint: str,
+    allow_other: bool,
+    lineage: bool = True,
+    nonempty: bool = False,
+) -> None:
     """Start the daemon in the background and wait until the mount answers."""
     mountpoint = check_mountpoint(mountpoint, nonempty)
     read_end, write_end = os.pipe()
-    args = [sys.executable, "-m", "artfs", "--store", store_path, "mount", mountpoint,
-            "--foreground", "--ready-fd", str(write_end)]
+    args = [
+        sys.executable,
+        "-m",
+        "artfs",
+        "--store",
+        store_path,
+        "mount",
+        mountpoint,
+        "--foreground",
+        "--ready-fd",
+        str(write_end),
+    ]
     if allow_other:
         args.append("--allow-other")
     if not lineage:
@@ -66,9 +83,15 @@ def start(store_path: str, mountpoint: str, allow_other: bool, lineage: bool = T
     # peak memory while streaming big files varies by 50%.
     env = {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
     with open(log_path(store_path), "ab") as logfile:
-        child = subprocess.Popen(args, pass_fds=(write_end,), stdin=subprocess.DEVNULL,
-                                 stdout=logfile, stderr=logfile, start_new_session=True,
-                                 env=env)
+        child = subprocess.Popen(
+            args,
+            pass_fds=(write_end,),
+            stdin=subprocess.DEVNULL,
+            stdout=logfile,
+            stderr=logfile,
+            start_new_session=True,
+            env=env,
+        )
     os.close(write_end)
     try:
         ready, _, _ = select.select([read_end], [], [], READY_TIMEOUT)
@@ -88,18 +111,28 @@ def _last_error(store_path: str) -> str:
     return (errors or lines or ["no log written"])[-1]
 
 
-def serve(store_path: str, mountpoint: str, allow_other: bool, ready_fd: int | None,
-          lineage: bool = True, nonempty: bool = False) -> None:
+def serve(
+    store_path: str,
+    mountpoint: str,
+    allow_other: bool,
+    ready_fd: int | None,
+    lineage: bool = True,
+    nonempty: bool = False,
+) -> None:
     """Run the mount in this process until it is unmounted or signalled."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
     mountpoint = check_mountpoint(mountpoint, nonempty)
     store = Store.open(store_path)
     trio.run(_serve, store, mountpoint, allow_other, ready_fd, lineage)
 
 
-async def _serve(store: Store, mountpoint: str, allow_other: bool, ready_fd: int | None,
-                 lineage: bool):
+async def _serve(
+    store: Store, mountpoint: str, allow_other: bool, ready_fd: int | None, lineage: bool
+):
     options = set(pyfuse3.default_options) | {"fsname=artfs", "subtype=artfs"}
     if allow_other:
         options.add("allow_other")
@@ -189,20 +222,22 @@ async def _answer(ops: Operations, stream: trio.SocketStream) -> None:
         await stream.send_all(json.dumps(reply).encode() + b"\n")
 
 
-def _os_error(store_path: str, e: Exception) -> str:
-    if meta.is_disk_full(e):
+def _os_error(store_path: str, e: OSError | lmdb.Error) -> str:
+    if meta.is_disk_full(e) or not isinstance(e, OSError):  # LMDB's errors here: all "full"
         return str(disk_full(store_path))
     return f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"
 
 
 async def _handle(ops: Operations, request: dict) -> dict:
     if request.get("op") == "commit":
-        options = {k: request[k] for k in ("message", "aliases", "type", "metadata", "run_id",
-                                           "pid", "skip_special") if k in request}
+        options = {
+            k: request[k]
+            for k in ("message", "aliases", "type", "metadata", "run_id", "pid", "skip_special")
+            if k in request
+        }
         warnings: list[str] = []
         version, created = await ops.commit(request["name"], warn=warnings.append, **options)
-        return {"ok": True, "version": version.label, "created": created,
-                "warnings": warnings}
+        return {"ok": True, "version": version.label, "created": created, "warnings": warnings}
     if request.get("op") == "flush":  # a run ends: its reads must be stored now
         await ops.record_reads()
         return {"ok": True}
@@ -235,4 +270,3 @@ def _wait_unmounted(path: str, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while path in registry.mounted_paths() and time.monotonic() < deadline:
         time.sleep(0.05)
-

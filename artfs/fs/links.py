@@ -82,16 +82,21 @@ def _labels(store, key: str) -> dict[str, str]:
 def names(store, inodes, node) -> list[tuple[bytes, int]]:
     if isinstance(node, RegistryRoot):
         projects = sorted({k.split("/", 1)[0] for k in _keys(store)})
-        return [(p.encode(), inodes.intern(("regproj", p), RegistryProject, p))
-                for p in projects]
+        return [(p.encode(), inodes.intern(("regproj", p), RegistryProject, p)) for p in projects]
     if isinstance(node, RegistryProject):
-        return [(k.split("/", 1)[1].encode(),
-                 inodes.intern(("regcoll", k), RegistryCollection, k))
-                for k in _keys(store) if k.split("/", 1)[0] == node.project]
+        return [
+            (k.split("/", 1)[1].encode(), inodes.intern(("regcoll", k), RegistryCollection, k))
+            for k in _keys(store)
+            if k.split("/", 1)[0] == node.project
+        ]
     if isinstance(node, RegistryCollection):
-        return [(label.encode(), inodes.intern(("reglink", node.key, label), LinkEntry,
-                                               node.key, label))
-                for label in _labels(store, node.key)]
+        return [
+            (
+                label.encode(),
+                inodes.intern(("reglink", node.key, label), LinkEntry, node.key, label),
+            )
+            for label in _labels(store, node.key)
+        ]
     raise FUSEError(errno.ENOTDIR)
 
 

@@ -45,14 +45,34 @@ class VersionItem:
     children's times are; ``version_ns`` is the time shown for entries of a version
     made before times were kept."""
 
-    __slots__ = ("name", "number", "path", "entry", "mtime_ns", "dir_attrs", "version_ns",
-                 "attr", "reader_run", "open_by")
+    __slots__ = (
+        "name",
+        "number",
+        "path",
+        "entry",
+        "mtime_ns",
+        "dir_attrs",
+        "version_ns",
+        "attr",
+        "reader_run",
+        "open_by",
+    )
 
-    def __init__(self, name: str, number: int, path: bytes, entry: Entry, mtime_ns: int,
-                 dir_attrs: DirAttrs | None, version_ns: int):
+    def __init__(
+        self,
+        name: str,
+        number: int,
+        path: bytes,
+        entry: Entry,
+        mtime_ns: int,
+        dir_attrs: DirAttrs | None,
+        version_ns: int,
+    ):
         self.name, self.number, self.path, self.entry = name, number, path, entry
         self.mtime_ns, self.dir_attrs, self.version_ns = mtime_ns, dir_attrs, version_ns
-        self.attr = None  # its EntryAttributes, made once: a version never changes
+        self.attr: pyfuse3.EntryAttributes | None = (
+            None  # its EntryAttributes, made once: a version never changes
+        )
         self.reader_run: str | None = None  # the run whose reads the kernel's page cache holds
         self.open_by: dict[str | None, int] | None = None  # runs with it open: handles
 
@@ -63,16 +83,33 @@ class Listing:
     kernel asks about (lookup, getattr, open); the block is dropped when the
     kernel has forgotten every name in it and no open handle lists it."""
 
-    __slots__ = ("dir_inode", "parent", "base", "entries", "mtimes", "dirs", "items", "lookups",
-                 "_index")
+    __slots__ = (
+        "dir_inode",
+        "parent",
+        "base",
+        "entries",
+        "mtimes",
+        "dirs",
+        "items",
+        "lookups",
+        "_index",
+    )
 
-    def __init__(self, dir_inode: int, parent: VersionItem, base: int, entries: tuple,
-                 mtimes, dirs: list[DirAttrs]):
+    def __init__(
+        self,
+        dir_inode: int,
+        parent: VersionItem,
+        base: int,
+        entries: tuple,
+        mtimes,
+        dirs: list[DirAttrs],
+    ):
         self.dir_inode, self.parent, self.base, self.entries = dir_inode, parent, base, entries
         self.mtimes = mtimes
         # entry index -> its DirAttrs (the attribute object lists subdirectories in order)
-        self.dirs = dict(zip((i for i, e in enumerate(entries) if e.kind == DIR), dirs,
-                             strict=True))
+        self.dirs = dict(
+            zip((i for i, e in enumerate(entries) if e.kind == DIR), dirs, strict=True)
+        )
         self.items: dict[int, VersionItem] = {}
         self.lookups = 0  # kernel lookups of names in the block, plus open handles
         self._index: dict[bytes, int] | None = None
@@ -92,9 +129,15 @@ class Listing:
             entry, parent = self.entries[inode - self.base], self.parent
             path = parent.path + b"/" + entry.name if parent.path else entry.name
             index = inode - self.base
-            item = self.items[inode] = VersionItem(parent.name, parent.number, path, entry,
-                                                   self.mtimes[index], self.dirs.get(index),
-                                                   parent.version_ns)
+            item = self.items[inode] = VersionItem(
+                parent.name,
+                parent.number,
+                path,
+                entry,
+                self.mtimes[index],
+                self.dirs.get(index),
+                parent.version_ns,
+            )
         return item
 
 
@@ -140,8 +183,10 @@ class Inodes:
 
     def __init__(self):
         self.nodes: dict[int, object] = {
-            ROOT: Fixed("root"), ARTIFACTS: Fixed("artifacts"),
-            STAGINGS: Fixed("staging"), META: Fixed("meta"),
+            ROOT: Fixed("root"),
+            ARTIFACTS: Fixed("artifacts"),
+            STAGINGS: Fixed("staging"),
+            META: Fixed("meta"),
         }
         self._keys: dict[int, tuple] = {}
         self._by_key: dict[tuple, int] = {}
@@ -176,8 +221,9 @@ class Inodes:
         listing = self._listing_of.get(dir_inode)
         if listing is None:
             names, mtimes, dirs = contents()
-            listing = Listing(dir_inode, parent, self._allocate(max(len(names), 1)), names,
-                              mtimes, dirs)
+            listing = Listing(
+                dir_inode, parent, self._allocate(max(len(names), 1)), names, mtimes, dirs
+            )
             self._bases.append(listing.base)
             self._listings[listing.base] = self._listing_of[dir_inode] = listing
         return listing

@@ -47,6 +47,7 @@ FLUSH_SECONDS = 1.0
 
 def errors_to_errno(fn):
     """Map OSError and ArtfsError to FUSE errors; log unexpected ones (never crash the loop)."""
+
     async def wrapper(*args, **kwargs):
         try:
             return await fn(*args, **kwargs)
@@ -60,8 +61,13 @@ def errors_to_errno(fn):
         except Exception:  # a bug must fail one request, never the whole mount
             log.exception("%s failed", fn.__name__)
             raise FUSEError(errno.EIO) from None
+
     wrapper.__name__ = fn.__name__
     return wrapper
+
+
+# (run, artifact, version number, path, file size): what a read is credited to
+Source = tuple[str | None, str, int, str, int]
 
 
 class StoredFile:
@@ -69,8 +75,13 @@ class StoredFile:
 
     ``source`` is (run, artifact, version number, path) when reads are lineage."""
 
-    def __init__(self, reader: FileReader, label: str, source: tuple | None = None,
-                 item: "VersionItem | None" = None):
+    def __init__(
+        self,
+        reader: FileReader,
+        label: str,
+        source: "Source | None" = None,
+        item: "VersionItem | None" = None,
+    ):
         self.reader, self.label, self.source, self.item = reader, label, source, item
 
 
@@ -78,7 +89,8 @@ class DirListing:
     """An open directory: its entries, listed on the first readdir (a version's at opendir)."""
 
     def __init__(self, inode: int):
-        self.inode, self.entries = inode, None
+        self.inode = inode
+        self.entries: Listing | list[tuple[bytes, int]] | None = None
 
 
 class LocalFile:
@@ -98,9 +110,16 @@ class LocalFile:
             return None
         if self.placeholder is None or self.placeholder[0] != digest:
             entry = placeholder_entry(b"", os.fstat(self.fd), digest)
-            self.placeholder = (digest, StoredFile(FileReader(store, cache, entry),
-                                                   f"staging {self.staging}"))
+            self.placeholder = (
+                digest,
+                StoredFile(FileReader(store, cache, entry), f"staging {self.staging}"),
+            )
         return self.placeholder[1]
+
+
+# What an open file handle stands for: a version's file, a staging file, a directory,
+# or a meta file's JSON (made once, at open)
+Handle = StoredFile | LocalFile | DirListing | bytes
 
 
 class Operations(pyfuse3.Operations):
@@ -115,13 +134,12 @@ class Operations(pyfuse3.Operations):
         self.views = Views(store, self.inodes)
         self.cache = ChunkCache(store)
         self.attribution = Attribution(store)
-        self.handles: dict[int, object] = {}
+        self.handles: dict[int, Handle] = {}
         self._fh = itertools.count(1)
         self._committing: dict[str, trio.Event] = {}
         # held by a commit and by every copy-up of the same staging: a commit never sees
         # (nor turns into a placeholder) a file that is being copied in
-        self._locks: collections.defaultdict[str, trio.Lock] = collections.defaultdict(
-            trio.Lock)
+        self._locks: collections.defaultdict[str, trio.Lock] = collections.defaultdict(trio.Lock)
         self._refreshing = trio.Lock()
         self._trees: dict[str, pt.Tree] = {}
         self._unwritten = False  # the last write of read records failed (a full disk...)
@@ -144,8 +162,9 @@ class Operations(pyfuse3.Operations):
         while (event := self._committing.get(staging)) is not None:
             await event.wait()
 
-    async def _real_content(self, item: StagingItem, fd: int | None = None,
-                            truncate: bool = False) -> None:
+    async def _real_content(
+        self, item: StagingItem, fd: int | None = None, truncate: bool = False
+    ) -> None:
         """Return when the file (through ``fd``, else its path) holds real content and no
         commit runs; the caller then changes it without awaiting, so the change is wholly
         before or after any commit."""
@@ -162,7 +181,8 @@ class Operations(pyfuse3.Operations):
             async with self._locks[item.staging]:
                 if placeholder_digest(fd) is not None:
                     await trio.to_thread.run_sync(
-                        lambda: copy_up(self.store, fd, truncate=truncate))
+                        lambda: copy_up(self.store, fd, truncate=truncate)
+                    )
 
     def _open_item(self, item: StagingItem, flags: int) -> int:
         """A new descriptor of a staging file (one still open but unlinked, too)."""
@@ -209,7 +229,7 @@ class Operations(pyfuse3.Operations):
                     await trio.to_thread.run_sync(self.attribution.refresh)
         return self.attribution.run_of(pid)
 
-    def _new_handle(self, handle) -> int:
+    def _new_handle(self, handle: Handle) -> int:
         fh = next(self._fh)
         self.handles[fh] = handle
         return fh
@@ -220,8 +240,7 @@ class Operations(pyfuse3.Operations):
     async def lookup(self, parent_inode, name, ctx):
         parent = self.inodes[parent_inode]
         if isinstance(parent, StagingItem):
-            return self._entry(self._intern_staging(parent.tree,
-                                                    pt.child_path(parent.path, name)))
+            return self._entry(self._intern_staging(parent.tree, pt.child_path(parent.path, name)))
         if parent_inode == STAGINGS:
             if not _ok_name(name) or not Staging(self.store, name.decode()).exists():
                 raise FUSEError(errno.ENOENT)
@@ -271,17 +290,19 @@ class Operations(pyfuse3.Operations):
         node = self.inodes[inode]
         handle = DirListing(inode)
         if isinstance(node, VersionItem) and node.entry.kind == DIR:
-            handle.entries = self.views.listing(inode, node)  # never changes: listed once
-            self.inodes.hold(handle.entries)  # its numbers stay valid while the handle is open
+            listing = handle.entries = self.views.listing(inode, node)  # never changes
+            self.inodes.hold(listing)  # its numbers stay valid while the handle is open
         return self._new_handle(handle)
 
     @errors_to_errno
     async def readdir(self, fh, start_id, token):
         handle = self.handles[fh]
+        assert isinstance(handle, DirListing), "the kernel reads only what opendir opened"
         # "." and ".." come first, at offsets 0 and 1; the kernel counts no lookup for them
         for offset in range(start_id, 2):
-            if not pyfuse3.readdir_reply(token, (b".", b"..")[offset], self._attr(handle.inode),
-                                         offset + 1):
+            if not pyfuse3.readdir_reply(
+                token, (b".", b"..")[offset], self._attr(handle.inode), offset + 1
+            ):
                 return
         start = max(start_id, 2) - 2
         if isinstance(handle.entries, Listing):
@@ -297,8 +318,12 @@ class Operations(pyfuse3.Operations):
         """A version directory's names, with attributes made straight from its tree:
         the hot loop of ``find`` and ``ls -l`` over a dataset."""
         attr, base, replied = self.views.listing_attr(listing), listing.base, 0
-        entries, mtimes, dirs, reply = listing.entries, listing.mtimes, listing.dirs, \
-            pyfuse3.readdir_reply
+        entries, mtimes, dirs, reply = (
+            listing.entries,
+            listing.mtimes,
+            listing.dirs,
+            pyfuse3.readdir_reply,
+        )
         for index in range(start, len(listing)):
             entry = entries[index]
             filled = fill_entry_attr(attr, base + index, entry, mtimes[index], dirs.get(index))
@@ -309,7 +334,7 @@ class Operations(pyfuse3.Operations):
 
     async def releasedir(self, fh):
         handle = self.handles.pop(fh, None)
-        if handle is not None and isinstance(handle.entries, Listing):
+        if isinstance(handle, DirListing) and isinstance(handle.entries, Listing):
             self.inodes.release(handle.entries)
 
     def _listing(self, inode: int) -> list[tuple[bytes, int]]:
@@ -321,11 +346,14 @@ class Operations(pyfuse3.Operations):
                 names = sorted(map(os.fsencode, os.listdir(fd)))
             finally:
                 os.close(fd)
-            return [(n, self._intern_staging(node.tree, pt.child_path(node.path, n)))
-                    for n in names]
+            return [
+                (n, self._intern_staging(node.tree, pt.child_path(node.path, n))) for n in names
+            ]
         if inode == STAGINGS:
-            return [(n.encode(), self._intern_staging(self._tree(n), b""))
-                    for n in staging_names(self.store)]
+            return [
+                (n.encode(), self._intern_staging(self._tree(n), b""))
+                for n in staging_names(self.store)
+            ]
         return self.views.names(inode)
 
     @errors_to_errno
@@ -431,8 +459,9 @@ class Operations(pyfuse3.Operations):
         pt.rename(tree, old, new, flags)
         if replaced:
             self._forget_path(tree, new)
-        pt.rename_paths([i for i in self.inodes.staging_items() if i.tree is tree], old, new,
-                        exchange)
+        pt.rename_paths(
+            [i for i in self.inodes.staging_items() if i.tree is tree], old, new, exchange
+        )
 
     @errors_to_errno
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
@@ -468,8 +497,13 @@ class Operations(pyfuse3.Operations):
             path = node.path.decode(errors="replace")
             source, keep = None, True
             if self.lineage:
-                source = (await self._run_of(ctx.pid), node.name, node.number, path,
-                          node.entry.size)
+                source = (
+                    await self._run_of(ctx.pid),
+                    node.name,
+                    node.number,
+                    path,
+                    node.entry.size,
+                )
                 self.attribution.opened(*source)
                 self._count_open(node, source)
                 # Pages another run read would hide this run's reads from us: keep the
@@ -502,6 +536,7 @@ class Operations(pyfuse3.Operations):
             if stored is None:
                 return os.pread(handle.fd, size, off)
             handle = stored
+        assert isinstance(handle, StoredFile), "the kernel reads only what open opened"
         try:
             data = await handle.reader.read(off, size)
         except CorruptData as e:
@@ -560,8 +595,17 @@ class Operations(pyfuse3.Operations):
     async def statfs(self, ctx):
         st = os.statvfs(self.store.path)
         out = pyfuse3.StatvfsData()
-        for key in ("f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail", "f_files",
-                    "f_ffree", "f_favail", "f_namemax"):
+        for key in (
+            "f_bsize",
+            "f_frsize",
+            "f_blocks",
+            "f_bfree",
+            "f_bavail",
+            "f_files",
+            "f_ffree",
+            "f_favail",
+            "f_namemax",
+        ):
             setattr(out, key, getattr(st, key))
         return out
 
@@ -627,8 +671,10 @@ class Operations(pyfuse3.Operations):
             if not isinstance(e, StoreError) and not meta.is_disk_full(e):
                 raise
             if not self._unwritten:
-                log.warning("reads are kept in memory and written once they can be: %s",
-                            "the store's disk is full" if not isinstance(e, StoreError) else e)
+                log.warning(
+                    "reads are kept in memory and written once they can be: %s",
+                    "the store's disk is full" if not isinstance(e, StoreError) else e,
+                )
             self._unwritten = True
             self.attribution.put_back(*batch)
             raise e if isinstance(e, StoreError) else disk_full(self.store.path) from None
@@ -687,8 +733,7 @@ class Operations(pyfuse3.Operations):
     async def _discard(self, staging: Staging, *, force: bool = False, then: str = "") -> None:
         if not force:
             self._refuse_open_writers(staging, then)
-        await trio.to_thread.run_sync(
-            lambda: discard(staging, force=force, then=then))
+        await trio.to_thread.run_sync(lambda: discard(staging, force=force, then=then))
         self._forget_staging(staging.name)  # like an rmdir of staging/NAME
 
     def _refuse_open_writers(self, staging: Staging, then: str) -> None:
@@ -696,11 +741,14 @@ class Operations(pyfuse3.Operations):
         writing = sorted(
             os.fsdecode(item.path) if item.paths else "(a deleted file)"
             for item in self.inodes.staging_items()
-            if item.staging == staging.name and any(map(_writing, item.fds)))
+            if item.staging == staging.name and any(map(_writing, item.fds))
+        )
         if writing:
-            raise Conflict(f"staging {staging.name!r} has files open for writing "
-                           f"({few(writing)}); close them{then}, or discard it with "
-                           f"'artfs unstage {staging.name} --force'")
+            raise Conflict(
+                f"staging {staging.name!r} has files open for writing "
+                f"({few(writing)}); close them{then}, or discard it with "
+                f"'artfs unstage {staging.name} --force'"
+            )
 
     async def _invalidate_staging(self, name: str) -> None:
         """The kernel still knows staging/NAME as the removed directory: make it look again.
@@ -717,7 +765,9 @@ def _xattr_call(call, path: bytes, name: bytes):
     try:
         return call(path, name, follow_symlinks=False)
     except OSError as e:
-        raise FUSEError(pyfuse3.ENOATTR if e.errno == errno.ENODATA else e.errno) from None
+        raise FUSEError(
+            pyfuse3.ENOATTR if e.errno == errno.ENODATA else e.errno or errno.EIO
+        ) from None
 
 
 def _lexists(tree: pt.Tree, path: bytes) -> bool:

@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 from contextlib import contextmanager
+from typing import Any
 
 import pyfuse3
 from pyfuse3 import FUSEError
@@ -25,8 +26,13 @@ HIDDEN_XATTRS = {COW_XATTR.encode()}
 # walked to in pieces (the kernel refuses a path of PATH_MAX bytes or more).
 SHORT_PATH = 2048
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                            ctypes.c_uint]
+_libc.renameat2.argtypes = [
+    ctypes.c_int,
+    ctypes.c_char_p,
+    ctypes.c_int,
+    ctypes.c_char_p,
+    ctypes.c_uint,
+]
 
 
 class Tree:
@@ -50,8 +56,9 @@ class Tree:
         try:
             while len(b"/".join(parts)) >= SHORT_PATH:
                 take = _prefix_under(parts, SHORT_PATH)
-                fd = os.open(b"/".join(parts[:take]), os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW,
-                             dir_fd=fd)
+                fd = os.open(
+                    b"/".join(parts[:take]), os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd
+                )
                 opened.append(fd)
                 parts = parts[take:]
             yield fd, b"/".join(parts)
@@ -81,8 +88,19 @@ def _prefix_under(parts: list[bytes], limit: int) -> int:
 
 def real_attr(inode: int, st: os.stat_result) -> pyfuse3.EntryAttributes:
     a = pyfuse3.EntryAttributes()
-    for key in ("st_mode", "st_nlink", "st_uid", "st_gid", "st_rdev", "st_size", "st_blksize",
-                "st_blocks", "st_atime_ns", "st_mtime_ns", "st_ctime_ns"):
+    for key in (
+        "st_mode",
+        "st_nlink",
+        "st_uid",
+        "st_gid",
+        "st_rdev",
+        "st_size",
+        "st_blksize",
+        "st_blocks",
+        "st_atime_ns",
+        "st_mtime_ns",
+        "st_ctime_ns",
+    ):
         setattr(a, key, getattr(st, key))
     a.st_ino = inode
     a.entry_timeout = a.attr_timeout = 1.0
@@ -95,17 +113,22 @@ def child_path(parent: bytes, name: bytes) -> bytes:
     return parent + b"/" + name if parent else name
 
 
-def set_attrs(tree: Tree, rel: bytes, fd: int | None, attr: pyfuse3.EntryAttributes,
-              fields) -> None:
+def set_attrs(
+    tree: Tree, rel: bytes, fd: int | None, attr: pyfuse3.EntryAttributes, fields
+) -> None:
     """chmod / chown / utimens (size is done by the caller: it may copy up), through the
     open descriptor ``fd`` when there is one."""
     st = os.fstat(fd) if fd is not None else tree.lstat(rel)
     with tree.at(rel) as (dir_fd, tail):
-        where = {"path": fd} if fd is not None else {"path": tail, "dir_fd": dir_fd}
-        nofollow = {} if fd is not None else {"follow_symlinks": False}
+        where: dict[str, Any] = {"path": fd} if fd is not None else {"path": tail, "dir_fd": dir_fd}
+        nofollow: dict[str, Any] = {} if fd is not None else {"follow_symlinks": False}
         if fields.update_uid or fields.update_gid:
-            os.chown(**where, uid=attr.st_uid if fields.update_uid else -1,
-                     gid=attr.st_gid if fields.update_gid else -1, **nofollow)
+            os.chown(
+                **where,
+                uid=attr.st_uid if fields.update_uid else -1,
+                gid=attr.st_gid if fields.update_gid else -1,
+                **nofollow,
+            )
         if fields.update_mode and not stat.S_ISLNK(st.st_mode):
             os.chmod(**where, mode=stat.S_IMODE(attr.st_mode))
         if fields.update_atime or fields.update_mtime:
@@ -140,7 +163,7 @@ def rename_paths(items, old: bytes, new: bytes, exchange: bool = False) -> None:
     def moved(path: bytes) -> bytes:
         for src, dst in moves:
             if path == src or path.startswith(src + b"/"):
-                return dst + path[len(src):]
+                return dst + path[len(src) :]
         return path
 
     for item in items:

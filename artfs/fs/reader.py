@@ -65,8 +65,10 @@ class ChunkCache:
         self._closed = False
         self._wakeup = threading.Condition(threading.Lock())
         self._token = trio.lowlevel.current_trio_token()
-        self._workers = [threading.Thread(target=self._work, name=f"artfs-chunks-{i}",
-                                          daemon=True) for i in range(threads)]
+        self._workers = [
+            threading.Thread(target=self._work, name=f"artfs-chunks-{i}", daemon=True)
+            for i in range(threads)
+        ]
         for worker in self._workers:
             worker.start()
 
@@ -90,8 +92,11 @@ class ChunkCache:
     def prefetch(self, digest: bytes, size: int) -> None:
         """Fetch a chunk in the background, behind every chunk a reader waits for,
         unless the chunks fetched ahead and not yet read fill half the cache."""
-        if (digest in self._lru or digest in self._loading
-                or self._unread_bytes + size > self.capacity // 2):
+        if (
+            digest in self._lru
+            or digest in self._loading
+            or self._unread_bytes + size > self.capacity // 2
+        ):
             return
         self._unread[digest] = size
         self._unread_bytes += size

@@ -119,25 +119,33 @@ def socket_path(store_path: str, fname: str):
 
 def request(store_path: str, info: MountInfo, message: dict, timeout: float = 3600) -> dict:
     """Send one request to a running daemon and wait for its answer."""
-    with socket_path(store_path, f"{info.pid}.sock") as path, \
-            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    with (
+        socket_path(store_path, f"{info.pid}.sock") as path,
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock,
+    ):
         sock.settimeout(timeout)
         try:
             sock.connect(path)
         except OSError as e:
-            raise ArtfsError(f"the mount at {info.mountpoint} does not answer ({e.strerror}); "
-                             f"'artfs umount {info.mountpoint}' and mount again") from None
+            raise ArtfsError(
+                f"the mount at {info.mountpoint} does not answer ({e.strerror}); "
+                f"'artfs umount {info.mountpoint}' and mount again"
+            ) from None
         try:
             sock.sendall(json.dumps(message).encode() + b"\n")
             reply = sock.makefile("rb").readline()
         except TimeoutError:
-            raise MountLost(f"the mount at {info.mountpoint} does not answer (timed out); "
-                            f"'artfs umount {info.mountpoint}' and mount again") from None
+            raise MountLost(
+                f"the mount at {info.mountpoint} does not answer (timed out); "
+                f"'artfs umount {info.mountpoint}' and mount again"
+            ) from None
         except OSError:
             reply = b""
     if not reply:
-        raise MountLost(f"the mount at {info.mountpoint} stopped before answering; see its "
-                        f"log, 'artfs umount {info.mountpoint}' and mount again")
+        raise MountLost(
+            f"the mount at {info.mountpoint} stopped before answering; see its "
+            f"log, 'artfs umount {info.mountpoint}' and mount again"
+        )
     return json.loads(reply)
 
 
@@ -162,9 +170,11 @@ def held_by_mounts(store_path: str, timeout: float = 30) -> tuple[set[bytes], se
         except ArtfsError as e:
             raise ArtfsError(f"nothing was freed: {e}") from None
         if not reply.get("ok"):
-            raise ArtfsError(f"nothing was freed: the mount at {info.mountpoint} cannot tell "
-                             f"what it serves ({reply.get('error')}); 'artfs umount "
-                             f"{info.mountpoint}' and mount again")
+            raise ArtfsError(
+                f"nothing was freed: the mount at {info.mountpoint} cannot tell "
+                f"what it serves ({reply.get('error')}); 'artfs umount "
+                f"{info.mountpoint}' and mount again"
+            )
         trees.update(bytes.fromhex(d) for d in reply["trees"])
         files.update(bytes.fromhex(d) for d in reply["files"])
     return trees, files

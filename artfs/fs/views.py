@@ -79,8 +79,9 @@ class Views:
             return self._lookup_in_artifact(node.name, text)
         elif isinstance(node, MetaDir) and text.endswith(".json"):
             version = self._version(node.name, parse_version(text[:-5]))
-            return self.inodes.intern(("metafile", node.name, version.number),
-                                      MetaFile, node.name, version.number)
+            return self.inodes.intern(
+                ("metafile", node.name, version.number), MetaFile, node.name, version.number
+            )
         elif isinstance(node, VersionItem) and node.entry.kind == DIR:
             listing = self.listing(parent, node)
             inode = listing.inode_of(name)
@@ -95,19 +96,29 @@ class Views:
             version = self._version(name, number)
             root = Entry(b"", DIR, 0o555, 0, version.root)
             subdirs = sum(e.kind == DIR for e in self.store.tree(version.root))
-            return self.inodes.intern(("ver", name, number, b""), VersionItem, name, number,
-                                      b"", root, version.mtime_ns,
-                                      DirAttrs(subdirs, version.attrs_root), version.mtime_ns)
+            return self.inodes.intern(
+                ("ver", name, number, b""),
+                VersionItem,
+                name,
+                number,
+                b"",
+                root,
+                version.mtime_ns,
+                DirAttrs(subdirs, version.attrs_root),
+                version.mtime_ns,
+            )
         if text in self._aliases(name):
             return self.inodes.intern(("alias", name, text), AliasLink, name, text)
         raise FUSEError(errno.ENOENT)
 
     def listing(self, inode: int, node: VersionItem) -> Listing:
         """The numbered names of a version directory."""
+
         def contents():
             tree = self.store.tree(node.entry.digest)
             attrs = node.dir_attrs.attrs if node.dir_attrs else None
             return (tree, *self.store.listing_times(tree, attrs, node.version_ns))
+
         return self.inodes.listing(inode, node, contents)
 
     def _is_artifact(self, name: str) -> bool:
@@ -140,8 +151,13 @@ class Views:
         node = self.inodes[inode]
         if isinstance(node, VersionItem):
             if node.attr is None:
-                node.attr = fill_entry_attr(self._base_attr(inode, IMMUTABLE), inode,
-                                            node.entry, node.mtime_ns, node.dir_attrs)
+                node.attr = fill_entry_attr(
+                    self._base_attr(inode, IMMUTABLE),
+                    inode,
+                    node.entry,
+                    node.mtime_ns,
+                    node.dir_attrs,
+                )
             return node.attr
         return self._other_attr(inode, node)
 
@@ -151,8 +167,7 @@ class Views:
         return self._base_attr(listing.base, IMMUTABLE)
 
     def _other_attr(self, inode: int, node) -> pyfuse3.EntryAttributes:
-        a = self._base_attr(inode, EDITABLE if isinstance(node, AliasLink | MetaFile)
-                            else MUTABLE)
+        a = self._base_attr(inode, EDITABLE if isinstance(node, AliasLink | MetaFile) else MUTABLE)
         a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = self.started_ns
         if isinstance(node, AliasLink):
             a.st_mode = stat.S_IFLNK | 0o777
@@ -218,31 +233,43 @@ class Views:
         stable order."""
         node = self.inodes[inode]
         if inode == ROOT:
-            shown = [(link_view.NAME, link_view.root(self.inodes))] \
-                if link_view.shown(self.store) else []
+            shown = (
+                [(link_view.NAME, link_view.root(self.inodes))]
+                if link_view.shown(self.store)
+                else []
+            )
             return [*FIXED_NAMES.items(), *shown]
         if isinstance(node, link_view.NODES):
             return link_view.names(self.store, self.inodes, node)
         if inode in (ARTIFACTS, META):
             kind = "art" if inode == ARTIFACTS else "meta"
             make = ArtifactDir if inode == ARTIFACTS else MetaDir
-            return [(n.encode(), self.inodes.intern((kind, n), make, n))
-                    for n in self.store.artifact_names()]
+            return [
+                (n.encode(), self.inodes.intern((kind, n), make, n))
+                for n in self.store.artifact_names()
+            ]
         if isinstance(node, ArtifactDir):
             return self._artifact_names(node.name)
         if isinstance(node, MetaDir):
-            return [(f"v{v.number}.json".encode(),
-                     self.inodes.intern(("metafile", node.name, v.number),
-                                        MetaFile, node.name, v.number))
-                    for v in self.store.versions(node.name) if v.damage is None]
+            return [
+                (
+                    f"v{v.number}.json".encode(),
+                    self.inodes.intern(
+                        ("metafile", node.name, v.number), MetaFile, node.name, v.number
+                    ),
+                )
+                for v in self.store.versions(node.name)
+                if v.damage is None
+            ]
         raise FUSEError(errno.ENOTDIR)
 
     def _artifact_names(self, name: str) -> list[tuple[bytes, int]]:
         out = []
         for v in self.store.versions(name):
             if v.damage is None:  # a damaged one is not listed; its lookup says EIO
-                out.append((f"v{v.number}".encode(),
-                            self._lookup_in_artifact(name, f"v{v.number}")))
+                out.append(
+                    (f"v{v.number}".encode(), self._lookup_in_artifact(name, f"v{v.number}"))
+                )
             out += [(a.encode(), self._lookup_in_artifact(name, a)) for a in v.aliases]
         return out
 
@@ -253,22 +280,39 @@ class Views:
         version = self._version(node.name, node.number)
         # readable by whoever enters the mount: secrets on command lines are taken out
         producer = redact.run(runs_mod.get_run(self.store, version.run)) if version.run else None
-        consumers = [redact.run(runs_mod.get_run(self.store, r))
-                     for r in runs_mod.consumers(self.store, version)]
-        doc = {"name": version.name, "version": f"v{version.number}", "digest": version.digest,
-               "aliases": version.aliases, "type": version.type, "size": version.size,
-               "files": version.files, "created": version.created,
-               "description": version.description, "metadata": version.metadata,
-               "message": version.message, "producer": producer, "consumers": consumers,
-               "base": version.record.get("base"), **self._edit_fields(version)}
+        consumers = [
+            redact.run(runs_mod.get_run(self.store, r))
+            for r in runs_mod.consumers(self.store, version)
+        ]
+        doc = {
+            "name": version.name,
+            "version": f"v{version.number}",
+            "digest": version.digest,
+            "aliases": version.aliases,
+            "type": version.type,
+            "size": version.size,
+            "files": version.files,
+            "created": version.created,
+            "description": version.description,
+            "metadata": version.metadata,
+            "message": version.message,
+            "producer": producer,
+            "consumers": consumers,
+            "base": version.record.get("base"),
+            **self._edit_fields(version),
+        }
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
     def _edit_fields(self, version: Version) -> dict:
         """What changes after publication: ttl (seconds; None never expires; absent means
         inherited from the artifact's policy), when it expires, when and by which run
         (redacted, as above: only its id) the editable fields last changed."""
-        doc = {"expires": self._expires(version), "updated": version.record.get("updated"),
-               "edits": version.record.get("edits", []), "tags": version.record.get("tags", [])}
+        doc = {
+            "expires": self._expires(version),
+            "updated": version.record.get("updated"),
+            "edits": version.record.get("edits", []),
+            "tags": version.record.get("tags", []),
+        }
         if "ttl" in version.record:
             doc["ttl"] = version.record["ttl"]
         return doc
@@ -308,13 +352,18 @@ class Views:
     def _version_xattrs(self, name: str, number: int) -> tuple[dict[bytes, bytes], bytes]:
         """(what every name of a version has, the version's digest)."""
         version = self._version(name, number)
-        out = {b"version": version.label.encode(), b"type": version.type.encode(),
-               b"created": repr(version.created).encode(), b"run": (version.run or "").encode()}
+        out = {
+            b"version": version.label.encode(),
+            b"type": version.type.encode(),
+            b"created": repr(version.created).encode(),
+            b"run": (version.run or "").encode(),
+        }
         return {XATTR_PREFIX + k: v for k, v in out.items()}, version.digest.encode()
 
 
-def fill_entry_attr(a: pyfuse3.EntryAttributes, inode: int, entry: Entry, mtime_ns: int,
-                    dir_attrs: DirAttrs | None) -> pyfuse3.EntryAttributes:
+def fill_entry_attr(
+    a: pyfuse3.EntryAttributes, inode: int, entry: Entry, mtime_ns: int, dir_attrs: DirAttrs | None
+) -> pyfuse3.EntryAttributes:
     """Set what differs between the names of a version.  Nothing in a version changes
     after it is committed, so atime and ctime are its mtime, as on a read-only disk."""
     a.st_ino = inode

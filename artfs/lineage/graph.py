@@ -49,18 +49,37 @@ class _Builder:
 
     def version_node(self, graph: Graph, v: Version) -> str:
         node = version_id(v.name, v.number)
-        graph.nodes.setdefault(node, {
-            "id": node, "kind": "version", "name": v.name, "version": f"v{v.number}",
-            "type": v.type, "aliases": v.aliases, "digest": v.digest, "size": v.size,
-            "base": v.record.get("base")})
+        graph.nodes.setdefault(
+            node,
+            {
+                "id": node,
+                "kind": "version",
+                "name": v.name,
+                "version": f"v{v.number}",
+                "type": v.type,
+                "aliases": v.aliases,
+                "digest": v.digest,
+                "size": v.size,
+                "base": v.record.get("base"),
+            },
+        )
         return node
 
     def run_node(self, graph: Graph, record: dict) -> str:
         node = run_id(record["id"])
-        graph.nodes.setdefault(node, {
-            "id": node, "kind": "run", "run": record["id"], "name": record["name"],
-            "job_type": record["job_type"], "status": record["status"],
-            "implicit": bool(record.get("implicit")), "command": record["command"]})
+        graph.nodes.setdefault(
+            node,
+            {
+                "id": node,
+                "kind": "run",
+                "run": record["id"],
+                "name": record["name"],
+                "job_type": record["job_type"],
+                "status": record["status"],
+                "implicit": bool(record.get("implicit")),
+                "command": record["command"],
+            },
+        )
         return node
 
     def edge(self, graph: Graph, source: str, target: str, kind: str, files=None) -> None:
@@ -93,12 +112,16 @@ class _Builder:
         return found
 
     def outputs(self, rid: str) -> list[Version]:
-        return [v for n, num, _ in runs_mod.run_edges(self.store, rid, "outputs", self.damage)
-                if (v := self.resolve(n, num)) is not None]
+        return [
+            v
+            for n, num, _ in runs_mod.run_edges(self.store, rid, "outputs", self.damage)
+            if (v := self.resolve(n, num)) is not None
+        ]
 
     def shown(self, record: dict) -> bool:
-        return (self.include_implicit or not record.get("implicit")
-                or bool(self.outputs(record["id"])))
+        return (
+            self.include_implicit or not record.get("implicit") or bool(self.outputs(record["id"]))
+        )
 
     def derived(self, version: Version) -> list[Version]:
         """The versions made from ``version``.  Nothing indexes versions by base, so every
@@ -132,12 +155,12 @@ class _Builder:
                 self.edge(graph, self.version_node(graph, source), rnode, "input", files)
                 if not known:
                     self.up(graph, source, deeper)
-        source = self.base(version)
-        if source is not None:
-            known = version_id(source.name, source.number) in graph.nodes
-            self.edge(graph, self.version_node(graph, source), vnode, "derived")
+        base = self.base(version)
+        if base is not None:
+            known = version_id(base.name, base.number) in graph.nodes
+            self.edge(graph, self.version_node(graph, base), vnode, "derived")
             if not known:
-                self.up(graph, source, deeper)
+                self.up(graph, base, deeper)
 
     def down(self, graph: Graph, version: Version, depth: int | None) -> None:
         if depth == 0:
@@ -168,8 +191,14 @@ class _Builder:
         return {}
 
 
-def lineage(store: Store, ref: str, *, direction: str = BOTH, depth: int | None = None,
-            include_implicit: bool = False) -> Graph:
+def lineage(
+    store: Store,
+    ref: str,
+    *,
+    direction: str = BOTH,
+    depth: int | None = None,
+    include_implicit: bool = False,
+) -> Graph:
     """The graph around ``ref`` (``name:vN`` or ``name:alias``), ``depth`` runs deep."""
     if direction not in (UPSTREAM, DOWNSTREAM, BOTH):
         raise ArtfsError(f"direction must be {UPSTREAM}, {DOWNSTREAM} or {BOTH}")

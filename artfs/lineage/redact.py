@@ -11,9 +11,11 @@ URLs (``https://user:X@host``), and config entries under such names.
 import re
 
 REDACTED = "REDACTED"
-_SECRET_NAME = re.compile(r"(password|passwd|passphrase|token|secret|api[-_]?key|"
-                          r"access[-_]?key|private[-_]?key|credentials?|authorization)",
-                          re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"(password|passwd|passphrase|token|secret|api[-_]?key|"
+    r"access[-_]?key|private[-_]?key|credentials?|authorization)",
+    re.IGNORECASE,
+)
 _OPTION = re.compile(r"^(-{1,2}[\w.-]+)=(.*)$")
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][\w.]*)=(.*)$")
 _URL_PASSWORD = re.compile(r"(\w+://[^/:@\s]*:)([^@/\s]+)(@)")
@@ -50,6 +52,11 @@ def command(args: list[str]) -> list[str]:
 
 
 def _config(config: dict) -> dict:
-    return {key: REDACTED if _SECRET_NAME.search(str(key)) else
-            _config(value) if isinstance(value, dict) else value
-            for key, value in config.items()}
+    return {
+        key: REDACTED
+        if _SECRET_NAME.search(str(key))
+        else _config(value)
+        if isinstance(value, dict)
+        else value
+        for key, value in config.items()
+    }

@@ -21,7 +21,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def human(n: int) -> str:
+def human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -32,7 +32,8 @@ def human(n: int) -> str:
 def label(node: dict) -> str:
     if node["kind"] == "version":
         aliases = [a for a in node["aliases"] if a != "latest"] + (
-            ["latest"] if "latest" in node["aliases"] else [])
+            ["latest"] if "latest" in node["aliases"] else []
+        )
         tags = f" [{', '.join(aliases)}]" if aliases else ""
         return f"{node['id']} ({node['type']}){tags}"
     return f"run {node['run'][:8]} {node['job_type'] or '-'}: {node['name']}"
@@ -77,8 +78,10 @@ def _branch(graph: Graph, node: str, way: str, indent: str, lines: list, seen: s
             lines.append(f"{child_indent}  · {path} ({human(nbytes)} read)")
         if len(files) > TREE_FILES:
             rest = files[TREE_FILES:]
-            lines.append(f"{child_indent}  · … {_count(len(rest), 'more file')} "
-                         f"({human(sum(n for _, n in rest))} read; --format json lists all)")
+            lines.append(
+                f"{child_indent}  · … {_count(len(rest), 'more file')} "
+                f"({human(sum(n for _, n in rest))} read; --format json lists all)"
+            )
         if other not in seen:
             _branch(graph, other, way, child_indent, lines, seen | {other})
 
@@ -96,23 +99,33 @@ def _dot_id(node_id: str) -> str:
 
 
 def dot(graph: Graph) -> str:
-    lines = ["digraph lineage {", "  rankdir=LR;",
-             '  node [fontname="Helvetica", fontsize=11];',
-             '  edge [fontname="Helvetica", fontsize=9, color="#555555"];']
+    lines = [
+        "digraph lineage {",
+        "  rankdir=LR;",
+        '  node [fontname="Helvetica", fontsize=11];',
+        '  edge [fontname="Helvetica", fontsize=9, color="#555555"];',
+    ]
     for node in graph.nodes.values():
         text = label(node).replace('"', "'")
         if node["kind"] == "version":
             fill = "#ffe8a3" if node["id"] == graph.root else "#fff6d6"
-            lines.append(f'  {_dot_id(node["id"])} [shape=note, style=filled, '
-                         f'fillcolor="{fill}", label="{text}"];')
+            lines.append(
+                f"  {_dot_id(node['id'])} [shape=note, style=filled, "
+                f'fillcolor="{fill}", label="{text}"];'
+            )
         else:
             fill = "#e8e8e8" if node["implicit"] else "#d6e8ff"
-            lines.append(f'  {_dot_id(node["id"])} [shape=box, style="rounded,filled", '
-                         f'fillcolor="{fill}", label="{text}"];')
+            lines.append(
+                f'  {_dot_id(node["id"])} [shape=box, style="rounded,filled", '
+                f'fillcolor="{fill}", label="{text}"];'
+            )
     for edge in graph.edges:
         files = edge.get("files") or {}
-        note = (f' [label="{_count(len(files), "file")}, {human(sum(files.values()))}"]'
-                if files else "")
+        note = (
+            f' [label="{_count(len(files), "file")}, {human(sum(files.values()))}"]'
+            if files
+            else ""
+        )
         if edge["kind"] == "derived":
             note = ' [label="derived", style=dashed]'
         lines.append(f"  {_dot_id(edge['from'])} -> {_dot_id(edge['to'])}{note};")
@@ -137,8 +150,9 @@ def mermaid(graph: Graph) -> str:
 
 def svg(graph: Graph) -> str:
     if shutil.which("dot") is None:
-        raise ArtfsError("drawing SVG needs Graphviz: apt-get install graphviz "
-                         "(or use --format dot|mermaid)")
+        raise ArtfsError(
+            "drawing SVG needs Graphviz: apt-get install graphviz (or use --format dot|mermaid)"
+        )
     result = subprocess.run(["dot", "-Tsvg"], input=dot(graph), capture_output=True, text=True)
     if result.returncode != 0:
         raise ArtfsError(f"graphviz failed: {result.stderr.strip()}")
@@ -148,10 +162,12 @@ def svg(graph: Graph) -> str:
 def page(graph: Graph) -> str:
     root = html.escape(label(graph.nodes[graph.root]))
     body = svg(graph)
-    return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>lineage of {root}"
-            f"</title><style>body{{font-family:Helvetica,sans-serif;margin:2em}}"
-            f"</style></head><body><h1>Lineage of {root}</h1>\n"
-            f"<p>Notes are artifact versions, rounded boxes are runs (grey: implicit). "
-            f"Arrows point from what was read to the run, and from the run to what it made; "
-            f"dashed ones from a version to a version derived from it (staged from it)."
-            f"</p>\n{body[body.find('<svg'):]}\n</body></html>\n")
+    return (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>lineage of {root}"
+        f"</title><style>body{{font-family:Helvetica,sans-serif;margin:2em}}"
+        f"</style></head><body><h1>Lineage of {root}</h1>\n"
+        f"<p>Notes are artifact versions, rounded boxes are runs (grey: implicit). "
+        f"Arrows point from what was read to the run, and from the run to what it made; "
+        f"dashed ones from a version to a version derived from it (staged from it)."
+        f"</p>\n{body[body.find('<svg') :]}\n</body></html>\n"
+    )

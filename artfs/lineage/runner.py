@@ -16,17 +16,27 @@ from artfs.store.store import Store
 CANNOT_START = 127  # what shells return for a command that cannot be run
 
 
-def run_command(store: Store, command: list[str], *, job_type: str | None = None,
-                name: str | None = None, config: dict | None = None) -> tuple[dict, int]:
+def run_command(
+    store: Store,
+    command: list[str],
+    *,
+    job_type: str | None = None,
+    name: str | None = None,
+    config: dict | None = None,
+) -> tuple[dict, int]:
     """Run ``command`` to completion as a new run: → (run record, exit code)."""
-    record = runs_mod.start_run(store, job_type=job_type, name=name, config=config,
-                                command=command)
+    record = runs_mod.start_run(store, job_type=job_type, name=name, config=config, command=command)
     env = {**os.environ, runs_mod.RUN_ENV: record["id"]}
     try:
         child = subprocess.Popen(command, env=env)
     except OSError as e:
-        runs_mod.finish_run(store, record["id"], status="failed", exit_code=CANNOT_START,
-                            error=f"{command[0]}: {e.strerror}")
+        runs_mod.finish_run(
+            store,
+            record["id"],
+            status="failed",
+            exit_code=CANNOT_START,
+            error=f"{command[0]}: {e.strerror}",
+        )
         raise
     code = _wait(child)  # the record's pid is ours: the command descends from it
     registry.flush_reads(store.path)

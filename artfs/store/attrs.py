@@ -59,7 +59,7 @@ def decode(blob: bytes) -> Attrs:
         mtimes = array("q")
         mtimes.frombytes(blob[7:end])
         (ndirs,) = _U32.unpack_from(blob, end)
-        dirs = tuple(DirAttrs(*item) for item in _DIR.iter_unpack(blob[end + 4:]))
+        dirs = tuple(DirAttrs(*item) for item in _DIR.iter_unpack(blob[end + 4 :]))
         if len(mtimes) != count or len(dirs) != ndirs:
             raise ValueError("truncated")
     except (struct.error, ValueError) as e:

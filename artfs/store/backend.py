@@ -117,9 +117,13 @@ def check_expected(key: str, current: str | None, expect: "str | None | _Any") -
         return
     if expect is None:
         if current is not None:
-            raise RefConflict(f"reference {key} exists already: another writer created it "
-                              "first; read it again and retry")
+            raise RefConflict(
+                f"reference {key} exists already: another writer created it "
+                "first; read it again and retry"
+            )
     elif current != expect:
         what = "was deleted" if current is None else "changed"
-        raise RefConflict(f"reference {key} {what} since it was read: another writer was "
-                          "first; read it again and retry")
+        raise RefConflict(
+            f"reference {key} {what} since it was read: another writer was "
+            "first; read it again and retry"
+        )

@@ -65,8 +65,12 @@ class Checker:
         totals = walk.directory(version.root, version.attrs_root, None, b"")
         record = (version.size, version.files)
         if totals is not None and totals != record:
-            self.report(version.label, "", f"its record says {record[0]} bytes in {record[1]} "
-                                           f"files, its tree holds {totals[0]} in {totals[1]}")
+            self.report(
+                version.label,
+                "",
+                f"its record says {record[0]} bytes in {record[1]} "
+                f"files, its tree holds {totals[0]} in {totals[1]}",
+            )
         return uses
 
     def _artifact_of(self, version: Version) -> None:
@@ -76,45 +80,55 @@ class Checker:
             self.report(version.label, "", f"its artifact {version.name!r} has no record")
             return
         try:
-            art = meta.load_object(raw, f"the record of artifact {version.name!r}",
-                                   meta.ARTIFACT_FIELDS)
+            art = meta.load_object(
+                raw, f"the record of artifact {version.name!r}", meta.ARTIFACT_FIELDS
+            )
         except CorruptData as e:
             self.report(version.label, "", e.problem)
             return
         if version.number >= art["next_version"]:
-            self.report(version.label, "", f"its number is not below the artifact's "
-                                           f"next_version ({art['next_version']})")
+            self.report(
+                version.label,
+                "",
+                f"its number is not below the artifact's next_version ({art['next_version']})",
+            )
         if version.type != art["type"]:
-            self.report(version.label, "", f"its type {version.type!r} is not the "
-                                           f"artifact's ({art['type']!r})")
+            self.report(
+                version.label,
+                "",
+                f"its type {version.type!r} is not the artifact's ({art['type']!r})",
+            )
 
-    def tree(self, digest: bytes) -> tuple[list[Entry] | None, str | None]:
-        """Invariant 2 for one tree: (entries, None), or (None, problem)."""
+    def tree(self, digest: bytes) -> list[Entry] | str:
+        """Invariant 2 for one tree: its entries, or the problem with it."""
         raw = self.txn.get(digest, db=self.db["trees"])
         if raw is None:
-            return None, f"tree {digest.hex()} is missing"
+            return f"tree {digest.hex()} is missing"
         known = digest in self._trees
         problem = self._trees[digest] if known else _tree_problem(digest, raw)
         self._trees[digest] = problem
-        return (None, problem) if problem else (decode_tree(raw), None)
+        return problem if problem else decode_tree(raw)
 
-    def attrs(self, digest: bytes, tree: list[Entry]) -> tuple[attrs_mod.Attrs | None, str | None]:
+    def attrs(self, digest: bytes, tree: list[Entry]) -> attrs_mod.Attrs | str:
         """Invariant 4 for one attribute object: it exists, hashes to its key, and has
-        one time per entry of its tree and one item per subdirectory."""
+        one time per entry of its tree and one item per subdirectory.  The object, or the
+        problem with it."""
         raw = self.txn.get(digest, db=self.db["attrs"])
         if raw is None:
-            return None, f"attribute object {digest.hex()} is missing"
+            return f"attribute object {digest.hex()} is missing"
         if attrs_mod.digest_of(raw) != digest:
-            return None, f"attribute object {digest.hex()} does not match its digest"
+            return f"attribute object {digest.hex()} does not match its digest"
         try:
             found = attrs_mod.decode(raw)
         except CorruptData as e:
-            return None, str(e).split(";")[0]
+            return str(e).split(";")[0]
         dirs = sum(e.kind == DIR for e in tree)
         if len(found.mtimes) != len(tree) or len(found.dirs) != dirs:
-            return None, (f"attribute object {digest.hex()} has {len(found.mtimes)} times and "
-                          f"{len(found.dirs)} directories; its tree {len(tree)} and {dirs}")
-        return found, None
+            return (
+                f"attribute object {digest.hex()} has {len(found.mtimes)} times and "
+                f"{len(found.dirs)} directories; its tree {len(tree)} and {dirs}"
+            )
+        return found
 
     def file(self, entry: Entry) -> tuple[str | None, tuple]:
         """Invariants 5 and 6 for one file: (problem or None, its chunks)."""
@@ -147,8 +161,11 @@ class Checker:
     def _indexed(self, chunk: bytes, size: int, single: bool) -> str | None:
         raw = self.txn.get(chunk, db=self.db["chunks"])
         if raw is None:
-            return ("it has neither a chunk list nor a chunk" if single
-                    else f"its chunk {chunk.hex()} is not in the index")
+            return (
+                "it has neither a chunk list nor a chunk"
+                if single
+                else f"its chunk {chunk.hex()} is not in the index"
+            )
         try:
             indexed, self.stored[chunk] = meta.unpack_chunk(raw, chunk)
         except CorruptData as e:
@@ -161,8 +178,14 @@ class Checker:
 
     def indexes(self, versions: list[Version]) -> None:
         """Every entry of every index, reachable from a version or not."""
-        for check in (self._all_trees, self._all_artifacts, self._all_chunks,
-                      self._all_filemaps, self._all_statcache, self._lineage):
+        for check in (
+            self._all_trees,
+            self._all_artifacts,
+            self._all_chunks,
+            self._all_filemaps,
+            self._all_statcache,
+            self._lineage,
+        ):
             check()
         self._aliases({(v.name, v.number) for v in versions})
         self._outputs(versions)
@@ -221,8 +244,7 @@ class Checker:
             name, _, alias = key.partition(meta.SEP)
             try:
                 name_text = meta.decode_name(name, "an alias key")
-                alias_text = meta.decode_name(alias, f"an alias key of {name_text!r}",
-                                              check_alias)
+                alias_text = meta.decode_name(alias, f"an alias key of {name_text!r}", check_alias)
                 number = meta.unpack_version(raw, f"alias {name_text}:{alias_text}")
             except CorruptData as e:
                 self.report(STORE, "", e.problem)
@@ -230,8 +252,11 @@ class Checker:
             if alias_text == LATEST:
                 self.report(STORE, "", f"alias {name_text}:latest is stored (it never is)")
             elif (name_text, number) not in versions:
-                self.report(STORE, "", f"alias {name_text}:{alias_text} names v{number}, "
-                                       "which does not exist")
+                self.report(
+                    STORE,
+                    "",
+                    f"alias {name_text}:{alias_text} names v{number}, which does not exist",
+                )
 
     def _lineage(self) -> None:
         """Invariant 10, and that every lineage record can be read."""
@@ -250,8 +275,11 @@ class Checker:
                 continue
             indexed = running.pop(run_id, None)
             if is_running(record) and indexed != (record["pid"], record["start"]):
-                self.report(STORE, "", f"run {run_id} is running, but the index of running "
-                                       "runs does not say so")
+                self.report(
+                    STORE,
+                    "",
+                    f"run {run_id} is running, but the index of running runs does not say so",
+                )
             elif indexed is not None and not is_running(record):
                 self.report(STORE, "", f"run {run_id} is indexed as running, but is not")
         for run_id in running:
@@ -281,8 +309,14 @@ class Checker:
     def _outputs(self, versions: list[Version]) -> None:
         """Invariant 11: a version made by a run is among that run's outputs."""
         for v in versions:
-            if v.damage is None and v.run and self.txn.get(
-                    meta.run_version_key(v.run, v.name, v.number), db=self.db["outputs"]) is None:
+            if (
+                v.damage is None
+                and v.run
+                and self.txn.get(
+                    meta.run_version_key(v.run, v.name, v.number), db=self.db["outputs"]
+                )
+                is None
+            ):
                 self.report(v.label, "", f"its run {v.run} does not list it as an output")
 
 
@@ -293,18 +327,22 @@ class _Walk:
         self.checker, self.version, self.uses = checker, version, uses
         self.label = version.label
 
-    def directory(self, digest: bytes, attrs: bytes | None, subdirs: int | None,
-                  prefix: bytes) -> tuple[int, int] | None:
+    def directory(
+        self, digest: bytes, attrs: bytes | None, subdirs: int | None, prefix: bytes
+    ) -> tuple[int, int] | None:
         """(bytes, files) below a directory; None if some part cannot be read."""
         shown = prefix.decode(errors="replace").rstrip("/") or "/"
-        tree, problem = self.checker.tree(digest)
-        if tree is None:
-            self.checker.report(self.label, shown, problem)
+        tree = self.checker.tree(digest)
+        if isinstance(tree, str):
+            self.checker.report(self.label, shown, tree)
             return None
         dirs = [e for e in tree if e.kind == DIR]
         if subdirs is not None and subdirs != len(dirs):
-            self.checker.report(self.label, shown, f"its parent's attribute object says "
-                                                   f"{subdirs} subdirectories, it has {len(dirs)}")
+            self.checker.report(
+                self.label,
+                shown,
+                f"its parent's attribute object says {subdirs} subdirectories, it has {len(dirs)}",
+            )
         children = iter(self._child_attrs(attrs, tree, shown))
         size = files = 0
         complete = True
@@ -326,9 +364,9 @@ class _Walk:
         object; none for a version without times (or a damaged object, reported)."""
         if attrs is None:
             return []
-        found, problem = self.checker.attrs(attrs, tree)
-        if found is None:
-            self.checker.report(self.label, shown, problem)
+        found = self.checker.attrs(attrs, tree)
+        if isinstance(found, str):
+            self.checker.report(self.label, shown, found)
             return []
         return [(d.attrs, d.subdirs) for d in found.dirs]
 

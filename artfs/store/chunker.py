@@ -7,7 +7,7 @@ file's digest and they need no chunk list.
 """
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Protocol
 
 import pyfastcdc
 
@@ -26,7 +26,13 @@ def _cdc() -> pyfastcdc.FastCDC:
     return pyfastcdc.FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
 
 
-def chunks_of_stream(stream: BinaryIO) -> Iterator[memoryview]:
+class ReadsInto(Protocol):
+    """A binary file opened for reading (what ``open(path, "rb")`` and BytesIO are)."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+def chunks_of_stream(stream: ReadsInto) -> Iterator[memoryview]:
     """Chunks of a stream; each view is valid only until the next one is produced.
 
     Same cut points as ``chunks_of_bytes`` on the whole content: a cut made

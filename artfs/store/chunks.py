@@ -85,6 +85,7 @@ def decode(blob: bytes, digest: bytes) -> bytes | memoryview:
 
     A raw chunk comes back as a view into ``blob``: no copy of a megabyte per read."""
     codec, payload = blob[:1], memoryview(blob)[1:]
+    data: bytes | memoryview
     try:
         if codec == _RAW_BYTE:
             data = payload
@@ -122,7 +123,7 @@ def _write_and_close(fd: int, codec: bytes, payload: bytes) -> None:
         if written < 1 + len(payload):  # short write: finish the rest plainly
             view = memoryview(codec + payload)[written:]
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         # Start writeback now, so the syncfs before publishing finds little left to do.
         _libc.sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
     finally:

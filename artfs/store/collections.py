@@ -28,8 +28,10 @@ def rename(store: Store, old: str, new: str) -> None:
     """Give an artifact a new name, with everything that refers to it."""
     check_name(new)
     if old in staging_names(store):
-        raise Conflict(f"artifact {old!r} has a staging; commit or unstage it "
-                       f"('artfs unstage {old}') before renaming")
+        raise Conflict(
+            f"artifact {old!r} has a staging; commit or unstage it "
+            f"('artfs unstage {old}') before renaming"
+        )
     db = store.meta.db
     with store.meta.write() as txn:
         record = store.artifact(old, txn)
@@ -39,14 +41,24 @@ def rename(store: Store, old: str, new: str) -> None:
         txn.delete(old.encode(), db=db["artifacts"])
         old_prefix, new_prefix = meta.version_prefix(old), meta.version_prefix(new)
         for name in ("versions", "aliases", "consumers"):  # keys: name 0x00 …
-            _move(txn, db[name], list(meta.prefix_scan(txn, db[name], old_prefix)),
-                  len(old_prefix), new_prefix)
+            _move(
+                txn,
+                db[name],
+                list(meta.prefix_scan(txn, db[name], old_prefix)),
+                len(old_prefix),
+                new_prefix,
+            )
         for name in _EDGE_DBS:
             for key, value in list(txn.cursor(db[name])):
                 run_id, sep, rest = bytes(key).partition(meta.SEP)
                 if rest.startswith(old_prefix):
-                    _move(txn, db[name], [(key, value)], len(run_id) + 1 + len(old_prefix),
-                          run_id + sep + new_prefix)
+                    _move(
+                        txn,
+                        db[name],
+                        [(key, value)],
+                        len(run_id) + 1 + len(old_prefix),
+                        run_id + sep + new_prefix,
+                    )
         _rebase(store, txn, old, new)
         links.rename_artifact_in(store, txn, old, new)
 
@@ -67,5 +79,5 @@ def _rebase(store: Store, txn, old: str, new: str) -> None:
             continue
         base = record.get("base") if isinstance(record, dict) else None
         if isinstance(base, str) and base.startswith(old + ":"):
-            record["base"] = new + base[len(old):]
+            record["base"] = new + base[len(old) :]
             txn.put(key, meta.dumps(record), db=db)

@@ -87,8 +87,14 @@ class Node(dict):
 class Commit:
     """One version in the making.  Use as a context manager, then ``publish``."""
 
-    def __init__(self, store: Store, *, progress: Progress | None = None,
-                 skip_special: bool = False, warn: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        progress: Progress | None = None,
+        skip_special: bool = False,
+        warn: Callable[[str], None] | None = None,
+    ):
         self.store = store
         self.progress = progress or (lambda n: None)
         self.skip_special = skip_special
@@ -126,8 +132,10 @@ class Commit:
         if size == 0 or digest in self._claimed or digest in self.filemaps:
             return True
         db = self.store.meta.db
-        return (self._txn.get(digest, db=db["chunks"]) is not None
-                or self._txn.get(digest, db=db["filemaps"]) is not None)
+        return (
+            self._txn.get(digest, db=db["chunks"]) is not None
+            or self._txn.get(digest, db=db["filemaps"]) is not None
+        )
 
     def _submit(self, data: bytes, digest: bytes | None = None) -> Future:
         """Hash (unless given), dedup, compress and write a chunk in a worker: → digest."""
@@ -172,21 +180,31 @@ class Commit:
 
     # --- files -----------------------------------------------------------------
 
-    def file_entry(self, name: bytes, path: str | bytes | int,
-                   st: os.stat_result | None = None, *, cache: bool = True,
-                   key_path: bytes | None = None) -> Entry:
+    def file_entry(
+        self,
+        name: bytes,
+        path: str | bytes | int,
+        st: os.stat_result | None = None,
+        *,
+        cache: bool = True,
+        key_path: bytes | None = None,
+    ) -> Entry:
         """Ingest one regular file; its Entry carries the content digest.  ``path`` is the
         file (or an open descriptor of it); ``key_path`` (default ``path``, absolute) names
         it in the stat cache."""
         st = st or os.stat(path)
         # LMDB keys are at most 511 bytes
-        key = digest_of(key_path if key_path is not None else os.fsencode(path))
+        if key_path is None:
+            assert not isinstance(path, int), "a descriptor is named by its key_path"
+            key_path = os.fsencode(path)
+        key = digest_of(key_path)
         digest = self._cached_digest(key, st) if cache else None
         if digest is None:
             digest, size = self._ingest(path)
             if cache and size == st.st_size and st.st_mtime < self.started - RACY_SECONDS:
-                self.statcache[key] = meta.STAT.pack(st.st_dev, st.st_ino, st.st_size,
-                                                     st.st_mtime_ns, st.st_ctime_ns, digest)
+                self.statcache[key] = meta.STAT.pack(
+                    st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest
+                )
         else:
             size = st.st_size
             self.progress(size)
@@ -222,6 +240,7 @@ class Commit:
     def _ingest_large(self, f) -> tuple[bytes, int]:
         whole = blake3.blake3()
         pieces, hashing = [], None
+        data: bytes | memoryview
         for view in chunks_of_stream(f):
             if is_zeros(view):  # holes of sparse files, zero padding
                 data, piece = zeros(len(view)), self._zero_chunk(len(view))
@@ -261,15 +280,20 @@ class Commit:
     def inherited_entry(self, entry: Entry) -> Entry:
         """An entry of an existing version, reused as is: its content must still be stored."""
         if entry.kind == FILE and not self._content_known(entry.digest, entry.size):
-            raise StoreError(f"{entry.name.decode(errors='replace')} of the base version is no "
-                             "longer stored (removed and collected); add the file again")
+            raise StoreError(
+                f"{entry.name.decode(errors='replace')} of the base version is no "
+                "longer stored (removed and collected); add the file again"
+            )
         return entry
 
     # --- directories -----------------------------------------------------------
 
-    def scan_dir(self, path: str | bytes, node: Node | None = None,
-                 entry_for: Callable[[bytes, bytes, os.stat_result, bytes], Entry] | None = None
-                 ) -> Node:
+    def scan_dir(
+        self,
+        path: str | bytes,
+        node: Node | None = None,
+        entry_for: Callable[[bytes, int, os.stat_result, bytes], Entry] | None = None,
+    ) -> Node:
         """A directory on disk as a Node: files ingested (or made into entries by
         ``entry_for(name, open descriptor, stat, stat-cache path)``), links kept as links,
         every mtime recorded.
@@ -290,8 +314,9 @@ class Commit:
         finally:
             os.close(fd)
         self._refuse_special(root, specials)
-        entry_for = entry_for or (lambda name, p, st, key: self.file_entry(
-            name, p, st, key_path=key))
+        entry_for = entry_for or (
+            lambda name, p, st, key: self.file_entry(name, p, st, key_path=key)
+        )
         for rel, parent, files in groups:
             with open_dir(root, rel) as dir_fd:
                 for name, st in files:
@@ -321,8 +346,11 @@ class Commit:
             elif stat.S_ISREG(st.st_mode):
                 files.append((name, st))
             elif stat.S_ISLNK(st.st_mode):
-                node.add(name, Entry(name, SYMLINK, 0o777, 0, b"", os.readlink(name, dir_fd=fd)),
-                         st.st_mtime_ns)
+                node.add(
+                    name,
+                    Entry(name, SYMLINK, 0o777, 0, b"", os.readlink(name, dir_fd=fd)),
+                    st.st_mtime_ns,
+                )
             else:
                 specials.append(os.path.join(rel, name))
         if files:
@@ -334,8 +362,10 @@ class Commit:
         shown = [os.fsdecode(os.path.join(root, p)) for p in specials]
         if shown and not self.skip_special:
             more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
-            raise SpecialFile(f"{', '.join(shown[:3])}{more}: fifos, sockets and devices cannot "
-                              "be in a version; remove them, or pass --skip-special")
+            raise SpecialFile(
+                f"{', '.join(shown[:3])}{more}: fifos, sockets and devices cannot "
+                "be in a version; remove them, or pass --skip-special"
+            )
         for path in shown:
             self.skipped.append(path)
             self.warn(f"skipped special file {path}")
@@ -371,11 +401,21 @@ class Commit:
 
     # --- publication -------------------------------------------------------------
 
-    def publish(self, name: str, node: Node, *, type: str = "dataset", description: str = "",
-                metadata: dict | None = None, message: str = "", aliases=(),
-                run_id: str | None = None, base: str | None = None,
-                refs: dict[str, str] | None = None, history_step: int | None = None
-                ) -> tuple[Version, bool]:
+    def publish(
+        self,
+        name: str,
+        node: Node,
+        *,
+        type: str = "dataset",
+        description: str = "",
+        metadata: dict | None = None,
+        message: str = "",
+        aliases=(),
+        run_id: str | None = None,
+        base: str | None = None,
+        refs: dict[str, str] | None = None,
+        history_step: int | None = None,
+    ) -> tuple[Version, bool]:
         """Make the version visible; (version, False) if the newest version has this content.
 
         ``base`` is the label of the version this one was derived from (staged or drafted
@@ -385,24 +425,57 @@ class Commit:
         self.base, self.refs, self.history_step = base, refs, history_step  # for the record
         aliases = check_publication(name, type, aliases, metadata, run_id)
         root, root_attrs, size, files = self.build(node)
-        times = {"attrs": root_attrs.hex(),
-                 "mtime_ns": node.mtime_ns if node.mtime_ns is not None
-                 else int(self.started * 1e9)}
+        times = {
+            "attrs": root_attrs.hex(),
+            "mtime_ns": node.mtime_ns if node.mtime_ns is not None else int(self.started * 1e9),
+        }
         self._drain()
         if self.new_chunks:
             self.store.chunks.sync()
         self._txn.abort()  # the write transaction below sees everything newer
         with self.store.meta.write() as txn:
-            return self._publish_in(txn, name, root, size, files, type, description,
-                                    metadata or {}, message, aliases, run_id, times)
+            return self._publish_in(
+                txn,
+                name,
+                root,
+                size,
+                files,
+                type,
+                description,
+                metadata or {},
+                message,
+                aliases,
+                run_id,
+                times,
+            )
 
-    def _publish_in(self, txn, name, root, size, files, type, description, metadata, message,
-                    aliases, run_id, times) -> tuple[Version, bool]:
+    def _publish_in(
+        self,
+        txn,
+        name,
+        root,
+        size,
+        files,
+        type,
+        description,
+        metadata,
+        message,
+        aliases,
+        run_id,
+        times,
+    ) -> tuple[Version, bool]:
         db = self.store.meta.db
         raw = txn.get(name.encode(), db=db["artifacts"])
-        art = self.store.artifact(name, txn) if raw else {
-            "type": type, "description": description, "created": time.time(),
-            "next_version": 0}
+        art = (
+            self.store.artifact(name, txn)
+            if raw
+            else {
+                "type": type,
+                "description": description,
+                "created": time.time(),
+                "next_version": 0,
+            }
+        )
         if art["type"] != type:
             raise Conflict(f"artifact {name!r} has type {art['type']!r}, not {type!r}")
         self._write_objects(txn)
@@ -412,12 +485,21 @@ class Commit:
             number, created = versions[-1].number, False
         else:
             number, created = art["next_version"], True
-            record = {"root": root.hex(), "size": size, "files": files, "created": time.time(),
-                      "base": self.base, **({"refs": self.refs} if self.refs else {}),
-                      **({} if self.history_step is None
-                         else {"history_step": self.history_step}),
-                      "type": type, "description": description, "metadata": metadata,
-                      "message": message, "run": run_id, **times}
+            record = {
+                "root": root.hex(),
+                "size": size,
+                "files": files,
+                "created": time.time(),
+                "base": self.base,
+                **({"refs": self.refs} if self.refs else {}),
+                **({} if self.history_step is None else {"history_step": self.history_step}),
+                "type": type,
+                "description": description,
+                "metadata": metadata,
+                "message": message,
+                "run": run_id,
+                **times,
+            }
             txn.put(meta.version_key(name, number), meta.dumps(record), db=db["versions"])
             art["next_version"] = number + 1
             if description:
@@ -446,12 +528,12 @@ class Commit:
 def _open_file(dir_fd: int, name: bytes, shown: bytes) -> int:
     """A file found regular by the walk, opened without blocking on (or following) what
     may have replaced it since."""
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                 dir_fd=dir_fd)
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise SpecialFile(f"{os.fsdecode(shown)} stopped being a regular file during the "
-                          "commit; commit again")
+        raise SpecialFile(
+            f"{os.fsdecode(shown)} stopped being a regular file during the commit; commit again"
+        )
     return fd
 
 
@@ -472,8 +554,9 @@ def open_dir(root: bytes, rel: bytes):
         os.close(fd)
 
 
-def check_publication(name: str, type: str, aliases=(), metadata: dict | None = None,
-                      run_id: str | None = None) -> list:
+def check_publication(
+    name: str, type: str, aliases=(), metadata: dict | None = None, run_id: str | None = None
+) -> list:
     """Refuse a bad name, type, alias, metadata or run id before any file is read;
     → user aliases."""
     check_name(name)

@@ -20,8 +20,9 @@ def diff(store: Store, old_root: bytes, new_root: bytes) -> list[Change]:
     return changes
 
 
-def _diff_trees(store: Store, old: bytes | None, new: bytes | None, prefix: bytes,
-                out: list[Change]) -> None:
+def _diff_trees(
+    store: Store, old: bytes | None, new: bytes | None, prefix: bytes, out: list[Change]
+) -> None:
     if old == new:
         return  # Merkle: equal digests, equal subtrees
     before = {e.name: e for e in store.tree(old)} if old else {}
@@ -29,21 +30,19 @@ def _diff_trees(store: Store, old: bytes | None, new: bytes | None, prefix: byte
     for name in sorted(before.keys() | after.keys()):
         a, b = before.get(name), after.get(name)
         path = prefix + name
-        a_dir = a is not None and a.kind == DIR
-        b_dir = b is not None and b.kind == DIR
-        if a_dir or b_dir:
-            _diff_trees(store, a.digest if a_dir else None, b.digest if b_dir else None,
-                        path + b"/", out)
-            a, b = (None if a_dir else a), (None if b_dir else b)
+        a_tree = a.digest if a is not None and a.kind == DIR else None
+        b_tree = b.digest if b is not None and b.kind == DIR else None
+        if a_tree is not None or b_tree is not None:
+            _diff_trees(store, a_tree, b_tree, path + b"/", out)
+            a, b = (None if a_tree is not None else a), (None if b_tree is not None else b)
         _diff_leaf(a, b, path, out)
 
 
 def _diff_leaf(a: Entry | None, b: Entry | None, path: bytes, out: list[Change]) -> None:
     shown = path.decode(errors="replace")
-    if a is None and b is None:
-        return
     if a is None:
-        out.append(Change("added", shown, None, b.size))
+        if b is not None:
+            out.append(Change("added", shown, None, b.size))
     elif b is None:
         out.append(Change("removed", shown, a.size, None))
     elif a != b:

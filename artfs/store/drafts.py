@@ -66,8 +66,7 @@ class DraftFiles:
                 continue
             chunks.add(entry.digest)
             raw = commit.filemaps.get(entry.digest)
-            items = (meta.unpack_filemap(raw) if raw is not None
-                     else self.store.file_chunks(entry))
+            items = meta.unpack_filemap(raw) if raw is not None else self.store.file_chunks(entry)
             chunks.update(digest for digest, _ in items)
         self._append(chunks)
         self.pinned |= chunks
@@ -122,8 +121,9 @@ def pinned_chunks(store: Store, *, dry_run: bool = False) -> set[bytes]:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:  # a live draft
                 with open(fd, "rb", closefd=False) as f:
-                    pinned.update(bytes.fromhex(line.decode()) for line in f.read().split()
-                                  if len(line) == 64)
+                    pinned.update(
+                        bytes.fromhex(line.decode()) for line in f.read().split() if len(line) == 64
+                    )
                 continue
             if not dry_run:
                 os.unlink(path)
@@ -134,6 +134,7 @@ def pinned_chunks(store: Store, *, dry_run: bool = False) -> set[bytes]:
 
 # --- parts of distributed artifacts ------------------------------------------------------
 
+
 def parts_dir(store: Store, key: str) -> str:
     return os.path.join(store.path, PARTS, key)
 
@@ -142,11 +143,12 @@ def keep_part(store: Store, folder: str, files: DraftFiles | None, document: dic
     """Keep one upsert durably: ``document`` (the part's entries, as the caller encodes
     them) with what its draft stored, so that any process can publish it.  Written while
     the draft's own pin still holds its chunks, and renamed into place whole."""
-    document = {**document, "pins": sorted(d.hex() for d in files.pinned) if files else [],
-                "new_chunks": {d.hex(): list(v) for d, v in (files.new_chunks if files
-                                                             else {}).items()},
-                "filemaps": {d.hex(): raw.hex() for d, raw in (files.filemaps if files
-                                                               else {}).items()}}
+    document = {
+        **document,
+        "pins": sorted(d.hex() for d in files.pinned) if files else [],
+        "new_chunks": {d.hex(): list(v) for d, v in (files.new_chunks if files else {}).items()},
+        "filemaps": {d.hex(): raw.hex() for d, raw in (files.filemaps if files else {}).items()},
+    }
     os.makedirs(folder, mode=0o700, exist_ok=True)
     name = f"p{time.time_ns():020d}-{os.getpid()}.json"  # sorts in the order of upserts
     temp = os.path.join(folder, f".{name}.tmp")
@@ -165,10 +167,12 @@ def read_parts(folder: str, store: Store) -> tuple[list[dict], DraftFiles]:
     for name in sorted(n for n in os.listdir(folder) if n.endswith(".json")):
         with open(os.path.join(folder, name)) as f:
             part = json.load(f)
-        files.new_chunks.update({bytes.fromhex(d): tuple(v)
-                                 for d, v in part.pop("new_chunks").items()})
-        files.filemaps.update({bytes.fromhex(d): bytes.fromhex(raw)
-                               for d, raw in part.pop("filemaps").items()})
+        files.new_chunks.update(
+            {bytes.fromhex(d): tuple(v) for d, v in part.pop("new_chunks").items()}
+        )
+        files.filemaps.update(
+            {bytes.fromhex(d): bytes.fromhex(raw) for d, raw in part.pop("filemaps").items()}
+        )
         parts.append(part)
     return parts, files
 

@@ -41,8 +41,9 @@ def _nothing_held() -> tuple[set[bytes], set[bytes]]:
     return set(), set()
 
 
-def live_objects(store: Store, held: Held = _nothing_held, without: frozenset[str] = frozenset()
-                 ) -> tuple[set[bytes], set[bytes], set[bytes]]:
+def live_objects(
+    store: Store, held: Held = _nothing_held, without: frozenset[str] = frozenset()
+) -> tuple[set[bytes], set[bytes], set[bytes]]:
     """(tree digests, file digests, attribute digests) reachable from any version,
     staging base or what ``held`` returns (its trees may name attribute objects too).
 
@@ -73,7 +74,7 @@ def live_objects(store: Store, held: Held = _nothing_held, without: frozenset[st
     return trees, files, live_attrs
 
 
-def _refused(error: Exception) -> StoreError:
+def _refused(error: Exception | str) -> StoreError:
     return StoreError(f"nothing was freed: {error}")
 
 
@@ -116,8 +117,9 @@ def _live_attrs(store: Store, txn, roots: list[bytes]) -> set[bytes]:
         if raw is None:  # a held digest may be a tree's; a missing object frees nothing
             continue
         if attrs.digest_of(raw) != digest:
-            raise _refused(f"attribute object {digest.hex()} does not match its digest; "
-                           f"{meta.DAMAGED}")
+            raise _refused(
+                f"attribute object {digest.hex()} does not match its digest; {meta.DAMAGED}"
+            )
         live.add(digest)
         try:
             stack += [d.attrs for d in attrs.decode(raw).dirs if d.attrs]
@@ -140,13 +142,15 @@ def _live_chunks(store: Store, txn, files: set[bytes], held_files: set[bytes]) -
             raise _refused(e) from None
         if items is None:
             if digest not in held_files and txn.get(digest, db=db["chunks"]) is None:
-                raise _refused(f"file {digest.hex()} has neither a chunk list nor a chunk; "
-                               f"{meta.DAMAGED}")
+                raise _refused(
+                    f"file {digest.hex()} has neither a chunk list nor a chunk; {meta.DAMAGED}"
+                )
             continue
         for chunk, _ in items:
             if txn.get(chunk, db=db["chunks"]) is None and digest not in held_files:
-                raise _refused(f"chunk {chunk.hex()} of file {digest.hex()} is not indexed; "
-                               f"{meta.DAMAGED}")
+                raise _refused(
+                    f"chunk {chunk.hex()} of file {digest.hex()} is not indexed; {meta.DAMAGED}"
+                )
             live.add(chunk)
     return live
 
@@ -154,10 +158,12 @@ def _live_chunks(store: Store, txn, files: set[bytes], held_files: set[bytes]) -
 def _noting(held: Held, into: set[bytes]) -> Held:
     """``held``, also noting the file digests it returns: what a mount holds may be of a
     version removed since, and need not pass the checks a version's files do."""
+
     def ask() -> tuple[set[bytes], set[bytes]]:
         trees, files = held()
         into.update(files)
         return trees, files
+
     return ask
 
 
@@ -168,31 +174,44 @@ def _stored_size(key: bytes, value: bytes) -> int:
         raise _refused(e) from None
 
 
-def collect(store: Store, *, dry_run: bool = False, held: Held = _nothing_held,
-            force: bool = False) -> GcReport:
+def collect(
+    store: Store, *, dry_run: bool = False, held: Held = _nothing_held, force: bool = False
+) -> GcReport:
     """Remove the versions retention says have expired (``force``: also those holding
     user aliases), then free what no version references."""
     report = GcReport()
     with store.gc_lock(exclusive=True):
         doomed = (retention.expired if dry_run else retention.remove_expired)(store, force=force)
-        report.expired = [{"version": d.label, "reason": d.reason, "aliases": list(d.aliases)}
-                          for d in doomed]
+        report.expired = [
+            {"version": d.label, "reason": d.reason, "aliases": list(d.aliases)} for d in doomed
+        ]
         held_files: set[bytes] = set()
         gone = frozenset(d.label for d in doomed) if dry_run else frozenset()
-        live_trees, live_files, live_attrs = live_objects(store, _noting(held, held_files),
-                                                          gone)
+        live_trees, live_files, live_attrs = live_objects(store, _noting(held, held_files), gone)
         pinned = drafts.pinned_chunks(store, dry_run=dry_run)  # of drafts not yet logged
         db = store.meta.db
         with store.meta.read() as txn:
             live_chunks = _live_chunks(store, txn, live_files, held_files) | pinned
-            dead_chunks = {bytes(k): _stored_size(k, v) for k, v in txn.cursor(db["chunks"])
-                           if bytes(k) not in live_chunks}
-            dead_maps = [bytes(k) for k in txn.cursor(db["filemaps"]).iternext(values=False)
-                         if bytes(k) not in live_files and bytes(k) not in pinned]
-            dead_trees = [bytes(k) for k in txn.cursor(db["trees"]).iternext(values=False)
-                          if bytes(k) not in live_trees]
-            dead_attrs = [bytes(k) for k in txn.cursor(db["attrs"]).iternext(values=False)
-                          if bytes(k) not in live_attrs]
+            dead_chunks = {
+                bytes(k): _stored_size(k, v)
+                for k, v in txn.cursor(db["chunks"])
+                if bytes(k) not in live_chunks
+            }
+            dead_maps = [
+                bytes(k)
+                for k in txn.cursor(db["filemaps"]).iternext(values=False)
+                if bytes(k) not in live_files and bytes(k) not in pinned
+            ]
+            dead_trees = [
+                bytes(k)
+                for k in txn.cursor(db["trees"]).iternext(values=False)
+                if bytes(k) not in live_trees
+            ]
+            dead_attrs = [
+                bytes(k)
+                for k in txn.cursor(db["attrs"]).iternext(values=False)
+                if bytes(k) not in live_attrs
+            ]
         report.chunks, report.bytes = len(dead_chunks), sum(dead_chunks.values())
         report.trees = len(dead_trees)
         indexed = live_chunks | set(dead_chunks)

@@ -89,8 +89,11 @@ def skipping_holes(f: BinaryIO) -> BinaryIO:
     return io.BufferedReader(_HoleSkippingReader(f.fileno()), buffer_size=1024 * 1024)
 
 
-def write_sparse(out: BinaryIO, blocks: Iterable[bytes | memoryview],
-                 progress: Callable[[int], None] = lambda n: None) -> None:
+def write_sparse(
+    out: BinaryIO,
+    blocks: Iterable[bytes | memoryview],
+    progress: Callable[[int], None] = lambda n: None,
+) -> None:
     """Write ``blocks`` from the current position, seeking over those that are all zeros,
     and end the file there (a trailing hole gives it no size by itself)."""
     for block in blocks:

@@ -18,8 +18,15 @@ from artfs.store.names import LATEST, MAX_NAME, check_alias, check_name
 from artfs.store.store import Store, Version
 
 _COLLECTION_RE = re.compile(r"[A-Za-z0-9_.\- ]+")  # W&B's registered models have spaces
-FIELDS = {"type": (str,), "description": (str,), "tags": (list,), "created": (int, float),
-          "next_version": (int,), "links": (list,), "aliases": (dict,)}
+FIELDS = {
+    "type": (str,),
+    "description": (str,),
+    "tags": (list,),
+    "created": (int, float),
+    "next_version": (int,),
+    "links": (list,),
+    "aliases": (dict,),
+}
 
 
 def check_key(key: str) -> str:
@@ -28,8 +35,12 @@ def check_key(key: str) -> str:
     if not sep:
         raise UsageError(f"collection {key!r} needs a project or registry: PROJECT/NAME")
     check_name(project, "project or registry")
-    if (name in (".", "..") or not _COLLECTION_RE.fullmatch(name) or name.strip() != name
-            or len(name) > MAX_NAME):
+    if (
+        name in (".", "..")
+        or not _COLLECTION_RE.fullmatch(name)
+        or name.strip() != name
+        or len(name) > MAX_NAME
+    ):
         check_name(name, "collection name")  # raises, saying what is wrong with it
     return key
 
@@ -49,8 +60,10 @@ def get(store: Store, key: str) -> dict:
     with store.meta.read() as txn:
         record = _get(store, txn, key)
     if record is None:
-        raise NotFound(f"no collection {key!r}; link a version to it first "
-                       "(run.link_artifact or artifact.link)")
+        raise NotFound(
+            f"no collection {key!r}; link a version to it first "
+            "(run.link_artifact or artifact.link)"
+        )
     return record
 
 
@@ -61,31 +74,51 @@ def exists(store: Store, key: str) -> bool:
 
 def keys(store: Store) -> list[str]:
     with store.meta.read() as txn:
-        return [bytes(k).decode() for k in
-                txn.cursor(store.meta.db["collections"]).iternext(values=False)]
+        return [
+            bytes(k).decode()
+            for k in txn.cursor(store.meta.db["collections"]).iternext(values=False)
+        ]
 
 
-def link(store: Store, key: str, version: Version, aliases=(), run_id: str | None = None
-         ) -> int:
+def link(store: Store, key: str, version: Version, aliases=(), run_id: str | None = None) -> int:
     """Link ``version`` into collection ``key`` (made on first use, of the version's type),
     point ``aliases`` at the link, and return the link's number."""
     aliases = [check_alias(a) for a in aliases if a != LATEST]
     with store.meta.write() as txn:
         record = _get(store, txn, key) or {
-            "type": version.type, "description": "", "tags": [], "created": time.time(),
-            "next_version": 0, "links": [], "aliases": {}}
+            "type": version.type,
+            "description": "",
+            "tags": [],
+            "created": time.time(),
+            "next_version": 0,
+            "links": [],
+            "aliases": {},
+        }
         if record["type"] != version.type:
-            raise UsageError(f"collection {key!r} holds {record['type']!r} artifacts; "
-                             f"{version.label} is a {version.type!r}")
-        number = next((lk["version"] for lk in record["links"]
-                       if (lk["artifact"], lk["number"]) == (version.name, version.number)),
-                      None)
+            raise UsageError(
+                f"collection {key!r} holds {record['type']!r} artifacts; "
+                f"{version.label} is a {version.type!r}"
+            )
+        number = next(
+            (
+                lk["version"]
+                for lk in record["links"]
+                if (lk["artifact"], lk["number"]) == (version.name, version.number)
+            ),
+            None,
+        )
         if number is None:
             number = record["next_version"]
             record["next_version"] += 1
-            record["links"].append({"version": number, "artifact": version.name,
-                                    "number": version.number, "created": time.time(),
-                                    "run": run_id})
+            record["links"].append(
+                {
+                    "version": number,
+                    "artifact": version.name,
+                    "number": version.number,
+                    "created": time.time(),
+                    "run": run_id,
+                }
+            )
         for alias in aliases:
             record["aliases"][alias] = number
         _put(store, txn, key, record)
@@ -122,8 +155,9 @@ def set_aliases(store: Store, key: str, number: int, aliases) -> None:
     wanted = {check_alias(a) for a in aliases if a != LATEST}
     with store.meta.write() as txn:
         record = _existing(store, txn, key)
-        record["aliases"] = {a: n for a, n in record["aliases"].items() if n != number
-                             and a not in wanted}
+        record["aliases"] = {
+            a: n for a, n in record["aliases"].items() if n != number and a not in wanted
+        }
         record["aliases"].update(dict.fromkeys(wanted, number))
         _put(store, txn, key, record)
 
@@ -140,8 +174,9 @@ def unlink(store: Store, key: str, number: int) -> None:
         _put(store, txn, key, record)
 
 
-def update(store: Store, key: str, *, description: str, tags: list[str],
-           new_key: str | None = None) -> None:
+def update(
+    store: Store, key: str, *, description: str, tags: list[str], new_key: str | None = None
+) -> None:
     """Save a collection's description and tags, and rename it to ``new_key``."""
     tags = [check_name(t, "tag") for t in tags]
     with store.meta.write() as txn:
@@ -169,8 +204,11 @@ def links_to(store: Store, name: str, number: int) -> list[tuple[str, int]]:
         for raw_key, raw in txn.cursor(store.meta.db["collections"]):
             key = bytes(raw_key).decode()
             record = meta.load_object(raw, f"the record of collection {key!r}", FIELDS)
-            found += [(key, lk["version"]) for lk in record["links"]
-                      if (lk["artifact"], lk["number"]) == (name, number)]
+            found += [
+                (key, lk["version"])
+                for lk in record["links"]
+                if (lk["artifact"], lk["number"]) == (name, number)
+            ]
     return found
 
 

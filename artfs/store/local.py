@@ -261,7 +261,7 @@ class LocalRefs:
         self.path = path
         self._meta = meta
 
-    def _place(self, key: str) -> tuple[object, bytes]:
+    def _place(self, key: str) -> "tuple[lmdb._Database, bytes]":
         """(LMDB database handle, LMDB key) of a reference."""
         db, raw = keys.ref_place(key)
         return self._meta.db[db], raw

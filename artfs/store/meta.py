@@ -39,8 +39,24 @@ from artfs.store.names import check_name
 # 2: the bytes read per file of an input edge moved to input_files; running runs indexed
 # 3: file times (attribute objects, "attrs" and "mtime_ns" in version records)
 FORMAT_VERSION = 4
-DBS = ("info", "chunks", "filemaps", "trees", "attrs", "artifacts", "versions", "aliases", "runs",
-       "running", "inputs", "input_files", "outputs", "consumers", "statcache", "collections")
+DBS = (
+    "info",
+    "chunks",
+    "filemaps",
+    "trees",
+    "attrs",
+    "artifacts",
+    "versions",
+    "aliases",
+    "runs",
+    "running",
+    "inputs",
+    "input_files",
+    "outputs",
+    "consumers",
+    "statcache",
+    "collections",
+)
 MAP_SIZE = 1 << 40  # address space only; the file grows with the data
 
 CHUNK = struct.Struct("<QQ")
@@ -59,16 +75,16 @@ MAX_DEPTH = 64  # levels of objects and arrays; the metadata object itself is le
 MAX_KEYS = 10_000  # keys of all its objects together
 MAX_BYTES = 1 << 20  # of its JSON encoding
 
-DAMAGED = "run 'artfs verify' to list all damage; restore STORE/meta from a backup (the " \
-          "chunk files are not affected)"
+DAMAGED = (
+    "run 'artfs verify' to list all damage; restore STORE/meta from a backup (the "
+    "chunk files are not affected)"
+)
 
 
 def corrupt(problem: str) -> CorruptData:
     """The error for a stored record that cannot be read: ``problem`` names it (kept as
     ``.problem``, for a caller that gives other advice), then what to do."""
-    error = CorruptData(f"{problem}; {DAMAGED}")
-    error.problem = problem
-    return error
+    return CorruptData(f"{problem}; {DAMAGED}", problem)
 
 
 def dumps(obj) -> bytes:
@@ -78,8 +94,10 @@ def dumps(obj) -> bytes:
     except ValueError:
         raise UsageError("metadata and config must not contain NaN or Infinity") from None
     except RecursionError:  # a cycle, or nesting deeper than any check let through
-        raise UsageError(f"metadata and config must be nested at most {MAX_DEPTH} levels "
-                         "deep (and hold no cycles)") from None
+        raise UsageError(
+            f"metadata and config must be nested at most {MAX_DEPTH} levels "
+            "deep (and hold no cycles)"
+        ) from None
     except TypeError as e:
         raise UsageError(f"metadata and config must hold only JSON values ({e})") from None
 
@@ -92,8 +110,10 @@ def check_document(value, what: str = "metadata") -> None:
     _check_shape(value, what)
     size = len(dumps(value))
     if size > MAX_BYTES:
-        raise UsageError(f"{what} is {size:,} bytes as JSON, over the limit of "
-                         f"{MAX_BYTES:,}; put the bulk in a file of the artifact")
+        raise UsageError(
+            f"{what} is {size:,} bytes as JSON, over the limit of "
+            f"{MAX_BYTES:,}; put the bulk in a file of the artifact"
+        )
 
 
 def _check_shape(value, what: str) -> None:
@@ -105,12 +125,15 @@ def _check_shape(value, what: str) -> None:
         item, level = stack.pop()
         children = item.values() if isinstance(item, dict) else item
         if level > MAX_DEPTH:
-            raise UsageError(f"{what} is nested more than {MAX_DEPTH} levels deep; "
-                             "flatten it, or put it in a file of the artifact")
+            raise UsageError(
+                f"{what} is nested more than {MAX_DEPTH} levels deep; "
+                "flatten it, or put it in a file of the artifact"
+            )
         keys += len(item) if isinstance(item, dict) else 0
         if keys > MAX_KEYS:
-            raise UsageError(f"{what} has more than {MAX_KEYS:,} keys; put the bulk in a "
-                             "file of the artifact")
+            raise UsageError(
+                f"{what} has more than {MAX_KEYS:,} keys; put the bulk in a file of the artifact"
+            )
         stack += [(c, level + 1) for c in children if isinstance(c, (dict, list, tuple))]
 
 
@@ -155,20 +178,46 @@ def _type_names(types: tuple) -> str:
     return " or ".join(t.__name__ for t in types if t is not _Absent)
 
 
-VERSION_FIELDS = {"root": (str,), "size": (int,), "files": (int,), "created": _NUMBER,
-                  "type": (str,), "description": (str,), "metadata": (dict,),
-                  "message": (str,), "run": _OPTIONAL_STR, "base": (*_OPTIONAL_STR, _Absent),
-                  "attrs": (str, _Absent), "mtime_ns": (int, _Absent),
-                  # editable after publication (Store.edit_version): absent until edited
-                  "ttl": (int, type(None), _Absent), "updated": (*_NUMBER, _Absent),
-                  "edits": (list, _Absent), "tags": (list, _Absent)}
-ARTIFACT_FIELDS = {"type": (str,), "next_version": (int,), "description": (str,),
-                   "created": _NUMBER, "retention": (dict, _Absent)}
+VERSION_FIELDS = {
+    "root": (str,),
+    "size": (int,),
+    "files": (int,),
+    "created": _NUMBER,
+    "type": (str,),
+    "description": (str,),
+    "metadata": (dict,),
+    "message": (str,),
+    "run": _OPTIONAL_STR,
+    "base": (*_OPTIONAL_STR, _Absent),
+    "attrs": (str, _Absent),
+    "mtime_ns": (int, _Absent),
+    # editable after publication (Store.edit_version): absent until edited
+    "ttl": (int, type(None), _Absent),
+    "updated": (*_NUMBER, _Absent),
+    "edits": (list, _Absent),
+    "tags": (list, _Absent),
+}
+ARTIFACT_FIELDS = {
+    "type": (str,),
+    "next_version": (int,),
+    "description": (str,),
+    "created": _NUMBER,
+    "retention": (dict, _Absent),
+}
 MAX_EDITS = 1000  # entries of a version's edit history kept (the newest): every ls reads it
-RUN_FIELDS = {"id": (str,), "name": (str,), "job_type": (str,), "config": (dict,),
-              "status": (str,), "start": _NUMBER, "end": (*_NUMBER, type(None)),
-              "exit_code": (int, type(None)), "command": (list,), "host": (str,),
-              "user": (str,)}
+RUN_FIELDS = {
+    "id": (str,),
+    "name": (str,),
+    "job_type": (str,),
+    "config": (dict,),
+    "status": (str,),
+    "start": _NUMBER,
+    "end": (*_NUMBER, type(None)),
+    "exit_code": (int, type(None)),
+    "command": (list,),
+    "host": (str,),
+    "user": (str,),
+}
 _HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -186,9 +235,12 @@ def version_record(raw: bytes, label: str) -> dict:
     if record["size"] < 0 or record["files"] < 0:
         raise corrupt(f"{what} is damaged (a negative size or count)")
     for edit in record.get("edits", []):  # shown by show, ls --json and the mount
-        if not (isinstance(edit, dict) and isinstance(edit.get("at"), _NUMBER)
-                and isinstance(edit.get("fields"), list)
-                and isinstance(edit.get("run"), _OPTIONAL_STR)):
+        if not (
+            isinstance(edit, dict)
+            and isinstance(edit.get("at"), _NUMBER)
+            and isinstance(edit.get("fields"), list)
+            and isinstance(edit.get("run"), _OPTIONAL_STR)
+        ):
             raise corrupt(f"{what} is damaged (an entry of its 'edits' is not an edit)")
     if not all(isinstance(tag, str) for tag in record.get("tags", [])):
         raise corrupt(f"{what} is damaged (its 'tags' are not strings)")
@@ -215,16 +267,19 @@ def decode_name(raw: bytes, what: str, check=check_name) -> str:
     try:
         return check(bytes(raw).decode("ascii"))
     except (UnicodeDecodeError, InvalidName):
-        raise corrupt(f"{what} holds {bytes(raw)[:40]!r}, not a valid name: the "
-                      "metadata is damaged") from None
+        raise corrupt(
+            f"{what} holds {bytes(raw)[:40]!r}, not a valid name: the metadata is damaged"
+        ) from None
 
 
 def decode_run_id(raw: bytes, what: str = "a lineage key") -> str:
     try:
         return bytes(raw).decode("ascii")
     except UnicodeDecodeError:
-        raise corrupt(f"{what} holds a run id that is not ASCII ({bytes(raw)[:40]!r}): "
-                      "the metadata is damaged") from None
+        raise corrupt(
+            f"{what} holds a run id that is not ASCII ({bytes(raw)[:40]!r}): "
+            "the metadata is damaged"
+        ) from None
 
 
 def _exact(raw: bytes, size: int, what: str) -> bytes:
@@ -278,7 +333,7 @@ def unpack_file_read(raw: bytes) -> tuple[str, int, bool]:
     raw = bytes(raw)
     try:
         count = _U64.unpack_from(raw)[0]
-        return raw[_U64.size:].decode(), count & ~SHARED, bool(count & SHARED)
+        return raw[_U64.size :].decode(), count & ~SHARED, bool(count & SHARED)
     except (UnicodeDecodeError, struct.error):
         raise corrupt("a record of the bytes a run read is damaged") from None
 
@@ -312,12 +367,11 @@ def unpack_filemap(raw: bytes, digest: bytes = b"") -> list[tuple[bytes, int]]:
     has none)."""
     raw = bytes(raw)
     if len(raw) % MAP_ITEM.size or len(raw) < 2 * MAP_ITEM.size:
-        raise corrupt(f"the chunk list of file {digest.hex() or '?'} is damaged "
-                      f"({len(raw)} bytes)")
+        raise corrupt(f"the chunk list of file {digest.hex() or '?'} is damaged ({len(raw)} bytes)")
     return list(MAP_ITEM.iter_unpack(raw))
 
 
-def scan(txn: lmdb.Transaction, db, what: str) -> Iterator[tuple[bytes, bytes]]:
+def scan(txn: "lmdb.Transaction[bytes]", db, what: str) -> Iterator[tuple[bytes, bytes]]:
     """Every entry of a database, then CorruptData if there were fewer or more than the
     count LMDB keeps apart from its pages: a damaged page can hide entries from a cursor
     without any error, and what gc does not see it frees."""
@@ -326,11 +380,12 @@ def scan(txn: lmdb.Transaction, db, what: str) -> Iterator[tuple[bytes, bytes]]:
         seen += 1
         yield item
     if seen != count:
-        raise corrupt(f"the {what} index holds {count} entries, but {seen} can be read: "
-                      "its pages are damaged")
+        raise corrupt(
+            f"the {what} index holds {count} entries, but {seen} can be read: its pages are damaged"
+        )
 
 
-def prefix_scan(txn: lmdb.Transaction, db, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+def prefix_scan(txn: "lmdb.Transaction[bytes]", db, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
     cur = txn.cursor(db)
     if not cur.set_range(prefix):
         return
@@ -341,8 +396,13 @@ def prefix_scan(txn: lmdb.Transaction, db, prefix: bytes) -> Iterator[tuple[byte
 
 
 # What LMDB raises for a data file that is not (or no longer) a consistent environment.
-CORRUPTION = (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.InvalidError,
-              lmdb.IncompatibleError, lmdb.PanicError)
+CORRUPTION = (
+    lmdb.CorruptedError,
+    lmdb.PageNotFoundError,
+    lmdb.InvalidError,
+    lmdb.IncompatibleError,
+    lmdb.PanicError,
+)
 
 
 def is_disk_full(e: BaseException) -> bool:
@@ -354,8 +414,10 @@ def is_disk_full(e: BaseException) -> bool:
 
 
 def damaged(meta_dir: str, why: str) -> StoreError:
-    return StoreError(f"the store's metadata {meta_dir} is damaged ({why}); restore it from "
-                      "a backup (the chunk files are not affected)")
+    return StoreError(
+        f"the store's metadata {meta_dir} is damaged ({why}); restore it from "
+        "a backup (the chunk files are not affected)"
+    )
 
 
 class Meta:
@@ -364,8 +426,16 @@ class Meta:
     def __init__(self, path: str, *, create: bool):
         self.path = path
         try:
-            self.env = lmdb.open(path, map_size=MAP_SIZE, max_dbs=len(DBS), max_readers=1024,
-                                 create=create, subdir=True, lock=True, mode=0o600)
+            self.env = lmdb.open(
+                path,
+                map_size=MAP_SIZE,
+                max_dbs=len(DBS),
+                max_readers=1024,
+                create=create,
+                subdir=True,
+                lock=True,
+                mode=0o600,
+            )
             self._data = os.open(os.path.join(path, "data.mdb"), os.O_RDONLY | os.O_CLOEXEC)
             self._psize = self.env.stat()["psize"]
             self._size = -1  # of data.mdb when its pages were last checked
@@ -395,8 +465,10 @@ class Meta:
             # pages are on disk before its meta page names them, so measure again.
             size = os.fstat(self._data).st_size
         if size < need:
-            raise damaged(self.path, f"data.mdb is {size:,} bytes, but its pages need "
-                                     f"{need:,}: it was cut short")
+            raise damaged(
+                self.path,
+                f"data.mdb is {size:,} bytes, but its pages need {need:,}: it was cut short",
+            )
         self._size = size
 
     def _check_meta_pages(self) -> None:
@@ -407,32 +479,43 @@ class Meta:
         (page ``id % 2``), and that page must not use fewer pages than the other."""
         if struct.calcsize("P") != 8:  # the layout below is that of 64-bit builds
             return
-        metas = [_META.unpack_from(os.pread(self._data, _META.size, i * self._psize + 16))
-                 for i in (0, 1)]
+        metas = [
+            _META.unpack_from(os.pread(self._data, _META.size, i * self._psize + 16))
+            for i in (0, 1)
+        ]
         (last0, txn0), (last1, txn1) = metas
         if txn0 == txn1 == 0:  # a new environment
             return
         newer = 0 if txn0 > txn1 else 1
-        if (abs(txn0 - txn1) != 1 or max(txn0, txn1) % 2 != newer
-                or metas[newer][0] < metas[1 - newer][0]):
-            raise damaged(self.path, f"its meta pages disagree (transactions {txn0} and "
-                                     f"{txn1}, last pages {last0} and {last1}): LMDB would "
-                                     "open an older state")
+        if (
+            abs(txn0 - txn1) != 1
+            or max(txn0, txn1) % 2 != newer
+            or metas[newer][0] < metas[1 - newer][0]
+        ):
+            raise damaged(
+                self.path,
+                f"its meta pages disagree (transactions {txn0} and "
+                f"{txn1}, last pages {last0} and {last1}): LMDB would "
+                "open an older state",
+            )
 
     def _check_names(self) -> None:
         """The main database holds only the names of ours: any other key is damage, and
         opening by name would quietly create an empty database in place of the lost one."""
         with self.env.begin() as txn:
-            unknown = [bytes(k) for k in txn.cursor().iternext(values=False)
-                       if bytes(k).decode("latin-1") not in DBS]
+            unknown = [
+                bytes(k)
+                for k in txn.cursor().iternext(values=False)
+                if bytes(k).decode("latin-1") not in DBS
+            ]
         if unknown:
             raise damaged(self.path, f"unknown database {unknown[0][:40]!r}")
 
-    def read(self) -> lmdb.Transaction:
+    def read(self) -> "lmdb.Transaction[bytes]":
         self._check_pages()
         return self.env.begin(buffers=False)
 
-    def write(self) -> lmdb.Transaction:
+    def write(self) -> "lmdb.Transaction[bytes]":
         self._check_pages()
         return self.env.begin(write=True)
 

@@ -22,7 +22,8 @@ def check_name(name: str, what: str = "artifact name") -> str:
         raise InvalidName(f"{what} is empty; use letters, digits, '-', '_' or '.'")
     if len(name) > MAX_NAME:
         raise InvalidName(
-            f"{what} {name[:20]!r}… is {len(name)} characters; the limit is {MAX_NAME}")
+            f"{what} {name[:20]!r}… is {len(name)} characters; the limit is {MAX_NAME}"
+        )
     if name in (".", ".."):
         raise InvalidName(f"{what} {name!r} is reserved; choose another")
     if not _NAME_RE.fullmatch(name):
@@ -77,7 +78,8 @@ def parse_ref(text: str, *, need_selector: bool = False) -> Ref:
     if not sep:
         if need_selector:
             raise InvalidName(
-                f"{text!r} needs a version: write {text}:v0, {text}:latest or an alias")
+                f"{text!r} needs a version: write {text}:v0, {text}:latest or an alias"
+            )
         return Ref(name, None)
     if ":" in selector:
         raise InvalidName(f"{text!r} has more than one ':'; write name:version")

@@ -58,13 +58,15 @@ def _probe_file(uri: str, checksum: bool, max_objects: int | None) -> list[Found
         return [_local(path, "", uri, checksum)]
     if not os.path.isdir(path):
         raise MissingPath(f"{uri}: {path} is neither a file nor a directory")
-    found = []
+    found: list[Found] = []
     for folder, dirs, files in os.walk(path, followlinks=True):  # W&B follows links
         dirs.sort()
         for name in sorted(files):
             if max_objects is not None and len(found) >= max_objects:
-                raise UsageError(f"{uri} holds more than max_objects={max_objects} files; "
-                                 "pass a larger max_objects to add_reference")
+                raise UsageError(
+                    f"{uri} holds more than max_objects={max_objects} files; "
+                    "pass a larger max_objects to add_reference"
+                )
             full = os.path.join(folder, name)
             rel = os.path.relpath(full, path).replace(os.sep, "/")
             found.append(_local(full, rel, "file://" + quote(full), checksum))
@@ -91,17 +93,21 @@ def blocks(uri: str, size: int, digest: bytes) -> Iterator[bytes]:
     recorded without a checksum)."""
     scheme = urlparse(uri).scheme
     if scheme not in FETCHED:
-        raise CommError(f"cannot fetch {uri}: artfs has no {scheme}:// client or credentials; "
-                        "copy the object into the artifact, or reference it by file:// or "
-                        "https://")
+        raise CommError(
+            f"cannot fetch {uri}: artfs has no {scheme}:// client or credentials; "
+            "copy the object into the artifact, or reference it by file:// or "
+            "https://"
+        )
     h, got = blake3.blake3(), 0
     for block in _file_blocks(uri) if scheme == "file" else _http_blocks(uri):
         h.update(block)
         got += len(block)
         yield block
     if digest != UNCHECKED and (got != size or h.digest() != digest):
-        raise ReferenceChanged(f"referenced file {uri} changed since it was recorded "
-                               f"(size {size} → {got}); log a new version of it")
+        raise ReferenceChanged(
+            f"referenced file {uri} changed since it was recorded "
+            f"(size {size} → {got}); log a new version of it"
+        )
 
 
 def _file_blocks(uri: str) -> Iterator[bytes]:

@@ -32,9 +32,16 @@ def file_digest(path: str | bytes | int) -> bytes:
     return h.digest()
 
 
-def export(store: Store, version: Version, dest: str,
-           progress: Callable[[int], None] = lambda n: None, only: bytes | None = None, *,
-           prefix: bytes | None = None, missing_references_ok: bool = False) -> None:
+def export(
+    store: Store,
+    version: Version,
+    dest: str,
+    progress: Callable[[int], None] = lambda n: None,
+    only: bytes | None = None,
+    *,
+    prefix: bytes | None = None,
+    missing_references_ok: bool = False,
+) -> None:
     """Write ``version``'s tree (or only the path ``only``, or only the files whose paths
     start with the string ``prefix``) into ``dest``.  A reference that cannot be fetched
     stops the export, unless ``missing_references_ok`` (it is then left out).
@@ -48,8 +55,10 @@ def export(store: Store, version: Version, dest: str,
         try:
             store.resolve(version.label)
         except NotFound:
-            raise NotFound(f"{version.label} was removed before it could be read; "
-                           f"'artfs ls {version.name}' lists the versions left") from None
+            raise NotFound(
+                f"{version.label} was removed before it could be read; "
+                f"'artfs ls {version.name}' lists the versions left"
+            ) from None
         os.makedirs(dest, exist_ok=True)
         fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -57,8 +66,9 @@ def export(store: Store, version: Version, dest: str,
             exporter.missing_references_ok = missing_references_ok
             exporter.run(fd, only, prefix)
         except CorruptData as e:
-            raise CorruptData(f"{version.label} is damaged in the store ({e}); "
-                              "run 'artfs verify'") from None
+            raise CorruptData(
+                f"{version.label} is damaged in the store ({e}); run 'artfs verify'"
+            ) from None
         finally:
             os.close(fd)
 
@@ -88,8 +98,9 @@ class _Export:
             for part in parents:
                 fd = _open_dir(fd, part, self.dest, create=True)
                 opened.append(fd)
-            self._entry(fd, os.path.dirname(only), entry,
-                        self.store.mtime_of(self.version, only), None)
+            self._entry(
+                fd, os.path.dirname(only), entry, self.store.mtime_of(self.version, only), None
+            )
         finally:
             for each in opened:
                 os.close(each)
@@ -121,13 +132,25 @@ class _Export:
                 self.progress(entry.size)
             elif entry.kind == REFERENCE and self.missing_references_ok:
                 try:
-                    _write_file(fd, name, _entry_blocks(self.store, entry), entry.mode,
-                                self.progress, self._shown(path))
+                    _write_file(
+                        fd,
+                        name,
+                        _entry_blocks(self.store, entry),
+                        entry.mode,
+                        self.progress,
+                        self._shown(path),
+                    )
                 except CommError:  # unreachable or gone: left out, as asked
                     return
             else:
-                _write_file(fd, name, _entry_blocks(self.store, entry), entry.mode,
-                            self.progress, self._shown(path))
+                _write_file(
+                    fd,
+                    name,
+                    _entry_blocks(self.store, entry),
+                    entry.mode,
+                    self.progress,
+                    self._shown(path),
+                )
             os.utime(name, ns=(mtime, mtime), dir_fd=fd, follow_symlinks=False)
         except CorruptData as e:
             raise CorruptData(f"{os.fsdecode(path)} is damaged ({e})") from None
@@ -146,8 +169,10 @@ def _open_dir(fd: int, name: bytes, dest: bytes, create: bool = False) -> int:
     except FileNotFoundError:
         raise
     except OSError:  # ELOOP for a link, ENOTDIR for a file
-        raise Conflict(f"{os.fsdecode(os.path.join(dest, name))} is in the way of a "
-                       "directory (a file or a link); move it") from None
+        raise Conflict(
+            f"{os.fsdecode(os.path.join(dest, name))} is in the way of a "
+            "directory (a file or a link); move it"
+        ) from None
 
 
 def _lstat(fd: int, name: bytes) -> os.stat_result | None:

@@ -35,8 +35,9 @@ def expires_at(version: Version, policy: dict) -> float | None:
     return None if ttl is None else version.created + ttl
 
 
-def expired(store: Store, *, now: float | None = None, force: bool = False, txn=None
-            ) -> list[Expired]:
+def expired(
+    store: Store, *, now: float | None = None, force: bool = False, txn=None
+) -> list[Expired]:
     """Every version past its ttl or beyond its artifact's ``keep_last``, oldest first.
     Without ``force``, those holding user aliases are left out; damaged records are
     left alone (what they say cannot be read)."""
@@ -52,16 +53,20 @@ def expired(store: Store, *, now: float | None = None, force: bool = False, txn=
         beyond = {v.number for v in versions[:-keep]} if keep else set()
         for version in versions:
             deadline = expires_at(version, policy)
-            reason = ("ttl" if deadline is not None and deadline <= now
-                      else "keep_last" if version.number in beyond else None)
+            reason = (
+                "ttl"
+                if deadline is not None and deadline <= now
+                else "keep_last"
+                if version.number in beyond
+                else None
+            )
             aliases = tuple(a for a in version.aliases if a != LATEST)
             if reason and (force or not aliases):
                 found.append(Expired(version.label, reason, aliases))
     return found
 
 
-def remove_expired(store: Store, *, force: bool = False, now: float | None = None
-                   ) -> list[Expired]:
+def remove_expired(store: Store, *, force: bool = False, now: float | None = None) -> list[Expired]:
     """Remove what ``expired`` finds, chosen and removed in one transaction, so a version
     given an alias meanwhile is not taken."""
     with store.meta.write() as txn:

@@ -26,11 +26,19 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def new_run_record(*, job_type: str | None = None, name: str | None = None,
-                   config: dict | None = None, project: str | None = None,
-                   command: list[str] | None = None, pid: int | None = None,
-                   cwd: str | None = None, implicit: bool = False, run_id: str | None = None,
-                   **labels) -> dict:
+def new_run_record(
+    *,
+    job_type: str | None = None,
+    name: str | None = None,
+    config: dict | None = None,
+    project: str | None = None,
+    command: list[str] | None = None,
+    pid: int | None = None,
+    cwd: str | None = None,
+    implicit: bool = False,
+    run_id: str | None = None,
+    **labels,
+) -> dict:
     """A run record that has just started (not yet stored); a config that readers could
     not parse back, or too big, is refused here.  ``labels`` are W&B's descriptive
     fields (entity, group, tags, notes, mode, dir, sweep), recorded as given."""
@@ -40,20 +48,35 @@ def new_run_record(*, job_type: str | None = None, name: str | None = None,
     if unknown:
         raise TypeError(f"unknown run fields {sorted(unknown)}")
     return {
-        "id": run_id, "job_type": job_type or "",
+        "id": run_id,
+        "job_type": job_type or "",
         "name": name or f"{job_type or 'run'}-{run_id[:6]}",
-        "project": project or "", "config": config or {},
+        "project": project or "",
+        "config": config or {},
         "command": command if command is not None else sys.argv,
-        "cwd": cwd or os.getcwd(), "host": socket.gethostname(), "user": getpass.getuser(),
-        "pid": pid if pid is not None else os.getpid(), "start": time.time(), "end": None,
-        "status": "running", "exit_code": None, "implicit": implicit,
+        "cwd": cwd or os.getcwd(),
+        "host": socket.gethostname(),
+        "user": getpass.getuser(),
+        "pid": pid if pid is not None else os.getpid(),
+        "start": time.time(),
+        "end": None,
+        "status": "running",
+        "exit_code": None,
+        "implicit": implicit,
         **{key: labels.get(key, default) for key, default in LABELS.items()},
     }
 
 
 # W&B's descriptive fields of a run, with what a record made before them reads as
-LABELS = {"entity": "", "group": "", "tags": [], "notes": "", "mode": "online", "dir": "",
-          "sweep": ""}
+LABELS = {
+    "entity": "",
+    "group": "",
+    "tags": [],
+    "notes": "",
+    "mode": "online",
+    "dir": "",
+    "sweep": "",
+}
 
 
 def label(record: dict, key: str):
@@ -65,8 +88,10 @@ def start_run(store: Store, **fields) -> dict:
     record = new_run_record(**fields)
     with store.meta.write() as txn:
         if txn.get(record["id"].encode(), db=store.meta.db["runs"]) is not None:
-            raise Conflict(f"a run with id {record['id']!r} is already recorded; resume it "
-                           "with init(id=..., resume='allow') or choose another id")
+            raise Conflict(
+                f"a run with id {record['id']!r} is already recorded; resume it "
+                "with init(id=..., resume='allow') or choose another id"
+            )
         put_run(store, txn, record)
     return record
 
@@ -76,10 +101,18 @@ def resume_run(store: Store, run_id: str, **fields) -> dict:
     with store.meta.write() as txn:
         record = _get(store, txn, run_id)
         if is_running(record) and is_alive(record):
-            raise Conflict(f"run {run_id} is still running (process {record['pid']} on "
-                           f"{record['host']}); finish it before resuming it")
-        record.update(fields, status="running", end=None, exit_code=None, pid=os.getpid(),
-                      resumed=[*record.get("resumed", []), time.time()])
+            raise Conflict(
+                f"run {run_id} is still running (process {record['pid']} on "
+                f"{record['host']}); finish it before resuming it"
+            )
+        record.update(
+            fields,
+            status="running",
+            end=None,
+            exit_code=None,
+            pid=os.getpid(),
+            resumed=[*record.get("resumed", []), time.time()],
+        )
         put_run(store, txn, record)
     return record
 
@@ -97,10 +130,22 @@ def is_alive(record: dict) -> bool:
     return True
 
 
-def finish_run(store: Store, run_id: str, *, status: str = "finished",
-               exit_code: int | None = 0, error: str | None = None) -> dict:
-    return _update(store, run_id, end=time.time(), status=status, exit_code=exit_code,
-                   **({"error": error} if error else {}))
+def finish_run(
+    store: Store,
+    run_id: str,
+    *,
+    status: str = "finished",
+    exit_code: int | None = 0,
+    error: str | None = None,
+) -> dict:
+    return _update(
+        store,
+        run_id,
+        end=time.time(),
+        status=status,
+        exit_code=exit_code,
+        **({"error": error} if error else {}),
+    )
 
 
 def update_run(store: Store, run_id: str, **fields) -> dict:
@@ -136,16 +181,14 @@ def put_run(store: Store, txn, record: dict) -> None:
     key = record["id"].encode()
     txn.put(key, meta.dumps(record), db=store.meta.db["runs"])
     if is_running(record):
-        txn.put(key, meta.pack_running(record["pid"], record["start"]),
-                db=store.meta.db["running"])
+        txn.put(key, meta.pack_running(record["pid"], record["start"]), db=store.meta.db["running"])
     else:
         txn.delete(key, db=store.meta.db["running"])
 
 
 def is_running(record: dict) -> bool:
     """A run that processes can belong to: started, not ended, and not implicit."""
-    return record["status"] == "running" and bool(record.get("pid")) \
-        and not record.get("implicit")
+    return record["status"] == "running" and bool(record.get("pid")) and not record.get("implicit")
 
 
 def running_runs(store: Store) -> dict[int, str]:
@@ -167,14 +210,14 @@ def running_runs_in(store: Store, txn) -> dict[int, str]:
     return {pid: run_id for pid, _, run_id in by_start}
 
 
-def record_input(store: Store, run_id: str, version: Version,
-                 files: dict[str, int] | None = None) -> None:
+def record_input(
+    store: Store, run_id: str, version: Version, files: dict[str, int] | None = None
+) -> None:
     """Note that a run used a version (and, when known, which files and how many bytes)."""
     with store.meta.write() as txn:
         _get(store, txn, run_id)
         now = time.time()
-        _add_input(store, txn, run_id, version.name, version.number,
-                   Reads(files or {}, now, now))
+        _add_input(store, txn, run_id, version.name, version.number, Reads(files or {}, now, now))
 
 
 class Reads(NamedTuple):
@@ -190,8 +233,9 @@ class Reads(NamedTuple):
     shared: frozenset[str] = frozenset()
 
 
-def record_reads(store: Store, new_runs: list[dict],
-                 edges: dict[tuple[str, str, int], Reads]) -> int:
+def record_reads(
+    store: Store, new_runs: list[dict], edges: dict[tuple[str, str, int], Reads]
+) -> int:
     """A batch from the mount: implicit runs it created, and what runs read (one txn);
     → the id of that transaction."""
     with store.meta.write() as txn:
@@ -211,15 +255,20 @@ def _add_input(store: Store, txn, run_id: str, name: str, number: int, reads: Re
     edge = _edge(txn.get(key, db=db["inputs"])) or {"first": first}
     edge["last"] = last
     txn.put(key, meta.dumps(edge), db=db["inputs"])
-    txn.put(meta.version_key(name, number) + meta.SEP + run_id.encode(), b"",
-            db=db["consumers"])
+    txn.put(meta.version_key(name, number) + meta.SEP + run_id.encode(), b"", db=db["consumers"])
     for path, nbytes in files.items():
-        _add_file_bytes(store, txn, key, path, nbytes, reads.sizes.get(path),
-                        path in reads.shared)
+        _add_file_bytes(store, txn, key, path, nbytes, reads.sizes.get(path), path in reads.shared)
 
 
-def _add_file_bytes(store: Store, txn, edge_key: bytes, path: str, nbytes: int,
-                    size: int | None = None, shared: bool = False) -> None:
+def _add_file_bytes(
+    store: Store,
+    txn,
+    edge_key: bytes,
+    path: str,
+    nbytes: int,
+    size: int | None = None,
+    shared: bool = False,
+) -> None:
     file_key = meta.input_file_key(edge_key, path)
     old = txn.get(file_key, db=store.meta.db["input_files"])
     try:
@@ -227,8 +276,11 @@ def _add_file_bytes(store: Store, txn, edge_key: bytes, path: str, nbytes: int,
     except CorruptData:  # replaced, as a damaged edge is (see _edge)
         before, was_shared = 0, False
     total = nbytes + before if size is None else min(nbytes + before, size)
-    txn.put(file_key, meta.pack_file_bytes(total, path, shared or was_shared),
-            db=store.meta.db["input_files"])
+    txn.put(
+        file_key,
+        meta.pack_file_bytes(total, path, shared or was_shared),
+        db=store.meta.db["input_files"],
+    )
 
 
 def _edge(raw: bytes | None) -> dict | None:
@@ -241,8 +293,7 @@ def _edge(raw: bytes | None) -> dict | None:
         edge = meta.loads(raw, "an input edge")
     except CorruptData:
         return None
-    return edge if isinstance(edge, dict) and isinstance(edge.get("first"), (int, float)) \
-        else None
+    return edge if isinstance(edge, dict) and isinstance(edge.get("first"), (int, float)) else None
 
 
 def upgrade_from_format_1(store: Store, txn) -> None:
@@ -258,8 +309,9 @@ def upgrade_from_format_1(store: Store, txn) -> None:
         txn.put(key, meta.dumps(edge), db=db["inputs"])
 
 
-def run_inputs(store: Store, run_id: str, damage: list[str] | None = None
-               ) -> list[tuple[str, int, dict]]:
+def run_inputs(
+    store: Store, run_id: str, damage: list[str] | None = None
+) -> list[tuple[str, int, dict]]:
     """(artifact, version number, edge) of what a run used; the edge is
     ``{"first", "last", "files": {path: bytes read}}``.  A damaged edge raises
     CorruptData, or, given a ``damage`` list, is described there and left out."""
@@ -277,13 +329,17 @@ def run_inputs(store: Store, run_id: str, damage: list[str] | None = None
         return out
 
 
-def _input_edge(store: Store, txn, run_id: str, key: bytes, prefix: bytes, value
-                ) -> tuple[str, int, dict]:
-    name, number = meta.split_version_key(key[len(prefix):])
-    reads = [meta.unpack_file_read(raw)
-             for _, raw in meta.prefix_scan(txn, store.meta.db["input_files"], key)]
-    edge = meta.load_object(value, f"the input edge of run {run_id} from {name}:v{number}",
-                            {"first": (int, float)})
+def _input_edge(
+    store: Store, txn, run_id: str, key: bytes, prefix: bytes, value
+) -> tuple[str, int, dict]:
+    name, number = meta.split_version_key(key[len(prefix) :])
+    reads = [
+        meta.unpack_file_read(raw)
+        for _, raw in meta.prefix_scan(txn, store.meta.db["input_files"], key)
+    ]
+    edge = meta.load_object(
+        value, f"the input edge of run {run_id} from {name}:v{number}", {"first": (int, float)}
+    )
     edge["files"] = {path: nbytes for path, nbytes, _ in reads}
     shared = sorted(path for path, _, shared in reads if shared)
     if shared:  # counts that are lower bounds (another run read them at once)
@@ -293,20 +349,25 @@ def _input_edge(store: Store, txn, run_id: str, key: bytes, prefix: bytes, value
 
 def has_output(store: Store, run_id: str, name: str, number: int) -> bool:
     with store.meta.read() as txn:
-        return txn.get(meta.run_version_key(run_id, name, number),
-                       db=store.meta.db["outputs"]) is not None
+        return (
+            txn.get(meta.run_version_key(run_id, name, number), db=store.meta.db["outputs"])
+            is not None
+        )
 
 
 def consumers(store: Store, version: Version) -> list[str]:
     """Ids of the runs that used a version."""
     prefix = meta.version_key(version.name, version.number) + meta.SEP
     with store.meta.read() as txn:
-        return [meta.decode_run_id(k[len(prefix):], f"a consumer key of {version.label}")
-                for k, _ in meta.prefix_scan(txn, store.meta.db["consumers"], prefix)]
+        return [
+            meta.decode_run_id(k[len(prefix) :], f"a consumer key of {version.label}")
+            for k, _ in meta.prefix_scan(txn, store.meta.db["consumers"], prefix)
+        ]
 
 
-def run_edges(store: Store, run_id: str, db_name: str, damage: list[str] | None = None
-              ) -> list[tuple[str, int, bytes]]:
+def run_edges(
+    store: Store, run_id: str, db_name: str, damage: list[str] | None = None
+) -> list[tuple[str, int, bytes]]:
     """(artifact, version number, raw value) of a run's inputs or outputs; a damaged key
     raises CorruptData, or, given a ``damage`` list, is described there and left out."""
     prefix = run_id.encode() + meta.SEP
@@ -314,7 +375,7 @@ def run_edges(store: Store, run_id: str, db_name: str, damage: list[str] | None 
         out = []
         for key, value in meta.prefix_scan(txn, store.meta.db[db_name], prefix):
             try:
-                name, number = meta.split_version_key(key[len(prefix):])
+                name, number = meta.split_version_key(key[len(prefix) :])
             except CorruptData as e:
                 if damage is None:
                     raise
@@ -324,8 +385,13 @@ def run_edges(store: Store, run_id: str, db_name: str, damage: list[str] | None 
         return out
 
 
-def list_runs(store: Store, *, job_type: str | None = None,
-              include_implicit: bool = False, damage: list[str] | None = None) -> list[dict]:
+def list_runs(
+    store: Store,
+    *,
+    job_type: str | None = None,
+    include_implicit: bool = False,
+    damage: list[str] | None = None,
+) -> list[dict]:
     """Run records, oldest first.  Implicit runs (made by a mount for reads outside any
     run) that only read are left out unless asked for; one that committed a version is
     part of the story, as in the lineage graph.  A damaged record raises CorruptData,
@@ -333,11 +399,17 @@ def list_runs(store: Store, *, job_type: str | None = None,
     db = store.meta.db
     with store.meta.read() as txn:
         records = [_tolerant_run(key, raw, damage) for key, raw in txn.cursor(db["runs"])]
-        found = [r for r in records if r is not None
-                 and (job_type is None or r["job_type"] == job_type)
-                 and (include_implicit or not r.get("implicit")
-                      or any(meta.prefix_scan(txn, db["outputs"],
-                                              r["id"].encode() + meta.SEP)))]
+        found = [
+            r
+            for r in records
+            if r is not None
+            and (job_type is None or r["job_type"] == job_type)
+            and (
+                include_implicit
+                or not r.get("implicit")
+                or any(meta.prefix_scan(txn, db["outputs"], r["id"].encode() + meta.SEP))
+            )
+        ]
     return sorted(found, key=lambda r: r["start"])
 
 
@@ -356,6 +428,7 @@ def _tolerant_run(key: bytes, raw: bytes, damage: list[str] | None) -> dict | No
 # `runs ls` decodes nor cost a metadata transaction each.  History is append-only JSON
 # lines (NaN and Infinity as Python writes them: losses do diverge); a line cut short by a
 # crash is the last one and is skipped on reading.
+
 
 def _metrics_dir(store: Store, run_id: str, create: bool = False) -> str:
     parent = os.path.join(store.path, "runs")
@@ -421,17 +494,20 @@ def _writing(store: Store, run_id: str):
     except OSError as e:
         if e.errno in FULL:
             raise disk_full(store.path) from None
-        raise StoreError(f"cannot write the metrics of run {run_id} under {store.path}: "
-                         f"{e.strerror}; check that directory") from None
+        raise StoreError(
+            f"cannot write the metrics of run {run_id} under {store.path}: "
+            f"{e.strerror}; check that directory"
+        ) from None
 
 
 def get_summary(store: Store, run_id: str) -> dict:
     try:
-        with open(os.path.join(_metrics_dir(store, run_id), "summary.json"),
-                  encoding="utf-8") as f:
+        with open(os.path.join(_metrics_dir(store, run_id), "summary.json"), encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
         return {}
     except ValueError:
-        raise CorruptData(f"the summary of run {run_id} is damaged; its history is "
-                          "intact ('artfs runs show' lists it)") from None
+        raise CorruptData(
+            f"the summary of run {run_id} is damaged; its history is "
+            "intact ('artfs runs show' lists it)"
+        ) from None

@@ -85,12 +85,17 @@ class Staging:
             record = json.loads(raw)
         except (ValueError, RecursionError):
             record = None
-        if record == {} or (isinstance(record, dict) and isinstance(record.get("version"), str)
-                            and re.fullmatch("[0-9a-f]{64}", str(record.get("root")))):
+        if record == {} or (
+            isinstance(record, dict)
+            and isinstance(record.get("version"), str)
+            and re.fullmatch("[0-9a-f]{64}", str(record.get("root")))
+        ):
             return record
-        raise CorruptData(f"the base record of staging {self.name!r} is damaged "
-                          f"({os.path.join(self.dir, 'base.json')}); copy its files out of the "
-                          f"staging, then discard it with 'artfs unstage {self.name} --force'")
+        raise CorruptData(
+            f"the base record of staging {self.name!r} is damaged "
+            f"({os.path.join(self.dir, 'base.json')}); copy its files out of the "
+            f"staging, then discard it with 'artfs unstage {self.name} --force'"
+        )
 
     def _set_base(self, version: Version | None) -> None:
         record = {"version": version.label, "root": version.digest} if version else {}
@@ -106,8 +111,10 @@ class Staging:
     def create(self, base: Version | None = None) -> None:
         """An empty staging, or one showing ``base``'s files as placeholders."""
         if self.exists():
-            raise Conflict(f"staging {self.name!r} already exists; commit it, or remove it "
-                           f"with 'artfs unstage {self.name}'")
+            raise Conflict(
+                f"staging {self.name!r} already exists; commit it, or remove it "
+                f"with 'artfs unstage {self.name}'"
+            )
         building = self.dir + "~new"  # "~" cannot be in a name
         shutil.rmtree(building, ignore_errors=True)
         os.makedirs(os.path.join(building, "tree"))
@@ -155,23 +162,38 @@ class Staging:
 
     # --- committing ------------------------------------------------------------------
 
-    def commit(self, *, message: str = "", aliases=(), type: str | None = None,
-               metadata: dict | None = None, description: str = "",
-               run_id: str | None = None, progress=None, skip_special: bool = False,
-               warn=None) -> tuple[Version, bool]:
+    def commit(
+        self,
+        *,
+        message: str = "",
+        aliases=(),
+        type: str | None = None,
+        metadata: dict | None = None,
+        description: str = "",
+        run_id: str | None = None,
+        progress=None,
+        skip_special: bool = False,
+        warn=None,
+    ) -> tuple[Version, bool]:
         """Snapshot the tree into the next version, then turn it into a clean view of it.
         Fifos, sockets and devices stop it, unless ``skip_special`` leaves them out
         (each named to ``warn``)."""
         if not self.exists():
             raise NotFound(f"no staging named {self.name!r}; 'artfs stage {self.name}' makes one")
         type = type or self._default_type()
-        with Commit(self.store, progress=progress, skip_special=skip_special,
-                    warn=warn) as commit:
+        with Commit(self.store, progress=progress, skip_special=skip_special, warn=warn) as commit:
             node = self._scan(commit)
             version, created = commit.publish(
-                self.name, node, type=type, description=description, metadata=metadata,
-                message=message, aliases=aliases, run_id=run_id,
-                base=self.base.get("version"))
+                self.name,
+                node,
+                type=type,
+                description=description,
+                metadata=metadata,
+                message=message,
+                aliases=aliases,
+                run_id=run_id,
+                base=self.base.get("version"),
+            )
         self._set_base(version)
         self._to_placeholders(version)
         return version, created
@@ -184,12 +206,15 @@ class Staging:
 
     def _scan(self, commit: Commit) -> Node:
         """The tree as a Node: a placeholder is its base's entry, read and hashed never."""
+
         def entry_for(name: bytes, fd: int, st: os.stat_result, key: bytes) -> Entry:
             digest = placeholder_digest(fd)
             if digest is None:
                 return commit.file_entry(name, fd, st, key_path=key)
             return commit.inherited_entry(
-                Entry(name, FILE, stat.S_IMODE(st.st_mode), st.st_size, digest))
+                Entry(name, FILE, stat.S_IMODE(st.st_mode), st.st_size, digest)
+            )
+
         return commit.scan_dir(self.tree, entry_for=entry_for)
 
     def _to_placeholders(self, version: Version) -> None:
@@ -229,8 +254,12 @@ def _to_placeholder(dir_fd: int, entry: Entry) -> None:
         return  # gone, or not a regular file any more
     try:
         st = os.fstat(fd)
-        if (stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_size == entry.size
-                and placeholder_digest(fd) is None):
+        if (
+            stat.S_ISREG(st.st_mode)
+            and st.st_nlink == 1
+            and st.st_size == entry.size
+            and placeholder_digest(fd) is None
+        ):
             # Mark first, then drop the bytes: a crash in between leaves a correct
             # placeholder, and dropping them is one call that keeps the size.
             os.setxattr(fd, COW_XATTR, entry.digest)
@@ -253,8 +282,9 @@ def make_placeholder(name: bytes, entry: Entry, *, dir_fd: int, mtime_ns: int) -
 
 
 def placeholder_entry(path: bytes | str, st: os.stat_result, digest: bytes) -> Entry:
-    return Entry(os.fsencode(os.path.basename(path)), FILE, stat.S_IMODE(st.st_mode),
-                 st.st_size, digest)
+    return Entry(
+        os.fsencode(os.path.basename(path)), FILE, stat.S_IMODE(st.st_mode), st.st_size, digest
+    )
 
 
 def copy_up(store: Store, path: bytes | str | int, *, truncate: bool = False) -> None:
@@ -263,11 +293,15 @@ def copy_up(store: Store, path: bytes | str | int, *, truncate: bool = False) ->
     digest = placeholder_digest(path)
     if digest is None:
         return
-    by_fd = isinstance(path, int)
-    st = os.fstat(path) if by_fd else os.lstat(path)
+    name: bytes | str
+    opened: bytes | str
+    if isinstance(path, int):
+        st, name, opened = os.fstat(path), b"", f"/proc/self/fd/{path}"
+    else:
+        st, name, opened = os.lstat(path), path, path
     if not truncate:
-        entry = placeholder_entry(b"" if by_fd else path, st, digest)
-        with open(f"/proc/self/fd/{path}" if by_fd else path, "r+b") as f:
+        entry = placeholder_entry(name, st, digest)
+        with open(opened, "r+b") as f:
             write_sparse(f, store.read_file(entry))  # over the placeholder's hole
             os.utime(f.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))  # content, not a change
             f.flush()
@@ -286,8 +320,11 @@ def changed_paths(staging: Staging) -> list[str]:
     file is unchanged.  A staging with no base is unchanged only when empty."""
     root = staging.base.get("root")
     # References are never shown in a staging: their absence is not the user's doing.
-    base = {rel: e for rel, e in staging.store.walk(bytes.fromhex(root))
-            if e.kind != REFERENCE} if root else {}
+    base = (
+        {rel: e for rel, e in staging.store.walk(bytes.fromhex(root)) if e.kind != REFERENCE}
+        if root
+        else {}
+    )
     changed, seen = [], set()
     fd = os.open(staging.tree, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -350,16 +387,17 @@ def refuse_changes(staging: Staging, then: str = "") -> None:
     """Conflict, naming the changed paths, if the staging holds uncommitted changes."""
     changed = changed_paths(staging)
     if changed:
-        raise Conflict(f"staging {staging.name!r} has uncommitted changes ({few(changed)}); "
-                       f"commit them with 'artfs commit {staging.name}', or discard them with "
-                       f"'artfs unstage {staging.name} --force'{then}")
+        raise Conflict(
+            f"staging {staging.name!r} has uncommitted changes ({few(changed)}); "
+            f"commit them with 'artfs commit {staging.name}', or discard them with "
+            f"'artfs unstage {staging.name} --force'{then}"
+        )
 
 
 def discard(staging: Staging, *, force: bool = False, then: str = "") -> None:
     """Remove a staging; refused while it holds uncommitted changes, unless ``force``."""
     if not staging.exists():
-        raise NotFound(f"no staging named {staging.name!r}; 'artfs stage {staging.name}' "
-                       "makes one")
+        raise NotFound(f"no staging named {staging.name!r}; 'artfs stage {staging.name}' makes one")
     if not force:
         refuse_changes(staging, then)
     staging.remove()

@@ -26,8 +26,10 @@ class Stats:
         return self.unique_bytes / self.stored_bytes if self.stored_bytes else 1.0
 
     def as_dict(self) -> dict:
-        return asdict(self) | {"dedup_ratio": round(self.dedup_ratio, 3),
-                               "compression_ratio": round(self.compression_ratio, 3)}
+        return asdict(self) | {
+            "dedup_ratio": round(self.dedup_ratio, 3),
+            "compression_ratio": round(self.compression_ratio, 3),
+        }
 
 
 def stats(store: Store) -> Stats:
@@ -46,5 +48,6 @@ def stats(store: Store) -> Stats:
                 continue
             unique, stored, chunks = unique + size, stored + on_disk, chunks + 1
         artifacts = txn.stat(db["artifacts"])["entries"]
-    return Stats(artifacts, len(versions), sum(v.size for v in readable), unique, stored,
-                 chunks, damaged)
+    return Stats(
+        artifacts, len(versions), sum(v.size for v in readable), unique, stored, chunks, damaged
+    )

@@ -70,8 +70,11 @@ def _make_private(path: str) -> None:
         mode = stat.S_IMODE(os.stat(path).st_mode)
         if mode & 0o077:
             os.chmod(path, mode & 0o700)
-            print(f"artfs: the store at {path} was open to other users (mode {mode:o}); "
-                  "it is private now (700): share files through a mount", file=sys.stderr)
+            print(
+                f"artfs: the store at {path} was open to other users (mode {mode:o}); "
+                "it is private now (700): share files through a mount",
+                file=sys.stderr,
+            )
     except PermissionError:  # a store of someone else's that we may read: leave it
         pass
 
@@ -128,8 +131,10 @@ class Version:
 
     def error(self) -> CorruptData:
         """What to say of a damaged version: which, why, and what to do."""
-        return CorruptData(f"{self.damage}; restore STORE/meta from a backup, or remove "
-                           f"the version with 'artfs rm {self.label}'")
+        return CorruptData(
+            f"{self.damage}; restore STORE/meta from a backup, or remove "
+            f"the version with 'artfs rm {self.label}'"
+        )
 
     def __getattr__(self, key):
         fields = self.__dict__  # not self.x: copy and pickle probe before __init__ ran
@@ -160,8 +165,9 @@ def _checked_ttl(value, what: str = "ttl"):
     if value is None or value is INHERIT:
         return value
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise UsageError(f"{what} must be a positive number of seconds (or None: never "
-                         f"expires), not {value!r}")
+        raise UsageError(
+            f"{what} must be a positive number of seconds (or None: never expires), not {value!r}"
+        )
     return value
 
 
@@ -169,8 +175,10 @@ def _checked_fields(fields: dict) -> dict:
     """The editable fields of a version, each checked: bad input changes nothing."""
     unknown = sorted(set(fields) - set(EDITABLE))
     if unknown:
-        raise UsageError(f"only {', '.join(EDITABLE)} and aliases of a logged version can "
-                         f"change, not {', '.join(unknown)}; content needs a new version")
+        raise UsageError(
+            f"only {', '.join(EDITABLE)} and aliases of a logged version can "
+            f"change, not {', '.join(unknown)}; content needs a new version"
+        )
     if "description" in fields:
         value = fields["description"]
         if value is None:
@@ -191,8 +199,10 @@ def _checked_tags(tags) -> list[str]:
         raise UsageError("tags are a list of strings")
     bad = [t for t in tags if len(t) > 128 or not TAG.fullmatch(t)]
     if bad:
-        raise UsageError(f"tag {bad[0]!r} is not one: use words of letters, digits, '-' and "
-                         "'_', single spaces between them, at most 128 characters")
+        raise UsageError(
+            f"tag {bad[0]!r} is not one: use words of letters, digits, '-' and "
+            "'_', single spaces between them, at most 128 characters"
+        )
     return list(dict.fromkeys(tags))  # once each, in the order given
 
 
@@ -289,7 +299,10 @@ class Store:
         from artfs.store import runs  # runs builds on this module
 
         with self.meta.write() as txn:
-            found = int(txn.get(b"format", db=self.meta.db["info"]))
+            # read again inside the write: another process may have upgraded meanwhile
+            raw = txn.get(b"format", db=self.meta.db["info"])
+            assert raw is not None, "_check_format found the format marker"
+            found = int(raw)
             if found == 1:
                 runs.upgrade_from_format_1(self, txn)
             txn.put(b"format", str(meta.FORMAT_VERSION).encode(), db=self.meta.db["info"])
@@ -340,8 +353,11 @@ class Store:
         given a ``damage`` list, described there and left out."""
         with self.meta.read() as txn:
             keys = list(txn.cursor(self.meta.db["artifacts"]).iternext(values=False))
-        return [n for n in (_tolerant(damage, meta.decode_name, k, "an artifact key")
-                            for k in keys) if n is not None]
+        return [
+            n
+            for n in (_tolerant(damage, meta.decode_name, k, "an artifact key") for k in keys)
+            if n is not None
+        ]
 
     def versions(self, name: str, txn=None) -> list[Version]:
         """An artifact's versions in order, damaged ones included (see ``Version``)."""
@@ -366,8 +382,10 @@ class Store:
         """How many versions an artifact has, counted by key: no record is decoded (the
         mount asks on every look at an artifact's directory, for its link count)."""
         with self.meta.read() as txn:
-            return sum(1 for _ in meta.prefix_scan(txn, self.meta.db["versions"],
-                                                   meta.version_prefix(name)))
+            return sum(
+                1
+                for _ in meta.prefix_scan(txn, self.meta.db["versions"], meta.version_prefix(name))
+            )
 
     def all_versions(self) -> list[Version]:
         """Every version record of the store in key order, whatever its key or record
@@ -393,8 +411,9 @@ class Store:
         prefix = meta.version_prefix(name)
         for key, raw in meta.prefix_scan(txn, self.meta.db["aliases"], prefix):
             try:
-                alias = meta.decode_name(key[len(prefix):], f"an alias key of {name!r}",
-                                         check_alias)
+                alias = meta.decode_name(
+                    key[len(prefix) :], f"an alias key of {name!r}", check_alias
+                )
                 number = meta.unpack_version(raw, f"alias {name}:{alias}")
             except CorruptData:
                 continue  # a damaged alias must not hide the versions; verify reports it
@@ -422,8 +441,10 @@ class Store:
             if number is None:
                 raw = t.get(meta.alias_key(ref.name, selector), db=self.meta.db["aliases"])
                 if raw is None:
-                    raise NotFound(f"artifact {ref.name!r} has no alias {selector!r}; "
-                                   f"'artfs ls {ref.name}' lists its versions and aliases")
+                    raise NotFound(
+                        f"artifact {ref.name!r} has no alias {selector!r}; "
+                        f"'artfs ls {ref.name}' lists its versions and aliases"
+                    )
                 number = meta.unpack_version(raw, f"alias {ref.name}:{selector}")
             for v in versions:
                 if v.number == number:
@@ -438,7 +459,7 @@ class Store:
             with self.meta.read() as t:
                 yield t
 
-    def set_alias(self, ref: str, alias: str, run_id: str | None = None) -> Version:
+    def set_alias(self, ref: "str | Ref", alias: str, run_id: str | None = None) -> Version:
         """Point ``alias`` at a version, moving it from wherever it was."""
         check_alias(alias)
         if alias == LATEST:
@@ -463,8 +484,9 @@ class Store:
                 number = meta.unpack_version(raw, f"alias {name}:{alias}")
                 self._note_edit(txn, self.resolve(f"{name}:v{number}", txn), ["aliases"], run_id)
 
-    def remove_version(self, ref: str, *, force: bool = False, latest_counts: bool = False,
-                       txn=None) -> Version:
+    def remove_version(
+        self, ref: str, *, force: bool = False, latest_counts: bool = False, txn=None
+    ) -> Version:
         """Forget a version (its data goes at the next gc); refuses one with user aliases
         (with ``latest_counts``, as W&B's ``Artifact.delete`` does, also the newest version)."""
         with self._write(txn) as t:
@@ -472,9 +494,11 @@ class Store:
             version = self.resolve(parse_ref(ref, need_selector=True), t, damaged=True)
             held = [a for a in version.aliases if latest_counts or a != LATEST]
             if held and not force:
-                raise AliasesHeld(f"{version.label} holds aliases {', '.join(held)}; move "
-                                  "them, or remove it with them ('artfs rm --force', "
-                                  "artifact.delete(delete_aliases=True))")
+                raise AliasesHeld(
+                    f"{version.label} holds aliases {', '.join(held)}; move "
+                    "them, or remove it with them ('artfs rm --force', "
+                    "artifact.delete(delete_aliases=True))"
+                )
             for alias in version.aliases:
                 if alias != LATEST:
                     t.delete(meta.alias_key(version.name, alias), db=self.meta.db["aliases"])
@@ -491,8 +515,9 @@ class Store:
 
     # --- what changes after publication: description, metadata, aliases, ttl --------
 
-    def edit_version(self, ref: str, *, run_id: str | None = None, add_aliases=(),
-                     remove_aliases=(), **fields) -> Version:
+    def edit_version(
+        self, ref: str, *, run_id: str | None = None, add_aliases=(), remove_aliases=(), **fields
+    ) -> Version:
         """Change a version's editable fields in place (``description``, ``metadata``,
         ``ttl``: seconds, None for never, or INHERIT for its artifact's policy) and its
         aliases, in one transaction, noting when and by which run.  Content never
@@ -501,13 +526,17 @@ class Store:
         add = [check_alias(a) for a in add_aliases]
         remove = [check_alias(a) for a in remove_aliases]
         if LATEST in remove:
-            raise Conflict("'latest' follows the newest version and cannot be removed; "
-                           "remove the other aliases only")
+            raise Conflict(
+                "'latest' follows the newest version and cannot be removed; "
+                "remove the other aliases only"
+            )
         with self.meta.write() as txn:
             version = self.resolve(ref, txn)
             if LATEST in add and LATEST not in version.aliases:
-                raise Conflict(f"'latest' moves by itself to the newest version, not "
-                               f"{version.label}; choose another alias")
+                raise Conflict(
+                    f"'latest' moves by itself to the newest version, not "
+                    f"{version.label}; choose another alias"
+                )
             record, changed = dict(version.record), []
             for key, value in changes.items():
                 if key == "ttl" and value is INHERIT:
@@ -536,8 +565,14 @@ class Store:
                 moved = True
         return moved
 
-    def _note_edit(self, txn, version: Version, fields: list[str], run_id: str | None,
-                   record: dict | None = None) -> None:
+    def _note_edit(
+        self,
+        txn,
+        version: Version,
+        fields: list[str],
+        run_id: str | None,
+        record: dict | None = None,
+    ) -> None:
         """Write the version's record with ``updated`` and one more entry of its history."""
         if run_id is not None:  # raised inside the transaction: nothing is written
             check_run_id(run_id)
@@ -545,9 +580,12 @@ class Store:
         now = time.time()
         edit = {"at": now, "run": run_id, "fields": sorted(set(fields))}
         record["updated"] = now
-        record["edits"] = [*record.get("edits", []), edit][-meta.MAX_EDITS:]
-        txn.put(meta.version_key(version.name, version.number), meta.dumps(record),
-                db=self.meta.db["versions"])
+        record["edits"] = [*record.get("edits", []), edit][-meta.MAX_EDITS :]
+        txn.put(
+            meta.version_key(version.name, version.number),
+            meta.dumps(record),
+            db=self.meta.db["versions"],
+        )
 
     def retention(self, name: str, txn=None) -> dict:
         """An artifact's retention policy: ``keep_last`` (newest versions kept) and ``ttl``
@@ -578,8 +616,9 @@ class Store:
         with self.meta.read() as txn:
             raw = txn.get(digest, db=self.meta.db["trees"])
         if raw is None:
-            raise StoreError(f"tree {digest.hex()} is missing; the store is damaged, "
-                             "run 'artfs verify'")
+            raise StoreError(
+                f"tree {digest.hex()} is missing; the store is damaged, run 'artfs verify'"
+            )
         return tuple(decode_tree(raw))
 
     @functools.lru_cache(maxsize=256)  # noqa: B019
@@ -587,27 +626,33 @@ class Store:
         with self.meta.read() as txn:
             raw = txn.get(digest, db=self.meta.db["attrs"])
         if raw is None:
-            raise StoreError(f"attribute object {digest.hex()} is missing; the store is "
-                             "damaged, run 'artfs verify'")
+            raise StoreError(
+                f"attribute object {digest.hex()} is missing; the store is "
+                "damaged, run 'artfs verify'"
+            )
         return attrs_mod.decode(raw)
 
-    def listing_times(self, tree: tuple[Entry, ...], attrs: bytes | None, default_ns: int
-                      ) -> tuple[Sequence[int], list[attrs_mod.DirAttrs]]:
+    def listing_times(
+        self, tree: tuple[Entry, ...], attrs: bytes | None, default_ns: int
+    ) -> tuple[Sequence[int], list[attrs_mod.DirAttrs]]:
         """(mtime of each entry, what each subdirectory's listing needs) of a directory.
         A version without times: every mtime is ``default_ns``, and link counts come from
         the subdirectories' own trees."""
         if attrs is not None:
             found = self.attrs(attrs)
             if len(found.mtimes) != len(tree):
-                raise CorruptData("an attribute object does not match its tree; "
-                                  "run 'artfs verify'")
+                raise CorruptData("an attribute object does not match its tree; run 'artfs verify'")
             return found.mtimes, list(found.dirs)
-        dirs = [attrs_mod.DirAttrs(sum(e.kind == DIR for e in self.tree(entry.digest)), None)
-                for entry in tree if entry.kind == DIR]
+        dirs = [
+            attrs_mod.DirAttrs(sum(e.kind == DIR for e in self.tree(entry.digest)), None)
+            for entry in tree
+            if entry.kind == DIR
+        ]
         return [default_ns] * len(tree), dirs
 
     def walk_times(self, version: "Version") -> Iterator[tuple[bytes, Entry, int]]:
         """Every entry of a version with its mtime, depth first (as ``walk``)."""
+
         def walk(root: bytes, attrs: bytes | None, prefix: bytes):
             tree = self.tree(root)
             mtimes, dirs = self.listing_times(tree, attrs, version.mtime_ns)
@@ -617,6 +662,7 @@ class Store:
                 yield path, entry, mtime
                 if entry.kind == DIR:
                     yield from walk(entry.digest, next(subdirs).attrs, path + b"/")
+
         return walk(version.root, version.attrs_root, b"")
 
     def mtime_of(self, version: "Version", path: bytes) -> int:
@@ -650,11 +696,10 @@ class Store:
     def lookup(self, root: bytes, path: bytes) -> Entry:
         entry = Entry(b"", DIR, digest=root)
         for part in filter(None, path.split(b"/")):
-            if entry.kind != DIR:
+            child = self.tree_index(entry.digest).get(part) if entry.kind == DIR else None
+            if child is None:
                 raise NotFound(f"{path.decode(errors='replace')} is not in this version")
-            entry = self.tree_index(entry.digest).get(part)
-            if entry is None:
-                raise NotFound(f"{path.decode(errors='replace')} is not in this version")
+            entry = child
         return entry
 
     def file_chunks(self, entry: Entry, txn=None) -> list[tuple[bytes, int]]:

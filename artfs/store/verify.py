@@ -38,9 +38,13 @@ class VerifyReport:
     damage: list[Damage] = field(default_factory=list)
 
 
-def verify(store: Store, versions: list[Version],
-           progress: Callable[[int], None] = lambda n: None, *,
-           whole: bool = False) -> VerifyReport:
+def verify(
+    store: Store,
+    versions: list[Version],
+    progress: Callable[[int], None] = lambda n: None,
+    *,
+    whole: bool = False,
+) -> VerifyReport:
     """Check ``versions``; with ``whole``, also every index entry of the store."""
     report = VerifyReport(versions=len(versions))
 
@@ -60,8 +64,14 @@ def verify(store: Store, versions: list[Version],
 class _Bytes:
     """Reading back the chunks of the files that passed the metadata checks."""
 
-    def __init__(self, store: Store, uses: list[FileUse], stored: dict[bytes, int],
-                 report: VerifyReport, progress):
+    def __init__(
+        self,
+        store: Store,
+        uses: list[FileUse],
+        stored: dict[bytes, int],
+        report: VerifyReport,
+        progress,
+    ):
         self.store, self.report, self.progress = store, report, progress
         self.stored = stored  # chunk -> size of its file, as the index says
         self.users: dict[bytes, list[tuple[str, str]]] = {}  # chunk -> (version, path)
@@ -74,8 +84,7 @@ class _Bytes:
                 self.sizes[digest] = size
             if len(use.chunks) > 1:
                 self.whole.setdefault(use.entry.digest, use)
-                self.whole_users.setdefault(use.entry.digest, []).append(
-                    (use.version, use.path))
+                self.whole_users.setdefault(use.entry.digest, []).append((use.version, use.path))
 
     def check(self) -> None:
         problems: dict[bytes, str] = {}
@@ -83,7 +92,8 @@ class _Bytes:
         with ThreadPoolExecutor(2, "artfs-verify") as pool:
             # Files of several chunks first: their reads check the chunks too.
             for digest, (found, wrong, seen) in zip(
-                    self.whole, pool.map(self._whole_file, self.whole.values()), strict=True):
+                self.whole, pool.map(self._whole_file, self.whole.values()), strict=True
+            ):
                 problems.update(found)
                 self._count(seen - checked)
                 checked |= seen
@@ -121,8 +131,9 @@ class _Bytes:
         except OSError as e:
             return None, f"chunk {digest.hex()} cannot be read: {e.strerror}"
         if len(data) != self.sizes[digest]:
-            return None, (f"chunk {digest.hex()} holds {len(data)} bytes, its file says "
-                          f"{self.sizes[digest]}")
+            return None, (
+                f"chunk {digest.hex()} holds {len(data)} bytes, its file says {self.sizes[digest]}"
+            )
         return data, None
 
     def _whole_file(self, use: FileUse) -> tuple[dict[bytes, str], str | None, set[bytes]]:
@@ -130,11 +141,11 @@ class _Bytes:
         of one chunk (a hole's zeros) is read once and hashed into the whole each time."""
         whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
         problems: dict[bytes, str] = {}
-        last: tuple[bytes, bytes | memoryview | None] = (b"", None)
+        last: tuple[bytes, bytes | memoryview] = (b"", b"")
         for digest, _ in use.chunks:
             if last[0] != digest:
                 data, problem = self._read(digest)
-                last = (digest, data)
+                last = (digest, b"" if data is None else data)  # None only with a problem
                 if problem:
                     problems[digest] = problem
             if not problems:
