@@ -302,7 +302,9 @@ def _mapped(client: S3Store, verb: str, key: str) -> Iterator[None]:
         yield
     except FileNotFoundError as exc:
         if "NoSuchBucket" in str(exc):
-            raise RemoteError(f"{_where(client)} does not exist; create the bucket or fix the URL")
+            raise RemoteError(
+                f"{_where(client)} does not exist; create the bucket or fix the URL"
+            ) from None
         raise NotFound(f"{key} is not on the remote {_where(client)}") from None
     except (obs_errors.AlreadyExistsError, obs_errors.PreconditionError):
         raise RefConflict(f"reference {key} changed since it was read; read it again") from None
@@ -313,7 +315,9 @@ def _mapped(client: S3Store, verb: str, key: str) -> Iterator[None]:
         ) from None
     except (obs_errors.BaseError, OSError) as exc:
         if "409 Conflict" in str(exc):  # S3's ConditionalRequestConflict: a racing write
-            raise RefConflict(f"reference {key} changed while it was written; read it again")
+            raise RefConflict(
+                f"reference {key} changed while it was written; read it again"
+            ) from None
         raise RemoteError(
             f"could not {verb} {key} on {_where(client)}: {_summary(exc)}; check the network "
             "and the endpoint, then try again"
