@@ -105,6 +105,6 @@ def _read_ini(path: str | None, home: str, name: str) -> configparser.ConfigPars
     path = path or os.path.join(home, ".aws", name)
     try:
         parser.read(path)
-    except configparser.Error as exc:
-        raise UsageError(f"{path} is not a valid AWS {name} file ({exc}); fix it") from None
+    except configparser.Error:  # its message spans lines and quotes the file
+        raise UsageError(f"{path} is not a valid AWS {name} file; fix its syntax") from None
     return parser
