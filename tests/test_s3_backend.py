@@ -291,6 +291,14 @@ def test_unreachable_endpoint_fails_in_one_line():
     assert "\n" not in str(failed.value)
 
 
+def test_conditional_delete_is_retried(fake_s3, fake_location):
+    fake_s3.objects["p/refs/v/1"] = b"x"
+    fake_s3.failures = [503, 503]
+    s3.S3Refs(s3.connect(fake_location, retry_seconds=20)).delete("v/1", expect='"tag"')
+    assert "p/refs/v/1" not in fake_s3.objects
+    assert fake_s3.served["DELETE"] == 3
+
+
 def test_conditional_request_conflict_is_a_ref_conflict(fake_s3, fake_location):
     fake_s3.failures = [409]
     with pytest.raises(RefConflict):

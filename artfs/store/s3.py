@@ -273,7 +273,7 @@ def _conditional_delete(client: S3Store, path: str, tag: str, key: str) -> None:
     with the store's credentials) carrying If-Match, which S3 honours since 2024."""
     url = obstore.sign(client, "DELETE", path, timedelta(minutes=10))
     request = urllib.request.Request(url, method="DELETE", headers={"If-Match": tag})
-    deadline = time.monotonic() + DEFAULT_RETRY_SECONDS
+    deadline = time.monotonic() + client.retry_config["retry_timeout"].total_seconds()
     for attempt in range(1000):
         try:
             with urllib.request.urlopen(request, timeout=30):
