@@ -205,10 +205,11 @@ def test_racing_creates_have_one_winner(location):
 
 
 def test_compare_and_swap_loses_no_update(location):
-    """Eight writers increment one counter by read, conditional write, retry."""
+    """Eight threads of one machine (one client) increment a counter by read,
+    conditional write, retry."""
+    refs = s3.S3Refs(s3.connect(location))
 
     def increment(writer: int) -> None:
-        refs = s3.S3Refs(s3.connect(location))
         for _ in range(10):
             while True:
                 now = refs.get("counter")
@@ -221,7 +222,7 @@ def test_compare_and_swap_loses_no_update(location):
                     continue
 
     _run_threads(increment, 8)
-    assert s3.S3Refs(s3.connect(location)).get("counter").value.split()[0] == b"80"
+    assert refs.get("counter").value.split()[0] == b"80"
 
 
 def _run_threads(work, count: int) -> None:
@@ -255,6 +256,21 @@ def test_check_bucket_refuses_a_server_that_ignores_conditions(fake_s3):
         s3.check_bucket("s3://bucket/p", fake_s3.url)
     assert "\n" not in str(refused.value)
     assert fake_s3.objects == {}  # the probe was removed
+
+
+def test_check_bucket_refuses_a_server_that_ignores_if_match(fake_s3):
+    fake_s3.enforces_create = True
+    with pytest.raises(s3.RemoteRefused, match="stale If-Match"):
+        s3.check_bucket("s3://bucket/p", fake_s3.url)
+    assert fake_s3.objects == {}
+
+
+def test_conditional_delete_whose_answer_was_lost(fake_s3, fake_location):
+    """The first DELETE went through but its answer did not (a 503 stands for that):
+    the retry's 404 means the key is gone, as asked."""
+    fake_s3.failures = [503, 404]
+    s3.S3Refs(s3.connect(fake_location, retry_seconds=20)).delete("v/1", expect='"tag"')
+    assert fake_s3.served["DELETE"] == 2
 
 
 def test_missing_bucket(s3_server, location):
@@ -375,6 +391,7 @@ class FakeS3(http.server.ThreadingHTTPServer):
         self.objects: dict[str, bytes] = {}
         self.failures: list[int] = []  # statuses to answer, one per request, first
         self.served: Counter = Counter()
+        self.enforces_create = False  # If-None-Match: * (some servers do only that)
 
 
 class FakeS3Handler(http.server.BaseHTTPRequestHandler):
@@ -392,6 +409,10 @@ class FakeS3Handler(http.server.BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self._failed():
+            return
+        exists = self._key() in self.server.objects
+        if exists and self.server.enforces_create and self.headers.get("If-None-Match") == "*":
+            self._reply(412, body=b"<Error><Code>PreconditionFailed</Code></Error>")
             return
         self.server.objects[self._key()] = body
         self._reply(200, {"ETag": _etag(body)})

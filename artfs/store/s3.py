@@ -279,6 +279,8 @@ def _conditional_delete(client: S3Store, path: str, tag: str, key: str) -> None:
             with urllib.request.urlopen(request, timeout=30):
                 return
         except urllib.error.HTTPError as exc:
+            if exc.code == 404 and attempt:  # an earlier try deleted it, its answer lost
+                return
             if exc.code in (404, 409, 412):  # gone or changed: not the state we read
                 raise RefConflict(
                     f"reference {key} changed since it was read; read it again"
