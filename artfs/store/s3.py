@@ -23,6 +23,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import obstore
 from obstore import exceptions as obs_errors
@@ -31,6 +32,9 @@ from obstore.store import S3Store
 from artfs.errors import NotFound, StoreError
 from artfs.store.backend import ANY, Ref, RefConflict, _Any
 from artfs.store.s3config import S3Location, resolve
+
+if TYPE_CHECKING:  # obstore's typed dicts exist only in its stubs
+    from obstore import GetOptions, ObjectMeta, PutMode
 
 OBJECTS = "objects/"
 REFS = "refs/"
@@ -109,7 +113,7 @@ class S3Objects:
         with _mapped(self._client, "read", key):
             try:
                 if length is None:
-                    options = {"range": {"offset": start}} if start else {}
+                    options: GetOptions = {"range": {"offset": start}} if start else {}
                     return bytes(obstore.get(self._client, path, options=options).bytes())
                 return bytes(obstore.get_range(self._client, path, start=start, length=length))
             except obs_errors.GenericError as exc:
@@ -156,10 +160,9 @@ class S3Refs:
 
     def put(self, key: str, value: bytes, *, expect: str | None | _Any = ANY) -> str:
         path = REFS + _checked(key)
-        mode = "overwrite" if expect is ANY else "create" if expect is None else {"e_tag": expect}
         try:
             with _mapped(self._client, "write", key):
-                tag = obstore.put(self._client, path, value, mode=mode)["e_tag"] or ""
+                tag = obstore.put(self._client, path, value, mode=_put_mode(expect))["e_tag"] or ""
         except (RefConflict, NotFound):  # AWS answers If-Match on a missing key with 404
             tag = self._already_written(key, value)
         self._bump_journal()
@@ -203,6 +206,12 @@ class S3Refs:
             obstore.put(self._client, JOURNAL, uuid.uuid4().bytes, mode="overwrite")
 
 
+def _put_mode(expect: str | None | _Any) -> "PutMode":
+    if isinstance(expect, _Any):
+        return "overwrite"
+    return "create" if expect is None else {"e_tag": expect}
+
+
 def check_bucket(url: str, endpoint_url: str | None = None) -> None:
     """Refuse a bucket whose server does not enforce create-if-absent, replace-if-unchanged
     and delete-if-unchanged: probe it once with a throwaway reference, then remove it."""
@@ -226,7 +235,7 @@ def check_bucket(url: str, endpoint_url: str | None = None) -> None:
             obstore.delete(client, probe)
 
 
-def _expect_refused(url: str, what: str, client: S3Store, probe: str, mode) -> None:
+def _expect_refused(url: str, what: str, client: S3Store, probe: str, mode: "PutMode") -> None:
     try:
         with _mapped(client, "write", probe):
             obstore.put(client, probe, b"x", mode=mode)
@@ -249,7 +258,7 @@ def _checked(key: str) -> str:
     return key
 
 
-def _listed(client: S3Store, root: str, prefix: str) -> Iterator[dict]:
+def _listed(client: S3Store, root: str, prefix: str) -> Iterator["ObjectMeta"]:
     """Metadata of every object under ``root`` whose key starts with ``prefix``, in key
     order.  obstore lists whole path segments, so a partial last segment is listed from
     its parent, from just before it (S3's start-after) to just past it."""
@@ -273,7 +282,10 @@ def _conditional_delete(client: S3Store, path: str, tag: str, key: str) -> None:
     with the store's credentials) carrying If-Match, which S3 honours since 2024."""
     url = obstore.sign(client, "DELETE", path, timedelta(minutes=10))
     request = urllib.request.Request(url, method="DELETE", headers={"If-Match": tag})
-    deadline = time.monotonic() + client.retry_config["retry_timeout"].total_seconds()
+    bound = (client.retry_config or {}).get(
+        "retry_timeout", timedelta(seconds=DEFAULT_RETRY_SECONDS)
+    )
+    deadline = time.monotonic() + bound.total_seconds()
     for attempt in range(1000):
         try:
             with urllib.request.urlopen(request, timeout=30):
