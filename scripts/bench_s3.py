@@ -3,6 +3,9 @@ server), wall time and this process's CPU per request, so the pack design has nu
 
     .venv/bin/python scripts/bench_s3.py [--port 18640]
 
+The boto3 rows (boto3 comes with moto, a test dependency) do the same requests through
+the client artfs did not choose, for its CPU per request.
+
 Loopback moto is an in-memory stand-in: its wall times measure moto's Python more
 than any network, so compare rows with each other, not with AWS.  Client CPU is
 obstore's alone (the server is another process).
@@ -34,6 +37,7 @@ def main() -> None:
         client = s3.connect(location)
         objects, refs = s3.S3Objects(client), s3.S3Refs(client)
         rows = list(_measure_all(server, objects, refs))
+        rows += list(_measure_boto3(server, location))
     finally:
         server.stop()
     header = ("operation", "requests (at the server)", "wall s", "ms/req", "CPU us/req")
@@ -61,6 +65,40 @@ def _measure_all(server, objects, refs):
     yield _measure(server, "1,000 If-Match ref puts", lambda: _replace_refs(refs, 1000))
     yield _measure(server, "token() x100 (HEAD journal)", lambda: _repeat(refs.token, 100))
     yield _measure(server, "LIST of the 1,000 refs x10", lambda: _repeat(_list_refs(refs), 10))
+
+
+def _measure_boto3(server, location):
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+    )
+    bucket, root = location.bucket, f"{location.prefix}/{s3.OBJECTS}"
+    blob = os.urandom(SMALL)
+
+    def put_each() -> None:
+        for i in range(SMALL_COUNT):
+            client.put_object(Bucket=bucket, Key=f"{root}boto/{i:06d}", Body=blob)
+
+    def get_each() -> None:
+        for i in range(SMALL_COUNT):
+            client.get_object(Bucket=bucket, Key=f"{root}boto/{i:06d}")["Body"].read()
+
+    def ranged() -> None:
+        for i in range(1000):
+            start = (i * 7919 * RANGE) % (PACK - RANGE)
+            answer = client.get_object(
+                Bucket=bucket, Key=f"{root}packs/p1", Range=f"bytes={start}-{start + RANGE - 1}"
+            )
+            answer["Body"].read()
+
+    yield _measure(server, "boto3: put 1,000 objects of 64 KiB", put_each)
+    yield _measure(server, "boto3: get 1,000 objects of 64 KiB", get_each)
+    yield _measure(server, "boto3: 1,000 ranged gets of 64 KiB", ranged)
 
 
 def _measure(server, name, work):

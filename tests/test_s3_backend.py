@@ -62,6 +62,7 @@ def test_object_round_trip_and_ranges(objects):
     assert objects.get("chunks/ab", 1000, 77) == data[1000:1077]
     assert objects.get("chunks/ab", len(data) - 5, 100) == data[-5:]
     assert objects.get("chunks/ab", len(data), 10) == b""
+    assert objects.get("chunks/ab", len(data)) == b""
     assert objects.get("chunks/ab", 3, 0) == b""
     assert objects.has("chunks/ab") and not objects.has("chunks/ac")
 
@@ -298,6 +299,13 @@ def test_persistent_throttling_fails_in_one_line(fake_s3, fake_location):
     assert "\n" not in str(failed.value)
     assert fake_s3.served["PUT"] > 1
     assert fake_s3.objects == {}
+
+
+def test_refused_credentials(fake_s3, fake_location):
+    fake_s3.failures = [403]
+    with pytest.raises(s3.RemoteError, match="refused the credentials to read chunks/aa"):
+        s3.S3Objects(s3.connect(fake_location, retry_seconds=5)).get("chunks/aa")
+    assert fake_s3.served["GET"] == 1  # a 403 is an answer, not retried
 
 
 def test_unreachable_endpoint_fails_in_one_line():
