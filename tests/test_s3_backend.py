@@ -301,6 +301,14 @@ def test_persistent_throttling_fails_in_one_line(fake_s3, fake_location):
     assert fake_s3.objects == {}
 
 
+def test_reference_written_when_the_journal_is_not(fake_s3, fake_location, caplog):
+    fake_s3.failures = [0] + [503] * 10_000  # the reference PUT passes, the journal's not
+    refs = s3.S3Refs(s3.connect(fake_location, retry_seconds=1))
+    assert refs.put("v/1", b"claim", expect=None) == _etag(b"claim")
+    assert fake_s3.objects == {"p/refs/v/1": b"claim"}
+    assert "the journal did not" in caplog.text
+
+
 def test_refused_credentials(fake_s3, fake_location):
     fake_s3.failures = [403]
     with pytest.raises(s3.RemoteError, match="refused the credentials to read chunks/aa"):
@@ -397,7 +405,7 @@ class FakeS3(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", FAKE_PORT), FakeS3Handler)
         self.url = f"http://127.0.0.1:{FAKE_PORT}"
         self.objects: dict[str, bytes] = {}
-        self.failures: list[int] = []  # statuses to answer, one per request, first
+        self.failures: list[int] = []  # statuses to answer, one per request (0: serve it)
         self.served: Counter = Counter()
         self.enforces_create = False  # If-None-Match: * (some servers do only that)
 
@@ -455,6 +463,8 @@ class FakeS3Handler(http.server.BaseHTTPRequestHandler):
         if not self.server.failures:
             return False
         status = self.server.failures.pop(0)
+        if not status:  # 0: this one is served
+            return False
         self._reply(status, body=f"<Error><Code>Fault{status}</Code></Error>".encode())
         return True
 

@@ -15,6 +15,7 @@ with an ``If-Match`` header, retried here the same way.
 """
 
 import contextlib
+import logging
 import random
 import re
 import time
@@ -41,6 +42,7 @@ REFS = "refs/"
 JOURNAL = "journal"
 PROBES = "probe/"
 DEFAULT_RETRY_SECONDS = 60.0
+log = logging.getLogger("artfs.remote")
 _KEY = re.compile(r"[!-~]+(/[!-~]+)*")  # printable ASCII segments, no empty ones
 
 
@@ -201,9 +203,14 @@ class S3Refs:
 
     def _bump_journal(self) -> None:
         # Unconditional and unique: concurrent bumps cannot conflict, and any of them
-        # changes the ETag a reader compares.
-        with _mapped(self._client, "write", JOURNAL):
-            obstore.put(self._client, JOURNAL, uuid.uuid4().bytes, mode="overwrite")
+        # changes the ETag a reader compares.  The reference write before it has
+        # happened, so failing here would report a done write as failed: readers
+        # learn of it at the next bump instead, as after a crash between the two.
+        try:
+            with _mapped(self._client, "write", JOURNAL):
+                obstore.put(self._client, JOURNAL, uuid.uuid4().bytes, mode="overwrite")
+        except RemoteError as exc:
+            log.warning("a reference changed but the journal did not: %s", exc)
 
 
 def _put_mode(expect: str | None | _Any) -> "PutMode":
