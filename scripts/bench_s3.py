@@ -19,7 +19,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from artfs.store import s3  # noqa: E402
-from artfs.store.s3config import S3Location  # noqa: E402
 from tests.s3server import S3Server  # noqa: E402
 
 SMALL, SMALL_COUNT = 64 * 1024, 1000
@@ -33,7 +32,7 @@ def main() -> None:
     port = parser.parse_args().port
     server = S3Server(port).start()
     try:
-        location = S3Location(server.bucket(), "bench", server.url, "us-east-1", "k", "s")
+        location = server.location("bench")
         client = s3.connect(location)
         objects, refs = s3.S3Objects(client), s3.S3Refs(client)
         rows = list(_measure_all(server, objects, refs))
@@ -74,8 +73,8 @@ def _measure_boto3(server, location):
         "s3",
         endpoint_url=server.url,
         region_name="us-east-1",
-        aws_access_key_id="k",
-        aws_secret_access_key="s",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
     bucket, root = location.bucket, f"{location.prefix}/{s3.OBJECTS}"
     blob = os.urandom(SMALL)

@@ -18,11 +18,14 @@ import time
 import urllib.request
 from collections import Counter
 
+from artfs.store.s3config import S3Location
+
 COUNTS_PATH = "/_counts"  # no bucket can be named "_counts": names start with a letter
 
 
 class S3Server:
-    """The server process: ``start()``, then ``url``, ``bucket()``, ``counts()``, ``stop()``."""
+    """The server process: ``start()``, then ``url``, ``bucket()`` or ``location()``,
+    ``counts()``, ``stop()``."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -61,6 +64,10 @@ class S3Server:
         name = name or f"bucket-{os.getpid()}-{self._buckets}"
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/{name}", method="PUT"))
         return name
+
+    def location(self, prefix: str = "store") -> S3Location:
+        """A fresh bucket's ``s3://BUCKET/PREFIX`` on this server, with dummy keys."""
+        return S3Location(self.bucket(), prefix, self.url, "us-east-1", "testing", "testing")
 
     def counts(self) -> Counter:
         """Requests served since the last reset, by kind (GET, PUT, HEAD, DELETE, LIST...)."""

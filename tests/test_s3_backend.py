@@ -1,5 +1,6 @@
-"""The S3 backend against moto's S3 server on loopback, and against fake servers that
-misbehave on purpose (ignore conditions, throttle, refuse connections)."""
+"""The S3 backend against moto's S3 server on loopback (the ``s3_server`` fixture of
+conftest.py), and against fake servers that misbehave on purpose (ignore conditions,
+throttle, refuse connections)."""
 
 import email.utils
 import hashlib
@@ -15,18 +16,9 @@ from artfs.errors import NotFound, UsageError
 from artfs.store import s3
 from artfs.store.backend import RefConflict
 from artfs.store.s3config import S3Location, parse_url, resolve
-from tests.s3server import S3Server
 
-MOTO_PORT = 18620
 FAKE_PORT = 18630
 CLOSED_PORT = 18699  # nothing listens there
-
-
-@pytest.fixture(scope="session")
-def s3_server():
-    server = S3Server(MOTO_PORT).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
