@@ -110,7 +110,7 @@ class S3Objects:
         path = OBJECTS + _checked(key)
         if length == 0:  # S3 has no empty range; the answer is known once the key exists
             if not self.has(key):
-                raise NotFound(f"object {key} is not on the remote")
+                raise NotFound(f"{key} is not on the remote {_where(self._client)}")
             return b""
         with _mapped(self._client, "read", key):
             try:
