@@ -108,68 +108,91 @@ def test_invalid_key_is_a_bug(objects):
 
 
 def test_create_replace_and_conditions(refs):
-    tag1 = refs.put("versions/m/1", b"one", expect=None)
-    assert refs.get("versions/m/1") == s3.Ref(b"one", tag1)
+    tag1 = refs.put("refs/versions/m/1", b"one", expect=None)
+    assert refs.get("refs/versions/m/1") == s3.Ref(b"one", tag1)
     with pytest.raises(RefConflict):
-        refs.put("versions/m/1", b"other", expect=None)
-    tag2 = refs.put("versions/m/1", b"two", expect=tag1)
+        refs.put("refs/versions/m/1", b"other", expect=None)
+    tag2 = refs.put("refs/versions/m/1", b"two", expect=tag1)
     assert tag2 != tag1
     with pytest.raises(RefConflict):
-        refs.put("versions/m/1", b"three", expect=tag1)
+        refs.put("refs/versions/m/1", b"three", expect=tag1)
     with pytest.raises(RefConflict):
-        refs.put("versions/m/2", b"three", expect=tag1)  # absent: no tag can match
-    assert refs.get("versions/m/2") is None
-    tag3 = refs.put("versions/m/1", b"any", expect=s3.ANY)
-    assert refs.get("versions/m/1") == s3.Ref(b"any", tag3)
+        refs.put("refs/versions/m/2", b"three", expect=tag1)  # absent: no tag can match
+    assert refs.get("refs/versions/m/2") is None
+    tag3 = refs.put("refs/versions/m/1", b"any", expect=s3.ANY)
+    assert refs.get("refs/versions/m/1") == s3.Ref(b"any", tag3)
 
 
 def test_failed_condition_changes_nothing(refs):
-    tag = refs.put("aliases/m/latest", b"v1", expect=None)
+    tag = refs.put("refs/aliases/m/latest", b"v1", expect=None)
     token = refs.token()
     for attempt in (
-        lambda: refs.put("aliases/m/latest", b"v2", expect=None),
-        lambda: refs.put("aliases/m/latest", b"v2", expect='"0123"'),
-        lambda: refs.delete("aliases/m/latest", expect='"0123"'),
+        lambda: refs.put("refs/aliases/m/latest", b"v2", expect=None),
+        lambda: refs.put("refs/aliases/m/latest", b"v2", expect='"0123"'),
+        lambda: refs.delete("refs/aliases/m/latest", expect='"0123"'),
     ):
         with pytest.raises(RefConflict):
             attempt()
-        assert refs.get("aliases/m/latest") == s3.Ref(b"v1", tag)
+        assert refs.get("refs/aliases/m/latest") == s3.Ref(b"v1", tag)
         assert refs.token() == token
 
 
-def test_rewriting_the_same_bytes_counts_as_done(refs):
-    """A conditional PUT retried after its first try succeeded meets its own write."""
-    tag = refs.put("versions/m/1", b"claim by machine A", expect=None)
-    assert refs.put("versions/m/1", b"claim by machine A", expect=None) == tag
+def test_the_same_bytes_from_another_writer_conflict(refs):
+    refs.put("refs/artifacts/m", b"0", expect=None)
+    with pytest.raises(RefConflict):
+        refs.put("refs/artifacts/m", b"0", expect=None)
+    tag = refs.get("refs/artifacts/m").tag
+    refs.put("refs/artifacts/m", b"1", expect=tag)
+    with pytest.raises(RefConflict):
+        refs.put("refs/artifacts/m", b"1", expect=tag)  # a racing writer counted 0 -> 1 too
+
+
+def test_the_write_id_is_stored_with_the_reference(refs, location):
+    """What tells a lost answer from another writer (see the fake's test below)."""
+    refs.put("refs/runs/r1", b"run", expect=None)
+    got = obstore.get(s3.connect(location), "refs/runs/r1")
+    assert len(got.attributes[s3.WRITE_ID]) == 32
+
+
+def test_invalid_reference_key_is_a_bug(refs):
+    with pytest.raises(ValueError):
+        refs.put("versions/m/1", b"x")
+    assert list(refs.list("versions/")) == []
 
 
 def test_conditional_delete(refs):
-    tag = refs.put("aliases/m/best", b"v3", expect=None)
-    refs.put("aliases/m/best", b"v4", expect=tag)
+    tag = refs.put("refs/aliases/m/best", b"v3", expect=None)
+    refs.put("refs/aliases/m/best", b"v4", expect=tag)
     with pytest.raises(RefConflict):
-        refs.delete("aliases/m/best", expect=tag)
-    refs.delete("aliases/m/best", expect=refs.get("aliases/m/best").tag)
-    assert refs.get("aliases/m/best") is None
+        refs.delete("refs/aliases/m/best", expect=tag)
+    refs.delete("refs/aliases/m/best", expect=refs.get("refs/aliases/m/best").tag)
+    assert refs.get("refs/aliases/m/best") is None
     with pytest.raises(RefConflict):
-        refs.delete("aliases/m/best", expect=tag)
-    refs.delete("aliases/m/best")  # missing and unconditional: not an error
+        refs.delete("refs/aliases/m/best", expect=tag)
+    refs.delete("refs/aliases/m/best")  # missing and unconditional: not an error
 
 
 def test_list_refs_with_tags(refs, objects):
-    tags = {key: refs.put(key, key.encode(), expect=None) for key in ("b/1", "a/2", "a/1")}
-    objects.put("a/object", b"not a reference")
+    tags = {
+        key: refs.put(key, key.encode(), expect=None)
+        for key in ("refs/b/1", "refs/a/2", "refs/a/1")
+    }
+    objects.put("refs/a/object", b"not a reference")
     assert list(refs.list()) == sorted(tags.items())
-    assert list(refs.list("a/")) == [("a/1", tags["a/1"]), ("a/2", tags["a/2"])]
+    assert list(refs.list("refs/a/")) == [
+        ("refs/a/1", tags["refs/a/1"]),
+        ("refs/a/2", tags["refs/a/2"]),
+    ]
 
 
 def test_token_changes_with_every_write(refs):
     seen = [refs.token()]
     assert refs.token() == seen[0]  # nothing changed
-    tag = refs.put("runs/r1", b"r", expect=None)
+    tag = refs.put("refs/runs/r1", b"r", expect=None)
     seen.append(refs.token())
-    refs.put("runs/r1", b"r2", expect=tag)
+    refs.put("refs/runs/r1", b"r2", expect=tag)
     seen.append(refs.token())
-    refs.delete("runs/r1")
+    refs.delete("refs/runs/r1")
     seen.append(refs.token())
     assert len(set(seen)) == 4
 
@@ -183,15 +206,15 @@ def test_racing_creates_have_one_winner(location):
         refs = s3.S3Refs(s3.connect(location))
         for number in range(25):
             try:
-                refs.put(f"versions/m/{number}", f"writer {writer}".encode(), expect=None)
+                refs.put(f"refs/versions/m/{number}", f"writer {writer}".encode(), expect=None)
             except RefConflict:
                 continue
             with lock:
-                winners.setdefault(f"versions/m/{number}", []).append(writer)
+                winners.setdefault(f"refs/versions/m/{number}", []).append(writer)
 
     _run_threads(claim, 8)
     refs = s3.S3Refs(s3.connect(location))
-    assert sorted(winners) == sorted(f"versions/m/{n}" for n in range(25))
+    assert sorted(winners) == sorted(f"refs/versions/m/{n}" for n in range(25))
     for key, won in winners.items():
         assert len(won) == 1
         assert refs.get(key).value == f"writer {won[0]}".encode()
@@ -205,17 +228,17 @@ def test_compare_and_swap_loses_no_update(location):
     def increment(writer: int) -> None:
         for _ in range(10):
             while True:
-                now = refs.get("counter")
+                now = refs.get("refs/counter")
                 count = int(now.value.split()[0]) if now else 0
                 value = f"{count + 1} by {writer}".encode()
                 try:
-                    refs.put("counter", value, expect=now.tag if now else None)
+                    refs.put("refs/counter", value, expect=now.tag if now else None)
                     break
                 except RefConflict:
                     continue
 
     _run_threads(increment, 8)
-    assert refs.get("counter").value.split()[0] == b"80"
+    assert refs.get("refs/counter").value.split()[0] == b"80"
 
 
 def _run_threads(work, count: int) -> None:
@@ -262,7 +285,7 @@ def test_conditional_delete_whose_answer_was_lost(fake_s3, fake_location):
     """The first DELETE went through but its answer did not (a 503 stands for that):
     the retry's 404 means the key is gone, as asked."""
     fake_s3.failures = [503, 404]
-    s3.S3Refs(s3.connect(fake_location, retry_seconds=20)).delete("v/1", expect='"tag"')
+    s3.S3Refs(s3.connect(fake_location, retry_seconds=20)).delete("refs/v/1", expect='"tag"')
     assert fake_s3.served["DELETE"] == 2
 
 
@@ -296,9 +319,21 @@ def test_persistent_throttling_fails_in_one_line(fake_s3, fake_location):
 def test_reference_written_when_the_journal_is_not(fake_s3, fake_location, caplog):
     fake_s3.failures = [0] + [503] * 10_000  # the reference PUT passes, the journal's not
     refs = s3.S3Refs(s3.connect(fake_location, retry_seconds=1))
-    assert refs.put("v/1", b"claim", expect=None) == _etag(b"claim")
+    assert refs.put("refs/v/1", b"claim", expect=None) == _etag(b"claim")
     assert fake_s3.objects == {"p/refs/v/1": b"claim"}
     assert "the journal did not" in caplog.text
+
+
+def test_a_put_whose_answer_was_lost_is_recognised(fake_s3, fake_location):
+    """The first PUT stored the reference but its answer was a 500; obstore retried, the
+    retry got 412, and the write id in the object's metadata shows the write was ours."""
+    fake_s3.enforces_create = True
+    fake_s3.failures = [-500]
+    refs = s3.S3Refs(s3.connect(fake_location, retry_seconds=20))
+    assert refs.put("refs/v/1", b"claim", expect=None) == _etag(b"claim")
+    assert fake_s3.served["PUT"] == 3  # the lost one, its retry, the journal
+    with pytest.raises(RefConflict):  # the same bytes by another write: not ours
+        refs.put("refs/v/1", b"claim", expect=None)
 
 
 def test_refused_credentials(fake_s3, fake_location):
@@ -318,7 +353,7 @@ def test_unreachable_endpoint_fails_in_one_line():
 def test_conditional_delete_is_retried(fake_s3, fake_location):
     fake_s3.objects["p/refs/v/1"] = b"x"
     fake_s3.failures = [503, 503]
-    s3.S3Refs(s3.connect(fake_location, retry_seconds=20)).delete("v/1", expect='"tag"')
+    s3.S3Refs(s3.connect(fake_location, retry_seconds=20)).delete("refs/v/1", expect='"tag"')
     assert "p/refs/v/1" not in fake_s3.objects
     assert fake_s3.served["DELETE"] == 3
 
@@ -326,7 +361,7 @@ def test_conditional_delete_is_retried(fake_s3, fake_location):
 def test_conditional_request_conflict_is_a_ref_conflict(fake_s3, fake_location):
     fake_s3.failures = [409]
     with pytest.raises(RefConflict):
-        s3.S3Refs(s3.connect(fake_location, retry_seconds=5)).put("v/1", b"x", expect=None)
+        s3.S3Refs(s3.connect(fake_location, retry_seconds=5)).put("refs/v/1", b"x", expect=None)
     assert fake_s3.objects == {}
 
 
@@ -397,7 +432,10 @@ class FakeS3(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", FAKE_PORT), FakeS3Handler)
         self.url = f"http://127.0.0.1:{FAKE_PORT}"
         self.objects: dict[str, bytes] = {}
-        self.failures: list[int] = []  # statuses to answer, one per request (0: serve it)
+        # Statuses to answer, one per request: 0 serves it, -S (PUT only) stores and
+        # then answers S.
+        self.failures: list[int] = []
+        self.metadata: dict[str, dict[str, str]] = {}  # x-amz-meta-* headers by key
         self.served: Counter = Counter()
         self.enforces_create = False  # If-None-Match: * (some servers do only that)
 
@@ -416,13 +454,21 @@ class FakeS3Handler(http.server.BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self._failed():
+        status = self._fault()
+        if status > 0:
+            self._reply(status, body=f"<Error><Code>Fault{status}</Code></Error>".encode())
             return
         exists = self._key() in self.server.objects
         if exists and self.server.enforces_create and self.headers.get("If-None-Match") == "*":
             self._reply(412, body=b"<Error><Code>PreconditionFailed</Code></Error>")
             return
         self.server.objects[self._key()] = body
+        self.server.metadata[self._key()] = {
+            name: value for name, value in self.headers.items() if name.startswith("x-amz-meta-")
+        }
+        if status < 0:  # done, but the answer is a failure (a lost answer, to the client)
+            self._reply(-status, body=b"<Error><Code>InternalError</Code></Error>")
+            return
         self._reply(200, {"ETag": _etag(body)})
 
     def do_DELETE(self) -> None:
@@ -448,17 +494,19 @@ class FakeS3Handler(http.server.BaseHTTPRequestHandler):
         if data is None:
             self._reply(404, body=b"<Error><Code>NoSuchKey</Code></Error>")
             return
-        self._reply(200, {"ETag": _etag(data)}, data if with_body else b"", len(data))
+        headers = {"ETag": _etag(data), **self.server.metadata.get(self._key(), {})}
+        self._reply(200, headers, data if with_body else b"", len(data))
+
+    def _fault(self) -> int:
+        """The status this request is to fail with (0: none), from the server's list."""
+        self.server.served[self.command] += 1
+        return self.server.failures.pop(0) if self.server.failures else 0
 
     def _failed(self) -> bool:
-        self.server.served[self.command] += 1
-        if not self.server.failures:
-            return False
-        status = self.server.failures.pop(0)
-        if not status:  # 0: this one is served
-            return False
-        self._reply(status, body=f"<Error><Code>Fault{status}</Code></Error>".encode())
-        return True
+        status = self._fault()
+        if status:
+            self._reply(status, body=f"<Error><Code>Fault{status}</Code></Error>".encode())
+        return bool(status)
 
     def _key(self) -> str:
         return self.path.split("?")[0].removeprefix("/bucket/")

@@ -1,15 +1,18 @@
 """The ObjectStore and RefStore interfaces on an S3-compatible bucket, through obstore.
 
 Layout under ``s3://BUCKET/PREFIX`` (docs/format.md, "S3 layout"): objects at
-``objects/KEY``, references at ``refs/KEY``, and ``journal``, a tiny object every
-reference write replaces so that ``token()`` is one HEAD however many references
-there are.  A reference's tag is its ETag; ``RefStore.put``'s ``expect`` becomes
-``If-None-Match: *`` or ``If-Match: ETAG`` on the PUT, which S3 (since 2024), R2,
-GCS and Ceph RGW enforce atomically.  ``check_bucket`` refuses a server that does
-not, since then two machines could both claim one version number.
+``objects/KEY``, references (``refs/...`` keys) under their own names, and
+``journal``, a tiny object every reference write replaces so that ``token()`` is one
+HEAD however many references there are.  A reference's tag is its ETag;
+``RefStore.put``'s ``expect`` becomes ``If-None-Match: *`` or ``If-Match: ETAG`` on
+the PUT, which S3 (since 2024), R2, GCS and Ceph RGW enforce atomically.
+``check_bucket`` refuses a server that does not, since then two machines could both
+claim one version number.
 
 obstore retries network errors, 5xx and 503 SlowDown with exponential backoff for
-at most ``retry_timeout`` seconds; what still fails becomes one RemoteError line.
+at most ``retry_seconds``; what still fails becomes one RemoteError line.  A retried
+conditional PUT can meet its own first try (done, its answer lost): a write id in
+the object's metadata tells that from another writer's write.
 Conditional deletes are not in obstore's API, so they go as a presigned DELETE
 with an ``If-Match`` header, retried here the same way.
 """
@@ -30,7 +33,7 @@ import obstore
 from obstore import exceptions as obs_errors
 from obstore.store import S3Store
 
-from artfs.errors import NotFound, StoreError
+from artfs.errors import ArtfsError, NotFound, StoreError
 from artfs.store.backend import ANY, Ref, RefConflict, _Any
 from artfs.store.s3config import S3Location, resolve
 
@@ -38,8 +41,9 @@ if TYPE_CHECKING:  # obstore's typed dicts exist only in its stubs
     from obstore import GetOptions, ObjectMeta, PutMode
 
 OBJECTS = "objects/"
-REFS = "refs/"
+REFS = "refs/"  # the key space's prefix of every reference
 JOURNAL = "journal"
+WRITE_ID = "artfs-write"  # user metadata: x-amz-meta-artfs-write
 PROBES = "probe/"
 DEFAULT_RETRY_SECONDS = 60.0
 log = logging.getLogger("artfs.remote")
@@ -147,41 +151,48 @@ class S3Objects:
 
 class S3Refs:
     """References as S3 objects whose ETag is the tag; every write also replaces the
-    journal so that ``token`` changes."""
+    journal so that ``token`` changes.  Keys are the key space's ``refs/...``, stored
+    under the same name."""
 
     def __init__(self, client: S3Store) -> None:
         self._client = client
 
     def get(self, key: str) -> Ref | None:
-        try:
-            with _mapped(self._client, "read", key):
-                got = obstore.get(self._client, REFS + _checked(key))
-                return Ref(bytes(got.bytes()), got.meta["e_tag"] or "")
-        except NotFound:
-            return None
+        read = self._read(key)
+        return None if read is None else read[0]
 
     def put(self, key: str, value: bytes, *, expect: str | None | _Any = ANY) -> str:
-        path = REFS + _checked(key)
+        # A unique id in the object's metadata tells a refused PUT that is a retry of
+        # our own successful one (its answer lost) from a write by someone else.
+        write_id = uuid.uuid4().hex
         try:
             with _mapped(self._client, "write", key):
-                tag = obstore.put(self._client, path, value, mode=_put_mode(expect))["e_tag"] or ""
-        except (RefConflict, NotFound):  # AWS answers If-Match on a missing key with 404
-            tag = self._already_written(key, value)
+                tag = obstore.put(
+                    self._client,
+                    _ref_path(key),
+                    value,
+                    mode=_put_mode(expect),
+                    attributes={WRITE_ID: write_id},
+                )["e_tag"]
+        except (RefConflict, NotFound) as conflict:  # AWS: If-Match on a missing key is 404
+            tag = self._own_write(key, write_id, conflict)
         self._bump_journal()
-        return tag
+        return tag or ""
 
     def delete(self, key: str, *, expect: str | _Any = ANY) -> None:
-        path = REFS + _checked(key)
-        if expect is ANY:
+        path = _ref_path(key)
+        if isinstance(expect, _Any):
             with _mapped(self._client, "delete", key):
                 obstore.delete(self._client, path)
         else:
-            _conditional_delete(self._client, path, str(expect), key)
+            _conditional_delete(self._client, path, expect, key)
         self._bump_journal()
 
     def list(self, prefix: str = "") -> Iterator[tuple[str, str]]:
-        for meta in _listed(self._client, REFS, prefix):
-            yield meta["path"][len(REFS) :], meta["e_tag"] or ""
+        if not (prefix.startswith(REFS) or REFS.startswith(prefix)):
+            return  # no reference lives outside refs/
+        for meta in _listed(self._client, "", max(prefix, REFS, key=len)):
+            yield meta["path"], meta["e_tag"] or ""
 
     def token(self) -> str:
         """The journal's ETag: one HEAD of a few bytes, where a LIST of the references
@@ -192,14 +203,22 @@ class S3Refs:
         except NotFound:
             return "none"
 
-    def _already_written(self, key: str, value: bytes) -> str:
-        """After a refused conditional PUT: its tag if the reference holds our bytes (a
-        retried PUT whose first try succeeded, or an identical write), else RefConflict.
-        Callers that claim something (a version number) put unique bytes."""
-        now = self.get(key)
-        if now is None or now.value != value:
-            raise RefConflict(f"reference {key} changed since it was read; read it again")
-        return now.tag
+    def _read(self, key: str) -> tuple[Ref, str | None] | None:
+        """The reference and the id of the write that made it, or None if absent."""
+        try:
+            with _mapped(self._client, "read", key):
+                got = obstore.get(self._client, _ref_path(key))
+                ref = Ref(bytes(got.bytes()), got.meta["e_tag"] or "")
+                return ref, got.attributes.get(WRITE_ID)
+        except NotFound:
+            return None
+
+    def _own_write(self, key: str, write_id: str, conflict: ArtfsError) -> str:
+        """The tag of our write if the reference holds it, else the conflict."""
+        read = self._read(key)
+        if read is None or read[1] != write_id:
+            raise conflict
+        return read[0].tag
 
     def _bump_journal(self) -> None:
         # Unconditional and unique: concurrent bumps cannot conflict, and any of them
@@ -257,6 +276,12 @@ def _refusal(url: str, what: str) -> RemoteRefused:
         "conditional writes two machines can claim the same version, so artfs will not "
         "use it (AWS S3, R2, GCS and Ceph RGW enforce them)"
     )
+
+
+def _ref_path(key: str) -> str:
+    if not key.startswith(REFS):
+        raise ValueError(f"reference key {key!r} is not under {REFS}")  # a caller's bug
+    return _checked(key)
 
 
 def _checked(key: str) -> str:
