@@ -3,6 +3,7 @@ collection, history_step and url, the public summary's ``_json_dict``, and W&B's
 module paths (``wandb.sdk.artifacts.*``, ``wandb.data_types``) under an
 ``import wandb`` shim."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -116,3 +117,26 @@ def test_public_history_is_a_dataframe_with_pandas(here):
     assert list(history["loss"]) == [1.0, 0.5, 1.0 / 3]
     rows = wandb.Api().run(run.id).history(pandas=False, keys=["loss"])
     assert [r["loss"] for r in rows] == [1.0, 0.5, 1.0 / 3]
+
+
+def test_the_quickstart_training_script_runs_unchanged(here):
+    """scripts/train_wandb.py, the W&B-shaped script the quickstart shows."""
+    (here / "data").mkdir()
+    (here / "data" / "train.csv").write_text("id\n" + "".join(f"{i}\n" for i in range(10)))
+    with wandb.init(job_type="dataset") as run:
+        dataset = wandb.Artifact("my-dataset", "dataset")
+        dataset.add_dir("data")
+        run.log_artifact(dataset)
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "train_wandb.py")
+    out = subprocess.run([sys.executable, script, "--lr", "0.1", "--epochs", "2"],
+                         capture_output=True, text=True, cwd=here)
+    assert out.returncode == 0, out.stderr
+    model = wandb.Api().artifact("my-model:production")
+    assert model.metadata["evaluated"] is True
+    assert sorted(model.aliases) == ["candidate", "latest", "production"]
+    assert model.description == "baseline, promoted after evaluation"
+    trained = model.logged_by()
+    assert trained.project == "quickstart" and trained.config["lr"] == 0.1
+    assert [row["epoch"] for row in trained.history(pandas=False)] == [0, 1]
+    assert trained.summary["rows_seen"] == 10
+    assert [a.name for a in trained.used_artifacts()] == ["my-dataset:v0"]

@@ -43,7 +43,9 @@ ANY = _Any()  # ``expect=ANY``: write whatever the reference holds now (uncondit
 @dataclass(frozen=True)
 class Ref:
     """A reference's value and its tag: an opaque string that changes whenever the value
-    is written (S3's ETag, a local version counter)."""
+    changes (S3's ETag, the local store's BLAKE3 of the value, the in-memory store's
+    counter).  Rewriting the same bytes may keep the tag (an ETag of a plain PUT is the
+    bytes' MD5): a tag says which value a writer read, not how many writes happened."""
 
     value: bytes
     tag: str
@@ -61,7 +63,9 @@ class ObjectStore(Protocol):
         ...
 
     def put(self, key: str, data: bytes) -> None:
-        """Store atomically: a reader sees the whole object or none of it."""
+        """Store atomically: a reader sees the whole object or none of it.  This store
+        object reads it back at once; other processes may see it only after ``barrier``
+        (the local store batches its LMDB objects into one transaction there)."""
         ...
 
     def delete(self, key: str) -> None:
@@ -73,7 +77,8 @@ class ObjectStore(Protocol):
         ...
 
     def barrier(self) -> None:
-        """Return once every ``put`` that returned before this call is durable."""
+        """Return once every ``put`` and ``delete`` that returned before this call is
+        durable and visible to every process.  Publish a reference to objects only after."""
         ...
 
 
@@ -100,5 +105,21 @@ class RefStore(Protocol):
     def token(self) -> str:
         """A cheap value that differs after any reference changed: a reader (the mount)
         compares tokens to know whether to look again.  It may also change when nothing
-        did, never the other way."""
+        did, never the other way.  Take it *before* reading what it guards: a change made
+        between the reads then shows as a new token next time."""
         ...
+
+
+def check_expected(key: str, current: str | None, expect: "str | None | _Any") -> None:
+    """RefConflict unless a reference whose tag is ``current`` (None: absent) is in the
+    state ``expect`` names: the one rule of every backend's conditional writes."""
+    if expect is ANY:
+        return
+    if expect is None:
+        if current is not None:
+            raise RefConflict(f"reference {key} exists already: another writer created it "
+                              "first; read it again and retry")
+    elif current != expect:
+        what = "was deleted" if current is None else "changed"
+        raise RefConflict(f"reference {key} {what} since it was read: another writer was "
+                          "first; read it again and retry")

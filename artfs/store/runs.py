@@ -373,12 +373,7 @@ def append_history(store: Store, run_id: str, rows: list[dict]) -> None:
     text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
     with _writing(store, run_id):
         path = os.path.join(_metrics_dir(store, run_id, create=True), "history.jsonl")
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, text.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_synced(path, text.encode(), os.O_APPEND)
 
 
 def read_history(store: Store, run_id: str) -> list[dict]:
@@ -404,13 +399,18 @@ def put_summary(store: Store, run_id: str, summary: dict) -> None:
     with _writing(store, run_id):
         directory = _metrics_dir(store, run_id, create=True)
         tmp = os.path.join(directory, f".summary.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, text.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_synced(tmp, text.encode(), os.O_TRUNC)
         os.replace(tmp, os.path.join(directory, "summary.json"))
+
+
+def _write_synced(path: str, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` (appended or replacing, by ``mode``) and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

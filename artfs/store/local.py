@@ -1,0 +1,324 @@
+"""The local backends: backend.py's interfaces over a store directory as it is today.
+
+An existing store reads through them with no conversion (localkeys.py maps the keys):
+chunk objects are chunk files, the other objects and every reference live in the
+LMDB databases meta.py defines.
+
+Speed decides two things.  A chunk file is written as chunks.py writes one (no fsync
+of its own, writeback started at once), but always to a temporary name that is then
+renamed, so that ``put`` is atomic and also replaces a half-written leftover of a
+writer that died; ``barrier`` is one syncfs.  LMDB objects (trees, attribute objects,
+chunk lists, chunk index entries) are small and many, and an LMDB commit costs an
+fsync (about 7 ms here), so puts and deletes of them are held in memory, served from
+there to this process, and written in one transaction by ``barrier``.
+
+A reference is written in a transaction of its own (durable on return) that reads the
+current value and checks the writer's tag first; LMDB serialises write transactions,
+so check and write are atomic across threads and processes.  A tag is a BLAKE3 of the
+value: derived from what is stored, so it needs no field of its own in today's layout.
+"""
+
+import ctypes
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+
+import blake3
+import lmdb
+
+from artfs.errors import NotFound, StoreError, disk_full
+from artfs.store import localkeys as keys
+from artfs.store.backend import ANY, Ref, _Any, check_expected
+from artfs.store.meta import CORRUPTION, Meta, damaged, is_disk_full
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_SYNC_FILE_RANGE_WRITE = 2
+_TAG_BYTES = 16
+_DELETED = None  # a pending delete, among pending puts
+
+
+class _mapped:  # noqa: N801 - used as a ``with`` statement, like contextlib's helpers
+    """OSError and LMDB's errors as the artfs errors a user can act on.  A class, not a
+    generator: it wraps every reference read, and costs a third as much this way."""
+
+    def __init__(self, store: str, action: str):
+        self.store, self.action = store, action
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, kind, e, traceback) -> None:
+        if isinstance(e, CORRUPTION):
+            raise damaged(os.path.join(self.store, "meta"), str(e)) from None
+        if isinstance(e, (OSError, lmdb.Error)):
+            if is_disk_full(e):
+                raise disk_full(self.store) from None
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise StoreError(
+                f"cannot {self.action} in the store at {self.store} ({why}); "
+                "check its disk and permissions"
+            ) from None
+
+
+def _missing(key: str) -> NotFound:
+    return NotFound(f"object {key} is not in the store; it was never written or was collected")
+
+
+def _slice(data: bytes, start: int, length: int | None) -> bytes:
+    return data[start:] if length is None else data[start : start + length]
+
+
+class LocalObjects:
+    """An ObjectStore over ``STORE/chunks`` and the LMDB object databases.  Thread-safe."""
+
+    def __init__(self, path: str, meta: Meta):
+        self.path = path
+        self._chunks = os.path.join(path, "chunks")
+        self._meta = meta
+        self._pending: dict[tuple[str, bytes], bytes | None] = {}  # (db, key) -> value
+        self._lock = threading.Lock()
+
+    def _place(self, key: str) -> tuple[str, bytes] | str:
+        """(database, LMDB key) of an object, or the path of its chunk file."""
+        place = keys.object_place(key)
+        if isinstance(place, str):
+            return f"{self._chunks}/{place[:2]}/{place[2:]}"
+        return place
+
+    def has(self, key: str) -> bool:
+        place = self._place(key)
+        if isinstance(place, str):
+            return os.path.exists(place)
+        return self._lookup(place) is not None
+
+    def _lookup(self, place: tuple[str, bytes]) -> bytes | None:
+        with self._lock:
+            if place in self._pending:
+                return self._pending[place]
+        with _mapped(self.path, "read an object"), self._meta.read() as txn:
+            return txn.get(place[1], db=self._meta.db[place[0]])
+
+    def get(self, key: str, start: int = 0, length: int | None = None) -> bytes:
+        place = self._place(key)
+        if not isinstance(place, str):
+            data = self._lookup(place)
+            if data is None:
+                raise _missing(key)
+            return _slice(data, start, length)
+        try:
+            fd = os.open(place, os.O_RDONLY)
+        except FileNotFoundError:
+            raise _missing(key) from None
+        with _mapped(self.path, f"read chunk file {place}"):
+            try:
+                if length is None:
+                    length = max(0, os.fstat(fd).st_size - start)
+                return _pread_all(fd, length, start)
+            finally:
+                os.close(fd)
+
+    def put(self, key: str, data: bytes) -> None:
+        place = self._place(key)
+        if isinstance(place, str):
+            with _mapped(self.path, "write a chunk file"):
+                _write_file(place, data)
+            return
+        with self._lock:
+            self._pending[place] = bytes(data)
+
+    def delete(self, key: str) -> None:
+        place = self._place(key)
+        if isinstance(place, str):
+            with _mapped(self.path, "delete a chunk file"), suppress(FileNotFoundError):
+                os.unlink(place)
+            return
+        with self._lock:
+            self._pending[place] = _DELETED
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Chunk files and the object databases, each in order, one after the other: no
+        table's name is a prefix of another's, so that is the order of all the keys."""
+        for table in sorted([keys.CHUNK_FILES, *keys.OBJECT_LAYOUTS]):
+            start = table + "/"
+            if start.startswith(prefix):
+                yield from self._list_table(table, "")
+            elif prefix.startswith(start):
+                yield from self._list_table(table, prefix[len(start) :])
+
+    def _list_table(self, table: str, rest: str) -> Iterator[str]:
+        if table == keys.CHUNK_FILES:
+            yield from (f"{table}/{h}" for h in self._chunk_names(rest))
+            return
+        layout = keys.OBJECT_LAYOUTS[table]
+        found = dict.fromkeys(
+            _scan(self._meta, layout, keys.byte_prefix(layout, [rest]), self.path), True
+        )
+        with self._lock:  # what this process put or deleted and has not written yet
+            for (db, raw), value in self._pending.items():
+                if db == layout.db:
+                    found[raw] = value is not _DELETED
+        for raw in sorted(k for k, present in found.items() if present):
+            name = raw.hex()
+            if name.startswith(rest):
+                yield f"{table}/{name}"
+
+    def _chunk_names(self, rest: str) -> Iterator[str]:
+        """Hex digests of the chunk files whose names start with ``rest``, in order;
+        temporary files and strays (names that are no digest) are not objects."""
+        with _mapped(self.path, "list the chunk files"):
+            try:
+                subdirs = sorted(os.listdir(self._chunks))
+            except FileNotFoundError:  # no chunk written yet
+                return
+            for sub in subdirs:
+                if len(sub) != 2 or not (sub.startswith(rest[:2]) or rest.startswith(sub)):
+                    continue
+                with suppress(NotADirectoryError, FileNotFoundError):
+                    for name in sorted(os.listdir(os.path.join(self._chunks, sub))):
+                        digest = sub + name
+                        if keys.is_digest(digest) and digest.startswith(rest):
+                            yield digest
+
+    def barrier(self) -> None:
+        """The pending LMDB objects in one transaction, then one syncfs for the chunk
+        files (LMDB syncs its own commit)."""
+        with self._lock, _mapped(self.path, "write objects"):
+            if self._pending:
+                with self._meta.write() as txn:
+                    for (db, raw), value in self._pending.items():
+                        if value is _DELETED:
+                            txn.delete(raw, db=self._meta.db[db])
+                        else:
+                            txn.put(raw, value, db=self._meta.db[db])
+                self._pending.clear()
+            with suppress(FileNotFoundError):  # no chunk written yet
+                _syncfs(self._chunks)
+
+
+def _pread_all(fd: int, length: int, start: int) -> bytes:
+    data = os.pread(fd, length, start)
+    while 0 < len(data) < length:  # a short read of a big file: ask for the rest
+        more = os.pread(fd, length - len(data), start + len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def _write_file(final: str, data: bytes) -> None:
+    """Write under a temporary name, start writeback, rename: whole or absent, never
+    half (a new name in chunks.py is written in place; through this interface a reader
+    may look before anything is published)."""
+    tmp = f"{final}.tmp{os.getpid()}.{threading.get_ident()}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        fd = os.open(tmp, flags, 0o400)
+    except FileNotFoundError:  # the first chunk of its two-hex-digit directory
+        os.makedirs(os.path.dirname(tmp), mode=0o700, exist_ok=True)
+        fd = os.open(tmp, flags, 0o400)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        _libc.sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+    finally:
+        os.close(fd)
+    os.rename(tmp, final)
+
+
+def _syncfs(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+
+
+def _scan(meta: Meta, layout: keys.Layout, prefix: bytes, store: str) -> Iterator[bytes]:
+    """The LMDB keys of a database starting with ``prefix``, read in one snapshot."""
+    with _mapped(store, f"list the {layout.db} database"), meta.read() as txn:
+        cursor = txn.cursor(db=meta.db[layout.db])
+        found = []
+        if cursor.set_range(prefix):
+            for raw in cursor.iternext(values=False):
+                if not raw.startswith(prefix):
+                    break
+                found.append(bytes(raw))
+    return iter(found)
+
+
+def tag_of(value: bytes) -> str:
+    return blake3.blake3(value).hexdigest(_TAG_BYTES)
+
+
+class LocalRefs:
+    """A RefStore over the LMDB databases of mutable records.  Thread- and process-safe."""
+
+    def __init__(self, path: str, meta: Meta):
+        self.path = path
+        self._meta = meta
+
+    def _place(self, key: str) -> tuple[object, bytes]:
+        """(LMDB database handle, LMDB key) of a reference."""
+        db, raw = keys.ref_place(key)
+        return self._meta.db[db], raw
+
+    def get(self, key: str) -> Ref | None:
+        db, raw = self._place(key)
+        with _mapped(self.path, "read a reference"), self._meta.read() as txn:
+            value = txn.get(raw, db=db)
+        return None if value is None else Ref(value, tag_of(value))
+
+    def put(self, key: str, value: bytes, *, expect: str | None | _Any = ANY) -> str:
+        db, raw = self._place(key)
+        self._write(key, lambda txn: txn.put(raw, value, db=db), db, raw, expect)
+        return tag_of(value)
+
+    def delete(self, key: str, *, expect: str | _Any = ANY) -> None:
+        db, raw = self._place(key)
+        self._write(key, lambda txn: txn.delete(raw, db=db), db, raw, expect)
+
+    def _write(self, key: str, change: Callable, db, raw: bytes, expect) -> None:
+        """``change`` in a write transaction that first checks the current tag: a
+        RefConflict leaves the transaction, and so the store, untouched."""
+        with _mapped(self.path, "write a reference"), self._meta.write() as txn:
+            current = txn.get(raw, db=db)
+            check_expected(key, None if current is None else tag_of(current), expect)
+            change(txn)
+
+    def list(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """In string order, which is not LMDB's (``ds/10`` < ``ds/7``; ``a-b`` < ``a/``):
+        each table's matching keys are read in one snapshot and sorted."""
+        for table in sorted(keys.REF_LAYOUTS):
+            start = f"{keys.REFS}/{table}/"
+            if start.startswith(prefix):
+                yield from self._list_table(table, start, "")
+            elif prefix.startswith(start):
+                yield from self._list_table(table, start, prefix[len(start) :])
+
+    def _list_table(self, table: str, start: str, rest: str) -> Iterator[tuple[str, str]]:
+        layout = keys.REF_LAYOUTS[table]
+        narrow = keys.byte_prefix(layout, rest.split("/"))
+        db = self._meta.db[layout.db]
+        found = []
+        with _mapped(self.path, f"list the {layout.db} database"), self._meta.read() as txn:
+            cursor = txn.cursor(db=db)
+            if cursor.set_range(narrow):
+                for raw, value in cursor:
+                    if not raw.startswith(narrow):
+                        break
+                    key = start + "/".join(keys.decode(bytes(raw), layout))
+                    if key.startswith(start + rest):
+                        found.append((key, tag_of(value)))
+        yield from sorted(found)
+
+    def token(self) -> str:
+        """The id of a fresh read transaction's snapshot: it grows with every LMDB commit
+        (of any process), and a snapshot is what readers see, unlike ``env.info()``'s
+        id, which runs ahead while a commit is being made visible (the session-4 race
+        of fs/attribution.py)."""
+        with _mapped(self.path, "read the store"), self._meta.read() as txn:
+            return str(txn.id())
