@@ -1,6 +1,6 @@
 """The ObjectStore and RefStore interfaces on an S3-compatible bucket, through obstore.
 
-Layout under ``s3://BUCKET/PREFIX`` (docs/format.md, "S3 layout"): objects at
+Layout under ``s3://BUCKET/PREFIX`` (docs/format.md, section 15.3): objects at
 ``objects/KEY``, references (``refs/...`` keys) under their own names, and
 ``journal``, a tiny object every reference write replaces so that ``token()`` is one
 HEAD however many references there are.  A reference's tag is its ETag;
@@ -323,6 +323,7 @@ def _conditional_delete(client: S3Store, path: str, tag: str, key: str) -> None:
             with urllib.request.urlopen(request, timeout=30):
                 return
         except urllib.error.HTTPError as exc:
+            exc.close()  # the error is the answer: its socket must not linger
             if exc.code == 404 and attempt:  # an earlier try deleted it, its answer lost
                 return
             if exc.code in (404, 409, 412):  # gone or changed: not the state we read
