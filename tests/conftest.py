@@ -147,3 +147,14 @@ def mount(store_dir, tmp_path, cli):
         yield path
     finally:
         unmount(path)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1:18620 for the whole session (tests/s3server.py);
+    ``s3_server.location()`` is a fresh bucket."""
+    from tests.s3server import S3Server
+
+    server = S3Server(18620).start()
+    yield server
+    server.stop()

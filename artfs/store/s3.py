@@ -1,0 +1,387 @@
+"""The ObjectStore and RefStore interfaces on an S3-compatible bucket, through obstore.
+
+Layout under ``s3://BUCKET/PREFIX`` (docs/format.md, section 15.3): objects at
+``objects/KEY``, references (``refs/...`` keys) under their own names, and
+``journal``, a tiny object every reference write replaces so that ``token()`` is one
+HEAD however many references there are.  A reference's tag is its ETag;
+``RefStore.put``'s ``expect`` becomes ``If-None-Match: *`` or ``If-Match: ETAG`` on
+the PUT, which S3 (since 2024), R2, GCS and Ceph RGW enforce atomically.
+``check_bucket`` refuses a server that does not, since then two machines could both
+claim one version number.
+
+obstore retries network errors, 5xx and 503 SlowDown with exponential backoff for
+at most ``retry_seconds``; what still fails becomes one RemoteError line.  A retried
+conditional PUT can meet its own first try (done, its answer lost): a write id in
+the object's metadata tells that from another writer's write.
+Conditional deletes are not in obstore's API, so they go as a presigned DELETE
+with an ``If-Match`` header, retried here the same way.
+"""
+
+import contextlib
+import logging
+import random
+import re
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import obstore
+from obstore import exceptions as obs_errors
+from obstore.store import S3Store
+
+from artfs.errors import ArtfsError, NotFound, StoreError
+from artfs.store.backend import ANY, Ref, RefConflict, _Any
+from artfs.store.s3config import S3Location, resolve
+
+if TYPE_CHECKING:  # obstore's typed dicts exist only in its stubs
+    from obstore import GetOptions, ObjectMeta, PutMode
+
+OBJECTS = "objects/"
+REFS = "refs/"  # the key space's prefix of every reference
+JOURNAL = "journal"
+WRITE_ID = "artfs-write"  # user metadata: x-amz-meta-artfs-write
+PROBES = "probe/"
+DEFAULT_RETRY_SECONDS = 60.0
+log = logging.getLogger("artfs.remote")
+_KEY = re.compile(r"[!-~]+(/[!-~]+)*")  # printable ASCII segments, no empty ones
+
+
+class RemoteError(StoreError):
+    """The remote could not be reached, or answered with an error, after retrying."""
+
+
+class RemoteRefused(StoreError):
+    """A bucket that does not enforce conditional writes; artfs will not share a store there."""
+
+
+def connect(location: S3Location, *, retry_seconds: float = DEFAULT_RETRY_SECONDS) -> S3Store:
+    """An obstore client for ``location``; no request is made yet."""
+    settings: dict = {"region": location.region}
+    if location.endpoint:
+        # S3-compatible servers (moto, Ceph RGW, R2...) are addressed by path, not
+        # by a virtual host per bucket that a loopback name cannot resolve.
+        settings.update(endpoint=location.endpoint, virtual_hosted_style_request=False)
+    if location.access_key_id and location.secret_access_key:
+        settings.update(
+            access_key_id=location.access_key_id, secret_access_key=location.secret_access_key
+        )
+        if location.session_token:
+            settings["token"] = location.session_token
+    return S3Store(
+        location.bucket,
+        prefix=location.prefix or None,
+        client_options={"allow_http": bool(location.endpoint and location.endpoint[:5] == "http:")},
+        retry_config={
+            "max_retries": 100,  # the time bound below is the one that matters
+            "retry_timeout": timedelta(seconds=retry_seconds),
+            "backoff": {
+                "init_backoff": timedelta(milliseconds=50),
+                "max_backoff": timedelta(seconds=5),
+            },
+        },
+        **settings,
+    )
+
+
+def open_remote(
+    url: str, endpoint_url: str | None = None, *, retry_seconds: float = DEFAULT_RETRY_SECONDS
+) -> tuple["S3Objects", "S3Refs"]:
+    """The object and reference stores of the remote at ``s3://BUCKET/PREFIX``."""
+    client = connect(resolve(url, endpoint_url), retry_seconds=retry_seconds)
+    return S3Objects(client), S3Refs(client)
+
+
+class S3Objects:
+    """Immutable objects, one S3 object each; a PUT is atomic, so ``barrier`` has nothing
+    to wait for."""
+
+    def __init__(self, client: S3Store) -> None:
+        self._client = client
+
+    def has(self, key: str) -> bool:
+        try:
+            with _mapped(self._client, "look up", key):
+                obstore.head(self._client, OBJECTS + _checked(key))
+        except NotFound:
+            return False
+        return True
+
+    def get(self, key: str, start: int = 0, length: int | None = None) -> bytes:
+        path = OBJECTS + _checked(key)
+        if length == 0:  # S3 has no empty range; the answer is known once the key exists
+            if not self.has(key):
+                raise NotFound(f"{key} is not on the remote {_where(self._client)}")
+            return b""
+        with _mapped(self._client, "read", key):
+            try:
+                if length is None:
+                    options: GetOptions = {"range": {"offset": start}} if start else {}
+                    return bytes(obstore.get(self._client, path, options=options).bytes())
+                return bytes(obstore.get_range(self._client, path, start=start, length=length))
+            except obs_errors.GenericError as exc:
+                if "416 Range Not Satisfiable" in str(exc):  # start at or past the end
+                    return b""
+                raise
+
+    def put(self, key: str, data: bytes) -> None:
+        # Create-only: an object once written is never replaced, even by a buggy
+        # writer, and "already there" is the idempotent success the interface asks.
+        path = OBJECTS + _checked(key)
+        with (
+            _mapped(self._client, "write", key),
+            contextlib.suppress(obs_errors.AlreadyExistsError),
+        ):
+            obstore.put(self._client, path, data, mode="create", use_multipart=False)
+
+    def delete(self, key: str) -> None:
+        with _mapped(self._client, "delete", key):
+            obstore.delete(self._client, OBJECTS + _checked(key))
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        for meta in _listed(self._client, OBJECTS, prefix):
+            yield meta["path"][len(OBJECTS) :]
+
+    def barrier(self) -> None:
+        """Every returned PUT is durable on S3 already."""
+
+
+class S3Refs:
+    """References as S3 objects whose ETag is the tag; every write also replaces the
+    journal so that ``token`` changes.  Keys are the key space's ``refs/...``, stored
+    under the same name."""
+
+    def __init__(self, client: S3Store) -> None:
+        self._client = client
+
+    def get(self, key: str) -> Ref | None:
+        read = self._read(key)
+        return None if read is None else read[0]
+
+    def put(self, key: str, value: bytes, *, expect: str | None | _Any = ANY) -> str:
+        # A unique id in the object's metadata tells a refused PUT that is a retry of
+        # our own successful one (its answer lost) from a write by someone else.
+        write_id = uuid.uuid4().hex
+        try:
+            with _mapped(self._client, "write", key):
+                tag = obstore.put(
+                    self._client,
+                    _ref_path(key),
+                    value,
+                    mode=_put_mode(expect),
+                    attributes={WRITE_ID: write_id},
+                )["e_tag"]
+        except (RefConflict, NotFound) as conflict:  # AWS: If-Match on a missing key is 404
+            tag = self._own_write(key, write_id, conflict)
+        self._bump_journal()
+        return tag or ""
+
+    def delete(self, key: str, *, expect: str | _Any = ANY) -> None:
+        path = _ref_path(key)
+        if isinstance(expect, _Any):
+            with _mapped(self._client, "delete", key):
+                obstore.delete(self._client, path)
+        else:
+            _conditional_delete(self._client, path, expect, key)
+        self._bump_journal()
+
+    def list(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        if not (prefix.startswith(REFS) or REFS.startswith(prefix)):
+            return  # no reference lives outside refs/
+        for meta in _listed(self._client, "", max(prefix, REFS, key=len)):
+            yield meta["path"], meta["e_tag"] or ""
+
+    def token(self) -> str:
+        """The journal's ETag: one HEAD of a few bytes, where a LIST of the references
+        would cost one request per thousand of them (scripts/bench_s3.py)."""
+        try:
+            with _mapped(self._client, "read", JOURNAL):
+                return obstore.head(self._client, JOURNAL)["e_tag"] or ""
+        except NotFound:
+            return "none"
+
+    def _read(self, key: str) -> tuple[Ref, str | None] | None:
+        """The reference and the id of the write that made it, or None if absent."""
+        try:
+            with _mapped(self._client, "read", key):
+                got = obstore.get(self._client, _ref_path(key))
+                ref = Ref(bytes(got.bytes()), got.meta["e_tag"] or "")
+                return ref, got.attributes.get(WRITE_ID)
+        except NotFound:
+            return None
+
+    def _own_write(self, key: str, write_id: str, conflict: ArtfsError) -> str:
+        """The tag of our write if the reference holds it, else the conflict."""
+        read = self._read(key)
+        if read is None or read[1] != write_id:
+            raise conflict
+        return read[0].tag
+
+    def _bump_journal(self) -> None:
+        # Unconditional and unique: concurrent bumps cannot conflict, and any of them
+        # changes the ETag a reader compares.  The reference write before it has
+        # happened, so failing here would report a done write as failed: readers
+        # learn of it at the next bump instead, as after a crash between the two.
+        try:
+            with _mapped(self._client, "write", JOURNAL):
+                obstore.put(self._client, JOURNAL, uuid.uuid4().bytes, mode="overwrite")
+        except RemoteError as exc:
+            log.warning("a reference changed but the journal did not: %s", exc)
+
+
+def _put_mode(expect: str | None | _Any) -> "PutMode":
+    if isinstance(expect, _Any):
+        return "overwrite"
+    return "create" if expect is None else {"e_tag": expect}
+
+
+def check_bucket(url: str, endpoint_url: str | None = None) -> None:
+    """Refuse a bucket whose server does not enforce create-if-absent, replace-if-unchanged
+    and delete-if-unchanged: probe it once with a throwaway reference, then remove it."""
+    client = connect(resolve(url, endpoint_url))
+    probe = PROBES + uuid.uuid4().hex
+    try:
+        with _mapped(client, "write", probe):
+            first = obstore.put(client, probe, b"1", mode="create")["e_tag"] or ""
+        _expect_refused(url, "a second create-only PUT (If-None-Match: *)", client, probe, "create")
+        with _mapped(client, "write", probe):
+            obstore.put(client, probe, b"2", mode={"e_tag": first})
+        _expect_refused(url, "a PUT with a stale If-Match", client, probe, {"e_tag": first})
+        try:
+            _conditional_delete(client, probe, first, probe)
+        except RefConflict:
+            pass
+        else:
+            raise _refusal(url, "a DELETE with a stale If-Match")
+    finally:
+        with _mapped(client, "delete", probe):
+            obstore.delete(client, probe)
+
+
+def _expect_refused(url: str, what: str, client: S3Store, probe: str, mode: "PutMode") -> None:
+    try:
+        with _mapped(client, "write", probe):
+            obstore.put(client, probe, b"x", mode=mode)
+    except RefConflict:
+        return
+    raise _refusal(url, what)
+
+
+def _refusal(url: str, what: str) -> RemoteRefused:
+    return RemoteRefused(
+        f"{url}: the server accepted {what} that it must refuse; without enforced "
+        "conditional writes two machines can claim the same version, so artfs will not "
+        "use it (AWS S3, R2, GCS and Ceph RGW enforce them)"
+    )
+
+
+def _ref_path(key: str) -> str:
+    if not key.startswith(REFS):
+        raise ValueError(f"reference key {key!r} is not under {REFS}")  # a caller's bug
+    return _checked(key)
+
+
+def _checked(key: str) -> str:
+    if not _KEY.fullmatch(key) or any(part in (".", "..") for part in key.split("/")):
+        raise ValueError(f"invalid storage key {key!r}")  # a caller's bug, not user input
+    return key
+
+
+def _listed(client: S3Store, root: str, prefix: str) -> Iterator["ObjectMeta"]:
+    """Metadata of every object under ``root`` whose key starts with ``prefix``, in key
+    order.  obstore lists whole path segments, so a partial last segment is listed from
+    its parent, from just before it (S3's start-after) to just past it."""
+    if prefix:
+        _checked(prefix.rstrip("/"))
+    parent, _, partial = (root + prefix).rpartition("/")
+    # Start after the partial segment less its last character: no key that sorts
+    # before that can match, and S3 skips them server-side.
+    offset = f"{parent}/{partial[:-1]}" if len(partial) > 1 else None
+    with _mapped(client, "list", root + prefix):
+        for page in obstore.list(client, parent or None, offset=offset, chunk_size=1000):
+            for meta in page:
+                if meta["path"].startswith(root + prefix):
+                    yield meta
+                elif meta["path"] > root + prefix:
+                    return
+
+
+def _conditional_delete(client: S3Store, path: str, tag: str, key: str) -> None:
+    """DELETE ``path`` only if its ETag is ``tag``: a presigned request (obstore signs it
+    with the store's credentials) carrying If-Match, which S3 honours since 2024."""
+    url = obstore.sign(client, "DELETE", path, timedelta(minutes=10))
+    request = urllib.request.Request(url, method="DELETE", headers={"If-Match": tag})
+    bound = (client.retry_config or {}).get(
+        "retry_timeout", timedelta(seconds=DEFAULT_RETRY_SECONDS)
+    )
+    deadline = time.monotonic() + bound.total_seconds()
+    for attempt in range(1000):
+        try:
+            with urllib.request.urlopen(request, timeout=30):
+                return
+        except urllib.error.HTTPError as exc:
+            exc.close()  # the error is the answer: its socket must not linger
+            if exc.code == 404 and attempt:  # an earlier try deleted it, its answer lost
+                return
+            if exc.code in (404, 409, 412):  # gone or changed: not the state we read
+                raise RefConflict(
+                    f"reference {key} changed since it was read; read it again"
+                ) from None
+            failure = f"{exc.code} {exc.reason}"
+            if exc.code < 500:
+                break
+        except OSError as exc:
+            failure = str(getattr(exc, "reason", exc))
+        if time.monotonic() > deadline:
+            break
+        time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+    raise RemoteError(f"could not delete {key} on {_where(client)}: {failure}; try again later")
+
+
+@contextlib.contextmanager
+def _mapped(client: S3Store, verb: str, key: str) -> Iterator[None]:
+    """obstore's exceptions as artfs errors of one line (obstore's carry the server's
+    XML and several lines of causes)."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        if "NoSuchBucket" in str(exc):
+            raise RemoteError(
+                f"{_where(client)} does not exist; create the bucket or fix the URL"
+            ) from None
+        raise NotFound(f"{key} is not on the remote {_where(client)}") from None
+    except (obs_errors.AlreadyExistsError, obs_errors.PreconditionError):
+        raise RefConflict(f"reference {key} changed since it was read; read it again") from None
+    except (obs_errors.PermissionDeniedError, obs_errors.UnauthenticatedError):
+        raise RemoteError(
+            f"{_where(client)} refused the credentials to {verb} {key}; check AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        ) from None
+    except (obs_errors.BaseError, OSError) as exc:
+        if "409 Conflict" in str(exc):  # S3's ConditionalRequestConflict: a racing write
+            raise RefConflict(
+                f"reference {key} changed while it was written; read it again"
+            ) from None
+        raise RemoteError(
+            f"could not {verb} {key} on {_where(client)}: {_summary(exc)}; check the network "
+            "and the endpoint, then try again"
+        ) from None
+
+
+def _where(client: S3Store) -> str:
+    prefix = client.prefix
+    return f"s3://{client.config['bucket']}" + (f"/{prefix}" if prefix else "")
+
+
+def _summary(exc: BaseException) -> str:
+    """The status line and S3 error code, or the innermost cause, of obstore's message."""
+    text = str(exc)
+    status = re.search(r"status code: (\d{3}[^:<]*)", text)
+    code = re.search(r"<Code>([^<]+)</Code>", text)
+    if status:
+        return status.group(1).strip() + (f" ({code.group(1)})" if code else "")
+    causes = [part.strip() for part in re.split(r"[:\n]", text) if part.strip()]
+    return causes[-1] if causes else type(exc).__name__
