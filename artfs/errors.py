@@ -96,6 +96,14 @@ class MountLost(ArtfsError):
     """A mount took a request and died before answering: it may or may not have acted."""
 
 
+class RemoteError(StoreError):
+    """The remote could not be reached, or answered with an error, after retrying."""
+
+
+class RemoteRefused(StoreError):
+    """A bucket that does not enforce conditional writes; artfs will not share a store there."""
+
+
 class DiskFull(StoreError):
     """The disk holding the store has no space (or quota) left."""
 

@@ -33,7 +33,7 @@ import obstore
 from obstore import exceptions as obs_errors
 from obstore.store import S3Store
 
-from artfs.errors import ArtfsError, NotFound, StoreError
+from artfs.errors import ArtfsError, NotFound, RemoteError, RemoteRefused
 from artfs.store.backend import ANY, Ref, RefConflict, _Any
 from artfs.store.s3config import S3Location, resolve
 
@@ -48,14 +48,6 @@ PROBES = "probe/"
 DEFAULT_RETRY_SECONDS = 60.0
 log = logging.getLogger("artfs.remote")
 _KEY = re.compile(r"[!-~]+(/[!-~]+)*")  # printable ASCII segments, no empty ones
-
-
-class RemoteError(StoreError):
-    """The remote could not be reached, or answered with an error, after retrying."""
-
-
-class RemoteRefused(StoreError):
-    """A bucket that does not enforce conditional writes; artfs will not share a store there."""
 
 
 def connect(location: S3Location, *, retry_seconds: float = DEFAULT_RETRY_SECONDS) -> S3Store:
