@@ -16,10 +16,9 @@ import os
 import shutil
 import sys
 import tempfile
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlparse
@@ -44,6 +43,7 @@ from artfs.store.retention import ttl_of
 from artfs.store.store import INHERIT, Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 from artfs.table import Table
+from artfs.values import iso, warn_once
 
 if TYPE_CHECKING:
     from artfs.registry import LinkedArtifact
@@ -184,11 +184,6 @@ def _flatten(node: Node, prefix: bytes = b""):
         else:
             files.append((path, child, node.mtimes.get(name)))
     return files, dirs
-
-
-def _iso(seconds: float) -> str:
-    """A time as W&B gives it: an ISO 8601 string, UTC."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _artifacts_dir() -> str:
@@ -499,12 +494,7 @@ class Artifact:
     ) -> bool:
         self._check_draft()
         check_publication(self._name, self._type, aliases, self.metadata)
-        files = self._files
-        if files is not None and files.store.path != store.path:
-            raise UsageError(
-                f"the files of draft {self._name!r} were stored in "
-                f"{files.store.path}; log it to a run of that store"
-            )
+        files = self._stored_files(store, "log")
         sources, base = self._sources, self._base.name if self._base else None
         if self.incremental and base is None and store.has_artifact(self._name):
             sources, base = self._over_latest(store)
@@ -576,6 +566,17 @@ class Artifact:
         return art._attach(store, version)
 
     # --- reading a committed version --------------------------------------------
+
+    def _stored_files(self, store: Store, verb: str) -> DraftFiles | None:
+        """What this draft stored when files were added, which must be in ``store``: a
+        draft's chunks are published by a commit to the store that holds them."""
+        files = self._files
+        if files is not None and files.store.path != store.path:
+            raise UsageError(
+                f"the files of draft {self._name!r} were stored in "
+                f"{files.store.path}; {verb} it to a run of that store"
+            )
+        return files
 
     def _committed(self) -> "tuple[Store, Version]":
         """The store and version of a logged artifact; ArtifactNotLoggedError for a draft."""
@@ -714,7 +715,7 @@ class Artifact:
     @property
     def created_at(self) -> str:
         _, version = self._committed()
-        return _iso(version.created)
+        return iso(version.created)
 
     @property
     def manifest(self) -> Manifest:
@@ -1005,7 +1006,7 @@ class Artifact:
         """When the version's description, metadata, aliases, tags or ttl last changed
         (its creation if never), an ISO 8601 string as ``created_at``."""
         self._logged("updated_at")
-        return _iso(self._updated_at) if self._updated_at else self.created_at
+        return iso(self._updated_at) if self._updated_at else self.created_at
 
     def save(self, project: str | None = None, settings=None) -> None:
         """Log a draft (under the active run, else a run of job type ``auto``), or keep
@@ -1043,10 +1044,11 @@ class Artifact:
         remove = [a for a in self._saved_aliases if a not in self._aliases]
         if LATEST in remove:  # W&B's docs remove it; here it is not stored, so it cannot go
             remove.remove(LATEST)
-            _warn_once(
+            warn_once(
                 "latest",
                 "artfs: 'latest' always names the newest version and stays on "
                 f"{self.name}; the other alias changes are saved",
+                3,  # the script's save() call
             )
         run = session.active()
         version = store.edit_version(
@@ -1102,16 +1104,6 @@ class Artifact:
 
     def __repr__(self) -> str:
         return f"<Artifact {self.name} ({self._type})>"
-
-
-_warned: set[str] = set()
-
-
-def _warn_once(key: str, message: str) -> None:
-    """Warn of something artfs does differently once per process, not on every call."""
-    if key not in _warned:
-        _warned.add(key)
-        warnings.warn(message, stacklevel=4)  # the caller of save()
 
 
 def _plain_json(value) -> dict:

@@ -8,13 +8,13 @@ see store/links.py).  The store answers at once, so a paginator is a list:
 """
 
 import warnings
-from datetime import UTC, datetime
 
 from artfs.artifact import Artifact
 from artfs.errors import InvalidName, NotFound, UsageError
 from artfs.store import collections as coll_store
 from artfs.store import links
 from artfs.store.store import Store
+from artfs.values import iso
 from artfs.wbpath import (
     DEFAULT_PROJECT,
     NO_SCOPE,
@@ -53,12 +53,6 @@ class Page(list):
     def cursor(self) -> str | None:
         """Where ``start=`` resumes: after what ``next()`` has handed out."""
         return str(self._offset + self._next) if self._next else None
-
-
-def iso(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ArtifactType:
@@ -200,11 +194,14 @@ class ArtifactCollection:
 
     @property
     def created_at(self) -> str | None:
-        return iso(self._record().get("created"))
+        created = self._record().get("created")
+        return None if created is None else iso(created)
 
     @property
     def updated_at(self) -> str | None:
-        return iso(self._record().get("updated", self._record().get("created")))
+        record = self._record()
+        when = record.get("updated", record.get("created"))
+        return None if when is None else iso(when)
 
     def artifacts(self, per_page: int = 50, start: str | None = None, **_ignored) -> Page:
         """Versions oldest first (or the links, in the order they were made)."""

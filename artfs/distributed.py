@@ -19,7 +19,6 @@ import shutil
 import blake3
 
 from artfs.artifact import Artifact
-from artfs.errors import UsageError
 from artfs.store import drafts
 from artfs.store.store import Store
 from artfs.store.tree import Entry
@@ -63,12 +62,7 @@ def finish(store: Store, artifact: Artifact, distributed_id: str, aliases, run_i
 
 def _keep_part(store: Store, where: str, artifact: Artifact, aliases) -> None:
     """The draft's entries, directories and reference URLs, with what it stored."""
-    files = artifact._files
-    if files is not None and files.store.path != store.path:
-        raise UsageError(
-            f"the files of draft {artifact.source_name!r} were stored in "
-            f"{files.store.path}; upsert it to a run of that store"
-        )
+    files = artifact._stored_files(store, "upsert")
     document = {
         "aliases": list(aliases),
         "entries": {

@@ -11,14 +11,12 @@ and ``notes`` are recorded on the run; ``resume`` continues a recorded run;
 """
 
 import atexit
-import datetime
 import os
 import re
 import shutil
 import sys
 import tempfile
 import time
-import warnings
 
 from artfs import distributed, registry, runio
 from artfs import settings as settings_mod
@@ -29,21 +27,14 @@ from artfs.metrics import History, Metric, Summary
 from artfs.runconfig import Config, clean, parse_config
 from artfs.store import runs as runs_mod
 from artfs.store.store import Store
+from artfs.values import iso, warn_once
 from artfs.wbpath import Scope
 
 RUN_ENV = runs_mod.RUN_ENV
 _active: list["Run"] = []  # runs that are wandb.run in turn: the last one is
 _others: list["Run"] = []  # reinit="create_new" runs: live, but never wandb.run
-_warned: set[str] = set()
 DEFAULTS_FILE = "config-defaults.yaml"  # W&B loads it from the working directory
 _sweep_trial: dict | None = None  # set by sweeps.agent while a trial's function runs
-
-
-def warn_once(key: str, message: str) -> None:
-    """A W&B nicety artfs has no local meaning for: said once, never silently skipped."""
-    if key not in _warned:
-        _warned.add(key)
-        warnings.warn(f"artfs: {message}", stacklevel=3)
 
 
 def _label_property(key: str, doc: str) -> property:  # a field W&B lets a script change
@@ -83,9 +74,7 @@ class Run:
     start = property(lambda self: self._record["start"], doc="seconds since the epoch")
     start_time = start
     created_at = property(
-        lambda self: datetime.datetime.fromtimestamp(self._record["start"], datetime.UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"
-        ),
+        lambda self: iso(self._record["start"]),
         doc="when the run started, as W&B's ISO string (UTC)",
     )
     end = property(lambda self: self._record["end"], doc="None while running")
@@ -212,7 +201,7 @@ class Run:
         if stream != "default":
             warn_once(
                 "system",
-                "artfs records no system metrics (stream='system'): "
+                "artfs: artfs records no system metrics (stream='system'): "
                 "the history it returns is empty",
             )
             rows = []
@@ -329,7 +318,7 @@ class Run:
         """W&B's gradient and parameter histograms are charts of its UI: not recorded."""
         warn_once(
             "watch",
-            "watch() records no gradients or parameters (histograms are "
+            "artfs: watch() records no gradients or parameters (histograms are "
             "charts of W&B's UI); log the values you need with log()",
         )
 
@@ -591,7 +580,7 @@ def init(
     if tensorboard or sync_tensorboard or monitor_gym:
         warn_once(
             "tensorboard",
-            "sync_tensorboard and monitor_gym upload to W&B's UI; artfs records nothing for them",
+            "artfs: sync_tensorboard and monitor_gym upload to W&B's UI; artfs records nothing",
         )
     args = settings_mod.resolve(
         {

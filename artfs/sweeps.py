@@ -17,6 +17,7 @@ from typing import Any
 
 from artfs import session
 from artfs.errors import UsageError
+from artfs.values import warn_once
 
 _sweeps: dict[str, dict] = {}  # sweep id -> its config, made by sweep() in this process
 
@@ -70,8 +71,8 @@ def agent(
     if method != "grid" and count is None:
         raise UsageError(f"a {method} sweep has no end: pass agent(..., count=N)")
     if method == "bayes":
-        session.warn_once(
-            "bayes", "bayes sweeps are sampled at random here (no model of past results)"
+        warn_once(
+            "bayes", "artfs: bayes sweeps are sampled at random here (no model of past results)"
         )
     trials = (
         _grid(config["parameters"])

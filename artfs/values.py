@@ -1,7 +1,9 @@
 """JSON-friendly values from what training scripts pass to config, log and summary.
 
 Scripts hand over numpy scalars and arrays, tensors, paths and dates as freely as
-numbers; the store keeps JSON, so each becomes the JSON value it stands for.
+numbers; the store keeps JSON, so each becomes the JSON value it stands for.  Also
+the two ways the W&B surface speaks back: times as W&B's ISO strings, and warnings
+said once per process.
 """
 
 import datetime
@@ -12,6 +14,19 @@ from artfs.errors import UsageError
 from artfs.store.meta import MAX_DEPTH
 
 _warned: set[str] = set()
+
+
+def warn_once(key: str, message: str, stacklevel: int = 2) -> None:
+    """Say something artfs does differently from W&B once per process, not on every call
+    (``stacklevel`` counts from the call, as ``warnings.warn``'s: 2 blames its caller)."""
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, stacklevel=stacklevel + 1)
+
+
+def iso(seconds: float) -> str:
+    """A time as W&B's API gives it: an ISO 8601 string, UTC, to the second."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def jsonable(value, what: str = "a logged value"):
@@ -45,9 +60,5 @@ def _convert(value):
             except (TypeError, ValueError):
                 break
     kind = type(value).__name__
-    if kind not in _warned:
-        _warned.add(kind)
-        warnings.warn(
-            f"artfs: {kind} values have no JSON form here; recorded as text", stacklevel=3
-        )
+    warn_once(f"type:{kind}", f"artfs: {kind} values have no JSON form here; recorded as text", 3)
     return str(value)

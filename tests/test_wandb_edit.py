@@ -125,9 +125,9 @@ def test_latest_stays_when_save_removes_it(store_dir, tmp_path, monkeypatch):
     """W&B's "update an artifact" page removes 'latest' and sets other aliases: here
     'latest' always names the newest version, so it stays, with a warning, and the rest
     is saved."""
-    import artfs.artifact
+    import artfs.values
 
-    monkeypatch.setattr(artfs.artifact, "_warned", set())  # warned once per process
+    monkeypatch.setattr(artfs.values, "_warned", set())  # warned once per process
     logged(tmp_path)
     art = wandb.Api().artifact("model:latest")
     art.aliases.remove("latest")

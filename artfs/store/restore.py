@@ -130,7 +130,7 @@ class _Export:
                 self.progress(0)
             elif _same_file(fd, name, entry):
                 self.progress(entry.size)
-            elif entry.kind == REFERENCE and self.missing_references_ok:
+            else:
                 try:
                     _write_file(
                         fd,
@@ -140,17 +140,10 @@ class _Export:
                         self.progress,
                         self._shown(path),
                     )
-                except CommError:  # unreachable or gone: left out, as asked
-                    return
-            else:
-                _write_file(
-                    fd,
-                    name,
-                    _entry_blocks(self.store, entry),
-                    entry.mode,
-                    self.progress,
-                    self._shown(path),
-                )
+                except CommError:  # a reference unreachable or gone: left out if asked
+                    if entry.kind == REFERENCE and self.missing_references_ok:
+                        return
+                    raise
             os.utime(name, ns=(mtime, mtime), dir_fd=fd, follow_symlinks=False)
         except CorruptData as e:
             raise CorruptData(f"{os.fsdecode(path)} is damaged ({e})") from None
