@@ -12,7 +12,7 @@ aliases in one transaction.
 import re
 import time
 
-from artfs.errors import Conflict, NotFound, UsageError
+from artfs.errors import Conflict, CorruptData, NotFound, UsageError
 from artfs.store import meta
 from artfs.store.names import LATEST, MAX_NAME, check_alias, check_name
 from artfs.store.store import Store, Version
@@ -166,12 +166,30 @@ def unlink(store: Store, key: str, number: int) -> None:
     """Remove one link; its number is not reused."""
     with store.meta.write() as txn:
         record = _existing(store, txn, key)
-        left = [lk for lk in record["links"] if lk["version"] != number]
-        if len(left) == len(record["links"]):
+        if not _drop(record, lambda lk: lk["version"] == number):
             raise NotFound(f"{key}:v{number} is not linked")
-        record["links"] = left
-        record["aliases"] = {a: n for a, n in record["aliases"].items() if n != number}
         _put(store, txn, key, record)
+
+
+def unlink_version_in(store: Store, txn, name: str, number: int) -> None:
+    """A version removed takes its links with it (called inside the removal's transaction),
+    so no collection points at nothing."""
+    for raw_key, raw in list(txn.cursor(store.meta.db["collections"])):
+        key = bytes(raw_key).decode()
+        try:
+            record = meta.load_object(raw, f"the record of collection {key!r}", FIELDS)
+        except CorruptData:  # a damaged collection must not block removals; it is named
+            continue  # when read, and its link to this version resolves to nothing
+        if _drop(record, lambda lk: (lk["artifact"], lk["number"]) == (name, number)):
+            _put(store, txn, key, record)
+
+
+def _drop(record: dict, doomed) -> bool:
+    """Remove the links ``doomed`` picks, and their aliases; → whether any went."""
+    gone = {lk["version"] for lk in record["links"] if doomed(lk)}
+    record["links"] = [lk for lk in record["links"] if lk["version"] not in gone]
+    record["aliases"] = {a: n for a, n in record["aliases"].items() if n not in gone}
+    return bool(gone)
 
 
 def update(

@@ -503,6 +503,9 @@ class Store:
                 if alias != LATEST:
                     t.delete(meta.alias_key(version.name, alias), db=self.meta.db["aliases"])
             t.delete(meta.version_key(version.name, version.number), db=self.meta.db["versions"])
+            from artfs.store import links  # links builds on this module
+
+            links.unlink_version_in(self, t, version.name, version.number)
         return version
 
     @contextmanager
