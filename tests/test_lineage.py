@@ -58,6 +58,12 @@ def vpath(mount: str, name: str, number: int = 0, path: str = "") -> str:
     return os.path.join(mount, "artifacts", name, f"v{number}", path)
 
 
+def run_cat(job_type: str, path: str) -> subprocess.CompletedProcess:
+    """``cat PATH`` as a recorded run of ``job_type`` (``artfs run``), from its own process."""
+    command = [sys.executable, "-m", "artfs", "run", "--job-type", job_type, "--", "cat", path]
+    return subprocess.run(command, capture_output=True, timeout=60)
+
+
 def wait_for(check, timeout: float = FLUSH_WAIT):
     """``check()`` once it returns something true (reads reach the store within ~1 s)."""
     deadline = time.monotonic() + timeout
@@ -572,21 +578,7 @@ def test_run_started_right_after_another_read(cli, mount, tmp_path):
             subprocess.run(["cat", vpath(mount, "ds", 0, "d.txt")], capture_output=True).stdout
             == DS_FILES["d.txt"]
         )
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "artfs",
-                "run",
-                "--job-type",
-                "quick",
-                "--",
-                "cat",
-                vpath(mount, "ds", 0, target),
-            ],
-            capture_output=True,
-            timeout=60,
-        )
+        result = run_cat("quick", vpath(mount, "ds", 0, target))
         assert (result.returncode, result.stdout) == (0, DS_FILES[target]), result.stderr
     runs = as_json(cli("runs", "ls", "--json"))
     assert len(runs) == len(targets)
@@ -606,21 +598,7 @@ def test_run_started_while_another_process_keeps_reading(cli, mount, tmp_path):
     try:
         time.sleep(0.5)
         for name, data in files.items():
-            result = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "artfs",
-                    "run",
-                    "--job-type",
-                    "q",
-                    "--",
-                    "cat",
-                    vpath(mount, "many", 0, name),
-                ],
-                capture_output=True,
-                timeout=60,
-            )
+            result = run_cat("q", vpath(mount, "many", 0, name))
             assert (result.returncode, result.stdout) == (0, data), result.stderr
     finally:
         os.killpg(busy.pid, signal.SIGTERM)
@@ -657,21 +635,7 @@ def test_runs_reading_the_same_file_each_record_its_bytes(cli, mount, tmp_path):
     sizes = put_ds(cli, tmp_path)
     expected = {"ds:v0": {"sub/b.bin": sizes["sub/b.bin"]}}
     for job in ("first", "second", "third"):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "artfs",
-                "run",
-                "--job-type",
-                job,
-                "--",
-                "cat",
-                vpath(mount, "ds", 0, "sub/b.bin"),
-            ],
-            capture_output=True,
-            timeout=60,
-        )
+        result = run_cat(job, vpath(mount, "ds", 0, "sub/b.bin"))
         assert (result.returncode, result.stdout) == (0, DS_FILES["sub/b.bin"])
         time.sleep(1.2)  # not the race of the test above: the daemon knows the next run
     runs = as_json(cli("runs", "ls", "--json"))
