@@ -6,6 +6,7 @@ commands take ``--json``.  Progress goes to stderr, only on a terminal.
 
 import json
 import os
+import shutil
 import sys
 from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
@@ -98,7 +99,10 @@ def tree_size(path: str) -> int:
 
 
 def open_store(ctx: click.Context, create: bool = False) -> Store:
-    return Store.open(ctx.obj["store"], create=create)
+    store = Store.open(ctx.obj["store"], create=create)
+    if store.remote_problem:
+        warn(f"{store.remote_problem}; showing the versions cached here")
+    return store
 
 
 def emit(ctx_json: bool, data, text: str) -> None:
@@ -154,11 +158,18 @@ def version_dict(v: Version) -> dict:
     envvar=None,
     help="Store directory (default: $ARTFS_HOME, else the user data directory).",
 )
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Leave the remote alone: show cached versions only ($ARTFS_OFFLINE).",
+)
 @click.version_option(package_name="artfs")
 @click.pass_context
-def main(ctx, store):
+def main(ctx, store, offline):
     """artfs: versioned, deduplicated artifacts for ML pipelines."""
     ctx.obj = {"store": store}
+    if offline:
+        os.environ["ARTFS_OFFLINE"] = "1"  # also for the processes this one starts
 
 
 @main.command()
@@ -703,14 +714,25 @@ def warn(message: str) -> None:
     is_flag=True,
     help="Mount over a non-empty MOUNTPOINT (its files are hidden while mounted).",
 )
+@click.option(
+    "--remote-interval",
+    type=float,
+    help="Seconds between looks at the remote for others' versions "
+    "($ARTFS_REMOTE_INTERVAL, default 2).",
+)
 @click.option("--ready-fd", type=int, hidden=True)
 @click.pass_context
-def mount(ctx, mountpoint, foreground, allow_other, no_lineage, nonempty, ready_fd):
+def mount(
+    ctx, mountpoint, foreground, allow_other, no_lineage, nonempty, remote_interval, ready_fd
+):
     """Mount the store at MOUNTPOINT: artifacts/ read-only, staging/ writable.
 
     Reads of version files are recorded as inputs of the reading process's run."""
     from artfs.fs import daemon
 
+    if remote_interval is not None:
+        os.environ["ARTFS_REMOTE_INTERVAL"] = str(remote_interval)
+    daemon.remote_interval()  # a bad value is refused here, not in the daemon's log
     store = open_store(ctx, create=True)
     options = {"lineage": not no_lineage, "nonempty": nonempty}
     if foreground:
@@ -1104,3 +1126,103 @@ def _run_labels(record: dict) -> list[str]:
 
 if __name__ == "__main__":
     main()
+
+
+@main.group()
+def remote():
+    """The S3 home this store shares with other machines."""
+
+
+def _remote_config(url: str, endpoint_url: str | None, cache_size: str | None):
+    from artfs.store.remote import RemoteConfig, check_url
+
+    size = parse_size(cache_size) if cache_size else None
+    return RemoteConfig(check_url(url), endpoint_url, size)
+
+
+@remote.command("add")
+@click.argument("url")
+@click.option("--endpoint-url", help="S3 endpoint (default: $AWS_ENDPOINT_URL, else AWS).")
+@click.option("--cache-size", help="Local cache limit, e.g. 50G (default: no limit).")
+@click.pass_context
+def remote_add(ctx, url, endpoint_url, cache_size):
+    """Share this store through s3://BUCKET/PREFIX: its versions go there, others' come here."""
+    from artfs.store.remote import add_remote
+
+    config = _remote_config(url, endpoint_url, cache_size)
+    store = open_store(ctx, create=True)
+    pushed = add_remote(store, config, progress=lambda label: warn_progress(f"pushed {label}"))
+    click.echo(f"remote {config.url}" + (f": pushed {pushed} versions" if pushed else ""))
+
+
+@remote.command("show")
+@json_option
+@click.pass_context
+def remote_show(ctx, as_json):
+    """Where the remote is, and what is cached here."""
+    store = open_store(ctx)
+    if store.remote is None:
+        raise errors.UsageError("this store has no remote; add one with 'artfs remote add'")
+    info = store.remote.describe()
+    emit(as_json, info, "\n".join(f"{k:<18} {v}" for k, v in info.items()))
+
+
+@remote.command("remove")
+@click.pass_context
+def remote_remove(ctx):
+    """Stop using the remote (it keeps its data; so does this store's cache)."""
+    from artfs.store.remote import RemoteConfig
+
+    store = open_store(ctx)
+    if store.remote is None:
+        raise errors.UsageError("this store has no remote")
+    RemoteConfig.remove(store.path)
+    click.echo(f"removed the remote {store.remote.config.url}")
+
+
+@main.command()
+@click.argument("url")
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("--endpoint-url", help="S3 endpoint (default: $AWS_ENDPOINT_URL, else AWS).")
+@click.option("--cache-size", help="Local cache limit, e.g. 50G (default: no limit).")
+def clone(url, directory, endpoint_url, cache_size):
+    """Make a new local store at DIRECTORY (default: --store, $ARTFS_HOME) with the remote URL."""
+    from artfs.store.remote import add_remote
+
+    config = _remote_config(url, endpoint_url, cache_size)
+    path = default_location(directory)
+    if os.path.exists(path) and os.listdir(path):
+        raise errors.UsageError(f"{path} is not empty; clone into a new or empty directory")
+    store = Store.open(path, create=True)
+    try:
+        add_remote(store, config)
+    except BaseException:
+        store.close()
+        for name in os.listdir(path):  # the clone failed: leave the directory as it was
+            full = os.path.join(path, name)
+            shutil.rmtree(full) if os.path.isdir(full) else os.unlink(full)
+        raise
+    versions = len(store.all_versions())
+    click.echo(f"cloned {config.url} into {path}: {versions} versions")
+
+
+def warn_progress(message: str) -> None:
+    if sys.stderr.isatty():
+        click.echo(message, err=True)
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``500M``, ``50G``, ``2T`` or bytes."""
+    number, unit = text.rstrip("BbiI").upper(), ""
+    if number and number[-1] in _SIZE_UNITS:
+        number, unit = number[:-1], number[-1]
+    try:
+        size = int(float(number) * _SIZE_UNITS[unit])
+    except ValueError:
+        size = -1
+    if size <= 0:
+        raise errors.UsageError(f"--cache-size {text!r} is not a size; write it like 50G or 500M")
+    return size

@@ -146,6 +146,8 @@ async def _serve(
             nursery.start_soon(_watch_signals)
             nursery.start_soon(ops.record_reads_forever)
             nursery.start_soon(_announce_ready, store.path, mountpoint, ready_fd)
+            if store.remote is not None:
+                nursery.start_soon(_follow_remote, store)
             await pyfuse3.main()
         finally:
             pyfuse3.close(unmount=True)
@@ -157,6 +159,29 @@ async def _serve(
             registry.unregister(store.path)
             log.info("unmounted %s", mountpoint)
             nursery.cancel_scope.cancel()
+
+
+async def _follow_remote(store: Store) -> None:
+    """Take in what other machines publish, every $ARTFS_REMOTE_INTERVAL seconds (2): a
+    HEAD when nothing changed.  The views see the new versions as any local commit's."""
+    interval = remote_interval()
+    while True:
+        await trio.sleep(interval)
+        problem = store.remote_problem
+        await trio.to_thread.run_sync(store.refresh)
+        if store.remote_problem != problem:
+            log.warning("remote: %s", store.remote_problem or "reachable again")
+
+
+def remote_interval() -> float:
+    raw = os.environ.get("ARTFS_REMOTE_INTERVAL", "2")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if not value > 0:
+        raise UsageError(f"ARTFS_REMOTE_INTERVAL={raw!r} is not a number of seconds above 0")
+    return value
 
 
 async def _announce_ready(store_path: str, mountpoint: str, ready_fd: int | None) -> None:

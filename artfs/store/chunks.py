@@ -25,6 +25,11 @@ import zstandard
 
 from artfs.errors import CorruptData, StoreError
 
+
+class MissingChunk(CorruptData):
+    """A chunk the store names is not among its files (a remote's cache fetches it)."""
+
+
 DIGEST_SIZE = 32
 RAW, ZSTD = 0, 1
 _RAW_BYTE, _ZSTD_BYTE = bytes([RAW]), bytes([ZSTD])
@@ -170,12 +175,16 @@ class ChunkFiles:
 
     def get(self, digest: bytes) -> bytes | memoryview:
         """The verified raw bytes of a chunk."""
+        return decode(self.get_stored(digest), digest)
+
+    def get_stored(self, digest: bytes) -> bytes:
+        """A chunk file's bytes as stored (codec byte and payload), unchecked."""
         try:
             fd = os.open(self.path(digest), os.O_RDONLY)
         except FileNotFoundError:
-            raise CorruptData(f"chunk {digest.hex()} is missing from the store") from None
+            raise MissingChunk(f"chunk {digest.hex()} is missing from the store") from None
         try:
-            return decode(_read_all(fd), digest)
+            return _read_all(fd)
         finally:
             os.close(fd)
 

@@ -30,6 +30,7 @@ from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
 from artfs.store.holes import is_zeros, skipping_holes, zeros
 from artfs.store.names import LATEST, check_alias, check_name, check_run_id
+from artfs.store.remote import Claim
 from artfs.store.store import Store, Version
 from artfs.store.tree import (
     DIR,
@@ -432,78 +433,65 @@ class Commit:
         self._drain()
         if self.new_chunks:
             self.store.chunks.sync()
-        self._txn.abort()  # the write transaction below sees everything newer
+        self._txn.abort()  # the write transactions below see everything newer
+        record = {
+            "root": root.hex(),
+            "size": size,
+            "files": files,
+            "created": time.time(),
+            "base": self.base,
+            **({"refs": self.refs} if self.refs else {}),
+            **({} if self.history_step is None else {"history_step": self.history_step}),
+            "type": type,
+            "description": description,
+            "metadata": metadata or {},
+            "message": message,
+            "run": run_id,
+            **times,
+        }
+        claim = None
+        if self.store.remote is not None:
+            # The objects locally first (invisible until a version names them), so the
+            # upload reads them from one place; then the remote, the store of record.
+            with self.store.meta.write() as txn:
+                self._write_objects(txn)
+            claim = self.store.remote.publish(name, record, aliases)
         with self.store.meta.write() as txn:
-            return self._publish_in(
-                txn,
-                name,
-                root,
-                size,
-                files,
-                type,
-                description,
-                metadata or {},
-                message,
-                aliases,
-                run_id,
-                times,
-            )
+            return self._publish_in(txn, name, record, aliases, run_id, claim)
 
     def _publish_in(
-        self,
-        txn,
-        name,
-        root,
-        size,
-        files,
-        type,
-        description,
-        metadata,
-        message,
-        aliases,
-        run_id,
-        times,
+        self, txn, name: str, record: dict, aliases: list, run_id, claim: "Claim | None"
     ) -> tuple[Version, bool]:
+        """The version in the local store: numbered here, or as the remote claimed it."""
         db = self.store.meta.db
         raw = txn.get(name.encode(), db=db["artifacts"])
         art = (
             self.store.artifact(name, txn)
             if raw
             else {
-                "type": type,
-                "description": description,
+                "type": record["type"],
+                "description": record["description"],
                 "created": time.time(),
                 "next_version": 0,
             }
         )
-        if art["type"] != type:
-            raise Conflict(f"artifact {name!r} has type {art['type']!r}, not {type!r}")
+        if art["type"] != record["type"]:
+            raise Conflict(f"artifact {name!r} has type {art['type']!r}, not {record['type']!r}")
         self._write_objects(txn)
         versions = self.store.versions(name, txn) if raw else []
+        if claim is not None:
+            number, created, stored = claim.number, claim.created, claim.record
         # A latest version whose record cannot be read holds unknown content: a new one.
-        if versions and versions[-1].damage is None and versions[-1].root == root:
-            number, created = versions[-1].number, False
+        elif versions and versions[-1].damage is None and versions[-1].root.hex() == record["root"]:
+            number, created, stored = versions[-1].number, False, None
         else:
-            number, created = art["next_version"], True
-            record = {
-                "root": root.hex(),
-                "size": size,
-                "files": files,
-                "created": time.time(),
-                "base": self.base,
-                **({"refs": self.refs} if self.refs else {}),
-                **({} if self.history_step is None else {"history_step": self.history_step}),
-                "type": type,
-                "description": description,
-                "metadata": metadata,
-                "message": message,
-                "run": run_id,
-                **times,
-            }
-            txn.put(meta.version_key(name, number), meta.dumps(record), db=db["versions"])
-            art["next_version"] = number + 1
-            if description:
-                art["description"] = description
+            number, created, stored = art["next_version"], True, meta.dumps(record)
+        if stored is not None:
+            txn.put(meta.version_key(name, number), stored, db=db["versions"])
+        if created or not raw:  # also a version another machine made, new here
+            art["next_version"] = max(art["next_version"], number + 1)
+            if record["description"]:
+                art["description"] = record["description"]
             txn.put(name.encode(), meta.dumps(art), db=db["artifacts"])
         if run_id:  # also when the content was there: the run made it, if not first
             txn.put(meta.run_version_key(run_id, name, number), b"", db=db["outputs"])

@@ -18,6 +18,9 @@ docs/format.md describes the same layout for people.  Named databases:
     collections  PROJECT/NAME -> JSON {type, description, tags, created, next_version,
                links: [{version, artifact, number, created, run}], aliases: {alias: n}}
                (registry collections and portfolios: links to versions; store/links.py)
+    packed     digest[32] -> pack digest[32] | u64 offset | u32 length | u8 kind
+               (where the remote keeps each object it has; store/packs.py, remote.py)
+    remote     b"p" pack digest[32] -> b""   (packs whose index this store has read)
 
 Integers are little-endian except version numbers in keys (u32be), so that
 keys sort numerically.  A name never contains 0x00, and u32be sorts numerically, so a prefix scan
@@ -38,7 +41,8 @@ from artfs.store.names import check_name
 
 # 2: the bytes read per file of an input edge moved to input_files; running runs indexed
 # 3: file times (attribute objects, "attrs" and "mtime_ns" in version records)
-FORMAT_VERSION = 4
+# 4: registry collections; 5: a remote's pack locations and bookkeeping ("packed", "remote")
+FORMAT_VERSION = 5
 DBS = (
     "info",
     "chunks",
@@ -56,6 +60,8 @@ DBS = (
     "consumers",
     "statcache",
     "collections",
+    "packed",
+    "remote",
 )
 MAP_SIZE = 1 << 40  # address space only; the file grows with the data
 

@@ -30,6 +30,7 @@ from artfs.errors import (
     Conflict,
     CorruptData,
     NotFound,
+    RemoteError,
     StoreError,
     UsageError,
 )
@@ -37,6 +38,7 @@ from artfs.store import attrs as attrs_mod
 from artfs.store import meta
 from artfs.store.chunks import ChunkFiles
 from artfs.store.names import LATEST, Ref, check_alias, check_name, check_run_id, parse_ref
+from artfs.store.remote import CachedChunks, Remote, RemoteConfig
 from artfs.store.tree import DIR, FILE, Entry, decode_tree
 
 _open_stores: dict[str, "Store"] = {}
@@ -77,6 +79,11 @@ def _make_private(path: str) -> None:
             )
     except PermissionError:  # a store of someone else's that we may read: leave it
         pass
+
+
+def offline() -> bool:
+    """``artfs --offline`` or $ARTFS_OFFLINE: leave the remote alone."""
+    return os.environ.get("ARTFS_OFFLINE", "") not in ("", "0")
 
 
 def default_location(explicit: str | None = None) -> str:
@@ -219,6 +226,36 @@ def _checked_policy(policy: dict) -> dict:
     return policy
 
 
+def _check_latest(version: Version, add: list[str]) -> None:
+    if LATEST in add and LATEST not in version.aliases:
+        raise Conflict(
+            f"'latest' moves by itself to the newest version, not "
+            f"{version.label}; choose another alias"
+        )
+
+
+def _apply(record: dict, changes: dict) -> list[str]:
+    """Set ``changes`` (checked fields) in a version record; → the fields that changed."""
+    changed = []
+    for key, value in changes.items():
+        if key == "ttl" and value is INHERIT:
+            if record.pop("ttl", INHERIT) is not INHERIT:
+                changed.append(key)
+        elif key not in record or record[key] != value:
+            record[key] = value
+            changed.append(key)
+    return changed
+
+
+def _noted(record: dict, fields: list[str], run_id: str | None) -> dict:
+    """``record`` with ``updated`` and one more entry of its edit history."""
+    now = time.time()
+    edit = {"at": now, "run": run_id, "fields": sorted(set(fields))}
+    record["updated"] = now
+    record["edits"] = [*record.get("edits", []), edit][-meta.MAX_EDITS :]
+    return record
+
+
 def _number_of(key: bytes) -> int:
     """The version number that ends a ``versions`` key (u32be)."""
     return int.from_bytes(bytes(key)[-4:], "big")
@@ -253,9 +290,41 @@ class Store:
             self.meta = meta.Meta(meta_dir, create=create)
         except lmdb.Error as e:
             raise StoreError(f"cannot open the store at {path}: {e}") from None
-        self.chunks = ChunkFiles(os.path.join(path, "chunks"))
+        self.chunks: ChunkFiles | CachedChunks = ChunkFiles(os.path.join(path, "chunks"))
         self._check_format()
         self._pid = os.getpid()
+        self.remote: Remote | None = None
+        self.remote_problem: str | None = None  # why the last look at the remote failed
+        config = RemoteConfig.load(path)
+        if config is not None:
+            self.attach(Remote.open(self, config))
+
+    def close(self) -> None:
+        """Close this store (and forget it: a later ``open`` opens it anew)."""
+        with _open_lock:
+            if _open_stores.get(self.path) is self:
+                del _open_stores[self.path]
+        self.meta.close()
+
+    def attach(self, remote: Remote) -> None:
+        """Put the store behind its remote: reads fetch what is not cached, commits
+        publish there first."""
+        files = self.chunks.files if isinstance(self.chunks, CachedChunks) else self.chunks
+        self.remote = remote
+        self.chunks = CachedChunks(files, remote)
+
+    def refresh(self, force: bool = False) -> bool:
+        """Take in what other machines published; False with no remote or when it is
+        unreachable (``remote_problem`` says why; cached versions stay readable)."""
+        if self.remote is None or offline():
+            return False
+        try:
+            changed = self.remote.refresh(force)
+        except RemoteError as e:
+            self.remote_problem = str(e)
+            return False
+        self.remote_problem = None
+        return changed
 
     @classmethod
     def open(cls, location: str | None = None, *, create: bool = True) -> "Store":
@@ -264,6 +333,7 @@ class Store:
             store = _open_stores.get(path)
             if store is None or store._pid != os.getpid():
                 store = _open_stores[path] = cls(path, create=create)
+                store.refresh()
             return store
 
     def _check_format(self) -> None:
@@ -464,6 +534,8 @@ class Store:
         check_alias(alias)
         if alias == LATEST:
             raise Conflict("'latest' moves by itself to the newest version; choose another alias")
+        if self.remote is not None:
+            return self._edit_on_remote(self.resolve(ref), {}, [alias], [], run_id)
         with self.meta.write() as txn:
             version = self.resolve(ref, txn)
             key = meta.alias_key(version.name, alias)
@@ -473,6 +545,10 @@ class Store:
         return version
 
     def remove_alias(self, name: str, alias: str, run_id: str | None = None) -> None:
+        if self.remote is not None:
+            version = self.resolve(Ref(name, check_name(alias, "alias")), damaged=True)
+            self._edit_on_remote(version, {}, [], [alias], run_id)
+            return
         with self.meta.write() as txn:
             self.artifact(name, txn)
             key = meta.alias_key(name, check_name(alias, "alias"))
@@ -499,6 +575,10 @@ class Store:
                     "them, or remove it with them ('artfs rm --force', "
                     "artifact.delete(delete_aliases=True))"
                 )
+            if self.remote is not None:  # the tombstone first: the remote is the record
+                mine = {a: version.number for a in version.aliases if a != LATEST}
+                self.remote.move_aliases(version.name, {}, dict(mine))
+                self.remote.remove_version(version.name, version.number)
             for alias in version.aliases:
                 if alias != LATEST:
                     t.delete(meta.alias_key(version.name, alias), db=self.meta.db["aliases"])
@@ -533,25 +613,47 @@ class Store:
                 "'latest' follows the newest version and cannot be removed; "
                 "remove the other aliases only"
             )
+        if self.remote is not None:
+            version = self.resolve(ref)
+            _check_latest(version, add)
+            return self._edit_on_remote(version, changes, add, remove, run_id)
         with self.meta.write() as txn:
             version = self.resolve(ref, txn)
-            if LATEST in add and LATEST not in version.aliases:
-                raise Conflict(
-                    f"'latest' moves by itself to the newest version, not "
-                    f"{version.label}; choose another alias"
-                )
-            record, changed = dict(version.record), []
-            for key, value in changes.items():
-                if key == "ttl" and value is INHERIT:
-                    if record.pop("ttl", INHERIT) is not INHERIT:
-                        changed.append(key)
-                elif key not in record or record[key] != value:
-                    record[key] = value
-                    changed.append(key)
+            _check_latest(version, add)
+            record = dict(version.record)
+            changed = _apply(record, changes)
             if self._move_aliases(txn, version, add, remove):
                 changed.append("aliases")
             if changed:
                 self._note_edit(txn, version, changed, run_id, record)
+            return self.resolve(version.label, txn)
+
+    def _edit_on_remote(
+        self, version: Version, changes: dict, add: list[str], remove: list[str], run_id
+    ) -> Version:
+        """An edit as compare-and-swaps on the remote's aliases and record, then the
+        remote's state of the artifact taken in locally."""
+        from artfs.store.remote import mirror_artifact
+
+        assert self.remote is not None
+        if run_id is not None:
+            check_run_id(run_id)
+        n, before = version.number, set(version.aliases) - {LATEST}
+        held = self.remote.move_aliases(
+            version.name,
+            {a: n for a in add if a != LATEST},
+            dict.fromkeys(remove, n),
+        )
+        after = {a for a, m in held.items() if m == n}
+        moved = ["aliases"] if after != before else []
+
+        def change(record: dict) -> dict:
+            changed = _apply(record, changes) + moved
+            return _noted(record, changed, run_id) if changed else record
+
+        self.remote.update_record(version.name, n, change)
+        with self.meta.write() as txn:
+            mirror_artifact(txn, self, self.remote, version.name)
             return self.resolve(version.label, txn)
 
     def _move_aliases(self, txn, version: Version, add: list[str], remove: list[str]) -> bool:
@@ -579,11 +681,7 @@ class Store:
         """Write the version's record with ``updated`` and one more entry of its history."""
         if run_id is not None:  # raised inside the transaction: nothing is written
             check_run_id(run_id)
-        record = dict(version.record if record is None else record)
-        now = time.time()
-        edit = {"at": now, "run": run_id, "fields": sorted(set(fields))}
-        record["updated"] = now
-        record["edits"] = [*record.get("edits", []), edit][-meta.MAX_EDITS :]
+        record = _noted(dict(version.record if record is None else record), fields, run_id)
         txn.put(
             meta.version_key(version.name, version.number),
             meta.dumps(record),

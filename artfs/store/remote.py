@@ -1,0 +1,584 @@
+"""A store's remote: the shared S3 home of record that the local store caches.
+
+With a remote, every version, alias and artifact lives on the remote first and
+the local store mirrors it.  The remote's key space (docs/format.md, section 16):
+
+    objects/packs/HEX      a pack of chunks, or of trees, attribute objects and chunk lists
+    objects/index/HEX      the index of that pack (packs.py)
+    refs/artifacts/NAME    {type, description, created}, created once
+    refs/versions/NAME/N   the version record (N zero-padded, so keys sort), or a
+                           tombstone {"removed": time} once the version is removed
+    refs/aliases/NAME      {alias: N} of the artifact
+
+A commit uploads the objects the remote lacks in packs, writes every data
+pack's index before any metadata pack's (so a tree on the remote implies its
+chunks are), then claims the next version number by creating its record
+create-only: two machines committing at once both succeed, with the numbers
+after each other.  Aliases and edits move by compare-and-swap.  After each
+change the local store takes the remote's state for that artifact, so the two
+never disagree for longer than one write.
+"""
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from artfs.errors import ArtfsError, Conflict, CorruptData, NotFound, UsageError
+from artfs.store import attrs as attrs_mod
+from artfs.store import meta, packs
+from artfs.store.backend import ObjectStore, RefConflict, RefStore
+from artfs.store.chunks import ChunkFiles, MissingChunk, decode
+from artfs.store.names import LATEST
+from artfs.store.packs import Location
+from artfs.store.tree import DIR, FILE, decode_tree
+
+if TYPE_CHECKING:
+    from artfs.store.store import Store
+
+CONFIG = "remote.json"  # in the store directory
+UPLOADERS = 4  # packs in flight at once: enough to hide a request's latency
+REMOVED = "removed"
+
+
+@dataclass
+class RemoteConfig:
+    url: str
+    endpoint_url: str | None = None
+    cache_size: int | None = None  # bytes of chunks kept locally; None: no limit
+
+    @classmethod
+    def load(cls, store_path: str) -> "RemoteConfig | None":
+        path = os.path.join(store_path, CONFIG)
+        try:
+            with open(path) as f:
+                raw = json.load(f)
+        except FileNotFoundError:
+            url = os.environ.get("ARTFS_REMOTE")
+            return cls(url) if url else None
+        except (OSError, ValueError) as e:
+            raise ArtfsError(
+                f"cannot read {path} ({e}); fix it or run 'artfs remote add' again"
+            ) from None
+        return cls(**{k: raw.get(k) for k in ("url", "endpoint_url", "cache_size")})
+
+    def save(self, store_path: str) -> None:
+        path = os.path.join(store_path, CONFIG)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(asdict(self), f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @staticmethod
+    def remove(store_path: str) -> None:
+        os.unlink(os.path.join(store_path, CONFIG))
+
+
+def version_key(name: str, number: int) -> str:
+    return f"refs/versions/{name}/{number:010d}"
+
+
+def _number_of(key: str) -> int:
+    return int(key.rpartition("/")[2])
+
+
+@dataclass
+class Claim:
+    """What publishing on the remote gave: the version's number and record."""
+
+    number: int
+    created: bool
+    record: bytes
+
+
+class Remote:
+    """The remote of one opened store.  Thread-safe."""
+
+    def __init__(self, store: "Store", config: RemoteConfig, objects: ObjectStore, refs: RefStore):
+        self.store, self.config = store, config
+        self.objects, self.refs = objects, refs
+        self._token: str | None = None
+        self._refresh_lock = threading.Lock()
+        self._fetching: dict[bytes, threading.Event] = {}
+        self._fetch_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, store: "Store", config: RemoteConfig) -> "Remote":
+        from artfs.store import s3  # the S3 client loads only for a store that has a remote
+
+        objects, refs = s3.open_remote(config.url, config.endpoint_url)
+        return cls(store, config, objects, refs)
+
+    @property
+    def db(self):
+        return self.store.meta.db
+
+    # --- uploading ---------------------------------------------------------------
+
+    def upload(self, root: bytes, attrs_root: bytes | None) -> int:
+        """Put every object of a version that the remote lacks into packs; → packs written."""
+        data, metadata = packs.Packer(packs.DATA_PACK), packs.Packer(packs.META_PACK)
+        with self.store.meta.read() as txn:
+            missing = _Missing(txn, self.db)
+            for kind, digest, blob in self._objects_of(txn, missing, root, attrs_root):
+                (data if kind == packs.CHUNK else metadata).add(kind, digest, blob)
+        data.close()
+        metadata.close()
+        written = data.take(), metadata.take()
+        with ThreadPoolExecutor(UPLOADERS, "artfs-upload") as pool:
+            # Bodies first, then data indexes, then metadata indexes: a reader that
+            # finds a tree in an index can rely on everything under it being there.
+            list(pool.map(lambda p: self.objects.put(p.key, p.data), written[0] + written[1]))
+            for group in written:
+                list(pool.map(lambda p: self.objects.put(p.index_key, p.index_blob()), group))
+                self.objects.barrier()
+        with self.store.meta.write() as txn:
+            for pack in written[0] + written[1]:
+                self._learn(txn, pack.digest, pack.locations())
+        return len(written[0]) + len(written[1])
+
+    def _objects_of(
+        self, txn, missing: "_Missing", root: bytes, attrs_root: bytes | None
+    ) -> Iterator[tuple[int, bytes, bytes]]:
+        """(kind, digest, stored bytes) of every object under ``root`` not on the remote.
+        A tree, chunk list or attribute object on the remote has everything under it
+        there too, so the walk stops at it."""
+        trees = [root]
+        while trees:
+            digest = trees.pop()
+            if not missing(digest):
+                continue
+            blob = _must(txn.get(digest, db=self.db["trees"]), "tree", digest)
+            yield packs.TREE, digest, blob
+            for entry in decode_tree(blob):
+                if entry.kind == DIR:
+                    trees.append(entry.digest)
+                elif entry.kind == FILE and entry.size:
+                    yield from self._file_objects(txn, missing, entry.digest, entry.size)
+        attrs = [attrs_root] if attrs_root else []
+        while attrs:
+            digest = attrs.pop()
+            if not missing(digest):
+                continue
+            blob = _must(txn.get(digest, db=self.db["attrs"]), "attribute object", digest)
+            yield packs.ATTRS, digest, blob
+            attrs += [d.attrs for d in attrs_mod.decode(blob).dirs if d.attrs]
+
+    def _file_objects(self, txn, missing, digest: bytes, size: int):
+        raw = txn.get(digest, db=self.db["filemaps"])
+        if raw is None:
+            chunks = [(digest, size)]
+        elif not missing(digest):
+            return
+        else:
+            yield packs.FILEMAP, digest, raw
+            chunks = meta.unpack_filemap(raw, digest)
+        for chunk, _ in chunks:
+            if missing(chunk):
+                yield packs.CHUNK, chunk, self._local_files.get_stored(chunk)
+
+    @property
+    def _local_files(self) -> ChunkFiles:
+        chunks = self.store.chunks
+        return chunks.files if isinstance(chunks, CachedChunks) else chunks
+
+    # --- publishing --------------------------------------------------------------
+
+    def publish(self, name: str, record: dict, aliases: list[str]) -> Claim:
+        """Upload the version's objects, then claim the next number on the remote for
+        ``record`` (or find the newest version holds this content already), then move
+        ``aliases`` to it.  Durable on the remote on return."""
+        root = bytes.fromhex(record["root"])
+        attrs_root = bytes.fromhex(record["attrs"]) if record.get("attrs") else None
+        self.upload(root, attrs_root)
+        self._ensure_artifact(name, record)
+        claim = self._claim(name, record)
+        if aliases:
+            self.move_aliases(name, {alias: claim.number for alias in aliases})
+        return claim
+
+    def _ensure_artifact(self, name: str, record: dict) -> None:
+        key = f"refs/artifacts/{name}"
+        got = self.refs.get(key)
+        if got is None:
+            first = {k: record[k] for k in ("type", "description", "created")}
+            try:
+                self.refs.put(key, meta.dumps(first), expect=None)
+                return
+            except RefConflict:
+                got = self.refs.get(key)
+        art = meta.loads(got.value, f"the remote's record of {name}") if got else {}
+        if art.get("type") != record["type"]:
+            raise Conflict(
+                f"artifact {name!r} has type {art.get('type')!r}, not {record['type']!r}"
+            )
+
+    def _claim(self, name: str, record: dict) -> Claim:
+        raw = meta.dumps(record)
+        while True:
+            number, newest = -1, None
+            for key, _ in self.refs.list(f"refs/versions/{name}/"):
+                number = _number_of(key)
+            for key in _newest_first(self.refs, name, number):
+                got = self.refs.get(key)
+                if got is not None and REMOVED not in meta.loads(got.value):
+                    newest = (_number_of(key), got.value)
+                    break
+            if newest and meta.loads(newest[1]).get("root") == record["root"]:
+                return Claim(newest[0], False, newest[1])
+            try:
+                self.refs.put(version_key(name, number + 1), raw, expect=None)
+            except RefConflict:  # another machine took it: look again
+                continue
+            return Claim(number + 1, True, raw)
+
+    def move_aliases(
+        self, name: str, add: dict[str, int], remove: dict[str, int | None] | None = None
+    ) -> dict:
+        """Point each alias of ``add`` at its number and drop each of ``remove`` (where it
+        still points at the given number; None: wherever), by compare-and-swap; → the map."""
+        return self._swap(f"refs/aliases/{name}", lambda held: _moved(held, add, remove or {}))
+
+    def update_record(self, name: str, number: int, change: Callable[[dict], dict]) -> bytes:
+        """Replace a version's record by ``change(record)`` by compare-and-swap; → its bytes."""
+
+        def apply(record: dict) -> dict:
+            if not record or REMOVED in record:
+                raise NotFound(f"{name}:v{number} is not on the remote")
+            return change(record)
+
+        return meta.dumps(self._swap(version_key(name, number), apply))
+
+    def _swap(self, key: str, change: Callable[[dict], dict]) -> dict:
+        while True:
+            got = self.refs.get(key)
+            held = meta.loads(got.value, f"remote reference {key}") if got else {}
+            new = change(dict(held))
+            if got is not None and new == held:
+                return held
+            try:
+                self.refs.put(key, meta.dumps(new), expect=got.tag if got else None)
+                return new
+            except RefConflict:
+                continue
+
+    def remove_version(self, name: str, number: int) -> None:
+        """Leave a tombstone, so that the number is never claimed again."""
+        self.refs.put(version_key(name, number), meta.dumps({REMOVED: time.time()}))
+
+    # --- pushing a store that had no remote ---------------------------------------
+
+    def push_all(self, progress: Callable[[str], None] = lambda s: None) -> int:
+        """Publish every local version under its own number on an empty remote; → count."""
+        pushed = 0
+        for name in self.store.artifact_names():
+            versions = self.store.versions(name)
+            for v in versions:
+                if v.damage:
+                    raise CorruptData(f"{v.label} is damaged; run 'artfs verify' before pushing")
+                self.upload(v.root, v.attrs_root)
+                self._ensure_artifact(name, v.record)
+                key, raw = version_key(name, v.number), meta.dumps(v.record)
+                got = self.refs.get(key)
+                if got is None:
+                    self.refs.put(key, raw, expect=None)
+                elif got.value != raw:  # another machine pushed meanwhile
+                    raise Conflict(f"{v.label} on {self.config.url} is not this store's")
+                pushed += 1
+                progress(v.label)
+            held = {a: v.number for v in versions for a in v.aliases if a != LATEST}
+            if held:
+                self.move_aliases(name, held)
+        return pushed
+
+    def describe(self) -> dict:
+        """What ``artfs remote show`` prints."""
+        with self.store.meta.read() as txn:
+            known_packs = txn.stat(self.db["remote"])["entries"]
+            objects = txn.stat(self.db["packed"])["entries"]
+        cached = sum(os.lstat(path).st_size for _, path in self._local_files.list())
+        limit = self.config.cache_size
+        return {
+            "remote": self.config.url,
+            "endpoint": self.config.endpoint_url or "(from the AWS settings)",
+            "versions": len(self.store.all_versions()),
+            "packs": known_packs,
+            "objects": objects,
+            "cached": cached,
+            "cache limit": limit if limit is not None else "none",
+            "reachable": self.store.remote_problem or "yes",
+        }
+
+    def holds_only_versions_of(self, store: "Store") -> bool:
+        """Whether every version on the remote is one of ``store``'s, byte for byte: an
+        empty remote, or one that a push cut short left part-way."""
+        state = _RemoteState.read(self.refs)
+        with store.meta.read() as txn:
+            for name, versions in state.versions.items():
+                for number, record in versions.items():
+                    local = txn.get(meta.version_key(name, number), db=self.db["versions"])
+                    if record is None or local is None or meta.loads(local) != meta.loads(record):
+                        return False
+        return True
+
+    # --- reading what other machines wrote ------------------------------------------
+
+    def refresh(self, force: bool = False) -> bool:
+        """Bring every new index, metadata pack, version and alias into the local store;
+        → whether anything on the remote changed since the last look."""
+        with self._refresh_lock:
+            token = self.refs.token()  # before the reads it guards
+            if token == self._token and not force:
+                return False
+            new_packs = self._new_packs()
+            remote = _RemoteState.read(self.refs)
+            with self.store.meta.write() as txn:
+                for digest, kind, locations, blob in new_packs:
+                    self._learn(txn, digest, locations)
+                    if kind == packs.META_PACK:
+                        _store_meta_pack(txn, self.db, blob, locations)
+                remote.mirror(txn, self.store)
+            self._token = token
+            return True
+
+    def _new_packs(self) -> list:
+        known = []
+        with self.store.meta.read() as txn:
+            for key in self.objects.list("index/"):
+                digest = packs.pack_of_index_key(key)
+                if digest and txn.get(b"p" + digest, db=self.db["remote"]) is None:
+                    known.append(digest)
+
+        def fetch(digest: bytes):
+            kind, locations = packs.decode_index(self.objects.get(packs.index_key(digest)), digest)
+            blob = None
+            if kind == packs.META_PACK:
+                blob = packs.check_pack(self.objects.get(packs.pack_key(digest)), digest)
+            return digest, kind, locations, blob
+
+        with ThreadPoolExecutor(UPLOADERS, "artfs-fetch") as pool:
+            return list(pool.map(fetch, known))
+
+    def _learn(self, txn, pack: bytes, locations) -> None:
+        for digest, location in locations:
+            txn.put(digest, location.encode(), db=self.db["packed"])
+        txn.put(b"p" + pack, b"", db=self.db["remote"])
+
+    def location(self, digest: bytes) -> Location | None:
+        with self.store.meta.read() as txn:
+            raw = txn.get(digest, db=self.db["packed"])
+        return Location.decode(raw) if raw else None
+
+    def fetch_chunk(self, digest: bytes) -> bytes | memoryview:
+        """A chunk from its pack on the remote, checked, then kept in the local cache.
+        One fetch per chunk at a time: a second reader waits for the first's."""
+        while True:
+            with self._fetch_lock:
+                busy = self._fetching.get(digest)
+                if busy is None:
+                    self._fetching[digest] = threading.Event()
+                    break
+            busy.wait()
+            try:
+                return self._local_files.get(digest)
+            except MissingChunk:
+                continue  # the other fetch failed: try ourselves
+        try:
+            return self._fetch_chunk(digest)
+        finally:
+            with self._fetch_lock:
+                self._fetching.pop(digest).set()
+
+    def _fetch_chunk(self, digest: bytes) -> bytes | memoryview:
+        location = self.location(digest)
+        if location is None:
+            raise MissingChunk(f"chunk {digest.hex()} is neither in the store nor on its remote")
+        for attempt in (1, 2):  # a damaged answer is fetched once more
+            blob = self.objects.get(packs.pack_key(location.pack), location.offset, location.length)
+            try:
+                data = decode(blob, digest)
+            except CorruptData:
+                if attempt == 2:
+                    raise CorruptData(
+                        f"chunk {digest.hex()} is damaged on the remote {self.config.url} "
+                        f"(pack {location.pack.hex()})"
+                    ) from None
+                continue
+            self._local_files.put(digest, blob[:1], blob[1:])
+            return data
+        raise AssertionError("unreachable")
+
+
+class CachedChunks:
+    """The local chunk files, with the remote behind them for what is not cached."""
+
+    def __init__(self, files: ChunkFiles, remote: Remote):
+        self.files, self.remote = files, remote
+
+    def get(self, digest: bytes) -> bytes | memoryview:
+        try:
+            return self.files.get(digest)
+        except MissingChunk:
+            return self.remote.fetch_chunk(digest)
+
+    def __getattr__(self, name: str):  # put, delete, list, sync, path: the local files'
+        return getattr(self.files, name)
+
+
+class _Missing:
+    """Whether the remote lacks an object, each digest answered once per walk."""
+
+    def __init__(self, txn, db):
+        self.txn, self.db, self.seen = txn, db, set()
+
+    def __call__(self, digest: bytes) -> bool:
+        if digest in self.seen:
+            return False
+        self.seen.add(digest)
+        return self.txn.get(digest, db=self.db["packed"]) is None
+
+
+@dataclass
+class _RemoteState:
+    artifacts: dict[str, dict]
+    versions: dict[str, dict[int, bytes | None]]  # None: removed
+    aliases: dict[str, dict[str, int]]
+
+    @classmethod
+    def read(cls, refs: RefStore) -> "_RemoteState":
+        """Every artifact, version record and alias on the remote (a LIST per thousand
+        references, a GET per reference)."""
+        keys = [key for key, _ in refs.list("refs/")]
+        with ThreadPoolExecutor(8, "artfs-refs") as pool:
+            values = dict(zip(keys, pool.map(refs.get, keys), strict=True))
+        state = cls({}, {}, {})
+        for key, got in values.items():
+            if got is None:
+                continue
+            kind, _, rest = key[len("refs/") :].partition("/")
+            if kind == "artifacts":
+                state.artifacts[rest] = meta.loads(got.value, key)
+            elif kind == "versions":
+                name, _, number = rest.partition("/")
+                removed = REMOVED in meta.loads(got.value, key)
+                state.versions.setdefault(name, {})[int(number)] = None if removed else got.value
+            elif kind == "aliases":
+                state.aliases[rest] = meta.loads(got.value, key)
+        return state
+
+    def mirror(self, txn, store: "Store") -> None:
+        """Make the local records of every remote artifact what the remote says."""
+        db = store.meta.db
+        for name, art in self.artifacts.items():
+            versions = self.versions.get(name, {})
+            raw = txn.get(name.encode(), db=db["artifacts"])
+            local = meta.loads(raw) if raw else {"next_version": 0, "created": art["created"]}
+            local.update(type=art["type"])
+            if not raw:
+                local["description"] = art.get("description", "")
+            local["next_version"] = max([local["next_version"], *(n + 1 for n in versions)])
+            txn.put(name.encode(), meta.dumps(local), db=db["artifacts"])
+            for number, record in versions.items():
+                key = meta.version_key(name, number)
+                if record is None:
+                    txn.delete(key, db=db["versions"])
+                elif txn.get(key, db=db["versions"]) != record:
+                    txn.put(key, record, db=db["versions"])
+            _mirror_aliases(txn, db, name, self.aliases.get(name, {}))
+
+
+def _mirror_aliases(txn, db, name: str, held: dict[str, int]) -> None:
+    prefix = meta.version_prefix(name)
+    for key, _ in list(meta.prefix_scan(txn, db["aliases"], prefix)):
+        txn.delete(key, db=db["aliases"])
+    for alias, number in held.items():
+        txn.put(meta.alias_key(name, alias), meta.pack_version(number), db=db["aliases"])
+
+
+def mirror_artifact(txn, store: "Store", remote: Remote, name: str) -> None:
+    """Take the remote's records and aliases of one artifact into the local store."""
+    state = _RemoteState({}, {}, {})
+    for key, _ in remote.refs.list(f"refs/versions/{name}/"):
+        got = remote.refs.get(key)
+        if got is not None:
+            removed = REMOVED in meta.loads(got.value, key)
+            state.versions.setdefault(name, {})[_number_of(key)] = None if removed else got.value
+    art = remote.refs.get(f"refs/artifacts/{name}")
+    if art is None:
+        return
+    state.artifacts[name] = meta.loads(art.value)
+    aliases = remote.refs.get(f"refs/aliases/{name}")
+    if aliases is not None:
+        state.aliases[name] = meta.loads(aliases.value)
+    state.mirror(txn, store)
+
+
+def _newest_first(refs: RefStore, name: str, number: int) -> Iterator[str]:
+    for n in range(number, -1, -1):
+        yield version_key(name, n)
+
+
+def _moved(held: dict, add: dict[str, int], remove: dict[str, int | None]) -> dict:
+    held.update(add)
+    for alias, number in remove.items():
+        if alias in held and number in (None, held[alias]):
+            del held[alias]
+    return held
+
+
+def _store_meta_pack(txn, db, blob: bytes, locations) -> None:
+    table = {packs.TREE: "trees", packs.ATTRS: "attrs", packs.FILEMAP: "filemaps"}
+    for digest, location in locations:
+        if location.kind not in table:
+            raise CorruptData(f"metadata pack {location.pack.hex()} holds a chunk; it is damaged")
+        body = blob[location.offset : location.offset + location.length]
+        txn.put(digest, body, db=db[table[location.kind]], overwrite=False)
+
+
+def _must(raw: bytes | None, what: str, digest: bytes) -> bytes:
+    if raw is None:
+        raise CorruptData(f"{what} {digest.hex()} is missing from the store; run 'artfs verify'")
+    return raw
+
+
+def check_url(url: str) -> str:
+    if not url.startswith("s3://"):
+        raise UsageError(f"{url!r} is not a remote artfs can use; write it as s3://BUCKET/PREFIX")
+    return url
+
+
+def add_remote(store: "Store", config: RemoteConfig, progress=lambda label: None) -> int:
+    """Make ``config`` the store's remote, after checking the bucket enforces conditional
+    writes: a store with versions pushes them into an empty remote; an empty store takes
+    the remote's.  → versions pushed.  Nothing changes if any check fails."""
+    from artfs.store import s3
+
+    check_url(config.url)
+    if store.remote is not None and store.remote.config.url != config.url:
+        raise UsageError(
+            f"the store already has the remote {store.remote.config.url}; "
+            "'artfs remote remove' it first"
+        )
+    s3.check_bucket(config.url, config.endpoint_url)
+    remote = Remote.open(store, config)
+    if store.remote is not None:  # the same remote again: new settings only
+        config.save(store.path)
+        store.attach(remote)
+        return 0
+    has_versions = bool(store.artifact_names())
+    if has_versions and not remote.holds_only_versions_of(store):
+        raise Conflict(
+            f"both this store and {config.url} hold versions; clone the remote into a new "
+            "store ('artfs clone'), or push this one to an empty prefix"
+        )
+    store.attach(remote)
+    pushed = remote.push_all(progress) if has_versions else 0
+    config.save(store.path)  # only now: a push cut short is resumed by adding again
+    remote.refresh(force=True)
+    return pushed

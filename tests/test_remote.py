@@ -1,0 +1,234 @@
+"""A store behind a remote, in process: two local stores on one in-memory remote stand
+for two machines (tests/test_remote_s3.py does the same over S3, with processes)."""
+
+import threading
+
+import pytest
+
+from artfs.errors import AliasesHeld, Conflict, CorruptData
+from artfs.store import packs
+from artfs.store.commit import Commit, Node
+from artfs.store.memory import MemoryObjects, MemoryRefs
+from artfs.store.remote import Remote, RemoteConfig, version_key
+from artfs.store.store import Store
+from tests.conftest import write
+
+pytestmark = pytest.mark.fast
+
+
+class Team:
+    """One remote and any number of machines on it."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.objects, self.refs = MemoryObjects(), MemoryRefs()
+        self.machines = 0
+
+    def machine(self) -> Store:
+        self.machines += 1
+        store = Store.open(str(self.tmp_path / f"machine{self.machines}"))
+        store.attach(Remote(store, RemoteConfig("s3://team/x"), self.objects, self.refs))
+        store.refresh(force=True)
+        return store
+
+
+def commit(store: Store, name: str, files: dict[str, bytes], **kwargs):
+    with Commit(store) as c:
+        node = Node()
+        for path, data in files.items():
+            node.place(path.encode(), c.bytes_entry(path.rsplit("/", 1)[-1].encode(), data))
+        return c.publish(name, node, **kwargs)
+
+
+def content(store: Store, ref: str) -> dict[str, bytes]:
+    version = store.resolve(ref)
+    return {
+        path.decode(): b"".join(store.read_file(entry))
+        for path, entry in store.walk(version.root)
+        if entry.kind == 1
+    }
+
+
+@pytest.fixture
+def team(tmp_path) -> Team:
+    return Team(tmp_path)
+
+
+def test_a_version_committed_on_one_machine_is_read_on_another(team):
+    a, b = team.machine(), team.machine()
+    files = {"data/x.bin": bytes(range(256)) * 4000, "y.txt": b"hello"}
+    version, created = commit(a, "ds", files, aliases=["best"])
+    assert created and version.number == 0
+    assert b.refresh()
+    assert content(b, "ds:best") == files
+    assert b.resolve("ds:best").digest == version.digest
+
+
+def test_machines_number_versions_together_and_none_is_lost(team):
+    machines = [team.machine() for _ in range(3)]
+    made: dict[int, bytes] = {}
+    lock = threading.Lock()
+
+    def work(i: int, store: Store) -> None:
+        for j in range(4):
+            data = f"machine {i} version {j}".encode()
+            version, created = commit(store, "ds", {"f": data})
+            assert created
+            with lock:
+                assert version.number not in made
+                made[version.number] = data
+
+    threads = [threading.Thread(target=work, args=(i, s)) for i, s in enumerate(machines)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(made) == list(range(12))
+    reader = team.machine()
+    for number, data in made.items():
+        assert content(reader, f"ds:v{number}") == {"f": data}
+
+
+def test_unchanged_content_makes_no_new_version_against_the_remote(team):
+    a, b = team.machine(), team.machine()
+    first, _ = commit(a, "ds", {"f": b"same"})
+    again, created = commit(b, "ds", {"f": b"same"})
+    assert not created and again.number == first.number == 0
+    assert [v.number for v in b.versions("ds")] == [0]
+
+
+def test_small_files_go_up_in_a_few_packs(team):
+    a = team.machine()
+    files = {f"d{i % 10}/f{i}.txt": f"file {i}\n".encode() * 3 for i in range(2000)}
+    commit(a, "many", files)
+    keys = list(team.objects.list(""))
+    pack_keys = [k for k in keys if k.startswith("packs/")]
+    assert len(pack_keys) == 2  # one of chunks, one of trees and attributes
+    assert len(keys) == 2 * len(pack_keys)  # and an index for each
+    assert content(team.machine(), "many") == files
+
+
+def test_a_second_commit_uploads_only_what_is_new(team):
+    a = team.machine()
+    base = {f"f{i}": bytes([i]) * 5000 for i in range(50)}
+    commit(a, "ds", base)
+    before = set(team.objects.list("packs/"))
+    commit(a, "ds", {**base, "new": b"only this is new"})
+    added = set(team.objects.list("packs/")) - before
+    data_packs = [
+        k
+        for k in added
+        if packs.decode_index(team.objects.get("index/" + k[6:]), bytes.fromhex(k[6:]))[0]
+        == packs.DATA_PACK
+    ]
+    assert len(data_packs) == 1
+    kind, items = packs.decode_index(
+        team.objects.get("index/" + data_packs[0][6:]), bytes.fromhex(data_packs[0][6:])
+    )
+    assert len(items) == 1  # the one new chunk
+
+
+def test_aliases_and_edits_move_on_the_remote(team):
+    a, b = team.machine(), team.machine()
+    commit(a, "ds", {"f": b"1"})
+    commit(a, "ds", {"f": b"2"})
+    b.refresh()
+    b.set_alias("ds:v0", "prod")
+    b.edit_version("ds:v1", description="second", metadata={"acc": 0.9})
+    a.refresh()
+    assert a.resolve("ds:prod").number == 0
+    edited = a.resolve("ds:v1")
+    assert edited.record["description"] == "second"
+    assert edited.record["metadata"] == {"acc": 0.9}
+    assert edited.record["edits"][-1]["fields"] == ["description", "metadata"]
+    a.set_alias("ds:v1", "prod")  # moved by the other machine
+    a.remove_alias("ds", "prod")
+    b.refresh()
+    assert "prod" not in b.resolve("ds:v1").aliases
+
+
+def test_a_removed_number_is_never_claimed_again(team):
+    a, b = team.machine(), team.machine()
+    commit(a, "ds", {"f": b"1"}, aliases=["keep"])
+    commit(a, "ds", {"f": b"2"})
+    with pytest.raises(AliasesHeld):
+        a.remove_version("ds:v0")
+    a.remove_version("ds:v1")
+    assert b.refresh()
+    assert [v.number for v in b.versions("ds")] == [0]
+    version, created = commit(b, "ds", {"f": b"3"})
+    assert created and version.number == 2
+    a.refresh()
+    assert [v.number for v in a.versions("ds")] == [0, 2]
+
+
+def test_an_artifact_keeps_its_type_across_machines(team):
+    a, b = team.machine(), team.machine()
+    commit(a, "ds", {"f": b"1"}, type="dataset")
+    with pytest.raises(Conflict, match="has type 'dataset'"):
+        commit(b, "ds", {"f": b"2"}, type="model")
+    assert team.refs.get(version_key("ds", 1)) is None
+
+
+def test_a_chunk_damaged_on_the_remote_is_refetched_then_refused(team, monkeypatch):
+    a, b = team.machine(), team.machine()
+    commit(a, "ds", {"f": b"precious bytes" * 1000})
+    b.refresh()
+    real_get = team.objects.get
+    calls = []
+
+    def damaged(key, start=0, length=None):
+        blob = real_get(key, start, length)
+        if key.startswith("packs/") and length is not None:
+            calls.append(key)
+            return blob[:-1] + bytes([blob[-1] ^ 1])
+        return blob
+
+    monkeypatch.setattr(team.objects, "get", damaged)
+    with pytest.raises(CorruptData, match="damaged on the remote"):
+        content(b, "ds")
+    assert len(calls) == 2  # fetched once more before giving up
+    monkeypatch.setattr(team.objects, "get", real_get)
+    assert content(b, "ds") == {"f": b"precious bytes" * 1000}
+
+
+def test_a_chunk_is_fetched_once_however_many_read_it(team, monkeypatch):
+    a, b = team.machine(), team.machine()
+    commit(a, "ds", {"f": b"shared" * 10000})
+    b.refresh()
+    real_get = team.objects.get
+    fetched = []
+    gate = threading.Event()
+
+    def slow(key, start=0, length=None):
+        if key.startswith("packs/") and length is not None:
+            fetched.append(key)
+            gate.wait(5)
+        return real_get(key, start, length)
+
+    monkeypatch.setattr(team.objects, "get", slow)
+    results = []
+    readers = [threading.Thread(target=lambda: results.append(content(b, "ds"))) for _ in range(4)]
+    for t in readers:
+        t.start()
+    threading.Timer(0.3, gate.set).start()
+    for t in readers:
+        t.join()
+    assert len(fetched) == 1
+    assert results == [{"f": b"shared" * 10000}] * 4
+
+
+def test_pushing_a_store_that_had_no_remote(team, tmp_path):
+    lone = Store.open(str(tmp_path / "lone"))
+    write(tmp_path / "src" / "a.txt", "alpha")
+    commit(lone, "ds", {"a": b"alpha"}, aliases=["best"])
+    commit(lone, "ds", {"a": b"beta"})
+    remote = Remote(lone, RemoteConfig("s3://team/x"), team.objects, team.refs)
+    assert remote.holds_only_versions_of(lone)
+    lone.attach(remote)
+    assert remote.push_all() == 2
+    other = team.machine()
+    assert [v.number for v in other.versions("ds")] == [0, 1]
+    assert content(other, "ds:best") == {"a": b"alpha"}
+    version, _ = commit(other, "ds", {"a": b"gamma"})
+    assert version.number == 2
