@@ -1206,6 +1206,18 @@ def clone(url, directory, endpoint_url, cache_size):
     click.echo(f"cloned {config.url} into {path}: {versions} versions")
 
 
+@main.command()
+@click.pass_context
+def sync(ctx):
+    """Send to the remote what could not be sent before (the lineage of runs)."""
+    store = open_store(ctx)
+    if store.remote is None:
+        raise errors.UsageError("this store has no remote; add one with 'artfs remote add'")
+    if store.remote_problem:
+        raise errors.RemoteError(store.remote_problem)
+    click.echo(f"sent {store.remote.push_runs()} runs to {store.remote.config.url}")
+
+
 def warn_progress(message: str) -> None:
     if sys.stderr.isatty():
         click.echo(message, err=True)

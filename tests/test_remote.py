@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from artfs.errors import AliasesHeld, Conflict, CorruptData
+from artfs.errors import AliasesHeld, Conflict, CorruptData, NotFound
 from artfs.store import packs
 from artfs.store.commit import Commit, Node
 from artfs.store.memory import MemoryObjects, MemoryRefs
@@ -232,3 +232,45 @@ def test_pushing_a_store_that_had_no_remote(team, tmp_path):
     assert content(other, "ds:best") == {"a": b"alpha"}
     version, _ = commit(other, "ds", {"a": b"gamma"})
     assert version.number == 2
+
+
+def test_the_lineage_graph_is_the_teams(team):
+    from artfs.store import runs
+
+    a, b = team.machine(), team.machine()
+    commit(a, "raw", {"f": b"input data"})
+    b.refresh()
+    run = runs.start_run(b, job_type="train", name="train-1")
+    source = b.resolve("raw")
+    runs.record_input(b, run["id"], source, {"f": 10})
+    made, _ = commit(b, "model", {"w": b"weights"}, type="model", run_id=run["id"])
+    runs.finish_run(b, run["id"])
+    a.refresh()
+    assert runs.get_run(a, run["id"])["status"] == "finished"
+    [(name, number, edge)] = runs.run_inputs(a, run["id"])
+    assert (name, number, edge["files"]) == ("raw", 0, {"f": 10})
+    assert runs.consumers(a, a.resolve("raw")) == [run["id"]]
+    assert runs.has_output(a, run["id"], "model", made.number)
+    assert runs.running_runs(a) == {}  # another machine's process ids mean nothing here
+
+
+def test_lineage_a_failed_push_sends_later(team, monkeypatch):
+    from artfs.errors import RemoteError
+    from artfs.store import runs
+
+    a, b = team.machine(), team.machine()
+    real_put = team.refs.put
+
+    def down(*args, **kwargs):
+        raise RemoteError("the remote is unreachable")
+
+    monkeypatch.setattr(team.refs, "put", down)
+    run = runs.start_run(a, job_type="prep")
+    assert a.remote_problem == "the remote is unreachable"
+    monkeypatch.setattr(team.refs, "put", real_put)
+    b.refresh()
+    with pytest.raises(NotFound):
+        runs.get_run(b, run["id"])
+    a.push_lineage()  # what 'artfs sync' or the run's next change does
+    b.refresh()
+    assert runs.get_run(b, run["id"])["job_type"] == "prep"

@@ -25,7 +25,7 @@ from contextlib import ExitStack, contextmanager
 import blake3
 
 from artfs.errors import ArtfsError, Conflict, MissingPath, SpecialFile, StoreError
-from artfs.store import attrs, meta
+from artfs.store import attrs, meta, rundocs
 from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
 from artfs.store.holes import is_zeros, skipping_holes, zeros
@@ -457,7 +457,10 @@ class Commit:
                 self._write_objects(txn)
             claim = self.store.remote.publish(name, record, aliases)
         with self.store.meta.write() as txn:
-            return self._publish_in(txn, name, record, aliases, run_id, claim)
+            published = self._publish_in(txn, name, record, aliases, run_id, claim)
+        if run_id and claim is not None:
+            self.store.push_lineage()  # the run's new output
+        return published
 
     def _publish_in(
         self, txn, name: str, record: dict, aliases: list, run_id, claim: "Claim | None"
@@ -495,6 +498,8 @@ class Commit:
             txn.put(name.encode(), meta.dumps(art), db=db["artifacts"])
         if run_id:  # also when the content was there: the run made it, if not first
             txn.put(meta.run_version_key(run_id, name, number), b"", db=db["outputs"])
+            if claim is not None:
+                rundocs.mark(txn, db, run_id)
         for alias in aliases:
             txn.put(meta.alias_key(name, alias), meta.pack_version(number), db=db["aliases"])
         return self.store.resolve(f"{name}:v{number}", txn), created

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from artfs.errors import ArtfsError, Conflict, CorruptData, NotFound, UsageError
 from artfs.store import attrs as attrs_mod
-from artfs.store import meta, packs
+from artfs.store import meta, packs, rundocs
 from artfs.store.backend import ObjectStore, RefConflict, RefStore
 from artfs.store.chunks import ChunkFiles, MissingChunk, decode
 from artfs.store.names import LATEST
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 CONFIG = "remote.json"  # in the store directory
 UPLOADERS = 4  # packs in flight at once: enough to hide a request's latency
 REMOVED = "removed"
+FULL_LOOK_SECONDS = 60.0  # refresh lists the references at least this often
+_TAG = b"t"  # in the remote db: b"t" + reference key -> the tag this store last took in
 
 
 @dataclass
@@ -80,6 +82,18 @@ class RemoteConfig:
         os.unlink(os.path.join(store_path, CONFIG))
 
 
+def retry_seconds() -> float:
+    """How long a failing request is retried ($ARTFS_REMOTE_RETRY, default 60 s)."""
+    raw = os.environ.get("ARTFS_REMOTE_RETRY", "60")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(f"ARTFS_REMOTE_RETRY={raw!r} is not a number of seconds")
+    return value
+
+
 def version_key(name: str, number: int) -> str:
     return f"refs/versions/{name}/{number:010d}"
 
@@ -104,6 +118,7 @@ class Remote:
         self.store, self.config = store, config
         self.objects, self.refs = objects, refs
         self._token: str | None = None
+        self._listed_at = time.monotonic()
         self._refresh_lock = threading.Lock()
         self._fetching: dict[bytes, threading.Event] = {}
         self._fetch_lock = threading.Lock()
@@ -112,7 +127,9 @@ class Remote:
     def open(cls, store: "Store", config: RemoteConfig) -> "Remote":
         from artfs.store import s3  # the S3 client loads only for a store that has a remote
 
-        objects, refs = s3.open_remote(config.url, config.endpoint_url)
+        objects, refs = s3.open_remote(
+            config.url, config.endpoint_url, retry_seconds=retry_seconds()
+        )
         return cls(store, config, objects, refs)
 
     @property
@@ -295,6 +312,10 @@ class Remote:
             held = {a: v.number for v in versions for a in v.aliases if a != LATEST}
             if held:
                 self.move_aliases(name, held)
+        with self.store.meta.write() as txn:  # and the lineage of every run
+            for run_key in txn.cursor(self.db["runs"]).iternext(values=False):
+                rundocs.mark(txn, self.db, bytes(run_key).decode())
+        self.push_runs()
         return pushed
 
     def describe(self) -> dict:
@@ -315,16 +336,48 @@ class Remote:
             "reachable": self.store.remote_problem or "yes",
         }
 
+    # --- lineage ---------------------------------------------------------------------
+
+    def push_runs(self) -> int:
+        """Send every run changed here since its last push; → runs sent."""
+        with self.store.meta.read() as txn:
+            pending = rundocs.dirty(txn, self.db)
+        for run_id in pending:
+            self._push_run(run_id)
+        return len(pending)
+
+    def _push_run(self, run_id: str) -> None:
+        key = f"refs/runs/{run_id}"
+        while True:
+            got = self.refs.get(key)
+            with self.store.meta.read() as txn:
+                doc = rundocs.export(txn, self.db, run_id)
+            raw = meta.dumps(doc) if doc is not None else None
+            if raw is None or (got is not None and got.value == raw):
+                tag = got.tag if got else None
+            else:
+                try:  # one machine writes a run, but its mount and its process race
+                    tag = self.refs.put(key, raw, expect=got.tag if got else None)
+                except RefConflict:
+                    continue
+            with self.store.meta.write() as txn:
+                now = rundocs.export(txn, self.db, run_id)
+                if (meta.dumps(now) if now is not None else None) == raw:  # else: again later
+                    rundocs.clear(txn, self.db, run_id)
+                if tag is not None:
+                    txn.put(_TAG + key.encode(), tag.encode(), db=self.db["remote"])
+            return
+
     def holds_only_versions_of(self, store: "Store") -> bool:
         """Whether every version on the remote is one of ``store``'s, byte for byte: an
         empty remote, or one that a push cut short left part-way."""
-        state = _RemoteState.read(self.refs)
         with store.meta.read() as txn:
-            for name, versions in state.versions.items():
-                for number, record in versions.items():
-                    local = txn.get(meta.version_key(name, number), db=self.db["versions"])
-                    if record is None or local is None or meta.loads(local) != meta.loads(record):
-                        return False
+            for key, _ in self.refs.list("refs/versions/"):
+                name, _, number = key.split("/", 2)[2].partition("/")
+                got = self.refs.get(key)
+                local = txn.get(meta.version_key(name, int(number)), db=self.db["versions"])
+                if got is None or local is None or meta.loads(local) != meta.loads(got.value):
+                    return False
         return True
 
     # --- reading what other machines wrote ------------------------------------------
@@ -334,16 +387,20 @@ class Remote:
         → whether anything on the remote changed since the last look."""
         with self._refresh_lock:
             token = self.refs.token()  # before the reads it guards
-            if token == self._token and not force:
+            # A writer that died between its reference write and the journal's left
+            # the token as it was: list everything now and then regardless.
+            due = time.monotonic() - self._listed_at > FULL_LOOK_SECONDS
+            if token == self._token and not force and not due:
                 return False
+            self._listed_at = time.monotonic()
             new_packs = self._new_packs()
-            remote = _RemoteState.read(self.refs)
+            changes = _Changes.read(self.store, self.refs)
             with self.store.meta.write() as txn:
                 for digest, kind, locations, blob in new_packs:
                     self._learn(txn, digest, locations)
                     if kind == packs.META_PACK:
                         _store_meta_pack(txn, self.db, blob, locations)
-                remote.mirror(txn, self.store)
+                changes.apply(txn, self.store)
             self._token = token
             return True
 
@@ -445,52 +502,70 @@ class _Missing:
 
 
 @dataclass
-class _RemoteState:
-    artifacts: dict[str, dict]
-    versions: dict[str, dict[int, bytes | None]]  # None: removed
-    aliases: dict[str, dict[str, int]]
+class _Changes:
+    """The references that changed on the remote since this store last looked (their
+    tags differ from the ones it noted), with their values."""
+
+    values: dict[str, tuple[bytes, str]]
 
     @classmethod
-    def read(cls, refs: RefStore) -> "_RemoteState":
-        """Every artifact, version record and alias on the remote (a LIST per thousand
-        references, a GET per reference)."""
-        keys = [key for key, _ in refs.list("refs/")]
-        with ThreadPoolExecutor(8, "artfs-refs") as pool:
-            values = dict(zip(keys, pool.map(refs.get, keys), strict=True))
-        state = cls({}, {}, {})
-        for key, got in values.items():
-            if got is None:
-                continue
-            kind, _, rest = key[len("refs/") :].partition("/")
-            if kind == "artifacts":
-                state.artifacts[rest] = meta.loads(got.value, key)
-            elif kind == "versions":
-                name, _, number = rest.partition("/")
-                removed = REMOVED in meta.loads(got.value, key)
-                state.versions.setdefault(name, {})[int(number)] = None if removed else got.value
-            elif kind == "aliases":
-                state.aliases[rest] = meta.loads(got.value, key)
-        return state
-
-    def mirror(self, txn, store: "Store") -> None:
-        """Make the local records of every remote artifact what the remote says."""
+    def read(cls, store: "Store", refs: RefStore, prefixes=("refs/",), only=None) -> "_Changes":
+        """A LIST per thousand references, then a GET per changed one; ``only`` filters keys."""
         db = store.meta.db
-        for name, art in self.artifacts.items():
-            versions = self.versions.get(name, {})
-            raw = txn.get(name.encode(), db=db["artifacts"])
-            local = meta.loads(raw) if raw else {"next_version": 0, "created": art["created"]}
-            local.update(type=art["type"])
-            if not raw:
-                local["description"] = art.get("description", "")
-            local["next_version"] = max([local["next_version"], *(n + 1 for n in versions)])
-            txn.put(name.encode(), meta.dumps(local), db=db["artifacts"])
-            for number, record in versions.items():
-                key = meta.version_key(name, number)
-                if record is None:
-                    txn.delete(key, db=db["versions"])
-                elif txn.get(key, db=db["versions"]) != record:
-                    txn.put(key, record, db=db["versions"])
-            _mirror_aliases(txn, db, name, self.aliases.get(name, {}))
+        with store.meta.read() as txn:
+            changed = [
+                key
+                for prefix in prefixes
+                for key, tag in refs.list(prefix)
+                if (only is None or only(key))
+                and txn.get(_TAG + key.encode(), db=db["remote"]) != tag.encode()
+            ]
+        with ThreadPoolExecutor(8, "artfs-refs") as pool:
+            got = dict(zip(changed, pool.map(refs.get, changed), strict=True))
+        return cls({k: (ref.value, ref.tag) for k, ref in got.items() if ref is not None})
+
+    def apply(self, txn, store: "Store") -> None:
+        """Take every change into the local store: artifacts, then versions, aliases, runs."""
+        db = store.meta.db
+        by_kind: dict[str, list[tuple[str, bytes]]] = {}
+        for key, (value, tag) in sorted(self.values.items()):
+            by_kind.setdefault(key.split("/")[1], []).append((key.split("/", 2)[2], value))
+            txn.put(_TAG + key.encode(), tag.encode(), db=db["remote"])
+        for name, value in by_kind.get("artifacts", []):
+            _take_artifact(txn, db, name, meta.loads(value, f"the remote's record of {name}"))
+        for rest, value in by_kind.get("versions", []):
+            name, _, number = rest.partition("/")
+            _take_version(txn, db, name, int(number), value)
+        for name, value in by_kind.get("aliases", []):
+            _mirror_aliases(txn, db, name, meta.loads(value, f"the remote's aliases of {name}"))
+        pending = set(rundocs.dirty(txn, db))
+        for run_id, value in by_kind.get("runs", []):
+            if run_id not in pending:  # this store's own changes are newer: pushed next
+                rundocs.take(txn, db, meta.loads(value, f"the remote's record of run {run_id}"))
+
+
+def _take_artifact(txn, db, name: str, art: dict) -> None:
+    raw = txn.get(name.encode(), db=db["artifacts"])
+    local = meta.loads(raw) if raw else {"next_version": 0, "created": art["created"]}
+    if not raw:
+        local["description"] = art.get("description", "")
+    local["type"] = art["type"]
+    txn.put(name.encode(), meta.dumps(local), db=db["artifacts"])
+
+
+def _take_version(txn, db, name: str, number: int, value: bytes) -> None:
+    key = meta.version_key(name, number)
+    if REMOVED in meta.loads(value, f"the remote's record of {name}:v{number}"):
+        txn.delete(key, db=db["versions"])
+    else:
+        txn.put(key, value, db=db["versions"])
+    raw = txn.get(name.encode(), db=db["artifacts"])
+    if raw is None:
+        raise CorruptData(f"the remote has {name}:v{number} but no record of {name!r}")
+    art = meta.loads(raw)
+    if art["next_version"] <= number:
+        art["next_version"] = number + 1
+        txn.put(name.encode(), meta.dumps(art), db=db["artifacts"])
 
 
 def _mirror_aliases(txn, db, name: str, held: dict[str, int]) -> None:
@@ -502,21 +577,15 @@ def _mirror_aliases(txn, db, name: str, held: dict[str, int]) -> None:
 
 
 def mirror_artifact(txn, store: "Store", remote: Remote, name: str) -> None:
-    """Take the remote's records and aliases of one artifact into the local store."""
-    state = _RemoteState({}, {}, {})
-    for key, _ in remote.refs.list(f"refs/versions/{name}/"):
-        got = remote.refs.get(key)
-        if got is not None:
-            removed = REMOVED in meta.loads(got.value, key)
-            state.versions.setdefault(name, {})[_number_of(key)] = None if removed else got.value
-    art = remote.refs.get(f"refs/artifacts/{name}")
-    if art is None:
-        return
-    state.artifacts[name] = meta.loads(art.value)
-    aliases = remote.refs.get(f"refs/aliases/{name}")
-    if aliases is not None:
-        state.aliases[name] = meta.loads(aliases.value)
-    state.mirror(txn, store)
+    """Take the remote's changes to one artifact into the local store (after an edit)."""
+    keys = {f"refs/artifacts/{name}", f"refs/aliases/{name}"}
+    changes = _Changes.read(
+        store,
+        remote.refs,
+        (f"refs/artifacts/{name}", f"refs/aliases/{name}", f"refs/versions/{name}/"),
+        only=lambda key: key in keys or key.startswith(f"refs/versions/{name}/"),
+    )
+    changes.apply(txn, store)
 
 
 def _newest_first(refs: RefStore, name: str, number: int) -> Iterator[str]:

@@ -15,7 +15,7 @@ import uuid
 from typing import NamedTuple
 
 from artfs.errors import FULL, Conflict, CorruptData, NotFound, StoreError, disk_full
-from artfs.store import meta
+from artfs.store import meta, rundocs
 from artfs.store.names import check_run_id
 from artfs.store.store import Store, Version
 
@@ -93,6 +93,7 @@ def start_run(store: Store, **fields) -> dict:
                 "with init(id=..., resume='allow') or choose another id"
             )
         put_run(store, txn, record)
+    store.push_lineage()
     return record
 
 
@@ -114,6 +115,7 @@ def resume_run(store: Store, run_id: str, **fields) -> dict:
             resumed=[*record.get("resumed", []), time.time()],
         )
         put_run(store, txn, record)
+    store.push_lineage()
     return record
 
 
@@ -161,6 +163,7 @@ def _update(store: Store, run_id: str, **fields) -> dict:
         record = _get(store, txn, run_id)
         record.update(fields)
         put_run(store, txn, record)
+    store.push_lineage()
     return record
 
 
@@ -180,6 +183,8 @@ def put_run(store: Store, txn, record: dict) -> None:
     """Write a run record, and keep the index of running runs in step with it."""
     key = record["id"].encode()
     txn.put(key, meta.dumps(record), db=store.meta.db["runs"])
+    if store.remote is not None:
+        rundocs.mark(txn, store.meta.db, record["id"])
     if is_running(record):
         txn.put(key, meta.pack_running(record["pid"], record["start"]), db=store.meta.db["running"])
     else:
@@ -218,6 +223,7 @@ def record_input(
         _get(store, txn, run_id)
         now = time.time()
         _add_input(store, txn, run_id, version.name, version.number, Reads(files or {}, now, now))
+    store.push_lineage()
 
 
 class Reads(NamedTuple):
@@ -243,7 +249,9 @@ def record_reads(
             put_run(store, txn, record)
         for (run_id, name, number), reads in edges.items():
             _add_input(store, txn, run_id, name, number, reads)
-        return txn.id()
+        written = txn.id()
+    store.push_lineage()
+    return written
 
 
 def _add_input(store: Store, txn, run_id: str, name: str, number: int, reads: Reads) -> None:
@@ -252,6 +260,8 @@ def _add_input(store: Store, txn, run_id: str, name: str, number: int, reads: Re
     files, first, last = reads.files, reads.first, reads.last
     db = store.meta.db
     key = meta.run_version_key(run_id, name, number)
+    if store.remote is not None:
+        rundocs.mark(txn, db, run_id)
     edge = _edge(txn.get(key, db=db["inputs"])) or {"first": first}
     edge["last"] = last
     txn.put(key, meta.dumps(edge), db=db["inputs"])

@@ -291,10 +291,10 @@ class Store:
         except lmdb.Error as e:
             raise StoreError(f"cannot open the store at {path}: {e}") from None
         self.chunks: ChunkFiles | CachedChunks = ChunkFiles(os.path.join(path, "chunks"))
-        self._check_format()
-        self._pid = os.getpid()
         self.remote: Remote | None = None
         self.remote_problem: str | None = None  # why the last look at the remote failed
+        self._check_format()
+        self._pid = os.getpid()
         config = RemoteConfig.load(path)
         if config is not None:
             self.attach(Remote.open(self, config))
@@ -312,6 +312,16 @@ class Store:
         files = self.chunks.files if isinstance(self.chunks, CachedChunks) else self.chunks
         self.remote = remote
         self.chunks = CachedChunks(files, remote)
+
+    def push_lineage(self) -> None:
+        """Send the runs changed here to the remote.  Failing, they stay marked and go
+        with the next push (any process's) or ``artfs sync``; lineage never fails a run."""
+        if self.remote is None or offline():
+            return
+        try:
+            self.remote.push_runs()
+        except RemoteError as e:
+            self.remote_problem = str(e)
 
     def refresh(self, force: bool = False) -> bool:
         """Take in what other machines published; False with no remote or when it is
