@@ -17,7 +17,6 @@ from artfs.store import s3
 from artfs.store.backend import RefConflict
 from artfs.store.s3config import S3Location, parse_url, resolve
 
-FAKE_PORT = 18630
 CLOSED_PORT = 18699  # nothing listens there
 
 
@@ -429,8 +428,8 @@ def _aws_files(home) -> None:
 
 class FakeS3(http.server.ThreadingHTTPServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", FAKE_PORT), FakeS3Handler)
-        self.url = f"http://127.0.0.1:{FAKE_PORT}"
+        super().__init__(("127.0.0.1", 0), FakeS3Handler)  # a free port: suites may run at once
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
         self.objects: dict[str, bytes] = {}
         # Statuses to answer, one per request: 0 serves it, -S (PUT only) stores and
         # then answers S.
