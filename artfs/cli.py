@@ -516,12 +516,21 @@ def rm(ctx, ref, force):
 
 @main.command()
 @click.argument("ref", required=False)
+@click.option(
+    "--remote",
+    "on_remote",
+    is_flag=True,
+    help="Check the remote instead: every object its versions need is there and whole.",
+)
 @json_option
 @click.pass_context
-def verify(ctx, ref, as_json):
+def verify(ctx, ref, on_remote, as_json):
     """Check the metadata, then re-read and re-hash every chunk (of REF, or of the whole
     store, with every index entry too)."""
     store = open_store(ctx)
+    if on_remote:
+        _verify_remote(store, ref, as_json)
+        return
     if ref is None:  # every record, also those no artifact name reaches any more
         versions = store.all_versions()
     elif parse_ref(ref).selector is None:
@@ -559,6 +568,23 @@ def verify(ctx, ref, as_json):
         sys.exit(1)
 
 
+def _verify_remote(store: Store, ref: str | None, as_json: bool) -> None:
+    from artfs.store.remoteverify import verify_remote
+
+    if ref is not None:
+        raise errors.UsageError("verify --remote checks the whole remote; leave out REF")
+    report = verify_remote(store)
+    lines = [f"DAMAGED remote: {problem}" for problem in report.problems]
+    lines.append(
+        f"checked {report.objects} objects in {report.packs} packs ({human(report.bytes)}) "
+        f"on {store.remote.config.url if store.remote else ''}: "
+        + (f"{len(report.problems)} damaged or missing" if report.problems else "all intact")
+    )
+    emit(as_json, report.__dict__, "\n".join(lines))
+    if report.problems:
+        sys.exit(1)
+
+
 @main.command()
 @click.option(
     "--dry-run", is_flag=True, help="Report what would be removed and freed; delete nothing."
@@ -568,17 +594,34 @@ def verify(ctx, ref, as_json):
     is_flag=True,
     help="Also remove expired versions that hold user aliases (the aliases go with them).",
 )
+@click.option(
+    "--remote",
+    "on_remote",
+    is_flag=True,
+    help="Free space on the remote too: unreferenced packs are doomed, and deleted "
+    "by a later gc once doomed for the --grace period.",
+)
+@click.option(
+    "--grace",
+    default="1h",
+    show_default=True,
+    help="With --remote: how long a doomed pack waits before it is deleted.",
+)
 @json_option
 @click.pass_context
-def gc(ctx, dry_run, force, as_json):
+def gc(ctx, dry_run, force, on_remote, grace, as_json):
     """Remove versions past their ttl or their artifact's keep-last policy ('artfs
     retention'), then free chunks that no version references.
 
     A version holding a user alias is kept unless --force.  What a running mount
-    still serves is kept, also of removed versions, until the mount lets go of it."""
+    still serves is kept, also of removed versions, until the mount lets go of it.
+    With a remote, the local chunks freed are the cache's; --remote frees the remote's."""
     from artfs.fs import registry
 
+    grace_seconds = parse_duration(grace, "--grace") if on_remote else 0
     store = open_store(ctx)
+    if on_remote and store.remote is None:
+        raise errors.UsageError("this store has no remote; 'artfs gc' alone frees local space")
     report = gc_mod.collect(
         store, dry_run=dry_run, force=force, held=lambda: registry.held_by_mounts(store.path)
     )
@@ -594,7 +637,18 @@ def gc(ctx, dry_run, force, as_json):
         f"{verb} {report.chunks} chunks ({human(report.bytes)}), {report.trees} "
         f"trees, {report.strays} stray files"
     )
-    emit(as_json, report.__dict__ | {"dry_run": dry_run}, "\n".join(lines))
+    result = report.__dict__ | {"dry_run": dry_run}
+    if on_remote:
+        from artfs.store import remotegc
+
+        shared = remotegc.collect(store, grace=grace_seconds, dry_run=dry_run)
+        result["remote"] = shared.as_dict()
+        lines.append(
+            f"remote: {'would delete' if dry_run else 'deleted'} {len(shared.deleted)} packs "
+            f"({human(shared.freed_bytes)}), doomed {len(shared.doomed)}, revived "
+            f"{len(shared.revived)}, kept {shared.live_packs}"
+        )
+    emit(as_json, result, "\n".join(lines))
 
 
 @main.command()

@@ -274,3 +274,112 @@ def test_lineage_a_failed_push_sends_later(team, monkeypatch):
     a.push_lineage()  # what 'artfs sync' or the run's next change does
     b.refresh()
     assert runs.get_run(b, run["id"])["job_type"] == "prep"
+
+
+# --- gc on the remote -------------------------------------------------------------------
+
+
+def pack_keys(team) -> set[str]:
+    return set(team.objects.list("packs/"))
+
+
+def test_gc_dooms_then_deletes_what_no_version_references(team):
+    from artfs.store import remotegc
+
+    a, b = team.machine(), team.machine()
+    commit(a, "ds", {"f": b"kept " * 1000})
+    commit(a, "ds", {"f": b"removed " * 1000})
+    before = pack_keys(team)
+    a.remove_version("ds:v1")
+    first = remotegc.collect(a, grace=3600)
+    assert len(first.doomed) == 2 and first.deleted == []  # its data and its trees
+    assert pack_keys(team) == before
+    second = remotegc.collect(a, grace=0)
+    assert sorted(second.deleted) == sorted(first.doomed)
+    gone = {packs.pack_key(bytes.fromhex(h)) for h in second.deleted}
+    assert pack_keys(team) == before - gone
+    assert content(team.machine(), "ds:v0") == {"f": b"kept " * 1000}
+    b.refresh()
+    assert content(b, "ds:v0") == {"f": b"kept " * 1000}
+
+
+def test_a_commit_never_relies_on_a_doomed_pack(team):
+    from artfs.store import remotegc
+
+    a, b = team.machine(), team.machine()
+    commit(a, "ds", {"f": b"comes back " * 1000})
+    commit(a, "ds", {"f": b"other"})
+    a.remove_version("ds:v0")
+    assert remotegc.collect(a, grace=3600).doomed
+    b.refresh()  # b knows the doomed pack's index, but not its chunk
+    version, created = commit(b, "again", {"f": b"comes back " * 1000})
+    assert created
+    remotegc.collect(a, grace=0)  # deletes the doomed packs
+    assert content(team.machine(), "again") == {"f": b"comes back " * 1000}
+
+
+def test_a_version_made_from_a_doomed_pack_within_the_grace_revives_it(team, monkeypatch):
+    from artfs.store import remote as remote_mod
+    from artfs.store import remotegc
+
+    a, b = team.machine(), team.machine()
+    commit(a, "ds", {"f": b"revived " * 1000})
+    commit(a, "ds", {"f": b"other"})
+    a.remove_version("ds:v0")
+    doomed = remotegc.collect(a, grace=3600).doomed
+    # b read the indexes before the doom and commits within the grace period
+    monkeypatch.setattr(remote_mod, "condemned", lambda refs: set())
+    commit(b, "copy", {"f": b"revived " * 1000})
+    monkeypatch.undo()
+    report = remotegc.collect(a, grace=0)
+    assert report.deleted == [] and sorted(report.revived) == sorted(doomed)
+    assert content(team.machine(), "copy") == {"f": b"revived " * 1000}
+
+
+def test_what_a_killed_commit_uploaded_is_collected(team):
+    from artfs.store import remotegc
+
+    a = team.machine()
+    commit(a, "ds", {"f": b"live"})
+    with Commit(a) as c:
+        node = Node()
+        node.place(b"f", c.bytes_entry(b"f", b"never published " * 500))
+        root, attrs_root, _, _ = c.build(node)
+        c._drain()
+        with a.meta.write() as txn:
+            c._write_objects(txn)
+    assert a.remote.upload(root, attrs_root) == 2  # then the process died: no claim
+    assert len(remotegc.collect(a, grace=0).doomed) == 2
+    assert len(remotegc.collect(a, grace=0).deleted) == 2
+    assert content(team.machine(), "ds") == {"f": b"live"}
+
+
+def test_one_gc_at_a_time_and_a_dead_holders_lease_expires(team, monkeypatch):
+    from artfs.store import remotegc
+
+    a = team.machine()
+    commit(a, "ds", {"f": b"x"})
+    with remotegc.Lease(team.refs), pytest.raises(Conflict, match="a gc is running on"):
+        remotegc.collect(a)
+    held = remotegc.Lease(team.refs, seconds=-1)  # taken, then its holder died
+    held.__enter__()
+    assert remotegc.collect(a).live_packs == 2
+
+
+def test_verify_remote_names_a_missing_and_a_damaged_pack(team, monkeypatch):
+    from artfs.store.remoteverify import verify_remote
+
+    a = team.machine()
+    commit(a, "ds", {"f": b"fine " * 1000})
+    assert verify_remote(a).problems == []
+    commit(a, "other", {"g": b"will be damaged " * 1000})
+    data_pack = a.remote.location(a.file_chunks(a.lookup(a.resolve("other").root, b"g"))[0][0])
+    key = packs.pack_key(data_pack.pack)
+    blob = bytearray(team.objects.get(key))
+    blob[data_pack.offset + 5] ^= 0xFF
+    monkeypatch.setitem(team.objects._objects, key, bytes(blob))
+    [problem] = verify_remote(a).problems
+    assert "is damaged in pack" in problem and "other:v0" in problem
+    team.objects.delete(key)
+    [problem] = verify_remote(a).problems
+    assert "which is missing" in problem and "other:v0" in problem

@@ -191,3 +191,26 @@ def test_reads_through_one_machines_mount_are_lineage_on_the_other(team, tmp_pat
     assert [(i["version"], i["files"]) for i in shown["inputs"]] == [
         ("ds:v0", {"x": len("data read by a run")})
     ]
+
+
+def test_gc_and_verify_of_the_remote_from_the_command_line(team, tmp_path):
+    write(tmp_path / "x", "stays")
+    write(tmp_path / "y", "goes" * 1000)
+    team.ok(1, "remote", "add", team.url)
+    team.ok(1, "put", str(tmp_path / "x"), "--name", "ds")
+    team.ok(1, "put", str(tmp_path / "y"), "--name", "ds")
+    team.ok(2, "clone", team.url, team.store(2))
+    assert "all intact" in team.ok(2, "verify")  # reads from the remote what is not cached
+    assert "all intact" in team.ok(2, "verify", "--remote")
+    team.ok(2, "rm", "ds:v1")
+    first = json.loads(team.ok(2, "gc", "--remote", "--json"))["remote"]
+    assert len(first["doomed"]) == 2 and first["deleted"] == []
+    soon = json.loads(team.ok(1, "gc", "--remote", "--grace", "1h", "--json"))["remote"]
+    assert soon["deleted"] == [] and soon["doomed"] == []  # doomed already, not for long
+    time.sleep(1.1)
+    later = json.loads(team.ok(1, "gc", "--remote", "--grace", "1s", "--json"))["remote"]
+    assert sorted(later["deleted"]) == sorted(first["doomed"])
+    assert "all intact" in team.ok(1, "verify", "--remote")
+    team.ok(3, "clone", team.url, team.store(3))
+    team.ok(3, "get", "ds:v0", str(tmp_path / "out"))
+    assert read(tmp_path / "out" / "x") == b"stays"

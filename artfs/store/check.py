@@ -160,6 +160,9 @@ class Checker:
 
     def _indexed(self, chunk: bytes, size: int, single: bool) -> str | None:
         raw = self.txn.get(chunk, db=self.db["chunks"])
+        if raw is None and self.txn.get(chunk, db=self.db["packed"]) is not None:
+            self.stored[chunk] = ON_REMOTE  # a clone's: read from the remote when checked
+            return None
         if raw is None:
             return (
                 "it has neither a chunk list nor a chunk"
@@ -394,8 +397,13 @@ def _tree_problem(digest: bytes, raw: bytes) -> str | None:
     return None
 
 
+ON_REMOTE = -1  # the stored size of a chunk this store has only on its remote
+
+
 def chunk_file_problem(store: Store, digest: bytes, stored: int) -> str | None:
     """Invariant 7, without reading: the chunk file exists, of its stored size."""
+    if stored == ON_REMOTE:
+        return None
     try:
         size = os.stat(store.chunks.path(digest)).st_size
     except FileNotFoundError:

@@ -141,18 +141,34 @@ def _live_chunks(store: Store, txn, files: set[bytes], held_files: set[bytes]) -
         except CorruptData as e:
             raise _refused(e) from None
         if items is None:
-            if digest not in held_files and txn.get(digest, db=db["chunks"]) is None:
+            if digest not in held_files and not _known_chunk(txn, db, digest):
                 raise _refused(
                     f"file {digest.hex()} has neither a chunk list nor a chunk; {meta.DAMAGED}"
                 )
             continue
         for chunk, _ in items:
-            if txn.get(chunk, db=db["chunks"]) is None and digest not in held_files:
+            if not _known_chunk(txn, db, chunk) and digest not in held_files:
                 raise _refused(
                     f"chunk {chunk.hex()} of file {digest.hex()} is not indexed; {meta.DAMAGED}"
                 )
             live.add(chunk)
     return live
+
+
+def _known_chunk(txn, db, digest: bytes) -> bool:
+    """Indexed here, or (a store with a remote) on the remote: a clone caches only some."""
+    return (
+        txn.get(digest, db=db["chunks"]) is not None or txn.get(digest, db=db["packed"]) is not None
+    )
+
+
+def referenced(store: Store) -> set[bytes]:
+    """Every object a version (or a staging's base) references: trees, attribute
+    objects, files' chunk lists and chunks."""
+    trees, files, live_attrs = live_objects(store)
+    with store.meta.read() as txn:
+        chunks = _live_chunks(store, txn, files, set())
+    return trees | files | live_attrs | chunks
 
 
 def _noting(held: Held, into: set[bytes]) -> Held:

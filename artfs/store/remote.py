@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 CONFIG = "remote.json"  # in the store directory
 UPLOADERS = 4  # packs in flight at once: enough to hide a request's latency
 REMOVED = "removed"
+MARKS = "refs/gc/packs/"  # HEX -> {"doomed": time} or {"deleted": time} (remotegc.py)
 FULL_LOOK_SECONDS = 60.0  # refresh lists the references at least this often
 _TAG = b"t"  # in the remote db: b"t" + reference key -> the tag this store last took in
 
@@ -141,8 +142,9 @@ class Remote:
     def upload(self, root: bytes, attrs_root: bytes | None) -> int:
         """Put every object of a version that the remote lacks into packs; → packs written."""
         data, metadata = packs.Packer(packs.DATA_PACK), packs.Packer(packs.META_PACK)
+        avoid = condemned(self.refs)
         with self.store.meta.read() as txn:
-            missing = _Missing(txn, self.db)
+            missing = _Missing(txn, self.db, avoid)
             for kind, digest, blob in self._objects_of(txn, missing, root, attrs_root):
                 (data if kind == packs.CHUNK else metadata).add(kind, digest, blob)
         data.close()
@@ -394,10 +396,12 @@ class Remote:
                 return False
             self._listed_at = time.monotonic()
             new_packs = self._new_packs()
+            avoid = condemned(self.refs)
             changes = _Changes.read(self.store, self.refs)
             with self.store.meta.write() as txn:
                 for digest, kind, locations, blob in new_packs:
-                    self._learn(txn, digest, locations)
+                    # An object in a doomed pack and in a live one is found in the live one.
+                    self._learn(txn, digest, locations, overwrite=digest not in avoid)
                     if kind == packs.META_PACK:
                         _store_meta_pack(txn, self.db, blob, locations)
                 changes.apply(txn, self.store)
@@ -422,9 +426,9 @@ class Remote:
         with ThreadPoolExecutor(UPLOADERS, "artfs-fetch") as pool:
             return list(pool.map(fetch, known))
 
-    def _learn(self, txn, pack: bytes, locations) -> None:
+    def _learn(self, txn, pack: bytes, locations, overwrite: bool = True) -> None:
         for digest, location in locations:
-            txn.put(digest, location.encode(), db=self.db["packed"])
+            txn.put(digest, location.encode(), db=self.db["packed"], overwrite=overwrite)
         txn.put(b"p" + pack, b"", db=self.db["remote"])
 
     def location(self, digest: bytes) -> Location | None:
@@ -489,16 +493,24 @@ class CachedChunks:
 
 
 class _Missing:
-    """Whether the remote lacks an object, each digest answered once per walk."""
+    """Whether the remote lacks an object (or has it only in a pack gc has doomed), each
+    digest answered once per walk."""
 
-    def __init__(self, txn, db):
-        self.txn, self.db, self.seen = txn, db, set()
+    def __init__(self, txn, db, avoid: set[bytes]):
+        self.txn, self.db, self.avoid = txn, db, avoid
+        self.seen: set[bytes] = set()
 
     def __call__(self, digest: bytes) -> bool:
         if digest in self.seen:
             return False
         self.seen.add(digest)
-        return self.txn.get(digest, db=self.db["packed"]) is None
+        raw = self.txn.get(digest, db=self.db["packed"])
+        return raw is None or Location.decode(raw).pack in self.avoid
+
+
+def condemned(refs: RefStore) -> set[bytes]:
+    """Packs gc has doomed or deleted: no commit may rely on them."""
+    return {bytes.fromhex(key[len(MARKS) :]) for key, _ in refs.list(MARKS)}
 
 
 @dataclass
