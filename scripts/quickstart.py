@@ -3,9 +3,12 @@
 import os
 import random
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 work = tempfile.mkdtemp(prefix="artfs-quickstart-")
 os.environ["ARTFS_HOME"] = os.path.join(work, "store")
@@ -121,4 +124,44 @@ try:
     artfs("lineage", "model:v0", "--format", "svg", "-o", os.path.join(work, "lineage.svg"))
 finally:
     artfs("umount", mnt)
-print(f"\nthe store is in {os.environ['ARTFS_HOME']}")
+
+# A second machine: the store shared through S3 (moto's server on loopback stands in
+# for a bucket), cloned into another store, seeing the versions and the lineage.
+repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+server = subprocess.Popen(
+    [sys.executable, "-m", "tests.s3server", str(port)],
+    cwd=repo,
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+)
+try:
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/team", method="PUT"))
+            break
+        except OSError:
+            time.sleep(0.1)
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing"
+    )
+    artfs("remote", "add", "s3://team/quickstart")
+    machine2 = os.path.join(work, "machine2")
+    artfs("clone", "s3://team/quickstart", machine2)
+    artfs("--store", machine2, "ls")
+    mnt2 = os.path.join(work, "mnt2")
+    os.makedirs(mnt2)
+    artfs("--store", machine2, "mount", mnt2)
+    try:
+        sh(f"ls {mnt2}/artifacts/my-dataset/")
+        sh(f"head -3 {mnt2}/artifacts/my-dataset/latest/train.csv")
+        artfs("--store", machine2, "lineage", "model:v0")
+    finally:
+        artfs("umount", mnt2)
+finally:
+    server.terminate()
+    server.wait()
+print(f"\nthe store is in {os.environ['ARTFS_HOME']}; the second machine's in {machine2}")
