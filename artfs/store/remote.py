@@ -395,9 +395,11 @@ class Remote:
             if token == self._token and not force and not due:
                 return False
             self._listed_at = time.monotonic()
-            new_packs = self._new_packs()
-            avoid = condemned(self.refs)
+            # References before indexes: a version's indexes are written before its
+            # record, so every version listed here has its trees in an index listed after.
             changes = _Changes.read(self.store, self.refs)
+            avoid = condemned(self.refs)
+            new_packs = self._new_packs()
             with self.store.meta.write() as txn:
                 for digest, kind, locations, blob in new_packs:
                     # An object in a doomed pack and in a live one is found in the live one.
@@ -540,20 +542,23 @@ class _Changes:
         """Take every change into the local store: artifacts, then versions, aliases, runs."""
         db = store.meta.db
         by_kind: dict[str, list[tuple[str, bytes]]] = {}
-        for key, (value, tag) in sorted(self.values.items()):
+        noted = dict(self.values)
+        for key, (value, _) in sorted(self.values.items()):
             by_kind.setdefault(key.split("/")[1], []).append((key.split("/", 2)[2], value))
-            txn.put(_TAG + key.encode(), tag.encode(), db=db["remote"])
         for name, value in by_kind.get("artifacts", []):
             _take_artifact(txn, db, name, meta.loads(value, f"the remote's record of {name}"))
         for rest, value in by_kind.get("versions", []):
             name, _, number = rest.partition("/")
-            _take_version(txn, db, name, int(number), value)
+            if not _take_version(txn, db, name, int(number), value):
+                del noted[f"refs/versions/{rest}"]  # looked at again next time
         for name, value in by_kind.get("aliases", []):
             _mirror_aliases(txn, db, name, meta.loads(value, f"the remote's aliases of {name}"))
         pending = set(rundocs.dirty(txn, db))
         for run_id, value in by_kind.get("runs", []):
             if run_id not in pending:  # this store's own changes are newer: pushed next
                 rundocs.take(txn, db, meta.loads(value, f"the remote's record of run {run_id}"))
+        for key, (_, tag) in noted.items():
+            txn.put(_TAG + key.encode(), tag.encode(), db=db["remote"])
 
 
 def _take_artifact(txn, db, name: str, art: dict) -> None:
@@ -565,10 +570,15 @@ def _take_artifact(txn, db, name: str, art: dict) -> None:
     txn.put(name.encode(), meta.dumps(local), db=db["artifacts"])
 
 
-def _take_version(txn, db, name: str, number: int, value: bytes) -> None:
+def _take_version(txn, db, name: str, number: int, value: bytes) -> bool:
+    """Take in a version record; False (not yet) while its root tree is not here: a
+    version is shown only with its trees."""
     key = meta.version_key(name, number)
-    if REMOVED in meta.loads(value, f"the remote's record of {name}:v{number}"):
+    record = meta.loads(value, f"the remote's record of {name}:v{number}")
+    if REMOVED in record:
         txn.delete(key, db=db["versions"])
+    elif txn.get(bytes.fromhex(record["root"]), db=db["trees"]) is None:
+        return False
     else:
         txn.put(key, value, db=db["versions"])
     raw = txn.get(name.encode(), db=db["artifacts"])
@@ -578,6 +588,7 @@ def _take_version(txn, db, name: str, number: int, value: bytes) -> None:
     if art["next_version"] <= number:
         art["next_version"] = number + 1
         txn.put(name.encode(), meta.dumps(art), db=db["artifacts"])
+    return True
 
 
 def _mirror_aliases(txn, db, name: str, held: dict[str, int]) -> None:
