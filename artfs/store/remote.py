@@ -45,6 +45,7 @@ UPLOADERS = 4  # packs in flight at once: enough to hide a request's latency
 REMOVED = "removed"
 MARKS = "refs/gc/packs/"  # HEX -> {"doomed": time} or {"deleted": time} (remotegc.py)
 FULL_LOOK_SECONDS = 60.0  # refresh lists the references at least this often
+_LOOK = b"look"  # in the remote db: {"token", "at"} of the last complete refresh
 _TAG = b"t"  # in the remote db: b"t" + reference key -> the tag this store last took in
 
 
@@ -118,8 +119,6 @@ class Remote:
     def __init__(self, store: "Store", config: RemoteConfig, objects: ObjectStore, refs: RefStore):
         self.store, self.config = store, config
         self.objects, self.refs = objects, refs
-        self._token: str | None = None
-        self._listed_at = time.monotonic()
         self._refresh_lock = threading.Lock()
         self._fetching: dict[bytes, threading.Event] = {}
         self._fetch_lock = threading.Lock()
@@ -389,12 +388,13 @@ class Remote:
         → whether anything on the remote changed since the last look."""
         with self._refresh_lock:
             token = self.refs.token()  # before the reads it guards
+            seen, listed_at = self._last_look()
             # A writer that died between its reference write and the journal's left
             # the token as it was: list everything now and then regardless.
-            due = time.monotonic() - self._listed_at > FULL_LOOK_SECONDS
-            if token == self._token and not force and not due:
+            due = time.time() - listed_at > FULL_LOOK_SECONDS
+            if token == seen and not force and not due:
                 return False
-            self._listed_at = time.monotonic()
+            started = time.time()
             # References before indexes: a version's indexes are written before its
             # record, so every version listed here has its trees in an index listed after.
             changes = _Changes.read(self.store, self.refs)
@@ -407,8 +407,16 @@ class Remote:
                     if kind == packs.META_PACK:
                         _store_meta_pack(txn, self.db, blob, locations)
                 changes.apply(txn, self.store)
-            self._token = token
+                # Noted in the store, so that the next process need not look again.
+                txn.put(_LOOK, meta.dumps({"token": token, "at": started}), db=self.db["remote"])
             return True
+
+    def _last_look(self) -> tuple[str | None, float]:
+        """The journal token and the time of this store's last complete look."""
+        with self.store.meta.read() as txn:
+            raw = txn.get(_LOOK, db=self.db["remote"])
+        look = meta.loads(raw) if raw else {}
+        return look.get("token"), look.get("at", 0.0)
 
     def _new_packs(self) -> list:
         known = []
