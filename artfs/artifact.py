@@ -40,7 +40,7 @@ from artfs.store.drafts import DraftFiles
 from artfs.store.names import LATEST, check_alias, check_name
 from artfs.store.restore import export, file_digest
 from artfs.store.retention import ttl_of
-from artfs.store.store import INHERIT, Store, Version
+from artfs.store.store import INHERIT, PENDING, Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 from artfs.table import Table
 from artfs.values import iso, warn_once
@@ -223,6 +223,7 @@ class Artifact:
         self.incremental = incremental  # logged on top of the latest version's files
         self.storage_region = storage_region  # W&B's cloud region: the store is local
         self._version: Version | None = None
+        self._kept_offline = False  # logged by an offline run: published by 'artfs sync'
         self._store: Store | None = None
         self._base: Artifact | None = None
         # path in artifact -> (entry, mtime): what the version will hold there
@@ -521,6 +522,13 @@ class Artifact:
             )
         if files is not None:
             files.release()
+        if version.number == PENDING:
+            self._kept_offline = True
+            print(
+                f"artfs: {self._name} is kept here (offline) until 'artfs sync' publishes it",
+                file=sys.stderr,
+            )
+            return True
         self._attach(store, version)
         if not created:
             print(
@@ -580,6 +588,11 @@ class Artifact:
 
     def _committed(self) -> "tuple[Store, Version]":
         """The store and version of a logged artifact; ArtifactNotLoggedError for a draft."""
+        if self._kept_offline:
+            raise ArtifactNotLoggedError(
+                f"artifact {self._name!r} was logged by an offline run; 'artfs sync' "
+                "publishes it, then use it by name"
+            )
         if self._version is None or self._store is None:
             raise ArtifactNotLoggedError(
                 f"artifact {self._name!r} is a draft; log it with run.log_artifact first"
@@ -912,6 +925,11 @@ class Artifact:
 
     def _logged(self, what: str) -> "tuple[Store, Version]":
         """The store and version, as ``_committed``; the error says what needs them."""
+        if self._kept_offline:
+            raise ArtifactNotLoggedError(
+                f"artifact {self._name!r} was logged by an offline run; 'artfs sync' "
+                "publishes it, then use it by name"
+            )
         if self._version is None or self._store is None:
             raise ArtifactNotLoggedError(
                 f"artifact {self._name!r} is a draft and {what} needs "

@@ -24,7 +24,7 @@ from artfs.store.diff import diff as diff_versions
 from artfs.store.names import check_name, parse_ref
 from artfs.store.restore import export
 from artfs.store.stats import stats as store_stats
-from artfs.store.store import INHERIT, Store, Version, default_location
+from artfs.store.store import INHERIT, PENDING, Store, Version, default_location
 from artfs.store.verify import verify as verify_versions
 
 
@@ -217,7 +217,9 @@ def put(ctx, path, name, type_, aliases, metadata, description, message, skip_sp
         )
         new_bytes = sum(stored for _, stored in commit.new_chunks.values())
     click.echo(version.label)
-    if created:
+    if version.number == PENDING:
+        warn(f"offline: {name} is kept here until 'artfs sync' publishes it and numbers it")
+    elif created:
         click.echo(
             f"stored {len(commit.new_chunks)} new chunks ({human(new_bytes)}) for "
             f"{human(version.size)} in {version.files} files",
@@ -1263,13 +1265,18 @@ def clone(url, directory, endpoint_url, cache_size):
 @main.command()
 @click.pass_context
 def sync(ctx):
-    """Send to the remote what could not be sent before (the lineage of runs)."""
+    """Publish on the remote what was kept here: versions committed offline, and the
+    lineage of runs that could not be sent."""
     store = open_store(ctx)
     if store.remote is None:
         raise errors.UsageError("this store has no remote; add one with 'artfs remote add'")
     if store.remote_problem:
         raise errors.RemoteError(store.remote_problem)
-    click.echo(f"sent {store.remote.push_runs()} runs to {store.remote.config.url}")
+    from artfs.store.commit import publish_pending
+
+    published = publish_pending(store, progress=lambda label: click.echo(f"published {label}"))
+    runs = store.remote.push_runs()
+    click.echo(f"published {published} versions and {runs} runs on {store.remote.config.url}")
 
 
 def warn_progress(message: str) -> None:

@@ -606,6 +606,8 @@ def init(
     previous = _reused(args)
     if previous is not None:
         return previous
+    if args["mode"] == "offline":  # W&B's offline run: the remote is left alone until sync
+        os.environ["ARTFS_OFFLINE"] = "1"
     opened = Store.open(store)
     run = _resume(opened, args, items, allow_val_change) or _start(opened, args, items)
     if save_code and os.path.isfile(sys.argv[0]):

@@ -383,3 +383,59 @@ def test_verify_remote_names_a_missing_and_a_damaged_pack(team, monkeypatch):
     team.objects.delete(key)
     [problem] = verify_remote(a).problems
     assert "which is missing" in problem and "other:v0" in problem
+
+
+# --- offline --------------------------------------------------------------------------
+
+
+def test_an_offline_commit_waits_for_sync_and_survives_gc(team, monkeypatch):
+    from artfs.store import gc, pending
+    from artfs.store.commit import publish_pending
+    from artfs.store.store import PENDING
+
+    a, b = team.machine(), team.machine()
+    commit(a, "ds", {"f": b"online"})
+    monkeypatch.setenv("ARTFS_OFFLINE", "1")
+    kept, created = commit(a, "ds", {"f": b"made offline " * 500}, aliases=["new"])
+    assert created and kept.number == PENDING and kept.label == "ds:pending"
+    assert team.refs.get(version_key("ds", 1)) is None  # the remote was left alone
+    gc.collect(a)  # its objects are pinned while it waits
+    monkeypatch.delenv("ARTFS_OFFLINE")
+    commit(b, "ds", {"f": b"meanwhile on b"})  # b is online: it takes v1
+    assert publish_pending(a) == 1
+    assert list(pending.waiting(a)) == []
+    b.refresh()
+    assert content(b, "ds:new") == {"f": b"made offline " * 500}
+    assert b.resolve("ds:new").number == 2
+
+
+def test_a_staging_is_not_committed_offline(team, monkeypatch):
+    from artfs.errors import UsageError
+    from artfs.store.staging import Staging
+
+    a = team.machine()
+    commit(a, "ds", {"f": b"1"})
+    staging = Staging(a, "ds")
+    staging.create(base=a.resolve("ds"))
+    monkeypatch.setenv("ARTFS_OFFLINE", "1")
+    with pytest.raises(UsageError, match="offline"):
+        staging.commit()
+
+
+def test_an_offline_wandb_run_keeps_its_artifact_for_sync(team, monkeypatch, tmp_path):
+    import artfs as wandb
+    from artfs.errors import ArtifactNotLoggedError
+    from artfs.store.commit import publish_pending
+
+    a = team.machine()
+    monkeypatch.delenv("ARTFS_OFFLINE", raising=False)
+    write(tmp_path / "data.csv", "a,b\n1,2\n")
+    with wandb.init(project="p", mode="offline", store=a.path) as run:
+        art = wandb.Artifact("table", type="dataset")
+        art.add_file(str(tmp_path / "data.csv"))
+        run.log_artifact(art)
+    with pytest.raises(ArtifactNotLoggedError, match="artfs sync"):
+        art.version
+    monkeypatch.delenv("ARTFS_OFFLINE")
+    assert publish_pending(a) == 1
+    assert content(team.machine(), "table") == {"data.csv": b"a,b\n1,2\n"}

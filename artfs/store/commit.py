@@ -25,13 +25,13 @@ from contextlib import ExitStack, contextmanager
 import blake3
 
 from artfs.errors import ArtfsError, Conflict, MissingPath, SpecialFile, StoreError
-from artfs.store import attrs, meta, rundocs
+from artfs.store import attrs, meta, pending, rundocs
 from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
 from artfs.store.holes import is_zeros, skipping_holes, zeros
 from artfs.store.names import LATEST, check_alias, check_name, check_run_id
 from artfs.store.remote import Claim
-from artfs.store.store import Store, Version
+from artfs.store.store import PENDING, Store, Version, offline
 from artfs.store.tree import (
     DIR,
     FILE,
@@ -449,60 +449,18 @@ class Commit:
             "run": run_id,
             **times,
         }
-        claim = None
-        if self.store.remote is not None:
-            # The objects locally first (invisible until a version names them), so the
-            # upload reads them from one place; then the remote, the store of record.
+        if self.store.remote is None:
             with self.store.meta.write() as txn:
                 self._write_objects(txn)
-            claim = self.store.remote.publish(name, record, aliases)
+                return record_locally(self.store, txn, name, record, aliases, run_id)
+        # The objects locally first (invisible until a version names them), so the
+        # upload reads them from one place; then the remote, the store of record.
         with self.store.meta.write() as txn:
-            published = self._publish_in(txn, name, record, aliases, run_id, claim)
-        if run_id and claim is not None:
-            self.store.push_lineage()  # the run's new output
-        return published
-
-    def _publish_in(
-        self, txn, name: str, record: dict, aliases: list, run_id, claim: "Claim | None"
-    ) -> tuple[Version, bool]:
-        """The version in the local store: numbered here, or as the remote claimed it."""
-        db = self.store.meta.db
-        raw = txn.get(name.encode(), db=db["artifacts"])
-        art = (
-            self.store.artifact(name, txn)
-            if raw
-            else {
-                "type": record["type"],
-                "description": record["description"],
-                "created": time.time(),
-                "next_version": 0,
-            }
-        )
-        if art["type"] != record["type"]:
-            raise Conflict(f"artifact {name!r} has type {art['type']!r}, not {record['type']!r}")
-        self._write_objects(txn)
-        versions = self.store.versions(name, txn) if raw else []
-        if claim is not None:
-            number, created, stored = claim.number, claim.created, claim.record
-        # A latest version whose record cannot be read holds unknown content: a new one.
-        elif versions and versions[-1].damage is None and versions[-1].root.hex() == record["root"]:
-            number, created, stored = versions[-1].number, False, None
-        else:
-            number, created, stored = art["next_version"], True, meta.dumps(record)
-        if stored is not None:
-            txn.put(meta.version_key(name, number), stored, db=db["versions"])
-        if created or not raw:  # also a version another machine made, new here
-            art["next_version"] = max(art["next_version"], number + 1)
-            if record["description"]:
-                art["description"] = record["description"]
-            txn.put(name.encode(), meta.dumps(art), db=db["artifacts"])
-        if run_id:  # also when the content was there: the run made it, if not first
-            txn.put(meta.run_version_key(run_id, name, number), b"", db=db["outputs"])
-            if claim is not None:
-                rundocs.mark(txn, db, run_id)
-        for alias in aliases:
-            txn.put(meta.alias_key(name, alias), meta.pack_version(number), db=db["aliases"])
-        return self.store.resolve(f"{name}:v{number}", txn), created
+            self._write_objects(txn)
+        if offline():
+            kept = pending.keep(self.store, name, record, aliases, run_id)
+            return Version(name, PENDING, kept.record, list(aliases)), True
+        return publish_on_remote(self.store, name, record, aliases, run_id)
 
     def _write_objects(self, txn) -> None:
         db = self.store.meta.db
@@ -567,3 +525,76 @@ def check_exists(path: str) -> os.stat_result:
         raise MissingPath(f"{path} does not exist") from None
     except OSError as e:
         raise ArtfsError(f"cannot read {path}: {e.strerror}") from None
+
+
+def publish_on_remote(
+    store: Store, name: str, record: dict, aliases: list, run_id: str | None
+) -> tuple[Version, bool]:
+    """Publish a version whose objects are in the local store on its remote, then take
+    it in locally under the number claimed there."""
+    assert store.remote is not None
+    claim = store.remote.publish(name, record, aliases)
+    with store.meta.write() as txn:
+        published = record_locally(store, txn, name, record, aliases, run_id, claim)
+    if run_id:
+        store.push_lineage()  # the run's new output
+    return published
+
+
+def publish_pending(store: Store, progress: Callable[[str], None] = lambda label: None) -> int:
+    """Publish what was committed offline, oldest first (``artfs sync``); → versions."""
+    published = 0
+    for kept in pending.waiting(store):
+        version, _ = publish_on_remote(store, kept.name, kept.record, kept.aliases, kept.run)
+        pending.done(kept)
+        progress(version.label)
+        published += 1
+    return published
+
+
+def record_locally(
+    store: Store,
+    txn,
+    name: str,
+    record: dict,
+    aliases: list,
+    run_id: str | None,
+    claim: "Claim | None" = None,
+) -> tuple[Version, bool]:
+    """The version in the local store: numbered here, or as the remote claimed it."""
+    db = store.meta.db
+    raw = txn.get(name.encode(), db=db["artifacts"])
+    art = (
+        store.artifact(name, txn)
+        if raw
+        else {
+            "type": record["type"],
+            "description": record["description"],
+            "created": time.time(),
+            "next_version": 0,
+        }
+    )
+    if art["type"] != record["type"]:
+        raise Conflict(f"artifact {name!r} has type {art['type']!r}, not {record['type']!r}")
+    versions = store.versions(name, txn) if raw else []
+    if claim is not None:
+        number, created, stored = claim.number, claim.created, claim.record
+    # A latest version whose record cannot be read holds unknown content: a new one.
+    elif versions and versions[-1].damage is None and versions[-1].root.hex() == record["root"]:
+        number, created, stored = versions[-1].number, False, None
+    else:
+        number, created, stored = art["next_version"], True, meta.dumps(record)
+    if stored is not None:
+        txn.put(meta.version_key(name, number), stored, db=db["versions"])
+    if created or not raw:  # also a version another machine made, new here
+        art["next_version"] = max(art["next_version"], number + 1)
+        if record["description"]:
+            art["description"] = record["description"]
+        txn.put(name.encode(), meta.dumps(art), db=db["artifacts"])
+    if run_id:  # also when the content was there: the run made it, if not first
+        txn.put(meta.run_version_key(run_id, name, number), b"", db=db["outputs"])
+        if claim is not None:
+            rundocs.mark(txn, db, run_id)
+    for alias in aliases:
+        txn.put(meta.alias_key(name, alias), meta.pack_version(number), db=db["aliases"])
+    return store.resolve(f"{name}:v{number}", txn), created

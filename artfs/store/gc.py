@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from artfs.errors import CorruptData, StoreError
-from artfs.store import attrs, drafts, meta, retention
+from artfs.store import attrs, drafts, meta, pending, retention
 from artfs.store.staging import staging_bases
 from artfs.store.store import Store
 from artfs.store.tree import DIR, FILE, decode_tree, tree_digest
@@ -60,6 +60,9 @@ def live_objects(
             raise _refused(version.error())
     roots = [v.root for v in versions]
     attr_roots = [v.attrs_root for v in versions if v.attrs_root]
+    for root, attrs_root in pending.roots(store):  # committed offline, not yet synced
+        roots.append(root)
+        attr_roots += [attrs_root] if attrs_root else []
     # A staging's placeholders hold digests of its base, which may have been removed since.
     try:
         roots += [bytes.fromhex(base["root"]) for base in staging_bases(store)]

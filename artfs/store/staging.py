@@ -21,12 +21,12 @@ import re
 import shutil
 import stat
 
-from artfs.errors import Conflict, CorruptData, InvalidName, NotFound
+from artfs.errors import Conflict, CorruptData, InvalidName, NotFound, UsageError
 from artfs.store.commit import Commit, Node, open_dir
 from artfs.store.holes import drop_content, write_sparse
 from artfs.store.names import check_name
 from artfs.store.restore import file_digest
-from artfs.store.store import Store, Version
+from artfs.store.store import Store, Version, offline
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 
 COW_XATTR = "user.artfs.cow"
@@ -180,6 +180,11 @@ class Staging:
         (each named to ``warn``)."""
         if not self.exists():
             raise NotFound(f"no staging named {self.name!r}; 'artfs stage {self.name}' makes one")
+        if self.store.remote is not None and offline():  # the staging's new base needs a number
+            raise UsageError(
+                "a staging is committed on the remote, which offline mode leaves alone; "
+                "commit it online, or 'artfs put' its files (kept for 'artfs sync')"
+            )
         type = type or self._default_type()
         with Commit(self.store, progress=progress, skip_special=skip_special, warn=warn) as commit:
             node = self._scan(commit)

@@ -93,6 +93,9 @@ def default_location(explicit: str | None = None) -> str:
     )
 
 
+PENDING = -1  # the number of a version committed offline, until 'artfs sync' publishes it
+
+
 @dataclass
 class Version:
     """One committed version, as its record says.
@@ -109,7 +112,7 @@ class Version:
 
     @property
     def label(self) -> str:
-        return f"{self.name}:v{self.number}"
+        return f"{self.name}:pending" if self.number == PENDING else f"{self.name}:v{self.number}"
 
     @property
     def root(self) -> bytes:
