@@ -435,7 +435,7 @@ def test_an_offline_wandb_run_keeps_its_artifact_for_sync(team, monkeypatch, tmp
         art.add_file(str(tmp_path / "data.csv"))
         run.log_artifact(art)
     with pytest.raises(ArtifactNotLoggedError, match="artfs sync"):
-        art.version
+        _ = art.version
     monkeypatch.delenv("ARTFS_OFFLINE")
     assert publish_pending(a) == 1
     assert content(team.machine(), "table") == {"data.csv": b"a,b\n1,2\n"}
