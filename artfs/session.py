@@ -500,6 +500,8 @@ class Run:
         self._leave()
 
     def _leave(self) -> None:
+        if self.offline and self._store is not None and self in _active + _others:
+            self._store.offline_runs -= 1
         for live in (_active, _others):
             if self in live:
                 live.remove(self)
@@ -606,10 +608,15 @@ def init(
     previous = _reused(args)
     if previous is not None:
         return previous
-    if args["mode"] == "offline":  # W&B's offline run: the remote is left alone until sync
-        os.environ["ARTFS_OFFLINE"] = "1"
-    opened = Store.open(store)
-    run = _resume(opened, args, items, allow_val_change) or _start(opened, args, items)
+    offline = args["mode"] == "offline"  # W&B's: the remote is left alone until sync
+    opened = Store.open(store, refresh=not offline)
+    if offline:
+        opened.offline_runs += 1
+    try:
+        run = _resume(opened, args, items, allow_val_change) or _start(opened, args, items)
+    except BaseException:
+        opened.offline_runs -= offline
+        raise
     if save_code and os.path.isfile(sys.argv[0]):
         run.save(sys.argv[0], base_path=os.path.dirname(sys.argv[0]) or ".")
     return _enter(run, args["reinit"])

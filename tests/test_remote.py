@@ -422,20 +422,21 @@ def test_a_staging_is_not_committed_offline(team, monkeypatch):
         staging.commit()
 
 
-def test_an_offline_wandb_run_keeps_its_artifact_for_sync(team, monkeypatch, tmp_path):
+def test_an_offline_wandb_run_keeps_its_artifact_for_sync(team, tmp_path):
     import artfs as wandb
     from artfs.errors import ArtifactNotLoggedError
     from artfs.store.commit import publish_pending
 
     a = team.machine()
-    monkeypatch.delenv("ARTFS_OFFLINE", raising=False)
     write(tmp_path / "data.csv", "a,b\n1,2\n")
     with wandb.init(project="p", mode="offline", store=a.path) as run:
         art = wandb.Artifact("table", type="dataset")
         art.add_file(str(tmp_path / "data.csv"))
         run.log_artifact(art)
+        assert a.is_offline()
+    assert not a.is_offline()  # the offline run has finished
+    assert team.refs.get(version_key("table", 0)) is None
     with pytest.raises(ArtifactNotLoggedError, match="artfs sync"):
         _ = art.version
-    monkeypatch.delenv("ARTFS_OFFLINE")
     assert publish_pending(a) == 1
     assert content(team.machine(), "table") == {"data.csv": b"a,b\n1,2\n"}

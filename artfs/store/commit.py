@@ -31,7 +31,7 @@ from artfs.store.chunks import digest_of, encode
 from artfs.store.holes import is_zeros, skipping_holes, zeros
 from artfs.store.names import LATEST, check_alias, check_name, check_run_id
 from artfs.store.remote import Claim
-from artfs.store.store import PENDING, Store, Version, offline
+from artfs.store.store import PENDING, Store, Version
 from artfs.store.tree import (
     DIR,
     FILE,
@@ -457,7 +457,7 @@ class Commit:
         # upload reads them from one place; then the remote, the store of record.
         with self.store.meta.write() as txn:
             self._write_objects(txn)
-        if offline():
+        if self.store.is_offline():
             kept = pending.keep(self.store, name, record, aliases, run_id)
             return Version(name, PENDING, kept.record, list(aliases)), True
         return publish_on_remote(self.store, name, record, aliases, run_id)

@@ -26,7 +26,7 @@ from artfs.store.commit import Commit, Node, open_dir
 from artfs.store.holes import drop_content, write_sparse
 from artfs.store.names import check_name
 from artfs.store.restore import file_digest
-from artfs.store.store import Store, Version, offline
+from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 
 COW_XATTR = "user.artfs.cow"
@@ -180,7 +180,9 @@ class Staging:
         (each named to ``warn``)."""
         if not self.exists():
             raise NotFound(f"no staging named {self.name!r}; 'artfs stage {self.name}' makes one")
-        if self.store.remote is not None and offline():  # the staging's new base needs a number
+        if (
+            self.store.remote is not None and self.store.is_offline()
+        ):  # the staging's new base needs a number
             raise UsageError(
                 "a staging is committed on the remote, which offline mode leaves alone; "
                 "commit it online, or 'artfs put' its files (kept for 'artfs sync')"

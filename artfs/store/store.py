@@ -81,11 +81,6 @@ def _make_private(path: str) -> None:
         pass
 
 
-def offline() -> bool:
-    """``artfs --offline`` or $ARTFS_OFFLINE: leave the remote alone."""
-    return os.environ.get("ARTFS_OFFLINE", "") not in ("", "0")
-
-
 def default_location(explicit: str | None = None) -> str:
     """``--store``, else ``$ARTFS_HOME``, else the user's data directory."""
     return os.path.abspath(
@@ -296,6 +291,7 @@ class Store:
         self.chunks: ChunkFiles | CachedChunks = ChunkFiles(os.path.join(path, "chunks"))
         self.remote: Remote | None = None
         self.remote_problem: str | None = None  # why the last look at the remote failed
+        self.offline_runs = 0  # offline W&B runs of this process using the store
         self._check_format()
         self._pid = os.getpid()
         config = RemoteConfig.load(path)
@@ -316,10 +312,15 @@ class Store:
         self.remote = remote
         self.chunks = CachedChunks(files, remote)
 
+    def is_offline(self) -> bool:
+        """Leave the remote alone: ``artfs --offline``, $ARTFS_OFFLINE, or an offline run
+        (``wandb.init(mode="offline")``) of this process is using the store."""
+        return self.offline_runs > 0 or os.environ.get("ARTFS_OFFLINE", "") not in ("", "0")
+
     def push_lineage(self) -> None:
         """Send the runs changed here to the remote.  Failing, they stay marked and go
         with the next push (any process's) or ``artfs sync``; lineage never fails a run."""
-        if self.remote is None or offline():
+        if self.remote is None or self.is_offline():
             return
         try:
             self.remote.push_runs()
@@ -329,7 +330,7 @@ class Store:
     def refresh(self, force: bool = False) -> bool:
         """Take in what other machines published; False with no remote or when it is
         unreachable (``remote_problem`` says why; cached versions stay readable)."""
-        if self.remote is None or offline():
+        if self.remote is None or self.is_offline():
             return False
         try:
             changed = self.remote.refresh(force)
@@ -340,13 +341,18 @@ class Store:
         return changed
 
     @classmethod
-    def open(cls, location: str | None = None, *, create: bool = True) -> "Store":
+    def open(
+        cls, location: str | None = None, *, create: bool = True, refresh: bool = True
+    ) -> "Store":
+        """The store at ``location`` (one object per process), which takes in what its
+        remote has new when first opened (unless ``refresh`` is False)."""
         path = default_location(location)
         with _open_lock:
             store = _open_stores.get(path)
             if store is None or store._pid != os.getpid():
                 store = _open_stores[path] = cls(path, create=create)
-                store.refresh()
+                if refresh:
+                    store.refresh()
             return store
 
     def _check_format(self) -> None:
