@@ -16,6 +16,7 @@ from artfs.errors import NotFound, UsageError
 from artfs.store import s3
 from artfs.store.backend import RefConflict
 from artfs.store.s3config import S3Location, parse_url, resolve
+from tests.s3server import ExternalS3
 
 FAKE_PORT = 18630
 CLOSED_PORT = 18699  # nothing listens there
@@ -292,6 +293,44 @@ def test_conditional_delete_whose_answer_was_lost(fake_s3, fake_location):
 def test_missing_bucket(s3_server, location):
     with pytest.raises(s3.RemoteError, match="does not exist"):
         s3.check_bucket("s3://no-such-bucket/p", s3_server.url)
+
+
+# An S3 server run by someone else (ARTFS_TEST_S3_*: scripts/ceph-rgw.sh's Ceph RGW)
+
+
+def test_external_s3_from_the_environment():
+    assert ExternalS3.from_env({}) is None
+    with pytest.raises(RuntimeError, match="ARTFS_TEST_S3_SECRET_KEY"):
+        ExternalS3.from_env({"ARTFS_TEST_S3_ENDPOINT": "http://x", "ARTFS_TEST_S3_ACCESS_KEY": "a"})
+    server = ExternalS3.from_env(
+        {
+            "ARTFS_TEST_S3_ENDPOINT": "http://127.0.0.1:1",
+            "ARTFS_TEST_S3_ACCESS_KEY": "key",
+            "ARTFS_TEST_S3_SECRET_KEY": "secret",
+        }
+    )
+    assert server is not None
+    assert (server.url, server.region, server.access_key) == (
+        "http://127.0.0.1:1",
+        "us-east-1",
+        "key",
+    )
+
+
+def test_external_s3_makes_fresh_buckets_and_removes_them(s3_server):
+    """Signed requests (moto takes any keys), and every bucket it made gone afterwards,
+    with what the test wrote in it."""
+    server = ExternalS3(s3_server.url, "testing", "testing", "us-east-1")
+    first, second = server.location(), server.location()
+    assert first.bucket != second.bucket and first.endpoint == s3_server.url
+    objects = s3.S3Objects(s3.connect(first, retry_seconds=5))
+    objects.put("chunks/aa", b"data")
+    assert objects.get("chunks/aa") == b"data"
+    server.remove_buckets()
+    with pytest.raises(s3.RemoteError, match="does not exist"):
+        objects.put("chunks/ab", b"more")
+    with pytest.raises(s3.RemoteError, match="does not exist"):
+        s3.S3Objects(s3.connect(second, retry_seconds=5)).put("chunks/aa", b"x")
 
 
 # Faults
