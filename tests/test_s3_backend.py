@@ -5,7 +5,10 @@ throttle, refuse connections)."""
 import email.utils
 import hashlib
 import http.server
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections import Counter
 
@@ -331,6 +334,35 @@ def test_external_s3_makes_fresh_buckets_and_removes_them(s3_server):
         objects.put("chunks/ab", b"more")
     with pytest.raises(s3.RemoteError, match="does not exist"):
         s3.S3Objects(s3.connect(second, retry_seconds=5)).put("chunks/aa", b"x")
+
+
+def _conditions_probe(url: str, bucket: str) -> subprocess.CompletedProcess:
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "s3_conditions.py")
+    env = {
+        **os.environ,
+        "ARTFS_TEST_S3_ENDPOINT": url,
+        "ARTFS_TEST_S3_ACCESS_KEY": "testing",
+        "ARTFS_TEST_S3_SECRET_KEY": "testing",
+    }
+    return subprocess.run(
+        [sys.executable, script, bucket], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_conditions_probe_passes_a_server_that_enforces_them(s3_server):
+    probed = _conditions_probe(s3_server.url, s3_server.bucket())
+    assert probed.returncode == 0, probed.stdout + probed.stderr
+    assert probed.stdout.count("[ok]") == 6 and "conditional writes: enforced" in probed.stdout
+
+
+def test_conditions_probe_names_what_a_server_ignores(fake_s3):
+    fake_s3.enforces_create = True  # but not If-Match, on PUT or DELETE
+    probed = _conditions_probe(fake_s3.url, "bucket")
+    assert probed.returncode == 1
+    wrong = [line for line in probed.stdout.splitlines() if "WRONG" in line]
+    assert len(wrong) == 2 and "PUT    If-Match" in wrong[0] and "DELETE If-Match" in wrong[1]
+    assert "(ETag stale) -> 200" in wrong[0] and "(ETag stale) -> 204" in wrong[1]
+    assert fake_s3.objects == {}  # the probe's key was removed
 
 
 # Faults
