@@ -62,7 +62,9 @@ phase() {
 # add minutes of install and listen on ports of their own; none is needed here.
 need=()
 for pkg in ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  # Installed, not merely known: a removed package's left-over config still has a status.
+  [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] ||
+    need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
