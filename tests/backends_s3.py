@@ -1,6 +1,7 @@
-"""The S3 backend in the contract suite (tests/backends.py): a fresh bucket on the
-session's moto server for each test; a reopened backend is another client, as another
-machine would open the same remote."""
+"""The S3 backend in the contract suite (tests/backends.py): a fresh bucket for each
+test, on the session's moto server or on the server ARTFS_TEST_S3_ENDPOINT names (the
+``s3_target`` fixture, tests/conftest.py); a reopened backend is another client, as
+another machine would open the same remote."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from tests.backends import Backend, register
 
 @contextmanager
 def s3_backend(request, tmp_path) -> Iterator[Backend]:
-    location = request.getfixturevalue("s3_server").location()
+    location = request.getfixturevalue("s3_target").location()
 
     def reopen() -> Backend:
         client = s3.connect(location, retry_seconds=10)

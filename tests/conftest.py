@@ -166,3 +166,18 @@ def s3_server():
     server = S3Server(free_port()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_target(request):
+    """Where the contract suite makes its S3 buckets (``location()``): the server that
+    ARTFS_TEST_S3_ENDPOINT names if it is set (tests/s3server.py's ExternalS3; the
+    buckets made are removed at the end), else the session's moto server."""
+    from tests.s3server import ExternalS3
+
+    external = ExternalS3.from_env()
+    if external is None:
+        yield request.getfixturevalue("s3_server")
+        return
+    yield external
+    external.remove_buckets()

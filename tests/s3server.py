@@ -8,6 +8,10 @@ counts requests by kind (GET /_counts answers them as JSON, DELETE /_counts rese
 them), so a benchmark can report what went over the wire.
 
 Run as ``python -m tests.s3server PORT``.
+
+``ExternalS3`` stands for a server run by someone else (scripts/ceph-rgw.sh's Ceph
+RGW, say), named by the environment: ARTFS_TEST_S3_ENDPOINT, ARTFS_TEST_S3_ACCESS_KEY,
+ARTFS_TEST_S3_SECRET_KEY and, if not us-east-1, ARTFS_TEST_S3_REGION.
 """
 
 import json
@@ -16,9 +20,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections import Counter
+from collections.abc import Mapping
 
-from artfs.store.s3config import S3Location
+from artfs.store.s3config import DEFAULT_REGION, S3Location
 
 COUNTS_PATH = "/_counts"  # no bucket can be named "_counts": names start with a letter
 
@@ -77,6 +83,70 @@ class S3Server:
     def reset_counts(self) -> None:
         request = urllib.request.Request(self.url + COUNTS_PATH, method="DELETE")
         urllib.request.urlopen(request, timeout=5).close()
+
+
+class ExternalS3:
+    """An S3 endpoint this process did not start: ``bucket()`` and ``location()`` as
+    S3Server's, each bucket made by a signed CreateBucket (boto3, a test dependency
+    through moto, signs it), and ``remove_buckets()`` for the ones it made."""
+
+    def __init__(self, url: str, access_key: str, secret_key: str, region: str) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.url, self.region = url, region
+        self.access_key, self.secret_key = access_key, secret_key
+        self._client = boto3.client(
+            "s3",
+            endpoint_url=url,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=Config(s3={"addressing_style": "path"}),  # as artfs addresses it
+        )
+        self._made: list[str] = []
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "ExternalS3 | None":
+        """The server ARTFS_TEST_S3_ENDPOINT names, or None if it is not set."""
+        env = os.environ if env is None else env
+        url = env.get("ARTFS_TEST_S3_ENDPOINT")
+        if not url:
+            return None
+        access_key = env.get("ARTFS_TEST_S3_ACCESS_KEY")
+        secret_key = env.get("ARTFS_TEST_S3_SECRET_KEY")
+        if not (access_key and secret_key):
+            raise RuntimeError(
+                "ARTFS_TEST_S3_ENDPOINT is set, but not ARTFS_TEST_S3_ACCESS_KEY and "
+                "ARTFS_TEST_S3_SECRET_KEY; set both, or unset it to test on moto"
+            )
+        return cls(url, access_key, secret_key, env.get("ARTFS_TEST_S3_REGION") or DEFAULT_REGION)
+
+    def bucket(self, name: str = "") -> str:
+        """Create a fresh bucket and return its name.  The server outlives this process,
+        so the default name is random: no earlier run can have left it behind."""
+        name = name or f"artfs-test-{uuid.uuid4().hex[:16]}"
+        self._client.create_bucket(Bucket=name)
+        self._made.append(name)
+        return name
+
+    def location(self, prefix: str = "store") -> S3Location:
+        """A fresh bucket's ``s3://BUCKET/PREFIX`` on this server, with its keys."""
+        return self.location_of(self.bucket(), prefix)
+
+    def location_of(self, bucket: str, prefix: str) -> S3Location:
+        return S3Location(bucket, prefix, self.url, self.region, self.access_key, self.secret_key)
+
+    def remove_buckets(self) -> None:
+        """Empty and delete every bucket made here: a shared server keeps no litter.  One
+        plain DELETE per key, the request every S3 server takes alike."""
+        while self._made:
+            name = self._made.pop()
+            pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=name)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    self._client.delete_object(Bucket=name, Key=item["Key"])
+            self._client.delete_bucket(Bucket=name)
 
 
 def counting(app, counts: Counter):

@@ -5,7 +5,10 @@ throttle, refuse connections)."""
 import email.utils
 import hashlib
 import http.server
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections import Counter
 
@@ -16,6 +19,7 @@ from artfs.errors import NotFound, UsageError
 from artfs.store import s3
 from artfs.store.backend import RefConflict
 from artfs.store.s3config import S3Location, parse_url, resolve
+from tests.s3server import ExternalS3
 
 CLOSED_PORT = 18699  # nothing listens there
 
@@ -291,6 +295,73 @@ def test_conditional_delete_whose_answer_was_lost(fake_s3, fake_location):
 def test_missing_bucket(s3_server, location):
     with pytest.raises(s3.RemoteError, match="does not exist"):
         s3.check_bucket("s3://no-such-bucket/p", s3_server.url)
+
+
+# An S3 server run by someone else (ARTFS_TEST_S3_*: scripts/ceph-rgw.sh's Ceph RGW)
+
+
+def test_external_s3_from_the_environment():
+    assert ExternalS3.from_env({}) is None
+    with pytest.raises(RuntimeError, match="ARTFS_TEST_S3_SECRET_KEY"):
+        ExternalS3.from_env({"ARTFS_TEST_S3_ENDPOINT": "http://x", "ARTFS_TEST_S3_ACCESS_KEY": "a"})
+    server = ExternalS3.from_env(
+        {
+            "ARTFS_TEST_S3_ENDPOINT": "http://127.0.0.1:1",
+            "ARTFS_TEST_S3_ACCESS_KEY": "key",
+            "ARTFS_TEST_S3_SECRET_KEY": "secret",
+        }
+    )
+    assert server is not None
+    assert (server.url, server.region, server.access_key) == (
+        "http://127.0.0.1:1",
+        "us-east-1",
+        "key",
+    )
+
+
+def test_external_s3_makes_fresh_buckets_and_removes_them(s3_server):
+    """Signed requests (moto takes any keys), and every bucket it made gone afterwards,
+    with what the test wrote in it."""
+    server = ExternalS3(s3_server.url, "testing", "testing", "us-east-1")
+    first, second = server.location(), server.location()
+    assert first.bucket != second.bucket and first.endpoint == s3_server.url
+    objects = s3.S3Objects(s3.connect(first, retry_seconds=5))
+    objects.put("chunks/aa", b"data")
+    assert objects.get("chunks/aa") == b"data"
+    server.remove_buckets()
+    with pytest.raises(s3.RemoteError, match="does not exist"):
+        objects.put("chunks/ab", b"more")
+    with pytest.raises(s3.RemoteError, match="does not exist"):
+        s3.S3Objects(s3.connect(second, retry_seconds=5)).put("chunks/aa", b"x")
+
+
+def _conditions_probe(url: str, bucket: str) -> subprocess.CompletedProcess:
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "s3_conditions.py")
+    env = {
+        **os.environ,
+        "ARTFS_TEST_S3_ENDPOINT": url,
+        "ARTFS_TEST_S3_ACCESS_KEY": "testing",
+        "ARTFS_TEST_S3_SECRET_KEY": "testing",
+    }
+    return subprocess.run(
+        [sys.executable, script, bucket], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_conditions_probe_passes_a_server_that_enforces_them(s3_server):
+    probed = _conditions_probe(s3_server.url, s3_server.bucket())
+    assert probed.returncode == 0, probed.stdout + probed.stderr
+    assert probed.stdout.count("[ok]") == 6 and "conditional writes: enforced" in probed.stdout
+
+
+def test_conditions_probe_names_what_a_server_ignores(fake_s3):
+    fake_s3.enforces_create = True  # but not If-Match, on PUT or DELETE
+    probed = _conditions_probe(fake_s3.url, "bucket")
+    assert probed.returncode == 1
+    wrong = [line for line in probed.stdout.splitlines() if "WRONG" in line]
+    assert len(wrong) == 2 and "PUT    If-Match" in wrong[0] and "DELETE If-Match" in wrong[1]
+    assert "(ETag stale) -> 200" in wrong[0] and "(ETag stale) -> 204" in wrong[1]
+    assert fake_s3.objects == {}  # the probe's key was removed
 
 
 # Faults
