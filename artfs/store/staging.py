@@ -180,9 +180,8 @@ class Staging:
         (each named to ``warn``)."""
         if not self.exists():
             raise NotFound(f"no staging named {self.name!r}; 'artfs stage {self.name}' makes one")
-        if (
-            self.store.remote is not None and self.store.is_offline()
-        ):  # the staging's new base needs a number
+        # The staging's new base must be numbered, and only the remote numbers versions.
+        if self.store.remote is not None and self.store.is_offline():
             raise UsageError(
                 "a staging is committed on the remote, which offline mode leaves alone; "
                 "commit it online, or 'artfs put' its files (kept for 'artfs sync')"
