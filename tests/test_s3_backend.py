@@ -284,6 +284,13 @@ def test_check_bucket_refuses_a_server_that_ignores_if_match(fake_s3):
     assert fake_s3.objects == {}
 
 
+def test_check_bucket_refuses_a_server_that_refuses_the_current_etag(fake_s3):
+    fake_s3.enforces_create = fake_s3.refuses_every_if_match = True
+    with pytest.raises(s3.RemoteRefused, match="current ETag, which it must accept"):
+        s3.check_bucket("s3://bucket/p", fake_s3.url)
+    assert fake_s3.objects == {}
+
+
 def test_conditional_delete_whose_answer_was_lost(fake_s3, fake_location):
     """The first DELETE went through but its answer did not (a 503 stands for that):
     the retry's 404 means the key is gone, as asked."""
@@ -508,6 +515,7 @@ class FakeS3(http.server.ThreadingHTTPServer):
         self.metadata: dict[str, dict[str, str]] = {}  # x-amz-meta-* headers by key
         self.served: Counter = Counter()
         self.enforces_create = False  # If-None-Match: * (some servers do only that)
+        self.refuses_every_if_match = False  # as Ceph RGW 16.2 does with quoted ETags
 
 
 class FakeS3Handler(http.server.BaseHTTPRequestHandler):
@@ -530,6 +538,9 @@ class FakeS3Handler(http.server.BaseHTTPRequestHandler):
             return
         exists = self._key() in self.server.objects
         if exists and self.server.enforces_create and self.headers.get("If-None-Match") == "*":
+            self._reply(412, body=b"<Error><Code>PreconditionFailed</Code></Error>")
+            return
+        if self.server.refuses_every_if_match and "If-Match" in self.headers:
             self._reply(412, body=b"<Error><Code>PreconditionFailed</Code></Error>")
             return
         self.server.objects[self._key()] = body
