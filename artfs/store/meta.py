@@ -20,7 +20,7 @@ docs/format.md describes the same layout for people.  Named databases:
                (registry collections and portfolios: links to versions; store/links.py)
     packed     digest[32] -> pack digest[32] | u64 offset | u32 length | u8 kind
                (where the remote keeps each object it has; store/packs.py, remote.py)
-    remote     b"p" pack digest[32] -> b""   (packs whose index this store has read)
+    remote     b"p" pack digest[32] -> its index object (packs this store has learned of)
 
 Integers are little-endian except version numbers in keys (u32be), so that
 keys sort numerically.  A name never contains 0x00, and u32be sorts numerically, so a prefix scan

@@ -45,6 +45,7 @@ UPLOADERS = 4  # packs in flight at once: enough to hide a request's latency
 REMOVED = "removed"
 MARKS = "refs/gc/packs/"  # HEX -> {"doomed": time} or {"deleted": time} (remotegc.py)
 FULL_LOOK_SECONDS = 60.0  # refresh lists the references at least this often
+PACK_KEY = b"p"  # in the remote db: b"p" + pack digest -> its index object
 _LOOK = b"look"  # in the remote db: {"token", "at"} of the last complete refresh
 _TAG = b"t"  # in the remote db: b"t" + reference key -> the tag this store last took in
 
@@ -158,7 +159,7 @@ class Remote:
                 self.objects.barrier()
         with self.store.meta.write() as txn:
             for pack in written[0] + written[1]:
-                self._learn(txn, pack.digest, pack.locations())
+                self._learn(txn, pack.digest, pack.index_blob())
         return len(written[0]) + len(written[1])
 
     def _objects_of(
@@ -401,9 +402,9 @@ class Remote:
             avoid = condemned(self.refs)
             new_packs = self._new_packs()
             with self.store.meta.write() as txn:
-                for digest, kind, locations, blob in new_packs:
+                for digest, index, blob in new_packs:
                     # An object in a doomed pack and in a live one is found in the live one.
-                    self._learn(txn, digest, locations, overwrite=digest not in avoid)
+                    kind, locations = self._learn(txn, digest, index, digest not in avoid)
                     if kind == packs.META_PACK:
                         _store_meta_pack(txn, self.db, blob, locations)
                 changes.apply(txn, self.store)
@@ -423,23 +424,39 @@ class Remote:
         with self.store.meta.read() as txn:
             for key in self.objects.list("index/"):
                 digest = packs.pack_of_index_key(key)
-                if digest and txn.get(b"p" + digest, db=self.db["remote"]) is None:
+                if digest and txn.get(PACK_KEY + digest, db=self.db["remote"]) is None:
                     known.append(digest)
 
         def fetch(digest: bytes):
-            kind, locations = packs.decode_index(self.objects.get(packs.index_key(digest)), digest)
+            index = self.objects.get(packs.index_key(digest))
             blob = None
-            if kind == packs.META_PACK:
+            if packs.decode_index(index, digest)[0] == packs.META_PACK:
                 blob = packs.check_pack(self.objects.get(packs.pack_key(digest)), digest)
-            return digest, kind, locations, blob
+            return digest, index, blob
 
         with ThreadPoolExecutor(UPLOADERS, "artfs-fetch") as pool:
             return list(pool.map(fetch, known))
 
-    def _learn(self, txn, pack: bytes, locations, overwrite: bool = True) -> None:
+    def _learn(self, txn, pack: bytes, index: bytes, overwrite: bool = True):
+        """Note where a pack's objects are, and keep its index (gc reads it here);
+        → the index decoded."""
+        kind, locations = packs.decode_index(index, pack)
         for digest, location in locations:
             txn.put(digest, location.encode(), db=self.db["packed"], overwrite=overwrite)
-        txn.put(b"p" + pack, b"", db=self.db["remote"])
+        txn.put(PACK_KEY + pack, index, db=self.db["remote"])
+        return kind, locations
+
+    def indexes(self) -> Iterator[tuple[bytes, bytes]]:
+        """(pack, index) of every pack this store has learned of."""
+        with self.store.meta.read() as txn:
+            cursor = txn.cursor(self.db["remote"])
+            if not cursor.set_range(PACK_KEY):
+                return
+            for key, value in cursor:
+                key = bytes(key)
+                if not key.startswith(PACK_KEY) or len(key) != 33:
+                    break
+                yield key[1:], bytes(value)
 
     def location(self, digest: bytes) -> Location | None:
         with self.store.meta.read() as txn:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from artfs.errors import Conflict, StoreError, UsageError
 from artfs.store import gc, meta, packs
+from artfs.store import remote as remote_mod
 from artfs.store.backend import RefConflict, RefStore
 from artfs.store.remote import MARKS
 from artfs.store.store import Store
@@ -126,11 +127,10 @@ def collect(
         remote.refresh(force=True)  # every version and index on the remote, here
         live = gc.referenced(store)
         held = marks(remote.refs)
-        for key in list(remote.objects.list("index/")):
-            pack = packs.pack_of_index_key(key)
-            if pack is None or held.get(pack, {}).get("deleted"):
+        for pack, index in list(remote.indexes()):  # every one, after the refresh
+            if held.get(pack, {}).get("deleted"):
                 continue
-            kind, items = packs.decode_index(remote.objects.get(key), pack)
+            kind, items = packs.decode_index(index, pack)
             mark = held.get(pack)
             if any(digest in live for digest, _ in items):
                 report.live_packs += 1
@@ -156,4 +156,4 @@ def _delete(remote, pack: bytes) -> None:
     remote.objects.delete(packs.pack_key(pack))
     remote.refs.put(MARKS + pack.hex(), meta.dumps({"deleted": time.time()}))
     with remote.store.meta.write() as txn:
-        txn.delete(b"p" + pack, db=remote.db["remote"])
+        txn.delete(remote_mod.PACK_KEY + pack, db=remote.db["remote"])
