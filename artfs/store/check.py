@@ -20,6 +20,7 @@ from artfs.store import attrs as attrs_mod
 from artfs.store import meta
 from artfs.store.chunks import digest_of
 from artfs.store.names import LATEST, check_alias
+from artfs.store.packs import Location
 from artfs.store.runs import is_running
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, Entry, decode_tree, tree_digest
@@ -160,6 +161,10 @@ class Checker:
 
     def _indexed(self, chunk: bytes, size: int, single: bool) -> str | None:
         raw = self.txn.get(chunk, db=self.db["chunks"])
+        packed = self.txn.get(chunk, db=self.db["packed"]) if raw is None else None
+        if packed is not None:  # the remote's, cached here or not: its bytes tell the size
+            self.stored[chunk] = Location.decode(packed).length
+            return None
         if raw is None:
             return (
                 "it has neither a chunk list nor a chunk"
@@ -395,10 +400,13 @@ def _tree_problem(digest: bytes, raw: bytes) -> str | None:
 
 
 def chunk_file_problem(store: Store, digest: bytes, stored: int) -> str | None:
-    """Invariant 7, without reading: the chunk file exists, of its stored size."""
+    """Invariant 7, without reading: the chunk file exists, of its stored size (or, with
+    a remote, is not cached here and the remote has it)."""
     try:
         size = os.stat(store.chunks.path(digest)).st_size
     except FileNotFoundError:
+        if store.remote is not None and store.remote.location(digest) is not None:
+            return None  # reading it fetches it
         return f"chunk {digest.hex()} is missing from the store"
     except OSError as e:
         return f"chunk {digest.hex()} cannot be read: {e.strerror}"

@@ -21,6 +21,9 @@ docs/format.md describes the same layout for people.  Named databases:
     packed     digest[32] -> pack digest[32] | u64 offset | u32 length | u8 kind
                (where the remote keeps each object it has; store/packs.py, remote.py)
     remote     b"p" pack digest[32] -> b""   (packs whose index this store has read)
+    cache      b"e" digest[32] -> u64 last use (ns) | u64 stored size  (a cached chunk file)
+               b"o" u64be(last use) digest[32] -> b""   (the same, in least recently used order)
+               b"s" -> u64 bytes | u64 files   (their sums; store/cache.py)
 
 Integers are little-endian except version numbers in keys (u32be), so that
 keys sort numerically.  A name never contains 0x00, and u32be sorts numerically, so a prefix scan
@@ -42,7 +45,8 @@ from artfs.store.names import check_name
 # 2: the bytes read per file of an input edge moved to input_files; running runs indexed
 # 3: file times (attribute objects, "attrs" and "mtime_ns" in version records)
 # 4: registry collections; 5: a remote's pack locations and bookkeeping ("packed", "remote")
-FORMAT_VERSION = 5
+# 6: the local cache of a remote's chunks ("cache")
+FORMAT_VERSION = 6
 DBS = (
     "info",
     "chunks",
@@ -62,10 +66,12 @@ DBS = (
     "collections",
     "packed",
     "remote",
+    "cache",
 )
 MAP_SIZE = 1 << 40  # address space only; the file grows with the data
 
 CHUNK = struct.Struct("<QQ")
+CACHED = struct.Struct("<QQ")  # a cache entry: last use (ns), stored size; also the sums
 MAP_ITEM = struct.Struct("<32sQ")
 STAT = struct.Struct("<QQQqq32s")  # times are signed: files may predate 1970
 _U32BE = struct.Struct(">I")
@@ -310,6 +316,32 @@ def unpack_version(raw: bytes, what: str = "an alias") -> int:
 def unpack_chunk(raw: bytes, digest: bytes) -> tuple[int, int]:
     """(raw size, stored size) of a chunk index entry."""
     return CHUNK.unpack(_exact(raw, CHUNK.size, f"the index entry of chunk {digest.hex()}"))
+
+
+CACHE_SUMS = b"s"
+_CACHE_ENTRY, _CACHE_ORDER = b"e", b"o"
+_U64BE = struct.Struct(">Q")
+
+
+def cache_entry_key(digest: bytes) -> bytes:
+    return _CACHE_ENTRY + digest
+
+
+def cache_order_key(used_ns: int, digest: bytes) -> bytes:
+    """Sorts by last use (u64be), oldest first; the digest breaks ties."""
+    return _CACHE_ORDER + _U64BE.pack(used_ns) + digest
+
+
+CACHE_ORDER_PREFIX = _CACHE_ORDER
+
+
+def digest_of_cache_order(key: bytes) -> bytes:
+    return bytes(key)[1 + _U64BE.size :]
+
+
+def unpack_cached(raw: bytes, what: str) -> tuple[int, int]:
+    """(last use in ns, stored size) of a cache entry, or (bytes, files) of the sums."""
+    return CACHED.unpack(_exact(raw, CACHED.size, what))
 
 
 def unpack_stat(raw: bytes) -> tuple | None:
