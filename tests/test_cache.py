@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from artfs.errors import RemoteError
+from artfs.errors import RemoteError, StoreError
 from artfs.store import cache as cache_mod
 from artfs.store import gc, meta
 from artfs.store.chunks import digest_of
@@ -348,3 +348,29 @@ def test_the_upgrade_to_format_6_counts_what_was_cached(team):
     assert (use.cached_files, use.cached_bytes) == (3, 3 * STORED)
     again.remote.cache.enforce()
     assert len(on_disk(again)) == 1
+
+
+def test_free_pages_past_the_end_of_the_data_file_are_not_damage(tmp_path):
+    """Evicting many files at once has LMDB give back, unwritten, pages it took in the
+    same transaction: the file may then end before LMDB's last page.  Not damage; a
+    file cut short by one page in use still is."""
+    store = Store.open(str(tmp_path / "store"))
+    digests = [random.Random(i).randbytes(32) for i in range(256)]
+    with store.meta.write() as txn:
+        for i, digest in enumerate(digests):
+            cache_mod._put(txn, store.meta.db, digest, STORED, i)
+    with store.meta.write() as txn:  # hits noted, then everything evicted: one transaction
+        cache_mod._note_hits(txn, store.meta.db, {d: 10**6 + i for i, d in enumerate(digests)})
+        for digest in digests:
+            cache_mod._drop(txn, store.meta.db, digest)
+    data = str(tmp_path / "store" / "meta" / "data.mdb")
+    psize, last = store.meta._psize, store.meta.env.info()["last_pgno"]
+    assert os.path.getsize(data) < (last + 1) * psize  # the case at hand
+    store.meta._size = -1
+    store.meta._check_pages()  # passes
+    in_use = store.meta._pages_in_use()
+    store.close()
+    Store.open(str(tmp_path / "store")).close()  # and the store opens again
+    os.truncate(data, (in_use - 1) * psize)
+    with pytest.raises(StoreError, match="cut short"):
+        Store.open(str(tmp_path / "store"))
