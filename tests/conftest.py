@@ -151,10 +151,10 @@ def mount(store_dir, tmp_path, cli):
 
 @pytest.fixture(scope="session")
 def s3_server():
-    """moto's S3 server on 127.0.0.1:18620 for the whole session (tests/s3server.py);
-    ``s3_server.location()`` is a fresh bucket."""
+    """moto's S3 server on 127.0.0.1:18620 ($ARTFS_TEST_S3_PORT, for runs side by side)
+    for the whole session (tests/s3server.py); ``s3_server.location()`` is a fresh bucket."""
     from tests.s3server import S3Server
 
-    server = S3Server(18620).start()
+    server = S3Server(int(os.environ.get("ARTFS_TEST_S3_PORT", "18620"))).start()
     yield server
     server.stop()
