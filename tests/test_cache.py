@@ -49,17 +49,39 @@ def with_limit(store: Store, limit: int | None) -> Store:
     return store
 
 
+def published(team: Team, name: str, files: dict[str, bytes], limit: int | None = None):
+    """(a machine that committed ``files`` as ``name``, another that sees them with the
+    cache limit ``limit``)."""
+    a, b = team.machine(), team.machine()
+    commit(a, name, files)
+    b.refresh()
+    return a, with_limit(b, limit)
+
+
+def peaks_of(store: Store) -> list[int]:
+    """The bytes of the chunk files after each write of one, from now on (measured inside
+    the cache's write transaction, so no other cache change is half done)."""
+    assert store.remote is not None
+    files, peaks = store.remote.cache.files, []
+    real_put = files.put
+
+    def measured_put(digest, codec, payload, **kwargs):
+        stored = real_put(digest, codec, payload, **kwargs)
+        peaks.append(sum(on_disk(store).values()))
+        return stored
+
+    files.put = measured_put  # type: ignore[method-assign]
+    return peaks
+
+
 @pytest.fixture
 def team(tmp_path) -> Team:
     return Team(tmp_path)
 
 
 def test_the_least_recently_used_chunk_goes_first(team):
-    a, b = team.machine(), team.machine()
     files = blobs(1, 6)
-    commit(a, "ds", files)
-    b.refresh()
-    with_limit(b, 4 * STORED)
+    _, b = published(team, "ds", files, 4 * STORED)
     for name in ("f0", "f1", "f2", "f3"):
         assert read(b, "ds", name) == files[name]
     assert read(b, "ds", "f0") == files["f0"]  # a hit: f0 is the newest now, f1 the oldest
@@ -74,21 +96,10 @@ def test_the_least_recently_used_chunk_goes_first(team):
 
 
 def test_the_limit_holds_while_reading_twice_its_size(team):
-    a, b = team.machine(), team.machine()
     data = random.Random(2).randbytes(16 << 20)  # about 15 chunks of 1 MiB
-    commit(a, "big", {"data.bin": data})
-    b.refresh()
     limit = 8 << 20
-    with_limit(b, limit)
-    files = b.remote.cache.files
-    real_put, peaks = files.put, []
-
-    def measured_put(digest, codec, payload, **kwargs):  # inside the cache's write transaction
-        stored = real_put(digest, codec, payload, **kwargs)
-        peaks.append(sum(on_disk(b).values()))
-        return stored
-
-    files.put = measured_put
+    _, b = published(team, "big", {"data.bin": data}, limit)
+    peaks = peaks_of(b)
     assert content(b, "big") == {"data.bin": data}
     assert content(b, "big") == {"data.bin": data}  # the second pass evicts the first
     chunks = b.file_chunks(b.lookup(b.resolve("big").root, b"data.bin"))
@@ -105,11 +116,8 @@ def test_the_limit_holds_while_reading_twice_its_size(team):
 
 
 def test_a_chunk_larger_than_the_whole_cache_is_read_but_not_kept(team):
-    a, b = team.machine(), team.machine()
     files = blobs(3, 2)
-    commit(a, "ds", files)
-    b.refresh()
-    with_limit(b, STORED - 1)
+    _, b = published(team, "ds", files, STORED - 1)
     assert content(b, "ds") == files
     assert on_disk(b) == {}
     assert b.remote.cache.usage().cached_bytes == 0
@@ -169,11 +177,8 @@ def test_a_store_s_own_versions_are_pinned_until_pushed(team, tmp_path):
 
 
 def test_the_order_survives_a_restart(team):
-    a, b = team.machine(), team.machine()
     files = blobs(7, 4)
-    commit(a, "ds", files)
-    b.refresh()
-    with_limit(b, 3 * STORED)
+    _, b = published(team, "ds", files, 3 * STORED)
     for name in ("f0", "f1", "f2", "f0"):  # the last read is a hit, noted in memory
         read(b, "ds", name)
     path = b.path
@@ -189,10 +194,8 @@ def test_the_order_survives_a_restart(team):
 
 
 def test_files_the_records_lack_are_found_at_their_mtimes(team):
-    a, b = team.machine(), team.machine()
     files = blobs(8, 3)
-    commit(a, "ds", files)
-    b.refresh()
+    _, b = published(team, "ds", files)
     for name in ("f1", "f0", "f2"):
         read(b, "ds", name)
     with b.meta.write() as txn:  # as a crash, or an older artfs, would leave them
@@ -215,15 +218,7 @@ def test_readers_at_once_share_the_limit(team):
     b.refresh()
     limit = 6 * STORED
     with_limit(b, limit)
-    files = b.remote.cache.files
-    real_put, peaks = files.put, []
-
-    def measured_put(digest, codec, payload, **kwargs):
-        stored = real_put(digest, codec, payload, **kwargs)
-        peaks.append(sum(on_disk(b).values()))
-        return stored
-
-    files.put = measured_put
+    peaks = peaks_of(b)
     failures: list[BaseException] = []
 
     def reader(name: str) -> None:
@@ -272,10 +267,8 @@ def test_gc_prunes_the_cache_and_its_records(team):
 
 
 def test_verify_reads_through_the_cache(team):
-    a, b = team.machine(), team.machine()
     files = blobs(30, 3)
-    commit(a, "ds", files)
-    b.refresh()
+    a, b = published(team, "ds", files)
     assert a.remote is not None
     a.remote.cache.prune(0)  # a's own chunks, uploaded, then evicted
     with_limit(a, STORED)
@@ -286,10 +279,8 @@ def test_verify_reads_through_the_cache(team):
 
 
 def test_a_limit_set_by_another_process_holds_at_the_next_fetch(team):
-    a, b = team.machine(), team.machine()
     files = blobs(40, 4)
-    commit(a, "ds", files)
-    b.refresh()
+    _, b = published(team, "ds", files)
     assert b.remote is not None
     pruned = b.remote.set_cache_limit(10 * STORED)  # writes STORE/remote.json
     assert pruned.evicted_files == 0
@@ -304,10 +295,8 @@ def test_a_limit_set_by_another_process_holds_at_the_next_fetch(team):
 
 
 def test_hits_are_written_in_batches(team, monkeypatch):
-    a, b = team.machine(), team.machine()
     files = blobs(50, 2)
-    commit(a, "ds", files)
-    b.refresh()
+    _, b = published(team, "ds", files)
     content(b, "ds")
     assert b.remote is not None
     writes = []
@@ -328,10 +317,8 @@ def test_hits_are_written_in_batches(team, monkeypatch):
 
 
 def test_the_upgrade_to_format_6_counts_what_was_cached(team):
-    a, b = team.machine(), team.machine()
     files = blobs(60, 3)
-    commit(a, "ds", files)
-    b.refresh()
+    _, b = published(team, "ds", files)
     content(b, "ds")
     with b.meta.write() as txn:  # a store as format 5 left it: files, no records
         txn.drop(b.meta.db["cache"], delete=False)
