@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from artfs.errors import RemoteError, StoreError
+from artfs.errors import CorruptData, RemoteError, StoreError
 from artfs.store import cache as cache_mod
 from artfs.store import gc, meta
 from artfs.store.chunks import digest_of
@@ -361,3 +361,37 @@ def test_free_pages_past_the_end_of_the_data_file_are_not_damage(tmp_path):
     os.truncate(data, (in_use - 1) * psize)
     with pytest.raises(StoreError, match="cut short"):
         Store.open(str(tmp_path / "store"))
+
+
+def test_a_damaged_cached_chunk_is_fetched_again(team):
+    files = blobs(70, 2)
+    _, b = published(team, "ds", files)
+    assert content(b, "ds") == files
+    path = b.chunks.path(digest_of(files["f0"]))
+    os.chmod(path, 0o600)
+    with open(path, "r+b") as f:  # bit rot in the cache
+        f.seek(100)
+        f.write(b"\xff" * 8)
+    assert content(b, "ds") == files
+    with open(path, "rb") as f:
+        assert f.read()[1:] == files["f0"]  # repaired
+    assert b.remote.cache.usage().cached_bytes == sum(on_disk(b).values())
+
+
+def test_a_damaged_chunk_the_remote_lacks_is_refused(team, monkeypatch):
+    a = team.machine()
+
+    def unreachable(key, data):
+        raise RemoteError("the remote could not be reached (in a test)")
+
+    monkeypatch.setattr(team.objects, "put", unreachable)
+    files = blobs(71, 1)
+    with pytest.raises(RemoteError):
+        commit(a, "ds", files)
+    path = a.chunks.path(digest_of(files["f0"]))
+    os.chmod(path, 0o600)
+    with open(path, "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff" * 8)
+    with pytest.raises(CorruptData, match="does not match its digest"):
+        a.chunks.get(digest_of(files["f0"]))

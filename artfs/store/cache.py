@@ -191,7 +191,7 @@ class Cache:
                 digest = meta.digest_of_cache_order(key)
                 entry = _entry(txn, db, digest)
                 if entry is None or meta.cache_order_key(entry[0], digest) != key:
-                    stale.append(bytes(key))  # left by a damaged entry: no file behind it
+                    stale.append(bytes(key))  # its entry is damaged: reconcile enters the file
                 elif digest != keep:
                     victims.append(digest)
                     total -= entry[1]

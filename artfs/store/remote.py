@@ -459,6 +459,10 @@ class CachedChunks:
             data = self.files.get(digest)
         except MissingChunk:
             return self.remote.fetch_chunk(digest)
+        except CorruptData:  # a damaged copy (a commit's leftover, bit rot) of the remote's
+            if self.remote.location(digest) is None:
+                raise  # the only copy: verify names it
+            return self.remote.fetch_chunk(digest)  # written anew over the damaged file
         self.remote.cache.touch(digest)
         return data
 
