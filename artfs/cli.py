@@ -638,6 +638,7 @@ def gc(ctx, dry_run, force, on_remote, grace, as_json):
     lines.append(
         f"{verb} {report.chunks} chunks ({human(report.bytes)}), {report.trees} "
         f"trees, {report.strays} stray files"
+        + (f"; kept {report.kept} unused chunks not on the remote yet" if report.kept else "")
     )
     result = report.__dict__ | {"dry_run": dry_run}
     if on_remote:
@@ -745,6 +746,14 @@ def stats(ctx, as_json):
                 f"dedup ratio        {s.dedup_ratio:.2f}x",
                 f"compression ratio  {s.compression_ratio:.2f}x",
             ]
+            + (
+                [
+                    f"local bytes        {human(s.local_bytes)} (the cache: 'artfs cache')",
+                    f"remote bytes       {human(s.remote_bytes)}",
+                ]
+                if s.local_bytes is not None and s.remote_bytes is not None
+                else []
+            )
         ),
     )
     if s.damaged:
@@ -1192,7 +1201,7 @@ def remote():
 def _remote_config(url: str, endpoint_url: str | None, cache_size: str | None):
     from artfs.store.remote import RemoteConfig, check_url
 
-    size = parse_size(cache_size) if cache_size else None
+    size = parse_size(cache_size, "--cache-size") if cache_size else None
     return RemoteConfig(check_url(url), endpoint_url, size)
 
 
@@ -1287,15 +1296,84 @@ def warn_progress(message: str) -> None:
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
-def parse_size(text: str) -> int:
-    """``500M``, ``50G``, ``2T`` or bytes."""
+def parse_size(text: str, option: str, *, zero: bool = False) -> int:
+    """``500M``, ``50G``, ``2T`` or bytes (``zero``: 0 too)."""
     number, unit = text.rstrip("BbiI").upper(), ""
     if number and number[-1] in _SIZE_UNITS:
         number, unit = number[:-1], number[-1]
     try:
         size = int(float(number) * _SIZE_UNITS[unit])
-    except ValueError:
+    except (ValueError, OverflowError):
         size = -1
-    if size <= 0:
-        raise errors.UsageError(f"--cache-size {text!r} is not a size; write it like 50G or 500M")
+    if size < 0 or (size == 0 and not zero):
+        raise errors.UsageError(f"{option} {text!r} is not a size; write it like 50G or 500M")
     return size
+
+
+@main.group(invoke_without_command=True)
+@click.option("--limit", help="Keep at most this much cached, e.g. 50G ('none': no limit).")
+@json_option
+@click.pass_context
+def cache(ctx, limit, as_json):
+    """What the local cache of the remote's chunks holds: cached chunks (the remote has
+    them, evicted least recently used first) and pinned ones (not uploaded yet, never
+    evicted).  With --limit, change the limit (for every process of this store) and
+    evict down to it."""
+    store = _store_with_remote(ctx)
+    assert store.remote is not None
+    pruned = None
+    if limit is not None:
+        size = None if limit.lower() == "none" else parse_size(limit, "--limit")
+        pruned = store.remote.set_cache_limit(size)
+    if ctx.invoked_subcommand is not None:
+        return
+    use = store.remote.cache.usage()
+    emit(
+        as_json,
+        use.__dict__ | ({"pruned": pruned.__dict__} if pruned else {}),
+        "\n".join(
+            ([_pruned_line(pruned)] if pruned else [])
+            + [
+                f"cached  {human(use.cached_bytes)} in {use.cached_files} chunks "
+                "(the remote has them)",
+                f"pinned  {human(use.pinned_bytes)} in {use.pinned_files} chunks "
+                "(not on the remote yet: kept)",
+                f"limit   {human(use.limit) if use.limit is not None else 'none'}",
+            ]
+        ),
+    )
+
+
+@cache.command("prune")
+@click.option("--to", "to", help="Evict down to this size (default: the limit; 0 empties it).")
+@json_option
+@click.pass_context
+def cache_prune(ctx, to, as_json):
+    """Evict cached chunks, least recently used first, down to the limit (or --to).
+    Chunks not uploaded to the remote yet are never evicted."""
+    store = _store_with_remote(ctx)
+    assert store.remote is not None
+    target = parse_size(to, "--to", zero=True) if to is not None else store.remote.cache.limit()
+    if target is None:
+        raise errors.UsageError("the cache has no limit; give --to SIZE (0 empties it)")
+    pruned = store.remote.cache.prune(target)
+    emit(as_json, pruned.__dict__, _pruned_line(pruned))
+
+
+def _store_with_remote(ctx) -> Store:
+    store = open_store(ctx)
+    if store.remote is None:
+        raise errors.UsageError(
+            "this store has no remote, so no cache; add one with 'artfs remote add'"
+        )
+    return store
+
+
+def _pruned_line(pruned) -> str:
+    line = f"evicted {pruned.evicted_files} chunks ({human(pruned.evicted_bytes)})"
+    if pruned.found or pruned.lost:
+        line += (
+            f"; counted {pruned.found} cached files the records lacked, dropped "
+            f"{pruned.lost} records of files gone"
+        )
+    return line

@@ -313,7 +313,7 @@ def command_problem(words: list[str]) -> str | None:
                 return f"'{' '.join(path)}' has no command {word!r}"
             command = command.commands[word]
             path.append(word)
-    if isinstance(command, click.Group):
+    if isinstance(command, click.Group) and not command.invoke_without_command:
         return f"'{' '.join(path)}' needs a command"
     return None
 

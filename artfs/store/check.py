@@ -20,6 +20,7 @@ from artfs.store import attrs as attrs_mod
 from artfs.store import meta
 from artfs.store.chunks import digest_of
 from artfs.store.names import LATEST, check_alias
+from artfs.store.packs import Location
 from artfs.store.runs import is_running
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, Entry, decode_tree, tree_digest
@@ -160,8 +161,9 @@ class Checker:
 
     def _indexed(self, chunk: bytes, size: int, single: bool) -> str | None:
         raw = self.txn.get(chunk, db=self.db["chunks"])
-        if raw is None and self.txn.get(chunk, db=self.db["packed"]) is not None:
-            self.stored[chunk] = ON_REMOTE  # a clone's: read from the remote when checked
+        packed = self.txn.get(chunk, db=self.db["packed"]) if raw is None else None
+        if packed is not None:  # the remote's, cached here or not: its bytes tell the size
+            self.stored[chunk] = Location.decode(packed).length
             return None
         if raw is None:
             return (
@@ -397,16 +399,14 @@ def _tree_problem(digest: bytes, raw: bytes) -> str | None:
     return None
 
 
-ON_REMOTE = -1  # the stored size of a chunk this store has only on its remote
-
-
 def chunk_file_problem(store: Store, digest: bytes, stored: int) -> str | None:
-    """Invariant 7, without reading: the chunk file exists, of its stored size."""
-    if stored == ON_REMOTE:
-        return None
+    """Invariant 7, without reading: the chunk file exists, of its stored size (or, with
+    a remote, is not cached here and the remote has it)."""
     try:
         size = os.stat(store.chunks.path(digest)).st_size
     except FileNotFoundError:
+        if store.remote is not None and store.remote.location(digest) is not None:
+            return None  # reading it fetches it
         return f"chunk {digest.hex()} is missing from the store"
     except OSError as e:
         return f"chunk {digest.hex()} cannot be read: {e.strerror}"

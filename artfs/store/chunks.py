@@ -155,15 +155,19 @@ class ChunkFiles:
         h = digest.hex()
         return os.path.join(self.root, h[:2], h[2:])
 
-    def put(self, digest: bytes, codec: bytes, payload: bytes) -> int:
+    def put(self, digest: bytes, codec: bytes, payload: bytes, *, seen: bool = False) -> int:
         """Write a chunk file under its final name (not yet durable); → its size.
 
         A new name is created exclusively and written in place: a chunk file is only
         trusted once a version published after ``sync`` names it.  If the name
-        exists (another writer's, or one that died half-way), the chunk is written
-        under a temporary name and renamed over it, so it ends up whole either way."""
+        exists (another writer's, or one that died half-way), or readers may look
+        for it at once (``seen``: a chunk of a published version, fetched into a
+        remote's cache), the chunk is written under a temporary name and renamed to
+        its own, so it is whole whenever it is there."""
         final = self.path(digest)
         try:
+            if seen:
+                raise FileExistsError
             fd = _create(final, os.O_EXCL)
         except FileExistsError:
             tmp = f"{final}.tmp{os.getpid()}.{threading.get_ident()}"

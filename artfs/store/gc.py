@@ -8,6 +8,15 @@ missing file.  Stray files (from commits that died before publishing, and drafts
 whose process ended before logging them) go too; chunks a live draft stored or
 relies on are kept (see drafts.py).
 
+With a remote, chunk files are also a cache of what the remote holds (cache.py):
+a live file's chunks need not be here, it is enough that the remote has them
+("packed").  A chunk file gc deletes is on the remote (a cached chunk no version
+here uses any more: gc prunes the cache), or a stray that was never indexed (a
+file the commit protocol never trusted: it may be half-written).  A dead chunk
+the index names and the remote lacks is kept: a publication failed after it was
+written, and committing the same content again uploads it from here.  The cache's
+records of what gc deletes go in the transaction that drops the index entries.
+
 What running mounts still serve is kept, removed versions included, so that a
 file open through a mount reads to its end.  ``held`` asks them after the
 versions are read: a version removed after that read was live in it, and one
@@ -20,6 +29,7 @@ from dataclasses import dataclass, field
 
 from artfs.errors import CorruptData, StoreError
 from artfs.store import attrs, drafts, meta, pending, retention
+from artfs.store import cache as cache_mod
 from artfs.store.staging import staging_bases
 from artfs.store.store import Store
 from artfs.store.tree import DIR, FILE, decode_tree, tree_digest
@@ -31,6 +41,7 @@ class GcReport:
     bytes: int = 0
     trees: int = 0
     strays: int = 0
+    kept: int = 0  # with a remote: dead chunks kept because the remote lacks them
     expired: list[dict] = field(default_factory=list)  # versions retention removed (or would)
 
 
@@ -133,9 +144,16 @@ def _live_attrs(store: Store, txn, roots: list[bytes]) -> set[bytes]:
 
 def _live_chunks(store: Store, txn, files: set[bytes], held_files: set[bytes]) -> set[bytes]:
     """The chunks of the live files.  A file of a version must have a chunk list or be a
-    chunk itself, and every chunk of its list must be indexed: a damaged list or key
-    would otherwise leave its real chunks unnamed, and so freed."""
+    chunk itself, and every chunk of its list must be indexed (here, or on the remote):
+    a damaged list or key would otherwise leave its real chunks unnamed, and so freed."""
     db = store.meta.db
+
+    def known(chunk: bytes) -> bool:
+        return (
+            txn.get(chunk, db=db["chunks"]) is not None
+            or txn.get(chunk, db=db["packed"]) is not None
+        )
+
     live = set(files)
     for digest in files:
         raw = txn.get(digest, db=db["filemaps"])
@@ -193,6 +211,12 @@ def _stored_size(key: bytes, value: bytes) -> int:
         raise _refused(e) from None
 
 
+def _not_on_the_remote(store: Store, txn, digests) -> list[bytes]:
+    if store.remote is None:
+        return []
+    return [d for d in digests if txn.get(d, db=store.meta.db["packed"]) is None]
+
+
 def collect(
     store: Store, *, dry_run: bool = False, held: Held = _nothing_held, force: bool = False
 ) -> GcReport:
@@ -216,6 +240,7 @@ def collect(
                 for k, v in txn.cursor(db["chunks"])
                 if bytes(k) not in live_chunks
             }
+            unuploaded = set(_not_on_the_remote(store, txn, dead_chunks))
             dead_maps = [
                 bytes(k)
                 for k in txn.cursor(db["filemaps"]).iternext(values=False)
@@ -231,9 +256,12 @@ def collect(
                 for k in txn.cursor(db["attrs"]).iternext(values=False)
                 if bytes(k) not in live_attrs
             ]
+        indexed = live_chunks | set(dead_chunks)
+        for digest in unuploaded:
+            del dead_chunks[digest]
+        report.kept = len(unuploaded)
         report.chunks, report.bytes = len(dead_chunks), sum(dead_chunks.values())
         report.trees = len(dead_trees)
-        indexed = live_chunks | set(dead_chunks)
         strays = [(d, p) for d, p in store.chunks.list() if d is None or d not in indexed]
         report.strays = len(strays)
         if dry_run:
@@ -247,6 +275,7 @@ def collect(
                 txn.delete(digest, db=db["trees"])
             for digest in dead_attrs:
                 txn.delete(digest, db=db["attrs"])
+            cache_mod.forget(txn, db, [*dead_chunks, *(d for d, _ in strays if d is not None)])
         for digest in dead_chunks:
             store.chunks.delete(digest)
         for _, path in strays:

@@ -21,6 +21,9 @@ docs/format.md describes the same layout for people.  Named databases:
     packed     digest[32] -> pack digest[32] | u64 offset | u32 length | u8 kind
                (where the remote keeps each object it has; store/packs.py, remote.py)
     remote     b"p" pack digest[32] -> its index object (packs this store has learned of)
+    cache      b"e" digest[32] -> u64 last use (ns) | u64 stored size  (a cached chunk file)
+               b"o" u64be(last use) digest[32] -> b""   (the same, in least recently used order)
+               b"s" -> u64 bytes | u64 files   (their sums; store/cache.py)
 
 Integers are little-endian except version numbers in keys (u32be), so that
 keys sort numerically.  A name never contains 0x00, and u32be sorts numerically, so a prefix scan
@@ -42,7 +45,8 @@ from artfs.store.names import check_name
 # 2: the bytes read per file of an input edge moved to input_files; running runs indexed
 # 3: file times (attribute objects, "attrs" and "mtime_ns" in version records)
 # 4: registry collections; 5: a remote's pack locations and bookkeeping ("packed", "remote")
-FORMAT_VERSION = 5
+# 6: the local cache of a remote's chunks ("cache")
+FORMAT_VERSION = 6
 DBS = (
     "info",
     "chunks",
@@ -62,10 +66,12 @@ DBS = (
     "collections",
     "packed",
     "remote",
+    "cache",
 )
 MAP_SIZE = 1 << 40  # address space only; the file grows with the data
 
 CHUNK = struct.Struct("<QQ")
+CACHED = struct.Struct("<QQ")  # a cache entry: last use (ns), stored size; also the sums
 MAP_ITEM = struct.Struct("<32sQ")
 STAT = struct.Struct("<QQQqq32s")  # times are signed: files may predate 1970
 _U32BE = struct.Struct(">I")
@@ -312,6 +318,32 @@ def unpack_chunk(raw: bytes, digest: bytes) -> tuple[int, int]:
     return CHUNK.unpack(_exact(raw, CHUNK.size, f"the index entry of chunk {digest.hex()}"))
 
 
+CACHE_SUMS = b"s"
+_CACHE_ENTRY, _CACHE_ORDER = b"e", b"o"
+_U64BE = struct.Struct(">Q")
+
+
+def cache_entry_key(digest: bytes) -> bytes:
+    return _CACHE_ENTRY + digest
+
+
+def cache_order_key(used_ns: int, digest: bytes) -> bytes:
+    """Sorts by last use (u64be), oldest first; the digest breaks ties."""
+    return _CACHE_ORDER + _U64BE.pack(used_ns) + digest
+
+
+CACHE_ORDER_PREFIX = _CACHE_ORDER
+
+
+def digest_of_cache_order(key: bytes) -> bytes:
+    return bytes(key)[1 + _U64BE.size :]
+
+
+def unpack_cached(raw: bytes, what: str) -> tuple[int, int]:
+    """(last use in ns, stored size) of a cache entry, or (bytes, files) of the sums."""
+    return CACHED.unpack(_exact(raw, CACHED.size, what))
+
+
 def unpack_stat(raw: bytes) -> tuple | None:
     """A stat cache entry; None for a damaged one: it is only a cache, so a miss."""
     return STAT.unpack(raw) if len(raw) == STAT.size else None
@@ -354,6 +386,55 @@ RUNNING = struct.Struct("<Qd")  # pid, start time
 # and two 48-byte database records (120 bytes), then the last page used and the
 # transaction id (lmdb's MDB_meta, 64-bit builds).
 _META = struct.Struct("<120xQQ")
+# What LMDB's free list (database 0) is made of, for _free_pages: a page header (page
+# number, pad, flags, lower and upper bounds), then 16-bit offsets of its nodes; a node
+# (size or child page, low and high 16 bits, flags or the child's top 16 bits, key
+# size), its key (a transaction id), its value (a count, then that many page numbers).
+_DB_RECORD = struct.Struct("<IHHQQQQQ")  # MDB_db: pad, flags, depth, pages..., entries, root
+_PAGE_HEAD = struct.Struct("<QHHHH")
+_NODE_HEAD = struct.Struct("<HHHH")
+_BRANCH, _BIG_DATA = 0x01, 0x01
+_NO_PAGE = (1 << 64) - 1
+
+
+def _free_pages(fd: int, psize: int, txnid: int) -> tuple[int, set[int]]:
+    """(last page, free pages) of snapshot ``txnid``, read from the file: the meta page
+    of that transaction names the free list's root.  A free list that the file's end
+    cuts is as good as none (the file is then short of pages in use anyway)."""
+    for i in (0, 1):
+        head = os.pread(fd, _PAGE_HEAD.size + _META.size, i * psize)
+        last, found = _META.unpack_from(head, _PAGE_HEAD.size)
+        if found == txnid:
+            break
+    else:
+        raise ValueError(f"no meta page is of transaction {txnid}")
+    root = _DB_RECORD.unpack_from(head, _PAGE_HEAD.size + 24)[7]  # after magic to map size
+    free: set[int] = set()
+    pages = [] if root == _NO_PAGE else [root]
+    while pages:
+        number = pages.pop()
+        if number > last:
+            raise ValueError(f"its page {number} is past LMDB's last page")
+        page = os.pread(fd, psize, number * psize)
+        if len(page) < psize:
+            return last, set()
+        _, _, flags, lower, _ = _PAGE_HEAD.unpack_from(page)
+        count = (lower - _PAGE_HEAD.size) // 2
+        for offset in struct.unpack_from(f"<{count}H", page, _PAGE_HEAD.size):
+            low, high, node_flags, key_size = _NODE_HEAD.unpack_from(page, offset)
+            if flags & _BRANCH:
+                pages.append(low | high << 16 | node_flags << 32)
+                continue
+            size, start = low | high << 16, offset + _NODE_HEAD.size + key_size
+            if node_flags & _BIG_DATA:  # the value is on overflow pages
+                value = os.pread(fd, size, _U64.unpack_from(page, start)[0] * psize + 16)
+                if len(value) < size:
+                    return last, set()
+            else:
+                value = page[start : start + size]
+            listed = _U64.unpack_from(value)[0]
+            free.update(struct.unpack_from(f"<{listed}Q", value, _U64.size))
+    return last, free
 
 
 def pack_running(pid: int, start: float) -> bytes:
@@ -460,7 +541,13 @@ class Meta:
         checked at open before any page but the two meta pages is read, and again at
         every transaction (a file cut under a running mount would kill the daemon and
         leave a dead mount).  LMDB only ever grows the file, so while its size is the
-        one last checked, an fstat is all it costs."""
+        one last checked, an fstat is all it costs.
+
+        LMDB does not write a page that one transaction both took and gave back (a
+        "loose" page; the cache's evictions make them): it goes to the free list
+        unwritten, so free pages at the end may lie past the end of an intact file.
+        Only when the file is shorter than LMDB's last page, and still whole pages
+        (LMDB writes nothing else), is the free list read to tell the two apart."""
         size = os.fstat(self._data).st_size
         if size == self._size:
             return
@@ -470,12 +557,28 @@ class Meta:
             # Another process may have committed (growing the file) since the fstat: its
             # pages are on disk before its meta page names them, so measure again.
             size = os.fstat(self._data).st_size
+            aligned = size % self._psize == 0
+            if size < need and aligned and struct.calcsize("P") == 8:  # 64-bit layout
+                need = self._pages_in_use() * self._psize
         if size < need:
             raise damaged(
                 self.path,
                 f"data.mdb is {size:,} bytes, but its pages need {need:,}: it was cut short",
             )
         self._size = size
+
+    def _pages_in_use(self) -> int:
+        """1 + the highest page a snapshot uses: its last page, less the free pages
+        before it.  Read with pread, never through the map (no SIGBUS), under a read
+        transaction, so that no writer reuses the free list's pages meanwhile."""
+        with self.env.begin() as txn:
+            try:
+                last, free = _free_pages(self._data, self._psize, txn.id())
+            except (struct.error, ValueError) as e:
+                raise damaged(self.path, f"its free list cannot be read ({e})") from None
+        while last in free:
+            last -= 1
+        return last + 1
 
     def _check_meta_pages(self) -> None:
         """LMDB keeps two meta pages, written in turn, and opens with the one of the

@@ -32,6 +32,7 @@ from artfs.errors import ArtfsError, Conflict, CorruptData, NotFound, UsageError
 from artfs.store import attrs as attrs_mod
 from artfs.store import meta, packs, rundocs
 from artfs.store.backend import ObjectStore, RefConflict, RefStore
+from artfs.store.cache import Cache, Pruned
 from artfs.store.chunks import ChunkFiles, MissingChunk, decode
 from artfs.store.names import LATEST
 from artfs.store.packs import Location
@@ -123,6 +124,8 @@ class Remote:
         self._refresh_lock = threading.Lock()
         self._fetching: dict[bytes, threading.Event] = {}
         self._fetch_lock = threading.Lock()
+        self._config_mtime: int | None = None
+        self.cache = Cache(store.meta, self._local_files, self._cache_limit)
 
     @classmethod
     def open(cls, store: "Store", config: RemoteConfig) -> "Remote":
@@ -160,6 +163,7 @@ class Remote:
         with self.store.meta.write() as txn:
             for pack in written[0] + written[1]:
                 self._learn(txn, pack.digest, pack.index_blob())
+        self.cache.enforce()  # what was uploaded is cache now
         return len(written[0]) + len(written[1])
 
     def _objects_of(
@@ -325,16 +329,16 @@ class Remote:
         with self.store.meta.read() as txn:
             known_packs = txn.stat(self.db["remote"])["entries"]
             objects = txn.stat(self.db["packed"])["entries"]
-        cached = sum(os.lstat(path).st_size for _, path in self._local_files.list())
-        limit = self.config.cache_size
+        use = self.cache.usage()
         return {
             "remote": self.config.url,
             "endpoint": self.config.endpoint_url or "(from the AWS settings)",
             "versions": len(self.store.all_versions()),
             "packs": known_packs,
             "objects": objects,
-            "cached": cached,
-            "cache limit": limit if limit is not None else "none",
+            "cached": use.cached_bytes,
+            "pinned": use.pinned_bytes,
+            "cache limit": use.limit if use.limit is not None else "none",
             "reachable": self.store.remote_problem or "yes",
         }
 
@@ -382,6 +386,32 @@ class Remote:
                     return False
         return True
 
+    # --- the cache's limit ------------------------------------------------------------
+
+    def _cache_limit(self) -> int | None:
+        """The limit as STORE/remote.json says now: one set by 'artfs cache --limit' holds
+        at the next fetch of a process that was running (a mount).  A stat per fetch."""
+        try:
+            mtime = os.stat(os.path.join(self.store.path, CONFIG)).st_mtime_ns
+        except OSError:  # a remote attached in process (tests): its config as given
+            return self.config.cache_size
+        if mtime != self._config_mtime:
+            try:
+                saved = RemoteConfig.load(self.store.path)
+            except ArtfsError:  # being rewritten, or damaged: the limit read last holds
+                return self.config.cache_size
+            self._config_mtime = mtime
+            if saved is not None and saved.url == self.config.url:
+                self.config.cache_size = saved.cache_size
+        return self.config.cache_size
+
+    def set_cache_limit(self, size: int | None) -> Pruned:
+        """Keep at most ``size`` bytes of cached chunks (None: no limit) from now on, in
+        every process of this store; evict down to it at once."""
+        self.config.cache_size = size
+        self.config.save(self.store.path)
+        return self.cache.prune(size) if size is not None else Pruned()
+
     # --- reading what other machines wrote ------------------------------------------
 
     def refresh(self, force: bool = False) -> bool:
@@ -410,7 +440,8 @@ class Remote:
                 changes.apply(txn, self.store)
                 # Noted in the store, so that the next process need not look again.
                 txn.put(_LOOK, meta.dumps({"token": token, "at": started}), db=self.db["remote"])
-            return True
+        self.cache.enforce()  # chunks written here that another machine uploaded first
+        return True
 
     def _last_look(self) -> tuple[str | None, float]:
         """The journal token and the time of this store's last complete look."""
@@ -444,6 +475,7 @@ class Remote:
         for digest, location in locations:
             txn.put(digest, location.encode(), db=self.db["packed"], overwrite=overwrite)
         txn.put(PACK_KEY + pack, index, db=self.db["remote"])
+        self.cache.adopt(txn, ((d, loc.length) for d, loc in locations if loc.kind == packs.CHUNK))
         return kind, locations
 
     def indexes(self) -> Iterator[tuple[bytes, bytes]]:
@@ -498,7 +530,7 @@ class Remote:
                         f"(pack {location.pack.hex()})"
                     ) from None
                 continue
-            self._local_files.put(digest, blob[:1], blob[1:])
+            self.cache.admit(digest, blob)
             return data
         raise AssertionError("unreachable")
 
@@ -511,9 +543,15 @@ class CachedChunks:
 
     def get(self, digest: bytes) -> bytes | memoryview:
         try:
-            return self.files.get(digest)
+            data = self.files.get(digest)
         except MissingChunk:
             return self.remote.fetch_chunk(digest)
+        except CorruptData:  # a damaged copy (a commit's leftover, bit rot) of the remote's
+            if self.remote.location(digest) is None:
+                raise  # the only copy: verify names it
+            return self.remote.fetch_chunk(digest)  # written anew over the damaged file
+        self.remote.cache.touch(digest)
+        return data
 
     def __getattr__(self, name: str):  # put, delete, list, sync, path: the local files'
         return getattr(self.files, name)

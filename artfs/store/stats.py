@@ -1,9 +1,14 @@
-"""Space accounting: what the versions hold against what the store keeps."""
+"""Space accounting: what the versions hold against what the store keeps.
+
+With a remote, the chunk index counts what this store wrote; what is here now is the
+cache's (cached and pinned files, cache.py) and what the remote holds the sum of its
+objects' lengths ("packed")."""
 
 from dataclasses import asdict, dataclass
 
 from artfs.errors import CorruptData
 from artfs.store import meta
+from artfs.store.packs import Location
 from artfs.store.store import Store
 
 
@@ -16,6 +21,8 @@ class Stats:
     stored_bytes: int  # bytes of the chunk files on disk
     chunks: int
     damaged: int = 0  # records that cannot be read (version records, chunk index entries)
+    local_bytes: int | None = None  # with a remote: chunk files here (cached and pinned)
+    remote_bytes: int | None = None  # with a remote: its objects (chunks and metadata)
 
     @property
     def dedup_ratio(self) -> float:
@@ -48,6 +55,14 @@ def stats(store: Store) -> Stats:
                 continue
             unique, stored, chunks = unique + size, stored + on_disk, chunks + 1
         artifacts = txn.stat(db["artifacts"])["entries"]
-    return Stats(
+    found = Stats(
         artifacts, len(versions), sum(v.size for v in readable), unique, stored, chunks, damaged
     )
+    if store.remote is not None:
+        use = store.remote.cache.usage()
+        found.local_bytes = use.cached_bytes + use.pinned_bytes
+        with store.meta.read() as txn:
+            found.remote_bytes = sum(
+                Location.decode(raw).length for raw in txn.cursor(db["packed"]).iternext(keys=False)
+            )
+    return found

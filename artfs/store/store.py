@@ -35,6 +35,7 @@ from artfs.errors import (
     UsageError,
 )
 from artfs.store import attrs as attrs_mod
+from artfs.store import cache as cache_mod
 from artfs.store import meta
 from artfs.store.chunks import ChunkFiles
 from artfs.store.names import LATEST, Ref, check_alias, check_name, check_run_id, parse_ref
@@ -61,7 +62,7 @@ def close_all() -> None:
     session does, must close them as it goes."""
     with _open_lock:
         for opened in _open_stores.values():
-            opened.meta.close()
+            opened._close()
         _open_stores.clear()
 
 
@@ -303,12 +304,21 @@ class Store:
         with _open_lock:
             if _open_stores.get(self.path) is self:
                 del _open_stores[self.path]
-        self.meta.close()
+        self._close()
+
+    def _close(self) -> None:
+        try:
+            if self.remote is not None:
+                self.remote.cache.close()  # the order of the last reads
+        finally:
+            self.meta.close()
 
     def attach(self, remote: Remote) -> None:
         """Put the store behind its remote: reads fetch what is not cached, commits
         publish there first."""
         files = self.chunks.files if isinstance(self.chunks, CachedChunks) else self.chunks
+        if self.remote is not None and self.remote is not remote:
+            self.remote.cache.close()
         self.remote = remote
         self.chunks = CachedChunks(files, remote)
 
@@ -383,8 +393,9 @@ class Store:
     def _upgrade(self) -> None:
         """Format 2 changed only the lineage records (see runs.upgrade_from_format_1);
         format 3 added file times, which older versions lack (they show their creation
-        time), and format 4 the collections database, which LMDB creates on open: they
-        convert nothing.  One transaction: all or nothing."""
+        time), format 4 the collections database and 5 a remote's, which LMDB creates on
+        open: they convert nothing.  Format 6 records the cache of a remote's chunks: the
+        files an older artfs fetched are entered.  One transaction: all or nothing."""
         from artfs.store import runs  # runs builds on this module
 
         with self.meta.write() as txn:
@@ -394,6 +405,9 @@ class Store:
             found = int(raw)
             if found == 1:
                 runs.upgrade_from_format_1(self, txn)
+            if found < 6 and txn.stat(self.meta.db["packed"])["entries"]:
+                files = ChunkFiles(os.path.join(self.path, "chunks"))
+                cache_mod.reconcile(txn, self.meta.db, files, list(files.list()))
             txn.put(b"format", str(meta.FORMAT_VERSION).encode(), db=self.meta.db["info"])
 
     def _is_empty(self) -> bool:
