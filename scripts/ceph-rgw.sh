@@ -17,7 +17,7 @@
 # Then: an S3 user, a bucket, a probe of the server's conditional writes (scripts/
 # s3_conditions.py and artfs's own check_bucket), the contract suite tests/test_backends.py
 # on the "s3" backend (a fresh bucket per test, see ARTFS_TEST_S3_* in tests/s3server.py),
-# and scripts/campaign.py if it exists, with the same endpoint in its environment.
+# and scripts/campaign.py with the same endpoint and a bucket of its own.
 #
 # Runs as root on Debian 12 (as CI does): missing packages are installed with apt-get.
 # Ports: 18700-18760 on 127.0.0.1 only.
@@ -324,14 +324,13 @@ step "$PY" -m pytest tests/test_backends.py -k s3 --timeout=60 -p no:cacheprovid
   "${PYTEST_ARGS[@]}" || status=1
 phase "contract suite"
 
-# --- Concurrent writers (hook) -------------------------------------------------------
-# The campaign of many writers racing on one remote is not written yet; once
-# scripts/campaign.py exists it runs here against the same endpoint (ARTFS_TEST_S3_*).
-if [ -f "$ROOT/scripts/campaign.py" ]; then
-  step "$PY" scripts/campaign.py || status=1
-  phase "campaign"
-else
-  echo "scripts/campaign.py does not exist yet: no campaign run"
-fi
+# --- Concurrent writers ---------------------------------------------------------------
+# scripts/campaign.py: writers on four machines racing on one remote in this bucket,
+# gc and readers at once.  It starts with 'artfs remote add', which refuses a server
+# whose conditional writes fail the check above.
+step env AWS_ACCESS_KEY_ID="$ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$SECRET_KEY" \
+  AWS_ENDPOINT_URL="$ENDPOINT" "$PY" scripts/campaign.py --url "s3://$BUCKET/campaign" \
+  || status=1
+phase "campaign"
 
 exit "$status"
