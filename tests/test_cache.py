@@ -12,6 +12,7 @@ import pytest
 from artfs.errors import CorruptData, RemoteError, StoreError
 from artfs.store import cache as cache_mod
 from artfs.store import gc, meta
+from artfs.store import remote as remote_mod
 from artfs.store.chunks import digest_of
 from artfs.store.remote import Remote, RemoteConfig
 from artfs.store.store import Store
@@ -79,7 +80,8 @@ def team(tmp_path) -> Team:
     return Team(tmp_path)
 
 
-def test_the_least_recently_used_chunk_goes_first(team):
+def test_the_least_recently_used_chunk_goes_first(team, monkeypatch):
+    monkeypatch.setattr(remote_mod, "COALESCE", 0)  # one chunk per fetch: the order alone
     files = blobs(1, 6)
     _, b = published(team, "ds", files, 4 * STORED)
     for name in ("f0", "f1", "f2", "f3"):

@@ -1,6 +1,7 @@
 """A store behind a remote, in process: two local stores on one in-memory remote stand
 for two machines (tests/test_remote_s3.py does the same over S3, with processes)."""
 
+import os
 import threading
 
 import pytest
@@ -440,3 +441,24 @@ def test_an_offline_wandb_run_keeps_its_artifact_for_sync(team, tmp_path):
         _ = art.version
     assert publish_pending(a) == 1
     assert content(team.machine(), "table") == {"data.csv": b"a,b\n1,2\n"}
+
+
+def test_the_chunks_after_a_missing_one_come_in_the_same_request(team, monkeypatch):
+    a, b = team.machine(), team.machine()
+    files = {f"d/f{i:03d}": bytes([i]) * 3000 + os.urandom(100) for i in range(40)}
+    commit(a, "ds", files)
+    b.refresh()
+    real_get = team.objects.get
+    ranged = []
+
+    def counted(key, start=0, length=None):
+        if key.startswith("packs/") and length is not None:
+            ranged.append(length)
+        return real_get(key, start, length)
+
+    monkeypatch.setattr(team.objects, "get", counted)
+    assert content(b, "ds") == files
+    assert len(ranged) == 1  # 40 small files, one GET: each chunk still checked
+    del ranged[:]
+    assert content(b, "ds") == files  # all cached now
+    assert ranged == []

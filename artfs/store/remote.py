@@ -19,12 +19,14 @@ change the local store takes the remote's state for that artifact, so the two
 never disagree for longer than one write.
 """
 
+import bisect
 import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 
 CONFIG = "remote.json"  # in the store directory
 UPLOADERS = 4  # packs in flight at once: enough to hide a request's latency
+COALESCE = 4 << 20  # bytes of a pack's next chunks fetched along with a missing one
+PACKS_REMEMBERED = 64  # packs whose object order a process keeps in memory
 REMOVED = "removed"
 MARKS = "refs/gc/packs/"  # HEX -> {"doomed": time} or {"deleted": time} (remotegc.py)
 FULL_LOOK_SECONDS = 60.0  # refresh lists the references at least this often
@@ -123,6 +127,7 @@ class Remote:
         self.objects, self.refs = objects, refs
         self._refresh_lock = threading.Lock()
         self._fetching: dict[bytes, threading.Event] = {}
+        self._items: dict[bytes, list] = {}  # a few packs' objects in order (_pack_items)
         self._fetch_lock = threading.Lock()
         self._config_mtime: int | None = None
         self.cache = Cache(store.meta, self._local_files, self._cache_limit)
@@ -519,10 +524,22 @@ class Remote:
         location = self.location(digest)
         if location is None:
             raise MissingChunk(f"chunk {digest.hex()} is neither in the store nor on its remote")
+        neighbours = self._claim_neighbours(location)
+        try:
+            return self._fetch_span(digest, location, neighbours)
+        finally:
+            with self._fetch_lock:
+                for other, _ in neighbours:
+                    self._fetching.pop(other).set()
+
+    def _fetch_span(self, digest: bytes, location: Location, neighbours) -> bytes | memoryview:
+        """The chunk, and in the same ranged GET the chunks after it in its pack."""
+        end = neighbours[-1][1].offset + neighbours[-1][1].length if neighbours else None
+        length = (end or location.offset + location.length) - location.offset
         for attempt in (1, 2):  # a damaged answer is fetched once more
-            blob = self.objects.get(packs.pack_key(location.pack), location.offset, location.length)
+            blob = self.objects.get(packs.pack_key(location.pack), location.offset, length)
             try:
-                data = decode(blob, digest)
+                data = decode(blob[: location.length], digest)
             except CorruptData:
                 if attempt == 2:
                     raise CorruptData(
@@ -530,9 +547,47 @@ class Remote:
                         f"(pack {location.pack.hex()})"
                     ) from None
                 continue
-            self.cache.admit(digest, blob)
+            self.cache.admit(digest, blob[: location.length])
+            for other, where in neighbours:
+                start = where.offset - location.offset
+                piece = blob[start : start + where.length]
+                with suppress(CorruptData):  # a damaged one is fetched (and named) on its own
+                    decode(piece, other)
+                    self.cache.admit(other, piece)
             return data
         raise AssertionError("unreachable")
+
+    def _claim_neighbours(self, location: Location) -> list[tuple[bytes, Location]]:
+        """The chunks right after ``location`` in its pack that are not here and nobody
+        is fetching, up to COALESCE bytes: packs hold a directory's files and a file's
+        chunks in order, so a reader wants them next.  Claimed as being fetched."""
+        following = self._pack_items(location.pack)
+        at = bisect.bisect_right(following, location.offset, key=lambda item: item[0])
+        claimed: list[tuple[bytes, Location]] = []
+        end, budget = location.offset + location.length, COALESCE
+        with self._fetch_lock:
+            for offset, length, kind, other in following[at:]:
+                if offset != end or kind != packs.CHUNK or length > budget:
+                    break
+                if other in self._fetching or os.path.exists(self._local_files.path(other)):
+                    break
+                self._fetching[other] = threading.Event()
+                claimed.append((other, Location(location.pack, offset, length, kind)))
+                end, budget = offset + length, budget - length
+        return claimed
+
+    def _pack_items(self, pack: bytes) -> list[tuple[int, int, int, bytes]]:
+        """(offset, length, kind, digest) of a pack's objects in order, from its index."""
+        items = self._items.get(pack)
+        if items is None:
+            with self.store.meta.read() as txn:
+                index = txn.get(PACK_KEY + pack, db=self.db["remote"])
+            located = packs.decode_index(bytes(index), pack)[1] if index else []
+            items = sorted((loc.offset, loc.length, loc.kind, d) for d, loc in located)
+            if len(self._items) >= PACKS_REMEMBERED:
+                self._items.pop(next(iter(self._items)))
+            self._items[pack] = items
+        return items
 
 
 class CachedChunks:
