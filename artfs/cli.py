@@ -12,7 +12,6 @@ from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
 import click
-import lmdb
 
 from artfs import errors
 from artfs.store import gc as gc_mod
@@ -38,7 +37,7 @@ class Cli(click.Group):
             _fail(str(e), 2)
         except errors.ArtfsError as e:
             _fail(str(e), 1)
-        except (OSError, lmdb.DiskError, lmdb.MapFullError) as e:
+        except (OSError, *meta_mod.FULL_ERRORS) as e:
             if meta_mod.is_disk_full(e) or not isinstance(e, OSError):  # LMDB's: all "full"
                 _fail(str(errors.disk_full(_store_path(ctx))), 1)
             where = f": {e.filename}" if e.filename else ""
@@ -46,7 +45,7 @@ class Cli(click.Group):
         except meta_mod.CORRUPTION as e:
             where = os.path.join(default_location(ctx.obj and ctx.obj.get("store")), "meta")
             _fail(str(meta_mod.damaged(where, str(e))), 1)
-        except lmdb.Error as e:
+        except meta_mod.METADATA_ERROR as e:
             _fail(f"the store's metadata cannot be read ({e}); is the store damaged?", 1)
         except KeyboardInterrupt:
             _fail("interrupted; nothing was published", 130)

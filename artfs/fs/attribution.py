@@ -195,20 +195,15 @@ class Attribution:
         return uid is not None and (uid == 0 or uid == self._owners.get(run_id))
 
     def stale(self) -> bool:
-        """Whether the store has a transaction newer than the view the runs were read in
-        (LMDB's last transaction id: a cheap check), so that a run that started a moment
-        ago is found."""
-        return self.store.meta.env.info()["last_txnid"] != self._roots_txn
+        """Whether the store changed since the view the runs were read in (a cheap
+        check), so that a run that started a moment ago is found."""
+        return self.store.change_token() != self._roots_txn
 
     def refresh(self) -> None:
         """Re-read the running runs (their index: a few records, however many runs the
         store holds); when they changed, forget what processes were found to belong to
         (``artfs.init`` can turn a process into a run)."""
-        with self.store.meta.read() as txn:
-            # The id of the view read, not info()'s last_txnid: LMDB writes (and syncs)
-            # a commit's meta page, which info() reads, before new readers see the
-            # commit; a run starting then would be missing here yet count as seen.
-            snapshot, roots = txn.id(), runs_mod.running_runs_in(self.store, txn)
+        snapshot, roots = runs_mod.running_runs_seen(self.store)
         self._outputs.clear()  # the change may be a commit by a run that reads
         if roots != self._roots or len(self._by_process) > MAX_CACHED:
             self._by_process.clear()

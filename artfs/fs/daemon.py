@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 
-import lmdb
 import pyfuse3
 import trio
 
@@ -154,7 +153,7 @@ async def _serve(
             ops.cache.close()
             try:
                 ops.attribution.write_batch(*ops.attribution.take_batch())
-            except (lmdb.Error, OSError) as e:  # a full disk: nothing else can be done now
+            except (meta.METADATA_ERROR, OSError) as e:  # a full disk: nothing else can be done now
                 log.warning("the last reads could not be stored (%s): lost", e)
             registry.unregister(store.path)
             log.info("unmounted %s", mountpoint)
@@ -238,7 +237,7 @@ async def _answer(ops: Operations, stream: trio.SocketStream) -> None:
             reply = await _handle(ops, json.loads(data))
         except ArtfsError as e:
             reply = {"ok": False, "error": str(e), "usage": isinstance(e, UsageError)}
-        except (OSError, lmdb.DiskError, lmdb.MapFullError) as e:
+        except (OSError, *meta.FULL_ERRORS) as e:
             # a full disk, say: the commit failed and the staging is intact
             reply = {"ok": False, "error": _os_error(ops.store.path, e), "usage": False}
         except Exception as e:  # noqa: BLE001 - the client must get an answer; the log the trace
@@ -247,7 +246,7 @@ async def _answer(ops: Operations, stream: trio.SocketStream) -> None:
         await stream.send_all(json.dumps(reply).encode() + b"\n")
 
 
-def _os_error(store_path: str, e: OSError | lmdb.Error) -> str:
+def _os_error(store_path: str, e: OSError | meta.METADATA_ERROR) -> str:
     if meta.is_disk_full(e) or not isinstance(e, OSError):  # LMDB's errors here: all "full"
         return str(disk_full(store_path))
     return f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"

@@ -14,7 +14,6 @@ import logging
 import os
 import stat
 
-import lmdb
 import pyfuse3
 import trio
 from pyfuse3 import FUSEError
@@ -667,7 +666,7 @@ class Operations(pyfuse3.Operations):
         batch = self.attribution.take_batch()
         try:
             await trio.to_thread.run_sync(lambda: self.attribution.write_batch(*batch))
-        except (lmdb.DiskError, lmdb.MapFullError, OSError, StoreError) as e:
+        except (*meta.FULL_ERRORS, OSError, StoreError) as e:
             if not isinstance(e, StoreError) and not meta.is_disk_full(e):
                 raise
             if not self._unwritten:

@@ -492,12 +492,18 @@ CORRUPTION = (
 )
 
 
+# What the layers above catch of LMDB's failures, without knowing LMDB: a full disk
+# (or map), and any failure to read or write the metadata.
+FULL_ERRORS = (lmdb.DiskError, lmdb.MapFullError)
+METADATA_ERROR = lmdb.Error
+
+
 def is_disk_full(e: BaseException) -> bool:
     """Whether a failure means the store's disk has no room: from the file system or from
     LMDB (which says so in its own exceptions)."""
     if isinstance(e, OSError):
         return e.errno in FULL
-    return isinstance(e, (lmdb.DiskError, lmdb.MapFullError))
+    return isinstance(e, FULL_ERRORS)
 
 
 def damaged(meta_dir: str, why: str) -> StoreError:

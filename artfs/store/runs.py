@@ -203,6 +203,14 @@ def running_runs(store: Store) -> dict[int, str]:
         return running_runs_in(store, txn)
 
 
+def running_runs_seen(store: Store) -> tuple[int, dict[int, str]]:
+    """``running_runs`` with the change token of the view they were read in (not the
+    store's newest: LMDB makes a commit's id known before new readers see the commit,
+    so a run starting then would be missing from the answer yet count as seen)."""
+    with store.meta.read() as txn:
+        return txn.id(), running_runs_in(store, txn)
+
+
 def running_runs_in(store: Store, txn) -> dict[int, str]:
     """``running_runs`` as a transaction sees them."""
     found = []
@@ -243,7 +251,7 @@ def record_reads(
     store: Store, new_runs: list[dict], edges: dict[tuple[str, str, int], Reads]
 ) -> int:
     """A batch from the mount: implicit runs it created, and what runs read (one txn);
-    → the id of that transaction."""
+    → the change token it made (``Store.change_token``)."""
     with store.meta.write() as txn:
         for record in new_runs:
             put_run(store, txn, record)

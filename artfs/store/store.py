@@ -322,6 +322,11 @@ class Store:
         self.remote = remote
         self.chunks = CachedChunks(files, remote)
 
+    def change_token(self) -> int:
+        """A number that grows with every change to this store's records (LMDB's last
+        transaction id): the mount compares it to know when to read again."""
+        return self.meta.env.info()["last_txnid"]
+
     def is_offline(self) -> bool:
         """Leave the remote alone: ``artfs --offline``, $ARTFS_OFFLINE, or an offline run
         (``wandb.init(mode="offline")``) of this process is using the store."""
