@@ -22,15 +22,17 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from tests.s3server import S3Server  # noqa: E402
+
 ARTIFACTS = ("art0", "art1")
 
 
@@ -57,8 +59,7 @@ def main() -> int:
         for mnt in mounts:
             unmount(mnt)
         if server is not None:
-            server.terminate()
-            server.wait()
+            server.stop()
     print_table(result)
     print(f"(working directory {work})")
     return 0 if all(ok for _, ok, _ in result["checks"]) else 1
@@ -80,25 +81,12 @@ def parse_args():
     return args
 
 
-def start_moto() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.s3server", str(port)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/campaign", method="PUT"))
-            break
-        except OSError:
-            time.sleep(0.1)
+def start_moto() -> tuple[S3Server, str]:
+    """moto's S3 server on a free port, a bucket, and the AWS settings pointing there."""
+    server = S3Server().start()
+    server.bucket("campaign")
     os.environ.update(
-        AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing"
+        AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing"
     )
     return server, "s3://campaign/team"
 

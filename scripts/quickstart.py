@@ -3,18 +3,17 @@
 import os
 import random
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 work = tempfile.mkdtemp(prefix="artfs-quickstart-")
 os.environ["ARTFS_HOME"] = os.path.join(work, "store")
 os.chdir(work)
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import artfs as wandb  # noqa: E402  (ARTFS_HOME must be set first)
+from tests.s3server import S3Server  # noqa: E402  (moto's server, a stand-in bucket)
 
 
 def artfs(*args: str) -> None:
@@ -127,26 +126,11 @@ finally:
 
 # A second machine: the store shared through S3 (moto's server on loopback stands in
 # for a bucket), cloned into another store, seeing the versions and the lineage.
-repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-server = subprocess.Popen(
-    [sys.executable, "-m", "tests.s3server", str(port)],
-    cwd=repo,
-    stdout=subprocess.DEVNULL,
-    stderr=subprocess.DEVNULL,
-)
+server = S3Server().start()
 try:
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/team", method="PUT"))
-            break
-        except OSError:
-            time.sleep(0.1)
+    server.bucket("team")
     os.environ.update(
-        AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing"
+        AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing"
     )
     artfs("remote", "add", "s3://team/quickstart")
     machine2 = os.path.join(work, "machine2")
@@ -162,6 +146,5 @@ try:
     finally:
         artfs("umount", mnt2)
 finally:
-    server.terminate()
-    server.wait()
+    server.stop()
 print(f"\nthe store is in {os.environ['ARTFS_HOME']}; the second machine's in {machine2}")

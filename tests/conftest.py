@@ -1,7 +1,6 @@
 """Shared fixtures: a fresh store per test and a way to run the real CLI."""
 
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -150,20 +149,13 @@ def mount(store_dir, tmp_path, cli):
         unmount(path)
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now: two suites on one machine must not meet."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's S3 server on a free loopback port for the whole session (tests/s3server.py);
     ``s3_server.location()`` is a fresh bucket."""
     from tests.s3server import S3Server
 
-    server = S3Server(free_port()).start()
+    server = S3Server().start()  # a free port: suites may run side by side
     yield server
     server.stop()
 

@@ -16,6 +16,7 @@ ARTFS_TEST_S3_SECRET_KEY and, if not us-east-1, ARTFS_TEST_S3_REGION.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -29,13 +30,20 @@ from artfs.store.s3config import DEFAULT_REGION, S3Location
 COUNTS_PATH = "/_counts"  # no bucket can be named "_counts": names start with a letter
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on now: two suites on one machine must not meet."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class S3Server:
     """The server process: ``start()``, then ``url``, ``bucket()`` or ``location()``,
     ``counts()``, ``stop()``."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen | None = None
         self._buckets = 0
 
