@@ -1232,14 +1232,26 @@ def remote_show(ctx, as_json):
 
 
 @remote.command("remove")
+@click.option(
+    "--force", is_flag=True, help="Also when versions here need chunks only the remote has."
+)
 @click.pass_context
-def remote_remove(ctx):
+def remote_remove(ctx, force):
     """Stop using the remote (it keeps its data; so does this store's cache)."""
     from artfs.store.remote import RemoteConfig
 
     store = open_store(ctx)
     if store.remote is None:
         raise errors.UsageError("this store has no remote")
+    elsewhere = [] if force else store.remote.versions_not_here()
+    if elsewhere:
+        raise errors.Conflict(
+            f"{len(elsewhere)} versions ({', '.join(elsewhere[:3])}"
+            f"{', ...' if len(elsewhere) > 3 else ''}) need chunks that only the remote "
+            "holds and could not be read without it; 'artfs get' what you need first, "
+            "or remove the remote with --force"
+        )
+    store.remote.detach()
     RemoteConfig.remove(store.path)
     click.echo(f"removed the remote {store.remote.config.url}")
 

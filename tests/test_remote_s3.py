@@ -214,3 +214,24 @@ def test_gc_and_verify_of_the_remote_from_the_command_line(team, tmp_path):
     team.ok(3, "clone", team.url, team.store(3))
     team.ok(3, "get", "ds:v0", str(tmp_path / "out"))
     assert read(tmp_path / "out" / "x") == b"stays"
+
+
+def test_removing_the_remote_is_refused_while_versions_need_it(team, tmp_path):
+    write(tmp_path / "x", "only on the remote")
+    team.ok(1, "remote", "add", team.url)
+    team.ok(1, "put", str(tmp_path / "x"), "--name", "ds")
+    team.ok(2, "clone", team.url, team.store(2))
+    refused = team.cli(2, "remote", "remove")
+    assert refused.returncode == 1 and "ds:v0" in refused.stderr and "--force" in refused.stderr
+    assert os.path.exists(os.path.join(team.store(2), "remote.json"))
+    team.ok(2, "get", "ds", str(tmp_path / "out"))  # fetches it: now it is here
+    assert "removed the remote" in team.ok(2, "remote", "remove")
+    team.ok(2, "gc")  # a store on its own: the chunks it fetched are its own now
+    assert "all intact" in team.ok(2, "verify")
+    team.ok(2, "get", "ds", str(tmp_path / "again"))
+    assert read(tmp_path / "again" / "x") == b"only on the remote"
+    elsewhere = team.url + "-moved"  # another remote: everything goes up again
+    assert "pushed 1 versions" in team.ok(2, "remote", "add", elsewhere)
+    team.ok(3, "clone", elsewhere, team.store(3))
+    team.ok(3, "get", "ds", str(tmp_path / "third"))
+    assert read(tmp_path / "third" / "x") == b"only on the remote"

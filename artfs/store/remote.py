@@ -329,6 +329,49 @@ class Remote:
         self.push_runs()
         return pushed
 
+    def detach(self) -> int:
+        """Make the store stand alone before it leaves its remote: every cached chunk a
+        version uses enters the chunk index (gc of a store without a remote frees chunk
+        files the index does not name), and what the store knew of this remote (object
+        locations, indexes, tags, the cache's records) goes, so that another remote
+        added later is not taken to hold this one's objects; → chunks entered."""
+        sizes: dict[bytes, int] = {}
+        for version in self.store.all_versions():
+            if version.damage is None:
+                for _, entry in self.store.walk(version.root):
+                    if entry.kind == FILE:
+                        sizes.update(self.store.file_chunks(entry))
+        entered = 0
+        with self.store.meta.write() as txn:
+            for chunk, raw_size in sizes.items():
+                if txn.get(chunk, db=self.db["chunks"]) is not None:
+                    continue
+                try:
+                    stored = os.stat(self._local_files.path(chunk)).st_size
+                except FileNotFoundError:
+                    continue  # versions_not_here named it; the user chose --force
+                txn.put(chunk, meta.CHUNK.pack(raw_size, stored), db=self.db["chunks"])
+                entered += 1
+            for name in ("packed", "remote", "cache"):
+                txn.drop(self.db[name], delete=False)
+        return entered
+
+    def versions_not_here(self) -> list[str]:
+        """Labels of the versions some of whose chunks only the remote holds: without
+        the remote, they could not be read."""
+        missing = []
+        for version in self.store.all_versions():
+            if version.damage is not None:
+                continue
+            for _, entry in self.store.walk(version.root):
+                if entry.kind == FILE and any(
+                    not os.path.exists(self._local_files.path(chunk))
+                    for chunk, _ in self.store.file_chunks(entry)
+                ):
+                    missing.append(version.label)
+                    break
+        return missing
+
     def describe(self) -> dict:
         """What ``artfs remote show`` prints."""
         with self.store.meta.read() as txn:
