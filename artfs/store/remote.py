@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from artfs.store.store import Store
 
 CONFIG = "remote.json"  # in the store directory
+LOOK_RETRY_SECONDS = 3.0  # retries of a refresh's first request (the rest: retry_seconds)
 UPLOADERS = 4  # packs in flight at once: enough to hide a request's latency
 COALESCE = 4 << 20  # bytes of a pack's next chunks fetched along with a missing one
 PACKS_REMEMBERED = 64  # packs whose object order a process keeps in memory
@@ -122,9 +123,19 @@ class Claim:
 class Remote:
     """The remote of one opened store.  Thread-safe."""
 
-    def __init__(self, store: "Store", config: RemoteConfig, objects: ObjectStore, refs: RefStore):
+    def __init__(
+        self,
+        store: "Store",
+        config: RemoteConfig,
+        objects: ObjectStore,
+        refs: RefStore,
+        looking: RefStore | None = None,
+    ):
         self.store, self.config = store, config
         self.objects, self.refs = objects, refs
+        # The first look of a refresh, with few retries: a remote that cannot be reached
+        # must not hold up every command that only reads what is cached.
+        self.looking = looking or refs
         self._refresh_lock = threading.Lock()
         self._fetching: dict[bytes, threading.Event] = {}
         self._items: dict[bytes, list] = {}  # a few packs' objects in order (_pack_items)
@@ -136,10 +147,12 @@ class Remote:
     def open(cls, store: "Store", config: RemoteConfig) -> "Remote":
         from artfs.store import s3  # the S3 client loads only for a store that has a remote
 
-        objects, refs = s3.open_remote(
-            config.url, config.endpoint_url, retry_seconds=retry_seconds()
+        patience = retry_seconds()
+        objects, refs = s3.open_remote(config.url, config.endpoint_url, retry_seconds=patience)
+        _, looking = s3.open_remote(
+            config.url, config.endpoint_url, retry_seconds=min(patience, LOOK_RETRY_SECONDS)
         )
-        return cls(store, config, objects, refs)
+        return cls(store, config, objects, refs, looking)
 
     @property
     def db(self):
@@ -466,7 +479,7 @@ class Remote:
         """Bring every new index, metadata pack, version and alias into the local store;
         → whether anything on the remote changed since the last look."""
         with self._refresh_lock:
-            token = self.refs.token()  # before the reads it guards
+            token = self.looking.token()  # before the reads it guards
             seen, listed_at = self._last_look()
             # A writer that died between its reference write and the journal's left
             # the token as it was: list everything now and then regardless.

@@ -382,5 +382,9 @@ def _summary(exc: BaseException) -> str:
     code = re.search(r"<Code>([^<]+)</Code>", text)
     if status:
         return status.group(1).strip() + (f" ({code.group(1)})" if code else "")
-    causes = [part.strip() for part in re.split(r"[:\n]", text) if part.strip()]
+    os_message = re.search(r'message: "([^"]+)"', text)  # the system's, in the debug dump
+    if os_message:
+        return os_message.group(1)
+    head = text.split("\n\nDebug source", 1)[0]
+    causes = [part.strip() for part in re.split(r"[:\n]", head) if part.strip()]
     return causes[-1] if causes else type(exc).__name__
