@@ -780,7 +780,7 @@ def warn(message: str) -> None:
 )
 @click.option(
     "--remote-interval",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     help="Seconds between looks at the remote for others' versions "
     "($ARTFS_REMOTE_INTERVAL, default 2).",
 )
@@ -793,10 +793,11 @@ def mount(
 
     Reads of version files are recorded as inputs of the reading process's run."""
     from artfs.fs import daemon
+    from artfs.store.remoteconfig import interval_seconds
 
     if remote_interval is not None:
         os.environ["ARTFS_REMOTE_INTERVAL"] = str(remote_interval)
-    daemon.remote_interval()  # a bad value is refused here, not in the daemon's log
+    interval_seconds()  # a bad value is refused here, not in the daemon's log
     store = open_store(ctx, create=True)
     options = {"lineage": not no_lineage, "nonempty": nonempty}
     if foreground:
@@ -1198,7 +1199,7 @@ def remote():
 
 
 def _remote_config(url: str, endpoint_url: str | None, cache_size: str | None):
-    from artfs.store.remote import RemoteConfig, check_url
+    from artfs.store.remoteconfig import RemoteConfig, check_url
 
     size = parse_size(cache_size, "--cache-size") if cache_size else None
     return RemoteConfig(check_url(url), endpoint_url, size)
@@ -1211,7 +1212,7 @@ def _remote_config(url: str, endpoint_url: str | None, cache_size: str | None):
 @click.pass_context
 def remote_add(ctx, url, endpoint_url, cache_size):
     """Share this store through s3://BUCKET/PREFIX: its versions go there, others' come here."""
-    from artfs.store.remote import add_remote
+    from artfs.store.sharing import add_remote
 
     config = _remote_config(url, endpoint_url, cache_size)
     store = open_store(ctx, create=True)
@@ -1238,12 +1239,13 @@ def remote_show(ctx, as_json):
 @click.pass_context
 def remote_remove(ctx, force):
     """Stop using the remote (it keeps its data; so does this store's cache)."""
-    from artfs.store.remote import RemoteConfig
+    from artfs.store import sharing
+    from artfs.store.remoteconfig import RemoteConfig
 
     store = open_store(ctx)
     if store.remote is None:
         raise errors.UsageError("this store has no remote")
-    elsewhere = [] if force else store.remote.versions_not_here()
+    elsewhere = [] if force else sharing.versions_not_here(store.remote)
     if elsewhere:
         raise errors.Conflict(
             f"{len(elsewhere)} versions ({', '.join(elsewhere[:3])}"
@@ -1251,7 +1253,7 @@ def remote_remove(ctx, force):
             "holds and could not be read without it; 'artfs get' what you need first, "
             "or remove the remote with --force"
         )
-    store.remote.detach()
+    sharing.detach(store.remote)
     RemoteConfig.remove(store.path)
     click.echo(f"removed the remote {store.remote.config.url}")
 
@@ -1263,7 +1265,7 @@ def remote_remove(ctx, force):
 @click.option("--cache-size", help="Local cache limit, e.g. 50G (default: no limit).")
 def clone(url, directory, endpoint_url, cache_size):
     """Make a new local store at DIRECTORY (default: --store, $ARTFS_HOME) with the remote URL."""
-    from artfs.store.remote import add_remote
+    from artfs.store.sharing import add_remote
 
     config = _remote_config(url, endpoint_url, cache_size)
     path = default_location(directory)

@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from artfs.store.commit import Commit, Node  # noqa: E402
 from artfs.store.memory import MemoryObjects, MemoryRefs  # noqa: E402
-from artfs.store.remote import Remote, RemoteConfig  # noqa: E402
+from artfs.store.remote import Remote  # noqa: E402
+from artfs.store.remoteconfig import RemoteConfig  # noqa: E402
 from artfs.store.store import Store  # noqa: E402
 
 

@@ -11,10 +11,11 @@ import pytest
 
 from artfs.errors import CorruptData, RemoteError, StoreError
 from artfs.store import cache as cache_mod
-from artfs.store import gc, meta
+from artfs.store import gc, meta, sharing
 from artfs.store import remote as remote_mod
 from artfs.store.chunks import digest_of
-from artfs.store.remote import Remote, RemoteConfig
+from artfs.store.remote import Remote
+from artfs.store.remoteconfig import RemoteConfig
 from artfs.store.store import Store
 from artfs.store.verify import verify
 from tests.test_remote import Team, commit, content
@@ -173,7 +174,7 @@ def test_a_store_s_own_versions_are_pinned_until_pushed(team, tmp_path):
     gc.collect(lone)
     assert content(lone, "ds") == files
     assert lone.remote.cache.usage().pinned_files == 3
-    lone.remote.push_all()
+    sharing.push_all(lone.remote)
     assert len(on_disk(lone)) == 0  # uploaded, then evicted down to the limit of 0 bytes
     assert content(team.machine(), "ds") == files
 

@@ -7,10 +7,11 @@ import threading
 import pytest
 
 from artfs.errors import AliasesHeld, Conflict, CorruptData, NotFound
-from artfs.store import packs
+from artfs.store import packs, sharing
 from artfs.store.commit import Commit, Node
 from artfs.store.memory import MemoryObjects, MemoryRefs
-from artfs.store.remote import Remote, RemoteConfig, version_key
+from artfs.store.remote import Remote, version_key
+from artfs.store.remoteconfig import RemoteConfig
 from artfs.store.store import Store
 from tests.conftest import write
 
@@ -225,9 +226,9 @@ def test_pushing_a_store_that_had_no_remote(team, tmp_path):
     commit(lone, "ds", {"a": b"alpha"}, aliases=["best"])
     commit(lone, "ds", {"a": b"beta"})
     remote = Remote(lone, RemoteConfig("s3://team/x"), team.objects, team.refs)
-    assert remote.holds_only_versions_of(lone)
+    assert sharing.holds_only_versions_of(remote, lone)
     lone.attach(remote)
-    assert remote.push_all() == 2
+    assert sharing.push_all(remote) == 2
     other = team.machine()
     assert [v.number for v in other.versions("ds")] == [0, 1]
     assert content(other, "ds:best") == {"a": b"alpha"}

@@ -23,6 +23,7 @@ from artfs.fs import registry
 from artfs.fs.ops import Operations
 from artfs.store import meta
 from artfs.store.names import parse_ref
+from artfs.store.remoteconfig import interval_seconds
 from artfs.store.store import Store
 
 log = logging.getLogger("artfs.mount")
@@ -163,24 +164,13 @@ async def _serve(
 async def _follow_remote(store: Store) -> None:
     """Take in what other machines publish, every $ARTFS_REMOTE_INTERVAL seconds (2): a
     HEAD when nothing changed.  The views see the new versions as any local commit's."""
-    interval = remote_interval()
+    interval = interval_seconds()
     while True:
         await trio.sleep(interval)
         problem = store.remote_problem
         await trio.to_thread.run_sync(store.refresh)
         if store.remote_problem != problem:
             log.warning("remote: %s", store.remote_problem or "reachable again")
-
-
-def remote_interval() -> float:
-    raw = os.environ.get("ARTFS_REMOTE_INTERVAL", "2")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1
-    if not value > 0:
-        raise UsageError(f"ARTFS_REMOTE_INTERVAL={raw!r} is not a number of seconds above 0")
-    return value
 
 
 async def _announce_ready(store_path: str, mountpoint: str, ready_fd: int | None) -> None:

@@ -20,87 +20,37 @@ never disagree for longer than one write.
 """
 
 import bisect
-import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from artfs.errors import ArtfsError, Conflict, CorruptData, NotFound, UsageError
+from artfs.errors import ArtfsError, Conflict, CorruptData, NotFound
 from artfs.store import attrs as attrs_mod
 from artfs.store import meta, packs, rundocs
 from artfs.store.backend import ObjectStore, RefConflict, RefStore
 from artfs.store.cache import Cache, Pruned
 from artfs.store.chunks import ChunkFiles, MissingChunk, decode
-from artfs.store.names import LATEST
+from artfs.store.mirror import REMOVED, TAG, Changes
 from artfs.store.packs import Location
+from artfs.store.remoteconfig import CONFIG, RemoteConfig, retry_seconds
 from artfs.store.tree import DIR, FILE, decode_tree
 
 if TYPE_CHECKING:
     from artfs.store.store import Store
 
-CONFIG = "remote.json"  # in the store directory
 LOOK_RETRY_SECONDS = 3.0  # retries of a refresh's first request (the rest: retry_seconds)
 UPLOADERS = 4  # packs in flight at once: enough to hide a request's latency
 COALESCE = 4 << 20  # bytes of a pack's next chunks fetched along with a missing one
 PACKS_REMEMBERED = 64  # packs whose object order a process keeps in memory
-REMOVED = "removed"
 MARKS = "refs/gc/packs/"  # HEX -> {"doomed": time} or {"deleted": time} (remotegc.py)
 FULL_LOOK_SECONDS = 60.0  # refresh lists the references at least this often
 PACK_KEY = b"p"  # in the remote db: b"p" + pack digest -> its index object
 _LOOK = b"look"  # in the remote db: {"token", "at"} of the last complete refresh
-_TAG = b"t"  # in the remote db: b"t" + reference key -> the tag this store last took in
-
-
-@dataclass
-class RemoteConfig:
-    url: str
-    endpoint_url: str | None = None
-    cache_size: int | None = None  # bytes of chunks kept locally; None: no limit
-
-    @classmethod
-    def load(cls, store_path: str) -> "RemoteConfig | None":
-        path = os.path.join(store_path, CONFIG)
-        try:
-            with open(path) as f:
-                raw = json.load(f)
-        except FileNotFoundError:
-            url = os.environ.get("ARTFS_REMOTE")
-            return cls(url) if url else None
-        except (OSError, ValueError) as e:
-            raise ArtfsError(
-                f"cannot read {path} ({e}); fix it or run 'artfs remote add' again"
-            ) from None
-        return cls(**{k: raw.get(k) for k in ("url", "endpoint_url", "cache_size")})
-
-    def save(self, store_path: str) -> None:
-        path = os.path.join(store_path, CONFIG)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(asdict(self), f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-
-    @staticmethod
-    def remove(store_path: str) -> None:
-        os.unlink(os.path.join(store_path, CONFIG))
-
-
-def retry_seconds() -> float:
-    """How long a failing request is retried ($ARTFS_REMOTE_RETRY, default 60 s)."""
-    raw = os.environ.get("ARTFS_REMOTE_RETRY", "60")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise UsageError(f"ARTFS_REMOTE_RETRY={raw!r} is not a number of seconds")
-    return value
 
 
 def version_key(name: str, number: int) -> str:
@@ -141,7 +91,7 @@ class Remote:
         self._items: dict[bytes, list] = {}  # a few packs' objects in order (_pack_items)
         self._fetch_lock = threading.Lock()
         self._config_mtime: int | None = None
-        self.cache = Cache(store.meta, self._local_files, self._cache_limit)
+        self.cache = Cache(store.meta, self.local_files, self._cache_limit)
 
     @classmethod
     def open(cls, store: "Store", config: RemoteConfig) -> "Remote":
@@ -222,10 +172,10 @@ class Remote:
             chunks = meta.unpack_filemap(raw, digest)
         for chunk, _ in chunks:
             if missing(chunk):
-                yield packs.CHUNK, chunk, self._local_files.get_stored(chunk)
+                yield packs.CHUNK, chunk, self.local_files.get_stored(chunk)
 
     @property
-    def _local_files(self) -> ChunkFiles:
+    def local_files(self) -> ChunkFiles:
         chunks = self.store.chunks
         return chunks.files if isinstance(chunks, CachedChunks) else chunks
 
@@ -238,13 +188,13 @@ class Remote:
         root = bytes.fromhex(record["root"])
         attrs_root = bytes.fromhex(record["attrs"]) if record.get("attrs") else None
         self.upload(root, attrs_root)
-        self._ensure_artifact(name, record)
+        self.ensure_artifact(name, record)
         claim = self._claim(name, record)
         if aliases:
             self.move_aliases(name, {alias: claim.number for alias in aliases})
         return claim
 
-    def _ensure_artifact(self, name: str, record: dict) -> None:
+    def ensure_artifact(self, name: str, record: dict) -> None:
         key = f"refs/artifacts/{name}"
         got = self.refs.get(key)
         if got is None:
@@ -313,78 +263,6 @@ class Remote:
         """Leave a tombstone, so that the number is never claimed again."""
         self.refs.put(version_key(name, number), meta.dumps({REMOVED: time.time()}))
 
-    # --- pushing a store that had no remote ---------------------------------------
-
-    def push_all(self, progress: Callable[[str], None] = lambda s: None) -> int:
-        """Publish every local version under its own number on an empty remote; → count."""
-        pushed = 0
-        for name in self.store.artifact_names():
-            versions = self.store.versions(name)
-            for v in versions:
-                if v.damage:
-                    raise CorruptData(f"{v.label} is damaged; run 'artfs verify' before pushing")
-                self.upload(v.root, v.attrs_root)
-                self._ensure_artifact(name, v.record)
-                key, raw = version_key(name, v.number), meta.dumps(v.record)
-                got = self.refs.get(key)
-                if got is None:
-                    self.refs.put(key, raw, expect=None)
-                elif got.value != raw:  # another machine pushed meanwhile
-                    raise Conflict(f"{v.label} on {self.config.url} is not this store's")
-                pushed += 1
-                progress(v.label)
-            held = {a: v.number for v in versions for a in v.aliases if a != LATEST}
-            if held:
-                self.move_aliases(name, held)
-        with self.store.meta.write() as txn:  # and the lineage of every run
-            for run_key in txn.cursor(self.db["runs"]).iternext(values=False):
-                rundocs.mark(txn, self.db, bytes(run_key).decode())
-        self.push_runs()
-        return pushed
-
-    def detach(self) -> int:
-        """Make the store stand alone before it leaves its remote: every cached chunk a
-        version uses enters the chunk index (gc of a store without a remote frees chunk
-        files the index does not name), and what the store knew of this remote (object
-        locations, indexes, tags, the cache's records) goes, so that another remote
-        added later is not taken to hold this one's objects; → chunks entered."""
-        sizes: dict[bytes, int] = {}
-        for version in self.store.all_versions():
-            if version.damage is None:
-                for _, entry in self.store.walk(version.root):
-                    if entry.kind == FILE:
-                        sizes.update(self.store.file_chunks(entry))
-        entered = 0
-        with self.store.meta.write() as txn:
-            for chunk, raw_size in sizes.items():
-                if txn.get(chunk, db=self.db["chunks"]) is not None:
-                    continue
-                try:
-                    stored = os.stat(self._local_files.path(chunk)).st_size
-                except FileNotFoundError:
-                    continue  # versions_not_here named it; the user chose --force
-                txn.put(chunk, meta.CHUNK.pack(raw_size, stored), db=self.db["chunks"])
-                entered += 1
-            for name in ("packed", "remote", "cache"):
-                txn.drop(self.db[name], delete=False)
-        return entered
-
-    def versions_not_here(self) -> list[str]:
-        """Labels of the versions some of whose chunks only the remote holds: without
-        the remote, they could not be read."""
-        missing = []
-        for version in self.store.all_versions():
-            if version.damage is not None:
-                continue
-            for _, entry in self.store.walk(version.root):
-                if entry.kind == FILE and any(
-                    not os.path.exists(self._local_files.path(chunk))
-                    for chunk, _ in self.store.file_chunks(entry)
-                ):
-                    missing.append(version.label)
-                    break
-        return missing
-
     def describe(self) -> dict:
         """What ``artfs remote show`` prints."""
         with self.store.meta.read() as txn:
@@ -432,20 +310,8 @@ class Remote:
                 if (meta.dumps(now) if now is not None else None) == raw:  # else: again later
                     rundocs.clear(txn, self.db, run_id)
                 if tag is not None:
-                    txn.put(_TAG + key.encode(), tag.encode(), db=self.db["remote"])
+                    txn.put(TAG + key.encode(), tag.encode(), db=self.db["remote"])
             return
-
-    def holds_only_versions_of(self, store: "Store") -> bool:
-        """Whether every version on the remote is one of ``store``'s, byte for byte: an
-        empty remote, or one that a push cut short left part-way."""
-        with store.meta.read() as txn:
-            for key, _ in self.refs.list("refs/versions/"):
-                name, _, number = key.split("/", 2)[2].partition("/")
-                got = self.refs.get(key)
-                local = txn.get(meta.version_key(name, int(number)), db=self.db["versions"])
-                if got is None or local is None or meta.loads(local) != meta.loads(got.value):
-                    return False
-        return True
 
     # --- the cache's limit ------------------------------------------------------------
 
@@ -489,7 +355,7 @@ class Remote:
             started = time.time()
             # References before indexes: a version's indexes are written before its
             # record, so every version listed here has its trees in an index listed after.
-            changes = _Changes.read(self.store, self.refs)
+            changes = Changes.read(self.store, self.refs)
             avoid = condemned(self.refs)
             new_packs = self._new_packs()
             with self.store.meta.write() as txn:
@@ -567,7 +433,7 @@ class Remote:
                     break
             busy.wait()
             try:
-                return self._local_files.get(digest)
+                return self.local_files.get(digest)
             except MissingChunk:
                 continue  # the other fetch failed: try ourselves
         try:
@@ -625,7 +491,7 @@ class Remote:
             for offset, length, kind, other in following[at:]:
                 if offset != end or kind != packs.CHUNK or length > budget:
                     break
-                if other in self._fetching or os.path.exists(self._local_files.path(other)):
+                if other in self._fetching or os.path.exists(self.local_files.path(other)):
                     break
                 self._fetching[other] = threading.Event()
                 claimed.append((other, Location(location.pack, offset, length, kind)))
@@ -689,102 +555,6 @@ def condemned(refs: RefStore) -> set[bytes]:
     return {bytes.fromhex(key[len(MARKS) :]) for key, _ in refs.list(MARKS)}
 
 
-@dataclass
-class _Changes:
-    """The references that changed on the remote since this store last looked (their
-    tags differ from the ones it noted), with their values."""
-
-    values: dict[str, tuple[bytes, str]]
-
-    @classmethod
-    def read(cls, store: "Store", refs: RefStore, prefixes=("refs/",), only=None) -> "_Changes":
-        """A LIST per thousand references, then a GET per changed one; ``only`` filters keys."""
-        db = store.meta.db
-        with store.meta.read() as txn:
-            changed = [
-                key
-                for prefix in prefixes
-                for key, tag in refs.list(prefix)
-                if (only is None or only(key))
-                and txn.get(_TAG + key.encode(), db=db["remote"]) != tag.encode()
-            ]
-        with ThreadPoolExecutor(8, "artfs-refs") as pool:
-            got = dict(zip(changed, pool.map(refs.get, changed), strict=True))
-        return cls({k: (ref.value, ref.tag) for k, ref in got.items() if ref is not None})
-
-    def apply(self, txn, store: "Store") -> None:
-        """Take every change into the local store: artifacts, then versions, aliases, runs."""
-        db = store.meta.db
-        by_kind: dict[str, list[tuple[str, bytes]]] = {}
-        noted = dict(self.values)
-        for key, (value, _) in sorted(self.values.items()):
-            by_kind.setdefault(key.split("/")[1], []).append((key.split("/", 2)[2], value))
-        for name, value in by_kind.get("artifacts", []):
-            _take_artifact(txn, db, name, meta.loads(value, f"the remote's record of {name}"))
-        for rest, value in by_kind.get("versions", []):
-            name, _, number = rest.partition("/")
-            if not _take_version(txn, db, name, int(number), value):
-                del noted[f"refs/versions/{rest}"]  # looked at again next time
-        for name, value in by_kind.get("aliases", []):
-            _mirror_aliases(txn, db, name, meta.loads(value, f"the remote's aliases of {name}"))
-        pending = set(rundocs.dirty(txn, db))
-        for run_id, value in by_kind.get("runs", []):
-            if run_id not in pending:  # this store's own changes are newer: pushed next
-                rundocs.take(txn, db, meta.loads(value, f"the remote's record of run {run_id}"))
-        for key, (_, tag) in noted.items():
-            txn.put(_TAG + key.encode(), tag.encode(), db=db["remote"])
-
-
-def _take_artifact(txn, db, name: str, art: dict) -> None:
-    raw = txn.get(name.encode(), db=db["artifacts"])
-    local = meta.loads(raw) if raw else {"next_version": 0, "created": art["created"]}
-    if not raw:
-        local["description"] = art.get("description", "")
-    local["type"] = art["type"]
-    txn.put(name.encode(), meta.dumps(local), db=db["artifacts"])
-
-
-def _take_version(txn, db, name: str, number: int, value: bytes) -> bool:
-    """Take in a version record; False (not yet) while its root tree is not here: a
-    version is shown only with its trees."""
-    key = meta.version_key(name, number)
-    record = meta.loads(value, f"the remote's record of {name}:v{number}")
-    if REMOVED in record:
-        txn.delete(key, db=db["versions"])
-    elif txn.get(bytes.fromhex(record["root"]), db=db["trees"]) is None:
-        return False
-    else:
-        txn.put(key, value, db=db["versions"])
-    raw = txn.get(name.encode(), db=db["artifacts"])
-    if raw is None:
-        raise CorruptData(f"the remote has {name}:v{number} but no record of {name!r}")
-    art = meta.loads(raw)
-    if art["next_version"] <= number:
-        art["next_version"] = number + 1
-        txn.put(name.encode(), meta.dumps(art), db=db["artifacts"])
-    return True
-
-
-def _mirror_aliases(txn, db, name: str, held: dict[str, int]) -> None:
-    prefix = meta.version_prefix(name)
-    for key, _ in list(meta.prefix_scan(txn, db["aliases"], prefix)):
-        txn.delete(key, db=db["aliases"])
-    for alias, number in held.items():
-        txn.put(meta.alias_key(name, alias), meta.pack_version(number), db=db["aliases"])
-
-
-def mirror_artifact(txn, store: "Store", remote: Remote, name: str) -> None:
-    """Take the remote's changes to one artifact into the local store (after an edit)."""
-    keys = {f"refs/artifacts/{name}", f"refs/aliases/{name}"}
-    changes = _Changes.read(
-        store,
-        remote.refs,
-        (f"refs/artifacts/{name}", f"refs/aliases/{name}", f"refs/versions/{name}/"),
-        only=lambda key: key in keys or key.startswith(f"refs/versions/{name}/"),
-    )
-    changes.apply(txn, store)
-
-
 def _newest_first(refs: RefStore, name: str, number: int) -> Iterator[str]:
     for n in range(number, -1, -1):
         yield version_key(name, n)
@@ -811,40 +581,3 @@ def _must(raw: bytes | None, what: str, digest: bytes) -> bytes:
     if raw is None:
         raise CorruptData(f"{what} {digest.hex()} is missing from the store; run 'artfs verify'")
     return raw
-
-
-def check_url(url: str) -> str:
-    if not url.startswith("s3://"):
-        raise UsageError(f"{url!r} is not a remote artfs can use; write it as s3://BUCKET/PREFIX")
-    return url
-
-
-def add_remote(store: "Store", config: RemoteConfig, progress=lambda label: None) -> int:
-    """Make ``config`` the store's remote, after checking the bucket enforces conditional
-    writes: a store with versions pushes them into an empty remote; an empty store takes
-    the remote's.  → versions pushed.  Nothing changes if any check fails."""
-    from artfs.store import s3
-
-    check_url(config.url)
-    if store.remote is not None and store.remote.config.url != config.url:
-        raise UsageError(
-            f"the store already has the remote {store.remote.config.url}; "
-            "'artfs remote remove' it first"
-        )
-    s3.check_bucket(config.url, config.endpoint_url)
-    remote = Remote.open(store, config)
-    if store.remote is not None:  # the same remote again: new settings only
-        config.save(store.path)
-        store.attach(remote)
-        return 0
-    has_versions = bool(store.artifact_names())
-    if has_versions and not remote.holds_only_versions_of(store):
-        raise Conflict(
-            f"both this store and {config.url} hold versions; clone the remote into a new "
-            "store ('artfs clone'), or push this one to an empty prefix"
-        )
-    store.attach(remote)
-    pushed = remote.push_all(progress) if has_versions else 0
-    config.save(store.path)  # only now: a push cut short is resumed by adding again
-    remote.refresh(force=True)
-    return pushed

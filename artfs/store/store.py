@@ -39,7 +39,8 @@ from artfs.store import cache as cache_mod
 from artfs.store import meta
 from artfs.store.chunks import ChunkFiles
 from artfs.store.names import LATEST, Ref, check_alias, check_name, check_run_id, parse_ref
-from artfs.store.remote import CachedChunks, Remote, RemoteConfig
+from artfs.store.remote import CachedChunks, Remote
+from artfs.store.remoteconfig import RemoteConfig
 from artfs.store.tree import DIR, FILE, Entry, decode_tree
 
 _open_stores: dict[str, "Store"] = {}
@@ -671,7 +672,7 @@ class Store:
     ) -> Version:
         """An edit as compare-and-swaps on the remote's aliases and record, then the
         remote's state of the artifact taken in locally."""
-        from artfs.store.remote import mirror_artifact
+        from artfs.store.mirror import mirror_artifact
 
         assert self.remote is not None
         if run_id is not None:
@@ -691,7 +692,7 @@ class Store:
 
         self.remote.update_record(version.name, n, change)
         with self.meta.write() as txn:
-            mirror_artifact(txn, self, self.remote, version.name)
+            mirror_artifact(txn, self, self.remote.refs, version.name)
             return self.resolve(version.label, txn)
 
     def _move_aliases(self, txn, version: Version, add: list[str], remove: list[str]) -> bool:
