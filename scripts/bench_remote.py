@@ -20,8 +20,8 @@ is an in-memory stand-in that serves one request at a time (see tests/s3server.p
 its wall times measure moto's Python as much as any network, so compare the tools
 with each other, not with AWS.
 
-    .venv/bin/python scripts/bench_remote.py [--scale 0.1 | --full] [--port 18810]
-        [--delay-ms 20] [--skip-delay] [--skip-peers] [--workdir DIR]
+    .venv/bin/python scripts/bench_remote.py [--scale 0.1 | --full] [--repeat N]
+        [--port 18810] [--delay-ms 20] [--skip-delay] [--skip-peers] [--workdir DIR]
 
 dvc (``pip install dvc dvc-s3`` into the venv) and restic (``apt-get install
 restic``) are used when installed.  Every mount is unmounted (fusermount3 -u, then
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -50,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench_data import DataSet, prepare
-from bench_store import find_dvc, fresh_dir, run_quiet, timed
+from bench_store import Run, find_dvc, fresh_dir, run_quiet, timed
 from benchlib import artfs_revision, force_unmount, print_table, wait_exit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,6 +105,7 @@ class Results:
     delayed: list[Step] = field(default_factory=list)
     daemon_rss: list[int] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    proxy_ms: tuple[float, float] | None = None  # a small ranged GET: straight, through it
 
     def find(self, steps: list[Step], what: str, tool: str) -> Step | None:
         return next((s for s in steps if s.what == what and s.tool == tool), None)
@@ -266,71 +268,196 @@ class DelayProxy:
                 dst.shutdown(socket.SHUT_RDWR)
 
 
-# --- committing ------------------------------------------------------------------------
+# --- one round: committing, then fresh machines -------------------------------------------
 
 
-def commit_artfs(ds: DataSet, runs: Path, meter: Meter, res: Results, endpoint: str) -> None:
-    """A store with the remote; put A, then A' as the next version of a, then B."""
-    store, env = fresh_dir(runs / "artfs-store"), aws_env(AWS_ENDPOINT_URL=endpoint)
-    url = f"s3://{BUCKETS['artfs']}/{PREFIX}"
-    run_quiet([PYTHON, "-m", "artfs", "--store", str(store), "remote", "add", url], env=env)
-    for what, path, name in (("A", ds.a, "a"), ("A'", ds.a_mod, "a"), ("B", ds.b, "b")):
-        cmd = [PYTHON, "-m", "artfs", "--store", str(store), "put", str(path), "--name", name]
-        with meter.step(f"commit {what}", "artfs put", res.commits) as step:
-            run = timed(cmd, env=env)
-            step.seconds, step.rss = run.seconds, run.peak_rss
+class Round:
+    """One round of every step, under its own prefix in each tool's bucket, so that no
+    round finds what an earlier one uploaded."""
 
+    def __init__(self, number: int, ds: DataSet, runs: Path, meter: Meter, peers: dict) -> None:
+        self.ds, self.meter, self.peers = ds, meter, dict(peers)
+        self.prefix = f"{PREFIX}-{number}"
+        self.runs = fresh_dir(runs / f"round-{number}")
+        self.res = Results()
+        self.sizes = {"A": ds.spec.a_size, "B": ds.b_bytes}
 
-def commit_dvc(
-    ds: DataSet, runs: Path, meter: Meter, res: Results, dvc: str, endpoint: str
-) -> None:
-    """A git-less repository (cache.type copy, as bench_store.py) with an S3 remote;
-    dvc add, then dvc push, of A, of A' written over A, and of B.  The .dvc files of
-    each step are kept for the fresh machines' pulls."""
-    repo, env = fresh_dir(runs / "dvc-repo"), aws_env()
-    run_quiet([dvc, "init", "--no-scm", "-q"], cwd=repo, env=env)
-    run_quiet([dvc, "config", "cache.type", "copy"], cwd=repo, env=env)
-    configure_dvc_remote(dvc, repo, endpoint, env)
-    for what, src, target in (("A", ds.a, "a.bin"), ("A'", ds.a_mod, "a.bin"), ("B", ds.b, "b")):
-        if src.is_dir():
-            shutil.copytree(src, repo / target)
-        else:
-            shutil.copyfile(src, repo / target)
-        for tool, cmd in (
-            ("dvc add", [dvc, "add", "-q", target]),
-            ("dvc push", [dvc, "push", "-q"]),
-        ):
-            with meter.step(f"commit {what}", tool, res.commits) as step:
-                run = timed(cmd, cwd=repo, env=env)
+    def url(self, tool: str) -> str:
+        return f"s3://{BUCKETS[tool]}/{self.prefix}"
+
+    def run(self, endpoint: str, delayed: str | None) -> None:
+        """Commit with every tool through ``endpoint``, then read on fresh machines
+        through it, and through ``delayed`` (the proxy) if given."""
+        commits = {"artfs": self.commit_artfs, "dvc": self.commit_dvc, "restic": self.commit_restic}
+        for tool in ("artfs", *self.peers):
+            log(f"{self.prefix}: committing with {tool}")
+            if not self.guarded(f"{tool}: commit", lambda t=tool: commits[t](endpoint)):
+                self.peers.pop(tool, None)  # nothing to read back
+        log(f"{self.prefix}: fresh machines")
+        self.read_all(endpoint, self.res.reads)
+        if delayed:
+            log(f"{self.prefix}: fresh machines through the delaying proxy")
+            self.read_all(delayed, self.res.delayed)
+
+    def guarded(self, label: str, body: Callable[[], object]) -> bool:
+        """Run body, recording a failure under label instead of losing the other rows."""
+        try:
+            body()
+        except (RuntimeError, OSError) as exc:
+            self.res.errors[label] = str(exc)
+            print(f"FAILED: {label}: {exc}", file=sys.stderr)
+            return False
+        return True
+
+    # --- committing
+
+    def commit_artfs(self, endpoint: str) -> None:
+        """A store with the remote; put A, then A' as the next version of a, then B."""
+        ds = self.ds
+        store, env = fresh_dir(self.runs / "artfs-store"), aws_env(AWS_ENDPOINT_URL=endpoint)
+        artfs = [PYTHON, "-m", "artfs", "--store", str(store)]
+        run_quiet([*artfs, "remote", "add", self.url("artfs")], env=env)
+        for what, path, name in (("A", ds.a, "a"), ("A'", ds.a_mod, "a"), ("B", ds.b, "b")):
+            with self.meter.step(f"commit {what}", "artfs put", self.res.commits) as step:
+                run = timed([*artfs, "put", str(path), "--name", name], env=env)
                 step.seconds, step.rss = run.seconds, run.peak_rss
-        shutil.copyfile(repo / f"{target}.dvc", runs / f"dvc-{what}.dvc")
 
+    def commit_dvc(self, endpoint: str) -> None:
+        """A git-less repository (cache.type copy, as bench_store.py) with an S3 remote;
+        dvc add, then dvc push, of A, of A' written over A, and of B.  The .dvc files of
+        each step are kept for the fresh machines' pulls."""
+        ds, dvc = self.ds, self.peers["dvc"]
+        repo, env = fresh_dir(self.runs / "dvc-repo"), aws_env()
+        run_quiet([dvc, "init", "--no-scm", "-q"], cwd=repo, env=env)
+        run_quiet([dvc, "config", "cache.type", "copy"], cwd=repo, env=env)
+        self.dvc_remote(repo, endpoint, env)
+        for what, src, target in (
+            ("A", ds.a, "a.bin"),
+            ("A'", ds.a_mod, "a.bin"),
+            ("B", ds.b, "b"),
+        ):
+            if src.is_dir():
+                shutil.copytree(src, repo / target)
+            else:
+                shutil.copyfile(src, repo / target)
+            for tool, cmd in (
+                ("dvc add", [dvc, "add", "-q", target]),
+                ("dvc push", [dvc, "push", "-q"]),
+            ):
+                with self.meter.step(f"commit {what}", tool, self.res.commits) as step:
+                    run = timed(cmd, cwd=repo, env=env)
+                    step.seconds, step.rss = run.seconds, run.peak_rss
+            shutil.copyfile(repo / f"{target}.dvc", self.runs / f"dvc-{what}.dvc")
 
-def configure_dvc_remote(dvc: str, repo: Path, endpoint: str, env: dict) -> None:
-    url = f"s3://{BUCKETS['dvc']}/{PREFIX}"
-    run_quiet([dvc, "remote", "add", "-f", "-d", "bench", url], cwd=repo, env=env)
-    run_quiet([dvc, "remote", "modify", "bench", "endpointurl", endpoint], cwd=repo, env=env)
+    def dvc_remote(self, repo: Path, endpoint: str, env: dict) -> None:
+        dvc = self.peers["dvc"]
+        run_quiet([dvc, "remote", "add", "-f", "-d", "bench", self.url("dvc")], cwd=repo, env=env)
+        run_quiet([dvc, "remote", "modify", "bench", "endpointurl", endpoint], cwd=repo, env=env)
+
+    def restic_repo(self, endpoint: str) -> str:
+        return f"s3:{endpoint}/{BUCKETS['restic']}/{self.prefix}"
+
+    def commit_restic(self, endpoint: str) -> None:
+        """restic backup of A, of A' and of B (bench_store.py's paths) to the bucket."""
+        restic = self.peers["restic"]
+        env = restic_env(aws_env(), fresh_dir(self.runs / "restic-cache"))
+        repo = self.restic_repo(endpoint)
+        run_quiet([restic, "-r", repo, "init"], env=env)
+        for what, path in (("A", self.ds.a), ("A'", self.ds.a_mod), ("B", self.ds.b)):
+            cmd = [restic, "-r", repo, "backup", "--quiet", "--host", "bench", str(path)]
+            with self.meter.step(f"commit {what}", "restic backup", self.res.commits) as step:
+                run = timed(cmd, env=env)
+                step.seconds, step.rss = run.seconds, run.peak_rss
+
+    # --- a fresh machine's first read
+
+    def read_all(self, endpoint: str, into: list[Step]) -> None:
+        """Every tool's fresh-machine read of A and of B through ``endpoint``."""
+        for what in ("A", "B"):
+            jobs: list[tuple[str, Callable[[], None]]] = [
+                ("artfs", lambda w=what: self.read_artfs(w, endpoint, into))
+            ]
+            if what == "B":
+                jobs.append(
+                    (
+                        f"artfs, {READERS} readers",
+                        lambda: self.read_artfs("B", endpoint, into, READERS),
+                    )
+                )
+            if "dvc" in self.peers:
+                jobs.append(("dvc", lambda w=what: self.read_dvc(w, endpoint, into)))
+            if "restic" in self.peers:
+                jobs.append(("restic", lambda w=what: self.read_restic(w, endpoint, into)))
+            for tool, job in jobs:
+                self.guarded(f"{tool}: read {what} via {endpoint}", job)
+
+    def check_size(self, what: str, size: int) -> int:
+        if size != self.sizes[what]:
+            raise RuntimeError(f"read {size} bytes of {what}, not {self.sizes[what]}")
+        return size
+
+    def read_artfs(self, what: str, endpoint: str, into: list[Step], readers: int = 1) -> None:
+        """clone + mount + read every file of what ("A" or "B"), on a fresh store."""
+        tag = f"{what}-{endpoint.rsplit(':', 1)[1]}-{readers}"
+        store, mountpoint = self.runs / f"artfs-clone-{tag}", self.runs / "mnt" / f"clone-{tag}"
+        shutil.rmtree(store, ignore_errors=True)
+        env = aws_env(AWS_ENDPOINT_URL=endpoint)
+        clone = [PYTHON, "-m", "artfs", "clone", self.url("artfs"), str(store)]
+        tool = "artfs mount" + (f", {readers} readers" if readers > 1 else "")
+        with self.meter.step(f"read {what}", tool, into) as step:
+            started = time.perf_counter()
+            run_quiet([*clone, "--endpoint-url", endpoint], env=env)
+            cloned = time.perf_counter()
+            with mounted(store, mountpoint, env) as (pid, ready):
+                step.setup = [cloned - started, ready - cloned]
+                read_started = time.perf_counter()
+                target = mountpoint / MOUNTED[what]
+                paths = [target] if target.is_file() else files_under(target)
+                first, size = read_files(paths, readers)
+                step.size = self.check_size(what, size)
+                step.read_seconds = time.perf_counter() - read_started
+                step.first_byte = ready - started + first - read_started
+                step.rss = peak_rss(pid)
+                self.res.daemon_rss.append(step.rss)
+            step.seconds = ready - started + step.read_seconds
+
+    def read_dvc(self, what: str, endpoint: str, into: list[Step]) -> None:
+        """A fresh repository holding only the step's .dvc file: dvc pull, then read."""
+        dvc, repo, env = self.peers["dvc"], fresh_dir(self.runs / f"dvc-fresh-{what}"), aws_env()
+        run_quiet([dvc, "init", "--no-scm", "-q"], cwd=repo, env=env)
+        self.dvc_remote(repo, endpoint, env)
+        target = "a.bin" if what == "A" else "b"
+        shutil.copyfile(self.runs / f"dvc-{what}.dvc", repo / f"{target}.dvc")
+        with self.meter.step(f"read {what}", "dvc pull", into) as step:
+            run = timed([dvc, "pull", "-q", f"{target}.dvc"], cwd=repo, env=env)
+            self.read_local(step, run, repo / target)
+            self.check_size(what, step.size or 0)
+
+    def read_restic(self, what: str, endpoint: str, into: list[Step]) -> None:
+        """restic restore of the data set's snapshot with an empty cache, then read."""
+        source = self.ds.a if what == "A" else self.ds.b
+        target = fresh_dir(self.runs / f"restic-fresh-{what}")
+        env = restic_env(aws_env(), fresh_dir(self.runs / f"restic-fresh-cache-{what}"))
+        cmd = [self.peers["restic"], "-r", self.restic_repo(endpoint), "restore", "latest"]
+        cmd += ["--host", "bench", "--path", str(source), "--target", str(target)]
+        with self.meter.step(f"read {what}", "restic restore", into) as step:
+            run = timed(cmd, env=env)
+            self.read_local(step, run, target / source.relative_to("/"))
+            self.check_size(what, step.size or 0)
+
+    @staticmethod
+    def read_local(step: Step, fetched: Run, path: Path) -> None:
+        """Read what a pull or restore wrote, after ``fetched`` (its run) ended."""
+        step.rss, step.setup = fetched.peak_rss, [fetched.seconds]
+        read_started = time.perf_counter()
+        first, step.size = read_files([path] if path.is_file() else files_under(path))
+        step.read_seconds = time.perf_counter() - read_started
+        step.first_byte = fetched.seconds + first - read_started
+        step.seconds = fetched.seconds + step.read_seconds
 
 
 def restic_env(env: dict, cache: Path) -> dict:
     return {**env, "RESTIC_PASSWORD": "bench", "RESTIC_CACHE_DIR": str(cache)}
-
-
-def commit_restic(
-    ds: DataSet, runs: Path, meter: Meter, res: Results, restic: str, endpoint: str
-) -> None:
-    """restic backup of A, of A' and of B (bench_store.py's paths) to the bucket."""
-    env = restic_env(aws_env(), fresh_dir(runs / "restic-cache"))
-    repo = f"s3:{endpoint}/{BUCKETS['restic']}"
-    run_quiet([restic, "-r", repo, "init"], env=env)
-    for what, path in (("A", ds.a), ("A'", ds.a_mod), ("B", ds.b)):
-        cmd = [restic, "-r", repo, "backup", "--quiet", "--host", "bench", str(path)]
-        with meter.step(f"commit {what}", "restic backup", res.commits) as step:
-            run = timed(cmd, env=env)
-            step.seconds, step.rss = run.seconds, run.peak_rss
-
-
-# --- a fresh machine's first read ----------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -366,165 +493,78 @@ def peak_rss(pid: int) -> int:
 MOUNTED = {"A": "artifacts/a/v0/a.bin", "B": "artifacts/b/v0"}
 
 
-def read_artfs(
-    what: str,
-    runs: Path,
-    meter: Meter,
-    into: list[Step],
-    res: Results,
-    endpoint: str,
-    readers: int = 1,
-) -> None:
-    """clone + mount + read every file of what ("A" or "B"), on a fresh store."""
-    tag = f"{what}-{endpoint.rsplit(':', 1)[1]}-{readers}"
-    store, mountpoint = runs / f"artfs-clone-{tag}", runs / "mnt" / f"clone-{tag}"
-    shutil.rmtree(store, ignore_errors=True)
-    env = aws_env(AWS_ENDPOINT_URL=endpoint)
-    url = f"s3://{BUCKETS['artfs']}/{PREFIX}"
-    tool = "artfs mount" + (f", {readers} readers" if readers > 1 else "")
-    with meter.step(f"read {what}", tool, into) as step:
-        started = time.perf_counter()
-        clone = [PYTHON, "-m", "artfs", "clone", url, str(store), "--endpoint-url", endpoint]
-        run_quiet(clone, env=env)
-        cloned = time.perf_counter()
-        with mounted(store, mountpoint, env) as (pid, ready):
-            step.setup = [cloned - started, ready - cloned]
-            read_started = time.perf_counter()
-            target = mountpoint / MOUNTED[what]
-            paths = [target] if target.is_file() else files_under(target)
-            first, step.size = read_files(paths, readers)
-            step.read_seconds = time.perf_counter() - read_started
-            step.first_byte = ready - started + first - read_started
-            step.rss = peak_rss(pid)
-            res.daemon_rss.append(step.rss)
-        step.seconds = ready - started + step.read_seconds
-
-
-def read_dvc(
-    what: str, runs: Path, meter: Meter, into: list[Step], dvc: str, endpoint: str
-) -> None:
-    """A fresh repository holding only the step's .dvc file: dvc pull, then read."""
-    repo = fresh_dir(runs / f"dvc-fresh-{what}")
-    env = aws_env()
-    run_quiet([dvc, "init", "--no-scm", "-q"], cwd=repo, env=env)
-    configure_dvc_remote(dvc, repo, endpoint, env)
-    target = "a.bin" if what == "A" else "b"
-    shutil.copyfile(runs / f"dvc-{what}.dvc", repo / f"{target}.dvc")
-    with meter.step(f"read {what}", "dvc pull", into) as step:
-        run = timed([dvc, "pull", "-q", f"{target}.dvc"], cwd=repo, env=env)
-        step.rss, step.setup = run.peak_rss, [run.seconds]
-        read_started = time.perf_counter()
-        path = repo / target
-        first, step.size = read_files([path] if path.is_file() else files_under(path))
-        step.read_seconds = time.perf_counter() - read_started
-        step.first_byte = run.seconds + first - read_started
-        step.seconds = run.seconds + step.read_seconds
-
-
-def read_restic(
-    what: str, ds: DataSet, runs: Path, meter: Meter, into: list[Step], restic: str, endpoint: str
-) -> None:
-    """restic restore of the data set's snapshot with an empty cache, then read."""
-    source = ds.a if what == "A" else ds.b
-    target = fresh_dir(runs / f"restic-fresh-{what}")
-    env = restic_env(aws_env(), fresh_dir(runs / f"restic-fresh-cache-{what}"))
-    repo = f"s3:{endpoint}/{BUCKETS['restic']}"
-    cmd = [restic, "-r", repo, "restore", "latest", "--host", "bench", "--path", str(source)]
-    with meter.step(f"read {what}", "restic restore", into) as step:
-        run = timed([*cmd, "--target", str(target)], env=env)
-        step.rss, step.setup = run.peak_rss, [run.seconds]
-        read_started = time.perf_counter()
-        path = target / source.relative_to("/")
-        first, step.size = read_files([path] if path.is_file() else files_under(path))
-        step.read_seconds = time.perf_counter() - read_started
-        step.first_byte = run.seconds + first - read_started
-        step.seconds = run.seconds + step.read_seconds
-
-
-def read_all(
-    ds: DataSet,
-    runs: Path,
-    meter: Meter,
-    into: list[Step],
-    res: Results,
-    endpoint: str,
-    peers: dict[str, str],
-) -> None:
-    """Every tool's fresh-machine read of A and of B through ``endpoint``."""
-    for what in ("A", "B"):
-        jobs: list[tuple[str, Callable[[], None]]] = [
-            ("artfs", lambda w=what: read_artfs(w, runs, meter, into, res, endpoint))
-        ]
-        if what == "B":
-            jobs.append(
-                (
-                    f"artfs, {READERS} readers",
-                    lambda: read_artfs("B", runs, meter, into, res, endpoint, READERS),
-                )
-            )
-        if "dvc" in peers:
-            jobs.append(
-                ("dvc", lambda w=what: read_dvc(w, runs, meter, into, peers["dvc"], endpoint))
-            )
-        if "restic" in peers:
-            jobs.append(
-                (
-                    "restic",
-                    lambda w=what: read_restic(w, ds, runs, meter, into, peers["restic"], endpoint),
-                )
-            )
-        for tool, job in jobs:
-            guarded(res, f"{tool}: read {what} via {endpoint}", job)
-
-
-def guarded(res: Results, label: str, body: Callable[[], object]) -> bool:
-    """Run body, recording a failure under label instead of losing the other rows."""
-    try:
-        body()
-    except (RuntimeError, OSError) as exc:
-        res.errors[label] = str(exc)
-        print(f"FAILED: {label}: {exc}", file=sys.stderr)
-        return False
-    return True
-
-
 # --- the run --------------------------------------------------------------------------
 
 
-def run(args, ds: DataSet, res: Results) -> None:
-    runs = args.workdir / "runs"
-    fresh_dir(runs)
+def run(args, ds: DataSet) -> Results:
+    """Every round on one moto server (and one proxy); → the rounds' medians."""
+    runs = fresh_dir(args.workdir / "runs")
     peers = {}
     if not args.skip_peers:
         peers = {k: v for k, v in (("dvc", find_dvc()), ("restic", shutil.which("restic"))) if v}
     server = proxy = None
+    rounds: list[Results] = []
+    proxy_ms = (0.0, 0.0)
     try:
         server = S3Server(args.port).start()
         for bucket in BUCKETS.values():
             server.bucket(bucket)
-        meter = Meter(server)
-        commits = {
-            "artfs": lambda: commit_artfs(ds, runs, meter, res, server.url),
-            "dvc": lambda: commit_dvc(ds, runs, meter, res, peers["dvc"], server.url),
-            "restic": lambda: commit_restic(ds, runs, meter, res, peers["restic"], server.url),
-        }
-        for tool in ("artfs", *peers):
-            log(f"committing: {tool}")
-            if not guarded(res, f"{tool}: commit", commits[tool]):
-                peers.pop(tool, None)  # nothing to read back
-        log("fresh machines")
-        read_all(ds, runs, meter, res.reads, res, server.url, peers)
         if not args.skip_delay:
             proxy = DelayProxy(args.port + 1, args.port, args.delay_ms / 1000).start()
-            log(f"fresh machines, {args.delay_ms:g} ms added to every request")
-            read_all(ds, runs, meter, res.delayed, res, proxy.url, peers)
+            proxy_ms = calibrate(server, proxy)
+        for number in range(1, args.repeat + 1):
+            one = Round(number, ds, runs, Meter(server), peers)
+            one.run(server.url, proxy.url if proxy else None)
+            rounds.append(one.res)
     finally:
-        for mountpoint in (runs / "mnt").glob("*"):
+        for mountpoint in runs.glob("round-*/mnt/*"):
             force_unmount(mountpoint)
         if proxy is not None:
             proxy.stop()
         if server is not None:
             server.stop()
+    res = combine(rounds)
+    res.proxy_ms = proxy_ms if proxy else None
+    return res
+
+
+def calibrate(server: S3Server, proxy: DelayProxy, count: int = 50) -> tuple[float, float]:
+    """Milliseconds per 64 KiB ranged GET (artfs's client, one at a time) straight to
+    moto and through the proxy: what the proxy adds, its own cost included."""
+    from artfs.store import s3
+
+    location = server.location("calibrate")
+    s3.S3Objects(s3.connect(location)).put("blob", os.urandom(count * 64 * 1024))
+    times = []
+    for endpoint in (server.url, proxy.url):
+        objects = s3.S3Objects(s3.connect(dataclasses.replace(location, endpoint=endpoint)))
+        started = time.perf_counter()
+        for i in range(count):
+            objects.get("blob", i * 64 * 1024, 64 * 1024)
+        times.append(1000 * (time.perf_counter() - started) / count)
+    return times[0], times[1]
+
+
+def combine(rounds: list[Results]) -> Results:
+    """Each row from the round of its median wall time (the lower one of an even count),
+    whole, so its requests and bytes go with its time; peak RSS the highest of all."""
+
+    def medians(section: str) -> list[Step]:
+        keys = list(dict.fromkeys((s.what, s.tool) for r in rounds for s in getattr(r, section)))
+        rows = []
+        for key in keys:
+            samples = sorted(
+                (s for r in rounds for s in getattr(r, section) if (s.what, s.tool) == key),
+                key=lambda s: s.seconds,
+            )
+            rows.append(samples[(len(samples) - 1) // 2])
+        return rows
+
+    out = Results(medians("commits"), medians("reads"), medians("delayed"))
+    out.daemon_rss = [rss for r in rounds for rss in r.daemon_rss]
+    for r in rounds:
+        out.errors.update(r.errors)
+    return out
 
 
 def log(message: str) -> None:
@@ -571,7 +611,7 @@ def read_table(steps: list[Step]) -> None:
         "read MiB/s",
         "MiB/s",
         "requests",
-        "MiB recv",
+        "MiB answered",
         "RSS MiB",
         "by kind",
     ]
@@ -597,8 +637,9 @@ def read_table(steps: list[Step]) -> None:
         "total: from the fresh machine's first command to the last byte read; setup: artfs "
         "clone+mount, dvc pull, restic restore; first byte: from the first command; read: "
         "the reading alone (1 MiB read() calls; B: every file in sorted order), whose rate "
-        "is read MiB/s; MiB/s: bytes read / total; RSS: the artfs mount daemon's VmHWM, "
-        "else the command's peak"
+        "is read MiB/s; MiB/s: bytes read / total; MiB answered: of the server's answer "
+        "bodies (a client may drop one part-way); RSS: the artfs mount daemon's VmHWM, else "
+        "the command's peak"
     )
 
 
@@ -685,14 +726,20 @@ def report(args, ds: DataSet, res: Results, load: float, seconds: float) -> None
     print(
         f"artfs {artfs_revision()}; {versions()}; moto on 127.0.0.1:{args.port}, one request "
         f"at a time; {os.cpu_count()} CPUs; load {load:.1f} before, {os.getloadavg()[0]:.1f} "
-        f"after; {seconds:.0f} s in all"
+        f"after; {seconds:.0f} s in all; each row from the median of {args.repeat} rounds "
+        "by wall time"
     )
     print("\ncommitting A, then A', then B (requests and bytes counted at the server)")
     commit_table(res.commits)
     print("\na fresh machine's first read")
     read_table(res.reads)
     if res.delayed:
-        print(f"\na fresh machine's first read, {args.delay_ms:g} ms added to every request")
+        straight, through = res.proxy_ms or (0, 0)
+        print(
+            f"\na fresh machine's first read, {args.delay_ms:g} ms added to every request (a "
+            f"64 KiB ranged GET: {straight:.1f} ms straight to moto, {through:.1f} ms through "
+            "the proxy)"
+        )
         read_table(res.delayed)
     print("\ngoals")
     goals(res, ds)
@@ -726,6 +773,9 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=20.0)
     parser.add_argument("--skip-delay", action="store_true", help="no reads through the proxy")
     parser.add_argument("--skip-peers", action="store_true", help="benchmark artfs only")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds; each row is from its median round"
+    )
     args = parser.parse_args()
     if args.full:
         args.scale = 1.0
@@ -734,8 +784,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ds = prepare(args.workdir, args.scale, log=log)
     load, started = os.getloadavg()[0], time.perf_counter()
-    res = Results()
-    run(args, ds, res)
+    res = run(args, ds)
     report(args, ds, res, load, time.perf_counter() - started)
 
 
