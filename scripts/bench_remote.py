@@ -12,7 +12,8 @@ many directories), and every tool runs as a subprocess, as a user runs it:
   GETs); ``dvc pull`` + reading the pulled files; ``restic restore`` + reading;
 * the same reads again through a loopback TCP proxy that holds every byte a client
   sends for --delay-ms (20) before passing it on: each request's answer comes that
-  much later, as over a network with that round trip, while bandwidth is unchanged.
+  much later, as over a network with that round trip, while bandwidth is unchanged
+  (the table's title says what a small ranged GET takes straight and through it).
 
 For each step: wall time, requests by kind and the bytes of request and answer
 bodies, all counted at the server (tests/s3server.py, reset between steps).  moto
@@ -277,7 +278,7 @@ class Round:
 
     def __init__(self, number: int, ds: DataSet, runs: Path, meter: Meter, peers: dict) -> None:
         self.ds, self.meter, self.peers = ds, meter, dict(peers)
-        self.prefix = f"{PREFIX}-{number}"
+        self.number, self.prefix = number, f"{PREFIX}-{number}"
         self.runs = fresh_dir(runs / f"round-{number}")
         self.res = Results()
         self.sizes = {"A": ds.spec.a_size, "B": ds.b_bytes}
@@ -290,13 +291,13 @@ class Round:
         through it, and through ``delayed`` (the proxy) if given."""
         commits = {"artfs": self.commit_artfs, "dvc": self.commit_dvc, "restic": self.commit_restic}
         for tool in ("artfs", *self.peers):
-            log(f"{self.prefix}: committing with {tool}")
+            log(f"round {self.number}: committing with {tool}")
             if not self.guarded(f"{tool}: commit", lambda t=tool: commits[t](endpoint)):
                 self.peers.pop(tool, None)  # nothing to read back
-        log(f"{self.prefix}: fresh machines")
+        log(f"round {self.number}: fresh machines")
         self.read_all(endpoint, self.res.reads)
         if delayed:
-            log(f"{self.prefix}: fresh machines through the delaying proxy")
+            log(f"round {self.number}: fresh machines through the delaying proxy")
             self.read_all(delayed, self.res.delayed)
 
     def guarded(self, label: str, body: Callable[[], object]) -> bool:
