@@ -781,8 +781,10 @@ def main() -> None:
     if args.full:
         args.scale = 1.0
     args.workdir = args.workdir.resolve()
-    # SIGTERM unwinds like Ctrl-C, so the mounts and the server are cleaned up.
+    # SIGTERM unwinds like Ctrl-C, so the mounts and the server are cleaned up; SIGINT
+    # too when started in the background (where a shell leaves it ignored).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     ds = prepare(args.workdir, args.scale, log=log)
     load, started = os.getloadavg()[0], time.perf_counter()
     res = run(args, ds)
