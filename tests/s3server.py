@@ -4,8 +4,9 @@ It runs moto's own WSGI application in a child process, served one request at a
 time: moto checks If-None-Match / If-Match and then stores, without a lock, so
 under its threaded server two racing conditional PUTs could both pass the check;
 served serially, every request is atomic, as it is on S3.  A small middleware
-counts requests by kind (GET /_counts answers them as JSON, DELETE /_counts resets
-them), so a benchmark can report what went over the wire.
+counts requests by kind (GET /_counts answers them as JSON) and the bytes of request
+and answer bodies (GET /_bytes: {"sent": ..., "received": ...}, as the clients see
+it); DELETE /_counts resets both, so a benchmark can report what went over the wire.
 
 Run as ``python -m tests.s3server PORT``.
 
@@ -28,6 +29,7 @@ from collections.abc import Mapping
 from artfs.store.s3config import DEFAULT_REGION, S3Location
 
 COUNTS_PATH = "/_counts"  # no bucket can be named "_counts": names start with a letter
+BYTES_PATH = "/_bytes"
 
 
 def free_port() -> int:
@@ -39,7 +41,7 @@ def free_port() -> int:
 
 class S3Server:
     """The server process: ``start()``, then ``url``, ``bucket()`` or ``location()``,
-    ``counts()``, ``stop()``."""
+    ``counts()``, ``body_bytes()``, ``stop()``."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -86,6 +88,12 @@ class S3Server:
     def counts(self) -> Counter:
         """Requests served since the last reset, by kind (GET, PUT, HEAD, DELETE, LIST...)."""
         with urllib.request.urlopen(self.url + COUNTS_PATH, timeout=5) as answer:
+            return Counter(json.load(answer))
+
+    def body_bytes(self) -> Counter:
+        """Bytes of request bodies ("sent", by Content-Length) and of answer bodies
+        ("received") since the last reset."""
+        with urllib.request.urlopen(self.url + BYTES_PATH, timeout=5) as answer:
             return Counter(json.load(answer))
 
     def reset_counts(self) -> None:
@@ -157,19 +165,35 @@ class ExternalS3:
             self._client.delete_bucket(Bucket=name)
 
 
-def counting(app, counts: Counter):
-    """WSGI middleware: count each request by kind, answer the counter's own path."""
+def counting(app, counts: Counter, sizes: Counter):
+    """WSGI middleware: count each request by kind and its body's and answer's bytes,
+    answer the counters' own paths."""
 
     def counted(environ, start_response):
-        if environ["PATH_INFO"] == COUNTS_PATH:
+        if environ["PATH_INFO"] in (COUNTS_PATH, BYTES_PATH):
             if environ["REQUEST_METHOD"] == "DELETE":
                 counts.clear()
+                sizes.clear()
             start_response("200 OK", [("Content-Type", "application/json")])
-            return [json.dumps(counts).encode()]
+            return [json.dumps(counts if environ["PATH_INFO"] == COUNTS_PATH else sizes).encode()]
         counts[_kind(environ)] += 1
-        return app(environ, start_response)
+        sizes["sent"] += int(environ.get("CONTENT_LENGTH") or 0)
+        answer = app(environ, start_response)
+        if environ["REQUEST_METHOD"] == "HEAD":  # the server sends no body
+            return answer
+        return _measured(answer, sizes)
 
     return counted
+
+
+def _measured(answer, sizes: Counter):
+    try:
+        for part in answer:
+            sizes["received"] += len(part)
+            yield part
+    finally:
+        if hasattr(answer, "close"):
+            answer.close()
 
 
 def _kind(environ) -> str:
@@ -191,7 +215,7 @@ def serve(port: int) -> None:
     )
     from werkzeug.serving import make_server
 
-    app = counting(DomainDispatcherApplication(create_backend_app), Counter())
+    app = counting(DomainDispatcherApplication(create_backend_app), Counter(), Counter())
     make_server(
         "127.0.0.1", port, app, threaded=False, request_handler=MotoRequestHandler
     ).serve_forever()
