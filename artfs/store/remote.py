@@ -111,28 +111,54 @@ class Remote:
     # --- uploading ---------------------------------------------------------------
 
     def upload(self, root: bytes, attrs_root: bytes | None) -> int:
-        """Put every object of a version that the remote lacks into packs; → packs written."""
+        """Put every object of a version that the remote lacks into packs; → packs written.
+
+        Each data pack goes up (its body, then its index) as soon as it is full, a few
+        at a time, so a commit holds a few packs in memory, not all it made; metadata
+        indexes go last: a reader that finds a tree in an index can rely on everything
+        under it being there."""
         data, metadata = packs.Packer(packs.DATA_PACK), packs.Packer(packs.META_PACK)
         avoid = condemned(self.refs)
-        with self.store.meta.read() as txn:
-            missing = _Missing(txn, self.db, avoid)
-            for kind, digest, blob in self._objects_of(txn, missing, root, attrs_root):
-                (data if kind == packs.CHUNK else metadata).add(kind, digest, blob)
-        data.close()
-        metadata.close()
-        written = data.take(), metadata.take()
+        sent: list[tuple[bytes, bytes]] = []  # (pack, index) of every pack written
+        room = threading.BoundedSemaphore(UPLOADERS)  # full data packs in memory at once
         with ThreadPoolExecutor(UPLOADERS, "artfs-upload") as pool:
-            # Bodies first, then data indexes, then metadata indexes: a reader that
-            # finds a tree in an index can rely on everything under it being there.
-            list(pool.map(lambda p: self.objects.put(p.key, p.data), written[0] + written[1]))
-            for group in written:
-                list(pool.map(lambda p: self.objects.put(p.index_key, p.index_blob()), group))
-                self.objects.barrier()
+            pending: list = []
+
+            def send_full() -> None:
+                for pack in data.take():
+                    room.acquire()
+                    pending.append(pool.submit(self._send, pack, room))
+                    sent.append((pack.digest, pack.index_blob()))
+
+            with self.store.meta.read() as txn:
+                missing = _Missing(txn, self.db, avoid)
+                for kind, digest, blob in self._objects_of(txn, missing, root, attrs_root):
+                    (data if kind == packs.CHUNK else metadata).add(kind, digest, blob)
+                    if data.done:
+                        send_full()
+            data.close()
+            send_full()
+            for future in pending:
+                future.result()  # every data pack and its index is up
+            metadata.close()
+            tail = metadata.take()
+            list(pool.map(lambda p: self.objects.put(p.key, p.data), tail))
+            self.objects.barrier()
+            list(pool.map(lambda p: self.objects.put(p.index_key, p.index_blob()), tail))
+            self.objects.barrier()
+        sent += [(pack.digest, pack.index_blob()) for pack in tail]
         with self.store.meta.write() as txn:
-            for pack in written[0] + written[1]:
-                self._learn(txn, pack.digest, pack.index_blob())
+            for pack_digest, index in sent:
+                self._learn(txn, pack_digest, index)
         self.cache.enforce()  # what was uploaded is cache now
-        return len(written[0]) + len(written[1])
+        return len(sent)
+
+    def _send(self, pack: packs.Pack, room: threading.BoundedSemaphore) -> None:
+        try:
+            self.objects.put(pack.key, pack.data)
+            self.objects.put(pack.index_key, pack.index_blob())
+        finally:
+            room.release()
 
     def _objects_of(
         self, txn, missing: "_Missing", root: bytes, attrs_root: bytes | None
