@@ -1273,7 +1273,7 @@ def clone(url, directory, endpoint_url, cache_size):
         raise errors.UsageError(f"{path} is not empty; clone into a new or empty directory")
     store = Store.open(path, create=True)
     try:
-        add_remote(store, config)
+        add_remote(store, config, warn=warn)
     except BaseException:
         store.close()
         for name in os.listdir(path):  # the clone failed: leave the directory as it was

@@ -100,6 +100,10 @@ class RemoteError(StoreError):
     """The remote could not be reached, or answered with an error, after retrying."""
 
 
+class RemoteDenied(RemoteError):
+    """The remote refused the credentials for what was asked (403, or no credentials)."""
+
+
 class RemoteRefused(StoreError):
     """A bucket that does not enforce conditional writes; artfs will not share a store there."""
 

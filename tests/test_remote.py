@@ -463,3 +463,29 @@ def test_the_chunks_after_a_missing_one_come_in_the_same_request(team, monkeypat
     del ranged[:]
     assert content(b, "ds") == files  # all cached now
     assert ranged == []
+
+
+def test_a_clone_may_have_credentials_that_only_read(team, tmp_path, monkeypatch):
+    from artfs.errors import RemoteDenied
+    from artfs.store import s3
+
+    a = team.machine()
+    commit(a, "ds", {"f": b"for training nodes"})
+
+    def denied(url, endpoint_url=None):
+        raise RemoteDenied("s3://team/x refused the credentials to write probe/1")
+
+    monkeypatch.setattr(s3, "check_bucket", denied)
+    monkeypatch.setattr(
+        Remote,
+        "open",
+        classmethod(lambda cls, store, config: cls(store, config, team.objects, team.refs)),
+    )
+    warnings: list[str] = []
+    reader = Store.open(str(tmp_path / "reader"))
+    sharing.add_remote(reader, RemoteConfig("s3://team/x"), warn=warnings.append)
+    assert warnings == ["s3://team/x lets these credentials read but not write: commits will fail"]
+    assert content(reader, "ds") == {"f": b"for training nodes"}
+    writer = Store.open(str(tmp_path / "writer"))
+    with pytest.raises(RemoteDenied):  # remote add (no warn): a store that will commit
+        sharing.add_remote(writer, RemoteConfig("s3://team/x"))

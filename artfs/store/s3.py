@@ -33,7 +33,7 @@ import obstore
 from obstore import exceptions as obs_errors
 from obstore.store import S3Store
 
-from artfs.errors import ArtfsError, NotFound, RemoteError, RemoteRefused
+from artfs.errors import ArtfsError, NotFound, RemoteDenied, RemoteError, RemoteRefused
 from artfs.store.backend import ANY, Ref, RefConflict, _Any
 from artfs.store.s3config import S3Location, resolve
 
@@ -355,7 +355,7 @@ def _mapped(client: S3Store, verb: str, key: str) -> Iterator[None]:
     except (obs_errors.AlreadyExistsError, obs_errors.PreconditionError):
         raise RefConflict(f"reference {key} changed since it was read; read it again") from None
     except (obs_errors.PermissionDeniedError, obs_errors.UnauthenticatedError):
-        raise RemoteError(
+        raise RemoteDenied(
             f"{_where(client)} refused the credentials to {verb} {key}; check AWS_PROFILE or "
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
         ) from None

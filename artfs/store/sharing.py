@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from artfs.errors import Conflict, CorruptData, UsageError
+from artfs.errors import Conflict, CorruptData, RemoteDenied, UsageError
 from artfs.store import meta, rundocs
 from artfs.store.names import LATEST
 from artfs.store.remote import Remote, version_key
@@ -106,10 +106,18 @@ def holds_only_versions_of(remote: Remote, store: "Store") -> bool:
     return True
 
 
-def add_remote(store: "Store", config: RemoteConfig, progress=lambda label: None) -> int:
+def add_remote(
+    store: "Store",
+    config: RemoteConfig,
+    progress=lambda label: None,
+    warn: Callable[[str], None] | None = None,
+) -> int:
     """Make ``config`` the store's remote, after checking the bucket enforces conditional
     writes: a store with versions pushes them into an empty remote; an empty store takes
-    the remote's.  → versions pushed.  Nothing changes if any check fails."""
+    the remote's.  → versions pushed.  Nothing changes if any check fails.
+
+    Given ``warn`` (a clone), credentials that may read but not write are accepted:
+    a training node reads what others commit; its own commits will be refused."""
     from artfs.store import s3
 
     check_url(config.url)
@@ -118,8 +126,14 @@ def add_remote(store: "Store", config: RemoteConfig, progress=lambda label: None
             f"the store already has the remote {store.remote.config.url}; "
             "'artfs remote remove' it first"
         )
-    s3.check_bucket(config.url, config.endpoint_url)
     remote = Remote.open(store, config)
+    try:
+        s3.check_bucket(config.url, config.endpoint_url)
+    except RemoteDenied:
+        if warn is None or store.artifact_names():
+            raise
+        remote.refs.token()  # may it read, at least? (a RemoteDenied if not)
+        warn(f"{config.url} lets these credentials read but not write: commits will fail")
     if store.remote is not None:  # the same remote again: new settings only
         config.save(store.path)
         store.attach(remote)
