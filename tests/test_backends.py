@@ -350,7 +350,7 @@ def files_of(objects: LocalObjects, codec: Chunks, root: bytes, prefix: str = ""
 
 def test_reads_a_store_made_by_artfs_put(tmp_path, store_dir, cli):
     src = tmp_path / "src"
-    big = os.urandom(3 << 20)  # several chunks, so a filemap
+    big = os.urandom(9 << 20)  # over twice MAX_CHUNK: several chunks whatever the bytes
     write(src / "a.txt", "alpha\n" * 1000)  # compressed
     write(src / "sub/big.bin", big)
     write(src / "sub/empty", b"")
