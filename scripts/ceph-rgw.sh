@@ -2,7 +2,7 @@
 # A throwaway single-node Ceph cluster with RADOS Gateway (RGW), from Debian 12's own
 # packages, and the artfs S3 backend contract suite run against it.
 #
-#     scripts/ceph-rgw.sh [--dir DIR] [--keep] [--bluestore] [--] [PYTEST ARGS...]
+#     scripts/ceph-rgw.sh [--dir DIR] [--keep] [--bluestore] [--serve] [--] [PYTEST ARGS...]
 #
 # PYTEST ARGS follow the script's own, so they win: -x, -v, --timeout=N, or -k "s3 and
 # racing" for some tests (a -k replaces the script's -k s3, so keep "s3 and").
@@ -12,7 +12,9 @@
 # all their data, config, sockets and logs under DIR (default: a fresh mktemp dir).  The
 # daemons are this script's children (each in the foreground, -f), not systemd's or
 # cephadm's, so the trap below can stop them, and DIR is removed, however the script ends
-# (success, failure, Ctrl-C).  --keep leaves DIR (the logs) behind.
+# (success, failure, Ctrl-C).  --keep leaves DIR (the logs) behind.  --serve starts the
+# cluster, its S3 user and a bucket, writes DIR/env (the ARTFS_TEST_S3_* and AWS_* lines
+# to source) and waits, running nothing, until it is stopped (Ctrl-C, kill).
 #
 # Then: an S3 user, a bucket, a probe of the server's conditional writes (scripts/
 # s3_conditions.py and artfs's own check_bucket), the contract suite tests/test_backends.py
@@ -34,12 +36,14 @@ BIND_MAX=18760
 DIR=""
 KEEP=0
 OBJECTSTORE=memstore
+SERVE=0
 PYTEST_ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) DIR=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --bluestore) OBJECTSTORE=bluestore; shift ;;
+    --serve) SERVE=1; shift ;;
     --) shift; PYTEST_ARGS+=("$@"); break ;;
     *) PYTEST_ARGS+=("$1"); shift ;;
   esac
@@ -299,6 +303,20 @@ PY="$ROOT/.venv/bin/python"
 BUCKET=$("$PY" -c 'from tests.s3server import ExternalS3
 print(ExternalS3.from_env().bucket("artfs-probe"))')
 phase "S3 user and bucket $BUCKET"
+
+if [ "$SERVE" -eq 1 ]; then
+  cat >"$DIR/env" <<EOF
+export ARTFS_TEST_S3_ENDPOINT=$ENDPOINT
+export ARTFS_TEST_S3_ACCESS_KEY=$ACCESS_KEY
+export ARTFS_TEST_S3_SECRET_KEY=$SECRET_KEY
+export AWS_ACCESS_KEY_ID=$ACCESS_KEY
+export AWS_SECRET_ACCESS_KEY=$SECRET_KEY
+export AWS_ENDPOINT_URL=$ENDPOINT
+BUCKET=$BUCKET
+EOF
+  echo "serving $ENDPOINT (bucket $BUCKET): '. $DIR/env' for its settings; Ctrl-C stops it"
+  step sleep infinity
+fi
 
 # --- Conditional writes --------------------------------------------------------------
 # artfs needs create-if-absent and replace/delete-if-unchanged enforced by the server.
