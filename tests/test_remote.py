@@ -3,11 +3,12 @@ for two machines (tests/test_remote_s3.py does the same over S3, with processes)
 
 import os
 import threading
+import time
 
 import pytest
 
 from artfs.errors import AliasesHeld, Conflict, CorruptData, NotFound
-from artfs.store import packs
+from artfs.store import meta, packs
 from artfs.store.commit import Commit, Node
 from artfs.store.memory import MemoryObjects, MemoryRefs
 from artfs.store.remote import Remote, RemoteConfig, version_key
@@ -365,6 +366,29 @@ def test_one_gc_at_a_time_and_a_dead_holders_lease_expires(team, monkeypatch):
     held = remotegc.Lease(team.refs, seconds=-1)  # taken, then its holder died
     held.__enter__()
     assert remotegc.collect(a).live_packs == 2
+
+
+def test_the_gc_lease_is_released_by_compare_and_swap_never_deleted(team, monkeypatch):
+    """Released means expired (until 0), written only over the holder's own lease: a
+    server may ignore If-Match on DELETE (Ceph RGW 16), so the lease is never deleted."""
+    from artfs.errors import StoreError
+    from artfs.store import remotegc
+
+    a = team.machine()
+    commit(a, "ds", {"f": b"x"})
+    monkeypatch.setattr(team.refs, "delete", None)  # any delete at all fails the test
+    remotegc.collect(a)
+    released = meta.loads(team.refs.get(remotegc.LEASE).value)
+    assert released["until"] == 0
+    remotegc.collect(a)  # at once: nothing holds it
+    slow = remotegc.Lease(team.refs, seconds=-1).__enter__()  # expired at once...
+    with remotegc.Lease(team.refs) as fast:  # ...so another gc takes it over
+        with pytest.raises(StoreError, match="taken over"):
+            slow.renew()
+        slow.__exit__(None, None, None)  # the slow one's release leaves the lease alone
+        held = meta.loads(team.refs.get(remotegc.LEASE).value)
+        assert held["holder"] == fast.holder and held["until"] > time.time()
+    assert meta.loads(team.refs.get(remotegc.LEASE).value)["until"] == 0
 
 
 def test_verify_remote_names_a_missing_and_a_damaged_pack(team, monkeypatch):
