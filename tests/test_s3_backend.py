@@ -132,7 +132,7 @@ def test_failed_condition_changes_nothing(refs):
     for attempt in (
         lambda: refs.put("refs/aliases/m/latest", b"v2", expect=None),
         lambda: refs.put("refs/aliases/m/latest", b"v2", expect='"0123"'),
-        lambda: refs.delete("refs/aliases/m/latest", expect='"0123"'),
+        lambda: refs.put("refs/aliases/m/latest", b"v2", expect="0123"),
     ):
         with pytest.raises(RefConflict):
             attempt()
@@ -161,18 +161,6 @@ def test_invalid_reference_key_is_a_bug(refs):
     with pytest.raises(ValueError):
         refs.put("versions/m/1", b"x")
     assert list(refs.list("versions/")) == []
-
-
-def test_conditional_delete(refs):
-    tag = refs.put("refs/aliases/m/best", b"v3", expect=None)
-    refs.put("refs/aliases/m/best", b"v4", expect=tag)
-    with pytest.raises(RefConflict):
-        refs.delete("refs/aliases/m/best", expect=tag)
-    refs.delete("refs/aliases/m/best", expect=refs.get("refs/aliases/m/best").tag)
-    assert refs.get("refs/aliases/m/best") is None
-    with pytest.raises(RefConflict):
-        refs.delete("refs/aliases/m/best", expect=tag)
-    refs.delete("refs/aliases/m/best")  # missing and unconditional: not an error
 
 
 def test_list_refs_with_tags(refs, objects):
@@ -289,14 +277,6 @@ def test_check_bucket_refuses_a_server_that_refuses_the_current_etag(fake_s3):
     with pytest.raises(s3.RemoteRefused, match="current ETag, which it must accept"):
         s3.check_bucket("s3://bucket/p", fake_s3.url)
     assert fake_s3.objects == {}
-
-
-def test_conditional_delete_whose_answer_was_lost(fake_s3, fake_location):
-    """The first DELETE went through but its answer did not (a 503 stands for that):
-    the retry's 404 means the key is gone, as asked."""
-    fake_s3.failures = [503, 404]
-    s3.S3Refs(s3.connect(fake_location, retry_seconds=20)).delete("refs/v/1", expect='"tag"')
-    assert fake_s3.served["DELETE"] == 2
 
 
 def test_missing_bucket(s3_server, location):
@@ -425,14 +405,6 @@ def test_unreachable_endpoint_fails_in_one_line():
     with pytest.raises(s3.RemoteError, match="could not read chunks/aa") as failed:
         s3.S3Objects(s3.connect(location, retry_seconds=1)).get("chunks/aa")
     assert "\n" not in str(failed.value)
-
-
-def test_conditional_delete_is_retried(fake_s3, fake_location):
-    fake_s3.objects["p/refs/v/1"] = b"x"
-    fake_s3.failures = [503, 503]
-    s3.S3Refs(s3.connect(fake_location, retry_seconds=20)).delete("refs/v/1", expect='"tag"')
-    assert "p/refs/v/1" not in fake_s3.objects
-    assert fake_s3.served["DELETE"] == 3
 
 
 def test_conditional_request_conflict_is_a_ref_conflict(fake_s3, fake_location):

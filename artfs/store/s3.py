@@ -13,17 +13,11 @@ obstore retries network errors, 5xx and 503 SlowDown with exponential backoff fo
 at most ``retry_seconds``; what still fails becomes one RemoteError line.  A retried
 conditional PUT can meet its own first try (done, its answer lost): a write id in
 the object's metadata tells that from another writer's write.
-Conditional deletes are not in obstore's API, so they go as a presigned DELETE
-with an ``If-Match`` header, retried here the same way.
 """
 
 import contextlib
 import logging
-import random
 import re
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -171,13 +165,9 @@ class S3Refs:
         self._bump_journal()
         return tag or ""
 
-    def delete(self, key: str, *, expect: str | _Any = ANY) -> None:
-        path = _ref_path(key)
-        if isinstance(expect, _Any):
-            with _mapped(self._client, "delete", key):
-                obstore.delete(self._client, path)
-        else:
-            _conditional_delete(self._client, path, expect, key)
+    def delete(self, key: str) -> None:
+        with _mapped(self._client, "delete", key):
+            obstore.delete(self._client, _ref_path(key))
         self._bump_journal()
 
     def list(self, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -231,8 +221,12 @@ def _put_mode(expect: str | None | _Any) -> "PutMode":
 
 
 def check_bucket(url: str, endpoint_url: str | None = None) -> None:
-    """Refuse a bucket whose server does not enforce create-if-absent, replace-if-unchanged
-    and delete-if-unchanged: probe it once with a throwaway reference, then remove it."""
+    """Refuse a bucket whose server does not enforce create-if-absent and
+    replace-if-unchanged: probe it once with a throwaway reference, then remove it.
+
+    A DELETE with a stale If-Match is not probed: artfs deletes only unconditionally
+    (``RefStore.delete``; what must go only if unchanged is replaced by compare-and-swap
+    instead), so a server that ignores If-Match there, as Ceph RGW 16 does, is sound."""
     client = connect(resolve(url, endpoint_url))
     probe = PROBES + uuid.uuid4().hex
     try:
@@ -249,12 +243,6 @@ def check_bucket(url: str, endpoint_url: str | None = None) -> None:
                 "move aliases or share runs there (Debian 12's Ceph RGW 16.2 does this)"
             ) from None
         _expect_refused(url, "a PUT with a stale If-Match", client, probe, {"e_tag": first})
-        try:
-            _conditional_delete(client, probe, first, probe)
-        except RefConflict:
-            pass
-        else:
-            raise _refusal(url, "a DELETE with a stale If-Match")
     finally:
         with _mapped(client, "delete", probe):
             obstore.delete(client, probe)
@@ -306,38 +294,6 @@ def _listed(client: S3Store, root: str, prefix: str) -> Iterator["ObjectMeta"]:
                     yield meta
                 elif meta["path"] > root + prefix:
                     return
-
-
-def _conditional_delete(client: S3Store, path: str, tag: str, key: str) -> None:
-    """DELETE ``path`` only if its ETag is ``tag``: a presigned request (obstore signs it
-    with the store's credentials) carrying If-Match, which S3 honours since 2024."""
-    url = obstore.sign(client, "DELETE", path, timedelta(minutes=10))
-    request = urllib.request.Request(url, method="DELETE", headers={"If-Match": tag})
-    bound = (client.retry_config or {}).get(
-        "retry_timeout", timedelta(seconds=DEFAULT_RETRY_SECONDS)
-    )
-    deadline = time.monotonic() + bound.total_seconds()
-    for attempt in range(1000):
-        try:
-            with urllib.request.urlopen(request, timeout=30):
-                return
-        except urllib.error.HTTPError as exc:
-            exc.close()  # the error is the answer: its socket must not linger
-            if exc.code == 404 and attempt:  # an earlier try deleted it, its answer lost
-                return
-            if exc.code in (404, 409, 412):  # gone or changed: not the state we read
-                raise RefConflict(
-                    f"reference {key} changed since it was read; read it again"
-                ) from None
-            failure = f"{exc.code} {exc.reason}"
-            if exc.code < 500:
-                break
-        except OSError as exc:
-            failure = str(getattr(exc, "reason", exc))
-        if time.monotonic() > deadline:
-            break
-        time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
-    raise RemoteError(f"could not delete {key} on {_where(client)}: {failure}; try again later")
 
 
 @contextlib.contextmanager
