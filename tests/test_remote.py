@@ -391,6 +391,18 @@ def test_the_gc_lease_is_released_by_compare_and_swap_never_deleted(team, monkey
     assert meta.loads(team.refs.get(remotegc.LEASE).value)["until"] == 0
 
 
+def test_remote_json_keeps_the_form_of_if_match(tmp_path, monkeypatch):
+    """What 'remote add' found; False in a remote.json from before it was kept (its check
+    proved the quoted form); None, to be found out, for $ARTFS_REMOTE alone."""
+    RemoteConfig("s3://b/p", unquoted_if_match=True).save(str(tmp_path))
+    assert RemoteConfig.load(str(tmp_path)).unquoted_if_match is True
+    (tmp_path / "remote.json").write_text('{"url": "s3://b/p", "cache_size": null}')
+    assert RemoteConfig.load(str(tmp_path)).unquoted_if_match is False
+    monkeypatch.setenv("ARTFS_REMOTE", "s3://b/q")
+    assert RemoteConfig.load(str(tmp_path / "none")) == RemoteConfig("s3://b/q")
+    assert RemoteConfig("s3://b/q").unquoted_if_match is None
+
+
 def test_verify_remote_names_a_missing_and_a_damaged_pack(team, monkeypatch):
     from artfs.store.remoteverify import verify_remote
 

@@ -274,9 +274,54 @@ def test_check_bucket_refuses_a_server_that_ignores_if_match(fake_s3):
 
 def test_check_bucket_refuses_a_server_that_refuses_the_current_etag(fake_s3):
     fake_s3.enforces_create = fake_s3.refuses_every_if_match = True
-    with pytest.raises(s3.RemoteRefused, match="current ETag, which it must accept"):
+    with pytest.raises(s3.RemoteRefused, match="current ETag, quoted and bare") as refused:
+        s3.check_bucket("s3://bucket/p", fake_s3.url)
+    assert "\n" not in str(refused.value)
+    assert fake_s3.objects == {}
+
+
+def test_check_bucket_finds_the_form_of_if_match_a_server_enforces(location, fake_s3):
+    """Quoted on moto (and AWS); bare on a server that, as Ceph RGW 16 does, refuses the
+    quoted current ETag and enforces the bare one.  Neither is asked about DELETE."""
+    assert s3.check_bucket(location.url) is False
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "checked"
+    assert s3.check_bucket("s3://bucket/p", fake_s3.url) is True
+    assert fake_s3.served["DELETE"] + fake_s3.served["POST"] == 1  # the probe's removal
+    assert fake_s3.objects == {}
+
+
+def test_check_bucket_refuses_a_server_that_ignores_a_stale_bare_if_match(fake_s3):
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "unchecked"
+    with pytest.raises(s3.RemoteRefused, match=r"a stale If-Match \(bare\)"):
         s3.check_bucket("s3://bucket/p", fake_s3.url)
     assert fake_s3.objects == {}
+
+
+def test_references_on_a_server_that_wants_if_match_bare(fake_s3, fake_location):
+    """As remote.json says after 'remote add' (True), as it says for AWS (False: such a
+    server then refuses, a conflict), and not known (None: the first refused current
+    tag is tried bare, and bare it stays)."""
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "checked"
+    client = s3.connect(fake_location, retry_seconds=5)
+    told = s3.S3Refs(client, unquoted_if_match=True)
+    first = told.put("refs/a/1", b"1", expect=None)
+    second = told.put("refs/a/1", b"2", expect=first)
+    with pytest.raises(RefConflict):
+        told.put("refs/a/1", b"3", expect=first)  # stale
+    assert told.get("refs/a/1") == s3.Ref(b"2", second)
+    with pytest.raises(RefConflict):
+        s3.S3Refs(client, unquoted_if_match=False).put("refs/a/1", b"3", expect=second)
+    unknown = s3.S3Refs(client)
+    with pytest.raises(RefConflict):
+        unknown.put("refs/a/1", b"3", expect=first)  # stale: nothing learnt
+    assert unknown.unquoted_if_match is None
+    before = fake_s3.served["PUT"]
+    third = unknown.put("refs/a/1", b"3", expect=second)
+    assert unknown.unquoted_if_match is True
+    assert fake_s3.served["PUT"] - before == 3  # quoted (refused), bare, the journal
+    before = fake_s3.served["PUT"]
+    unknown.put("refs/a/1", b"4", expect=third)
+    assert fake_s3.served["PUT"] - before == 2  # bare at once, the journal
 
 
 def test_missing_bucket(s3_server, location):
@@ -487,7 +532,10 @@ class FakeS3(http.server.ThreadingHTTPServer):
         self.metadata: dict[str, dict[str, str]] = {}  # x-amz-meta-* headers by key
         self.served: Counter = Counter()
         self.enforces_create = False  # If-None-Match: * (some servers do only that)
-        self.refuses_every_if_match = False  # as Ceph RGW 16.2 does with quoted ETags
+        self.refuses_every_if_match = False
+        # As Ceph RGW 16.2: If-Match compared with the bare ETag, so the quoted one that
+        # it hands out never matches; or (unchecked) any bare one matches.
+        self.if_match_bare: str | None = None  # None, "checked" or "unchecked"
 
 
 class FakeS3Handler(http.server.BaseHTTPRequestHandler):
@@ -515,6 +563,15 @@ class FakeS3Handler(http.server.BaseHTTPRequestHandler):
         if self.server.refuses_every_if_match and "If-Match" in self.headers:
             self._reply(412, body=b"<Error><Code>PreconditionFailed</Code></Error>")
             return
+        if_match, current = self.headers.get("If-Match"), self.server.objects.get(self._key())
+        if self.server.if_match_bare and if_match is not None:
+            quoted = if_match.startswith('"')
+            if quoted or (
+                self.server.if_match_bare == "checked"
+                and (current is None or f'"{if_match}"' != _etag(current))
+            ):
+                self._reply(412, body=b"<Error><Code>PreconditionFailed</Code></Error>")
+                return
         self.server.objects[self._key()] = body
         self.server.metadata[self._key()] = {
             name: value for name, value in self.headers.items() if name.startswith("x-amz-meta-")

@@ -61,6 +61,9 @@ class RemoteConfig:
     url: str
     endpoint_url: str | None = None
     cache_size: int | None = None  # bytes of chunks kept locally; None: no limit
+    # If-Match's ETag without its quotes (Ceph RGW 16), as check_bucket found at 'remote
+    # add'; None: not checked ($ARTFS_REMOTE), found out at the first refusal (s3.py).
+    unquoted_if_match: bool | None = None
 
     @classmethod
     def load(cls, store_path: str) -> "RemoteConfig | None":
@@ -75,7 +78,9 @@ class RemoteConfig:
             raise ArtfsError(
                 f"cannot read {path} ({e}); fix it or run 'artfs remote add' again"
             ) from None
-        return cls(**{k: raw.get(k) for k in ("url", "endpoint_url", "cache_size")})
+        fields = {k: raw.get(k) for k in ("url", "endpoint_url", "cache_size")}
+        # A remote.json from before the key: its bucket check proved the quoted form.
+        return cls(**fields, unquoted_if_match=bool(raw.get("unquoted_if_match", False)))
 
     def save(self, store_path: str) -> None:
         path = os.path.join(store_path, CONFIG)
@@ -148,9 +153,15 @@ class Remote:
         from artfs.store import s3  # the S3 client loads only for a store that has a remote
 
         patience = retry_seconds()
-        objects, refs = s3.open_remote(config.url, config.endpoint_url, retry_seconds=patience)
+        form = config.unquoted_if_match
+        objects, refs = s3.open_remote(
+            config.url, config.endpoint_url, retry_seconds=patience, unquoted_if_match=form
+        )
         _, looking = s3.open_remote(
-            config.url, config.endpoint_url, retry_seconds=min(patience, LOOK_RETRY_SECONDS)
+            config.url,
+            config.endpoint_url,
+            retry_seconds=min(patience, LOOK_RETRY_SECONDS),
+            unquoted_if_match=form,
         )
         return cls(store, config, objects, refs, looking)
 
@@ -831,7 +842,7 @@ def add_remote(store: "Store", config: RemoteConfig, progress=lambda label: None
             f"the store already has the remote {store.remote.config.url}; "
             "'artfs remote remove' it first"
         )
-    s3.check_bucket(config.url, config.endpoint_url)
+    config.unquoted_if_match = s3.check_bucket(config.url, config.endpoint_url)
     remote = Remote.open(store, config)
     if store.remote is not None:  # the same remote again: new settings only
         config.save(store.path)
