@@ -324,6 +324,39 @@ def test_references_on_a_server_that_wants_if_match_bare(fake_s3, fake_location)
     assert fake_s3.served["PUT"] - before == 2  # bare at once, the journal
 
 
+def test_a_losing_replace_answered_500_is_a_conflict(fake_s3, fake_location):
+    """Ceph RGW 16 answers 500 to the losers of racing If-Match PUTs: obstore retries,
+    the retry meets the winner's object (412), and the write id shows it is not ours."""
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "checked"
+    refs = s3.S3Refs(s3.connect(fake_location, retry_seconds=20), unquoted_if_match=True)
+    read = refs.put("refs/a/1", b"start", expect=None)
+    refs.put("refs/a/1", b"the winner", expect=read)
+    fake_s3.failures = [500]
+    before = fake_s3.served["PUT"]
+    with pytest.raises(RefConflict):
+        refs.put("refs/a/1", b"a loser", expect=read)
+    assert fake_s3.served["PUT"] - before == 2  # the 500 and its retry; no journal
+    assert fake_s3.objects["p/refs/a/1"] == b"the winner"
+
+
+def test_a_conditional_put_failing_past_its_retries(fake_s3, fake_location):
+    """A conflict if another write moved the reference out of the state it was
+    conditional on (it can no longer happen), else the failure, in one line."""
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "checked"
+    refs = s3.S3Refs(s3.connect(fake_location, retry_seconds=0), unquoted_if_match=True)
+    read = refs.put("refs/a/1", b"start", expect=None)
+    fake_s3.failures = [500]
+    with pytest.raises(s3.RemoteError, match="500") as failed:
+        refs.put("refs/a/1", b"mine", expect=read)
+    assert "\n" not in str(failed.value)
+    refs.put("refs/a/1", b"another's", expect=read)
+    for expect in (read, None):
+        fake_s3.failures = [500]
+        with pytest.raises(RefConflict):
+            refs.put("refs/a/1", b"mine", expect=expect)
+    assert fake_s3.objects["p/refs/a/1"] == b"another's"
+
+
 def test_missing_bucket(s3_server, location):
     with pytest.raises(s3.RemoteError, match="does not exist"):
         s3.check_bucket("s3://no-such-bucket/p", s3_server.url)

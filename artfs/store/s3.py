@@ -21,7 +21,11 @@ quoted current tag and accepted it bare.
 obstore retries network errors, 5xx and 503 SlowDown with exponential backoff for
 at most ``retry_seconds``; what still fails becomes one RemoteError line.  A retried
 conditional PUT can meet its own first try (done, its answer lost): a write id in
-the object's metadata tells that from another writer's write.
+the object's metadata tells that from another writer's write.  Ceph RGW answers 500
+to the losers of racing If-Match PUTs; their retry meets the winner's object and
+gets 412, a RefConflict.  A conditional PUT that still fails is a RefConflict too if
+the reference is no longer in the state it was conditional on (another write won),
+else the RemoteError.
 """
 
 import contextlib
@@ -179,6 +183,10 @@ class S3Refs:
                 tag = self._put_bare(key, value, expect, write_id, conflict)
             else:
                 raise _as_conflict(key, conflict) from None
+        except RemoteError as failure:
+            if isinstance(expect, _Any):
+                raise
+            tag = self._after_failure(key, expect, write_id, failure)
         self._bump_journal()
         return tag or ""
 
@@ -218,6 +226,21 @@ class S3Refs:
         self.unquoted_if_match = True
         log.info("%s wants If-Match without quotes; sending it so", _where(self._client))
         return tag or ""
+
+    def _after_failure(self, key: str, expect, write_id: str, failure: RemoteError) -> str:
+        """A conditional PUT that failed past its retries: done if the reference holds our
+        write, a RefConflict if another write moved it out of the state ours was
+        conditional on (ours can no longer happen), else the failure."""
+        try:
+            read = self._read(key)
+        except RemoteError:
+            raise failure from None
+        if read is not None and read[1] == write_id:
+            return read[0].tag
+        current = None if read is None else read[0].tag
+        if current != expect:
+            raise RefConflict(f"reference {key} changed while it was written; read it again")
+        raise failure
 
     def delete(self, key: str) -> None:
         with _mapped(self._client, "delete", key):
