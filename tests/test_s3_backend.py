@@ -416,7 +416,8 @@ def _conditions_probe(url: str, bucket: str) -> subprocess.CompletedProcess:
 def test_conditions_probe_passes_a_server_that_enforces_them(s3_server):
     probed = _conditions_probe(s3_server.url, s3_server.bucket())
     assert probed.returncode == 0, probed.stdout + probed.stderr
-    assert probed.stdout.count("[ok]") == 6 and "conditional writes: enforced" in probed.stdout
+    assert probed.stdout.count("[ok]") == 8
+    assert "conditional writes: enforced (If-Match quoted)\n" in probed.stdout
 
 
 def test_conditions_probe_names_what_a_server_ignores(fake_s3):
@@ -424,9 +425,29 @@ def test_conditions_probe_names_what_a_server_ignores(fake_s3):
     probed = _conditions_probe(fake_s3.url, "bucket")
     assert probed.returncode == 1
     wrong = [line for line in probed.stdout.splitlines() if "WRONG" in line]
-    assert len(wrong) == 2 and "PUT    If-Match" in wrong[0] and "DELETE If-Match" in wrong[1]
-    assert "(ETag stale) -> 200" in wrong[0] and "(ETag stale) -> 204" in wrong[1]
+    assert len(wrong) == 1 and "PUT    If-Match" in wrong[0] and "(ETag stale) -> 200" in wrong[0]
+    differs = [line for line in probed.stdout.splitlines() if "differs" in line]
+    assert len(differs) == 2 and "(ETag stale, bare) -> 200" in differs[0]  # sent quoted
+    assert "DELETE If-Match" in differs[1] and "(ETag stale) -> 204" in differs[1]
+    assert "1 answer(s) wrong" in probed.stdout
     assert fake_s3.objects == {}  # the probe's key was removed
+
+
+def test_conditions_probe_passes_a_server_that_wants_if_match_bare(fake_s3):
+    """As Ceph RGW 16 answers: the quoted current ETag refused, the bare one enforced,
+    If-Match on DELETE ignored; artfs copes with both differences."""
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "checked"
+    probed = _conditions_probe(fake_s3.url, "bucket")
+    assert probed.returncode == 0, probed.stdout + probed.stderr
+    differs = [line for line in probed.stdout.splitlines() if "differs" in line]
+    assert len(differs) == 2 and "(ETag current) -> 412" in differs[0]
+    assert "DELETE" in differs[1] and "(ETag stale) -> 204" in differs[1]
+    assert "enforced (If-Match bare); 2 answer(s) differ from S3" in probed.stdout
+    fake_s3.if_match_bare = "unchecked"  # any bare tag taken: no compare-and-swap
+    probed = _conditions_probe(fake_s3.url, "bucket")
+    assert probed.returncode == 1
+    [wrong] = [line for line in probed.stdout.splitlines() if "WRONG" in line]
+    assert "(ETag stale, bare) -> 200" in wrong
 
 
 # Faults
