@@ -498,3 +498,29 @@ def test_the_chunks_after_a_missing_one_come_in_the_same_request(team, monkeypat
     del ranged[:]
     assert content(b, "ds") == files  # all cached now
     assert ranged == []
+
+
+def test_local_gc_keeps_what_a_remote_pack_holds_before_its_version_arrives(team):
+    """A refresh can learn a metadata pack before the version record that needs it (the
+    record is claimed after the upload, and references are listed before indexes): a
+    local gc in between must keep its trees, which no later refresh brings again."""
+    from artfs.store import gc
+
+    a, b = team.machine(), team.machine()
+    files = {"f": b"uploaded, then claimed " * 500}
+    with Commit(a) as c:
+        node = Node()
+        node.place(b"f", c.bytes_entry(b"f", files["f"]))
+        root, attrs_root, _, _ = c.build(node)
+        c._drain()
+        with a.meta.write() as txn:
+            c._write_objects(txn)
+    a.remote.upload(root, attrs_root)  # the claim comes later
+    b.refresh(force=True)
+    with b.meta.read() as txn:
+        assert txn.get(root, db=b.meta.db["trees"]) is not None  # learned, no version yet
+    gc.collect(b)
+    commit(a, "ds", files)  # the same content: nothing to upload, the number claimed
+    b.refresh(force=True)
+    assert content(b, "ds") == files
+    assert gc.referenced(b)
