@@ -26,8 +26,9 @@
 #
 # Debian 12's Ceph 16.2.15 passes all of it: check_bucket finds that its RGW wants
 # If-Match's ETag bare (it refuses the quoted one it hands out) and remote.json keeps
-# that; it ignores If-Match on DELETE, which artfs never sends.  About 2 minutes with the
-# packages installed (cluster 17 s, contract suite 20 s, each campaign 25 s).
+# that; it ignores If-Match on DELETE, which artfs never sends.  About 80 s with the
+# packages installed (cluster 17 s, probes 2 s, contract suite 15 s, campaign 24 s,
+# --kill 20 s; RGW answered 17-22 of the suite's requests with 500, all conflicts).
 #
 # Runs as root on Debian 12 (as CI does): missing packages are installed with apt-get.
 # Ports: 18700-18760 on 127.0.0.1 only.
