@@ -3,11 +3,12 @@ for two machines (tests/test_remote_s3.py does the same over S3, with processes)
 
 import os
 import threading
+import time
 
 import pytest
 
 from artfs.errors import AliasesHeld, Conflict, CorruptData, NotFound
-from artfs.store import packs, sharing
+from artfs.store import meta, packs, sharing
 from artfs.store.commit import Commit, Node
 from artfs.store.memory import MemoryObjects, MemoryRefs
 from artfs.store.remote import Remote, version_key
@@ -368,6 +369,41 @@ def test_one_gc_at_a_time_and_a_dead_holders_lease_expires(team, monkeypatch):
     assert remotegc.collect(a).live_packs == 2
 
 
+def test_the_gc_lease_is_released_by_compare_and_swap_never_deleted(team, monkeypatch):
+    """Released means expired (until 0), written only over the holder's own lease: a
+    server may ignore If-Match on DELETE (Ceph RGW 16), so the lease is never deleted."""
+    from artfs.errors import StoreError
+    from artfs.store import remotegc
+
+    a = team.machine()
+    commit(a, "ds", {"f": b"x"})
+    monkeypatch.setattr(team.refs, "delete", None)  # any delete at all fails the test
+    remotegc.collect(a)
+    released = meta.loads(team.refs.get(remotegc.LEASE).value)
+    assert released["until"] == 0
+    remotegc.collect(a)  # at once: nothing holds it
+    slow = remotegc.Lease(team.refs, seconds=-1).__enter__()  # expired at once...
+    with remotegc.Lease(team.refs) as fast:  # ...so another gc takes it over
+        with pytest.raises(StoreError, match="taken over"):
+            slow.renew()
+        slow.__exit__(None, None, None)  # the slow one's release leaves the lease alone
+        held = meta.loads(team.refs.get(remotegc.LEASE).value)
+        assert held["holder"] == fast.holder and held["until"] > time.time()
+    assert meta.loads(team.refs.get(remotegc.LEASE).value)["until"] == 0
+
+
+def test_remote_json_keeps_the_form_of_if_match(tmp_path, monkeypatch):
+    """What 'remote add' found; False in a remote.json from before it was kept (its check
+    proved the quoted form); None, to be found out, for $ARTFS_REMOTE alone."""
+    RemoteConfig("s3://b/p", unquoted_if_match=True).save(str(tmp_path))
+    assert RemoteConfig.load(str(tmp_path)).unquoted_if_match is True
+    (tmp_path / "remote.json").write_text('{"url": "s3://b/p", "cache_size": null}')
+    assert RemoteConfig.load(str(tmp_path)).unquoted_if_match is False
+    monkeypatch.setenv("ARTFS_REMOTE", "s3://b/q")
+    assert RemoteConfig.load(str(tmp_path / "none")) == RemoteConfig("s3://b/q")
+    assert RemoteConfig("s3://b/q").unquoted_if_match is None
+
+
 def test_verify_remote_names_a_missing_and_a_damaged_pack(team, monkeypatch):
     from artfs.store.remoteverify import verify_remote
 
@@ -489,3 +525,29 @@ def test_a_clone_may_have_credentials_that_only_read(team, tmp_path, monkeypatch
     writer = Store.open(str(tmp_path / "writer"))
     with pytest.raises(RemoteDenied):  # remote add (no warn): a store that will commit
         sharing.add_remote(writer, RemoteConfig("s3://team/x"))
+
+
+def test_local_gc_keeps_what_a_remote_pack_holds_before_its_version_arrives(team):
+    """A refresh can learn a metadata pack before the version record that needs it (the
+    record is claimed after the upload, and references are listed before indexes): a
+    local gc in between must keep its trees, which no later refresh brings again."""
+    from artfs.store import gc
+
+    a, b = team.machine(), team.machine()
+    files = {"f": b"uploaded, then claimed " * 500}
+    with Commit(a) as c:
+        node = Node()
+        node.place(b"f", c.bytes_entry(b"f", files["f"]))
+        root, attrs_root, _, _ = c.build(node)
+        c._drain()
+        with a.meta.write() as txn:
+            c._write_objects(txn)
+    a.remote.upload(root, attrs_root)  # the claim comes later
+    b.refresh(force=True)
+    with b.meta.read() as txn:
+        assert txn.get(root, db=b.meta.db["trees"]) is not None  # learned, no version yet
+    gc.collect(b)
+    commit(a, "ds", files)  # the same content: nothing to upload, the number claimed
+    b.refresh(force=True)
+    assert content(b, "ds") == files
+    assert gc.referenced(b)

@@ -132,7 +132,7 @@ def test_failed_condition_changes_nothing(refs):
     for attempt in (
         lambda: refs.put("refs/aliases/m/latest", b"v2", expect=None),
         lambda: refs.put("refs/aliases/m/latest", b"v2", expect='"0123"'),
-        lambda: refs.delete("refs/aliases/m/latest", expect='"0123"'),
+        lambda: refs.put("refs/aliases/m/latest", b"v2", expect="0123"),
     ):
         with pytest.raises(RefConflict):
             attempt()
@@ -161,18 +161,6 @@ def test_invalid_reference_key_is_a_bug(refs):
     with pytest.raises(ValueError):
         refs.put("versions/m/1", b"x")
     assert list(refs.list("versions/")) == []
-
-
-def test_conditional_delete(refs):
-    tag = refs.put("refs/aliases/m/best", b"v3", expect=None)
-    refs.put("refs/aliases/m/best", b"v4", expect=tag)
-    with pytest.raises(RefConflict):
-        refs.delete("refs/aliases/m/best", expect=tag)
-    refs.delete("refs/aliases/m/best", expect=refs.get("refs/aliases/m/best").tag)
-    assert refs.get("refs/aliases/m/best") is None
-    with pytest.raises(RefConflict):
-        refs.delete("refs/aliases/m/best", expect=tag)
-    refs.delete("refs/aliases/m/best")  # missing and unconditional: not an error
 
 
 def test_list_refs_with_tags(refs, objects):
@@ -286,17 +274,87 @@ def test_check_bucket_refuses_a_server_that_ignores_if_match(fake_s3):
 
 def test_check_bucket_refuses_a_server_that_refuses_the_current_etag(fake_s3):
     fake_s3.enforces_create = fake_s3.refuses_every_if_match = True
-    with pytest.raises(s3.RemoteRefused, match="current ETag, which it must accept"):
+    with pytest.raises(s3.RemoteRefused, match="current ETag, quoted and bare") as refused:
+        s3.check_bucket("s3://bucket/p", fake_s3.url)
+    assert "\n" not in str(refused.value)
+    assert fake_s3.objects == {}
+
+
+def test_check_bucket_finds_the_form_of_if_match_a_server_enforces(location, fake_s3):
+    """Quoted on moto (and AWS); bare on a server that, as Ceph RGW 16 does, refuses the
+    quoted current ETag and enforces the bare one.  Neither is asked about DELETE."""
+    assert s3.check_bucket(location.url) is False
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "checked"
+    assert s3.check_bucket("s3://bucket/p", fake_s3.url) is True
+    assert fake_s3.served["DELETE"] + fake_s3.served["POST"] == 1  # the probe's removal
+    assert fake_s3.objects == {}
+
+
+def test_check_bucket_refuses_a_server_that_ignores_a_stale_bare_if_match(fake_s3):
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "unchecked"
+    with pytest.raises(s3.RemoteRefused, match=r"a stale If-Match \(bare\)"):
         s3.check_bucket("s3://bucket/p", fake_s3.url)
     assert fake_s3.objects == {}
 
 
-def test_conditional_delete_whose_answer_was_lost(fake_s3, fake_location):
-    """The first DELETE went through but its answer did not (a 503 stands for that):
-    the retry's 404 means the key is gone, as asked."""
-    fake_s3.failures = [503, 404]
-    s3.S3Refs(s3.connect(fake_location, retry_seconds=20)).delete("refs/v/1", expect='"tag"')
-    assert fake_s3.served["DELETE"] == 2
+def test_references_on_a_server_that_wants_if_match_bare(fake_s3, fake_location):
+    """As remote.json says after 'remote add' (True), as it says for AWS (False: such a
+    server then refuses, a conflict), and not known (None: the first refused current
+    tag is tried bare, and bare it stays)."""
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "checked"
+    client = s3.connect(fake_location, retry_seconds=5)
+    told = s3.S3Refs(client, unquoted_if_match=True)
+    first = told.put("refs/a/1", b"1", expect=None)
+    second = told.put("refs/a/1", b"2", expect=first)
+    with pytest.raises(RefConflict):
+        told.put("refs/a/1", b"3", expect=first)  # stale
+    assert told.get("refs/a/1") == s3.Ref(b"2", second)
+    with pytest.raises(RefConflict):
+        s3.S3Refs(client, unquoted_if_match=False).put("refs/a/1", b"3", expect=second)
+    unknown = s3.S3Refs(client)
+    with pytest.raises(RefConflict):
+        unknown.put("refs/a/1", b"3", expect=first)  # stale: nothing learnt
+    assert unknown.unquoted_if_match is None
+    before = fake_s3.served["PUT"]
+    third = unknown.put("refs/a/1", b"3", expect=second)
+    assert unknown.unquoted_if_match is True
+    assert fake_s3.served["PUT"] - before == 3  # quoted (refused), bare, the journal
+    before = fake_s3.served["PUT"]
+    unknown.put("refs/a/1", b"4", expect=third)
+    assert fake_s3.served["PUT"] - before == 2  # bare at once, the journal
+
+
+def test_a_losing_replace_answered_500_is_a_conflict(fake_s3, fake_location):
+    """Ceph RGW 16 answers 500 to the losers of racing If-Match PUTs: obstore retries,
+    the retry meets the winner's object (412), and the write id shows it is not ours."""
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "checked"
+    refs = s3.S3Refs(s3.connect(fake_location, retry_seconds=20), unquoted_if_match=True)
+    read = refs.put("refs/a/1", b"start", expect=None)
+    refs.put("refs/a/1", b"the winner", expect=read)
+    fake_s3.failures = [500]
+    before = fake_s3.served["PUT"]
+    with pytest.raises(RefConflict):
+        refs.put("refs/a/1", b"a loser", expect=read)
+    assert fake_s3.served["PUT"] - before == 2  # the 500 and its retry; no journal
+    assert fake_s3.objects["p/refs/a/1"] == b"the winner"
+
+
+def test_a_conditional_put_failing_past_its_retries(fake_s3, fake_location):
+    """A conflict if another write moved the reference out of the state it was
+    conditional on (it can no longer happen), else the failure, in one line."""
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "checked"
+    refs = s3.S3Refs(s3.connect(fake_location, retry_seconds=0), unquoted_if_match=True)
+    read = refs.put("refs/a/1", b"start", expect=None)
+    fake_s3.failures = [500]
+    with pytest.raises(s3.RemoteError, match="500") as failed:
+        refs.put("refs/a/1", b"mine", expect=read)
+    assert "\n" not in str(failed.value)
+    refs.put("refs/a/1", b"another's", expect=read)
+    for expect in (read, None):
+        fake_s3.failures = [500]
+        with pytest.raises(RefConflict):
+            refs.put("refs/a/1", b"mine", expect=expect)
+    assert fake_s3.objects["p/refs/a/1"] == b"another's"
 
 
 def test_missing_bucket(s3_server, location):
@@ -358,7 +416,8 @@ def _conditions_probe(url: str, bucket: str) -> subprocess.CompletedProcess:
 def test_conditions_probe_passes_a_server_that_enforces_them(s3_server):
     probed = _conditions_probe(s3_server.url, s3_server.bucket())
     assert probed.returncode == 0, probed.stdout + probed.stderr
-    assert probed.stdout.count("[ok]") == 6 and "conditional writes: enforced" in probed.stdout
+    assert probed.stdout.count("[ok]") == 8
+    assert "conditional writes: enforced (If-Match quoted)\n" in probed.stdout
 
 
 def test_conditions_probe_names_what_a_server_ignores(fake_s3):
@@ -366,9 +425,29 @@ def test_conditions_probe_names_what_a_server_ignores(fake_s3):
     probed = _conditions_probe(fake_s3.url, "bucket")
     assert probed.returncode == 1
     wrong = [line for line in probed.stdout.splitlines() if "WRONG" in line]
-    assert len(wrong) == 2 and "PUT    If-Match" in wrong[0] and "DELETE If-Match" in wrong[1]
-    assert "(ETag stale) -> 200" in wrong[0] and "(ETag stale) -> 204" in wrong[1]
+    assert len(wrong) == 1 and "PUT    If-Match" in wrong[0] and "(ETag stale) -> 200" in wrong[0]
+    differs = [line for line in probed.stdout.splitlines() if "differs" in line]
+    assert len(differs) == 2 and "(ETag stale, bare) -> 200" in differs[0]  # sent quoted
+    assert "DELETE If-Match" in differs[1] and "(ETag stale) -> 204" in differs[1]
+    assert "1 answer(s) wrong" in probed.stdout
     assert fake_s3.objects == {}  # the probe's key was removed
+
+
+def test_conditions_probe_passes_a_server_that_wants_if_match_bare(fake_s3):
+    """As Ceph RGW 16 answers: the quoted current ETag refused, the bare one enforced,
+    If-Match on DELETE ignored; artfs copes with both differences."""
+    fake_s3.enforces_create, fake_s3.if_match_bare = True, "checked"
+    probed = _conditions_probe(fake_s3.url, "bucket")
+    assert probed.returncode == 0, probed.stdout + probed.stderr
+    differs = [line for line in probed.stdout.splitlines() if "differs" in line]
+    assert len(differs) == 2 and "(ETag current) -> 412" in differs[0]
+    assert "DELETE" in differs[1] and "(ETag stale) -> 204" in differs[1]
+    assert "enforced (If-Match bare); 2 answer(s) differ from S3" in probed.stdout
+    fake_s3.if_match_bare = "unchecked"  # any bare tag taken: no compare-and-swap
+    probed = _conditions_probe(fake_s3.url, "bucket")
+    assert probed.returncode == 1
+    [wrong] = [line for line in probed.stdout.splitlines() if "WRONG" in line]
+    assert "(ETag stale, bare) -> 200" in wrong
 
 
 # Faults
@@ -425,14 +504,6 @@ def test_unreachable_endpoint_fails_in_one_line():
     with pytest.raises(s3.RemoteError, match="could not read chunks/aa") as failed:
         s3.S3Objects(s3.connect(location, retry_seconds=1)).get("chunks/aa")
     assert "\n" not in str(failed.value)
-
-
-def test_conditional_delete_is_retried(fake_s3, fake_location):
-    fake_s3.objects["p/refs/v/1"] = b"x"
-    fake_s3.failures = [503, 503]
-    s3.S3Refs(s3.connect(fake_location, retry_seconds=20)).delete("refs/v/1", expect='"tag"')
-    assert "p/refs/v/1" not in fake_s3.objects
-    assert fake_s3.served["DELETE"] == 3
 
 
 def test_conditional_request_conflict_is_a_ref_conflict(fake_s3, fake_location):
@@ -515,7 +586,10 @@ class FakeS3(http.server.ThreadingHTTPServer):
         self.metadata: dict[str, dict[str, str]] = {}  # x-amz-meta-* headers by key
         self.served: Counter = Counter()
         self.enforces_create = False  # If-None-Match: * (some servers do only that)
-        self.refuses_every_if_match = False  # as Ceph RGW 16.2 does with quoted ETags
+        self.refuses_every_if_match = False
+        # As Ceph RGW 16.2: If-Match compared with the bare ETag, so the quoted one that
+        # it hands out never matches; or (unchecked) any bare one matches.
+        self.if_match_bare: str | None = None  # None, "checked" or "unchecked"
 
 
 class FakeS3Handler(http.server.BaseHTTPRequestHandler):
@@ -543,6 +617,15 @@ class FakeS3Handler(http.server.BaseHTTPRequestHandler):
         if self.server.refuses_every_if_match and "If-Match" in self.headers:
             self._reply(412, body=b"<Error><Code>PreconditionFailed</Code></Error>")
             return
+        if_match, current = self.headers.get("If-Match"), self.server.objects.get(self._key())
+        if self.server.if_match_bare and if_match is not None:
+            quoted = if_match.startswith('"')
+            if quoted or (
+                self.server.if_match_bare == "checked"
+                and (current is None or f'"{if_match}"' != _etag(current))
+            ):
+                self._reply(412, body=b"<Error><Code>PreconditionFailed</Code></Error>")
+                return
         self.server.objects[self._key()] = body
         self.server.metadata[self._key()] = {
             name: value for name, value in self.headers.items() if name.startswith("x-amz-meta-")

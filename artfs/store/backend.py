@@ -9,7 +9,7 @@ name.  References change, so every change is conditional: a writer says which
 state it read (a tag) and the write happens only if nobody changed it since.
 That is what lets many machines share one S3 bucket without a lock server:
 S3's conditional writes (``If-None-Match: *`` to create, ``If-Match: ETAG`` to
-replace) are exactly ``RefStore.put``'s ``expect``.
+replace) are exactly ``RefStore.put``'s ``expect``.  Deletes are unconditional.
 
 Backends: a local directory with LMDB (the embedded store), S3-compatible
 object storage, and an in-memory one for unit tests.  One contract test suite
@@ -93,9 +93,14 @@ class RefStore(Protocol):
         A failed condition raises RefConflict and changes nothing.  Durable on return."""
         ...
 
-    def delete(self, key: str, *, expect: "str | _Any" = ANY) -> None:
-        """Remove the key (``expect=TAG``: only if unchanged, else RefConflict); a missing
-        key with ``expect=ANY`` is not an error."""
+    def delete(self, key: str) -> None:
+        """Remove the key, unconditionally; a missing key is not an error.
+
+        There is no delete-if-unchanged: Ceph RGW 16 ignores If-Match on DELETE (it deletes
+        whatever the tag), and nothing needs one.  A reference that must go only if nobody
+        changed it is replaced by compare-and-swap with a value that says it is gone
+        instead (a removed version's tombstone, the gc lease's release), which every
+        server that artfs accepts enforces."""
         ...
 
     def list(self, prefix: str = "") -> Iterator[tuple[str, str]]:

@@ -17,6 +17,15 @@ the index names and the remote lacks is kept: a publication failed after it was
 written, and committing the same content again uploads it from here.  The cache's
 records of what gc deletes go in the transaction that drops the index entries.
 
+With a remote, the trees, chunk lists and attribute objects of the metadata packs
+this store knows are kept even when no version here uses them: they are the mirror
+of the remote's, and a version that uses them may not be here yet.  A refresh
+learns a pack before the version record claimed after it (references are listed
+first), and it takes a version only once its root tree is here, so a gc in between
+would hide that version from this store for good (no later refresh fetches a known
+pack again); and a refresh may take a version between gc's mark and its sweep.  They
+go once the remote's gc has deleted their pack (it forgets the pack here).
+
 What running mounts still serve is kept, removed versions included, so that a
 file open through a mount reads to its end.  ``held`` asks them after the
 versions are read: a version removed after that read was live in it, and one
@@ -30,6 +39,8 @@ from dataclasses import dataclass, field
 from artfs.errors import CorruptData, StoreError
 from artfs.store import attrs, drafts, meta, pending, retention
 from artfs.store import cache as cache_mod
+from artfs.store.packs import Location
+from artfs.store.remote import PACK_KEY
 from artfs.store.staging import staging_bases
 from artfs.store.store import Store
 from artfs.store.tree import DIR, FILE, decode_tree, tree_digest
@@ -211,6 +222,23 @@ def _stored_size(key: bytes, value: bytes) -> int:
         raise _refused(e) from None
 
 
+def _in_known_packs(store: Store, txn, digests) -> set[bytes]:
+    """The metadata objects among ``digests`` that a pack this store knows holds."""
+    if store.remote is None:
+        return set()
+    db, held, known = store.meta.db, set(), {}
+    for digest in digests:
+        raw = txn.get(digest, db=db["packed"])
+        if raw is None:
+            continue
+        pack = Location.decode(raw).pack
+        if pack not in known:
+            known[pack] = txn.get(PACK_KEY + pack, db=db["remote"]) is not None
+        if known[pack]:
+            held.add(digest)
+    return held
+
+
 def _not_on_the_remote(store: Store, txn, digests) -> list[bytes]:
     if store.remote is None:
         return []
@@ -256,6 +284,11 @@ def collect(
                 for k in txn.cursor(db["attrs"]).iternext(values=False)
                 if bytes(k) not in live_attrs
             ]
+            mirrored = _in_known_packs(store, txn, [*dead_maps, *dead_trees, *dead_attrs])
+            dead_maps, dead_trees, dead_attrs = (
+                [d for d in dead if d not in mirrored]
+                for dead in (dead_maps, dead_trees, dead_attrs)
+            )
         indexed = live_chunks | set(dead_chunks)
         for digest in unuploaded:
             del dead_chunks[digest]

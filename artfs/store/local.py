@@ -277,9 +277,9 @@ class LocalRefs:
         self._write(key, lambda txn: txn.put(raw, value, db=db), db, raw, expect)
         return tag_of(value)
 
-    def delete(self, key: str, *, expect: str | _Any = ANY) -> None:
+    def delete(self, key: str) -> None:
         db, raw = self._place(key)
-        self._write(key, lambda txn: txn.delete(raw, db=db), db, raw, expect)
+        self._write(key, lambda txn: txn.delete(raw, db=db), db, raw, ANY)
 
     def _write(self, key: str, change: Callable, db, raw: bytes, expect) -> None:
         """``change`` in a write transaction that first checks the current tag: a

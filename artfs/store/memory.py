@@ -73,9 +73,8 @@ class MemoryRefs:
             self._changes += 1
             return tag
 
-    def delete(self, key: str, *, expect: str | _Any = ANY) -> None:
+    def delete(self, key: str) -> None:
         with self._lock:
-            check_expected(key, _tag(self._refs.get(key)), expect)
             if self._refs.pop(key, None) is not None:
                 self._changes += 1
 

@@ -98,9 +98,15 @@ class Remote:
         from artfs.store import s3  # the S3 client loads only for a store that has a remote
 
         patience = retry_seconds()
-        objects, refs = s3.open_remote(config.url, config.endpoint_url, retry_seconds=patience)
+        form = config.unquoted_if_match
+        objects, refs = s3.open_remote(
+            config.url, config.endpoint_url, retry_seconds=patience, unquoted_if_match=form
+        )
         _, looking = s3.open_remote(
-            config.url, config.endpoint_url, retry_seconds=min(patience, LOOK_RETRY_SECONDS)
+            config.url,
+            config.endpoint_url,
+            retry_seconds=min(patience, LOOK_RETRY_SECONDS),
+            unquoted_if_match=form,
         )
         return cls(store, config, objects, refs, looking)
 

@@ -18,6 +18,9 @@ class RemoteConfig:
     url: str
     endpoint_url: str | None = None
     cache_size: int | None = None  # bytes of chunks kept locally; None: no limit
+    # If-Match's ETag without its quotes (Ceph RGW 16), as check_bucket found at 'remote
+    # add'; None: not checked ($ARTFS_REMOTE), found out at the first refusal (s3.py).
+    unquoted_if_match: bool | None = None
 
     @classmethod
     def load(cls, store_path: str) -> "RemoteConfig | None":
@@ -32,7 +35,9 @@ class RemoteConfig:
             raise ArtfsError(
                 f"cannot read {path} ({e}); fix it or run 'artfs remote add' again"
             ) from None
-        return cls(**{k: raw.get(k) for k in ("url", "endpoint_url", "cache_size")})
+        fields = {k: raw.get(k) for k in ("url", "endpoint_url", "cache_size")}
+        # A remote.json from before the key: its bucket check proved the quoted form.
+        return cls(**fields, unquoted_if_match=bool(raw.get("unquoted_if_match", False)))
 
     def save(self, store_path: str) -> None:
         path = os.path.join(store_path, CONFIG)

@@ -3,9 +3,12 @@
 No lock is held by commits, so gc must never delete what a commit in flight
 relies on.  Kopia's rules, in two phases and with one gc at a time:
 
-- A lease (``refs/gc/lease``: holder and expiry, taken and renewed by
+- A lease (``refs/gc/lease``: holder and expiry, taken, renewed and released by
   compare-and-swap) lets one gc run per remote; a gc whose holder died leaves a
-  lease that simply expires.
+  lease that simply expires.  Released is expired: the key stays, with ``until``
+  0, since a DELETE conditional on the lease's tag is not enforced everywhere
+  (Ceph RGW 16 deletes whatever the If-Match), and an unconditional one could
+  remove a lease another gc took over after this one was too slow.
 - A pack none of whose objects any version (of any machine: the remote's
   versions are all mirrored here) references is first *doomed*:
   ``refs/gc/packs/HEX`` = ``{"doomed": time}``.  A commit treats the objects of a
@@ -92,15 +95,18 @@ class Lease:
                 "stopped, nothing more was deleted"
             ) from None
 
-    def _write(self, expect) -> None:
-        until = time.time() + self.seconds
+    def _write(self, expect, until: float | None = None) -> None:
+        until = time.time() + self.seconds if until is None else until
         value = meta.dumps({"holder": self.holder, "until": until})
         self.tag, self.until = self.refs.put(LEASE, value, expect=expect), until
 
     def __exit__(self, *exc) -> None:
+        # Released by marking it expired, only if it is still ours: a lease taken over
+        # by another gc (this one was too slow) is that gc's to release.
         if self.tag is not None:
             with suppress(RefConflict):
-                self.refs.delete(LEASE, expect=self.tag)
+                self._write(expect=self.tag, until=0.0)
+            self.tag = None
 
 
 def marks(refs: RefStore) -> dict[bytes, dict]:

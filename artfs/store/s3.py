@@ -9,21 +9,28 @@ the PUT, which S3 (since 2024), R2, GCS and Ceph RGW enforce atomically.
 ``check_bucket`` refuses a server that does not, since then two machines could both
 claim one version number.
 
+The ETag goes into If-Match as the server gave it, quoted (RFC 7232's entity-tag,
+which AWS S3's PutObject reference points to, and what obstore sends), except on a
+server that refuses the quoted form of the current ETag and accepts it bare: Debian
+12's Ceph RGW 16.2.15 does (DigitalOcean Spaces reportedly too).  ``check_bucket``
+finds out which form the server enforces (a stale tag refused) and ``remote add``
+keeps it in remote.json (``unquoted_if_match``); an S3Refs not told (``$ARTFS_REMOTE``
+without remote.json) starts quoted and goes bare once the server has refused the
+quoted current tag and accepted it bare.
+
 obstore retries network errors, 5xx and 503 SlowDown with exponential backoff for
 at most ``retry_seconds``; what still fails becomes one RemoteError line.  A retried
 conditional PUT can meet its own first try (done, its answer lost): a write id in
-the object's metadata tells that from another writer's write.
-Conditional deletes are not in obstore's API, so they go as a presigned DELETE
-with an ``If-Match`` header, retried here the same way.
+the object's metadata tells that from another writer's write.  Ceph RGW answers 500
+to the losers of racing If-Match PUTs; their retry meets the winner's object and
+gets 412, a RefConflict.  A conditional PUT that still fails is a RefConflict too if
+the reference is no longer in the state it was conditional on (another write won),
+else the RemoteError.
 """
 
 import contextlib
 import logging
-import random
 import re
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -33,7 +40,7 @@ import obstore
 from obstore import exceptions as obs_errors
 from obstore.store import S3Store
 
-from artfs.errors import ArtfsError, NotFound, RemoteDenied, RemoteError, RemoteRefused
+from artfs.errors import NotFound, RemoteDenied, RemoteError, RemoteRefused
 from artfs.store.backend import ANY, Ref, RefConflict, _Any
 from artfs.store.s3config import S3Location, resolve
 
@@ -80,11 +87,16 @@ def connect(location: S3Location, *, retry_seconds: float = DEFAULT_RETRY_SECOND
 
 
 def open_remote(
-    url: str, endpoint_url: str | None = None, *, retry_seconds: float = DEFAULT_RETRY_SECONDS
+    url: str,
+    endpoint_url: str | None = None,
+    *,
+    retry_seconds: float = DEFAULT_RETRY_SECONDS,
+    unquoted_if_match: bool | None = None,
 ) -> tuple["S3Objects", "S3Refs"]:
-    """The object and reference stores of the remote at ``s3://BUCKET/PREFIX``."""
+    """The object and reference stores of the remote at ``s3://BUCKET/PREFIX``;
+    ``unquoted_if_match`` as ``check_bucket`` found it (None: not checked)."""
     client = connect(resolve(url, endpoint_url), retry_seconds=retry_seconds)
-    return S3Objects(client), S3Refs(client)
+    return S3Objects(client), S3Refs(client, unquoted_if_match=unquoted_if_match)
 
 
 class S3Objects:
@@ -144,10 +156,13 @@ class S3Objects:
 class S3Refs:
     """References as S3 objects whose ETag is the tag; every write also replaces the
     journal so that ``token`` changes.  Keys are the key space's ``refs/...``, stored
-    under the same name."""
+    under the same name.  ``unquoted_if_match``: send If-Match's ETag without its
+    quotes (True), with them (False), or with them until the server has shown it
+    wants them off (None: see the module's description)."""
 
-    def __init__(self, client: S3Store) -> None:
+    def __init__(self, client: S3Store, *, unquoted_if_match: bool | None = None) -> None:
         self._client = client
+        self.unquoted_if_match = unquoted_if_match
 
     def get(self, key: str) -> Ref | None:
         read = self._read(key)
@@ -157,27 +172,79 @@ class S3Refs:
         # A unique id in the object's metadata tells a refused PUT that is a retry of
         # our own successful one (its answer lost) from a write by someone else.
         write_id = uuid.uuid4().hex
+        unquoted = bool(self.unquoted_if_match)
         try:
-            with _mapped(self._client, "write", key):
-                tag = obstore.put(
-                    self._client,
-                    _ref_path(key),
-                    value,
-                    mode=_put_mode(expect),
-                    attributes={WRITE_ID: write_id},
-                )["e_tag"]
+            tag = self._put(key, value, expect, write_id, unquoted)
         except (RefConflict, NotFound) as conflict:  # AWS: If-Match on a missing key is 404
-            tag = self._own_write(key, write_id, conflict)
+            read = self._read(key)
+            if read is not None and read[1] == write_id:
+                tag = read[0].tag
+            elif isinstance(expect, str) and self._bare_tag_wanted(read, expect, unquoted):
+                tag = self._put_bare(key, value, expect, write_id, conflict)
+            else:
+                raise _as_conflict(key, conflict) from None
+        except RemoteError as failure:
+            if isinstance(expect, _Any):
+                raise
+            tag = self._after_failure(key, expect, write_id, failure)
         self._bump_journal()
         return tag or ""
 
-    def delete(self, key: str, *, expect: str | _Any = ANY) -> None:
-        path = _ref_path(key)
-        if isinstance(expect, _Any):
-            with _mapped(self._client, "delete", key):
-                obstore.delete(self._client, path)
-        else:
-            _conditional_delete(self._client, path, expect, key)
+    def _put(self, key: str, value: bytes, expect, write_id: str, unquoted: bool) -> str | None:
+        with _mapped(self._client, "write", key):
+            return obstore.put(
+                self._client,
+                _ref_path(key),
+                value,
+                mode=_put_mode(expect, unquoted),
+                attributes={WRITE_ID: write_id},
+            )["e_tag"]
+
+    def _bare_tag_wanted(self, read, expect: str, unquoted: bool) -> bool:
+        """Was a quoted If-Match refused although the reference still has that tag, by a
+        server whose form is not known yet?  Then it may want the tag bare."""
+        return (
+            self.unquoted_if_match is None
+            and not unquoted
+            and read is not None
+            and read[0].tag == expect
+        )
+
+    def _put_bare(
+        self, key: str, value: bytes, expect: str, write_id: str, conflict: Exception
+    ) -> str:
+        """The refused PUT again with the tag bare; if the server takes it, it is of the
+        kind that wants If-Match bare (Ceph RGW 16), and this store sends it so from now
+        on.  Anything else: the first refusal stands."""
+        try:
+            tag = self._put(key, value, expect, write_id, unquoted=True)
+        except (RefConflict, NotFound, RemoteError):
+            read = self._read(key)
+            if read is not None and read[1] == write_id:
+                return read[0].tag
+            raise _as_conflict(key, conflict) from None
+        self.unquoted_if_match = True
+        log.info("%s wants If-Match without quotes; sending it so", _where(self._client))
+        return tag or ""
+
+    def _after_failure(self, key: str, expect, write_id: str, failure: RemoteError) -> str:
+        """A conditional PUT that failed past its retries: done if the reference holds our
+        write, a RefConflict if another write moved it out of the state ours was
+        conditional on (ours can no longer happen), else the failure."""
+        try:
+            read = self._read(key)
+        except RemoteError:
+            raise failure from None
+        if read is not None and read[1] == write_id:
+            return read[0].tag
+        current = None if read is None else read[0].tag
+        if current != expect:
+            raise RefConflict(f"reference {key} changed while it was written; read it again")
+        raise failure
+
+    def delete(self, key: str) -> None:
+        with _mapped(self._client, "delete", key):
+            obstore.delete(self._client, _ref_path(key))
         self._bump_journal()
 
     def list(self, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -205,13 +272,6 @@ class S3Refs:
         except NotFound:
             return None
 
-    def _own_write(self, key: str, write_id: str, conflict: ArtfsError) -> str:
-        """The tag of our write if the reference holds it, else the conflict."""
-        read = self._read(key)
-        if read is None or read[1] != write_id:
-            raise conflict
-        return read[0].tag
-
     def _bump_journal(self) -> None:
         # Unconditional and unique: concurrent bumps cannot conflict, and any of them
         # changes the ETag a reader compares.  The reference write before it has
@@ -224,37 +284,64 @@ class S3Refs:
             log.warning("a reference changed but the journal did not: %s", exc)
 
 
-def _put_mode(expect: str | None | _Any) -> "PutMode":
+def _as_conflict(key: str, refused: Exception) -> RefConflict:
+    """A refused conditional PUT as a RefConflict (AWS answers an If-Match on a missing
+    key with 404, a NotFound here)."""
+    if isinstance(refused, RefConflict):
+        return refused
+    return RefConflict(f"reference {key} was deleted since it was read; read it again")
+
+
+def _put_mode(expect: str | None | _Any, unquoted: bool = False) -> "PutMode":
     if isinstance(expect, _Any):
         return "overwrite"
-    return "create" if expect is None else {"e_tag": expect}
+    if expect is None:
+        return "create"
+    return {"e_tag": _bare(expect) if unquoted else expect}
 
 
-def check_bucket(url: str, endpoint_url: str | None = None) -> None:
-    """Refuse a bucket whose server does not enforce create-if-absent, replace-if-unchanged
-    and delete-if-unchanged: probe it once with a throwaway reference, then remove it."""
-    client = connect(resolve(url, endpoint_url))
+def _bare(tag: str) -> str:
+    """An entity-tag without its quotes (``"abc"`` -> ``abc``)."""
+    return tag[1:-1] if len(tag) >= 2 and tag[0] == tag[-1] == '"' else tag
+
+
+def check_bucket(url: str, endpoint_url: str | None = None) -> bool:
+    """Refuse a bucket whose server does not enforce create-if-absent and
+    replace-if-unchanged: probe it once with a throwaway reference, then remove it.
+    → whether If-Match must carry the ETag bare (True: Ceph RGW 16), the form proven
+    enforced: the current tag accepted, a stale one refused.
+
+    A DELETE with a stale If-Match is not probed: artfs deletes only unconditionally
+    (``RefStore.delete``; what must go only if unchanged is replaced by compare-and-swap
+    instead), so a server that ignores If-Match there, as Ceph RGW 16 does, is sound."""
+    return check_location(resolve(url, endpoint_url))
+
+
+def check_location(location: S3Location) -> bool:
+    """``check_bucket`` of a resolved location (endpoint and keys as given)."""
+    url, client = location.url, connect(location)
     probe = PROBES + uuid.uuid4().hex
     try:
         with _mapped(client, "write", probe):
             first = obstore.put(client, probe, b"1", mode="create")["e_tag"] or ""
         _expect_refused(url, "a second create-only PUT (If-None-Match: *)", client, probe, "create")
-        try:
-            with _mapped(client, "write", probe):
-                obstore.put(client, probe, b"2", mode={"e_tag": first})
-        except RefConflict:  # Ceph RGW 16 compares If-Match without the ETag's quotes
+        for unquoted in (False, True):  # as the server gave the tag, then bare
+            try:
+                with _mapped(client, "write", probe):
+                    obstore.put(client, probe, b"2", mode=_put_mode(first, unquoted))
+                break
+            except RefConflict:
+                continue
+        else:
             raise RemoteRefused(
                 f"{url}: the server refused a PUT whose If-Match is the object's current "
-                "ETag, which it must accept; without working compare-and-swap artfs cannot "
-                "move aliases or share runs there (Debian 12's Ceph RGW 16.2 does this)"
-            ) from None
-        _expect_refused(url, "a PUT with a stale If-Match", client, probe, {"e_tag": first})
-        try:
-            _conditional_delete(client, probe, first, probe)
-        except RefConflict:
-            pass
-        else:
-            raise _refusal(url, "a DELETE with a stale If-Match")
+                "ETag, quoted and bare, which it must accept; without working "
+                "compare-and-swap artfs cannot move aliases or share runs there"
+            )
+        stale = _put_mode(first, unquoted)
+        what = "a PUT with a stale If-Match" + (" (bare)" if unquoted else "")
+        _expect_refused(url, what, client, probe, stale)
+        return unquoted
     finally:
         with _mapped(client, "delete", probe):
             obstore.delete(client, probe)
@@ -306,38 +393,6 @@ def _listed(client: S3Store, root: str, prefix: str) -> Iterator["ObjectMeta"]:
                     yield meta
                 elif meta["path"] > root + prefix:
                     return
-
-
-def _conditional_delete(client: S3Store, path: str, tag: str, key: str) -> None:
-    """DELETE ``path`` only if its ETag is ``tag``: a presigned request (obstore signs it
-    with the store's credentials) carrying If-Match, which S3 honours since 2024."""
-    url = obstore.sign(client, "DELETE", path, timedelta(minutes=10))
-    request = urllib.request.Request(url, method="DELETE", headers={"If-Match": tag})
-    bound = (client.retry_config or {}).get(
-        "retry_timeout", timedelta(seconds=DEFAULT_RETRY_SECONDS)
-    )
-    deadline = time.monotonic() + bound.total_seconds()
-    for attempt in range(1000):
-        try:
-            with urllib.request.urlopen(request, timeout=30):
-                return
-        except urllib.error.HTTPError as exc:
-            exc.close()  # the error is the answer: its socket must not linger
-            if exc.code == 404 and attempt:  # an earlier try deleted it, its answer lost
-                return
-            if exc.code in (404, 409, 412):  # gone or changed: not the state we read
-                raise RefConflict(
-                    f"reference {key} changed since it was read; read it again"
-                ) from None
-            failure = f"{exc.code} {exc.reason}"
-            if exc.code < 500:
-                break
-        except OSError as exc:
-            failure = str(getattr(exc, "reason", exc))
-        if time.monotonic() > deadline:
-            break
-        time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
-    raise RemoteError(f"could not delete {key} on {_where(client)}: {failure}; try again later")
 
 
 @contextlib.contextmanager

@@ -126,14 +126,14 @@ def add_remote(
             f"the store already has the remote {store.remote.config.url}; "
             "'artfs remote remove' it first"
         )
-    remote = Remote.open(store, config)
     try:
-        s3.check_bucket(config.url, config.endpoint_url)
+        config.unquoted_if_match = s3.check_bucket(config.url, config.endpoint_url)
     except RemoteDenied:
         if warn is None or store.artifact_names():
             raise
-        remote.refs.token()  # may it read, at least? (a RemoteDenied if not)
+        Remote.open(store, config).refs.token()  # may it read, at least? (RemoteDenied)
         warn(f"{config.url} lets these credentials read but not write: commits will fail")
+    remote = Remote.open(store, config)
     if store.remote is not None:  # the same remote again: new settings only
         config.save(store.path)
         store.attach(remote)
