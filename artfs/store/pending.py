@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from artfs.errors import CorruptData
+from artfs.store import durable
 from artfs.store.store import Store
 
 DIRECTORY = "pending"
@@ -38,13 +39,7 @@ def keep(store: Store, name: str, record: dict, aliases: list[str], run: str | N
     os.makedirs(folder, mode=0o700, exist_ok=True)
     path = os.path.join(folder, f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json")
     body = {"name": name, "record": record, "aliases": list(aliases), "run": run}
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(body, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, path)
-    _sync_dir(folder)
+    durable.replace_json(path, body)
     return Pending(path, name, record, list(aliases), run)
 
 
@@ -55,7 +50,7 @@ def waiting(store: Store) -> Iterator[Pending]:
         return
     for entry in sorted(os.listdir(folder)):
         if not entry.endswith(".json"):
-            continue  # a temporary file of a commit that died: its record was never whole
+            continue  # a temporary file (.json.tmpPID) of a commit that died: never whole
         path = os.path.join(folder, entry)
         try:
             with open(path) as f:
@@ -67,7 +62,7 @@ def waiting(store: Store) -> Iterator[Pending]:
 
 def done(pending: Pending) -> None:
     os.unlink(pending.path)
-    _sync_dir(os.path.dirname(pending.path))
+    durable.sync_dir(os.path.dirname(pending.path))
 
 
 def roots(store: Store) -> list[tuple[bytes, bytes | None]]:
@@ -79,11 +74,3 @@ def roots(store: Store) -> list[tuple[bytes, bytes | None]]:
         )
         for p in waiting(store)
     ]
-
-
-def _sync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -9,6 +9,7 @@ import os
 from dataclasses import asdict, dataclass
 
 from artfs.errors import ArtfsError, UsageError
+from artfs.store import durable
 
 CONFIG = "remote.json"  # in the store directory
 
@@ -40,13 +41,7 @@ class RemoteConfig:
         return cls(**fields, unquoted_if_match=bool(raw.get("unquoted_if_match", False)))
 
     def save(self, store_path: str) -> None:
-        path = os.path.join(store_path, CONFIG)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(asdict(self), f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        durable.replace_json(os.path.join(store_path, CONFIG), asdict(self))
 
     @staticmethod
     def remove(store_path: str) -> None:

@@ -22,6 +22,7 @@ import shutil
 import stat
 
 from artfs.errors import Conflict, CorruptData, InvalidName, NotFound, UsageError
+from artfs.store import durable
 from artfs.store.commit import Commit, Node, open_dir
 from artfs.store.holes import drop_content, write_sparse
 from artfs.store.names import check_name
@@ -99,12 +100,7 @@ class Staging:
 
     def _set_base(self, version: Version | None) -> None:
         record = {"version": version.label, "root": version.digest} if version else {}
-        tmp = os.path.join(self.dir, "base.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(record, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, os.path.join(self.dir, "base.json"))
+        durable.replace_json(os.path.join(self.dir, "base.json"), record)
 
     # --- creating ----------------------------------------------------------------
 
