@@ -477,7 +477,10 @@ class Remote:
     def _fetch_chunk(self, digest: bytes) -> bytes | memoryview:
         location = self.location(digest)
         if location is None:
-            raise MissingChunk(f"chunk {digest.hex()} is neither in the store nor on its remote")
+            raise MissingChunk(
+                f"chunk {digest.hex()} is neither in the store nor on its remote; "
+                "'artfs verify --remote' names the versions that need it"
+            )
         neighbours = self._claim_neighbours(location)
         try:
             return self._fetch_span(digest, location, neighbours)
@@ -498,7 +501,8 @@ class Remote:
                 if attempt == 2:
                     raise CorruptData(
                         f"chunk {digest.hex()} is damaged on the remote {self.config.url} "
-                        f"(pack {location.pack.hex()})"
+                        f"(pack {location.pack.hex()}); 'artfs verify --remote' names "
+                        "the versions that need it"
                     ) from None
                 continue
             self.cache.admit(digest, blob[: location.length])

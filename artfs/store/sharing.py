@@ -6,7 +6,7 @@ stand alone again.
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from artfs.errors import Conflict, CorruptData, RemoteDenied, UsageError
@@ -17,7 +17,7 @@ from artfs.store.remoteconfig import RemoteConfig, check_url
 from artfs.store.tree import FILE
 
 if TYPE_CHECKING:
-    from artfs.store.store import Store
+    from artfs.store.store import Store, Version
 
 
 def push_all(remote: Remote, progress: Callable[[str], None] = lambda s: None) -> int:
@@ -54,12 +54,12 @@ def detach(remote: Remote) -> int:
     files the index does not name), and what the store knew of this remote (object
     locations, indexes, tags, the cache's records) goes, so that another remote
     added later is not taken to hold this one's objects; → chunks entered."""
-    sizes: dict[bytes, int] = {}
-    for version in remote.store.all_versions():
-        if version.damage is None:
-            for _, entry in remote.store.walk(version.root):
-                if entry.kind == FILE:
-                    sizes.update(remote.store.file_chunks(entry))
+    sizes = {
+        chunk: size
+        for version in remote.store.all_versions()
+        if version.damage is None
+        for chunk, size in _chunks_of(remote.store, version)
+    }
     entered = 0
     with remote.store.meta.write() as txn:
         for chunk, raw_size in sizes.items():
@@ -79,18 +79,22 @@ def detach(remote: Remote) -> int:
 def versions_not_here(remote: Remote) -> list[str]:
     """Labels of the versions some of whose chunks only the remote holds: without
     the remote, they could not be read."""
-    missing = []
-    for version in remote.store.all_versions():
-        if version.damage is not None:
-            continue
-        for _, entry in remote.store.walk(version.root):
-            if entry.kind == FILE and any(
-                not os.path.exists(remote.local_files.path(chunk))
-                for chunk, _ in remote.store.file_chunks(entry)
-            ):
-                missing.append(version.label)
-                break
-    return missing
+    return [
+        version.label
+        for version in remote.store.all_versions()
+        if version.damage is None
+        and any(
+            not os.path.exists(remote.local_files.path(chunk))
+            for chunk, _ in _chunks_of(remote.store, version)
+        )
+    ]
+
+
+def _chunks_of(store: "Store", version: "Version") -> Iterator[tuple[bytes, int]]:
+    """(chunk, raw size) of every file of a version, in its tree's order."""
+    for _, entry in store.walk(version.root):
+        if entry.kind == FILE:
+            yield from store.file_chunks(entry)
 
 
 def holds_only_versions_of(remote: Remote, store: "Store") -> bool:

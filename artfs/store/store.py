@@ -365,11 +365,13 @@ class Store:
         path = default_location(location)
         with _open_lock:
             store = _open_stores.get(path)
-            if store is None or store._pid != os.getpid():
+            opened = store is None or store._pid != os.getpid()
+            if opened:
                 store = _open_stores[path] = cls(path, create=create)
-                if refresh:
-                    store.refresh()
-            return store
+        assert store is not None
+        if opened and refresh:  # outside the lock: the network must not hold up other opens
+            store.refresh()
+        return store
 
     def _check_format(self) -> None:
         info = self.meta.db["info"]
