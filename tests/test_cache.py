@@ -126,6 +126,26 @@ def test_a_chunk_larger_than_the_whole_cache_is_read_but_not_kept(team):
     assert b.remote.cache.usage().cached_bytes == 0
 
 
+def test_one_fetch_keeps_its_neighbours_in_one_transaction_as_far_as_the_limit_holds(team):
+    files = blobs(4, 8)  # one pack, in this order: one ranged GET brings them all
+    _, b = published(team, "ds", files, 3 * STORED)
+    assert b.remote is not None
+    writes, real_write = [], b.meta.write
+
+    def counted_write():
+        writes.append(1)
+        return real_write()
+
+    b.meta.write = counted_write  # type: ignore[method-assign]
+    assert read(b, "ds", "f0") == files["f0"]
+    b.meta.write = real_write  # type: ignore[method-assign]
+    assert len(writes) == 1  # the chunk and its neighbours: one fsync, not one each
+    # the wanted chunk first, then the next ones in pack order, while they fit
+    assert set(on_disk(b)) == {digest_of(files[n]) for n in ("f0", "f1", "f2")}
+    use = b.remote.cache.usage()
+    assert (use.cached_bytes, use.cached_files) == (3 * STORED, 3)
+
+
 def test_chunks_the_remote_lacks_are_never_evicted(team, monkeypatch):
     a, b = team.machine(), team.machine()
     others = blobs(4, 6)

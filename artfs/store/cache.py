@@ -45,7 +45,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from artfs.errors import CorruptData
@@ -121,22 +121,39 @@ class Cache:
 
     # --- what comes in --------------------------------------------------------------
 
-    def admit(self, digest: bytes, blob: bytes) -> bool:
-        """Keep a chunk file just fetched from the remote (``blob``: its stored bytes):
-        evict what its room needs, write it and enter it, in one transaction.  A chunk
-        larger than the whole limit is not kept; → whether it was."""
+    def admit(self, fetched: Sequence[tuple[bytes, bytes]]) -> int:
+        """Keep chunk files just fetched from the remote (digest, stored bytes), first
+        ones first, as many as the limit holds: evict what their room needs, write them
+        and enter them, in one transaction (one fsync for a whole ranged GET's chunks,
+        not one each).  → how many were kept."""
         limit = self.limit()
         hits = self._take_hits()
         with self.meta.write() as txn:
             _note_hits(txn, self._db, hits)  # first: a chunk read a moment ago is not old
-            if limit is not None and len(blob) > limit:
-                return False
+            kept, room = self._room_for(txn, fetched, limit)
             if limit is not None:
-                known = _entry(txn, self._db, digest) is not None  # another process's fetch
-                self._evict(txn, limit - (0 if known else len(blob)), keep=digest)
-            _put(txn, self._db, digest, len(blob), time.time_ns())
-            self.files.put(digest, blob[:1], blob[1:], seen=True)
-        return True
+                self._evict(txn, room, keep={digest for digest, _ in kept})
+            now = time.time_ns()
+            for digest, blob in kept:
+                _put(txn, self._db, digest, len(blob), now)
+                self.files.put(digest, blob[:1], blob[1:], seen=True)
+        return len(kept)
+
+    def _room_for(
+        self, txn, fetched: Sequence[tuple[bytes, bytes]], limit: int | None
+    ) -> tuple[list[tuple[bytes, bytes]], int]:
+        """The fetched chunks that fit in ``limit`` together (one larger than what is
+        left is skipped), and the bytes the other cached files may then take."""
+        if limit is None:
+            return list(fetched), 0
+        kept, room = [], limit
+        for digest, blob in fetched:
+            known = _entry(txn, self._db, digest) is not None  # another process's fetch
+            need = 0 if known else len(blob)
+            if need <= room:
+                kept.append((digest, blob))
+                room -= need
+        return kept, room
 
     def adopt(self, txn, chunks: Iterable[tuple[bytes, int]]) -> None:
         """In ``txn``, where the remote's new pack locations are learnt: the chunk files
@@ -175,9 +192,9 @@ class Cache:
             pruned.evicted_files, pruned.evicted_bytes = self._evict(txn, to)
         return pruned
 
-    def _evict(self, txn, target: int, keep: bytes | None = None) -> tuple[int, int]:
+    def _evict(self, txn, target: int, keep: Container[bytes] = ()) -> tuple[int, int]:
         """Remove cached files, least recently used first, until their sum is at most
-        ``target`` (never ``keep``, never a file the remote lacks); → (files, bytes)."""
+        ``target`` (never one of ``keep``, never a file the remote lacks); → (files, bytes)."""
         db = self._db
         total = _sums(txn, db)[0]
         if total <= target:
@@ -192,7 +209,7 @@ class Cache:
                 entry = _entry(txn, db, digest)
                 if entry is None or meta.cache_order_key(entry[0], digest) != key:
                     stale.append(bytes(key))  # its entry is damaged: reconcile enters the file
-                elif digest != keep:
+                elif digest not in keep:
                     victims.append(digest)
                     total -= entry[1]
         for key in stale:

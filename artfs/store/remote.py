@@ -505,13 +505,14 @@ class Remote:
                         "the versions that need it"
                     ) from None
                 continue
-            self.cache.admit(digest, blob[: location.length])
+            fetched = [(digest, blob[: location.length])]
             for other, where in neighbours:
                 start = where.offset - location.offset
                 piece = blob[start : start + where.length]
                 with suppress(CorruptData):  # a damaged one is fetched (and named) on its own
                     decode(piece, other)
-                    self.cache.admit(other, piece)
+                    fetched.append((other, piece))
+            self.cache.admit(fetched)
             return data
         raise AssertionError("unreachable")
 
