@@ -21,7 +21,7 @@ from artfs.store import runs as runs_mod
 from artfs.store.commit import Commit, Node, check_exists, check_publication
 from artfs.store.diff import diff as diff_versions
 from artfs.store.names import check_name, parse_ref
-from artfs.store.restore import export
+from artfs.store.restore import export, fetch_plan
 from artfs.store.stats import stats as store_stats
 from artfs.store.store import INHERIT, PENDING, Store, Version, default_location
 from artfs.store.verify import verify as verify_versions
@@ -458,9 +458,18 @@ def get(ctx, ref, dest, force):
     version = store.resolve(ref)
     if os.path.isdir(dest) and os.listdir(dest) and not force:
         raise errors.Conflict(f"{dest} is not empty; choose an empty directory or pass --force")
+    _fetch(store, fetch_plan(store, version, dest), version.label)
     with progress(version.size, f"writing {version.label}") as bar:
-        export(store, version, dest, bar)
+        export(store, version, dest, bar, fetch=[])
     click.echo(f"{version.label} -> {dest}", err=True)
+
+
+def _fetch(store: Store, plan, label: str) -> None:
+    """Fetch ``plan``'s chunks from the remote into the cache, with a progress bar."""
+    if not plan or store.remote is None:
+        return
+    with progress(sum(where.length for _, where in plan), f"fetching {label}") as bar:
+        store.remote.prefetch(plan, bar)
 
 
 @main.command()
@@ -1299,6 +1308,49 @@ def sync(ctx):
     published = publish_pending(store, progress=lambda label: click.echo(f"published {label}"))
     runs = store.remote.push_runs()
     click.echo(f"published {published} versions and {runs} runs on {store.remote.config.url}")
+
+
+@main.command()
+@click.argument("refs", nargs=-1, required=True)
+@json_option
+@click.pass_context
+def fetch(ctx, refs, as_json):
+    """Fetch versions from the remote into the local cache, so that reading them (the
+    mount, get, download) needs no network: e.g. on a training node before an epoch.
+    Refuses, fetching nothing, when they would not fit in the cache's limit."""
+    store = _store_with_remote(ctx)
+    assert store.remote is not None
+    if store.is_offline():
+        raise errors.UsageError("fetching needs the remote; run it without --offline")
+    if store.remote_problem:
+        raise errors.RemoteError(store.remote_problem)
+    versions = list({v.label: v for v in map(store.resolve, refs)}.values())
+    chunks = (chunk for v in versions for chunk, _ in store.version_chunks(v))
+    plan = store.remote.missing(chunks)
+    need, limit = sum(where.length for _, where in plan), store.remote.cache.limit()
+    labels = ", ".join(v.label for v in versions)
+    if limit is not None and need > limit:
+        raise errors.UsageError(
+            f"{labels} need {human(need)} in the cache, more "
+            f"than its limit of {human(limit)}; raise it with 'artfs cache --limit SIZE', "
+            "or read through the mount, which fetches as it reads"
+        )
+    with progress(need, f"fetching {labels}") as bar:
+        done = store.remote.prefetch(plan, bar)
+    if done.chunks < len(plan):
+        raise errors.CorruptData(
+            f"{len(plan) - done.chunks} chunks of {labels} came damaged from the remote and "
+            "were not kept; 'artfs verify --remote' names the versions that need them"
+        )
+    text = (
+        f"fetched {done.chunks} chunks ({human(done.bytes)}) in {done.requests} requests: "
+        f"{labels} cached here"
+    )
+    emit(
+        as_json,
+        {"versions": [v.label for v in versions]} | done.__dict__,
+        text if plan else f"{labels} cached here already",
+    )
 
 
 def warn_progress(message: str) -> None:

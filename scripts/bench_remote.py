@@ -376,7 +376,8 @@ class Round:
         """Every tool's fresh-machine read of A and of B through ``endpoint``."""
         for what in ("A", "B"):
             jobs: list[tuple[str, Callable[[], None]]] = [
-                ("artfs", lambda w=what: self.read_artfs(w, endpoint, into))
+                ("artfs", lambda w=what: self.read_artfs(w, endpoint, into)),
+                ("artfs get", lambda w=what: self.read_artfs_get(w, endpoint, into)),
             ]
             if what == "B":
                 jobs.append(
@@ -421,6 +422,32 @@ class Round:
                 step.rss = peak_rss(pid)
                 self.res.daemon_rss.append(step.rss)
             step.seconds = ready - started + step.read_seconds
+
+    def read_artfs_get(self, what: str, endpoint: str, into: list[Step]) -> None:
+        """clone + ``artfs get`` (fetches the version's chunks ahead, by pack, in
+        parallel, then writes the files), then read them, as restic restore is."""
+        tag = f"{what}-{endpoint.rsplit(':', 1)[1]}"
+        store, target = self.runs / f"artfs-get-{tag}", fresh_dir(self.runs / f"artfs-out-{tag}")
+        shutil.rmtree(store, ignore_errors=True)
+        env = aws_env(AWS_ENDPOINT_URL=endpoint)
+        _, name, number, *_ = MOUNTED[what].split("/")
+        with self.meter.step(f"read {what}", "artfs get", into) as step:
+            clone = [PYTHON, "-m", "artfs", "clone", self.url("artfs"), str(store)]
+            cloned = timed([*clone, "--endpoint-url", endpoint], env=env)
+            get = [
+                PYTHON,
+                "-m",
+                "artfs",
+                "--store",
+                str(store),
+                "get",
+                f"{name}:{number}",
+                str(target),
+            ]
+            got = timed(get, env=env)
+            both = Run(cloned.seconds + got.seconds, max(cloned.peak_rss, got.peak_rss))
+            self.read_local(step, both, target / "a.bin" if what == "A" else target)
+            self.check_size(what, step.size or 0)
 
     def read_dvc(self, what: str, endpoint: str, into: list[Step]) -> None:
         """A fresh repository holding only the step's .dvc file: dvc pull, then read."""

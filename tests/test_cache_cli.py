@@ -45,6 +45,18 @@ def use(cli) -> dict:
     return json.loads(result.out)
 
 
+def published_and_cloned(cli, tmp_path, remote_url: str, files: dict, limit: int) -> str:
+    """Commit ``files`` as ds to the remote; → a clone's store with cache limit ``limit``."""
+    for name, data in files.items():
+        write(tmp_path / "src" / name, data)
+    assert cli("remote", "add", remote_url).code == 0
+    assert cli("put", str(tmp_path / "src"), "--name", "ds").code == 0
+    clone = str(tmp_path / "clone")
+    cloned = cli("clone", remote_url, clone, "--cache-size", str(limit))
+    assert cloned.code == 0, cloned.err
+    return clone
+
+
 def test_cache_shows_limits_and_prunes(cli, store_dir, tmp_path, remote_url):
     files = files_of(1, 6)
     for name, data in files.items():
@@ -97,14 +109,8 @@ def test_cache_shows_limits_and_prunes(cli, store_dir, tmp_path, remote_url):
 
 def test_two_processes_read_through_one_cache(cli, store_dir, tmp_path, remote_url):
     files = files_of(2, 12)
-    for name, data in files.items():
-        write(tmp_path / "src" / name, data)
-    assert cli("remote", "add", remote_url).code == 0
-    assert cli("put", str(tmp_path / "src"), "--name", "ds").code == 0
-    clone = str(tmp_path / "clone")
     limit = 4 * STORED
-    cloned = cli("clone", remote_url, clone, "--cache-size", str(limit))
-    assert cloned.code == 0, cloned.err
+    clone = published_and_cloned(cli, tmp_path, remote_url, files, limit)
 
     readers = [
         subprocess.Popen(
@@ -124,3 +130,36 @@ def test_two_processes_read_through_one_cache(cli, store_dir, tmp_path, remote_u
     held = json.loads(shown.out)
     assert held["cached_bytes"] == chunk_bytes(clone) <= limit
     assert held["cached_files"] == limit // STORED
+
+
+def test_fetch_caches_a_version_ahead_and_refuses_what_the_limit_cannot_hold(
+    cli, store_dir, tmp_path, remote_url, s3_server
+):
+    files = files_of(3, 12)
+    clone = published_and_cloned(cli, tmp_path, remote_url, files, 4 * STORED)
+
+    refused = cli("--store", clone, "fetch", "ds")
+    assert refused.code == 2 and refused.err.count("\n") == 1
+    assert "more than its limit" in refused.err and "artfs cache --limit" in refused.err
+    assert chunk_bytes(clone) == 0  # nothing fetched
+
+    assert cli("--store", clone, "cache", "--limit", "none").code == 0
+    s3_server.reset_counts()
+    fetched = cli("--store", clone, "fetch", "ds:v0", "ds", "--json")
+    assert fetched.code == 0, fetched.err
+    done = json.loads(fetched.out)
+    assert done["versions"] == ["ds:v0"] and done["chunks"] == 12
+    gets = s3_server.counts()["GET-RANGE"]
+    assert gets == done["requests"] == 1  # one pack, one ranged GET
+    assert chunk_bytes(clone) == 12 * STORED
+
+    s3_server.reset_counts()
+    got = cli("--store", clone, "get", "ds", str(tmp_path / "out"))
+    assert got.code == 0, got.err
+    assert {n: read(tmp_path / "out" / n) for n in files} == files
+    assert s3_server.counts()["GET-RANGE"] == 0  # read from the cache alone
+    again = cli("--store", clone, "fetch", "ds")
+    assert again.code == 0 and "cached here already" in again.out
+
+    alone = cli("fetch", "nope")  # the first store has the remote too: a missing name
+    assert alone.code != 0 and alone.err.count("\n") == 1

@@ -23,7 +23,7 @@ import bisect
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -46,11 +46,41 @@ if TYPE_CHECKING:
 LOOK_RETRY_SECONDS = 3.0  # retries of a refresh's first request (the rest: retry_seconds)
 UPLOADERS = 4  # packs in flight at once: enough to hide a request's latency
 COALESCE = 4 << 20  # bytes of a pack's next chunks fetched along with a missing one
+PREFETCH_GAP = 1 << 20  # unwanted bytes between two wanted chunks that one GET fetches along
 PACKS_REMEMBERED = 64  # packs whose object order a process keeps in memory
 MARKS = "refs/gc/packs/"  # HEX -> {"doomed": time} or {"deleted": time} (remotegc.py)
 FULL_LOOK_SECONDS = 60.0  # refresh lists the references at least this often
 PACK_KEY = b"p"  # in the remote db: b"p" + pack digest -> its index object
 _LOOK = b"look"  # in the remote db: {"token", "at"} of the last complete refresh
+
+
+def _ignore(size: int) -> None:
+    pass
+
+
+@dataclass
+class Prefetched:
+    """What ``Remote.prefetch`` did."""
+
+    chunks: int = 0  # kept in the cache
+    bytes: int = 0  # of the answers: the chunks, and the gaps fetched along
+    requests: int = 0
+
+
+def _runs(wanted: list[tuple[bytes, Location]]) -> list[list[tuple[bytes, Location]]]:
+    """``wanted`` as runs of one pack's chunks in pack order, each fetched by one ranged
+    GET: a run ends where the next wanted chunk is PREFETCH_GAP bytes or more away."""
+    runs: list[list[tuple[bytes, Location]]] = []
+    for digest, where in sorted(wanted, key=lambda item: (item[1].pack, item[1].offset)):
+        last = runs[-1][-1][1] if runs else None
+        if (
+            last is None
+            or last.pack != where.pack
+            or where.offset - (last.offset + last.length) >= PREFETCH_GAP
+        ):
+            runs.append([])
+        runs[-1].append((digest, where))
+    return runs
 
 
 def version_key(name: str, number: int) -> str:
@@ -515,6 +545,67 @@ class Remote:
             self.cache.admit(fetched)
             return data
         raise AssertionError("unreachable")
+
+    # --- fetching ahead of readers ------------------------------------------------------
+
+    def missing(self, digests: Iterable[bytes]) -> list[tuple[bytes, Location]]:
+        """The chunks among ``digests`` that are not here, each once, with where the
+        remote keeps them (one not on the remote either is left for its reader to name)."""
+        wanted, seen = [], set()
+        with self.store.meta.read() as txn:
+            for digest in digests:
+                if digest in seen or os.path.exists(self.local_files.path(digest)):
+                    continue
+                seen.add(digest)
+                raw = txn.get(digest, db=self.db["packed"])
+                if raw is not None:
+                    wanted.append((digest, Location.decode(raw)))
+        return wanted
+
+    def prefetch(
+        self, wanted: list[tuple[bytes, Location]], progress: Callable[[int], None] = _ignore
+    ) -> Prefetched:
+        """Fetch ``wanted`` (from ``missing``) into the cache before anyone reads it: runs
+        of a pack's chunks as one ranged GET each (PREFETCH_GAP bytes between two wanted
+        ones are fetched along rather than asked for apart), UPLOADERS at a time, each
+        run's chunks checked and kept in one transaction.  A damaged chunk is left out: its
+        reader fetches it again and names it.  ``progress`` gets the bytes of each run."""
+        claimed = self._claim_fetches(wanted)
+        done = Prefetched()
+        try:
+            with ThreadPoolExecutor(UPLOADERS, "artfs-prefetch") as pool:
+                for kept, size in pool.map(self._fetch_run, _runs(claimed)):
+                    done.requests += 1
+                    done.chunks, done.bytes = done.chunks + kept, done.bytes + size
+                    progress(size)
+        finally:
+            with self._fetch_lock:
+                for digest, _ in claimed:
+                    self._fetching.pop(digest).set()
+        return done
+
+    def _claim_fetches(self, wanted: list[tuple[bytes, Location]]) -> list[tuple[bytes, Location]]:
+        """Those of ``wanted`` that nobody is fetching, marked as being fetched."""
+        with self._fetch_lock:
+            claimed = [(d, where) for d, where in wanted if d not in self._fetching]
+            for digest, _ in claimed:
+                self._fetching[digest] = threading.Event()
+        return claimed
+
+    def _fetch_run(self, run: list[tuple[bytes, Location]]) -> tuple[int, int]:
+        """One ranged GET of a run of one pack's chunks; → (chunks kept, bytes fetched)."""
+        first, last = run[0][1], run[-1][1]
+        blob = self.objects.get(
+            packs.pack_key(first.pack), first.offset, last.offset + last.length - first.offset
+        )
+        fetched = []
+        for digest, where in run:
+            start = where.offset - first.offset
+            piece = blob[start : start + where.length]
+            with suppress(CorruptData):
+                decode(piece, digest)
+                fetched.append((digest, piece))
+        return self.cache.admit(fetched), len(blob)
 
     def _claim_neighbours(self, location: Location) -> list[tuple[bytes, Location]]:
         """The chunks right after ``location`` in its pack that are not here and nobody

@@ -10,13 +10,14 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import blake3
 
 from artfs.errors import CommError, Conflict, CorruptData, NotFound
 from artfs.store import references
 from artfs.store.holes import write_sparse
+from artfs.store.packs import Location
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 
@@ -41,6 +42,7 @@ def export(
     *,
     prefix: bytes | None = None,
     missing_references_ok: bool = False,
+    fetch: "list[tuple[bytes, Location]] | None" = None,
 ) -> None:
     """Write ``version``'s tree (or only the path ``only``, or only the files whose paths
     start with the string ``prefix``) into ``dest``.  A reference that cannot be fetched
@@ -50,7 +52,10 @@ def export(
     written out whole, and gc frees its chunks afterwards.  Everything is written
     through directory descriptors opened from ``dest`` down without following
     links, into new files of unpredictable names: whatever ``dest`` holds (links
-    planted at any name), nothing is written outside it."""
+    planted at any name), nothing is written outside it.
+
+    With a remote, what the export will read and the cache lacks is fetched first, in
+    parallel (``fetch_plan``; pass ``fetch`` to have fetched it already)."""
     with store.gc_lock():
         try:
             store.resolve(version.label)
@@ -59,6 +64,9 @@ def export(
                 f"{version.label} was removed before it could be read; "
                 f"'artfs ls {version.name}' lists the versions left"
             ) from None
+        plan = fetch_plan(store, version, dest, only, prefix) if fetch is None else fetch
+        if plan and store.remote is not None:
+            store.remote.prefetch(plan)
         os.makedirs(dest, exist_ok=True)
         fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -71,6 +79,57 @@ def export(
             ) from None
         finally:
             os.close(fd)
+
+
+def fetch_plan(
+    store: Store,
+    version: Version,
+    dest: str | None = None,
+    only: bytes | None = None,
+    prefix: bytes | None = None,
+) -> "list[tuple[bytes, Location]]":
+    """The chunks an export of ``version`` into ``dest`` would fetch from the remote one
+    by one, to fetch them all at once instead (``Remote.prefetch``).  Nothing without a
+    remote or offline, and nothing when they would not fit in half the cache's limit:
+    fetched ahead, the first would be evicted again before the export reached them.
+    A file already in ``dest`` at its size is left out (the export keeps it if it is the
+    same; if not, its chunks are fetched as it is written)."""
+    remote = store.remote
+    if remote is None or store.is_offline():
+        return []
+    chunks = (
+        chunk
+        for path, entry in _selected(store, version, only, prefix)
+        if dest is None or not _present(dest, path, entry)
+        for chunk, _ in store.file_chunks(entry)
+    )
+    plan = remote.missing(chunks)
+    limit = remote.cache.limit()
+    if limit is not None and sum(where.length for _, where in plan) > limit // 2:
+        return []
+    return plan
+
+
+def _selected(
+    store: Store, version: Version, only: bytes | None, prefix: bytes | None
+) -> Iterator[tuple[bytes, Entry]]:
+    """(path, entry) of the files an export writes."""
+    for path, entry in store.walk(version.root):
+        if entry.kind != FILE:
+            continue
+        if only is not None and path != only and not path.startswith(only + b"/"):
+            continue
+        if prefix is not None and not path.startswith(prefix):
+            continue
+        yield path, entry
+
+
+def _present(dest: str, path: bytes, entry: Entry) -> bool:
+    try:
+        st = os.lstat(os.path.join(os.fsencode(dest), path))
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == entry.size
 
 
 class _Export:

@@ -6,7 +6,7 @@ stand alone again.
 """
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from artfs.errors import Conflict, CorruptData, RemoteDenied, UsageError
@@ -14,10 +14,9 @@ from artfs.store import meta, rundocs
 from artfs.store.names import LATEST
 from artfs.store.remote import Remote, version_key
 from artfs.store.remoteconfig import RemoteConfig, check_url
-from artfs.store.tree import FILE
 
 if TYPE_CHECKING:
-    from artfs.store.store import Store, Version
+    from artfs.store.store import Store
 
 
 def push_all(remote: Remote, progress: Callable[[str], None] = lambda s: None) -> int:
@@ -58,7 +57,7 @@ def detach(remote: Remote) -> int:
         chunk: size
         for version in remote.store.all_versions()
         if version.damage is None
-        for chunk, size in _chunks_of(remote.store, version)
+        for chunk, size in remote.store.version_chunks(version)
     }
     entered = 0
     with remote.store.meta.write() as txn:
@@ -85,16 +84,9 @@ def versions_not_here(remote: Remote) -> list[str]:
         if version.damage is None
         and any(
             not os.path.exists(remote.local_files.path(chunk))
-            for chunk, _ in _chunks_of(remote.store, version)
+            for chunk, _ in remote.store.version_chunks(version)
         )
     ]
-
-
-def _chunks_of(store: "Store", version: "Version") -> Iterator[tuple[bytes, int]]:
-    """(chunk, raw size) of every file of a version, in its tree's order."""
-    for _, entry in store.walk(version.root):
-        if entry.kind == FILE:
-            yield from store.file_chunks(entry)
 
 
 def holds_only_versions_of(remote: Remote, store: "Store") -> bool:

@@ -852,6 +852,11 @@ class Store:
             raw = t.get(entry.digest, db=self.meta.db["filemaps"])
         return meta.unpack_filemap(raw) if raw is not None else [(entry.digest, entry.size)]
 
+    def version_chunks(self, version: Version) -> Iterator[tuple[bytes, int]]:
+        """(chunk, raw size) of every file of a version, in its tree's order."""
+        for _, entry in self.walk(version.root):
+            yield from self.file_chunks(entry)
+
     def read_file(self, entry: Entry) -> Iterator[bytes | memoryview]:
         """A file's bytes chunk by chunk, each verified against its digest.  The next
         chunks are read, decompressed and verified in worker threads meanwhile, so a
