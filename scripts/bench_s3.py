@@ -63,6 +63,7 @@ def _measure_all(server, objects, refs):
     yield _measure(server, "1,000 create-only ref puts", lambda: _create_refs(refs, 1000))
     yield _measure(server, "1,000 If-Match ref puts", lambda: _replace_refs(refs, 1000))
     yield _measure(server, "token() x100 (HEAD journal)", lambda: _repeat(refs.token, 100))
+    yield _measure(server, "tokens() x100 (LIST journal/)", lambda: _repeat(refs.tokens, 100))
     yield _measure(server, "LIST of the 1,000 refs x10", lambda: _repeat(_list_refs(refs), 10))
 
 

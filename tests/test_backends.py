@@ -14,7 +14,7 @@ import pytest
 from artfs.errors import CorruptData, NotFound, StoreError, UsageError
 from artfs.store import chunks as chunks_mod
 from artfs.store import meta as meta_mod
-from artfs.store.backend import Ref, RefConflict
+from artfs.store.backend import Ref, RefConflict, area_of
 from artfs.store.chunks import ChunkFiles
 from artfs.store.codec import Chunks, chunk_key
 from artfs.store.local import LocalObjects, LocalRefs, tag_of
@@ -308,6 +308,21 @@ def test_token_changes_after_every_change(backend):
     refs.delete(ALIAS)
     changed()
     assert len(set(seen)) == len(seen)
+
+
+def test_a_write_changes_the_token_of_an_area_that_holds_it(backend):
+    refs = backend.refs
+    run = "refs/runs/3f9ac1d2e4b5"
+    refs.put(V7, b"a")
+    before = refs.tokens()
+    refs.put(run, b"{}")
+    after = backend.reopen().refs.tokens()
+    moved = {area for area, token in after.items() if before.get(area) != token}
+    # areas are prefixes: the run's changed one names it; the version's areas did not
+    # change unless they hold the run too (a backend's areas may be coarse)
+    assert any(run.startswith(area) for area in moved)
+    assert all(run.startswith(area) for area in moved)
+    assert area_of(V7) != area_of(run) == "refs/runs/3f"
 
 
 # --- The local backend and a store made by today's code -------------------------------

@@ -279,6 +279,58 @@ def test_lineage_a_failed_push_sends_later(team, monkeypatch):
     assert runs.get_run(b, run["id"])["job_type"] == "prep"
 
 
+def listings(team, monkeypatch) -> list[str]:
+    """From now on, the prefix of every listing of the remote's references and objects."""
+    seen: list[str] = []
+    for backend in (team.refs, team.objects):
+        real = backend.list
+
+        def listed(prefix: str = "", real=real):
+            seen.append(prefix)
+            return real(prefix)
+
+        monkeypatch.setattr(backend, "list", listed)
+    return seen
+
+
+def test_a_refresh_lists_only_the_areas_that_changed(team, monkeypatch):
+    from artfs.store import runs
+
+    a, b = team.machine(), team.machine()
+    commit(a, "ds", {"f": b"one"})
+    commit(a, "other", {"f": b"two"})
+    b.refresh()
+    seen = listings(team, monkeypatch)
+    assert not b.refresh() and seen == []  # nothing changed: no listing at all
+    run = runs.start_run(a, job_type="prep")
+    seen.clear()
+    assert b.refresh()
+    assert seen == [f"refs/runs/{run['id'][:2]}"]  # one run: its area alone, no pack
+    assert runs.get_run(b, run["id"])["job_type"] == "prep"
+    commit(a, "ds", {"f": b"three"})
+    seen.clear()
+    assert b.refresh()
+    # the version's area (no alias moved, the artifact's record stayed), the indexes
+    # and, for the new packs, gc's marks
+    assert sorted(seen) == ["index/", "refs/gc/packs/", "refs/versions/ds"]
+    assert content(b, "ds") == {"f": b"three"}
+
+
+def test_an_area_with_a_version_not_taken_yet_is_listed_again(team, monkeypatch):
+    a, b = team.machine(), team.machine()
+    commit(a, "ds", {"f": b"one"})
+    b.refresh()
+    record = meta.loads(team.refs.get(version_key("ds", 0)).value)
+    record["root"] = "ab" * 32  # a tree no pack holds (yet)
+    team.refs.put(version_key("ds", 1), meta.dumps(record), expect=None)
+    seen = listings(team, monkeypatch)
+    assert b.refresh()
+    assert [v.number for v in b.versions("ds")] == [0]
+    seen.clear()
+    assert b.refresh()  # no new token, but the version is looked at again
+    assert "refs/versions/ds" in seen
+
+
 # --- gc on the remote -------------------------------------------------------------------
 
 

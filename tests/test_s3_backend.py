@@ -318,10 +318,10 @@ def test_references_on_a_server_that_wants_if_match_bare(fake_s3, fake_location)
     before = fake_s3.served["PUT"]
     third = unknown.put("refs/a/1", b"3", expect=second)
     assert unknown.unquoted_if_match is True
-    assert fake_s3.served["PUT"] - before == 3  # quoted (refused), bare, the journal
+    assert fake_s3.served["PUT"] - before == 4  # quoted (refused), bare, the 2 journals
     before = fake_s3.served["PUT"]
     unknown.put("refs/a/1", b"4", expect=third)
-    assert fake_s3.served["PUT"] - before == 2  # bare at once, the journal
+    assert fake_s3.served["PUT"] - before == 3  # bare at once, the area's journal, all's
 
 
 def test_a_losing_replace_answered_500_is_a_conflict(fake_s3, fake_location):
@@ -487,7 +487,7 @@ def test_a_put_whose_answer_was_lost_is_recognised(fake_s3, fake_location):
     fake_s3.failures = [-500]
     refs = s3.S3Refs(s3.connect(fake_location, retry_seconds=20))
     assert refs.put("refs/v/1", b"claim", expect=None) == _etag(b"claim")
-    assert fake_s3.served["PUT"] == 3  # the lost one, its retry, the journal
+    assert fake_s3.served["PUT"] == 4  # the lost one, its retry, the 2 journals
     with pytest.raises(RefConflict):  # the same bytes by another write: not ours
         refs.put("refs/v/1", b"claim", expect=None)
 

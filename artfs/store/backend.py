@@ -114,6 +114,27 @@ class RefStore(Protocol):
         between the reads then shows as a new token next time."""
         ...
 
+    def tokens(self) -> dict[str, str]:
+        """``token`` per area of the key space: {area: token}, where an area is a key
+        prefix (``area_of``) and its token changes whenever a reference in it changes.
+        A reader that compares them lists only the areas that changed.  A backend may
+        make its areas coarser (the local store has one, ``refs/``), never finer."""
+        ...
+
+
+AREA_CHARS = 2  # of the name after the table: areas enough to narrow, few enough to list
+
+
+def area_of(key: str) -> str:
+    """The area of a reference key, for change tokens: its table and the first
+    AREA_CHARS characters after it (``refs/versions/ds/7`` is in ``refs/versions/ds``,
+    ``refs/runs/3f9ac1`` in ``refs/runs/3f``).  An area is a prefix of its keys, so a
+    reader lists a changed area as one; names that share their first characters share
+    an area, which makes a reader's listing longer, never misses a change.  Per name it
+    would be exact, but a store of 10,000 runs would then have 10,000 tokens to list."""
+    table, _, rest = key.removeprefix("refs/").partition("/")
+    return f"refs/{table}/{rest[:AREA_CHARS]}".rstrip("/")  # no empty path segment on S3
+
 
 def check_expected(key: str, current: str | None, expect: "str | None | _Any") -> None:
     """RefConflict unless a reference whose tag is ``current`` (None: absent) is in the

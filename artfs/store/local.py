@@ -322,3 +322,7 @@ class LocalRefs:
         of fs/attribution.py)."""
         with _mapped(self.path, "read the store"), self._meta.read() as txn:
             return str(txn.id())
+
+    def tokens(self) -> dict[str, str]:
+        """One area, the whole key space: LMDB's snapshot id is all there is."""
+        return {keys.REFS + "/": self.token()}

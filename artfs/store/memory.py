@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 
 from artfs.errors import NotFound
-from artfs.store.backend import ANY, Ref, _Any, check_expected
+from artfs.store.backend import ANY, Ref, _Any, area_of, check_expected
 
 
 class MemoryObjects:
@@ -60,6 +60,7 @@ class MemoryRefs:
         self._lock = threading.Lock()
         self._tags = itertools.count(1)
         self._changes = 0
+        self._areas: dict[str, int] = {}  # changes per area (backend.area_of)
 
     def get(self, key: str) -> Ref | None:
         with self._lock:
@@ -70,13 +71,18 @@ class MemoryRefs:
             check_expected(key, _tag(self._refs.get(key)), expect)
             tag = str(next(self._tags))
             self._refs[key] = Ref(bytes(value), tag)
-            self._changes += 1
+            self._changed(key)
             return tag
 
     def delete(self, key: str) -> None:
         with self._lock:
             if self._refs.pop(key, None) is not None:
-                self._changes += 1
+                self._changed(key)
+
+    def _changed(self, key: str) -> None:
+        self._changes += 1
+        area = area_of(key)
+        self._areas[area] = self._areas.get(area, 0) + 1
 
     def list(self, prefix: str = "") -> Iterator[tuple[str, str]]:
         with self._lock:
@@ -86,6 +92,10 @@ class MemoryRefs:
     def token(self) -> str:
         with self._lock:
             return str(self._changes)
+
+    def tokens(self) -> dict[str, str]:
+        with self._lock:
+            return {area: str(n) for area, n in self._areas.items()}
 
 
 def _tag(ref: Ref | None) -> str | None:

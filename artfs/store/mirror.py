@@ -45,8 +45,9 @@ class Changes:
             got = dict(zip(changed, pool.map(refs.get, changed), strict=True))
         return cls({k: (ref.value, ref.tag) for k, ref in got.items() if ref is not None})
 
-    def apply(self, txn, store: "Store") -> None:
-        """Take every change into the local store: artifacts, then versions, aliases, runs."""
+    def apply(self, txn, store: "Store") -> list[str]:
+        """Take every change into the local store: artifacts, then versions, aliases,
+        runs; → the keys of the versions not taken yet (their trees are not here)."""
         db = store.meta.db
         by_kind: dict[str, list[tuple[str, bytes]]] = {}
         noted = dict(self.values)
@@ -66,6 +67,7 @@ class Changes:
                 rundocs.take(txn, db, meta.loads(value, f"the remote's record of run {run_id}"))
         for key, (_, tag) in noted.items():
             txn.put(TAG + key.encode(), tag.encode(), db=db["remote"])
+        return sorted(self.values.keys() - noted.keys())
 
 
 def _take_artifact(txn, db, name: str, art: dict) -> None:

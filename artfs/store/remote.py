@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from artfs.errors import ArtfsError, Conflict, CorruptData, NotFound
 from artfs.store import attrs as attrs_mod
 from artfs.store import meta, packs, rundocs
-from artfs.store.backend import ObjectStore, RefConflict, RefStore
+from artfs.store.backend import ObjectStore, RefConflict, RefStore, area_of
 from artfs.store.cache import Cache, Pruned
 from artfs.store.chunks import ChunkFiles, MissingChunk, decode
 from artfs.store.mirror import REMOVED, TAG, Changes
@@ -50,8 +50,9 @@ PREFETCH_GAP = 1 << 20  # unwanted bytes between two wanted chunks that one GET 
 PACKS_REMEMBERED = 64  # packs whose object order a process keeps in memory
 MARKS = "refs/gc/packs/"  # HEX -> {"doomed": time} or {"deleted": time} (remotegc.py)
 FULL_LOOK_SECONDS = 60.0  # refresh lists the references at least this often
+MAX_AREAS = 16  # changed areas that a refresh lists one by one; more: all references
 PACK_KEY = b"p"  # in the remote db: b"p" + pack digest -> its index object
-_LOOK = b"look"  # in the remote db: {"token", "at"} of the last complete refresh
+_LOOK = b"look"  # in the remote db: {"token", "tokens", "at", "full_at"} of the last look
 
 
 def _ignore(size: int) -> None:
@@ -408,36 +409,51 @@ class Remote:
         → whether anything on the remote changed since the last look."""
         with self._refresh_lock:
             token = self.looking.token()  # before the reads it guards
-            seen, listed_at = self._last_look()
-            # A writer that died between its reference write and the journal's left
-            # the token as it was: list everything now and then regardless.
-            due = time.time() - listed_at > FULL_LOOK_SECONDS
-            if token == seen and not force and not due:
+            look = self._last_look()
+            # A writer that died between its reference write and its journal's left the
+            # token as it was: list everything now and then regardless.
+            full = force or time.time() - look.get("full_at", 0.0) > FULL_LOOK_SECONDS
+            if token == look.get("token") and not full:
                 return False
+            tokens, seen = self.looking.tokens(), look.get("tokens", {})
+            changed = [area for area, tag in tokens.items() if seen.get(area) != tag]
+            # No area changed, yet the journal did: a writer died between the two, or
+            # an older artfs (one journal only) wrote.  Many changed: one listing costs
+            # less than one per area.
+            full = full or not changed or len(changed) > MAX_AREAS
             started = time.time()
             # References before indexes: a version's indexes are written before its
             # record, so every version listed here has its trees in an index listed after.
-            changes = Changes.read(self.store, self.refs)
-            avoid = condemned(self.refs)
-            new_packs = self._new_packs()
+            changes = Changes.read(self.store, self.refs, ("refs/",) if full else changed)
+            versions = full or any(area.startswith("refs/versions/") for area in changed)
+            new_packs = self._new_packs() if versions else []  # runs alone need no pack
+            avoid = condemned(self.refs) if new_packs else set()
             with self.store.meta.write() as txn:
                 for digest, index, blob in new_packs:
                     # An object in a doomed pack and in a live one is found in the live one.
                     kind, locations = self._learn(txn, digest, index, digest not in avoid)
                     if kind == packs.META_PACK:
                         _store_meta_pack(txn, self.db, blob, locations)
-                changes.apply(txn, self.store)
-                # Noted in the store, so that the next process need not look again.
-                txn.put(_LOOK, meta.dumps({"token": token, "at": started}), db=self.db["remote"])
+                not_yet = {area_of(key) for key in changes.apply(txn, self.store)}
+                # Noted in the store, so that the next process need not look again; an
+                # area with a version not taken yet is looked at again next time.
+                look = {
+                    "token": None if not_yet else token,
+                    "tokens": {a: t for a, t in tokens.items() if a not in not_yet},
+                    "at": started,
+                    "full_at": started if full else look.get("full_at", 0.0),
+                }
+                txn.put(_LOOK, meta.dumps(look), db=self.db["remote"])
         self.cache.enforce()  # chunks written here that another machine uploaded first
         return True
 
-    def _last_look(self) -> tuple[str | None, float]:
-        """The journal token and the time of this store's last complete look."""
+    def _last_look(self) -> dict:
+        """The journal's and the areas' tokens at this store's last look, its time and
+        its last full one's (an older artfs kept no areas: then it looks again)."""
         with self.store.meta.read() as txn:
             raw = txn.get(_LOOK, db=self.db["remote"])
         look = meta.loads(raw) if raw else {}
-        return look.get("token"), look.get("at", 0.0)
+        return look if isinstance(look.get("tokens"), dict) else {}
 
     def _new_packs(self) -> list:
         known = []

@@ -1,11 +1,16 @@
 """The ObjectStore and RefStore interfaces on an S3-compatible bucket, through obstore.
 
 Layout under ``s3://BUCKET/PREFIX`` (docs/format.md, section 15.3): objects at
-``objects/KEY``, references (``refs/...`` keys) under their own names, and
-``journal``, a tiny object every reference write replaces so that ``token()`` is one
-HEAD however many references there are.  A reference's tag is its ETag;
-``RefStore.put``'s ``expect`` becomes ``If-None-Match: *`` or ``If-Match: ETAG`` on
-the PUT, which S3 (since 2024), R2, GCS and Ceph RGW enforce atomically.
+``objects/KEY``, references (``refs/...`` keys) under their own names, and two
+kinds of tiny objects that every reference write replaces: ``journal/AREA`` for the
+area of the reference (backend.area_of: ``refs/versions/ds`` holds the versions of
+every artifact whose name starts with "ds"), then ``journal``, for all of them.
+``token()`` is one HEAD of ``journal`` however many references there are (a reader
+that polls asks only that), ``tokens()`` one LIST of ``journal/`` that says which
+areas changed, so that the reader lists those alone.
+A reference's tag is its ETag; ``RefStore.put``'s ``expect`` becomes
+``If-None-Match: *`` or ``If-Match: ETAG`` on the PUT, which S3 (since 2024), R2,
+GCS and Ceph RGW enforce atomically.
 ``check_bucket`` refuses a server that does not, since then two machines could both
 claim one version number.
 
@@ -41,7 +46,7 @@ from obstore import exceptions as obs_errors
 from obstore.store import S3Store
 
 from artfs.errors import NotFound, RemoteDenied, RemoteError, RemoteRefused
-from artfs.store.backend import ANY, Ref, RefConflict, _Any
+from artfs.store.backend import ANY, Ref, RefConflict, _Any, area_of
 from artfs.store.s3config import S3Location, resolve
 
 if TYPE_CHECKING:  # obstore's typed dicts exist only in its stubs
@@ -49,7 +54,7 @@ if TYPE_CHECKING:  # obstore's typed dicts exist only in its stubs
 
 OBJECTS = "objects/"
 REFS = "refs/"  # the key space's prefix of every reference
-JOURNAL = "journal"
+JOURNAL = "journal"  # for all references; journal/AREA for those of one area
 WRITE_ID = "artfs-write"  # user metadata: x-amz-meta-artfs-write
 PROBES = "probe/"
 DEFAULT_RETRY_SECONDS = 60.0
@@ -187,7 +192,7 @@ class S3Refs:
             if isinstance(expect, _Any):
                 raise
             tag = self._after_failure(key, expect, write_id, failure)
-        self._bump_journal()
+        self._bump_journal(key)
         return tag or ""
 
     def _put(self, key: str, value: bytes, expect, write_id: str, unquoted: bool) -> str | None:
@@ -245,7 +250,7 @@ class S3Refs:
     def delete(self, key: str) -> None:
         with _mapped(self._client, "delete", key):
             obstore.delete(self._client, _ref_path(key))
-        self._bump_journal()
+        self._bump_journal(key)
 
     def list(self, prefix: str = "") -> Iterator[tuple[str, str]]:
         if not (prefix.startswith(REFS) or REFS.startswith(prefix)):
@@ -262,6 +267,15 @@ class S3Refs:
         except NotFound:
             return "none"
 
+    def tokens(self) -> dict[str, str]:
+        """The ETag of every area's journal: one LIST per thousand areas, where listing
+        the references would cost one per thousand of them."""
+        start = JOURNAL + "/"
+        return {
+            meta["path"][len(start) :]: meta["e_tag"] or ""
+            for meta in _listed(self._client, "", start)
+        }
+
     def _read(self, key: str) -> tuple[Ref, str | None] | None:
         """The reference and the id of the write that made it, or None if absent."""
         try:
@@ -272,14 +286,16 @@ class S3Refs:
         except NotFound:
             return None
 
-    def _bump_journal(self) -> None:
+    def _bump_journal(self, key: str) -> None:
         # Unconditional and unique: concurrent bumps cannot conflict, and any of them
         # changes the ETag a reader compares.  The reference write before it has
         # happened, so failing here would report a done write as failed: readers
         # learn of it at the next bump instead, as after a crash between the two.
+        # The area's first: a reader that sees the journal changed finds which area did.
         try:
-            with _mapped(self._client, "write", JOURNAL):
-                obstore.put(self._client, JOURNAL, uuid.uuid4().bytes, mode="overwrite")
+            for journal in (f"{JOURNAL}/{area_of(key)}", JOURNAL):
+                with _mapped(self._client, "write", journal):
+                    obstore.put(self._client, journal, uuid.uuid4().bytes, mode="overwrite")
         except RemoteError as exc:
             log.warning("a reference changed but the journal did not: %s", exc)
 
