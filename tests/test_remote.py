@@ -316,6 +316,35 @@ def test_a_refresh_lists_only_the_areas_that_changed(team, monkeypatch):
     assert content(b, "ds") == {"f": b"three"}
 
 
+def test_a_commit_claims_the_number_after_the_newest_it_knows_without_listing(team, monkeypatch):
+    def number(store, data: bytes) -> int:
+        return commit(store, "ds", {"f": data})[0].number
+
+    a, b = team.machine(), team.machine()
+    number(a, b"one")
+    number(a, b"two")
+    seen = listings(team, monkeypatch)
+    assert number(a, b"three") == 2
+    assert number(a, b"three") == 2  # unchanged: no new version
+    assert not any(p.startswith("refs/versions/") for p in seen)
+    b.refresh()
+    number(a, b"four")  # b does not know of v3
+    assert number(b, b"five") == 4  # v3 was taken: listed, then v4
+    assert number(b, b"four") == 5  # v3 has it, but v4 is newer
+    assert "refs/versions/ds/" in seen
+    b.refresh()
+    assert [v.number for v in b.versions("ds")] == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_remote_that_lacks_the_newest_number_a_store_knows_gets_no_gap(team):
+    a = team.machine()
+    commit(a, "ds", {"f": b"one"})
+    commit(a, "ds", {"f": b"two"})
+    for key, _ in list(team.refs.list("refs/versions/")):
+        team.refs.delete(key)  # emptied behind the store's back
+    assert commit(a, "ds", {"f": b"three"})[0].number == 0
+
+
 def test_an_area_with_a_version_not_taken_yet_is_listed_again(team, monkeypatch):
     a, b = team.machine(), team.machine()
     commit(a, "ds", {"f": b"one"})

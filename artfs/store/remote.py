@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from artfs.errors import ArtfsError, Conflict, CorruptData, NotFound
 from artfs.store import attrs as attrs_mod
 from artfs.store import meta, packs, rundocs
-from artfs.store.backend import ObjectStore, RefConflict, RefStore, area_of
+from artfs.store.backend import ObjectStore, Ref, RefConflict, RefStore, area_of
 from artfs.store.cache import Cache, Pruned
 from artfs.store.chunks import ChunkFiles, MissingChunk, decode
 from artfs.store.mirror import REMOVED, TAG, Changes
@@ -275,22 +275,56 @@ class Remote:
 
     def _claim(self, name: str, record: dict) -> Claim:
         raw = meta.dumps(record)
-        while True:
-            number, newest = -1, None
+        claim = self._claim_next(name, record, raw)
+        while claim is None:
+            number = -1
             for key, _ in self.refs.list(f"refs/versions/{name}/"):
                 number = _number_of(key)
-            for key in _newest_first(self.refs, name, number):
-                got = self.refs.get(key)
-                if got is not None and REMOVED not in meta.loads(got.value):
-                    newest = (_number_of(key), got.value)
-                    break
-            if newest and meta.loads(newest[1]).get("root") == record["root"]:
-                return Claim(newest[0], False, newest[1])
-            try:
-                self.refs.put(version_key(name, number + 1), raw, expect=None)
-            except RefConflict:  # another machine took it: look again
-                continue
-            return Claim(number + 1, True, raw)
+            claim = self._claim_after(name, record, raw, number)
+        return claim
+
+    def _claim_next(self, name: str, record: dict, raw: bytes) -> Claim | None:
+        """The usual commit, without a LIST: this store's last refresh saw the newest
+        number, so it claims the one after.  None when that is not so (another machine
+        was first, or the remote lacks the number this store knows): list then."""
+        try:
+            number = self.store.artifact(name)["next_version"] - 1
+        except NotFound:  # a new artifact: its listing is empty, and cheap
+            return None
+        if number < 0:
+            return None
+        return self._claim_after(name, record, raw, number, known=True)
+
+    def _claim_after(
+        self, name: str, record: dict, raw: bytes, number: int, known: bool = False
+    ) -> Claim | None:
+        """Claim number + 1, ``number`` being the newest the remote had a moment ago, or
+        find that its newest live version has this content already; None if another
+        machine claimed it first.  A ``known`` number (not listed: taken from the local
+        store) must be on the remote, and is checked to be the newest before a version
+        is found unchanged."""
+        top = self.refs.get(version_key(name, number)) if number >= 0 else None
+        if known and top is None:
+            return None  # the remote lacks what this store knows (emptied?): list
+        newest = self._newest_live(name, number, top)
+        if newest and meta.loads(newest[1]).get("root") == record["root"]:
+            if known and self.refs.get(version_key(name, number + 1)) is not None:
+                return None  # a newer version than this store knew: list
+            return Claim(newest[0], False, newest[1])
+        try:
+            self.refs.put(version_key(name, number + 1), raw, expect=None)
+        except RefConflict:  # another machine took it: look again
+            return None
+        return Claim(number + 1, True, raw)
+
+    def _newest_live(self, name: str, number: int, top: Ref | None) -> tuple[int, bytes] | None:
+        """(number, record) of the newest version up to ``number`` (whose reference is
+        ``top``) not removed."""
+        for n in range(number, -1, -1):
+            got = top if n == number else self.refs.get(version_key(name, n))
+            if got is not None and REMOVED not in meta.loads(got.value):
+                return n, got.value
+        return None
 
     def move_aliases(
         self, name: str, add: dict[str, int], remove: dict[str, int | None] | None = None
@@ -697,11 +731,6 @@ class _Missing:
 def condemned(refs: RefStore) -> set[bytes]:
     """Packs gc has doomed or deleted: no commit may rely on them."""
     return {bytes.fromhex(key[len(MARKS) :]) for key, _ in refs.list(MARKS)}
-
-
-def _newest_first(refs: RefStore, name: str, number: int) -> Iterator[str]:
-    for n in range(number, -1, -1):
-        yield version_key(name, n)
 
 
 def _moved(held: dict, add: dict[str, int], remove: dict[str, int | None]) -> dict:
