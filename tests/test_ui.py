@@ -492,3 +492,45 @@ def test_token_choice():
     assert choose_token("0.0.0.0", "x" * 20) == "x" * 20
     with pytest.raises(UsageError, match="16 characters"):
         choose_token("0.0.0.0", "short")
+
+
+# --- the command -----------------------------------------------------------------------
+
+
+def test_artfs_ui_prints_its_url_serves_and_stops_on_ctrl_c(seeded):
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    command = [sys.executable, "-m", "artfs", "--store", seeded[0], "ui", "--port", "0"]
+    with subprocess.Popen(
+        [*command, "--read-only"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            line = proc.stdout.readline()
+            url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+            assert url and "(read-only)" in line, line + proc.stderr.read()
+            with urllib.request.urlopen(url.group(0), timeout=30) as response:
+                assert 'href="/a/ds"' in response.read().decode()
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 0
+            assert "stopped" in proc.stdout.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_artfs_ui_on_a_taken_port_says_so_in_one_line(seeded, cli):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        result = cli("--store", seeded[0], "ui", "--port", str(port))
+    finally:
+        taken.close()
+    assert result.code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.err
+    assert len(result.err.strip().splitlines()) == 1

@@ -201,6 +201,8 @@ def head(store: Store, entry: Entry, limit: int) -> bytes:
 def flat_rows(value, prefix: str = "", limit: int = METADATA_ROWS) -> list[tuple[str, str]]:
     """A nested JSON object as (dotted key, JSON of a leaf) rows: a readable table."""
     rows: list[tuple[str, str]] = []
+    if value in ({}, None):
+        return rows
 
     def walk(node, key: str) -> None:
         if len(rows) >= limit:

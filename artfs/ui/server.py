@@ -76,6 +76,10 @@ def serve(
         say(f"artfs ui of {store_path} at {url}{mode}; Ctrl-C stops it")
         if open_browser:
             threading.Timer(0.5, webbrowser.open, [url]).start()
-        running.run(sockets=[sock])
+        try:
+            running.run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn stopped cleanly, then re-raised Ctrl-C
+            pass
+        say("artfs ui stopped")
     finally:
         sock.close()
