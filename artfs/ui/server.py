@@ -1,6 +1,7 @@
 """Serving the app: bind the socket first (a taken port is one clear line, and port 0
 gets the port the OS chose, which is printed), then uvicorn until Ctrl-C."""
 
+import contextlib
 import os
 import socket
 import threading
@@ -76,10 +77,8 @@ def serve(
         say(f"artfs ui of {store_path} at {url}{mode}; Ctrl-C stops it")
         if open_browser:
             threading.Timer(0.5, webbrowser.open, [url]).start()
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn stopped, then re-raised it
             running.run(sockets=[sock])
-        except KeyboardInterrupt:  # uvicorn stopped cleanly, then re-raised Ctrl-C
-            pass
         say("artfs ui stopped")
     finally:
         sock.close()
