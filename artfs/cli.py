@@ -1097,6 +1097,35 @@ def lineage(ctx, ref, direction, depth, show_all, fmt, output):
         click.echo(text, nl=not text.endswith("\n"))
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--read-only", is_flag=True, help="Refuse every change (aliases, metadata).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
+@click.option(
+    "--token",
+    help="Token every request must carry (default $ARTFS_UI_TOKEN; a new one off loopback).",
+)
+@click.pass_context
+def ui(ctx, host, port, read_only, open_browser, token):
+    """Serve the store as a web page until Ctrl-C: artifacts, versions, files, diffs,
+    runs and the lineage graph (needs the 'ui' extra: pip install 'artfs[ui]')."""
+    try:
+        from artfs.ui.server import serve
+    except ImportError as e:
+        raise errors.UsageError(f"artfs ui needs {e.name}: pip install 'artfs[ui]'") from None
+    store = open_store(ctx)
+    serve(
+        store.path,
+        host=host,
+        port=port,
+        read_only=read_only,
+        token=token,
+        open_browser=open_browser,
+        say=click.echo,
+    )
+
+
 @main.group()
 def runs():
     """Recorded runs: list them, show one."""

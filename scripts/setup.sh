@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install what artfs needs on Debian 12 (as root, or with sudo): FUSE 3, graphviz,
-# a virtual environment in .venv with artfs and its test tools.  Safe to rerun.
+# Chromium and its driver (the web page's browser tests), a virtual environment in .venv
+# with artfs, its web page and its test tools.  Safe to rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in fuse3 libfuse3-dev pkg-config graphviz python3-venv rsync git; do
+for pkg in fuse3 libfuse3-dev pkg-config graphviz python3-venv rsync git chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -17,4 +18,4 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/pip install -q --disable-pip-version-check -e '.[mount,test]'
+.venv/bin/pip install -q --disable-pip-version-check -e '.[mount,test,ui]'

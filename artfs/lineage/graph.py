@@ -211,3 +211,33 @@ def lineage(
     if direction in (DOWNSTREAM, BOTH):
         builder.down(graph, version, depth)
     return graph
+
+
+def run_lineage(
+    store: Store,
+    rid: str,
+    *,
+    direction: str = BOTH,
+    depth: int | None = None,
+    include_implicit: bool = False,
+) -> Graph:
+    """The graph around a run: what it read and where that came from, what it made and
+    what came of that; the run itself is the first of ``depth`` steps."""
+    if direction not in (UPSTREAM, DOWNSTREAM, BOTH):
+        raise ArtfsError(f"direction must be {UPSTREAM}, {DOWNSTREAM} or {BOTH}")
+    record = runs_mod.get_run(store, rid)
+    graph = Graph(run_id(record["id"]))
+    builder = _Builder(store, include_implicit, graph.damage)
+    rnode = builder.run_node(graph, record)
+    deeper = None if depth is None else max(0, depth - 1)
+    if depth == 0:
+        return graph
+    if direction in (UPSTREAM, BOTH):
+        for source, files in builder.inputs(record["id"]):
+            builder.edge(graph, builder.version_node(graph, source), rnode, "input", files)
+            builder.up(graph, source, deeper)
+    if direction in (DOWNSTREAM, BOTH):
+        for made in builder.outputs(record["id"]):
+            builder.edge(graph, rnode, builder.version_node(graph, made), "output")
+            builder.down(graph, made, deeper)
+    return graph
