@@ -2,6 +2,7 @@
 for two machines (tests/test_remote_s3.py does the same over S3, with processes)."""
 
 import os
+import random
 import threading
 import time
 
@@ -345,6 +346,18 @@ def test_a_remote_that_lacks_the_newest_number_a_store_knows_gets_no_gap(team):
     assert commit(a, "ds", {"f": b"three"})[0].number == 0
 
 
+def test_new_bytes_count_what_the_remote_lacked(team):
+    rng = random.Random(7)
+    x, y = rng.randbytes(50_000), rng.randbytes(30_000)  # random: stored raw, plus a byte
+    a, b = team.machine(), team.machine()
+    first, _ = commit(a, "ds", {"x": x})
+    assert first.record["new_bytes"] == len(x) + 1
+    b.refresh()
+    second, _ = commit(b, "ds", {"x": x, "y": y})  # x is not cached on b, but on the remote
+    assert second.record["new_bytes"] == len(y) + 1
+    assert a.refresh() and a.resolve("ds:v1").record["new_bytes"] == len(y) + 1
+
+
 def test_an_area_with_a_version_not_taken_yet_is_listed_again(team, monkeypatch):
     a, b = team.machine(), team.machine()
     commit(a, "ds", {"f": b"one"})
@@ -432,7 +445,9 @@ def test_what_a_killed_commit_uploaded_is_collected(team):
         c._drain()
         with a.meta.write() as txn:
             c._write_objects(txn)
-    assert a.remote.upload(root, attrs_root) == 2  # then the process died: no claim
+    before = pack_keys(team)
+    assert a.remote.upload(root, attrs_root) > 0  # then the process died: no claim
+    assert len(pack_keys(team) - before) == 2  # its data and its trees
     assert len(remotegc.collect(a, grace=0).doomed) == 2
     assert len(remotegc.collect(a, grace=0).deleted) == 2
     assert content(team.machine(), "ds") == {"f": b"live"}

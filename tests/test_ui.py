@@ -5,6 +5,7 @@ check, CSRF on every write, editing through Artifact.save(), paging, and a versi
 committed meanwhile showing on the next load."""
 
 import json
+import os
 import re
 import shutil
 from urllib.parse import quote_from_bytes
@@ -104,9 +105,16 @@ def test_artifact_page_lists_versions_with_runs_sizes_and_new_bytes(client, ids)
     assert "latest" in v1_row
     assert f"/run/{ids['make']}" in v1_row
     assert f"/run/{ids['train']}" in v1_row or ids["train"][:8] in v1_row  # its consumer
-    # new bytes of v1 against v0: readme.txt (25 B) and new.txt (12 B) are what changed
+    # new bytes of v1: the stored chunks of readme.txt and new.txt, the files that changed
+    store = Store.open(client.app.state.ui.store_path)
+    v0, v1 = store.resolve("ds:v0"), store.resolve("ds:v1")
+    old = {c for c, _ in store.version_chunks(v0)}
+    added = {c for c, _ in store.version_chunks(v1)} - old
+    assert len(added) == 2
+    stored = sum(os.stat(store.chunks.path(c)).st_size for c in added)
+    assert v1.record["new_bytes"] == stored
     cells = re.findall(r'<td class="num">([^<]*)</td>', v1_row)
-    assert "37 B" in cells
+    assert f"{stored} B" in cells
     no_markup_from_data(page)
 
 

@@ -447,6 +447,9 @@ class Commit:
             "metadata": metadata or {},
             "message": message,
             "run": run_id,
+            # stored bytes of the chunks this version added (with a remote: set to what
+            # the remote lacked, as it is uploaded)
+            "new_bytes": sum(stored for _, stored in self.new_chunks.values()),
             **times,
         }
         if self.store.remote is None:

@@ -203,6 +203,7 @@ VERSION_FIELDS = {
     "base": (*_OPTIONAL_STR, _Absent),
     "attrs": (str, _Absent),
     "mtime_ns": (int, _Absent),
+    "new_bytes": (int, _Absent),  # absent in versions made before it was recorded
     # editable after publication (Store.edit_version): absent until edited
     "ttl": (int, type(None), _Absent),
     "updated": (*_NUMBER, _Absent),

@@ -148,7 +148,8 @@ class Remote:
     # --- uploading ---------------------------------------------------------------
 
     def upload(self, root: bytes, attrs_root: bytes | None) -> int:
-        """Put every object of a version that the remote lacks into packs; → packs written.
+        """Put every object of a version that the remote lacks into packs; → the stored
+        bytes of the chunks among them (what the version adds to the remote's data).
 
         Each data pack goes up (its body, then its index) as soon as it is full, a few
         at a time, so a commit holds a few packs in memory, not all it made; metadata
@@ -157,6 +158,7 @@ class Remote:
         data, metadata = packs.Packer(packs.DATA_PACK), packs.Packer(packs.META_PACK)
         avoid = condemned(self.refs)
         sent: list[tuple[bytes, bytes]] = []  # (pack, index) of every pack written
+        chunk_bytes = 0
         room = threading.BoundedSemaphore(UPLOADERS)  # full data packs in memory at once
         with ThreadPoolExecutor(UPLOADERS, "artfs-upload") as pool:
             pending: list = []
@@ -171,6 +173,7 @@ class Remote:
                 missing = _Missing(txn, self.db, avoid)
                 for kind, digest, blob in self._objects_of(txn, missing, root, attrs_root):
                     (data if kind == packs.CHUNK else metadata).add(kind, digest, blob)
+                    chunk_bytes += len(blob) if kind == packs.CHUNK else 0
                     if data.done:
                         send_full()
             data.close()
@@ -188,7 +191,7 @@ class Remote:
             for pack_digest, index in sent:
                 self._learn(txn, pack_digest, index)
         self.cache.enforce()  # what was uploaded is cache now
-        return len(sent)
+        return chunk_bytes
 
     def _send(self, pack: packs.Pack, room: threading.BoundedSemaphore) -> None:
         try:
@@ -250,7 +253,7 @@ class Remote:
         ``aliases`` to it.  Durable on the remote on return."""
         root = bytes.fromhex(record["root"])
         attrs_root = bytes.fromhex(record["attrs"]) if record.get("attrs") else None
-        self.upload(root, attrs_root)
+        record["new_bytes"] = self.upload(root, attrs_root)  # new to the store of record
         self.ensure_artifact(name, record)
         claim = self._claim(name, record)
         if aliases:

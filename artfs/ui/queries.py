@@ -112,7 +112,7 @@ def version_row(store: Store, v: Version, before: Version | None) -> dict:
     return {
         "version": v,
         "damage": None,
-        "new_bytes": new_bytes(store, before, v),
+        "new_bytes": new_bytes_stored(store, before, v),
         "run": run,
         "consumers": runs_mod.consumers(store, v),
     }
@@ -128,6 +128,13 @@ def previous(store: Store, v: Version) -> Version | None:
             pass  # removed since: compare with the one before instead
     older = [o for o in store.versions(v.name) if o.number < v.number and o.damage is None]
     return older[-1] if older else None
+
+
+def new_bytes_stored(store: Store, before: Version | None, v: Version) -> int:
+    """The stored bytes of the chunks ``v`` added to the store, as its commit recorded
+    them; for a version made before artfs recorded that, ``new_bytes``."""
+    recorded = v.record.get("new_bytes")
+    return recorded if isinstance(recorded, int) else new_bytes(store, before, v)
 
 
 def new_bytes(store: Store, before: Version | None, v: Version) -> int:
