@@ -84,6 +84,26 @@ def _runs(wanted: list[tuple[bytes, Location]]) -> list[list[tuple[bytes, Locati
     return runs
 
 
+def _look(
+    token: str,
+    tokens: dict[str, str],
+    at: float,
+    last: dict,
+    full: bool = False,
+    not_yet: frozenset[str] | set[str] = frozenset(),
+) -> bytes:
+    """The record of a look: the tokens it read, except those of areas holding a
+    version it could not take yet (``not_yet``: so the next look lists them again)."""
+    return meta.dumps(
+        {
+            "token": None if not_yet else token,
+            "tokens": {area: tag for area, tag in tokens.items() if area not in not_yet},
+            "at": at,
+            "full_at": at if full else last.get("full_at", 0.0),
+        }
+    )
+
+
 def version_key(name: str, number: int) -> str:
     return f"refs/versions/{name}/{number:010d}"
 
@@ -454,11 +474,15 @@ class Remote:
                 return False
             tokens, seen = self.looking.tokens(), look.get("tokens", {})
             changed = [area for area, tag in tokens.items() if seen.get(area) != tag]
-            # No area changed, yet the journal did: a writer died between the two, or
-            # an older artfs (one journal only) wrote.  Many changed: one listing costs
-            # less than one per area.
-            full = full or not changed or len(changed) > MAX_AREAS
             started = time.time()
+            if not changed and not full:
+                # The journal moved and no area did: this look raced a writer whose area
+                # a look before saw changed already, or an artfs older than areas wrote
+                # (the next full look, within a minute, finds what it wrote).
+                with self.store.meta.write() as txn:
+                    txn.put(_LOOK, _look(token, tokens, started, look), db=self.db["remote"])
+                return False
+            full = full or len(changed) > MAX_AREAS  # one listing costs less than many
             # References before indexes: a version's indexes are written before its
             # record, so every version listed here has its trees in an index listed after.
             changes = Changes.read(self.store, self.refs, ("refs/",) if full else changed)
@@ -472,15 +496,9 @@ class Remote:
                     if kind == packs.META_PACK:
                         _store_meta_pack(txn, self.db, blob, locations)
                 not_yet = {area_of(key) for key in changes.apply(txn, self.store)}
-                # Noted in the store, so that the next process need not look again; an
-                # area with a version not taken yet is looked at again next time.
-                look = {
-                    "token": None if not_yet else token,
-                    "tokens": {a: t for a, t in tokens.items() if a not in not_yet},
-                    "at": started,
-                    "full_at": started if full else look.get("full_at", 0.0),
-                }
-                txn.put(_LOOK, meta.dumps(look), db=self.db["remote"])
+                # Noted in the store, so that the next process need not look again.
+                noted = _look(token, tokens, started, look, full, not_yet)
+                txn.put(_LOOK, noted, db=self.db["remote"])
         self.cache.enforce()  # chunks written here that another machine uploaded first
         return True
 
