@@ -139,3 +139,16 @@ def test_chunks_another_thread_is_fetching_are_not_fetched_twice(team):
             b.remote._fetching.pop(busy).set()
     assert done.chunks == 5 and busy not in on_disk(b)
     assert content(b, "ds") == files  # the reader's own fetch brings it
+
+
+def test_the_plan_of_one_file_or_directory_holds_its_chunks_alone(team):
+    files = files_of(6, 9)
+    _, b = machines(team, files)
+    version = b.resolve("ds")
+    one = fetch_plan(b, version, only=b"d0/f3.bin")
+    assert [d for d, _ in one] == [
+        c for c, _ in b.file_chunks(b.lookup(version.root, b"d0/f3.bin"))
+    ]
+    under = fetch_plan(b, version, only=b"d1")
+    assert len(under) == len([p for p in files if p.startswith("d1/")]) == 3
+    assert len(fetch_plan(b, version, prefix=b"d2/f")) == 3

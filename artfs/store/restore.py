@@ -114,14 +114,17 @@ def _selected(
     store: Store, version: Version, only: bytes | None, prefix: bytes | None
 ) -> Iterator[tuple[bytes, Entry]]:
     """(path, entry) of the files an export writes."""
+    if only is not None:  # one entry: looked up, not found by walking the whole version
+        entry = store.lookup(version.root, only)
+        if entry.kind == DIR:
+            below = store.walk(entry.digest, only + b"/")
+            yield from ((path, e) for path, e in below if e.kind == FILE)
+        elif entry.kind == FILE:
+            yield only, entry
+        return
     for path, entry in store.walk(version.root):
-        if entry.kind != FILE:
-            continue
-        if only is not None and path != only and not path.startswith(only + b"/"):
-            continue
-        if prefix is not None and not path.startswith(prefix):
-            continue
-        yield path, entry
+        if entry.kind == FILE and (prefix is None or path.startswith(prefix)):
+            yield path, entry
 
 
 def _present(dest: str, path: bytes, entry: Entry) -> bool:
