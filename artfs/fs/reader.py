@@ -14,10 +14,10 @@ a 1 GiB file were about 20% slower that way on 2 cores.
 import bisect
 import threading
 from collections import OrderedDict, deque
-from itertools import accumulate
 
 import trio
 
+from artfs.fs.layouts import Layout, Layouts
 from artfs.store.store import Store
 from artfs.store.tree import Entry
 
@@ -176,10 +176,12 @@ class ChunkCache:
 class FileReader:
     """Random access to one stored file, with read-ahead for sequential readers."""
 
-    def __init__(self, store: Store, cache: ChunkCache, entry: Entry):
+    def __init__(
+        self, store: Store, cache: ChunkCache, entry: Entry, layouts: Layouts | None = None
+    ):
         self.cache = cache
-        self.chunks = store.file_chunks(entry)
-        self.starts = [0, *accumulate(size for _, size in self.chunks)]
+        layout = layouts.of(entry) if layouts is not None else Layout(store.file_chunks(entry))
+        self.chunks, self.starts = layout.chunks, layout.starts
         self.size = entry.size
         self._next_offset = 0
 
@@ -187,6 +189,10 @@ class FileReader:
         end = min(offset + length, self.size)
         if offset >= end:
             return b""
+        if len(self.chunks) == 1:  # most files of a dataset: no offsets to look up
+            self._next_offset = end
+            data = await self.cache.get(self.chunks[0][0])
+            return data if offset == 0 and end == len(data) else memoryview(data)[offset:end]
         first = bisect.bisect_right(self.starts, offset) - 1
         last = bisect.bisect_right(self.starts, end - 1) - 1
         # Decide before waiting: the kernel keeps several reads in flight, and the
