@@ -2,10 +2,13 @@
 in-process: cached file layouts (an O(1) reopen, eviction, forgetting them when gc may
 delete chunk lists), the first chunk fetched at open, and many readers at once."""
 
+import errno
 import os
+import threading
 
 import pytest
 import trio
+from pyfuse3 import FUSEError
 
 from artfs.fs.layouts import Layouts
 from artfs.fs.nodes import ARTIFACTS
@@ -131,6 +134,50 @@ def test_a_commit_leaves_every_version_reading_its_own_bytes(store, images, tmp_
         )
 
     assert drive(store, steps) == (images["c0/img00.bin"], changed, images["c0/img00.bin"])
+
+
+def test_small_chunks_are_read_on_the_loop_and_large_ones_by_workers(store, images, monkeypatch):
+    """A thread hop costs more than reading a small chunk; a large one must not hold up
+    the loop."""
+    where: list[tuple[bytes, str]] = []
+    real = store.chunks.get
+
+    def get(digest):
+        where.append((digest, threading.current_thread().name))
+        return real(digest)
+
+    monkeypatch.setattr(store.chunks, "get", get)
+
+    async def steps(ops):
+        return await read_whole(ops, b"v0", "c1/img04.bin"), await read_whole(
+            ops, b"v0", "shard.bin"
+        )
+
+    assert drive(store, steps) == (images["c1/img04.bin"], images["shard.bin"])
+    root = store.resolve("ds:v0").root
+    small = store.lookup(root, b"c1/img04.bin").digest
+    shard = [d for d, _ in store.file_chunks(store.lookup(root, b"shard.bin"))]
+    assert where[0] == (small, threading.main_thread().name)
+    assert sorted(d for d, _ in where[1:]) == sorted(shard)  # each chunk once
+    assert all(name.startswith("artfs-chunks") for _, name in where[1:])
+
+
+def test_a_damaged_small_chunk_read_on_the_loop_fails_that_read_with_eio(store, images):
+    entry = store.lookup(store.resolve("ds:v0").root, b"c2/img05.bin")
+    path = store.chunks.path(entry.digest)
+    os.chmod(path, 0o600)
+    with open(path, "r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 1]))
+
+    async def steps(ops):
+        with pytest.raises(FUSEError) as failed:
+            await read_whole(ops, b"v0", "c2/img05.bin")
+        return failed.value.errno, await read_whole(ops, b"v0", "c0/img00.bin")
+
+    assert drive(store, steps) == (errno.EIO, images["c0/img00.bin"])
 
 
 def test_readers_at_once_each_get_their_own_bytes_and_each_chunk_is_fetched_once(
