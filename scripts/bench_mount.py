@@ -252,7 +252,7 @@ def mounted(
             found = json.loads(artfs(workdir / "store", "status", "--json").stdout)
             pid = next(m["pid"] for m in found if Path(m["mountpoint"]) == mountpoint)
         else:
-            flags = ["--xattrs"] if kind == "memfs-xattrs" else []
+            flags = {"memfs-xattrs": ["--xattrs"], "memfs-rw": ["--rw"]}.get(kind, [])
             proc = subprocess.Popen(
                 [
                     PYTHON,
@@ -663,7 +663,7 @@ def run_loader(workdir: Path, args: argparse.Namespace) -> None:
             workdir, spec, args.loader_repeat, mounted, drop_caches, readers
         )
     finally:
-        for kind in KINDS:
+        for kind in bench_loader.KINDS:
             force_unmount(workdir / "mnt" / kind)
     bench_loader.report(results, spec, args.loader_repeat)
 

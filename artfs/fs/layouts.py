@@ -35,8 +35,8 @@ class Layout:
 
 
 class Layouts:
-    """Layouts by file digest, computed on first use (an LMDB read: call on the loop
-    only what the loop may do; a chunk list is one small record)."""
+    """Layouts by file digest, each computed on its file's first open (one small LMDB
+    record looked up on the loop; a file of one chunk has none)."""
 
     def __init__(self, store: Store, max_chunks: int = MAX_CHUNKS):
         self.store = store
