@@ -20,9 +20,15 @@ and the first read again with the mounts' read_ahead_kb raised to 4096, and
 the store's own decoding of the 1 GiB file (read, zstd, BLAKE3 in the mount's
 worker threads) with no FUSE at all: the ceiling of a first read.
 
-    python scripts/bench_mount.py [--workdir DIR] [--scale 0.05] [--repeat N]
+and the data-loader workload of scripts/bench_loader.py (issue 13: epochs of
+10,000 small files in shuffled order by 1, 4 and 8 threads or processes, against
+memfs and the native directory; reopening a 1 GiB shard).
 
-Data and the store are generated once per --scale under WORKDIR and reused.
+    python scripts/bench_mount.py [--workdir DIR] [--scale 0.05] [--repeat N]
+        [--only mount|loader] [--loader-files N] [--loader-readers 1,4,8]
+
+Data and the store are generated once per --scale under WORKDIR and reused
+(the loader's under WORKDIR/loader, once per --loader-files).
 Every mount is unmounted on the way out (fusermount3 -u, then -u -z).
 """
 
@@ -42,6 +48,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import bench_loader
 import trio
 from bench_data import TextStream, write_mixed
 from benchlib import (
@@ -73,6 +80,7 @@ ARTFS_PATHS = {
     "tree": "tree/v0",
     "huge.bin": "huge/v0/huge.bin",
     "wide": "wide/v0",
+    "files": "files/v0",  # the data loader's (WORKDIR/loader)
 }
 
 GOAL_FIRST = 0.50  # first read >= 50% of memfs
@@ -225,7 +233,9 @@ def bdi_read_ahead(mountpoint: Path) -> Path:
 
 
 @contextlib.contextmanager
-def mounted(kind: str, workdir: Path, read_ahead_kb: int | None = None) -> Iterator[Mount]:
+def mounted(
+    kind: str, workdir: Path, read_ahead_kb: int | None = None, lineage: bool = True
+) -> Iterator[Mount]:
     """A fresh mount of kind, unmounted (and its daemon gone) when the block ends."""
     mountpoint = workdir / "mnt" / kind
     mountpoint.mkdir(parents=True, exist_ok=True)
@@ -233,11 +243,16 @@ def mounted(kind: str, workdir: Path, read_ahead_kb: int | None = None) -> Itera
     proc, pid = None, None
     try:
         if kind == "artfs":
-            artfs(workdir / "store", "mount", str(mountpoint))
+            artfs(
+                workdir / "store",
+                "mount",
+                str(mountpoint),
+                *([] if lineage else ["--no-lineage"]),
+            )
             found = json.loads(artfs(workdir / "store", "status", "--json").stdout)
             pid = next(m["pid"] for m in found if Path(m["mountpoint"]) == mountpoint)
         else:
-            flags = ["--xattrs"] if kind == "memfs-xattrs" else []
+            flags = {"memfs-xattrs": ["--xattrs"], "memfs-rw": ["--rw"]}.get(kind, [])
             proc = subprocess.Popen(
                 [
                     PYTHON,
@@ -597,12 +612,34 @@ def main() -> None:
         help="size of the data (1.0: 1 GiB, 20,000 files, 10 GiB; 0.05 is quick)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measure (median)")
+    parser.add_argument(
+        "--only", choices=("mount", "loader"), help="one workload: the mount's or the loader's"
+    )
+    parser.add_argument("--loader-files", type=int, default=10_000, help="files in an epoch")
+    parser.add_argument(
+        "--loader-readers", default="1,4,8", help="reader counts (threads, then processes)"
+    )
+    parser.add_argument(
+        "--loader-repeat", type=int, default=1, help="runs of each loader measure (median)"
+    )
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
+    if args.only != "loader":
+        run_mount(workdir, args)
+    if args.only != "mount":
+        run_loader(workdir / "loader", args)
+    print(
+        f"\n{os.cpu_count()} CPUs, kernel {os.uname().release}; artfs {artfs_revision()}; "
+        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work "
+        "skews every number)"
+    )
+
+
+def run_mount(workdir: Path, args: argparse.Namespace) -> None:
     spec = Spec.for_scale(args.scale)
     prepare(workdir, spec)
-    load_before = os.getloadavg()[0]
     try:
         results = run(workdir, spec, args.repeat)
     finally:
@@ -611,12 +648,24 @@ def main() -> None:
     print(
         f"\nscale {args.scale}: big.bin {spec.big_size / MIB:.0f} MiB, tree "
         f"{spec.tree_files} files, huge.bin {spec.huge_size / GIB:.2f} GiB; store "
-        f"{du(workdir / 'store') / MIB:.0f} MiB on disk; {os.cpu_count()} CPUs, "
-        f"kernel {os.uname().release}; artfs {artfs_revision()}\nload average "
-        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work skews every "
-        "number)"
+        f"{du(workdir / 'store') / MIB:.0f} MiB on disk"
     )
     report(results, spec, args.repeat)
+
+
+def run_loader(workdir: Path, args: argparse.Namespace) -> None:
+    spec = bench_loader.LoaderSpec(files=args.loader_files)
+    workdir.mkdir(parents=True, exist_ok=True)
+    bench_loader.prepare(workdir, spec)
+    readers = tuple(int(n) for n in args.loader_readers.split(","))
+    try:
+        results = bench_loader.measure(
+            workdir, spec, args.loader_repeat, mounted, drop_caches, readers
+        )
+    finally:
+        for kind in bench_loader.KINDS:
+            force_unmount(workdir / "mnt" / kind)
+    bench_loader.report(results, spec, args.loader_repeat)
 
 
 def du(path: Path) -> int:

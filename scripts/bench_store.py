@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import commit_floor
 from bench_data import DataSet, prepare
 
 REPO = Path(__file__).resolve().parent.parent
@@ -325,6 +326,9 @@ def main() -> None:
     results = run_all(ds, args.workdir, args.skip_peers, args.repeat)
     print_context(ds, results, args.repeat, load)
     print_table(table_rows(results, ds.spec.a_size))
+    artfs_rate = metrics(results.get("artfs"), ds.spec.a_size).get("a")
+    print()
+    print("\n".join(commit_floor.report(commit_floor.measure(ds.a), artfs_rate)))
 
 
 if __name__ == "__main__":

@@ -163,8 +163,14 @@ def load(src: str) -> dict[int, Node]:
     return nodes
 
 
-async def serve(nodes: dict[int, Node], mountpoint: str, xattrs: bool = False) -> None:
-    options = set(pyfuse3.default_options) | {"fsname=memfs", "subtype=memfs", "ro"}
+async def serve(
+    nodes: dict[int, Node], mountpoint: str, xattrs: bool = False, writable: bool = False
+) -> None:
+    # A read-only mount spares the kernel's GETATTR after each read: it drops a file's
+    # cached atime after reads only on writable mounts (artfs's is, for staging).
+    options = set(pyfuse3.default_options) | {"fsname=memfs", "subtype=memfs"}
+    if not writable:
+        options.add("ro")
     pyfuse3.init(MemFS(nodes, xattrs), mountpoint, options)
     try:
         async with trio.open_nursery() as nursery:
@@ -191,6 +197,11 @@ def main() -> None:
         action="store_true",
         help="answer getxattr (with 'no such attribute'), as artfs must",
     )
+    parser.add_argument(
+        "--rw",
+        action="store_true",
+        help="mount read-write, as artfs must (every request still refuses changes)",
+    )
     args = parser.parse_args()
     nodes = load(args.src)
     size = sum(len(n.data) for n in nodes.values())
@@ -199,7 +210,7 @@ def main() -> None:
         file=sys.stderr,
         flush=True,
     )
-    trio.run(serve, nodes, args.mountpoint, args.xattrs)
+    trio.run(serve, nodes, args.mountpoint, args.xattrs, args.rw)
 
 
 if __name__ == "__main__":

@@ -256,7 +256,7 @@ async def _handle(ops: Operations, request: dict) -> dict:
         await ops.record_reads()
         return {"ok": True}
     if request.get("op") == "held":  # gc asks what it must keep for this mount
-        trees, files = ops.inodes.held_digests()
+        trees, files = ops.held_digests()
         return {"ok": True, "trees": [d.hex() for d in trees], "files": [d.hex() for d in files]}
     if request.get("op") == "stage":
         base = ops.store.resolve(parse_ref(request["base"])) if request.get("base") else None

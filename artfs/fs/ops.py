@@ -22,6 +22,7 @@ from artfs.errors import ArtfsError, Conflict, CorruptData, StoreError, disk_ful
 from artfs.fs import passthrough as pt
 from artfs.fs.attribution import Attribution
 from artfs.fs.creds import as_caller
+from artfs.fs.layouts import Layouts
 from artfs.fs.nodes import STAGINGS, Inodes, Listing, MetaFile, StagingItem, VersionItem
 from artfs.fs.reader import ChunkCache, FileReader
 from artfs.fs.views import XATTR_PREFIX, Views, fill_entry_attr
@@ -102,7 +103,7 @@ class LocalFile:
         # (with its chunk offsets and read-ahead) for every read, not one per read.
         self.placeholder: tuple[bytes, StoredFile] | None = None
 
-    def stored(self, store, cache) -> "StoredFile | None":
+    def stored(self, store, cache, layouts: Layouts) -> "StoredFile | None":
         """The placeholder's content in the store; None once the file holds its own."""
         digest = placeholder_digest(self.fd)
         if digest is None:
@@ -111,7 +112,7 @@ class LocalFile:
             entry = placeholder_entry(b"", os.fstat(self.fd), digest)
             self.placeholder = (
                 digest,
-                StoredFile(FileReader(store, cache, entry), f"staging {self.staging}"),
+                StoredFile(FileReader(store, cache, entry, layouts), f"staging {self.staging}"),
             )
         return self.placeholder[1]
 
@@ -132,6 +133,7 @@ class Operations(pyfuse3.Operations):
         self.inodes = Inodes()
         self.views = Views(store, self.inodes)
         self.cache = ChunkCache(store)
+        self.layouts = Layouts(store)
         self.attribution = Attribution(store)
         self.handles: dict[int, Handle] = {}
         self._fh = itertools.count(1)
@@ -492,7 +494,7 @@ class Operations(pyfuse3.Operations):
         if isinstance(node, VersionItem) and node.entry.kind in (FILE, REFERENCE):
             if node.entry.kind == REFERENCE:
                 raise FUSEError(errno.EOPNOTSUPP)
-            reader = FileReader(self.store, self.cache, node.entry)
+            reader = FileReader(self.store, self.cache, node.entry, self.layouts)
             path = node.path.decode(errors="replace")
             source, keep = None, True
             if self.lineage:
@@ -531,7 +533,7 @@ class Operations(pyfuse3.Operations):
         if isinstance(handle, bytes):
             return handle[off : off + size]
         if isinstance(handle, LocalFile):
-            stored = handle.stored(self.store, self.cache)
+            stored = handle.stored(self.store, self.cache, self.layouts)
             if stored is None:
                 return os.pread(handle.fd, size, off)
             handle = stored
@@ -587,6 +589,13 @@ class Operations(pyfuse3.Operations):
         if isinstance(handle, LocalFile):
             handle.item.fds.discard(handle.fd)
             os.close(handle.fd)
+
+    def held_digests(self) -> tuple[set[bytes], set[bytes]]:
+        """What gc must keep for this mount (see Inodes.held_digests).  gc may then delete
+        every other file's chunk list, so their cached layouts go."""
+        trees, files = self.inodes.held_digests()
+        self.layouts.keep_only(files)
+        return trees, files
 
     # --- the file system -------------------------------------------------------------
 
