@@ -22,15 +22,15 @@ import ctypes
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 
 import blake3
 import lmdb
 
-from artfs.errors import NotFound, StoreError, disk_full
+from artfs.errors import CorruptData, NotFound, StoreError, UsageError, disk_full
 from artfs.store import localkeys as keys
-from artfs.store.backend import ANY, Ref, _Any, check_expected
-from artfs.store.meta import CORRUPTION, Meta, damaged, is_disk_full
+from artfs.store.backend import ANY, DamagedKey, Ref, _Any, check_expected
+from artfs.store.meta import CORRUPTION, Meta, corrupt, damaged, is_disk_full
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _SYNC_FILE_RANGE_WRITE = 2
@@ -195,6 +195,123 @@ class LocalObjects:
             with suppress(FileNotFoundError):  # no chunk written yet
                 _syncfs(self._chunks)
 
+    @contextmanager
+    def transaction(self, write: bool = False) -> Iterator["LocalObjectTxn"]:
+        """The LMDB-held objects in one LMDB transaction: a snapshot to read many of
+        (a per-object ``get`` costs a transaction of its own), or deletes and puts
+        made durable together when the block ends without an exception.  Chunk files
+        are not in it (``get``/``has``/``list`` of this store reach them)."""
+        with _mapped(self.path, "begin a transaction"):
+            txn = self._meta.write() if write else self._meta.read()
+        try:
+            yield LocalObjectTxn(self, txn)
+        except BaseException:
+            txn.abort()
+            raise
+        with _mapped(self.path, "write objects"):
+            txn.commit()
+
+
+class LocalObjectTxn:
+    """Reads and writes of LMDB-held objects in one LMDB transaction (LocalObjects'
+    ``transaction``).  What this process put and has not yet written (``barrier``)
+    is seen too.  ``lmdb``, the transaction itself, is for machine-local state only,
+    as ``LocalRefTxn.lmdb`` is (gc drops the cache's entries of the chunks it frees in
+    the transaction that drops their index entries)."""
+
+    __slots__ = ("lmdb", "_objects")
+
+    def __init__(self, objects: LocalObjects, txn: "lmdb.Transaction[bytes]"):
+        self.lmdb, self._objects = txn, objects
+
+    def _place(self, key: str) -> tuple[str, bytes]:
+        place = keys.object_place(key)
+        if isinstance(place, str):
+            raise UsageError(f"{key} is a chunk file, not in an LMDB transaction")
+        return place
+
+    def get(self, key: str) -> bytes | None:
+        """The object, or None if it is not there."""
+        place = self._place(key)
+        objects = self._objects
+        if objects._pending:
+            with objects._lock:
+                if place in objects._pending:
+                    return objects._pending[place]
+        return self.lmdb.get(place[1], db=objects._meta.db[place[0]])
+
+    def has(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def items(self, prefix: str, *, counted: bool = False) -> Iterator[tuple[str, bytes]]:
+        """(key, bytes) of the LMDB objects starting with ``prefix``, in key order.  A
+        key that is not a digest comes first, as a DamagedKey; with ``counted``, a
+        table listed whole that yields fewer or more entries than LMDB counts apart
+        from its pages raises CorruptData after them."""
+        for table in sorted(keys.OBJECT_LAYOUTS):
+            start = table + "/"
+            if start.startswith(prefix):
+                yield from self._table(table, "", prefix, counted)
+            elif prefix.startswith(start):
+                yield from self._table(table, prefix[len(start) :], prefix, counted)
+
+    def _table(
+        self, table: str, rest: str, prefix: str, counted: bool
+    ) -> Iterator[tuple[str, bytes]]:
+        layout = keys.OBJECT_LAYOUTS[table]
+        db = self._objects._meta.db[layout.db]
+        narrow = keys.byte_prefix(layout, [rest])
+        found: dict[bytes, bytes | None] = {}
+        seen = 0
+        cursor = self.lmdb.cursor(db=db)
+        if cursor.set_range(narrow):
+            for raw, value in cursor:
+                if not raw.startswith(narrow):
+                    break
+                seen += 1
+                found[raw] = value
+        pending = self._objects._pending
+        if pending:
+            with self._objects._lock:
+                found.update((raw, v) for (d, raw), v in pending.items() if d == layout.db)
+        start = table + "/"
+        good: list[tuple[str, bytes]] = []
+        damaged: list[tuple[str, bytes]] = []
+        for raw, held in found.items():
+            if held is None:  # deleted, not yet written
+                continue
+            if len(raw) != 32:
+                problem = keys.damaged_key(raw, layout).problem
+                damaged.append((DamagedKey(max(prefix, start, key=len), raw, problem), held))
+                continue
+            key = start + raw.hex()
+            if key.startswith(prefix):
+                good.append((key, held))
+        yield from damaged
+        good.sort()
+        yield from good
+        if counted and not narrow and seen != self.lmdb.stat(db)["entries"]:
+            raise corrupt(
+                f"the {layout.db} index holds {self.lmdb.stat(db)['entries']} entries, "
+                f"but {seen} can be read: its pages are damaged"
+            )
+
+    def put(self, key: str, data: bytes) -> None:
+        db, raw = self._place(key)
+        self.lmdb.put(raw, data, db=self._objects._meta.db[db])
+
+    def delete(self, key: str) -> None:
+        """Remove the object; a missing one is not an error.  A DamagedKey of this
+        transaction's ``items`` is removed too (by its stored bytes)."""
+        if isinstance(key, DamagedKey):
+            table = key.split("/", 1)[0]
+            db, raw = keys.OBJECT_LAYOUTS[table].db, key.raw
+        else:
+            db, raw = self._place(key)
+        with self._objects._lock:
+            self._objects._pending.pop((db, raw), None)
+        self.lmdb.delete(raw, db=self._objects._meta.db[db])
+
 
 def _pread_all(fd: int, length: int, start: int) -> bytes:
     data = os.pread(fd, length, start)
@@ -255,7 +372,8 @@ def tag_of(value: bytes) -> str:
 
 
 class LocalRefs:
-    """A RefStore over the LMDB databases of mutable records.  Thread- and process-safe."""
+    """A RefStore over the LMDB databases of mutable records.  Thread- and process-safe.
+    Also a TransactionalRefs: ``transaction`` is one LMDB transaction."""
 
     def __init__(self, path: str, meta: Meta):
         self.path = path
@@ -291,29 +409,83 @@ class LocalRefs:
 
     def list(self, prefix: str = "") -> Iterator[tuple[str, str]]:
         """In string order, which is not LMDB's (``ds/10`` < ``ds/7``; ``a-b`` < ``a/``):
-        each table's matching keys are read in one snapshot and sorted."""
+        each table's matching keys are read in one snapshot and sorted.  A damaged key
+        raises CorruptData naming it (``items`` yields it instead)."""
+        with _mapped(self.path, "list references"), self._meta.read() as txn:
+            found = []
+            for key, value in self._items(txn, prefix, counted=False):
+                if isinstance(key, DamagedKey):
+                    raise CorruptData(key.problem)
+                found.append((key, tag_of(value)))
+        yield from found
+
+    def items(self, prefix: str = "", *, counted: bool = False) -> Iterator[tuple[str, bytes]]:
+        """In one snapshot; see ``LocalRefTxn.items``."""
+        with _mapped(self.path, "list references"), self._meta.read() as txn:
+            found = list(self._items(txn, prefix, counted))
+        yield from found
+
+    def _items(self, txn, prefix: str, counted: bool) -> Iterator[tuple[str, bytes]]:
         for table in sorted(keys.REF_LAYOUTS):
             start = f"{keys.REFS}/{table}/"
             if start.startswith(prefix):
-                yield from self._list_table(table, start, "")
+                yield from self._table_items(txn, table, start, "", prefix, counted)
             elif prefix.startswith(start):
-                yield from self._list_table(table, start, prefix[len(start) :])
+                rest = prefix[len(start) :]
+                yield from self._table_items(txn, table, start, rest, prefix, counted)
 
-    def _list_table(self, table: str, start: str, rest: str) -> Iterator[tuple[str, str]]:
+    def _table_items(
+        self, txn, table: str, start: str, rest: str, prefix: str, counted: bool
+    ) -> Iterator[tuple[str, bytes]]:
+        """One table's matching entries, sorted as strings.  A key that does not decode
+        but starts with the bytes asked for comes back as a DamagedKey (first); with
+        ``counted``, a table read whole that yields fewer or more entries than LMDB
+        counts apart from its pages raises CorruptData at the end (a damaged page can
+        hide entries from a cursor without any error)."""
         layout = keys.REF_LAYOUTS[table]
         narrow = keys.byte_prefix(layout, rest.split("/"))
         db = self._meta.db[layout.db]
-        found = []
-        with _mapped(self.path, f"list the {layout.db} database"), self._meta.read() as txn:
-            cursor = txn.cursor(db=db)
-            if cursor.set_range(narrow):
-                for raw, value in cursor:
-                    if not raw.startswith(narrow):
-                        break
-                    key = start + "/".join(keys.decode(bytes(raw), layout))
-                    if key.startswith(start + rest):
-                        found.append((key, tag_of(value)))
-        yield from sorted(found)
+        found, damaged, seen = [], [], 0
+        cursor = txn.cursor(db=db)
+        if cursor.set_range(narrow):
+            for raw, value in cursor:
+                if not raw.startswith(narrow):
+                    break
+                seen += 1
+                try:
+                    key = start + "/".join(keys.decode(raw, layout))
+                except CorruptData as e:
+                    text = max(prefix, start, key=len)
+                    damaged.append((DamagedKey(text, bytes(raw), e.problem), value))
+                    continue
+                if key.startswith(prefix):
+                    found.append((key, value))
+        if counted and not narrow and seen != txn.stat(db)["entries"]:
+            yield from damaged
+            yield from sorted(found)
+            raise corrupt(
+                f"the {layout.db} index holds {txn.stat(db)['entries']} entries, but "
+                f"{seen} can be read: its pages are damaged"
+            )
+        yield from damaged
+        found.sort()
+        yield from found
+
+    @contextmanager
+    def transaction(self, write: bool = False) -> Iterator["LocalRefTxn"]:
+        """One LMDB transaction: a read one is a snapshot; a write one (LMDB allows one
+        at a time, across processes) commits, with one fsync, when the block ends
+        without an exception, and is aborted otherwise.  Errors of LMDB inside the
+        block are the caller's to see, as with ``Meta.write``."""
+        with _mapped(self.path, "begin a transaction"):
+            txn = self._meta.write() if write else self._meta.read()
+        try:
+            yield LocalRefTxn(self, txn)
+        except BaseException:
+            txn.abort()
+            raise
+        with _mapped(self.path, "write references"):
+            txn.commit()
 
     def token(self) -> str:
         """The id of a fresh read transaction's snapshot: it grows with every LMDB commit
@@ -322,3 +494,49 @@ class LocalRefs:
         of fs/attribution.py)."""
         with _mapped(self.path, "read the store"), self._meta.read() as txn:
             return str(txn.id())
+
+
+class LocalRefTxn:
+    """A RefTxn over one LMDB transaction of LocalRefs.
+
+    ``lmdb`` is that transaction itself.  It is there for machine-local state that is
+    not content (the stat cache, statcache.py; the cache of a remote's chunks,
+    cache.py; a remote's bookkeeping, remote.py, mirror.py, sharing.py), whose records
+    must sometimes change in the same transaction as references.  No other module
+    uses it: references go through ``get``/``items``/``put``/``delete``."""
+
+    __slots__ = ("lmdb", "_refs")
+
+    def __init__(self, refs: LocalRefs, txn: "lmdb.Transaction[bytes]"):
+        self.lmdb, self._refs = txn, refs
+
+    def get(self, key: str) -> Ref | None:
+        value = self.value(key)
+        return None if value is None else Ref(value, tag_of(value))
+
+    def value(self, key: str) -> bytes | None:
+        """The value alone, without computing its tag (what most readers want)."""
+        db, raw = self._refs._place(key)
+        return self.lmdb.get(raw, db=db)
+
+    def has(self, key: str) -> bool:
+        db, raw = self._refs._place(key)
+        return self.lmdb.get(raw, db=db) is not None
+
+    def items(self, prefix: str = "", *, counted: bool = False) -> Iterator[tuple[str, bytes]]:
+        """(key, value) in string order; a damaged key comes first, as a DamagedKey.
+        With ``counted``, a table listed whole is also checked against LMDB's count of
+        its entries, and CorruptData raised after its entries if they differ."""
+        return self._refs._items(self.lmdb, prefix, counted)
+
+    def put(self, key: str, value: bytes, *, expect: str | None | _Any = ANY) -> str:
+        db, raw = self._refs._place(key)
+        if expect is not ANY:
+            current = self.lmdb.get(raw, db=db)
+            check_expected(key, None if current is None else tag_of(current), expect)
+        self.lmdb.put(raw, value, db=db)
+        return tag_of(value)
+
+    def delete(self, key: str) -> None:
+        db, raw = self._refs._place(key)
+        self.lmdb.delete(raw, db=db)

@@ -172,6 +172,11 @@ def byte_prefix(layout: Layout, fields: list[str]) -> bytes:
     return b"".join(out)
 
 
+def damaged_key(raw: bytes, layout: Layout) -> CorruptData:
+    """The error for an LMDB key of ``layout``'s database that does not decode."""
+    return _damaged(raw, layout)
+
+
 def _damaged(raw: bytes, layout: Layout) -> CorruptData:
     return CorruptData(
         f"a key {raw[:60]!r} of the {layout.db} database is damaged; run "
