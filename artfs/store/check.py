@@ -11,16 +11,16 @@ whole store (``Checker.indexes``): every entry of every index, reachable or not
 (2, 3, 7, 8, 9, 10, 11).  The chunk bytes themselves (7) are verify.py's.
 """
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from artfs.errors import CorruptData
 from artfs.store import attrs as attrs_mod
-from artfs.store import meta
+from artfs.store import keys, meta
 from artfs.store.chunks import digest_of
+from artfs.store.local import LocalObjectTxn
 from artfs.store.names import LATEST, check_alias
-from artfs.store.packs import Location
+from artfs.store.remote import packed_location
 from artfs.store.runs import is_running
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, Entry, decode_tree, tree_digest
@@ -43,10 +43,14 @@ Report = Callable[[str, str, str], None]  # (version or STORE, path, problem)
 
 
 class Checker:
-    """Checks over one read transaction; ``report`` is called once per problem."""
+    """Checks over one read transaction of the store's objects; ``report`` is called
+    once per problem.  The records (artifacts, aliases, lineage) are read in the same
+    snapshot, through its LMDB transaction: they move onto the reference interface
+    with store.py (docs/format.md, section 15)."""
 
-    def __init__(self, store: Store, txn, report: Report):
-        self.store, self.txn, self.report = store, txn, report
+    def __init__(self, store: Store, txn: LocalObjectTxn, report: Report):
+        self.store, self.objects, self.report = store, txn, report
+        self.txn = txn.lmdb
         self.db = store.meta.db
         self._trees: dict[bytes, str | None] = {}  # digest -> problem, once per tree
         self._files: dict[tuple[bytes, int], tuple[str | None, tuple]] = {}
@@ -102,7 +106,7 @@ class Checker:
 
     def tree(self, digest: bytes) -> list[Entry] | str:
         """Invariant 2 for one tree: its entries, or the problem with it."""
-        raw = self.txn.get(digest, db=self.db["trees"])
+        raw = self.objects.get(keys.tree_key(digest))
         if raw is None:
             return f"tree {digest.hex()} is missing"
         known = digest in self._trees
@@ -114,7 +118,7 @@ class Checker:
         """Invariant 4 for one attribute object: it exists, hashes to its key, and has
         one time per entry of its tree and one item per subdirectory.  The object, or the
         problem with it."""
-        raw = self.txn.get(digest, db=self.db["attrs"])
+        raw = self.objects.get(keys.attrs_key(digest))
         if raw is None:
             return f"attribute object {digest.hex()} is missing"
         if attrs_mod.digest_of(raw) != digest:
@@ -142,7 +146,7 @@ class Checker:
         if entry.size == 0:
             ok = entry.digest == EMPTY_DIGEST
             return (None if ok else "it is empty, but its digest is not that of no bytes"), ()
-        raw = self.txn.get(entry.digest, db=self.db["filemaps"])
+        raw = self.objects.get(keys.filemap_key(entry.digest))
         if raw is None:
             items: tuple = ((entry.digest, entry.size),)
         else:
@@ -160,10 +164,10 @@ class Checker:
         return None, items
 
     def _indexed(self, chunk: bytes, size: int, single: bool) -> str | None:
-        raw = self.txn.get(chunk, db=self.db["chunks"])
-        packed = self.txn.get(chunk, db=self.db["packed"]) if raw is None else None
+        raw = self.objects.get(keys.chunk_index_key(chunk))
+        packed = packed_location(self.txn, self.db, chunk) if raw is None else None
         if packed is not None:  # the remote's, cached here or not: its bytes tell the size
-            self.stored[chunk] = Location.decode(packed).length
+            self.stored[chunk] = packed.length
             return None
         if raw is None:
             return (
@@ -201,9 +205,17 @@ class Checker:
         except CorruptData as e:
             self.report(STORE, "", e.problem)
 
+    def _objects(self, table: str):
+        """(digest, bytes) of every object of a table; a damaged key's digest is its
+        stored bytes (keys.digest_of), so the checks below name it as before."""
+        try:
+            for key, raw in self.objects.items(table, counted=True):
+                yield keys.digest_of(key), raw
+        except CorruptData as e:
+            self.report(STORE, "", e.problem)
+
     def _all_trees(self) -> None:
-        for key, raw in self._entries("trees"):
-            digest = bytes(key)
+        for digest, raw in self._objects(keys.TREES):
             if digest not in self._trees:
                 self._trees[digest] = problem = _tree_problem(digest, raw)
                 if problem:
@@ -219,8 +231,7 @@ class Checker:
 
     def _all_chunks(self) -> None:
         """Invariants 7 (that each file is there, of its stored size) and 9."""
-        for key, raw in self._entries("chunks"):
-            digest = bytes(key)
+        for digest, raw in self._objects(keys.CHUNK_INDEX):
             try:
                 _, stored = meta.unpack_chunk(raw, digest)
             except CorruptData as e:
@@ -231,9 +242,9 @@ class Checker:
                 self.report(STORE, "", problem)
 
     def _all_filemaps(self) -> None:
-        for key, raw in self._entries("filemaps"):
+        for digest, raw in self._objects(keys.FILEMAPS):
             try:
-                meta.unpack_filemap(raw, bytes(key))
+                meta.unpack_filemap(raw, digest)
             except CorruptData as e:
                 self.report(STORE, "", e.problem)
 
@@ -403,7 +414,7 @@ def chunk_file_problem(store: Store, digest: bytes, stored: int) -> str | None:
     """Invariant 7, without reading: the chunk file exists, of its stored size (or, with
     a remote, is not cached here and the remote has it)."""
     try:
-        size = os.stat(store.chunks.path(digest)).st_size
+        size = store.chunks.stored_size(digest)
     except FileNotFoundError:
         if store.remote is not None and store.remote.location(digest) is not None:
             return None  # reading it fetches it

@@ -7,7 +7,12 @@ records hold; the functions render them as the keys' lowercase hex.  The remote'
 space is another (remote.py builds its own); these are the local store's.
 """
 
+from artfs.store.backend import DamagedKey
+
 TREES, ATTRS, FILEMAPS, CHUNK_INDEX = "trees/", "attrs/", "filemaps/", "chunk-index/"
+
+
+ARTIFACTS = "refs/artifacts/"
 
 
 def tree_key(digest: bytes) -> str:
@@ -29,5 +34,9 @@ def chunk_index_key(digest: bytes) -> str:
 
 
 def digest_of(key: str) -> bytes:
-    """The digest an object key names (its part after the table)."""
+    """The digest an object key names (its part after the table).  A damaged key of a
+    listing (backend.DamagedKey) gives its stored bytes, which are no digest: a
+    caller comparing them with live digests finds none, as it did before the seam."""
+    if isinstance(key, DamagedKey):
+        return key.raw
     return bytes.fromhex(key[key.index("/") + 1 :])

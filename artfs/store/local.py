@@ -201,15 +201,8 @@ class LocalObjects:
         (a per-object ``get`` costs a transaction of its own), or deletes and puts
         made durable together when the block ends without an exception.  Chunk files
         are not in it (``get``/``has``/``list`` of this store reach them)."""
-        with _mapped(self.path, "begin a transaction"):
-            txn = self._meta.write() if write else self._meta.read()
-        try:
+        with _transaction(self._meta, self.path, write, "objects") as txn:
             yield LocalObjectTxn(self, txn)
-        except BaseException:
-            txn.abort()
-            raise
-        with _mapped(self.path, "write objects"):
-            txn.commit()
 
 
 class LocalObjectTxn:
@@ -248,15 +241,22 @@ class LocalObjectTxn:
         key that is not a digest comes first, as a DamagedKey; with ``counted``, a
         table listed whole that yields fewer or more entries than LMDB counts apart
         from its pages raises CorruptData after them."""
+        return self._items(prefix, counted, values=True)
+
+    def list(self, prefix: str, *, counted: bool = False) -> Iterator[str]:
+        """The keys alone, as ``items`` lists them (no object is read)."""
+        return (key for key, _ in self._items(prefix, counted, values=False))
+
+    def _items(self, prefix: str, counted: bool, values: bool) -> Iterator[tuple[str, bytes]]:
         for table in sorted(keys.OBJECT_LAYOUTS):
             start = table + "/"
             if start.startswith(prefix):
-                yield from self._table(table, "", prefix, counted)
+                yield from self._table(table, "", prefix, counted, values)
             elif prefix.startswith(start):
-                yield from self._table(table, prefix[len(start) :], prefix, counted)
+                yield from self._table(table, prefix[len(start) :], prefix, counted, values)
 
     def _table(
-        self, table: str, rest: str, prefix: str, counted: bool
+        self, table: str, rest: str, prefix: str, counted: bool, values: bool
     ) -> Iterator[tuple[str, bytes]]:
         layout = keys.OBJECT_LAYOUTS[table]
         db = self._objects._meta.db[layout.db]
@@ -265,15 +265,26 @@ class LocalObjectTxn:
         seen = 0
         cursor = self.lmdb.cursor(db=db)
         if cursor.set_range(narrow):
-            for raw, value in cursor:
-                if not raw.startswith(narrow):
-                    break
-                seen += 1
-                found[raw] = value
+            if values:
+                for raw, value in cursor:
+                    if not raw.startswith(narrow):
+                        break
+                    seen += 1
+                    found[raw] = value
+            else:
+                for raw in cursor.iternext(values=False):
+                    if not raw.startswith(narrow):
+                        break
+                    seen += 1
+                    found[raw] = b""
         pending = self._objects._pending
         if pending:
             with self._objects._lock:
-                found.update((raw, v) for (d, raw), v in pending.items() if d == layout.db)
+                found.update(
+                    (raw, v if values or v is None else b"")
+                    for (d, raw), v in pending.items()
+                    if d == layout.db
+                )
         start = table + "/"
         good: list[tuple[str, bytes]] = []
         damaged: list[tuple[str, bytes]] = []
@@ -311,6 +322,22 @@ class LocalObjectTxn:
         with self._objects._lock:
             self._objects._pending.pop((db, raw), None)
         self.lmdb.delete(raw, db=self._objects._meta.db[db])
+
+
+@contextmanager
+def _transaction(meta: Meta, store: str, write: bool, what: str):
+    """An LMDB transaction, committed when the block ends without an exception and
+    aborted otherwise.  Only its start and commit map LMDB's errors to artfs's: what
+    the block raises is the caller's, as inside ``Meta.write``."""
+    with _mapped(store, "begin a transaction"):
+        txn = meta.write() if write else meta.read()
+    try:
+        yield txn
+    except BaseException:
+        txn.abort()
+        raise
+    with _mapped(store, f"write {what}"):
+        txn.commit()
 
 
 def _pread_all(fd: int, length: int, start: int) -> bytes:
@@ -477,15 +504,8 @@ class LocalRefs:
         at a time, across processes) commits, with one fsync, when the block ends
         without an exception, and is aborted otherwise.  Errors of LMDB inside the
         block are the caller's to see, as with ``Meta.write``."""
-        with _mapped(self.path, "begin a transaction"):
-            txn = self._meta.write() if write else self._meta.read()
-        try:
+        with _transaction(self._meta, self.path, write, "references") as txn:
             yield LocalRefTxn(self, txn)
-        except BaseException:
-            txn.abort()
-            raise
-        with _mapped(self.path, "write references"):
-            txn.commit()
 
     def token(self) -> str:
         """The id of a fresh read transaction's snapshot: it grows with every LMDB commit

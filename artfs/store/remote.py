@@ -527,7 +527,7 @@ class Remote:
             for offset, length, kind, other in following[at:]:
                 if offset != end or kind != packs.CHUNK or length > budget:
                     break
-                if other in self._fetching or os.path.exists(self.local_files.path(other)):
+                if other in self._fetching or self.local_files.has(other):
                     break
                 self._fetching[other] = threading.Event()
                 claimed.append((other, Location(location.pack, offset, length, kind)))
@@ -566,7 +566,7 @@ class CachedChunks:
         self.remote.cache.touch(digest)
         return data
 
-    def __getattr__(self, name: str):  # put, delete, list, sync, path: the local files'
+    def __getattr__(self, name: str):  # put, delete, has, stored_size, list, sync: the files'
         return getattr(self.files, name)
 
 
@@ -584,6 +584,32 @@ class _Missing:
         self.seen.add(digest)
         raw = self.txn.get(digest, db=self.db["packed"])
         return raw is None or Location.decode(raw).pack in self.avoid
+
+
+# A remote's bookkeeping in this store, for the modules that read much of it in one
+# snapshot of their own (gc, verify, stats): ``txn`` is an LMDB transaction (a
+# LocalObjectTxn's ``lmdb``), ``db`` the store's databases (``Store.meta.db``).
+
+
+def is_packed(txn, db, digest: bytes) -> bool:
+    """Whether the remote holds the object, as far as this store has learned."""
+    return txn.get(digest, db=db["packed"]) is not None
+
+
+def packed_location(txn, db, digest: bytes) -> Location | None:
+    """Where the remote keeps the object, or None if this store knows of no pack with it."""
+    raw = txn.get(digest, db=db["packed"])
+    return Location.decode(raw) if raw else None
+
+
+def pack_known(txn, db, pack: bytes) -> bool:
+    """Whether this store has learned of the pack (and keeps its index)."""
+    return txn.get(PACK_KEY + pack, db=db["remote"]) is not None
+
+
+def packed_bytes(txn, db) -> int:
+    """The sum of the lengths of every object the remote holds, as this store knows."""
+    return sum(Location.decode(raw).length for raw in txn.cursor(db["packed"]).iternext(keys=False))
 
 
 def condemned(refs: RefStore) -> set[bytes]:

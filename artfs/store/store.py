@@ -38,6 +38,7 @@ from artfs.store import attrs as attrs_mod
 from artfs.store import cache as cache_mod
 from artfs.store import meta
 from artfs.store.chunks import ChunkFiles
+from artfs.store.local import LocalObjects, LocalRefs
 from artfs.store.names import LATEST, Ref, check_alias, check_name, check_run_id, parse_ref
 from artfs.store.remote import CachedChunks, Remote
 from artfs.store.remoteconfig import RemoteConfig
@@ -290,6 +291,9 @@ class Store:
             self.meta = meta.Meta(meta_dir, create=create)
         except lmdb.Error as e:
             raise StoreError(f"cannot open the store at {path}: {e}") from None
+        # The store's two kinds of storage (backend.py): the modules above use these.
+        self.objects = LocalObjects(path, self.meta)
+        self.refs = LocalRefs(path, self.meta)
         self.chunks: ChunkFiles | CachedChunks = ChunkFiles(os.path.join(path, "chunks"))
         self.remote: Remote | None = None
         self.remote_problem: str | None = None  # why the last look at the remote failed
