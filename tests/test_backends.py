@@ -764,3 +764,29 @@ def test_local_object_transactions(store):
         txn.put(trees[0], b"rolled back")
         _ = 1 / 0
     assert not objects.has(trees[0])
+
+
+@pytest.mark.fast
+def test_local_counts_and_key_listings(store):
+    _, refs = local(store)
+    for key in ["refs/versions/ds/1", "refs/versions/ds/10", "refs/versions/ds-b/0", V7]:
+        refs.put(key, b"x")
+    refs.put("refs/input_files/r1/ds/7/" + "ab" * 16, b"y")
+    assert refs.count("refs/versions/ds/") == 3
+    assert refs.count("refs/versions/ds/1") == 2  # not at a field's end: decoded
+    assert refs.count("refs/versions/") == 4
+    assert refs.count("refs/input_files/r1/ds/7/") == 1
+    assert refs.count("refs/input_files/r1/ds/8/") == 0
+    assert refs.count("refs/nothing/") == 0
+    with store.meta.write() as txn:
+        txn.put(b"ds\0\0\0", b"cut", db=store.meta.db["versions"])  # damaged: counted
+    assert refs.count("refs/versions/ds/") == 4
+    with refs.transaction() as txn:
+        assert txn.count("refs/versions/ds/") == 4
+        assert [v for _, v in txn.items("refs/versions/ds/", values=False)] == [b""] * 4
+    assert [k for k, _ in refs.items("refs/versions/", values=False)][1:] == [
+        "refs/versions/ds-b/0",
+        "refs/versions/ds/1",
+        "refs/versions/ds/10",
+        V7,
+    ]

@@ -25,10 +25,11 @@ from contextlib import ExitStack, contextmanager
 import blake3
 
 from artfs.errors import ArtfsError, Conflict, MissingPath, SpecialFile, StoreError
-from artfs.store import attrs, meta, pending, rundocs
+from artfs.store import attrs, keys, meta, pending, rundocs
 from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
 from artfs.store.holes import is_zeros, skipping_holes, zeros
+from artfs.store.local import LocalRefTxn
 from artfs.store.names import LATEST, check_alias, check_name, check_run_id
 from artfs.store.remote import Claim
 from artfs.store.store import PENDING, Store, Version
@@ -450,8 +451,8 @@ class Commit:
             **times,
         }
         if self.store.remote is None:
-            with self.store.meta.write() as txn:
-                self._write_objects(txn)
+            with self.store.refs.transaction(write=True) as txn:
+                self._write_objects(txn.lmdb)  # in the transaction that publishes them
                 return record_locally(self.store, txn, name, record, aliases, run_id)
         # The objects locally first (invisible until a version names them), so the
         # upload reads them from one place; then the remote, the store of record.
@@ -534,7 +535,7 @@ def publish_on_remote(
     it in locally under the number claimed there."""
     assert store.remote is not None
     claim = store.remote.publish(name, record, aliases)
-    with store.meta.write() as txn:
+    with store.refs.transaction(write=True) as txn:
         published = record_locally(store, txn, name, record, aliases, run_id, claim)
     if run_id:
         store.push_lineage()  # the run's new output
@@ -554,7 +555,7 @@ def publish_pending(store: Store, progress: Callable[[str], None] = lambda label
 
 def record_locally(
     store: Store,
-    txn,
+    txn: LocalRefTxn,
     name: str,
     record: dict,
     aliases: list,
@@ -562,8 +563,7 @@ def record_locally(
     claim: "Claim | None" = None,
 ) -> tuple[Version, bool]:
     """The version in the local store: numbered here, or as the remote claimed it."""
-    db = store.meta.db
-    raw = txn.get(name.encode(), db=db["artifacts"])
+    raw = txn.get(keys.artifact_key(name))
     art = (
         store.artifact(name, txn)
         if raw
@@ -585,16 +585,16 @@ def record_locally(
     else:
         number, created, stored = art["next_version"], True, meta.dumps(record)
     if stored is not None:
-        txn.put(meta.version_key(name, number), stored, db=db["versions"])
+        txn.put(keys.version_key(name, number), stored)
     if created or not raw:  # also a version another machine made, new here
         art["next_version"] = max(art["next_version"], number + 1)
         if record["description"]:
             art["description"] = record["description"]
-        txn.put(name.encode(), meta.dumps(art), db=db["artifacts"])
+        txn.put(keys.artifact_key(name), meta.dumps(art))
     if run_id:  # also when the content was there: the run made it, if not first
-        txn.put(meta.run_version_key(run_id, name, number), b"", db=db["outputs"])
+        txn.put(keys.output_key(run_id, name, number), b"")
         if claim is not None:
-            rundocs.mark(txn, db, run_id)
+            rundocs.mark(txn.lmdb, store.meta.db, run_id)  # the remote's bookkeeping
     for alias in aliases:
-        txn.put(meta.alias_key(name, alias), meta.pack_version(number), db=db["aliases"])
+        txn.put(keys.alias_key(name, alias), meta.pack_version(number))
     return store.resolve(f"{name}:v{number}", txn), created

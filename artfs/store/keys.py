@@ -12,7 +12,21 @@ from artfs.store.backend import DamagedKey
 TREES, ATTRS, FILEMAPS, CHUNK_INDEX = "trees/", "attrs/", "filemaps/", "chunk-index/"
 
 
-ARTIFACTS = "refs/artifacts/"
+ARTIFACTS, VERSIONS, ALIASES, INFO = (
+    "refs/artifacts/",
+    "refs/versions/",
+    "refs/aliases/",
+    "refs/info/",
+)
+RUNS, RUNNING, INPUTS, INPUT_FILES, OUTPUTS, CONSUMERS = (
+    "refs/runs/",
+    "refs/running/",
+    "refs/inputs/",
+    "refs/input_files/",
+    "refs/outputs/",
+    "refs/consumers/",
+)
+COLLECTIONS = "refs/collections/"
 
 
 def tree_key(digest: bytes) -> str:
@@ -40,3 +54,81 @@ def digest_of(key: str) -> bytes:
     if isinstance(key, DamagedKey):
         return key.raw
     return bytes.fromhex(key[key.index("/") + 1 :])
+
+
+# --- references ----------------------------------------------------------------------
+
+
+def info_key(field: str) -> str:
+    """A field of the store's own record: ``format``, ``created``."""
+    return INFO + field
+
+
+def artifact_key(name: str) -> str:
+    return ARTIFACTS + name
+
+
+def versions_prefix(name: str) -> str:
+    """The prefix of every version key of an artifact (and of no other's)."""
+    return f"{VERSIONS}{name}/"
+
+
+def version_key(name: str, number: int) -> str:
+    return f"{VERSIONS}{name}/{number}"
+
+
+def name_of_version(key: str) -> str:
+    """The artifact name of a version key."""
+    return key[len(VERSIONS) : key.rindex("/")]
+
+
+def number_of(key: str) -> int:
+    """The version number that ends a version key (or an edge's ``.../NAME/N``)."""
+    return int(key[key.rindex("/") + 1 :])
+
+
+def aliases_prefix(name: str) -> str:
+    return f"{ALIASES}{name}/"
+
+
+def alias_key(name: str, alias: str) -> str:
+    return f"{ALIASES}{name}/{alias}"
+
+
+def collection_key(collection: str) -> str:
+    """A registry collection or portfolio, ``PROJECT/NAME`` (links.py checks it)."""
+    return COLLECTIONS + collection
+
+
+def output_key(run_id: str, name: str, number: int) -> str:
+    """An output edge: the run made (or logged again) the version."""
+    return f"{OUTPUTS}{run_id}/{name}/{number}"
+
+
+# Where each table's keys hold an artifact's name: after refs/TABLE/, or after the run.
+_NAME_AT = {
+    "versions": 2,
+    "aliases": 2,
+    "consumers": 2,
+    "inputs": 3,
+    "input_files": 3,
+    "outputs": 3,
+}
+NAMED_BY_ARTIFACT = (VERSIONS, ALIASES, CONSUMERS)  # listed by the name: PREFIX + NAME + "/"
+NAMED_BY_RUN = (INPUTS, INPUT_FILES, OUTPUTS)  # run first: listed whole
+
+
+def renamed(key: str, old: str, new: str) -> str | None:
+    """The key with artifact name ``old`` replaced by ``new``, or None if it names
+    another artifact (keys of the tables in NAMED_BY_ARTIFACT and NAMED_BY_RUN)."""
+    parts = key.split("/")
+    at = _NAME_AT[parts[1]]
+    if parts[at] != old:
+        return None
+    parts[at] = new
+    return "/".join(parts)
+
+
+def last_part(key: str) -> str:
+    """What follows the last ``/`` of a key: an alias, a run id, a collection's name."""
+    return key[key.rindex("/") + 1 :]

@@ -22,7 +22,8 @@ import ctypes
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
+from typing import Self
 
 import blake3
 import lmdb
@@ -69,6 +70,32 @@ def _slice(data: bytes, start: int, length: int | None) -> bytes:
     return data[start:] if length is None else data[start : start + length]
 
 
+class _LmdbTxn:
+    """One LMDB transaction as a context manager, begun on entry (unless given one),
+    committed when the block ends without an exception and aborted otherwise.  Only
+    its start and commit map LMDB's errors to artfs's: what the block raises is the
+    caller's, as inside ``Meta.write``.  A class, not a generator: stores open one
+    for every look at an artifact."""
+
+    __slots__ = ("lmdb", "_meta", "_path", "_write")
+    _WHAT = "records"
+
+    def __init__(self, meta: Meta, path: str, txn=None, *, write: bool = False):
+        self.lmdb, self._meta, self._path, self._write = txn, meta, path, write
+
+    def __enter__(self) -> Self:
+        with _mapped(self._path, "begin a transaction"):
+            self.lmdb = self._meta.write() if self._write else self._meta.read()
+        return self
+
+    def __exit__(self, kind, e, traceback) -> None:
+        if kind is not None:
+            self.lmdb.abort()
+            return
+        with _mapped(self._path, f"write {self._WHAT}"):
+            self.lmdb.commit()
+
+
 class LocalObjects:
     """An ObjectStore over ``STORE/chunks`` and the LMDB object databases.  Thread-safe."""
 
@@ -93,9 +120,10 @@ class LocalObjects:
         return self._lookup(place) is not None
 
     def _lookup(self, place: tuple[str, bytes]) -> bytes | None:
-        with self._lock:
-            if place in self._pending:
-                return self._pending[place]
+        if self._pending:  # a dict's truth needs no lock; what it holds does
+            with self._lock:
+                if place in self._pending:
+                    return self._pending[place]
         with _mapped(self.path, "read an object"), self._meta.read() as txn:
             return txn.get(place[1], db=self._meta.db[place[0]])
 
@@ -195,27 +223,36 @@ class LocalObjects:
             with suppress(FileNotFoundError):  # no chunk written yet
                 _syncfs(self._chunks)
 
-    @contextmanager
-    def transaction(self, write: bool = False) -> Iterator["LocalObjectTxn"]:
+    def transaction(self, write: bool = False) -> "LocalObjectTxn":
         """The LMDB-held objects in one LMDB transaction: a snapshot to read many of
         (a per-object ``get`` costs a transaction of its own), or deletes and puts
         made durable together when the block ends without an exception.  Chunk files
         are not in it (``get``/``has``/``list`` of this store reach them)."""
-        with _transaction(self._meta, self.path, write, "objects") as txn:
-            yield LocalObjectTxn(self, txn)
+        return LocalObjectTxn(self, None, write=write)
+
+    def find(self, key: str) -> bytes | None:
+        """An LMDB-held object, or None if it is not there: ``get`` without the cost of
+        an exception, for the mount's per-open lookups (a file of one chunk has no
+        chunk list)."""
+        place = self._place(key)
+        if isinstance(place, str):
+            raise UsageError(f"{key} is a chunk file: use get or has")
+        return self._lookup(place)
 
 
-class LocalObjectTxn:
+class LocalObjectTxn(_LmdbTxn):
     """Reads and writes of LMDB-held objects in one LMDB transaction (LocalObjects'
     ``transaction``).  What this process put and has not yet written (``barrier``)
     is seen too.  ``lmdb``, the transaction itself, is for machine-local state only,
     as ``LocalRefTxn.lmdb`` is (gc drops the cache's entries of the chunks it frees in
     the transaction that drops their index entries)."""
 
-    __slots__ = ("lmdb", "_objects")
+    __slots__ = ("_objects",)
+    _WHAT = "objects"
 
-    def __init__(self, objects: LocalObjects, txn: "lmdb.Transaction[bytes]"):
-        self.lmdb, self._objects = txn, objects
+    def __init__(self, objects: LocalObjects, txn=None, *, write: bool = False):
+        super().__init__(objects._meta, objects.path, txn, write=write)
+        self._objects = objects
 
     def _place(self, key: str) -> tuple[str, bytes]:
         place = keys.object_place(key)
@@ -324,22 +361,6 @@ class LocalObjectTxn:
         self.lmdb.delete(raw, db=self._objects._meta.db[db])
 
 
-@contextmanager
-def _transaction(meta: Meta, store: str, write: bool, what: str):
-    """An LMDB transaction, committed when the block ends without an exception and
-    aborted otherwise.  Only its start and commit map LMDB's errors to artfs's: what
-    the block raises is the caller's, as inside ``Meta.write``."""
-    with _mapped(store, "begin a transaction"):
-        txn = meta.write() if write else meta.read()
-    try:
-        yield txn
-    except BaseException:
-        txn.abort()
-        raise
-    with _mapped(store, f"write {what}"):
-        txn.commit()
-
-
 def _pread_all(fd: int, length: int, start: int) -> bytes:
     data = os.pread(fd, length, start)
     while 0 < len(data) < length:  # a short read of a big file: ask for the rest
@@ -407,7 +428,11 @@ class LocalRefs:
         self._meta = meta
 
     def _place(self, key: str) -> "tuple[lmdb._Database, bytes]":
-        """(LMDB database handle, LMDB key) of a reference."""
+        """(LMDB database handle, LMDB key) of a reference; a DamagedKey that a listing
+        gave names its stored key (so a caller may rewrite or remove what it holds)."""
+        if type(key) is DamagedKey:
+            layout = keys.REF_LAYOUTS[key.split("/")[1]]
+            return self._meta.db[layout.db], key.raw
         db, raw = keys.ref_place(key)
         return self._meta.db[db], raw
 
@@ -446,23 +471,35 @@ class LocalRefs:
                 found.append((key, tag_of(value)))
         yield from found
 
-    def items(self, prefix: str = "", *, counted: bool = False) -> Iterator[tuple[str, bytes]]:
+    def items(
+        self, prefix: str = "", *, counted: bool = False, values: bool = True
+    ) -> Iterator[tuple[str, bytes]]:
         """In one snapshot; see ``LocalRefTxn.items``."""
         with _mapped(self.path, "list references"), self._meta.read() as txn:
-            found = list(self._items(txn, prefix, counted))
+            found = list(self._items(txn, prefix, counted, values))
         yield from found
 
-    def _items(self, txn, prefix: str, counted: bool) -> Iterator[tuple[str, bytes]]:
-        for table in sorted(keys.REF_LAYOUTS):
-            start = f"{keys.REFS}/{table}/"
+    def count(self, prefix: str) -> int:
+        """How many references start with ``prefix`` (damaged keys among them), in one
+        snapshot: the keys alone, and where the prefix ends at a field of the layout
+        (``refs/versions/ds/``), not even decoded (the mount counts an artifact's
+        versions on every look at its directory)."""
+        with _mapped(self.path, "count references"), self._meta.read() as txn:
+            return _count(self, txn, prefix)
+
+    def _items(
+        self, txn, prefix: str, counted: bool, values: bool = True
+    ) -> Iterator[tuple[str, bytes]]:
+        for table, start in _REF_TABLES:
             if start.startswith(prefix):
-                yield from self._table_items(txn, table, start, "", prefix, counted)
+                yield from self._table_items(txn, table, start, "", prefix, counted, values)
             elif prefix.startswith(start):
                 rest = prefix[len(start) :]
-                yield from self._table_items(txn, table, start, rest, prefix, counted)
+                yield from self._table_items(txn, table, start, rest, prefix, counted, values)
+                return  # no other table's keys start so
 
     def _table_items(
-        self, txn, table: str, start: str, rest: str, prefix: str, counted: bool
+        self, txn, table: str, start: str, rest: str, prefix: str, counted: bool, values: bool
     ) -> Iterator[tuple[str, bytes]]:
         """One table's matching entries, sorted as strings.  A key that does not decode
         but starts with the bytes asked for comes back as a DamagedKey (first); with
@@ -470,17 +507,18 @@ class LocalRefs:
         counts apart from its pages raises CorruptData at the end (a damaged page can
         hide entries from a cursor without any error)."""
         layout = keys.REF_LAYOUTS[table]
-        narrow = keys.byte_prefix(layout, rest.split("/"))
+        narrow, _ = keys.ref_prefix(table, rest)
         db = self._meta.db[layout.db]
         found, damaged, seen = [], [], 0
         cursor = txn.cursor(db=db)
         if cursor.set_range(narrow):
-            for raw, value in cursor:
+            listed = cursor if values else ((raw, b"") for raw in cursor.iternext(values=False))
+            for raw, value in listed:
                 if not raw.startswith(narrow):
                     break
                 seen += 1
                 try:
-                    key = start + "/".join(keys.decode(raw, layout))
+                    key = keys.ref_key(raw, table)
                 except CorruptData as e:
                     text = max(prefix, start, key=len)
                     damaged.append((DamagedKey(text, bytes(raw), e.problem), value))
@@ -498,14 +536,12 @@ class LocalRefs:
         found.sort()
         yield from found
 
-    @contextmanager
-    def transaction(self, write: bool = False) -> Iterator["LocalRefTxn"]:
+    def transaction(self, write: bool = False) -> "LocalRefTxn":
         """One LMDB transaction: a read one is a snapshot; a write one (LMDB allows one
         at a time, across processes) commits, with one fsync, when the block ends
         without an exception, and is aborted otherwise.  Errors of LMDB inside the
         block are the caller's to see, as with ``Meta.write``."""
-        with _transaction(self._meta, self.path, write, "references") as txn:
-            yield LocalRefTxn(self, txn)
+        return LocalRefTxn(self, None, write=write)
 
     def token(self) -> str:
         """The id of a fresh read transaction's snapshot: it grows with every LMDB commit
@@ -516,7 +552,28 @@ class LocalRefs:
             return str(txn.id())
 
 
-class LocalRefTxn:
+_REF_TABLES = tuple((table, f"{keys.REFS}/{table}/") for table in sorted(keys.REF_LAYOUTS))
+
+
+def _count(refs: LocalRefs, txn, prefix: str) -> int:
+    for table, start in _REF_TABLES:
+        if prefix.startswith(start):
+            narrow, exact = keys.ref_prefix(table, prefix[len(start) :])
+            if not exact:
+                break
+            cursor = txn.cursor(db=refs._meta.db[keys.REF_LAYOUTS[table].db])
+            if not cursor.set_range(narrow):
+                return 0
+            found = 0
+            for raw in cursor.iternext(values=False):
+                if not raw.startswith(narrow):
+                    break
+                found += 1
+            return found
+    return sum(1 for _ in refs._items(txn, prefix, False, values=False))
+
+
+class LocalRefTxn(_LmdbTxn):
     """A RefTxn over one LMDB transaction of LocalRefs.
 
     ``lmdb`` is that transaction itself.  It is there for machine-local state that is
@@ -525,10 +582,12 @@ class LocalRefTxn:
     must sometimes change in the same transaction as references.  No other module
     uses it: references go through ``get``/``items``/``put``/``delete``."""
 
-    __slots__ = ("lmdb", "_refs")
+    __slots__ = ("_refs",)
+    _WHAT = "references"
 
-    def __init__(self, refs: LocalRefs, txn: "lmdb.Transaction[bytes]"):
-        self.lmdb, self._refs = txn, refs
+    def __init__(self, refs: LocalRefs, txn=None, *, write: bool = False):
+        super().__init__(refs._meta, refs.path, txn, write=write)
+        self._refs = refs
 
     def get(self, key: str) -> Ref | None:
         value = self.value(key)
@@ -543,11 +602,18 @@ class LocalRefTxn:
         db, raw = self._refs._place(key)
         return self.lmdb.get(raw, db=db) is not None
 
-    def items(self, prefix: str = "", *, counted: bool = False) -> Iterator[tuple[str, bytes]]:
+    def items(
+        self, prefix: str = "", *, counted: bool = False, values: bool = True
+    ) -> Iterator[tuple[str, bytes]]:
         """(key, value) in string order; a damaged key comes first, as a DamagedKey.
         With ``counted``, a table listed whole is also checked against LMDB's count of
-        its entries, and CorruptData raised after its entries if they differ."""
-        return self._refs._items(self.lmdb, prefix, counted)
+        its entries, and CorruptData raised after its entries if they differ; without
+        ``values``, each value is b"" (the keys alone, cheaper)."""
+        return self._refs._items(self.lmdb, prefix, counted, values)
+
+    def count(self, prefix: str) -> int:
+        """As ``LocalRefs.count``, in this transaction."""
+        return _count(self._refs, self.lmdb, prefix)
 
     def put(self, key: str, value: bytes, *, expect: str | None | _Any = ANY) -> str:
         db, raw = self._refs._place(key)
