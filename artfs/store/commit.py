@@ -25,11 +25,11 @@ from contextlib import ExitStack, contextmanager
 import blake3
 
 from artfs.errors import ArtfsError, Conflict, MissingPath, SpecialFile, StoreError
-from artfs.store import attrs, keys, meta, pending, rundocs
+from artfs.store import attrs, keys, meta, pending, rundocs, statcache
 from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
 from artfs.store.holes import is_zeros, skipping_holes, zeros
-from artfs.store.local import LocalRefTxn
+from artfs.store.local import LocalObjectTxn, LocalRefTxn
 from artfs.store.names import LATEST, check_alias, check_name, check_run_id
 from artfs.store.remote import Claim
 from artfs.store.store import PENDING, Store, Version
@@ -120,8 +120,8 @@ class Commit:
         # Whole-file digests are updated in order on their own thread, off the reader's.
         self._hasher = self._stack.enter_context(ThreadPoolExecutor(1, "artfs-hash"))
         self._zero_chunks: dict[int, Future] = {}
-        self._txn = self.store.meta.read()
-        self._stack.callback(self._txn.abort)
+        # One snapshot of the objects for the dedup checks and the stat cache.
+        self._objects = self._stack.enter_context(self.store.objects.transaction())
         return self
 
     def __exit__(self, *exc) -> None:
@@ -133,10 +133,8 @@ class Commit:
         """Whether the store (or this commit) already holds a file's content."""
         if size == 0 or digest in self._claimed or digest in self.filemaps:
             return True
-        db = self.store.meta.db
-        return (
-            self._txn.get(digest, db=db["chunks"]) is not None
-            or self._txn.get(digest, db=db["filemaps"]) is not None
+        return self._objects.has(keys.chunk_index_key(digest)) or self._objects.has(
+            keys.filemap_key(digest)
         )
 
     def _submit(self, data: bytes, digest: bytes | None = None) -> Future:
@@ -161,8 +159,7 @@ class Commit:
             if digest in self._claimed:
                 return False
             self._claimed.add(digest)
-        with self.store.meta.read() as txn:  # a transaction per worker thread
-            return txn.get(digest, db=self.store.meta.db["chunks"]) is None
+        return self.store.objects.find(keys.chunk_index_key(digest)) is None  # any thread
 
     def _drain(self) -> None:
         """Wait for every chunk write; re-raise the first failure."""
@@ -199,26 +196,20 @@ class Commit:
         if key_path is None:
             assert not isinstance(path, int), "a descriptor is named by its key_path"
             key_path = os.fsencode(path)
-        key = digest_of(key_path)
+        key = statcache.key_of(key_path)
         digest = self._cached_digest(key, st) if cache else None
         if digest is None:
             digest, size = self._ingest(path)
             if cache and size == st.st_size and st.st_mtime < self.started - RACY_SECONDS:
-                self.statcache[key] = meta.STAT.pack(
-                    st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest
-                )
+                self.statcache[key] = statcache.entry(st, digest)
         else:
             size = st.st_size
             self.progress(size)
         return Entry(name, FILE, stat.S_IMODE(st.st_mode), size, digest)
 
     def _cached_digest(self, key: bytes, st: os.stat_result) -> bytes | None:
-        raw = self._txn.get(key, db=self.store.meta.db["statcache"])
-        cached = meta.unpack_stat(raw) if raw is not None else None
-        if cached is None:
-            return None
-        *fields, digest = cached
-        if fields != [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]:
+        digest = statcache.cached_digest(self._objects.lmdb, self.store.meta.db, key, st)
+        if digest is None:
             return None
         return digest if self._content_known(digest, st.st_size) else None
 
@@ -434,7 +425,7 @@ class Commit:
         self._drain()
         if self.new_chunks:
             self.store.chunks.sync()
-        self._txn.abort()  # the write transactions below see everything newer
+        self._objects.close()  # the write transactions below see everything newer
         record = {
             "root": root.hex(),
             "size": size,
@@ -450,31 +441,29 @@ class Commit:
             "run": run_id,
             **times,
         }
-        if self.store.remote is None:
+        if self.store.remote is None:  # one LMDB transaction, one fsync: objects and version
             with self.store.refs.transaction(write=True) as txn:
-                self._write_objects(txn.lmdb)  # in the transaction that publishes them
+                self._write_objects(self.store.objects.within(txn))
                 return record_locally(self.store, txn, name, record, aliases, run_id)
         # The objects locally first (invisible until a version names them), so the
         # upload reads them from one place; then the remote, the store of record.
-        with self.store.meta.write() as txn:
-            self._write_objects(txn)
+        with self.store.objects.transaction(write=True) as objects:
+            self._write_objects(objects)
         if self.store.is_offline():
             kept = pending.keep(self.store, name, record, aliases, run_id)
             return Version(name, PENDING, kept.record, list(aliases)), True
         return publish_on_remote(self.store, name, record, aliases, run_id)
 
-    def _write_objects(self, txn) -> None:
-        db = self.store.meta.db
+    def _write_objects(self, txn: LocalObjectTxn) -> None:
         for digest, (raw, stored) in self.new_chunks.items():
-            txn.put(digest, meta.CHUNK.pack(raw, stored), db=db["chunks"])
+            txn.put(keys.chunk_index_key(digest), meta.CHUNK.pack(raw, stored), replace=True)
         for digest, blob in self.filemaps.items():
-            txn.put(digest, blob, db=db["filemaps"], overwrite=False)
+            txn.put(keys.filemap_key(digest), blob)
         for digest, blob in self.trees.items():
-            txn.put(digest, blob, db=db["trees"], overwrite=False)
+            txn.put(keys.tree_key(digest), blob)
         for digest, blob in self.attrs.items():
-            txn.put(digest, blob, db=db["attrs"], overwrite=False)
-        for key, value in self.statcache.items():
-            txn.put(key, value, db=db["statcache"])
+            txn.put(keys.attrs_key(digest), blob)
+        statcache.put_all(txn.lmdb, self.store.meta.db, self.statcache.items())
 
 
 def _open_file(dir_fd: int, name: bytes, shown: bytes) -> int:

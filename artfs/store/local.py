@@ -89,11 +89,19 @@ class _LmdbTxn:
         return self
 
     def __exit__(self, kind, e, traceback) -> None:
+        if self.lmdb is None:  # closed early
+            return
         if kind is not None:
             self.lmdb.abort()
             return
         with _mapped(self._path, f"write {self._WHAT}"):
             self.lmdb.commit()
+
+    def close(self) -> None:
+        """End a read transaction before its block does (its snapshot is let go)."""
+        if self.lmdb is not None:
+            self.lmdb.abort()
+            self.lmdb = None
 
 
 class LocalObjects:
@@ -230,6 +238,12 @@ class LocalObjects:
         are not in it (``get``/``has``/``list`` of this store reach them)."""
         return LocalObjectTxn(self, None, write=write)
 
+    def within(self, txn: "LocalRefTxn") -> "LocalObjectTxn":
+        """The objects in a reference transaction already open: the same LMDB
+        transaction, so that a local commit writes its objects and publishes the version
+        that names them together, with one fsync.  It ends with ``txn``."""
+        return LocalObjectTxn(self, txn.lmdb)
+
     def find(self, key: str) -> bytes | None:
         """An LMDB-held object, or None if it is not there: ``get`` without the cost of
         an exception, for the mount's per-open lookups (a file of one chunk has no
@@ -344,9 +358,12 @@ class LocalObjectTxn(_LmdbTxn):
                 f"but {seen} can be read: its pages are damaged"
             )
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, *, replace: bool = False) -> None:
+        """Write the object; one already there is left as it is (objects never change,
+        and rewriting would dirty LMDB pages for nothing), unless ``replace`` (an index
+        entry written again after its chunk file was)."""
         db, raw = self._place(key)
-        self.lmdb.put(raw, data, db=self._objects._meta.db[db])
+        self.lmdb.put(raw, data, db=self._objects._meta.db[db], overwrite=replace)
 
     def delete(self, key: str) -> None:
         """Remove the object; a missing one is not an error.  A DamagedKey of this

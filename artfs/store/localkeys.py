@@ -237,9 +237,27 @@ def ref_key(raw: bytes, table: str) -> str:
     return f"{REFS}/{table}/" + "/".join(decode(raw, REF_LAYOUTS[table]))
 
 
-@functools.lru_cache(maxsize=1 << 16)
+_OBJECT_DBS = {table: layout.db for table, layout in OBJECT_LAYOUTS.items()}
+
+
 def object_place(key: str) -> tuple[str, bytes] | str:
-    """(database, LMDB key) of an object key, or the 64 hex digits of a chunk file's."""
+    """(database, LMDB key) of an object key, or the 64 hex digits of a chunk file's.
+    A commit asks for thousands of digests once each, where no cache helps: the usual
+    key (a table, 64 lowercase hex digits) is mapped without regular expressions."""
+    table, _, name = key.partition("/")
+    db = _OBJECT_DBS.get(table)
+    if db is not None and len(name) == 64 and name == name.lower():
+        try:
+            raw = bytes.fromhex(name)
+        except ValueError:
+            raw = b""  # not hex: refused below, with the reason
+        if len(raw) == 32:  # (fromhex skips spaces)
+            return db, raw
+    return _object_place(key)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _object_place(key: str) -> tuple[str, bytes] | str:
     if key.startswith(CHUNK_FILES + "/"):
         return chunk_name(key)
     layout, fields = split(key, OBJECT_LAYOUTS, 1)
