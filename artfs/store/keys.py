@@ -7,7 +7,10 @@ records hold; the functions render them as the keys' lowercase hex.  The remote'
 space is another (remote.py builds its own); these are the local store's.
 """
 
+import blake3
+
 from artfs.store.backend import DamagedKey
+from artfs.store.meta import PATH_DIGEST
 
 TREES, ATTRS, FILEMAPS, CHUNK_INDEX = "trees/", "attrs/", "filemaps/", "chunk-index/"
 
@@ -100,9 +103,54 @@ def collection_key(collection: str) -> str:
     return COLLECTIONS + collection
 
 
+def run_key(run_id: str) -> str:
+    return RUNS + run_id
+
+
+def running_key(run_id: str) -> str:
+    """The index of running runs: pid and start of each."""
+    return RUNNING + run_id
+
+
+def edges_prefix(table: str, run_id: str) -> str:
+    """A run's edges of ``table`` (INPUTS or OUTPUTS): ``TABLE/RUN/NAME/N``."""
+    return f"{table}{run_id}/"
+
+
+def input_key(run_id: str, name: str, number: int) -> str:
+    """An input edge: the run read the version (its first and last reads)."""
+    return f"{INPUTS}{run_id}/{name}/{number}"
+
+
 def output_key(run_id: str, name: str, number: int) -> str:
     """An output edge: the run made (or logged again) the version."""
     return f"{OUTPUTS}{run_id}/{name}/{number}"
+
+
+def edge_version(key: str) -> tuple[str, int]:
+    """(artifact name, version number) of an input or output edge's key."""
+    _, _, _, name, number = key.split("/")
+    return name, int(number)
+
+
+def input_files_prefix(run_id: str, name: str, number: int) -> str:
+    return f"{INPUT_FILES}{run_id}/{name}/{number}/"
+
+
+def input_file_key(run_id: str, name: str, number: int, path: str) -> str:
+    """The bytes a run read of one file of a version, named by the path's digest (a
+    path may be longer than a key can be)."""
+    digest = blake3.blake3(path.encode()).hexdigest(PATH_DIGEST)
+    return f"{INPUT_FILES}{run_id}/{name}/{number}/{digest}"
+
+
+def consumers_prefix(name: str, number: int) -> str:
+    """The runs that read a version: ``CONSUMERS/NAME/N/RUN``."""
+    return f"{CONSUMERS}{name}/{number}/"
+
+
+def consumer_key(name: str, number: int, run_id: str) -> str:
+    return f"{CONSUMERS}{name}/{number}/{run_id}"
 
 
 # Where each table's keys hold an artifact's name: after refs/TABLE/, or after the run.

@@ -72,20 +72,19 @@ def _slice(data: bytes, start: int, length: int | None) -> bytes:
 
 class _LmdbTxn:
     """One LMDB transaction as a context manager, begun on entry (unless given one),
-    committed when the block ends without an exception and aborted otherwise.  Only
-    its start and commit map LMDB's errors to artfs's: what the block raises is the
-    caller's, as inside ``Meta.write``.  A class, not a generator: stores open one
-    for every look at an artifact."""
+    committed when the block ends without an exception and aborted otherwise.  LMDB's
+    errors (at its start, inside the block, at its commit) are the caller's to see, as
+    with ``Meta.write``, which the store's modules used before: they and the layers
+    above tell a full disk (meta.FULL_ERRORS) from damage as they did.  A class, not a
+    generator: stores open one for every look at an artifact."""
 
-    __slots__ = ("lmdb", "_meta", "_path", "_write")
-    _WHAT = "records"
+    __slots__ = ("lmdb", "_meta", "_write")
 
-    def __init__(self, meta: Meta, path: str, txn=None, *, write: bool = False):
-        self.lmdb, self._meta, self._path, self._write = txn, meta, path, write
+    def __init__(self, meta: Meta, txn=None, *, write: bool = False):
+        self.lmdb, self._meta, self._write = txn, meta, write
 
     def __enter__(self) -> Self:
-        with _mapped(self._path, "begin a transaction"):
-            self.lmdb = self._meta.write() if self._write else self._meta.read()
+        self.lmdb = self._meta.write() if self._write else self._meta.read()
         return self
 
     def __exit__(self, kind, e, traceback) -> None:
@@ -93,8 +92,7 @@ class _LmdbTxn:
             return
         if kind is not None:
             self.lmdb.abort()
-            return
-        with _mapped(self._path, f"write {self._WHAT}"):
+        else:
             self.lmdb.commit()
 
     def close(self) -> None:
@@ -262,10 +260,9 @@ class LocalObjectTxn(_LmdbTxn):
     the transaction that drops their index entries)."""
 
     __slots__ = ("_objects",)
-    _WHAT = "objects"
 
     def __init__(self, objects: LocalObjects, txn=None, *, write: bool = False):
-        super().__init__(objects._meta, objects.path, txn, write=write)
+        super().__init__(objects._meta, txn, write=write)
         self._objects = objects
 
     def _place(self, key: str) -> tuple[str, bytes]:
@@ -556,8 +553,8 @@ class LocalRefs:
     def transaction(self, write: bool = False) -> "LocalRefTxn":
         """One LMDB transaction: a read one is a snapshot; a write one (LMDB allows one
         at a time, across processes) commits, with one fsync, when the block ends
-        without an exception, and is aborted otherwise.  Errors of LMDB inside the
-        block are the caller's to see, as with ``Meta.write``."""
+        without an exception, and is aborted otherwise.  LMDB's errors are the
+        caller's to see, as with ``Meta.write``."""
         return LocalRefTxn(self, None, write=write)
 
     def token(self) -> str:
@@ -600,10 +597,9 @@ class LocalRefTxn(_LmdbTxn):
     uses it: references go through ``get``/``items``/``put``/``delete``."""
 
     __slots__ = ("_refs",)
-    _WHAT = "references"
 
     def __init__(self, refs: LocalRefs, txn=None, *, write: bool = False):
-        super().__init__(refs._meta, refs.path, txn, write=write)
+        super().__init__(refs._meta, txn, write=write)
         self._refs = refs
 
     def get(self, key: str) -> Ref | None:
@@ -631,6 +627,12 @@ class LocalRefTxn(_LmdbTxn):
     def count(self, prefix: str) -> int:
         """As ``LocalRefs.count``, in this transaction."""
         return _count(self._refs, self.lmdb, prefix)
+
+    def change_token(self) -> int:
+        """LocalRefs.token of this transaction's snapshot (a read one), or the token its
+        commit makes (a write one), as a number: what ``Store.change_token`` is
+        compared with by a reader that saw this state (the mount's attribution)."""
+        return self.lmdb.id()
 
     def put(self, key: str, value: bytes, *, expect: str | None | _Any = ANY) -> str:
         db, raw = self._refs._place(key)

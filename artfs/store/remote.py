@@ -327,8 +327,8 @@ class Remote:
         key = f"refs/runs/{run_id}"
         while True:
             got = self.refs.get(key)
-            with self.store.meta.read() as txn:
-                doc = rundocs.export(txn, self.db, run_id)
+            with self.store.refs.transaction() as txn:
+                doc = rundocs.export(txn, run_id)
             raw = meta.dumps(doc) if doc is not None else None
             if raw is None or (got is not None and got.value == raw):
                 tag = got.tag if got else None
@@ -337,12 +337,12 @@ class Remote:
                     tag = self.refs.put(key, raw, expect=got.tag if got else None)
                 except RefConflict:
                     continue
-            with self.store.meta.write() as txn:
-                now = rundocs.export(txn, self.db, run_id)
+            with self.store.refs.transaction(write=True) as txn:
+                now = rundocs.export(txn, run_id)
                 if (meta.dumps(now) if now is not None else None) == raw:  # else: again later
-                    rundocs.clear(txn, self.db, run_id)
+                    rundocs.clear(txn.lmdb, self.db, run_id)
                 if tag is not None:
-                    txn.put(TAG + key.encode(), tag.encode(), db=self.db["remote"])
+                    txn.lmdb.put(TAG + key.encode(), tag.encode(), db=self.db["remote"])
             return
 
     # --- the cache's limit ------------------------------------------------------------

@@ -435,7 +435,7 @@ class Store:
             assert ref is not None, "_check_format found the format marker"
             found = int(ref.value)
             if found == 1:
-                runs.upgrade_from_format_1(self, txn.lmdb)  # runs.py: not yet moved
+                runs.upgrade_from_format_1(self, txn)
             if found < 6 and txn.lmdb.stat(self.meta.db["packed"])["entries"]:
                 files = ChunkFiles(os.path.join(self.path, "chunks"))
                 cache_mod.reconcile(txn.lmdb, self.meta.db, files, list(files.list()))
