@@ -16,6 +16,16 @@ A reference is written in a transaction of its own (durable on return) that read
 current value and checks the writer's tag first; LMDB serialises write transactions,
 so check and write are atomic across threads and processes.  A tag is a BLAKE3 of the
 value: derived from what is stored, so it needs no field of its own in today's layout.
+
+The store changes several references at once (a commit: next version number, version
+record, aliases, output edge): ``LocalRefs.transaction`` is one LMDB transaction
+(LocalRefTxn), a read one a snapshot.  ``LocalObjects.transaction`` is the same for
+the LMDB-held objects (gc, verify, a commit's dedup checks), and ``within`` puts the
+objects in a reference transaction's own, so a commit still costs one fsync.  Both
+expose the LMDB transaction as ``lmdb``, for machine-local state only (statcache.py,
+cache.py, a remote's bookkeeping).  Listings decode LMDB keys back to string keys
+through a cache (localkeys.ref_key); a key that does not decode is yielded as a
+backend.DamagedKey so that the caller can report it and go on.
 """
 
 import ctypes

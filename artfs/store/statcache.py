@@ -47,6 +47,11 @@ def put_all(txn, db, entries: Iterable[tuple[bytes, bytes]]) -> None:
         txn.put(key, value, db=db[DB])
 
 
+def entries(txn, db) -> Iterator[tuple[bytes, bytes]]:
+    """Every entry, then CorruptData if LMDB counts more or fewer (meta.scan)."""
+    return meta.scan(txn, db[DB], DB)
+
+
 def damaged_entries(values: Iterator[bytes]) -> int:
     """How many of the entries' values are not entries (verify reports them)."""
     return sum(meta.unpack_stat(raw) is None for raw in values)
