@@ -31,7 +31,7 @@ backend.DamagedKey so that the caller can report it and go on.
 import ctypes
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableSequence
 from contextlib import suppress
 from typing import Self
 
@@ -140,8 +140,12 @@ class LocalObjects:
             with self._lock:
                 if place in self._pending:
                     return self._pending[place]
-        with _mapped(self.path, "read an object"), self._meta.read() as txn:
-            return txn.get(place[1], db=self._meta.db[place[0]])
+        try:  # not ``with _mapped``: this is the mount's per-lookup read, and a try is free
+            with self._meta.read() as txn:
+                return txn.get(place[1], db=self._meta.db[place[0]])
+        except (OSError, lmdb.Error) as e:
+            with _mapped(self.path, "read an object"):
+                raise e from None
 
     def get(self, key: str, start: int = 0, length: int | None = None) -> bytes:
         place = self._place(key)
@@ -251,6 +255,14 @@ class LocalObjects:
         transaction, so that a local commit writes its objects and publishes the version
         that names them together, with one fsync.  It ends with ``txn``."""
         return LocalObjectTxn(self, txn.lmdb)
+
+    def reader(self, table: str) -> Callable[[bytes], bytes | None]:
+        """``find`` for the objects of one table (keys.TREES, keys.ATTRS, ...) by their
+        digest, the key neither built nor parsed per call: the mount reads trees,
+        attribute objects and chunk lists on its lookups and opens."""
+        db = keys.OBJECT_LAYOUTS[table.rstrip("/")].db
+        lookup = self._lookup
+        return lambda digest: lookup((db, digest))
 
     def find(self, key: str) -> bytes | None:
         """An LMDB-held object, or None if it is not there: ``get`` without the cost of
@@ -501,7 +513,7 @@ class LocalRefs:
         """In one snapshot; see ``LocalRefTxn.items``."""
         with _mapped(self.path, "list references"), self._meta.read() as txn:
             found = list(self._items(txn, prefix, counted, values))
-        yield from found
+        return iter(found)
 
     def count(self, prefix: str) -> int:
         """How many references start with ``prefix`` (damaged keys among them), in one
@@ -514,26 +526,46 @@ class LocalRefs:
     def _items(
         self, txn, prefix: str, counted: bool, values: bool = True
     ) -> Iterator[tuple[str, bytes]]:
+        """Read eagerly, into one list (a listing is small, and a generator per level
+        costs more than the entries): its iterator, or, when a table counted whole hides
+        entries, a generator that raises CorruptData after them."""
+        out: list[tuple[str, bytes]] = []
+        error = None
         for table, start in _REF_TABLES:
             if start.startswith(prefix):
-                yield from self._table_items(txn, table, start, "", prefix, counted, values)
+                rest = ""
             elif prefix.startswith(start):
                 rest = prefix[len(start) :]
-                yield from self._table_items(txn, table, start, rest, prefix, counted, values)
-                return  # no other table's keys start so
+            else:
+                continue
+            error = (
+                self._table_items(txn, table, start, rest, prefix, counted, values, out) or error
+            )
+            if rest or len(prefix) >= len(start):
+                break  # no other table's keys start so
+        return iter(out) if error is None else _then_raise(out, error)
 
     def _table_items(
-        self, txn, table: str, start: str, rest: str, prefix: str, counted: bool, values: bool
-    ) -> Iterator[tuple[str, bytes]]:
-        """One table's matching entries, sorted as strings.  A key that does not decode
-        but starts with the bytes asked for comes back as a DamagedKey (first); with
-        ``counted``, a table read whole that yields fewer or more entries than LMDB
-        counts apart from its pages raises CorruptData at the end (a damaged page can
-        hide entries from a cursor without any error)."""
+        self,
+        txn,
+        table: str,
+        start: str,
+        rest: str,
+        prefix: str,
+        counted: bool,
+        values: bool,
+        out: MutableSequence[tuple[str, bytes]],
+    ) -> CorruptData | None:
+        """Add one table's matching entries to ``out``, sorted as strings.  A key that
+        does not decode but starts with the bytes asked for comes first, as a
+        DamagedKey.  With ``counted``, a table read whole that yields fewer or more
+        entries than LMDB counts apart from its pages gives the CorruptData to raise
+        after them (a damaged page can hide entries from a cursor without any error)."""
         layout = keys.REF_LAYOUTS[table]
-        narrow, _ = keys.ref_prefix(table, rest)
+        narrow, exact = keys.ref_prefix(table, rest)
         db = self._meta.db[layout.db]
-        found, damaged, seen = [], [], 0
+        found: list[tuple[str, bytes]] = []
+        seen, ref_key = 0, keys.ref_key
         cursor = txn.cursor(db=db)
         if cursor.set_range(narrow):
             listed = cursor if values else ((raw, b"") for raw in cursor.iternext(values=False))
@@ -542,23 +574,21 @@ class LocalRefs:
                     break
                 seen += 1
                 try:
-                    key = keys.ref_key(raw, table)
+                    key = ref_key(raw, table)
                 except CorruptData as e:
                     text = max(prefix, start, key=len)
-                    damaged.append((DamagedKey(text, bytes(raw), e.problem), value))
+                    out.append((DamagedKey(text, bytes(raw), e.problem), value))
                     continue
-                if key.startswith(prefix):
+                if exact or key.startswith(prefix):
                     found.append((key, value))
+        found.sort()
+        out += found
         if counted and not narrow and seen != txn.stat(db)["entries"]:
-            yield from damaged
-            yield from sorted(found)
-            raise corrupt(
+            return corrupt(
                 f"the {layout.db} index holds {txn.stat(db)['entries']} entries, but "
                 f"{seen} can be read: its pages are damaged"
             )
-        yield from damaged
-        found.sort()
-        yield from found
+        return None
 
     def transaction(self, write: bool = False) -> "LocalRefTxn":
         """One LMDB transaction: a read one is a snapshot; a write one (LMDB allows one
@@ -574,6 +604,11 @@ class LocalRefs:
         of fs/attribution.py)."""
         with _mapped(self.path, "read the store"), self._meta.read() as txn:
             return str(txn.id())
+
+
+def _then_raise(items: list, error: CorruptData) -> Iterator:
+    yield from items
+    raise error
 
 
 _REF_TABLES = tuple((table, f"{keys.REFS}/{table}/") for table in sorted(keys.REF_LAYOUTS))

@@ -228,13 +228,23 @@ def _head(layout: Layout, fields: int) -> tuple:
     return tuple(parts)
 
 
-@functools.lru_cache(maxsize=1 << 16)
+_DECODED: dict[str, dict[bytes, str]] = {table: {} for table in REF_LAYOUTS}
+_DECODED_MAX = 1 << 16  # keys kept per table; then it starts again
+
+
 def ref_key(raw: bytes, table: str) -> str:
     """The string key of an LMDB key of a reference table (``refs/TABLE/...``), the
     inverse of ``ref_place``; CorruptData for a key no artfs writes.  Listings decode
     the same keys again and again (every look at an artifact lists its versions):
-    the cache makes that a dictionary lookup."""
-    return f"{REFS}/{table}/" + "/".join(decode(raw, REF_LAYOUTS[table]))
+    a dictionary per table makes that one lookup (cheaper than functools' cache)."""
+    known = _DECODED[table]
+    key = known.get(raw)
+    if key is None:
+        key = f"{REFS}/{table}/" + "/".join(decode(raw, REF_LAYOUTS[table]))
+        if len(known) >= _DECODED_MAX:
+            known.clear()
+        known[raw] = key
+    return key
 
 
 _OBJECT_DBS = {table: layout.db for table, layout in OBJECT_LAYOUTS.items()}

@@ -264,6 +264,9 @@ def _number_of(key: bytes) -> int:
     return int.from_bytes(bytes(key)[-4:], "big")
 
 
+_ART = "an artifact key"
+
+
 def _by_number(version: Version) -> int:
     return version.number
 
@@ -314,6 +317,9 @@ class Store:
         # The store's two kinds of storage (backend.py): the modules above use these.
         self.objects = LocalObjects(path, self.meta)
         self.refs = LocalRefs(path, self.meta)
+        self._trees, self._attrs, self._filemaps = (
+            self.objects.reader(table) for table in (keys.TREES, keys.ATTRS, keys.FILEMAPS)
+        )
         self.chunks: ChunkFiles | CachedChunks = ChunkFiles(os.path.join(path, "chunks"))
         self.remote: Remote | None = None
         self.remote_problem: str | None = None  # why the last look at the remote failed
@@ -484,13 +490,15 @@ class Store:
     def artifact_names(self, damage: list[str] | None = None) -> list[str]:
         """Every artifact's name.  A key that is not a name is damage: CorruptData, or,
         given a ``damage`` list, described there and left out."""
-        listed = self.refs.items(keys.ARTIFACTS, values=False)
-        found = [_stored_name(key, keys.ARTIFACTS) for key, _ in listed]
-        return [
-            n
-            for n in (_tolerant(damage, meta.decode_name, k, "an artifact key") for k in found)
-            if n is not None
-        ]
+        names = []
+        cut = len(keys.ARTIFACTS)
+        for key, _ in self.refs.items(keys.ARTIFACTS, values=False):
+            name = None if type(key) is DamagedKey else key[cut:]
+            if name is None or name in (".", ".."):  # what a key can hold and a name not
+                name = _tolerant(damage, meta.decode_name, _stored_name(key, keys.ARTIFACTS), _ART)
+            if name is not None:
+                names.append(name)
+        return names
 
     def versions(self, name: str, txn: RefTxn | None = None) -> list[Version]:
         """An artifact's versions in order, damaged ones included (see ``Version``)."""
@@ -777,7 +785,7 @@ class Store:
     # class directories of a dataset must not keep them all once the kernel lets go.
     @functools.lru_cache(maxsize=256)  # noqa: B019
     def tree(self, digest: bytes) -> tuple[Entry, ...]:
-        raw = self.objects.find(keys.tree_key(digest))
+        raw = self._trees(digest)
         if raw is None:
             raise StoreError(
                 f"tree {digest.hex()} is missing; the store is damaged, run 'artfs verify'"
@@ -786,7 +794,7 @@ class Store:
 
     @functools.lru_cache(maxsize=256)  # noqa: B019
     def attrs(self, digest: bytes) -> attrs_mod.Attrs:
-        raw = self.objects.find(keys.attrs_key(digest))
+        raw = self._attrs(digest)
         if raw is None:
             raise StoreError(
                 f"attribute object {digest.hex()} is missing; the store is "
@@ -870,8 +878,10 @@ class Store:
         """A file's chunks in order: its chunk list, or the file itself as one chunk."""
         if entry.kind != FILE or entry.size == 0:
             return []
-        key = keys.filemap_key(entry.digest)
-        raw = self.objects.find(key) if txn is None else txn.get(key)
+        if txn is None:
+            raw = self._filemaps(entry.digest)
+        else:
+            raw = txn.get(keys.filemap_key(entry.digest))
         return meta.unpack_filemap(raw) if raw is not None else [(entry.digest, entry.size)]
 
     def read_file(self, entry: Entry) -> Iterator[bytes | memoryview]:
