@@ -1042,6 +1042,7 @@ def run(ctx, job_type, name, config, command):
 
     Reads through the mount by COMMAND and its descendants are the run's inputs;
     versions they commit are its outputs."""
+    from artfs.fs import registry
     from artfs.lineage.runner import CANNOT_START, run_command
 
     store = open_store(ctx, create=True)
@@ -1052,6 +1053,7 @@ def run(ctx, job_type, name, config, command):
             job_type=job_type,
             name=name,
             config=parse_json_object(config, "--config"),
+            flush_reads=lambda: registry.flush_reads(store.path),
         )
     except OSError as e:
         click.echo(f"artfs: error: cannot run {command[0]}: {e.strerror}", err=True)

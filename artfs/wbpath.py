@@ -18,9 +18,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from artfs.errors import InvalidName, NotFound, UsageError
+from artfs.errors import NotFound, UsageError
 from artfs.store import runs as runs_mod
-from artfs.store.names import MAX_NAME, check_name
+from artfs.store.names import MAX_NAME, check_name, is_name
 from artfs.store.store import Store
 
 DEFAULT_PROJECT = "uncategorized"
@@ -116,14 +116,6 @@ def check_collection_name(name: str) -> str:
     ):
         return check_name(name, "collection name")  # raises, saying what is wrong with it
     return name
-
-
-def is_name(name: str) -> bool:
-    try:
-        check_name(name)
-    except InvalidName:
-        return False
-    return True
 
 
 def check_project(store: Store, project: str, scope: Scope) -> str:

@@ -14,7 +14,11 @@ fresh stores under one directory (the same disk):
    LMDB commit, so an fsync;
 5. get of a reference: a raw read transaction against ``LocalRefs.get``;
 6. the change token: ``env.info()["last_txnid"]`` (what the mount reads today) against
-   ``LocalRefs.token`` (a read transaction's id).
+   ``LocalRefs.token`` (a read transaction's id);
+7. get of a reference inside one read transaction (what the store's modules do now):
+   ``txn.get`` of a raw read transaction against ``LocalRefTxn.get``;
+8. listing an artifact's 200 version records with their values: ``meta.prefix_scan``
+   against ``LocalRefTxn.items`` (keys decoded back to strings, sorted).
 
 Each row is timed ROUNDS times alternately and the median per operation is shown.
 
@@ -37,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from artfs.store.chunks import encode  # noqa: E402
 from artfs.store.codec import Chunks  # noqa: E402
 from artfs.store.local import LocalObjects, LocalRefs  # noqa: E402
+from artfs.store.meta import prefix_scan  # noqa: E402
 from artfs.store.store import Store, close_all  # noqa: E402
 
 CHUNK = 64 << 10
@@ -89,6 +94,8 @@ def measure(workdir: Path, n_chunks: int, rounds: int) -> list[Row]:
             ("rput", "conditional put of a reference", 200),
             ("rget", "get of a reference", 20_000),
             ("tok", "change token", 20_000),
+            ("tget", "get of a reference in a transaction", 20_000),
+            ("tlist", "list 200 versions with values", 200),
         ]
     }
     for r in range(rounds):
@@ -148,6 +155,36 @@ def measure(workdir: Path, n_chunks: int, rounds: int) -> list[Row]:
             for _ in range(rows["tok"].ops):
                 refs.token()
 
+        listed = 200
+        with today.meta.write() as txn:
+            for n in range(listed):
+                txn.put(b"big\0" + n.to_bytes(4, "big"), record, db=versions)
+        with refs.transaction(write=True) as t:
+            for n in range(listed):
+                t.put(f"refs/versions/big/{n}", record)
+
+        def today_tget(meta=today.meta, db=versions):
+            with meta.read() as txn:
+                for _ in range(rows["tget"].ops):
+                    txn.get(b"ds\0\0\0\0\0", db=db)
+
+        def backend_tget(refs=refs):
+            with refs.transaction() as t:
+                for _ in range(rows["tget"].ops):
+                    t.get("refs/versions/ds/0")
+
+        def today_tlist(meta=today.meta, db=versions, listed=listed):
+            for _ in range(rows["tlist"].ops):
+                with meta.read() as txn:
+                    found = list(prefix_scan(txn, db, b"big\0"))
+                assert len(found) == listed
+
+        def backend_tlist(refs=refs, listed=listed):
+            for _ in range(rows["tlist"].ops):
+                with refs.transaction() as t:
+                    found = list(t.items("refs/versions/big/"))
+                assert len(found) == listed
+
         def today_cget(store=today):
             for digest, _, _ in chunks:
                 store.chunks.get(digest)
@@ -163,6 +200,8 @@ def measure(workdir: Path, n_chunks: int, rounds: int) -> list[Row]:
             "rput": (today_rput, backend_rput),
             "rget": (today_rget, backend_rget),
             "tok": (today_tok, backend_tok),
+            "tget": (today_tget, backend_tget),
+            "tlist": (today_tlist, backend_tlist),
         }
         for key, (old, new) in pairs.items():  # alternate which goes first
             first, second = (old, new) if r % 2 == 0 else (new, old)

@@ -14,10 +14,10 @@ import pytest
 from artfs.errors import CorruptData, NotFound, StoreError, UsageError
 from artfs.store import chunks as chunks_mod
 from artfs.store import meta as meta_mod
-from artfs.store.backend import Ref, RefConflict, area_of
+from artfs.store.backend import DamagedKey, Ref, RefConflict, area_of
 from artfs.store.chunks import ChunkFiles
 from artfs.store.codec import Chunks, chunk_key
-from artfs.store.local import LocalObjects, LocalRefs, tag_of
+from artfs.store.local import LocalObjects, LocalRefs, LocalRefTxn, tag_of
 from artfs.store.memory import MemoryObjects
 from artfs.store.store import Store
 from artfs.store.tree import DIR, FILE, decode_tree
@@ -325,6 +325,122 @@ def test_a_write_changes_the_token_of_an_area_that_holds_it(backend):
     assert area_of(V7) != area_of(run) == "refs/runs/3f"
 
 
+def test_refs_items_give_values_in_key_order(backend):
+    keys = [V7, V10, "refs/versions/ds/1", "refs/versions/ds-b/0", ALIAS, "refs/artifacts/ds"]
+    for key in keys:
+        backend.refs.put(key, b"value of " + key.encode())
+    assert list(backend.refs.items("refs/versions/ds/")) == [
+        (k, b"value of " + k.encode()) for k in sorted(keys) if k.startswith("refs/versions/ds/")
+    ]
+    assert [k for k, _ in backend.refs.items("refs/versions/d")] == sorted(
+        k for k in keys if k.startswith("refs/versions/d")
+    )
+    everything = list(backend.refs.items())
+    assert everything == sorted(everything)
+    assert {(k, b"value of " + k.encode()) for k in keys} <= set(everything)
+    assert [k for k, _ in backend.refs.items()] == [k for k, _ in backend.refs.list()]
+    assert list(backend.refs.items("refs/versions/none/")) == []
+
+
+@pytest.fixture
+def txn_refs(backend):
+    """The backend's references, where they can change several keys at once."""
+    if not hasattr(backend.refs, "transaction"):
+        pytest.skip("this backend has no multi-key transactions (backend.py says why)")
+    return backend.refs
+
+
+def test_write_transaction_is_atomic(backend, txn_refs):
+    old = txn_refs.put(ALIAS, b"\0\0\0\1")
+    with txn_refs.transaction(write=True) as txn:
+        txn.put("refs/artifacts/ds", b"next 8")
+        tag = txn.put(V7, b"record", expect=None)
+        txn.put(ALIAS, b"\0\0\0\7", expect=old)
+        txn.delete(V10)
+        assert txn.get(V7) == Ref(b"record", tag)  # its own writes, inside it
+        assert [k for k, _ in txn.items("refs/versions/ds/")] == [V7]
+    for refs in (txn_refs, backend.reopen().refs):
+        assert refs.get(V7) == Ref(b"record", tag)
+        assert refs.get("refs/artifacts/ds").value == b"next 8"
+        assert refs.get(ALIAS).value == b"\0\0\0\7"
+
+
+def test_transaction_is_isolated_until_it_ends(backend, txn_refs):
+    txn_refs.put(V10, b"before")
+    seen = {}
+    with txn_refs.transaction(write=True) as txn:
+        txn.put(V7, b"new")
+        txn.delete(V10)
+
+        def look() -> None:  # another thread (of another handle) reads meanwhile
+            refs = backend.reopen().refs
+            seen["v7"], seen["v10"] = refs.get(V7), refs.get(V10)
+
+        reader = threading.Thread(target=look)
+        reader.start()
+        reader.join(timeout=0.5)  # a backend may make it wait for the end instead
+    reader.join()
+    assert seen["v7"] is None or seen["v7"].value == b"new"
+    assert (seen["v7"] is None) == (seen["v10"] is not None)  # all of it or none of it
+    assert txn_refs.get(V7).value == b"new" and txn_refs.get(V10) is None
+
+
+def test_read_transaction_is_a_snapshot(backend, txn_refs):
+    txn_refs.put(V7, b"one")
+    with txn_refs.transaction() as txn:
+        first = txn.get(V7)
+
+        def write() -> None:
+            backend.reopen().refs.put(V10, b"two")
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(timeout=0.5)  # the in-memory one waits for the end
+        assert txn.get(V7) == first and txn.get(V10) is None
+        assert [k for k, _ in txn.items("refs/versions/")] == [V7]
+    writer.join()
+    assert txn_refs.get(V10).value == b"two"
+
+
+def test_conflict_in_a_transaction_leaves_nothing(backend, txn_refs):
+    txn_refs.put(V7, b"taken")
+    before = txn_refs.token()
+    with pytest.raises(RefConflict), txn_refs.transaction(write=True) as txn:
+        txn.put("refs/artifacts/ds", b"next 8")
+        txn.put(V7, b"mine", expect=None)
+    assert txn_refs.get("refs/artifacts/ds") is None
+    assert txn_refs.get(V7).value == b"taken"
+    assert list(txn_refs.items("refs/artifacts/")) == []
+    assert txn_refs.token() == before or txn_refs.get(V7).value == b"taken"
+
+
+def test_exception_rolls_a_transaction_back(backend, txn_refs):
+    txn_refs.put(V7, b"kept")
+    with pytest.raises(ZeroDivisionError), txn_refs.transaction(write=True) as txn:
+        txn.put(V10, b"gone")
+        txn.delete(V7)
+        _ = 1 / 0
+    assert txn_refs.get(V10) is None and txn_refs.get(V7).value == b"kept"
+    assert backend.reopen().refs.get(V10) is None
+
+
+def test_racing_transactions_lose_no_update(backend, txn_refs):
+    """Read-modify-write of two keys in one transaction: writers are serialised."""
+    txn_refs.put("refs/artifacts/ds", b"0")
+    rounds = 10
+
+    def increment(_: int) -> None:
+        for _ in range(rounds):
+            with txn_refs.transaction(write=True) as txn:
+                n = int(txn.get("refs/artifacts/ds").value)
+                txn.put("refs/artifacts/ds", b"%d" % (n + 1))
+                txn.put(f"refs/versions/ds/{n}", b"%d" % n, expect=None)
+
+    assert race(increment) == [None] * THREADS
+    assert txn_refs.get("refs/artifacts/ds").value == b"%d" % (THREADS * rounds)
+    assert len(list(txn_refs.items("refs/versions/ds/"))) == THREADS * rounds
+
+
 # --- The local backend and a store made by today's code -------------------------------
 
 
@@ -469,6 +585,50 @@ def test_a_damaged_lmdb_key_is_named(store):
 
 
 @pytest.mark.fast
+def test_items_yield_a_damaged_lmdb_key_for_the_caller_to_report(store):
+    _, refs = local(store)
+    refs.put("refs/versions/ds/1", b"{}")
+    with store.meta.write() as txn:
+        txn.put(b"ds\0\0\0", b"cut", db=store.meta.db["versions"])  # a number cut short
+    found = list(refs.items("refs/versions/ds/"))
+    assert [k for k, _ in found] == ["refs/versions/ds/", "refs/versions/ds/1"]
+    damaged, value = found[0]
+    assert isinstance(damaged, DamagedKey) and damaged.raw == b"ds\0\0\0" and value == b"cut"
+    assert "versions" in damaged.problem
+    with refs.transaction() as txn:
+        listed = list(txn.items("refs/versions/"))
+    assert listed[0][0] == "refs/versions/"  # a damaged key's text: the prefix asked for
+    assert [(getattr(k, "raw", k), v) for k, v in listed] == [
+        (b"ds\0\0\0", b"cut"),
+        ("refs/versions/ds/1", b"{}"),
+    ]
+
+
+@pytest.mark.fast
+def test_counted_items_name_entries_a_damaged_page_hides(store):
+    _, refs = local(store)
+    refs.put("refs/versions/ds/1", b"{}")
+
+    class Miscounted:  # an LMDB transaction whose count is one more than a cursor finds
+        def __init__(self, txn):
+            self.txn = txn
+
+        def __getattr__(self, name):
+            return getattr(self.txn, name)
+
+        def stat(self, db):
+            return {**self.txn.stat(db), "entries": self.txn.stat(db)["entries"] + 1}
+
+    with refs.transaction() as txn:
+        assert len(list(txn.items("refs/versions/", counted=True))) == 1
+        assert len(list(txn.items("refs/versions/ds/", counted=True))) == 1  # not whole
+        damaged, listed = LocalRefTxn(refs, Miscounted(txn.lmdb)), []
+        with pytest.raises(CorruptData, match="its pages are damaged"):
+            listed.extend(damaged.items("refs/versions/", counted=True))
+        assert [k for k, _ in listed] == ["refs/versions/ds/1"]
+
+
+@pytest.mark.fast
 def test_unpublished_lmdb_objects_are_listed_and_read_by_their_writer(store):
     objects = LocalObjects(store.path, store.meta)
     flushed, pending = digest_key("trees", "flushed"), digest_key("trees", "pending")
@@ -585,3 +745,63 @@ def test_local_compare_and_swap_across_processes(store):
     ]
     assert [child.wait(timeout=120) for child in children] == [0] * 4
     assert LocalRefs(store.path, store.meta).get("refs/artifacts/ds").value == b"80"
+
+
+@pytest.mark.fast
+def test_local_object_transactions(store):
+    objects, _ = local(store)
+    trees = [digest_key("trees", str(i)) for i in range(3)]
+    for key in trees[:2]:
+        objects.put(key, b"tree " + key.encode())
+    objects.barrier()
+    objects.put(trees[2], b"pending")  # not yet written: its writer sees it in transactions
+    with objects.transaction() as txn:
+        assert txn.get(trees[0]) == b"tree " + trees[0].encode()
+        assert txn.get(digest_key("attrs", "none")) is None
+        assert [k for k, _ in txn.items("trees/")] == sorted(trees)
+        assert list(txn.items("attrs/")) == []
+        with pytest.raises(UsageError):
+            txn.get(digest_key("chunks", "a"))
+    with store.meta.write() as raw:
+        raw.put(b"short", b"x", db=store.meta.db["trees"])  # a damaged key
+    with objects.transaction(write=True) as txn:
+        listed = list(txn.items("trees/", counted=True))
+        damaged = listed[0][0]
+        assert isinstance(damaged, DamagedKey) and damaged == "trees/" and damaged.raw == b"short"
+        for key, _ in listed:
+            txn.delete(key)
+        assert list(txn.items("trees/")) == []
+    objects.barrier()  # the pending put was deleted with the rest: nothing comes back
+    for handle in (objects, LocalObjects(store.path, store.meta)):
+        with handle.transaction() as txn:
+            assert list(txn.items("trees/", counted=True)) == []
+    with pytest.raises(ZeroDivisionError), objects.transaction(write=True) as txn:
+        txn.put(trees[0], b"rolled back")
+        _ = 1 / 0
+    assert not objects.has(trees[0])
+
+
+@pytest.mark.fast
+def test_local_counts_and_key_listings(store):
+    _, refs = local(store)
+    for key in ["refs/versions/ds/1", "refs/versions/ds/10", "refs/versions/ds-b/0", V7]:
+        refs.put(key, b"x")
+    refs.put("refs/input_files/r1/ds/7/" + "ab" * 16, b"y")
+    assert refs.count("refs/versions/ds/") == 3
+    assert refs.count("refs/versions/ds/1") == 2  # not at a field's end: decoded
+    assert refs.count("refs/versions/") == 4
+    assert refs.count("refs/input_files/r1/ds/7/") == 1
+    assert refs.count("refs/input_files/r1/ds/8/") == 0
+    assert refs.count("refs/nothing/") == 0
+    with store.meta.write() as txn:
+        txn.put(b"ds\0\0\0", b"cut", db=store.meta.db["versions"])  # damaged: counted
+    assert refs.count("refs/versions/ds/") == 4
+    with refs.transaction() as txn:
+        assert txn.count("refs/versions/ds/") == 4
+        assert [v for _, v in txn.items("refs/versions/ds/", values=False)] == [b""] * 4
+    assert [k for k, _ in refs.items("refs/versions/", values=False)][1:] == [
+        "refs/versions/ds-b/0",
+        "refs/versions/ds/1",
+        "refs/versions/ds/10",
+        V7,
+    ]

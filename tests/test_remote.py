@@ -445,7 +445,7 @@ def test_what_a_killed_commit_uploaded_is_collected(team):
         node.place(b"f", c.bytes_entry(b"f", b"never published " * 500))
         root, attrs_root, _, _ = c.build(node)
         c._drain()
-        with a.meta.write() as txn:
+        with a.objects.transaction(write=True) as txn:
             c._write_objects(txn)
     before = pack_keys(team)
     assert a.remote.upload(root, attrs_root) > 0  # then the process died: no claim
@@ -638,7 +638,7 @@ def test_local_gc_keeps_what_a_remote_pack_holds_before_its_version_arrives(team
         node.place(b"f", c.bytes_entry(b"f", files["f"]))
         root, attrs_root, _, _ = c.build(node)
         c._drain()
-        with a.meta.write() as txn:
+        with a.objects.transaction(write=True) as txn:
             c._write_objects(txn)
     a.remote.upload(root, attrs_root)  # the claim comes later
     b.refresh(force=True)

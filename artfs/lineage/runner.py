@@ -8,8 +8,8 @@ also finds the run from any descendant by process ancestry.
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 
-from artfs.fs import registry
 from artfs.store import runs as runs_mod
 from artfs.store.store import Store
 
@@ -23,8 +23,12 @@ def run_command(
     job_type: str | None = None,
     name: str | None = None,
     config: dict | None = None,
+    flush_reads: Callable[[], None],
 ) -> tuple[dict, int]:
-    """Run ``command`` to completion as a new run: → (run record, exit code)."""
+    """Run ``command`` to completion as a new run: → (run record, exit code).
+    ``flush_reads`` is called once the command has ended and before the run is: the
+    caller's way to have the store's mounts write the reads they hold (the CLI asks
+    the mount registry), so that lineage needs nothing of the mount."""
     record = runs_mod.start_run(store, job_type=job_type, name=name, config=config, command=command)
     env = {**os.environ, runs_mod.RUN_ENV: record["id"]}
     try:
@@ -39,7 +43,7 @@ def run_command(
         )
         raise
     code = _wait(child)  # the record's pid is ours: the command descends from it
-    registry.flush_reads(store.path)
+    flush_reads()
     status = "finished" if code == 0 else "failed"
     return runs_mod.finish_run(store, record["id"], status=status, exit_code=code), code
 

@@ -17,10 +17,20 @@ object storage, and an in-memory one for unit tests.  One contract test suite
 checks are not a backend's business: they wrap any ObjectStore as one layer.
 
 Keys are ``/``-separated ASCII paths (``chunks/<64 hex>``, ``refs/versions/NAME/7``);
-each backend maps them to its own layout.
+each backend maps them to its own layout.  The local store's keys are built by the
+typed functions of keys.py, never spelled out by the modules that use them.
+
+The local store also changes several references at once (a commit writes the
+artifact's next version number, the version record, its aliases and the run's output
+edge together): ``TransactionalRefs.transaction`` gives it a ``RefTxn`` in which
+those changes are all made or none.  The local and in-memory backends implement it;
+S3 does not (it has no multi-key atomicity), and the remote layer needs none: there a
+create-only claim of the version record is the commit point and aliases move by
+compare-and-swap (remote.py).
 """
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -107,6 +117,15 @@ class RefStore(Protocol):
         """(key, tag) of every reference starting with ``prefix``, in key order."""
         ...
 
+    def items(self, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        """(key, value) of every reference starting with ``prefix``, in key order: a
+        listing that needs the values, without a request per key where the backend can
+        avoid one (the local store reads them in one pass; S3 lists, then gets each).
+        A backend whose stored key cannot be read back as a key (the local store's
+        damaged LMDB keys) yields it as a ``DamagedKey``, so a listing can report it
+        and go on: a caller that parses keys checks for one first."""
+        ...
+
     def token(self) -> str:
         """A cheap value that differs after any reference changed: a reader (the mount)
         compares tokens to know whether to look again.  It may also change when nothing
@@ -134,6 +153,50 @@ def area_of(key: str) -> str:
     would be exact, but a store of 10,000 runs would then have 10,000 tokens to list."""
     table, _, rest = key.removeprefix("refs/").partition("/")
     return f"refs/{table}/{rest[:AREA_CHARS]}".rstrip("/")  # no empty path segment on S3
+
+
+class DamagedKey(str):
+    """A stored key that names no reference: ``raw`` is the backend's own key (bytes),
+    ``problem`` what is wrong with it (the CorruptData message).  As a string it is
+    the prefix the listing was asked for, or the table's (``refs/versions/``,
+    ``trees/``) where that is longer: it starts with the prefix and names the table."""
+
+    raw: bytes
+    problem: str
+
+    def __new__(cls, text: str, raw: bytes, problem: str) -> "DamagedKey":
+        made = super().__new__(cls, text)
+        made.raw, made.problem = raw, problem
+        return made
+
+
+class RefTxn(Protocol):
+    """Several reference reads and writes as one: a read transaction is a consistent
+    snapshot; a write transaction's changes become visible, and durable, together when
+    it ends without an exception, and none of them do otherwise.  Inside it, reads see
+    its own writes.  A failed condition raises RefConflict at the ``put``; let it
+    propagate (or raise anything) out of the ``with`` and nothing of the transaction
+    is written."""
+
+    def get(self, key: str) -> Ref | None: ...
+
+    def items(self, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        """As ``RefStore.items``, in this transaction's view."""
+        ...
+
+    def put(self, key: str, value: bytes, *, expect: "str | None | _Any" = ANY) -> str:
+        """As ``RefStore.put``, checked against this transaction's view."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class TransactionalRefs(RefStore, Protocol):
+    """A RefStore that can also change several references atomically."""
+
+    def transaction(self, write: bool = False) -> AbstractContextManager[RefTxn]:
+        """A read (snapshot) or write transaction; write transactions are serialised."""
+        ...
 
 
 def check_expected(key: str, current: str | None, expect: "str | None | _Any") -> None:

@@ -163,7 +163,7 @@ class Cache:
             if (
                 txn.get(digest, db=self._db["chunks"]) is not None
                 and _entry(txn, self._db, digest) is None
-                and os.path.exists(self.files.path(digest))
+                and self.files.has(digest)
             ):
                 _put(txn, self._db, digest, size, now)
 
@@ -265,7 +265,7 @@ def reconcile(
     lost = 0
     for key, _ in list(meta.prefix_scan(txn, db["cache"], meta.cache_entry_key(b""))):
         digest = bytes(key)[1:]
-        if digest not in on_disk and not os.path.exists(files.path(digest)):
+        if digest not in on_disk and not files.has(digest):
             _drop(txn, db, digest)
             lost += 1
     found = 0

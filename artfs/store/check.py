@@ -11,16 +11,17 @@ whole store (``Checker.indexes``): every entry of every index, reachable or not
 (2, 3, 7, 8, 9, 10, 11).  The chunk bytes themselves (7) are verify.py's.
 """
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from artfs.errors import CorruptData
 from artfs.store import attrs as attrs_mod
-from artfs.store import meta
+from artfs.store import keys, meta, statcache
+from artfs.store.backend import DamagedKey
 from artfs.store.chunks import digest_of
-from artfs.store.names import LATEST, check_alias
-from artfs.store.packs import Location
+from artfs.store.local import LocalObjectTxn, LocalRefTxn
+from artfs.store.names import LATEST, check_alias, is_name
+from artfs.store.remote import packed_location
 from artfs.store.runs import is_running
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, Entry, decode_tree, tree_digest
@@ -43,10 +44,18 @@ Report = Callable[[str, str, str], None]  # (version or STORE, path, problem)
 
 
 class Checker:
-    """Checks over one read transaction; ``report`` is called once per problem."""
+    """Checks over one read transaction of the store's objects; ``report`` is called
+    once per problem.  The records (artifacts, aliases, lineage) are read in the same
+    snapshot, as references; the stat cache (machine-local) through statcache.py and
+    a remote's bookkeeping through remote.py, in it too.
 
-    def __init__(self, store: Store, txn, report: Report):
-        self.store, self.txn, self.report = store, txn, report
+    A key that a listing gives as damaged (backend.DamagedKey) is decoded from its
+    stored bytes by meta.py, as before the seam, so it is named as it was."""
+
+    def __init__(self, store: Store, txn: LocalObjectTxn, report: Report):
+        self.store, self.objects, self.report = store, txn, report
+        self.refs = LocalRefTxn(store.refs, txn.lmdb)  # the same snapshot
+        self.txn = txn.lmdb  # for the machine-local state only
         self.db = store.meta.db
         self._trees: dict[bytes, str | None] = {}  # digest -> problem, once per tree
         self._files: dict[tuple[bytes, int], tuple[str | None, tuple]] = {}
@@ -76,10 +85,11 @@ class Checker:
 
     def _artifact_of(self, version: Version) -> None:
         """Invariant 3: the artifact exists, numbered past this version, of its type."""
-        raw = self.txn.get(version.name.encode(), db=self.db["artifacts"])
-        if raw is None:
+        ref = self.refs.get(keys.artifact_key(version.name))
+        if ref is None:
             self.report(version.label, "", f"its artifact {version.name!r} has no record")
             return
+        raw = ref.value
         try:
             art = meta.load_object(
                 raw, f"the record of artifact {version.name!r}", meta.ARTIFACT_FIELDS
@@ -102,7 +112,7 @@ class Checker:
 
     def tree(self, digest: bytes) -> list[Entry] | str:
         """Invariant 2 for one tree: its entries, or the problem with it."""
-        raw = self.txn.get(digest, db=self.db["trees"])
+        raw = self.objects.get(keys.tree_key(digest))
         if raw is None:
             return f"tree {digest.hex()} is missing"
         known = digest in self._trees
@@ -114,7 +124,7 @@ class Checker:
         """Invariant 4 for one attribute object: it exists, hashes to its key, and has
         one time per entry of its tree and one item per subdirectory.  The object, or the
         problem with it."""
-        raw = self.txn.get(digest, db=self.db["attrs"])
+        raw = self.objects.get(keys.attrs_key(digest))
         if raw is None:
             return f"attribute object {digest.hex()} is missing"
         if attrs_mod.digest_of(raw) != digest:
@@ -142,7 +152,7 @@ class Checker:
         if entry.size == 0:
             ok = entry.digest == EMPTY_DIGEST
             return (None if ok else "it is empty, but its digest is not that of no bytes"), ()
-        raw = self.txn.get(entry.digest, db=self.db["filemaps"])
+        raw = self.objects.get(keys.filemap_key(entry.digest))
         if raw is None:
             items: tuple = ((entry.digest, entry.size),)
         else:
@@ -160,10 +170,10 @@ class Checker:
         return None, items
 
     def _indexed(self, chunk: bytes, size: int, single: bool) -> str | None:
-        raw = self.txn.get(chunk, db=self.db["chunks"])
-        packed = self.txn.get(chunk, db=self.db["packed"]) if raw is None else None
+        raw = self.objects.get(keys.chunk_index_key(chunk))
+        packed = packed_location(self.txn, self.db, chunk) if raw is None else None
         if packed is not None:  # the remote's, cached here or not: its bytes tell the size
-            self.stored[chunk] = Location.decode(packed).length
+            self.stored[chunk] = packed.length
             return None
         if raw is None:
             return (
@@ -195,32 +205,41 @@ class Checker:
         self._aliases({(v.name, v.number) for v in versions})
         self._outputs(versions)
 
-    def _entries(self, db: str):
+    def _records(self, table: str):
+        """(key, value) of every reference of a table (``keys.RUNS``, ...), damaged keys
+        first; a table whose pages hide entries is reported after them."""
         try:
-            yield from meta.scan(self.txn, self.db[db], db)
+            yield from self.refs.items(table, counted=True)
+        except CorruptData as e:
+            self.report(STORE, "", e.problem)
+
+    def _objects(self, table: str):
+        """(digest, bytes) of every object of a table; a damaged key's digest is its
+        stored bytes (keys.digest_of), so the checks below name it as before."""
+        try:
+            for key, raw in self.objects.items(table, counted=True):
+                yield keys.digest_of(key), raw
         except CorruptData as e:
             self.report(STORE, "", e.problem)
 
     def _all_trees(self) -> None:
-        for key, raw in self._entries("trees"):
-            digest = bytes(key)
+        for digest, raw in self._objects(keys.TREES):
             if digest not in self._trees:
                 self._trees[digest] = problem = _tree_problem(digest, raw)
                 if problem:
                     self.report(STORE, "", problem)
 
     def _all_artifacts(self) -> None:
-        for key, raw in self._entries("artifacts"):
+        for key, raw in self._records(keys.ARTIFACTS):
             try:
-                name = meta.decode_name(key, "an artifact key")
+                name = meta.decode_name(_stored(key, keys.ARTIFACTS), "an artifact key")
                 meta.load_object(raw, f"the record of artifact {name!r}", meta.ARTIFACT_FIELDS)
             except CorruptData as e:
                 self.report(STORE, "", e.problem)
 
     def _all_chunks(self) -> None:
         """Invariants 7 (that each file is there, of its stored size) and 9."""
-        for key, raw in self._entries("chunks"):
-            digest = bytes(key)
+        for digest, raw in self._objects(keys.CHUNK_INDEX):
             try:
                 _, stored = meta.unpack_chunk(raw, digest)
             except CorruptData as e:
@@ -231,22 +250,29 @@ class Checker:
                 self.report(STORE, "", problem)
 
     def _all_filemaps(self) -> None:
-        for key, raw in self._entries("filemaps"):
+        for digest, raw in self._objects(keys.FILEMAPS):
             try:
-                meta.unpack_filemap(raw, bytes(key))
+                meta.unpack_filemap(raw, digest)
             except CorruptData as e:
                 self.report(STORE, "", e.problem)
 
     def _all_statcache(self) -> None:
-        bad = sum(meta.unpack_stat(raw) is None for _, raw in self._entries("statcache"))
+        values: list[bytes] = []
+        try:
+            values.extend(raw for _, raw in statcache.entries(self.txn, self.db))
+        except CorruptData as e:
+            self.report(STORE, "", e.problem)
+        bad = statcache.damaged_entries(iter(values))
         if bad:  # a cache: harmless, but a sign of damage
             self.report(STORE, "", f"{bad} stat cache entries are not {meta.STAT.size} bytes")
 
     def _aliases(self, versions: set[tuple[str, int]]) -> None:
         """Invariant 8: each alias is valid and names an existing version."""
-        for key, raw in self._entries("aliases"):
-            key = bytes(key)
-            name, _, alias = key.partition(meta.SEP)
+        for key, raw in self._records(keys.ALIASES):
+            if isinstance(key, DamagedKey):
+                name, _, alias = key.raw.partition(meta.SEP)
+            else:
+                name, alias = (part.encode() for part in key.split("/")[2:])
             try:
                 name_text = meta.decode_name(name, "an alias key")
                 alias_text = meta.decode_name(alias, f"an alias key of {name_text!r}", check_alias)
@@ -266,14 +292,14 @@ class Checker:
     def _lineage(self) -> None:
         """Invariant 10, and that every lineage record can be read."""
         running: dict[str, tuple] = {}
-        for key, raw in self._entries("running"):
+        for key, raw in self._records(keys.RUNNING):
             try:
-                running[meta.decode_run_id(key)] = meta.unpack_running(raw)
+                running[meta.decode_run_id(_stored(key, keys.RUNNING))] = meta.unpack_running(raw)
             except CorruptData as e:
                 self.report(STORE, "", e.problem)
-        for key, raw in self._entries("runs"):
+        for key, raw in self._records(keys.RUNS):
             try:
-                run_id = meta.decode_run_id(key, "a run key")
+                run_id = meta.decode_run_id(_stored(key, keys.RUNS), "a run key")
                 record = meta.run_record(raw, run_id)
             except CorruptData as e:
                 self.report(STORE, "", e.problem)
@@ -292,20 +318,23 @@ class Checker:
         self._edges()
 
     def _edges(self) -> None:
-        for db in ("inputs", "outputs"):
-            for key, _ in self._entries(db):
-                run_id, _, version = bytes(key).partition(meta.SEP)
+        for table in (keys.INPUTS, keys.OUTPUTS):
+            for key, _ in self._records(table):
                 try:
-                    meta.decode_run_id(run_id)
-                    meta.split_version_key(version)
+                    if isinstance(key, DamagedKey):
+                        run_id, _, version = key.raw.partition(meta.SEP)
+                        meta.decode_run_id(run_id)
+                        meta.split_version_key(version)
+                        raise meta.corrupt(key.problem)
+                    meta.decode_name(keys.edge_version(key)[0].encode(), "a version key")
                 except CorruptData as e:
                     self.report(STORE, "", e.problem)
-        for _, raw in self._entries("inputs"):
+        for _, raw in self._records(keys.INPUTS):
             try:
                 meta.load_object(raw, "an input edge", {"first": (int, float)})
             except CorruptData as e:
                 self.report(STORE, "", e.problem)
-        for _, raw in self._entries("input_files"):
+        for _, raw in self._records(keys.INPUT_FILES):
             try:
                 meta.unpack_file_bytes(raw)
             except CorruptData as e:
@@ -317,10 +346,7 @@ class Checker:
             if (
                 v.damage is None
                 and v.run
-                and self.txn.get(
-                    meta.run_version_key(v.run, v.name, v.number), db=self.db["outputs"]
-                )
-                is None
+                and not (is_name(v.run) and self.refs.has(keys.output_key(v.run, v.name, v.number)))
             ):
                 self.report(v.label, "", f"its run {v.run} does not list it as an output")
 
@@ -385,6 +411,12 @@ class _Walk:
             self.uses.append(FileUse(self.label, shown, entry, chunks))
 
 
+def _stored(key: str, prefix: str) -> bytes:
+    """What a listed key holds after ``prefix``, as bytes for meta.py's decoders: a
+    damaged key's stored bytes."""
+    return key.raw if isinstance(key, DamagedKey) else key[len(prefix) :].encode()
+
+
 def _tree_problem(digest: bytes, raw: bytes) -> str | None:
     """Invariant 2: the object hashes to its key, parses, and lists names in order."""
     if tree_digest(raw) != digest:
@@ -403,7 +435,7 @@ def chunk_file_problem(store: Store, digest: bytes, stored: int) -> str | None:
     """Invariant 7, without reading: the chunk file exists, of its stored size (or, with
     a remote, is not cached here and the remote has it)."""
     try:
-        size = os.stat(store.chunks.path(digest)).st_size
+        size = store.chunks.stored_size(digest)
     except FileNotFoundError:
         if store.remote is not None and store.remote.location(digest) is not None:
             return None  # reading it fetches it

@@ -155,6 +155,16 @@ class ChunkFiles:
         h = digest.hex()
         return os.path.join(self.root, h[:2], h[2:])
 
+    def has(self, digest: bytes) -> bool:
+        """Whether the chunk's file is here (whole or not: only a published version's
+        chunks are trusted, see ``put``)."""
+        return os.path.exists(self.path(digest))
+
+    def stored_size(self, digest: bytes) -> int:
+        """The size of the chunk's file; FileNotFoundError if there is none, another
+        OSError if it cannot be looked at."""
+        return os.stat(self.path(digest)).st_size
+
     def put(self, digest: bytes, codec: bytes, payload: bytes, *, seen: bool = False) -> int:
         """Write a chunk file under its final name (not yet durable); → its size.
 

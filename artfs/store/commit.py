@@ -25,10 +25,11 @@ from contextlib import ExitStack, contextmanager
 import blake3
 
 from artfs.errors import ArtfsError, Conflict, MissingPath, SpecialFile, StoreError
-from artfs.store import attrs, meta, pending, rundocs
+from artfs.store import attrs, keys, meta, pending, rundocs, statcache
 from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
 from artfs.store.chunks import digest_of, encode
 from artfs.store.holes import is_zeros, skipping_holes, zeros
+from artfs.store.local import LocalObjectTxn, LocalRefTxn
 from artfs.store.names import LATEST, check_alias, check_name, check_run_id
 from artfs.store.remote import Claim
 from artfs.store.store import PENDING, Store, Version
@@ -119,8 +120,8 @@ class Commit:
         # Whole-file digests are updated in order on their own thread, off the reader's.
         self._hasher = self._stack.enter_context(ThreadPoolExecutor(1, "artfs-hash"))
         self._zero_chunks: dict[int, Future] = {}
-        self._txn = self.store.meta.read()
-        self._stack.callback(self._txn.abort)
+        # One snapshot of the objects for the dedup checks and the stat cache.
+        self._objects = self._stack.enter_context(self.store.objects.transaction())
         return self
 
     def __exit__(self, *exc) -> None:
@@ -132,10 +133,8 @@ class Commit:
         """Whether the store (or this commit) already holds a file's content."""
         if size == 0 or digest in self._claimed or digest in self.filemaps:
             return True
-        db = self.store.meta.db
-        return (
-            self._txn.get(digest, db=db["chunks"]) is not None
-            or self._txn.get(digest, db=db["filemaps"]) is not None
+        return self._objects.has(keys.chunk_index_key(digest)) or self._objects.has(
+            keys.filemap_key(digest)
         )
 
     def _submit(self, data: bytes, digest: bytes | None = None) -> Future:
@@ -160,8 +159,7 @@ class Commit:
             if digest in self._claimed:
                 return False
             self._claimed.add(digest)
-        with self.store.meta.read() as txn:  # a transaction per worker thread
-            return txn.get(digest, db=self.store.meta.db["chunks"]) is None
+        return self.store.objects.find(keys.chunk_index_key(digest)) is None  # any thread
 
     def _drain(self) -> None:
         """Wait for every chunk write; re-raise the first failure."""
@@ -198,26 +196,20 @@ class Commit:
         if key_path is None:
             assert not isinstance(path, int), "a descriptor is named by its key_path"
             key_path = os.fsencode(path)
-        key = digest_of(key_path)
+        key = statcache.key_of(key_path)
         digest = self._cached_digest(key, st) if cache else None
         if digest is None:
             digest, size = self._ingest(path)
             if cache and size == st.st_size and st.st_mtime < self.started - RACY_SECONDS:
-                self.statcache[key] = meta.STAT.pack(
-                    st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest
-                )
+                self.statcache[key] = statcache.entry(st, digest)
         else:
             size = st.st_size
             self.progress(size)
         return Entry(name, FILE, stat.S_IMODE(st.st_mode), size, digest)
 
     def _cached_digest(self, key: bytes, st: os.stat_result) -> bytes | None:
-        raw = self._txn.get(key, db=self.store.meta.db["statcache"])
-        cached = meta.unpack_stat(raw) if raw is not None else None
-        if cached is None:
-            return None
-        *fields, digest = cached
-        if fields != [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]:
+        digest = statcache.cached_digest(self._objects.lmdb, self.store.meta.db, key, st)
+        if digest is None:
             return None
         return digest if self._content_known(digest, st.st_size) else None
 
@@ -433,7 +425,7 @@ class Commit:
         self._drain()
         if self.new_chunks:
             self.store.chunks.sync()
-        self._txn.abort()  # the write transactions below see everything newer
+        self._objects.close()  # the write transactions below see everything newer
         record = {
             "root": root.hex(),
             "size": size,
@@ -452,31 +444,29 @@ class Commit:
             "new_bytes": sum(stored for _, stored in self.new_chunks.values()),
             **times,
         }
-        if self.store.remote is None:
-            with self.store.meta.write() as txn:
-                self._write_objects(txn)
+        if self.store.remote is None:  # one LMDB transaction, one fsync: objects and version
+            with self.store.refs.transaction(write=True) as txn:
+                self._write_objects(self.store.objects.within(txn))
                 return record_locally(self.store, txn, name, record, aliases, run_id)
         # The objects locally first (invisible until a version names them), so the
         # upload reads them from one place; then the remote, the store of record.
-        with self.store.meta.write() as txn:
-            self._write_objects(txn)
+        with self.store.objects.transaction(write=True) as objects:
+            self._write_objects(objects)
         if self.store.is_offline():
             kept = pending.keep(self.store, name, record, aliases, run_id)
             return Version(name, PENDING, kept.record, list(aliases)), True
         return publish_on_remote(self.store, name, record, aliases, run_id)
 
-    def _write_objects(self, txn) -> None:
-        db = self.store.meta.db
+    def _write_objects(self, txn: LocalObjectTxn) -> None:
         for digest, (raw, stored) in self.new_chunks.items():
-            txn.put(digest, meta.CHUNK.pack(raw, stored), db=db["chunks"])
+            txn.put(keys.chunk_index_key(digest), meta.CHUNK.pack(raw, stored), replace=True)
         for digest, blob in self.filemaps.items():
-            txn.put(digest, blob, db=db["filemaps"], overwrite=False)
+            txn.put(keys.filemap_key(digest), blob)
         for digest, blob in self.trees.items():
-            txn.put(digest, blob, db=db["trees"], overwrite=False)
+            txn.put(keys.tree_key(digest), blob)
         for digest, blob in self.attrs.items():
-            txn.put(digest, blob, db=db["attrs"], overwrite=False)
-        for key, value in self.statcache.items():
-            txn.put(key, value, db=db["statcache"])
+            txn.put(keys.attrs_key(digest), blob)
+        statcache.put_all(txn.lmdb, self.store.meta.db, self.statcache.items())
 
 
 def _open_file(dir_fd: int, name: bytes, shown: bytes) -> int:
@@ -537,7 +527,7 @@ def publish_on_remote(
     it in locally under the number claimed there."""
     assert store.remote is not None
     claim = store.remote.publish(name, record, aliases)
-    with store.meta.write() as txn:
+    with store.refs.transaction(write=True) as txn:
         published = record_locally(store, txn, name, record, aliases, run_id, claim)
     if run_id:
         store.push_lineage()  # the run's new output
@@ -557,7 +547,7 @@ def publish_pending(store: Store, progress: Callable[[str], None] = lambda label
 
 def record_locally(
     store: Store,
-    txn,
+    txn: LocalRefTxn,
     name: str,
     record: dict,
     aliases: list,
@@ -565,8 +555,7 @@ def record_locally(
     claim: "Claim | None" = None,
 ) -> tuple[Version, bool]:
     """The version in the local store: numbered here, or as the remote claimed it."""
-    db = store.meta.db
-    raw = txn.get(name.encode(), db=db["artifacts"])
+    raw = txn.get(keys.artifact_key(name))
     art = (
         store.artifact(name, txn)
         if raw
@@ -588,16 +577,16 @@ def record_locally(
     else:
         number, created, stored = art["next_version"], True, meta.dumps(record)
     if stored is not None:
-        txn.put(meta.version_key(name, number), stored, db=db["versions"])
+        txn.put(keys.version_key(name, number), stored)
     if created or not raw:  # also a version another machine made, new here
         art["next_version"] = max(art["next_version"], number + 1)
         if record["description"]:
             art["description"] = record["description"]
-        txn.put(name.encode(), meta.dumps(art), db=db["artifacts"])
+        txn.put(keys.artifact_key(name), meta.dumps(art))
     if run_id:  # also when the content was there: the run made it, if not first
-        txn.put(meta.run_version_key(run_id, name, number), b"", db=db["outputs"])
+        txn.put(keys.output_key(run_id, name, number), b"")
         if claim is not None:
-            rundocs.mark(txn, db, run_id)
+            rundocs.mark(txn.lmdb, store.meta.db, run_id)  # the remote's bookkeeping
     for alias in aliases:
-        txn.put(meta.alias_key(name, alias), meta.pack_version(number), db=db["aliases"])
+        txn.put(keys.alias_key(name, alias), meta.pack_version(number))
     return store.resolve(f"{name}:v{number}", txn), created

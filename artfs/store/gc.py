@@ -37,10 +37,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from artfs.errors import CorruptData, StoreError
-from artfs.store import attrs, drafts, meta, pending, retention
+from artfs.store import attrs, drafts, keys, meta, pending, retention
 from artfs.store import cache as cache_mod
-from artfs.store.packs import Location
-from artfs.store.remote import PACK_KEY
+from artfs.store.local import LocalObjectTxn
+from artfs.store.remote import is_packed, pack_known, packed_location
 from artfs.store.staging import staging_bases
 from artfs.store.store import Store
 from artfs.store.tree import DIR, FILE, decode_tree, tree_digest
@@ -91,11 +91,11 @@ def live_objects(
     except CorruptData as e:
         raise _refused(e) from None
     held_digests, files = held()
-    with store.meta.read() as txn:
+    with store.objects.transaction() as txn:
         # a mount's held digests name attribute objects too
-        held_trees = [d for d in held_digests if txn.get(d, db=store.meta.db["trees"]) is not None]
-        trees = _live_trees(store, txn, roots + held_trees, files)
-        live_attrs = _live_attrs(store, txn, attr_roots + list(held_digests))
+        held_trees = [d for d in held_digests if txn.has(keys.tree_key(d))]
+        trees = _live_trees(txn, roots + held_trees, files)
+        live_attrs = _live_attrs(txn, attr_roots + list(held_digests))
     return trees, files, live_attrs
 
 
@@ -103,7 +103,7 @@ def _refused(error: Exception | str) -> StoreError:
     return StoreError(f"nothing was freed: {error}")
 
 
-def _live_trees(store: Store, txn, roots: list[bytes], files: set[bytes]) -> set[bytes]:
+def _live_trees(txn: LocalObjectTxn, roots: list[bytes], files: set[bytes]) -> set[bytes]:
     """Every tree reachable from ``roots``, each checked against its digest; the digests
     of the files they hold (size > 0) are added to ``files``."""
     trees: set[bytes] = set()
@@ -113,7 +113,7 @@ def _live_trees(store: Store, txn, roots: list[bytes], files: set[bytes]) -> set
         if digest in trees:
             continue
         trees.add(digest)
-        for entry in _checked_tree(store, txn, digest):
+        for entry in _checked_tree(txn, digest):
             if entry.kind == DIR:
                 stack.append(entry.digest)
             elif entry.kind == FILE and entry.size:
@@ -121,8 +121,8 @@ def _live_trees(store: Store, txn, roots: list[bytes], files: set[bytes]) -> set
     return trees
 
 
-def _checked_tree(store: Store, txn, digest: bytes) -> list:
-    raw = txn.get(digest, db=store.meta.db["trees"])
+def _checked_tree(txn: LocalObjectTxn, digest: bytes) -> list:
+    raw = txn.get(keys.tree_key(digest))
     if raw is None:
         raise _refused(f"tree {digest.hex()} is missing; {meta.DAMAGED}")
     if tree_digest(raw) != digest:
@@ -133,12 +133,12 @@ def _checked_tree(store: Store, txn, digest: bytes) -> list:
         raise _refused(e) from None
 
 
-def _live_attrs(store: Store, txn, roots: list[bytes]) -> set[bytes]:
+def _live_attrs(txn: LocalObjectTxn, roots: list[bytes]) -> set[bytes]:
     live: set[bytes] = set()
     stack = roots
     while stack:
         digest = stack.pop()
-        raw = None if digest in live else txn.get(digest, db=store.meta.db["attrs"])
+        raw = None if digest in live else txn.get(keys.attrs_key(digest))
         if raw is None:  # a held digest may be a tree's; a missing object frees nothing
             continue
         if attrs.digest_of(raw) != digest:
@@ -153,21 +153,16 @@ def _live_attrs(store: Store, txn, roots: list[bytes]) -> set[bytes]:
     return live
 
 
-def _live_chunks(store: Store, txn, files: set[bytes], held_files: set[bytes]) -> set[bytes]:
+def _live_chunks(
+    store: Store, txn: LocalObjectTxn, files: set[bytes], held_files: set[bytes]
+) -> set[bytes]:
     """The chunks of the live files.  A file of a version must have a chunk list or be a
     chunk itself, and every chunk of its list must be indexed (here, or on the remote):
     a damaged list or key would otherwise leave its real chunks unnamed, and so freed."""
     db = store.meta.db
-
-    def known(chunk: bytes) -> bool:
-        return (
-            txn.get(chunk, db=db["chunks"]) is not None
-            or txn.get(chunk, db=db["packed"]) is not None
-        )
-
     live = set(files)
     for digest in files:
-        raw = txn.get(digest, db=db["filemaps"])
+        raw = txn.get(keys.filemap_key(digest))
         try:
             items = meta.unpack_filemap(raw, digest) if raw is not None else None
         except CorruptData as e:
@@ -187,18 +182,16 @@ def _live_chunks(store: Store, txn, files: set[bytes], held_files: set[bytes]) -
     return live
 
 
-def _known_chunk(txn, db, digest: bytes) -> bool:
+def _known_chunk(txn: LocalObjectTxn, db, digest: bytes) -> bool:
     """Indexed here, or (a store with a remote) on the remote: a clone caches only some."""
-    return (
-        txn.get(digest, db=db["chunks"]) is not None or txn.get(digest, db=db["packed"]) is not None
-    )
+    return txn.has(keys.chunk_index_key(digest)) or is_packed(txn.lmdb, db, digest)
 
 
 def referenced(store: Store) -> set[bytes]:
     """Every object a version (or a staging's base) references: trees, attribute
     objects, files' chunk lists and chunks."""
     trees, files, live_attrs = live_objects(store)
-    with store.meta.read() as txn:
+    with store.objects.transaction() as txn:
         chunks = _live_chunks(store, txn, files, set())
     return trees | files | live_attrs | chunks
 
@@ -215,34 +208,34 @@ def _noting(held: Held, into: set[bytes]) -> Held:
     return ask
 
 
-def _stored_size(key: bytes, value: bytes) -> int:
+def _stored_size(digest: bytes, value: bytes) -> int:
     try:
-        return meta.unpack_chunk(value, bytes(key))[1]
+        return meta.unpack_chunk(value, digest)[1]
     except CorruptData as e:
         raise _refused(e) from None
 
 
-def _in_known_packs(store: Store, txn, digests) -> set[bytes]:
+def _in_known_packs(store: Store, txn: LocalObjectTxn, digests) -> set[bytes]:
     """The metadata objects among ``digests`` that a pack this store knows holds."""
     if store.remote is None:
         return set()
     db, held, known = store.meta.db, set(), {}
     for digest in digests:
-        raw = txn.get(digest, db=db["packed"])
-        if raw is None:
+        location = packed_location(txn.lmdb, db, digest)
+        if location is None:
             continue
-        pack = Location.decode(raw).pack
+        pack = location.pack
         if pack not in known:
-            known[pack] = txn.get(PACK_KEY + pack, db=db["remote"]) is not None
+            known[pack] = pack_known(txn.lmdb, db, pack)
         if known[pack]:
             held.add(digest)
     return held
 
 
-def _not_on_the_remote(store: Store, txn, digests) -> list[bytes]:
+def _not_on_the_remote(store: Store, txn: LocalObjectTxn, digests) -> list[bytes]:
     if store.remote is None:
         return []
-    return [d for d in digests if txn.get(d, db=store.meta.db["packed"]) is None]
+    return [d for d in digests if not is_packed(txn.lmdb, store.meta.db, d)]
 
 
 def collect(
@@ -260,33 +253,33 @@ def collect(
         gone = frozenset(d.label for d in doomed) if dry_run else frozenset()
         live_trees, live_files, live_attrs = live_objects(store, _noting(held, held_files), gone)
         pinned = drafts.pinned_chunks(store, dry_run=dry_run)  # of drafts not yet logged
-        db = store.meta.db
-        with store.meta.read() as txn:
+        with store.objects.transaction() as txn:
             live_chunks = _live_chunks(store, txn, live_files, held_files) | pinned
+            index = {keys.digest_of(k): (k, value) for k, value in txn.items(keys.CHUNK_INDEX)}
             dead_chunks = {
-                bytes(k): _stored_size(k, v)
-                for k, v in txn.cursor(db["chunks"])
-                if bytes(k) not in live_chunks
+                digest: _stored_size(digest, value)
+                for digest, (_, value) in index.items()
+                if digest not in live_chunks
             }
             unuploaded = set(_not_on_the_remote(store, txn, dead_chunks))
-            dead_maps = [
-                bytes(k)
-                for k in txn.cursor(db["filemaps"]).iternext(values=False)
-                if bytes(k) not in live_files and bytes(k) not in pinned
-            ]
-            dead_trees = [
-                bytes(k)
-                for k in txn.cursor(db["trees"]).iternext(values=False)
-                if bytes(k) not in live_trees
-            ]
-            dead_attrs = [
-                bytes(k)
-                for k in txn.cursor(db["attrs"]).iternext(values=False)
-                if bytes(k) not in live_attrs
-            ]
+            dead_maps = {
+                digest: key
+                for digest, key in ((keys.digest_of(k), k) for k in txn.list(keys.FILEMAPS))
+                if digest not in live_files and digest not in pinned
+            }
+            dead_trees = {
+                digest: key
+                for digest, key in ((keys.digest_of(k), k) for k in txn.list(keys.TREES))
+                if digest not in live_trees
+            }
+            dead_attrs = {
+                digest: key
+                for digest, key in ((keys.digest_of(k), k) for k in txn.list(keys.ATTRS))
+                if digest not in live_attrs
+            }
             mirrored = _in_known_packs(store, txn, [*dead_maps, *dead_trees, *dead_attrs])
             dead_maps, dead_trees, dead_attrs = (
-                [d for d in dead if d not in mirrored]
+                {d: key for d, key in dead.items() if d not in mirrored}
                 for dead in (dead_maps, dead_trees, dead_attrs)
             )
         indexed = live_chunks | set(dead_chunks)
@@ -299,16 +292,14 @@ def collect(
         report.strays = len(strays)
         if dry_run:
             return report
-        with store.meta.write() as txn:
+        with store.objects.transaction(write=True) as w:
             for digest in dead_chunks:
-                txn.delete(digest, db=db["chunks"])
-            for digest in dead_maps:
-                txn.delete(digest, db=db["filemaps"])
-            for digest in dead_trees:
-                txn.delete(digest, db=db["trees"])
-            for digest in dead_attrs:
-                txn.delete(digest, db=db["attrs"])
-            cache_mod.forget(txn, db, [*dead_chunks, *(d for d, _ in strays if d is not None)])
+                w.delete(index[digest][0])
+            for dead in (dead_maps, dead_trees, dead_attrs):
+                for key in dead.values():
+                    w.delete(key)
+            forgotten = [*dead_chunks, *(d for d, _ in strays if d is not None)]
+            cache_mod.forget(w.lmdb, store.meta.db, forgotten)
         for digest in dead_chunks:
             store.chunks.delete(digest)
         for _, path in strays:

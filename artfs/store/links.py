@@ -14,6 +14,8 @@ import time
 
 from artfs.errors import Conflict, CorruptData, NotFound, UsageError
 from artfs.store import meta
+from artfs.store.backend import DamagedKey, RefTxn
+from artfs.store.keys import COLLECTIONS, collection_key
 from artfs.store.names import LATEST, MAX_NAME, check_alias, check_name
 from artfs.store.store import Store, Version
 
@@ -45,20 +47,34 @@ def check_key(key: str) -> str:
     return key
 
 
-def _get(store: Store, txn, key: str) -> dict | None:
-    raw = txn.get(check_key(key).encode(), db=store.meta.db["collections"])
-    if raw is None:
+def _get(txn: RefTxn, key: str) -> dict | None:
+    ref = txn.get(collection_key(check_key(key)))
+    if ref is None:
         return None
+    return _record(ref.value, key)
+
+
+def _record(raw: bytes, key: str) -> dict:
     return meta.load_object(raw, f"the record of collection {key!r}", FIELDS)
 
 
-def _put(store: Store, txn, key: str, record: dict) -> None:
-    txn.put(key.encode(), meta.dumps(record), db=store.meta.db["collections"])
+def _put(txn: RefTxn, key: str, record: dict) -> None:
+    txn.put(collection_key(key), meta.dumps(record))
+
+
+def _collections(txn: RefTxn) -> list[tuple[str, bytes]]:
+    """(PROJECT/NAME, record) of every collection; a damaged key raises CorruptData."""
+    found = []
+    for stored, raw in txn.items(COLLECTIONS):
+        if isinstance(stored, DamagedKey):
+            raise meta.corrupt(stored.problem)
+        found.append((stored[len(COLLECTIONS) :], raw))
+    return found
 
 
 def get(store: Store, key: str) -> dict:
-    with store.meta.read() as txn:
-        record = _get(store, txn, key)
+    with store.refs.transaction() as txn:
+        record = _get(txn, key)
     if record is None:
         raise NotFound(
             f"no collection {key!r}; link a version to it first "
@@ -68,24 +84,21 @@ def get(store: Store, key: str) -> dict:
 
 
 def exists(store: Store, key: str) -> bool:
-    with store.meta.read() as txn:
-        return _get(store, txn, key) is not None
+    with store.refs.transaction() as txn:
+        return _get(txn, key) is not None
 
 
 def keys(store: Store) -> list[str]:
-    with store.meta.read() as txn:
-        return [
-            bytes(k).decode()
-            for k in txn.cursor(store.meta.db["collections"]).iternext(values=False)
-        ]
+    with store.refs.transaction() as txn:
+        return [key for key, _ in _collections(txn)]
 
 
 def link(store: Store, key: str, version: Version, aliases=(), run_id: str | None = None) -> int:
     """Link ``version`` into collection ``key`` (made on first use, of the version's type),
     point ``aliases`` at the link, and return the link's number."""
     aliases = [check_alias(a) for a in aliases if a != LATEST]
-    with store.meta.write() as txn:
-        record = _get(store, txn, key) or {
+    with store.refs.transaction(write=True) as txn:
+        record = _get(txn, key) or {
             "type": version.type,
             "description": "",
             "tags": [],
@@ -121,7 +134,7 @@ def link(store: Store, key: str, version: Version, aliases=(), run_id: str | Non
             )
         for alias in aliases:
             record["aliases"][alias] = number
-        _put(store, txn, key, record)
+        _put(txn, key, record)
     return number
 
 
@@ -153,35 +166,37 @@ def aliases_of(record: dict, number: int) -> list[str]:
 def set_aliases(store: Store, key: str, number: int, aliases) -> None:
     """Make ``aliases`` exactly the aliases of link ``number`` (other links lose them)."""
     wanted = {check_alias(a) for a in aliases if a != LATEST}
-    with store.meta.write() as txn:
-        record = _existing(store, txn, key)
+    with store.refs.transaction(write=True) as txn:
+        record = _existing(txn, key)
         record["aliases"] = {
             a: n for a, n in record["aliases"].items() if n != number and a not in wanted
         }
         record["aliases"].update(dict.fromkeys(wanted, number))
-        _put(store, txn, key, record)
+        _put(txn, key, record)
 
 
 def unlink(store: Store, key: str, number: int) -> None:
     """Remove one link; its number is not reused."""
-    with store.meta.write() as txn:
-        record = _existing(store, txn, key)
+    with store.refs.transaction(write=True) as txn:
+        record = _existing(txn, key)
         if not _drop(record, lambda lk: lk["version"] == number):
             raise NotFound(f"{key}:v{number} is not linked")
-        _put(store, txn, key, record)
+        _put(txn, key, record)
 
 
-def unlink_version_in(store: Store, txn, name: str, number: int) -> None:
+def unlink_version_in(store: Store, txn: RefTxn, name: str, number: int) -> None:
     """A version removed takes its links with it (called inside the removal's transaction),
     so no collection points at nothing."""
-    for raw_key, raw in list(txn.cursor(store.meta.db["collections"])):
-        key = bytes(raw_key).decode()
+    for stored, raw in list(txn.items(COLLECTIONS)):
+        if isinstance(stored, DamagedKey):
+            continue  # as a damaged record: it must not block removals
+        key = stored[len(COLLECTIONS) :]
         try:
-            record = meta.load_object(raw, f"the record of collection {key!r}", FIELDS)
+            record = _record(raw, key)
         except CorruptData:  # a damaged collection must not block removals; it is named
             continue  # when read, and its link to this version resolves to nothing
         if _drop(record, lambda lk: (lk["artifact"], lk["number"]) == (name, number)):
-            _put(store, txn, key, record)
+            _put(txn, key, record)
 
 
 def _drop(record: dict, doomed) -> bool:
@@ -197,31 +212,30 @@ def update(
 ) -> None:
     """Save a collection's description and tags, and rename it to ``new_key``."""
     tags = [check_name(t, "tag") for t in tags]
-    with store.meta.write() as txn:
-        record = _existing(store, txn, key)
+    with store.refs.transaction(write=True) as txn:
+        record = _existing(txn, key)
         record["description"], record["tags"] = description or "", sorted(set(tags))
         if new_key and new_key != key:
-            if _get(store, txn, new_key) is not None:
+            if _get(txn, new_key) is not None:
                 raise Conflict(f"collection {new_key!r} already exists; choose another name")
-            txn.delete(key.encode(), db=store.meta.db["collections"])
+            txn.delete(collection_key(key))
             key = new_key
-        _put(store, txn, key, record)
+        _put(txn, key, record)
 
 
 def delete(store: Store, key: str) -> None:
     """Forget a collection and its links (the linked versions stay)."""
-    with store.meta.write() as txn:
-        _existing(store, txn, key)
-        txn.delete(key.encode(), db=store.meta.db["collections"])
+    with store.refs.transaction(write=True) as txn:
+        _existing(txn, key)
+        txn.delete(collection_key(key))
 
 
 def links_to(store: Store, name: str, number: int) -> list[tuple[str, int]]:
     """(collection, link number) of every link to ``name:vN``."""
     found = []
-    with store.meta.read() as txn:
-        for raw_key, raw in txn.cursor(store.meta.db["collections"]):
-            key = bytes(raw_key).decode()
-            record = meta.load_object(raw, f"the record of collection {key!r}", FIELDS)
+    with store.refs.transaction() as txn:
+        for key, raw in _collections(txn):
+            record = _record(raw, key)
             found += [
                 (key, lk["version"])
                 for lk in record["links"]
@@ -230,20 +244,19 @@ def links_to(store: Store, name: str, number: int) -> list[tuple[str, int]]:
     return found
 
 
-def rename_artifact_in(store: Store, txn, old: str, new: str) -> None:
+def rename_artifact_in(txn: RefTxn, old: str, new: str) -> None:
     """Links follow an artifact that is renamed (called inside the rename's transaction)."""
-    for raw_key, raw in list(txn.cursor(store.meta.db["collections"])):
-        key = bytes(raw_key).decode()
-        record = meta.load_object(raw, f"the record of collection {key!r}", FIELDS)
+    for key, raw in _collections(txn):
+        record = _record(raw, key)
         if any(lk["artifact"] == old for lk in record["links"]):
             for lk in record["links"]:
                 if lk["artifact"] == old:
                     lk["artifact"] = new
-            _put(store, txn, key, record)
+            _put(txn, key, record)
 
 
-def _existing(store: Store, txn, key: str) -> dict:
-    record = _get(store, txn, key)
+def _existing(txn: RefTxn, key: str) -> dict:
+    record = _get(txn, key)
     if record is None:
         raise NotFound(f"no collection {key!r}")
     return record

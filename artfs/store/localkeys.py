@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from artfs.errors import CorruptData, UsageError
 
 NAME, NUM, HEX16, HEX32 = "name", "num", "hex16", "hex32"
+TITLE = "title"  # a collection's name: a name that may also hold spaces (W&B's registered models)
 _NUM_BYTES = 4  # u32be: a version number in a key
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_TEXT_RE = {NAME: _NAME_RE, TITLE: re.compile(r"[A-Za-z0-9_. -]{1,128}")}
 _NUM_RE = re.compile(r"0|[1-9][0-9]{0,9}")
 _HEX_RE = {HEX16: re.compile(r"[0-9a-f]{32}"), HEX32: re.compile(r"[0-9a-f]{64}")}
 _HEX_BYTES = {HEX16: 16, HEX32: 32}
@@ -45,7 +47,7 @@ CHUNK_FILES = "chunks"  # chunks/<hex>: a file, not a database
 REF_LAYOUTS = {
     "aliases": Layout("aliases", (NAME, _SEP, NAME)),
     "artifacts": Layout("artifacts", (NAME,)),
-    "collections": Layout("collections", (NAME, b"/", NAME)),
+    "collections": Layout("collections", (NAME, b"/", TITLE)),
     "consumers": Layout("consumers", (NAME, _SEP, NUM, _SEP, NAME)),
     "info": Layout("info", (NAME,)),
     "input_files": Layout("input_files", (NAME, _SEP, NAME, _SEP, NUM, HEX16)),
@@ -101,7 +103,7 @@ def encode(key: str, layout: Layout, fields: list[str]) -> bytes:
 
 
 def _encode_field(key: str, kind: str, text: str) -> bytes:
-    if kind == NAME and _NAME_RE.fullmatch(text):
+    if kind in _TEXT_RE and _TEXT_RE[kind].fullmatch(text):
         return text.encode("ascii")
     if kind == NUM and _NUM_RE.fullmatch(text) and int(text) < 1 << 32:
         return int(text).to_bytes(_NUM_BYTES, "big")
@@ -118,7 +120,7 @@ def decode(raw: bytes, layout: Layout) -> list[str]:
             if raw[pos : pos + len(part)] != part:
                 raise _damaged(raw, layout)
             pos += len(part)
-        elif part == NAME:
+        elif part in _TEXT_RE:
             end = _name_end(raw, pos, layout.parts[i + 1 :])
             fields.append(raw[pos:end].decode("ascii", "replace"))
             pos = end
@@ -130,7 +132,9 @@ def decode(raw: bytes, layout: Layout) -> list[str]:
             fields.append(str(int.from_bytes(chunk, "big")) if part == NUM else chunk.hex())
             pos += width
     if pos != len(raw) or not all(
-        _NAME_RE.fullmatch(f) for f, kind in zip(fields, layout.fields, strict=True) if kind == NAME
+        _TEXT_RE[kind].fullmatch(f)
+        for f, kind in zip(fields, layout.fields, strict=True)
+        if kind in _TEXT_RE
     ):
         raise _damaged(raw, layout)
     return fields
@@ -159,7 +163,7 @@ def byte_prefix(layout: Layout, fields: list[str]) -> bytes:
             break
         text = values.pop(0)
         partial = not values
-        if part == NAME and _NAME_RE.fullmatch(text or "x"):
+        if part in _TEXT_RE and _TEXT_RE[part].fullmatch(text or "x"):
             out.append(text.encode("ascii"))
         elif part in _HEX_RE and re.fullmatch(r"[0-9a-f]*", text):
             out.append(bytes.fromhex(text[: len(text) // 2 * 2]))  # whole bytes only
@@ -170,6 +174,11 @@ def byte_prefix(layout: Layout, fields: list[str]) -> bytes:
         if partial:
             break
     return b"".join(out)
+
+
+def damaged_key(raw: bytes, layout: Layout) -> CorruptData:
+    """The error for an LMDB key of ``layout``'s database that does not decode."""
+    return _damaged(raw, layout)
 
 
 def _damaged(raw: bytes, layout: Layout) -> CorruptData:
@@ -188,9 +197,77 @@ def ref_place(key: str) -> tuple[str, bytes]:
     return layout.db, encode(key, layout, fields)
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 12)
+def ref_prefix(table: str, rest: str) -> tuple[bytes, bool]:
+    """(LMDB key prefix, exact) of the reference keys ``refs/TABLE/`` + ``rest`` starts:
+    ``byte_prefix`` of its fields, and whether exactly those keys (and damaged ones)
+    start with it: ``rest`` ends at a field, each field before encoded whole."""
+    layout = REF_LAYOUTS[table]
+    fields = rest.split("/")
+    narrow = byte_prefix(layout, fields)
+    complete = fields[:-1]
+    exact = fields[-1] == "" and len(complete) < len(layout.fields)
+    if exact:
+        try:
+            whole = encode(rest, Layout(layout.db, _head(layout, len(complete))), complete)
+        except UsageError:
+            return narrow, False
+        exact = whole == narrow
+    return narrow, exact
+
+
+def _head(layout: Layout, fields: int) -> tuple:
+    """The parts of a layout up to its ``fields``-th field and the separator after it."""
+    parts, seen = [], 0
+    for part in layout.parts:
+        if isinstance(part, str):
+            if seen == fields:
+                break
+            seen += 1
+        parts.append(part)
+    return tuple(parts)
+
+
+_DECODED: dict[str, dict[bytes, str]] = {table: {} for table in REF_LAYOUTS}
+_DECODED_MAX = 1 << 16  # keys kept per table; then it starts again
+
+
+def ref_key(raw: bytes, table: str) -> str:
+    """The string key of an LMDB key of a reference table (``refs/TABLE/...``), the
+    inverse of ``ref_place``; CorruptData for a key no artfs writes.  Listings decode
+    the same keys again and again (every look at an artifact lists its versions):
+    a dictionary per table makes that one lookup (cheaper than functools' cache)."""
+    known = _DECODED[table]
+    key = known.get(raw)
+    if key is None:
+        key = f"{REFS}/{table}/" + "/".join(decode(raw, REF_LAYOUTS[table]))
+        if len(known) >= _DECODED_MAX:
+            known.clear()
+        known[raw] = key
+    return key
+
+
+_OBJECT_DBS = {table: layout.db for table, layout in OBJECT_LAYOUTS.items()}
+
+
 def object_place(key: str) -> tuple[str, bytes] | str:
-    """(database, LMDB key) of an object key, or the 64 hex digits of a chunk file's."""
+    """(database, LMDB key) of an object key, or the 64 hex digits of a chunk file's.
+    A commit asks for thousands of digests once each, where no cache helps: the usual
+    key (a table, 64 lowercase hex digits) is mapped without regular expressions."""
+    table, _, name = key.partition("/")
+    db = _OBJECT_DBS.get(table)
+    if db is not None and len(name) == 64 and name == name.lower():
+        try:
+            raw = bytes.fromhex(name)
+        except ValueError:
+            raw = b""  # not hex: refused below, with the reason
+        if len(raw) == 32:  # (fromhex skips spaces)
+            return db, raw
+    return _object_place(key)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _object_place(key: str) -> tuple[str, bytes] | str:
     if key.startswith(CHUNK_FILES + "/"):
         return chunk_name(key)
     layout, fields = split(key, OBJECT_LAYOUTS, 1)

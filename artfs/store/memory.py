@@ -8,8 +8,9 @@ backend's bug.  Everything is held under one lock per store: simple beats fast h
 import itertools
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
-from artfs.errors import NotFound
+from artfs.errors import NotFound, UsageError
 from artfs.store.backend import ANY, Ref, _Any, area_of, check_expected
 
 
@@ -52,12 +53,15 @@ class MemoryObjects:
 
 
 class MemoryRefs:
-    """A RefStore in a dict.  Tags come from one counter, so every write makes a new tag
-    (even of the same bytes: the strictest reading of the contract)."""
+    """A TransactionalRefs in a dict.  Tags come from one counter, so every write makes a
+    new tag (even of the same bytes: the strictest reading of the contract).  A
+    transaction holds the lock throughout (a snapshot, and writers one at a time) and
+    applies its staged changes at its end; the lock is reentrant, so the thread that
+    holds a transaction may still read outside it."""
 
     def __init__(self) -> None:
         self._refs: dict[str, Ref] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._tags = itertools.count(1)
         self._changes = 0
         self._areas: dict[str, int] = {}  # changes per area (backend.area_of)
@@ -89,6 +93,11 @@ class MemoryRefs:
             items = sorted((k, r.tag) for k, r in self._refs.items() if k.startswith(prefix))
         yield from items
 
+    def items(self, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        with self._lock:
+            items = sorted((k, r.value) for k, r in self._refs.items() if k.startswith(prefix))
+        yield from items
+
     def token(self) -> str:
         with self._lock:
             return str(self._changes)
@@ -96,6 +105,54 @@ class MemoryRefs:
     def tokens(self) -> dict[str, str]:
         with self._lock:
             return {area: str(n) for area, n in self._areas.items()}
+
+    @contextmanager
+    def transaction(self, write: bool = False) -> Iterator["MemoryRefTxn"]:
+        with self._lock:
+            txn = MemoryRefTxn(self, write)
+            yield txn  # an exception skips the apply: nothing staged is kept
+            for key, ref in txn.staged.items():
+                if ref is None:
+                    if self._refs.pop(key, None) is not None:
+                        self._changed(key)
+                else:
+                    self._refs[key] = ref
+                    self._changed(key)
+
+
+class MemoryRefTxn:
+    """Changes staged over the committed dict, which the held lock keeps still."""
+
+    def __init__(self, refs: MemoryRefs, write: bool) -> None:
+        self._refs, self._write = refs, write
+        self.staged: dict[str, Ref | None] = {}  # None: deleted
+
+    def get(self, key: str) -> Ref | None:
+        if key in self.staged:
+            return self.staged[key]
+        return self._refs._refs.get(key)
+
+    def items(self, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        view: dict[str, Ref | None] = {
+            k: r for k, r in self._refs._refs.items() if k.startswith(prefix)
+        }
+        view.update((k, r) for k, r in self.staged.items() if k.startswith(prefix))
+        yield from sorted((k, r.value) for k, r in view.items() if r is not None)
+
+    def _writable(self) -> None:
+        if not self._write:
+            raise UsageError("a read transaction cannot write references")
+
+    def put(self, key: str, value: bytes, *, expect: str | None | _Any = ANY) -> str:
+        self._writable()
+        check_expected(key, _tag(self.get(key)), expect)
+        ref = Ref(bytes(value), str(next(self._refs._tags)))
+        self.staged[key] = ref
+        return ref.tag
+
+    def delete(self, key: str) -> None:
+        self._writable()
+        self.staged[key] = None
 
 
 def _tag(ref: Ref | None) -> str | None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from artfs.errors import CorruptData
 from artfs.store import meta, rundocs
 from artfs.store.backend import RefStore
+from artfs.store.local import LocalRefTxn
 
 if TYPE_CHECKING:
     from artfs.store.store import Store
@@ -64,7 +65,8 @@ class Changes:
         pending = set(rundocs.dirty(txn, db))
         for run_id, value in by_kind.get("runs", []):
             if run_id not in pending:  # this store's own changes are newer: pushed next
-                rundocs.take(txn, db, meta.loads(value, f"the remote's record of run {run_id}"))
+                doc = meta.loads(value, f"the remote's record of run {run_id}")
+                rundocs.take(LocalRefTxn(store.refs, txn), doc)  # in this same transaction
         for key, (_, tag) in noted.items():
             txn.put(TAG + key.encode(), tag.encode(), db=db["remote"])
         return sorted(self.values.keys() - noted.keys())

@@ -34,6 +34,15 @@ def check_name(name: str, what: str = "artifact name") -> str:
     return name
 
 
+def is_name(name: str) -> bool:
+    """Whether ``name`` passes ``check_name`` (so can be an artifact name, alias or run id)."""
+    try:
+        check_name(name)
+    except InvalidName:
+        return False
+    return True
+
+
 def check_alias(alias: str) -> str:
     """An alias is a name that must not look like a version number."""
     check_name(alias, "alias")

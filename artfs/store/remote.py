@@ -415,8 +415,8 @@ class Remote:
         key = f"refs/runs/{run_id}"
         while True:
             got = self.refs.get(key)
-            with self.store.meta.read() as txn:
-                doc = rundocs.export(txn, self.db, run_id)
+            with self.store.refs.transaction() as txn:
+                doc = rundocs.export(txn, run_id)
             raw = meta.dumps(doc) if doc is not None else None
             if raw is None or (got is not None and got.value == raw):
                 tag = got.tag if got else None
@@ -425,12 +425,12 @@ class Remote:
                     tag = self.refs.put(key, raw, expect=got.tag if got else None)
                 except RefConflict:
                     continue
-            with self.store.meta.write() as txn:
-                now = rundocs.export(txn, self.db, run_id)
+            with self.store.refs.transaction(write=True) as txn:
+                now = rundocs.export(txn, run_id)
                 if (meta.dumps(now) if now is not None else None) == raw:  # else: again later
-                    rundocs.clear(txn, self.db, run_id)
+                    rundocs.clear(txn.lmdb, self.db, run_id)
                 if tag is not None:
-                    txn.put(TAG + key.encode(), tag.encode(), db=self.db["remote"])
+                    txn.lmdb.put(TAG + key.encode(), tag.encode(), db=self.db["remote"])
             return
 
     # --- the cache's limit ------------------------------------------------------------
@@ -625,7 +625,7 @@ class Remote:
         wanted, seen = [], set()
         with self.store.meta.read() as txn:
             for digest in digests:
-                if digest in seen or os.path.exists(self.local_files.path(digest)):
+                if digest in seen or self.local_files.has(digest):
                     continue
                 seen.add(digest)
                 raw = txn.get(digest, db=self.db["packed"])
@@ -690,7 +690,7 @@ class Remote:
             for offset, length, kind, other in following[at:]:
                 if offset != end or kind != packs.CHUNK or length > budget:
                     break
-                if other in self._fetching or os.path.exists(self.local_files.path(other)):
+                if other in self._fetching or self.local_files.has(other):
                     break
                 self._fetching[other] = threading.Event()
                 claimed.append((other, Location(location.pack, offset, length, kind)))
@@ -729,7 +729,7 @@ class CachedChunks:
         self.remote.cache.touch(digest)
         return data
 
-    def __getattr__(self, name: str):  # put, delete, list, sync, path: the local files'
+    def __getattr__(self, name: str):  # put, delete, has, stored_size, list, sync: the files'
         return getattr(self.files, name)
 
 
@@ -747,6 +747,32 @@ class _Missing:
         self.seen.add(digest)
         raw = self.txn.get(digest, db=self.db["packed"])
         return raw is None or Location.decode(raw).pack in self.avoid
+
+
+# A remote's bookkeeping in this store, for the modules that read much of it in one
+# snapshot of their own (gc, verify, stats): ``txn`` is an LMDB transaction (a
+# LocalObjectTxn's ``lmdb``), ``db`` the store's databases (``Store.meta.db``).
+
+
+def is_packed(txn, db, digest: bytes) -> bool:
+    """Whether the remote holds the object, as far as this store has learned."""
+    return txn.get(digest, db=db["packed"]) is not None
+
+
+def packed_location(txn, db, digest: bytes) -> Location | None:
+    """Where the remote keeps the object, or None if this store knows of no pack with it."""
+    raw = txn.get(digest, db=db["packed"])
+    return Location.decode(raw) if raw else None
+
+
+def pack_known(txn, db, pack: bytes) -> bool:
+    """Whether this store has learned of the pack (and keeps its index)."""
+    return txn.get(PACK_KEY + pack, db=db["remote"]) is not None
+
+
+def packed_bytes(txn, db) -> int:
+    """The sum of the lengths of every object the remote holds, as this store knows."""
+    return sum(Location.decode(raw).length for raw in txn.cursor(db["packed"]).iternext(keys=False))
 
 
 def condemned(refs: RefStore) -> set[bytes]:

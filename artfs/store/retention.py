@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from artfs.errors import CorruptData
+from artfs.store.backend import RefTxn
 from artfs.store.names import LATEST
 from artfs.store.store import Store, Version
 
@@ -36,7 +37,7 @@ def expires_at(version: Version, policy: dict) -> float | None:
 
 
 def expired(
-    store: Store, *, now: float | None = None, force: bool = False, txn=None
+    store: Store, *, now: float | None = None, force: bool = False, txn: RefTxn | None = None
 ) -> list[Expired]:
     """Every version past its ttl or beyond its artifact's ``keep_last``, oldest first.
     Without ``force``, those holding user aliases are left out; damaged records are
@@ -69,7 +70,7 @@ def expired(
 def remove_expired(store: Store, *, force: bool = False, now: float | None = None) -> list[Expired]:
     """Remove what ``expired`` finds, chosen and removed in one transaction, so a version
     given an alias meanwhile is not taken."""
-    with store.meta.write() as txn:
+    with store.refs.transaction(write=True) as txn:
         doomed = expired(store, now=now, force=force, txn=txn)
         for item in doomed:
             store.remove_version(item.label, force=True, txn=txn)

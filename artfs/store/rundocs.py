@@ -12,9 +12,13 @@ written by the machine the run ran on and read by every other:
 A run changed locally is marked dirty in the same transaction as the change
 (``b"r" + run id`` in the ``remote`` database), so that a push that failed (the
 remote unreachable, the process killed) is made later by any process of the store.
+The marks are the remote's bookkeeping, machine-local: ``mark``, ``dirty`` and
+``clear`` take the LMDB transaction (a LocalRefTxn's ``lmdb``); the lineage itself
+is read and written through a RefTxn.
 """
 
-from artfs.store import meta
+from artfs.store import keys, meta
+from artfs.store.backend import DamagedKey, RefTxn
 
 DIRTY = b"r"
 
@@ -38,61 +42,67 @@ def clear(txn, db, run_id: str) -> None:
     txn.delete(DIRTY + run_id.encode(), db=db["remote"])
 
 
-def export(txn, db, run_id: str) -> dict | None:
+def export(txn: RefTxn, run_id: str) -> dict | None:
     """The document of a run as this store holds it; None if it has no record."""
-    raw = txn.get(run_id.encode(), db=db["runs"])
-    if raw is None:
+    ref = txn.get(keys.run_key(run_id))
+    if ref is None:
         return None
-    prefix = run_id.encode() + meta.SEP
     inputs = []
-    for key, value in meta.prefix_scan(txn, db["inputs"], prefix):
-        name, number = meta.split_version_key(bytes(key)[len(prefix) :])
+    for key, value in txn.items(keys.edges_prefix(keys.INPUTS, run_id)):
+        name, number = _version_of(key, run_id)
         edge = meta.loads(value, "an input edge")
         files = {}
-        for _, read in meta.prefix_scan(txn, db["input_files"], bytes(key)):
+        for _, read in txn.items(keys.input_files_prefix(run_id, name, number)):
             path, nbytes, shared = meta.unpack_file_read(read)
             files[path] = [nbytes, shared]
         inputs.append({"name": name, "number": number, **edge, "files": files})
     outputs = [
-        list(meta.split_version_key(bytes(key)[len(prefix) :]))
-        for key, _ in meta.prefix_scan(txn, db["outputs"], prefix)
+        list(_version_of(key, run_id))
+        for key, _ in txn.items(keys.edges_prefix(keys.OUTPUTS, run_id))
     ]
     return {
-        "record": meta.loads(raw, f"the record of run {run_id}"),
+        "record": meta.loads(ref.value, f"the record of run {run_id}"),
         "inputs": inputs,
         "outputs": outputs,
     }
 
 
-def take(txn, db, doc: dict) -> None:
+def _version_of(key: str, run_id: str) -> tuple[str, int]:
+    """(name, number) of one of a run's edges; CorruptData for a damaged key, named as
+    meta.split_version_key names it."""
+    if isinstance(key, DamagedKey):
+        meta.split_version_key(key.raw[len(run_id) + 1 :])
+        raise meta.corrupt(key.problem)
+    return keys.edge_version(key)
+
+
+def take(txn: RefTxn, doc: dict) -> None:
     """Make this store's lineage of a run another machine ran what ``doc`` says.  Its
     record goes in without the index of running runs: that index maps this machine's
     process ids, and the run's process is on another."""
     record = doc["record"]
     run_id = record["id"]
-    key = run_id.encode()
-    prefix = key + meta.SEP
-    txn.put(key, meta.dumps(record), db=db["runs"])
-    for old, _ in list(meta.prefix_scan(txn, db["inputs"], prefix)):
-        version = bytes(old)[len(prefix) :]
-        for file_key, _ in list(meta.prefix_scan(txn, db["input_files"], bytes(old))):
-            txn.delete(file_key, db=db["input_files"])
-        txn.delete(version + meta.SEP + key, db=db["consumers"])
-        txn.delete(old, db=db["inputs"])
-    for old, _ in list(meta.prefix_scan(txn, db["outputs"], prefix)):
-        txn.delete(old, db=db["outputs"])
+    txn.put(keys.run_key(run_id), meta.dumps(record))
+    for old, _ in list(txn.items(keys.edges_prefix(keys.INPUTS, run_id))):
+        if not isinstance(old, DamagedKey):
+            name, number = keys.edge_version(old)
+            for file_key, _ in list(txn.items(keys.input_files_prefix(run_id, name, number))):
+                txn.delete(file_key)
+            txn.delete(keys.consumer_key(name, number, run_id))
+        txn.delete(old)
+    for old, _ in list(txn.items(keys.edges_prefix(keys.OUTPUTS, run_id))):
+        txn.delete(old)
     for edge in doc.get("inputs", []):
-        edge_key = meta.run_version_key(run_id, edge["name"], edge["number"])
+        name, number = edge["name"], edge["number"]
         txn.put(
-            edge_key, meta.dumps({"first": edge["first"], "last": edge["last"]}), db=db["inputs"]
+            keys.input_key(run_id, name, number),
+            meta.dumps({"first": edge["first"], "last": edge["last"]}),
         )
-        version = meta.version_key(edge["name"], edge["number"])
-        txn.put(version + meta.SEP + key, b"", db=db["consumers"])
+        txn.put(keys.consumer_key(name, number, run_id), b"")
         for path, (nbytes, shared) in edge.get("files", {}).items():
             txn.put(
-                meta.input_file_key(edge_key, path),
+                keys.input_file_key(run_id, name, number, path),
                 meta.pack_file_bytes(nbytes, path, shared),
-                db=db["input_files"],
             )
     for name, number in doc.get("outputs", []):
-        txn.put(meta.run_version_key(run_id, name, number), b"", db=db["outputs"])
+        txn.put(keys.output_key(run_id, name, number), b"")

@@ -14,9 +14,18 @@ import time
 import uuid
 from typing import NamedTuple
 
-from artfs.errors import FULL, Conflict, CorruptData, NotFound, StoreError, disk_full
-from artfs.store import meta, rundocs
-from artfs.store.names import check_run_id
+from artfs.errors import (
+    FULL,
+    Conflict,
+    CorruptData,
+    NotFound,
+    StoreError,
+    disk_full,
+)
+from artfs.store import keys, meta, rundocs
+from artfs.store.backend import DamagedKey, RefTxn
+from artfs.store.local import LocalRefTxn
+from artfs.store.names import check_run_id, is_name  # a run id is a name
 from artfs.store.store import Store, Version
 
 RUN_ENV = "ARTFS_RUN_ID"  # the run a process (and what it starts) belongs to
@@ -86,8 +95,8 @@ def label(record: dict, key: str):
 def start_run(store: Store, **fields) -> dict:
     """Record a new run; a run id already recorded is refused (nothing is replaced)."""
     record = new_run_record(**fields)
-    with store.meta.write() as txn:
-        if txn.get(record["id"].encode(), db=store.meta.db["runs"]) is not None:
+    with store.refs.transaction(write=True) as txn:
+        if txn.get(keys.run_key(record["id"])) is not None:
             raise Conflict(
                 f"a run with id {record['id']!r} is already recorded; resume it "
                 "with init(id=..., resume='allow') or choose another id"
@@ -99,8 +108,8 @@ def start_run(store: Store, **fields) -> dict:
 
 def resume_run(store: Store, run_id: str, **fields) -> dict:
     """Continue a recorded run in this process: running again, ``fields`` updated."""
-    with store.meta.write() as txn:
-        record = _get(store, txn, run_id)
+    with store.refs.transaction(write=True) as txn:
+        record = _get(txn, run_id)
         if is_running(record) and is_alive(record):
             raise Conflict(
                 f"run {run_id} is still running (process {record['pid']} on "
@@ -159,8 +168,8 @@ def update_run(store: Store, run_id: str, **fields) -> dict:
 
 
 def _update(store: Store, run_id: str, **fields) -> dict:
-    with store.meta.write() as txn:
-        record = _get(store, txn, run_id)
+    with store.refs.transaction(write=True) as txn:
+        record = _get(txn, run_id)
         record.update(fields)
         put_run(store, txn, record)
     store.push_lineage()
@@ -168,27 +177,27 @@ def _update(store: Store, run_id: str, **fields) -> dict:
 
 
 def get_run(store: Store, run_id: str) -> dict:
-    with store.meta.read() as txn:
-        return _get(store, txn, run_id)
+    with store.refs.transaction() as txn:
+        return _get(txn, run_id)
 
 
-def _get(store: Store, txn, run_id: str) -> dict:
-    raw = txn.get(run_id.encode(errors="surrogateescape"), db=store.meta.db["runs"])
-    if raw is None:
+def _get(txn: RefTxn, run_id: str) -> dict:
+    ref = txn.get(keys.run_key(run_id)) if is_name(run_id) else None
+    if ref is None:
         raise NotFound(f"no run with id {run_id!r}; 'artfs runs ls' lists them")
-    return meta.run_record(raw, run_id)
+    return meta.run_record(ref.value, run_id)
 
 
-def put_run(store: Store, txn, record: dict) -> None:
+def put_run(store: Store, txn: LocalRefTxn, record: dict) -> None:
     """Write a run record, and keep the index of running runs in step with it."""
-    key = record["id"].encode()
-    txn.put(key, meta.dumps(record), db=store.meta.db["runs"])
+    run_id = record["id"]
+    txn.put(keys.run_key(run_id), meta.dumps(record))
     if store.remote is not None:
-        rundocs.mark(txn, store.meta.db, record["id"])
+        rundocs.mark(txn.lmdb, store.meta.db, run_id)  # the remote's bookkeeping
     if is_running(record):
-        txn.put(key, meta.pack_running(record["pid"], record["start"]), db=store.meta.db["running"])
+        txn.put(keys.running_key(run_id), meta.pack_running(record["pid"], record["start"]))
     else:
-        txn.delete(key, db=store.meta.db["running"])
+        txn.delete(keys.running_key(run_id))
 
 
 def is_running(record: dict) -> bool:
@@ -199,7 +208,7 @@ def is_running(record: dict) -> bool:
 def running_runs(store: Store) -> dict[int, str]:
     """pid -> run id of every running run, from the index (not from every record); of
     two runs of one process (``init`` twice), the later."""
-    with store.meta.read() as txn:
+    with store.refs.transaction() as txn:
         return running_runs_in(store, txn)
 
 
@@ -207,16 +216,16 @@ def running_runs_seen(store: Store) -> tuple[int, dict[int, str]]:
     """``running_runs`` with the change token of the view they were read in (not the
     store's newest: LMDB makes a commit's id known before new readers see the commit,
     so a run starting then would be missing from the answer yet count as seen)."""
-    with store.meta.read() as txn:
-        return txn.id(), running_runs_in(store, txn)
+    with store.refs.transaction() as txn:
+        return txn.change_token(), running_runs_in(store, txn)
 
 
-def running_runs_in(store: Store, txn) -> dict[int, str]:
+def running_runs_in(store: Store, txn: RefTxn) -> dict[int, str]:
     """``running_runs`` as a transaction sees them."""
     found = []
-    for key, value in txn.cursor(store.meta.db["running"]):
+    for key, value in txn.items(keys.RUNNING):
         try:  # a damaged entry must not stop attribution for every other run
-            found.append((*meta.unpack_running(value), meta.decode_run_id(key)))
+            found.append((*meta.unpack_running(value), _run_id(key, keys.RUNNING)))
         except CorruptData:
             continue  # verify reports it
     by_start = sorted(found, key=lambda pid_start_id: pid_start_id[1])
@@ -227,8 +236,8 @@ def record_input(
     store: Store, run_id: str, version: Version, files: dict[str, int] | None = None
 ) -> None:
     """Note that a run used a version (and, when known, which files and how many bytes)."""
-    with store.meta.write() as txn:
-        _get(store, txn, run_id)
+    with store.refs.transaction(write=True) as txn:
+        _get(txn, run_id)
         now = time.time()
         _add_input(store, txn, run_id, version.name, version.number, Reads(files or {}, now, now))
     store.push_lineage()
@@ -252,53 +261,63 @@ def record_reads(
 ) -> int:
     """A batch from the mount: implicit runs it created, and what runs read (one txn);
     → the change token it made (``Store.change_token``)."""
-    with store.meta.write() as txn:
+    with store.refs.transaction(write=True) as txn:
         for record in new_runs:
             put_run(store, txn, record)
         for (run_id, name, number), reads in edges.items():
             _add_input(store, txn, run_id, name, number, reads)
-        written = txn.id()
+        written = txn.change_token()
     store.push_lineage()
     return written
 
 
-def _add_input(store: Store, txn, run_id: str, name: str, number: int, reads: Reads) -> None:
+def _add_input(
+    store: Store, txn: LocalRefTxn, run_id: str, name: str, number: int, reads: Reads
+) -> None:
     """Add to an input edge: its times, and the bytes of each file read since the last
     batch (one small record per file, so a batch costs what was read in it)."""
     files, first, last = reads.files, reads.first, reads.last
-    db = store.meta.db
-    key = meta.run_version_key(run_id, name, number)
+    key = keys.input_key(run_id, name, number)
     if store.remote is not None:
-        rundocs.mark(txn, db, run_id)
-    edge = _edge(txn.get(key, db=db["inputs"])) or {"first": first}
+        rundocs.mark(txn.lmdb, store.meta.db, run_id)  # the remote's bookkeeping
+    edge = _edge(_value(txn.get(key))) or {"first": first}
     edge["last"] = last
-    txn.put(key, meta.dumps(edge), db=db["inputs"])
-    txn.put(meta.version_key(name, number) + meta.SEP + run_id.encode(), b"", db=db["consumers"])
+    txn.put(key, meta.dumps(edge))
+    txn.put(keys.consumer_key(name, number, run_id), b"")
     for path, nbytes in files.items():
-        _add_file_bytes(store, txn, key, path, nbytes, reads.sizes.get(path), path in reads.shared)
+        shared = path in reads.shared
+        _add_file_bytes(txn, (run_id, name, number), path, nbytes, reads.sizes.get(path), shared)
 
 
 def _add_file_bytes(
-    store: Store,
-    txn,
-    edge_key: bytes,
+    txn: RefTxn,
+    edge: tuple[str, str, int],
     path: str,
     nbytes: int,
     size: int | None = None,
     shared: bool = False,
 ) -> None:
-    file_key = meta.input_file_key(edge_key, path)
-    old = txn.get(file_key, db=store.meta.db["input_files"])
+    """Add to the bytes that run ``edge[0]`` read of one file of version ``edge[1:]``."""
+    file_key = keys.input_file_key(*edge, path)
+    old = _value(txn.get(file_key))
     try:
         _, before, was_shared = meta.unpack_file_read(old) if old else ("", 0, False)
     except CorruptData:  # replaced, as a damaged edge is (see _edge)
         before, was_shared = 0, False
     total = nbytes + before if size is None else min(nbytes + before, size)
-    txn.put(
-        file_key,
-        meta.pack_file_bytes(total, path, shared or was_shared),
-        db=store.meta.db["input_files"],
-    )
+    txn.put(file_key, meta.pack_file_bytes(total, path, shared or was_shared))
+
+
+def _value(ref) -> bytes | None:
+    return None if ref is None else ref.value
+
+
+def _run_id(key: str, prefix: str, what: str = "a lineage key") -> str:
+    """The run id a listed key ends with; a damaged key's stored bytes decoded as
+    before the seam (meta.decode_run_id: CorruptData only if they are not ASCII)."""
+    if isinstance(key, DamagedKey):
+        return meta.decode_run_id(key.raw, what)
+    return key[len(prefix) :] if prefix in (keys.RUNS, keys.RUNNING) else keys.last_part(key)
 
 
 def _edge(raw: bytes | None) -> dict | None:
@@ -314,17 +333,19 @@ def _edge(raw: bytes | None) -> dict | None:
     return edge if isinstance(edge, dict) and isinstance(edge.get("first"), (int, float)) else None
 
 
-def upgrade_from_format_1(store: Store, txn) -> None:
+def upgrade_from_format_1(store: Store, txn: LocalRefTxn) -> None:
     """Format 1 kept an input edge's bytes per file inside its JSON, and had no index of
     running runs: move the bytes to input_files records, and build the index."""
-    db = store.meta.db
-    for key, value in list(txn.cursor(db["runs"])):
-        put_run(store, txn, meta.run_record(value, meta.decode_run_id(key, "a run key")))
-    for key, value in list(txn.cursor(db["inputs"])):
+    for key, value in list(txn.items(keys.RUNS)):
+        put_run(store, txn, meta.run_record(value, _run_id(key, keys.RUNS, "a run key")))
+    for key, value in list(txn.items(keys.INPUTS)):
+        if isinstance(key, DamagedKey):
+            raise meta.corrupt(key.problem)
         edge = meta.loads(value, "an input edge")
+        run_id, name, number = key.split("/")[2], *keys.edge_version(key)
         for path, nbytes in edge.pop("files", {}).items():
-            _add_file_bytes(store, txn, key, path, nbytes)
-        txn.put(key, meta.dumps(edge), db=db["inputs"])
+            _add_file_bytes(txn, (run_id, name, number), path, nbytes)
+        txn.put(key, meta.dumps(edge))
 
 
 def run_inputs(
@@ -333,13 +354,11 @@ def run_inputs(
     """(artifact, version number, edge) of what a run used; the edge is
     ``{"first", "last", "files": {path: bytes read}}``.  A damaged edge raises
     CorruptData, or, given a ``damage`` list, is described there and left out."""
-    prefix = run_id.encode() + meta.SEP
-    db = store.meta.db
-    with store.meta.read() as txn:
+    with store.refs.transaction() as txn:
         out = []
-        for key, value in meta.prefix_scan(txn, db["inputs"], prefix):
+        for key, value in txn.items(keys.edges_prefix(keys.INPUTS, run_id)):
             try:
-                out.append(_input_edge(store, txn, run_id, bytes(key), prefix, value))
+                out.append(_input_edge(txn, run_id, key, value))
             except CorruptData as e:
                 if damage is None:
                     raise
@@ -347,13 +366,20 @@ def run_inputs(
         return out
 
 
-def _input_edge(
-    store: Store, txn, run_id: str, key: bytes, prefix: bytes, value
-) -> tuple[str, int, dict]:
-    name, number = meta.split_version_key(key[len(prefix) :])
+def _edge_version(run_id: str, key: str) -> tuple[str, int]:
+    """(name, number) of one of a run's edges; CorruptData naming a damaged key as
+    before the seam (meta.split_version_key of what follows the run id)."""
+    if isinstance(key, DamagedKey):
+        meta.split_version_key(key.raw[len(run_id) + 1 :])
+        raise meta.corrupt(key.problem)
+    return keys.edge_version(key)
+
+
+def _input_edge(txn: RefTxn, run_id: str, key: str, value: bytes) -> tuple[str, int, dict]:
+    name, number = _edge_version(run_id, key)
     reads = [
         meta.unpack_file_read(raw)
-        for _, raw in meta.prefix_scan(txn, store.meta.db["input_files"], key)
+        for _, raw in txn.items(keys.input_files_prefix(run_id, name, number))
     ]
     edge = meta.load_object(
         value, f"the input edge of run {run_id} from {name}:v{number}", {"first": (int, float)}
@@ -366,21 +392,21 @@ def _input_edge(
 
 
 def has_output(store: Store, run_id: str, name: str, number: int) -> bool:
-    with store.meta.read() as txn:
-        return (
-            txn.get(meta.run_version_key(run_id, name, number), db=store.meta.db["outputs"])
-            is not None
-        )
+    return is_name(run_id) and store.refs.get(keys.output_key(run_id, name, number)) is not None
 
 
 def consumers(store: Store, version: Version) -> list[str]:
     """Ids of the runs that used a version."""
-    prefix = meta.version_key(version.name, version.number) + meta.SEP
-    with store.meta.read() as txn:
-        return [
-            meta.decode_run_id(k[len(prefix) :], f"a consumer key of {version.label}")
-            for k, _ in meta.prefix_scan(txn, store.meta.db["consumers"], prefix)
-        ]
+    prefix = keys.consumers_prefix(version.name, version.number)
+    stored = len(meta.version_key(version.name, version.number) + meta.SEP)
+    found = []
+    for key, _ in store.refs.items(prefix):
+        what = f"a consumer key of {version.label}"
+        if isinstance(key, DamagedKey):
+            found.append(meta.decode_run_id(key.raw[stored:], what))
+        else:
+            found.append(key[len(prefix) :])
+    return found
 
 
 def run_edges(
@@ -388,19 +414,18 @@ def run_edges(
 ) -> list[tuple[str, int, bytes]]:
     """(artifact, version number, raw value) of a run's inputs or outputs; a damaged key
     raises CorruptData, or, given a ``damage`` list, is described there and left out."""
-    prefix = run_id.encode() + meta.SEP
-    with store.meta.read() as txn:
-        out = []
-        for key, value in meta.prefix_scan(txn, store.meta.db[db_name], prefix):
-            try:
-                name, number = meta.split_version_key(key[len(prefix) :])
-            except CorruptData as e:
-                if damage is None:
-                    raise
-                damage.append(f"{e} (an {db_name} record of run {run_id})")
-                continue
-            out.append((name, number, bytes(value)))
-        return out
+    table = {"inputs": keys.INPUTS, "outputs": keys.OUTPUTS}[db_name]
+    out = []
+    for key, value in store.refs.items(keys.edges_prefix(table, run_id)):
+        try:
+            name, number = _edge_version(run_id, key)
+        except CorruptData as e:
+            if damage is None:
+                raise
+            damage.append(f"{e} (an {db_name} record of run {run_id})")
+            continue
+        out.append((name, number, value))
+    return out
 
 
 def list_runs(
@@ -414,26 +439,26 @@ def list_runs(
     run) that only read are left out unless asked for; one that committed a version is
     part of the story, as in the lineage graph.  A damaged record raises CorruptData,
     or, given a ``damage`` list, is described there and left out."""
-    db = store.meta.db
-    with store.meta.read() as txn:
-        records = [_tolerant_run(key, raw, damage) for key, raw in txn.cursor(db["runs"])]
+    with store.refs.transaction() as txn:
+        records = [_tolerant_run(key, raw, damage) for key, raw in txn.items(keys.RUNS)]
         found = [
             r
             for r in records
             if r is not None
             and (job_type is None or r["job_type"] == job_type)
-            and (
-                include_implicit
-                or not r.get("implicit")
-                or any(meta.prefix_scan(txn, db["outputs"], r["id"].encode() + meta.SEP))
-            )
+            and (include_implicit or not r.get("implicit") or _made_any(txn, r["id"]))
         ]
     return sorted(found, key=lambda r: r["start"])
 
 
-def _tolerant_run(key: bytes, raw: bytes, damage: list[str] | None) -> dict | None:
+def _made_any(txn: RefTxn, run_id: str) -> bool:
+    """Whether the run has an output (any version it made)."""
+    return is_name(run_id) and any(True for _ in txn.items(keys.edges_prefix(keys.OUTPUTS, run_id)))
+
+
+def _tolerant_run(key: str, raw: bytes, damage: list[str] | None) -> dict | None:
     try:
-        return meta.run_record(raw, meta.decode_run_id(key, "a run key"))
+        return meta.run_record(raw, _run_id(key, keys.RUNS, "a run key"))
     except CorruptData as e:
         if damage is None:
             raise

@@ -258,6 +258,14 @@ class S3Refs:
         for meta in _listed(self._client, "", max(prefix, REFS, key=len)):
             yield meta["path"], meta["e_tag"] or ""
 
+    def items(self, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        """A LIST, then a GET of each: S3 lists no values.  A key deleted in between is
+        left out."""
+        for key, _ in self.list(prefix):
+            ref = self.get(key)
+            if ref is not None:
+                yield key, ref.value
+
     def token(self) -> str:
         """The journal's ETag: one HEAD of a few bytes, where a LIST of the references
         would cost one request per thousand of them (scripts/bench_s3.py)."""

@@ -5,7 +5,6 @@ numbers; an empty store joins by taking the remote's.  Leaving makes the store
 stand alone again.
 """
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -65,7 +64,7 @@ def detach(remote: Remote) -> int:
             if txn.get(chunk, db=remote.db["chunks"]) is not None:
                 continue
             try:
-                stored = os.stat(remote.local_files.path(chunk)).st_size
+                stored = remote.local_files.stored_size(chunk)
             except FileNotFoundError:
                 continue  # versions_not_here named it; the user chose --force
             txn.put(chunk, meta.CHUNK.pack(raw_size, stored), db=remote.db["chunks"])
@@ -83,8 +82,7 @@ def versions_not_here(remote: Remote) -> list[str]:
         for version in remote.store.all_versions()
         if version.damage is None
         and any(
-            not os.path.exists(remote.local_files.path(chunk))
-            for chunk, _ in remote.store.version_chunks(version)
+            not remote.local_files.has(chunk) for chunk, _ in remote.store.version_chunks(version)
         )
     ]
 

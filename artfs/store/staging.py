@@ -21,11 +21,11 @@ import re
 import shutil
 import stat
 
-from artfs.errors import Conflict, CorruptData, InvalidName, NotFound, UsageError
+from artfs.errors import Conflict, CorruptData, NotFound, UsageError
 from artfs.store import durable
 from artfs.store.commit import Commit, Node, open_dir
 from artfs.store.holes import drop_content, write_sparse
-from artfs.store.names import check_name
+from artfs.store.names import check_name, is_name
 from artfs.store.restore import file_digest
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
@@ -42,16 +42,8 @@ def names(store: Store) -> list[str]:
     root = staging_root(store)
     if not os.path.isdir(root):
         return []
-    return sorted(n for n in os.listdir(root) if "~" not in n and _is_name(n))
-
-
-def _is_name(text: str) -> bool:
-    """Only artfs makes stagings, under valid names; anything else there is not one."""
-    try:
-        check_name(text)
-    except InvalidName:
-        return False
-    return True
+    # Only artfs makes stagings, under valid names; anything else there is not one.
+    return sorted(n for n in os.listdir(root) if "~" not in n and is_name(n))
 
 
 def staging_bases(store: Store) -> list[dict]:

@@ -7,8 +7,8 @@ objects' lengths ("packed")."""
 from dataclasses import asdict, dataclass
 
 from artfs.errors import CorruptData
-from artfs.store import meta
-from artfs.store.packs import Location
+from artfs.store import keys, meta
+from artfs.store.remote import packed_bytes
 from artfs.store.store import Store
 
 
@@ -41,28 +41,26 @@ class Stats:
 
 def stats(store: Store) -> Stats:
     """The sums; a record that cannot be read is counted in ``damaged``, not in the sums."""
-    db = store.meta.db
     versions = store.all_versions()
     readable = [v for v in versions if v.damage is None]
     damaged = len(versions) - len(readable)
-    with store.meta.read() as txn:
+    with store.objects.transaction() as txn:
         unique = stored = chunks = 0
-        for key, raw in txn.cursor(db["chunks"]):
+        for key, raw in txn.items(keys.CHUNK_INDEX):
+            digest = keys.digest_of(key)  # a damaged key: its stored bytes
             try:
-                size, on_disk = meta.unpack_chunk(raw, bytes(key))
+                size, on_disk = meta.unpack_chunk(raw, digest)
             except CorruptData:
                 damaged += 1
                 continue
             unique, stored, chunks = unique + size, stored + on_disk, chunks + 1
-        artifacts = txn.stat(db["artifacts"])["entries"]
+        remote_bytes = packed_bytes(txn.lmdb, store.meta.db) if store.remote else None
+    artifacts = sum(1 for _ in store.refs.items(keys.ARTIFACTS))  # damaged keys too
     found = Stats(
         artifacts, len(versions), sum(v.size for v in readable), unique, stored, chunks, damaged
     )
     if store.remote is not None:
         use = store.remote.cache.usage()
         found.local_bytes = use.cached_bytes + use.pinned_bytes
-        with store.meta.read() as txn:
-            found.remote_bytes = sum(
-                Location.decode(raw).length for raw in txn.cursor(db["packed"]).iternext(keys=False)
-            )
+        found.remote_bytes = remote_bytes
     return found

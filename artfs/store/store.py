@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import lmdb
@@ -29,6 +29,7 @@ from artfs.errors import (
     ArtfsError,
     Conflict,
     CorruptData,
+    InvalidName,
     NotFound,
     RemoteError,
     StoreError,
@@ -36,8 +37,10 @@ from artfs.errors import (
 )
 from artfs.store import attrs as attrs_mod
 from artfs.store import cache as cache_mod
-from artfs.store import meta
+from artfs.store import keys, meta
+from artfs.store.backend import DamagedKey, RefTxn
 from artfs.store.chunks import ChunkFiles
+from artfs.store.local import LocalObjects, LocalObjectTxn, LocalRefs
 from artfs.store.names import LATEST, Ref, check_alias, check_name, check_run_id, parse_ref
 from artfs.store.remote import CachedChunks, Remote
 from artfs.store.remoteconfig import RemoteConfig
@@ -261,6 +264,27 @@ def _number_of(key: bytes) -> int:
     return int.from_bytes(bytes(key)[-4:], "big")
 
 
+_ART = "an artifact key"
+
+
+def _by_number(version: Version) -> int:
+    return version.number
+
+
+def _by_name_and_number(version: Version) -> tuple[str, int]:
+    return version.name, version.number
+
+
+def _stored_name(key: str, prefix: str) -> bytes:
+    """What a listed key holds after ``prefix``, as bytes for meta.py's decoders, which
+    name what is wrong as before the seam: a damaged key's stored bytes."""
+    return key.raw if isinstance(key, DamagedKey) else key[len(prefix) :].encode()
+
+
+def _value(ref) -> bytes | None:
+    return None if ref is None else ref.value
+
+
 def _tolerant(damage: list[str] | None, decode, *args):
     """``decode(*args)``; with a ``damage`` list, a CorruptData is noted there and None
     comes back, so that a listing goes on with the rest."""
@@ -290,6 +314,12 @@ class Store:
             self.meta = meta.Meta(meta_dir, create=create)
         except lmdb.Error as e:
             raise StoreError(f"cannot open the store at {path}: {e}") from None
+        # The store's two kinds of storage (backend.py): the modules above use these.
+        self.objects = LocalObjects(path, self.meta)
+        self.refs = LocalRefs(path, self.meta)
+        self._trees, self._attrs, self._filemaps = (
+            self.objects.reader(table) for table in (keys.TREES, keys.ATTRS, keys.FILEMAPS)
+        )
         self.chunks: ChunkFiles | CachedChunks = ChunkFiles(os.path.join(path, "chunks"))
         self.remote: Remote | None = None
         self.remote_problem: str | None = None  # why the last look at the remote failed
@@ -374,15 +404,14 @@ class Store:
         return store
 
     def _check_format(self) -> None:
-        info = self.meta.db["info"]
-        with self.meta.read() as txn:
-            raw = txn.get(b"format", db=info)
+        ref = self.refs.get(keys.info_key("format"))
+        raw = None if ref is None else ref.value
         if raw is None:
             if not self._is_empty():
                 raise meta.damaged(self.meta.path, "it has data but no format marker")
-            with self.meta.write() as txn:
-                txn.put(b"format", str(meta.FORMAT_VERSION).encode(), db=info)
-                txn.put(b"created", repr(time.time()).encode(), db=info)
+            with self.refs.transaction(write=True) as txn:
+                txn.put(keys.info_key("format"), str(meta.FORMAT_VERSION).encode())
+                txn.put(keys.info_key("created"), repr(time.time()).encode())
             return
         try:
             found = int(raw)
@@ -406,17 +435,17 @@ class Store:
         files an older artfs fetched are entered.  One transaction: all or nothing."""
         from artfs.store import runs  # runs builds on this module
 
-        with self.meta.write() as txn:
+        with self.refs.transaction(write=True) as txn:
             # read again inside the write: another process may have upgraded meanwhile
-            raw = txn.get(b"format", db=self.meta.db["info"])
-            assert raw is not None, "_check_format found the format marker"
-            found = int(raw)
+            ref = txn.get(keys.info_key("format"))
+            assert ref is not None, "_check_format found the format marker"
+            found = int(ref.value)
             if found == 1:
                 runs.upgrade_from_format_1(self, txn)
-            if found < 6 and txn.stat(self.meta.db["packed"])["entries"]:
+            if found < 6 and txn.lmdb.stat(self.meta.db["packed"])["entries"]:
                 files = ChunkFiles(os.path.join(self.path, "chunks"))
-                cache_mod.reconcile(txn, self.meta.db, files, list(files.list()))
-            txn.put(b"format", str(meta.FORMAT_VERSION).encode(), db=self.meta.db["info"])
+                cache_mod.reconcile(txn.lmdb, self.meta.db, files, list(files.list()))
+            txn.put(keys.info_key("format"), str(meta.FORMAT_VERSION).encode())
 
     def _is_empty(self) -> bool:
         """No metadata and no chunk files: a new store, not one whose metadata was lost."""
@@ -448,43 +477,47 @@ class Store:
 
     # --- artifacts and versions -------------------------------------------------
 
-    def artifact(self, name: str, txn=None) -> dict:
-        with self._txn(txn) as t:
-            raw = t.get(check_name(name).encode(), db=self.meta.db["artifacts"])
-        if raw is None:
+    def artifact(self, name: str, txn: RefTxn | None = None) -> dict:
+        key = keys.artifact_key(check_name(name))
+        ref = self.refs.get(key) if txn is None else txn.get(key)
+        if ref is None:
             raise NotFound(f"no artifact named {name!r}; 'artfs ls' lists them")
-        return meta.load_object(raw, f"the record of artifact {name!r}", meta.ARTIFACT_FIELDS)
+        return meta.load_object(ref.value, f"the record of artifact {name!r}", meta.ARTIFACT_FIELDS)
 
     def has_artifact(self, name: str) -> bool:
-        with self.meta.read() as txn:
-            return txn.get(check_name(name).encode(), db=self.meta.db["artifacts"]) is not None
+        return self.refs.get(keys.artifact_key(check_name(name))) is not None
 
     def artifact_names(self, damage: list[str] | None = None) -> list[str]:
         """Every artifact's name.  A key that is not a name is damage: CorruptData, or,
         given a ``damage`` list, described there and left out."""
-        with self.meta.read() as txn:
-            keys = list(txn.cursor(self.meta.db["artifacts"]).iternext(values=False))
-        return [
-            n
-            for n in (_tolerant(damage, meta.decode_name, k, "an artifact key") for k in keys)
-            if n is not None
-        ]
+        names = []
+        cut = len(keys.ARTIFACTS)
+        for key, _ in self.refs.items(keys.ARTIFACTS, values=False):
+            name = None if type(key) is DamagedKey else key[cut:]
+            if name is None or name in (".", ".."):  # what a key can hold and a name not
+                name = _tolerant(damage, meta.decode_name, _stored_name(key, keys.ARTIFACTS), _ART)
+            if name is not None:
+                names.append(name)
+        return names
 
-    def versions(self, name: str, txn=None) -> list[Version]:
+    def versions(self, name: str, txn: RefTxn | None = None) -> list[Version]:
         """An artifact's versions in order, damaged ones included (see ``Version``)."""
         with self._txn(txn) as t:
             # Only its existence: a damaged artifact record must not hide its versions.
-            if t.get(check_name(name).encode(), db=self.meta.db["artifacts"]) is None:
+            if t.get(keys.artifact_key(check_name(name))) is None:
                 raise NotFound(f"no artifact named {name!r}; 'artfs ls' lists them")
             aliases = self._aliases_by_version(t, name)
             found = []
-            prefix = meta.version_prefix(name)
-            for key, raw in meta.prefix_scan(t, self.meta.db["versions"], prefix):
-                number = _number_of(key)
-                version = _version(name, number, raw, aliases.get(number, []))
-                if len(key) != len(prefix) + 4:
-                    version.damage = f"the key of {version.label} is damaged ({key!r})"
+            for key, raw in t.items(keys.versions_prefix(name)):
+                if isinstance(key, DamagedKey):
+                    number = _number_of(key.raw)
+                    version = _version(name, number, raw, aliases.get(number, []))
+                    version.damage = f"the key of {version.label} is damaged ({key.raw!r})"
+                else:
+                    number = keys.number_of(key)
+                    version = _version(name, number, raw, aliases.get(number, []))
                 found.append(version)
+        found.sort(key=_by_number)  # keys come in string order: v10 before v7
         if found:
             found[-1].aliases.insert(0, LATEST)
         return found
@@ -492,46 +525,50 @@ class Store:
     def version_count(self, name: str) -> int:
         """How many versions an artifact has, counted by key: no record is decoded (the
         mount asks on every look at an artifact's directory, for its link count)."""
-        with self.meta.read() as txn:
-            return sum(
-                1
-                for _ in meta.prefix_scan(txn, self.meta.db["versions"], meta.version_prefix(name))
-            )
+        return self.refs.count(keys.versions_prefix(name))
 
     def all_versions(self) -> list[Version]:
         """Every version record of the store in key order, whatever its key or record
         holds (what gc must keep, what verify checks): a version of a damaged key is
         named by what its key still says."""
-        with self.meta.read() as txn:
-            items = list(meta.scan(txn, self.meta.db["versions"], "versions"))
+        items = list(self.refs.items(keys.VERSIONS, counted=True))
         found = []
         for key, raw in items:
             try:
-                name, number = meta.split_version_key(key)
+                if isinstance(key, DamagedKey):
+                    meta.split_version_key(key.raw)  # says what is wrong with it
+                    raise meta.corrupt(key.problem)
+                name = meta.decode_name(keys.name_of_version(key).encode(), "a version key")
             except CorruptData as e:
-                shown = bytes(key[:-5]).decode("ascii", "backslashreplace").replace("\0", "\\0")
-                version = _version(shown or "?", _number_of(key), raw, [])
+                if isinstance(key, DamagedKey):
+                    shown = key.raw[:-5].decode("ascii", "backslashreplace").replace("\0", "\\0")
+                    number = _number_of(key.raw)
+                else:
+                    shown, number = keys.name_of_version(key), keys.number_of(key)
+                version = _version(shown or "?", number, raw, [])
                 version.damage = e.problem  # what names it is damaged: say that first
             else:
-                version = _version(name, number, raw, [])
+                version = _version(name, keys.number_of(key), raw, [])
             found.append(version)
+        found.sort(key=_by_name_and_number)  # string order is not numbers' (v10 < v7)
         return found
 
-    def _aliases_by_version(self, txn, name: str) -> dict[int, list[str]]:
+    def _aliases_by_version(self, txn: RefTxn, name: str) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
-        prefix = meta.version_prefix(name)
-        for key, raw in meta.prefix_scan(txn, self.meta.db["aliases"], prefix):
-            try:
-                alias = meta.decode_name(
-                    key[len(prefix) :], f"an alias key of {name!r}", check_alias
-                )
-                number = meta.unpack_version(raw, f"alias {name}:{alias}")
-            except CorruptData:
+        for key, raw in txn.items(keys.aliases_prefix(name)):
+            if isinstance(key, DamagedKey):
                 continue  # a damaged alias must not hide the versions; verify reports it
+            try:
+                alias = check_alias(keys.last_part(key))
+                number = meta.unpack_version(raw, f"alias {name}:{alias}")
+            except (CorruptData, InvalidName):
+                continue
             out.setdefault(number, []).append(alias)
         return out
 
-    def resolve(self, ref: "str | Ref", txn=None, *, damaged: bool = False) -> Version:
+    def resolve(
+        self, ref: "str | Ref", txn: RefTxn | None = None, *, damaged: bool = False
+    ) -> Version:
         """``name``, ``name:vN`` or ``name:alias`` → the version; NotFound names what is
         missing, CorruptData a version whose record cannot be read (unless ``damaged``:
         then it comes back, with its ``damage``)."""
@@ -540,7 +577,7 @@ class Store:
             version.readable()
         return version
 
-    def _find(self, ref: Ref, txn) -> Version:
+    def _find(self, ref: Ref, txn: RefTxn | None) -> Version:
         with self._txn(txn) as t:
             versions = self.versions(ref.name, t)
             selector = ref.selector or LATEST
@@ -550,25 +587,21 @@ class Store:
                 return versions[-1]
             number = ref.version
             if number is None:
-                raw = t.get(meta.alias_key(ref.name, selector), db=self.meta.db["aliases"])
-                if raw is None:
+                held = t.get(keys.alias_key(ref.name, selector))
+                if held is None:
                     raise NotFound(
                         f"artifact {ref.name!r} has no alias {selector!r}; "
                         f"'artfs ls {ref.name}' lists its versions and aliases"
                     )
-                number = meta.unpack_version(raw, f"alias {ref.name}:{selector}")
+                number = meta.unpack_version(held.value, f"alias {ref.name}:{selector}")
             for v in versions:
                 if v.number == number:
                     return v
         raise NotFound(f"{ref.name}:v{number} does not exist; 'artfs ls {ref.name}' lists versions")
 
-    @contextmanager
-    def _txn(self, txn):
-        if txn is not None:
-            yield txn
-        else:
-            with self.meta.read() as t:
-                yield t
+    def _txn(self, txn: RefTxn | None) -> AbstractContextManager[RefTxn]:
+        """``txn``, or a read transaction of the store's references for one call."""
+        return self.refs.transaction() if txn is None else nullcontext(txn)
 
     def set_alias(self, ref: "str | Ref", alias: str, run_id: str | None = None) -> Version:
         """Point ``alias`` at a version, moving it from wherever it was."""
@@ -577,11 +610,9 @@ class Store:
             raise Conflict("'latest' moves by itself to the newest version; choose another alias")
         if self.remote is not None:
             return self._edit_on_remote(self.resolve(ref), {}, [alias], [], run_id)
-        with self.meta.write() as txn:
+        with self.refs.transaction(write=True) as txn:
             version = self.resolve(ref, txn)
-            key = meta.alias_key(version.name, alias)
-            if txn.get(key, db=self.meta.db["aliases"]) != meta.pack_version(version.number):
-                txn.put(key, meta.pack_version(version.number), db=self.meta.db["aliases"])
+            if self._move_aliases(txn, version, [alias], []):
                 self._note_edit(txn, version, ["aliases"], run_id)
         return version
 
@@ -590,19 +621,24 @@ class Store:
             version = self.resolve(Ref(name, check_name(alias, "alias")), damaged=True)
             self._edit_on_remote(version, {}, [], [alias], run_id)
             return
-        with self.meta.write() as txn:
+        with self.refs.transaction(write=True) as txn:
             self.artifact(name, txn)
-            key = meta.alias_key(name, check_name(alias, "alias"))
-            raw = txn.get(key, db=self.meta.db["aliases"])
-            if raw is None:
+            key = keys.alias_key(name, check_name(alias, "alias"))
+            held = txn.get(key)
+            if held is None:
                 raise NotFound(f"artifact {name!r} has no alias {alias!r}")
-            txn.delete(key, db=self.meta.db["aliases"])
+            txn.delete(key)
             with contextlib.suppress(ArtfsError):  # a damaged or removed version: no history
-                number = meta.unpack_version(raw, f"alias {name}:{alias}")
+                number = meta.unpack_version(held.value, f"alias {name}:{alias}")
                 self._note_edit(txn, self.resolve(f"{name}:v{number}", txn), ["aliases"], run_id)
 
     def remove_version(
-        self, ref: str, *, force: bool = False, latest_counts: bool = False, txn=None
+        self,
+        ref: str,
+        *,
+        force: bool = False,
+        latest_counts: bool = False,
+        txn: RefTxn | None = None,
     ) -> Version:
         """Forget a version (its data goes at the next gc); refuses one with user aliases
         (with ``latest_counts``, as W&B's ``Artifact.delete`` does, also the newest version)."""
@@ -622,20 +658,16 @@ class Store:
                 self.remote.remove_version(version.name, version.number)
             for alias in version.aliases:
                 if alias != LATEST:
-                    t.delete(meta.alias_key(version.name, alias), db=self.meta.db["aliases"])
-            t.delete(meta.version_key(version.name, version.number), db=self.meta.db["versions"])
+                    t.delete(keys.alias_key(version.name, alias))
+            t.delete(keys.version_key(version.name, version.number))
             from artfs.store import links  # links builds on this module
 
             links.unlink_version_in(self, t, version.name, version.number)
         return version
 
-    @contextmanager
-    def _write(self, txn):
-        if txn is not None:
-            yield txn
-        else:
-            with self.meta.write() as t:
-                yield t
+    def _write(self, txn: RefTxn | None) -> AbstractContextManager[RefTxn]:
+        """``txn``, or a write transaction of the store's references for one call."""
+        return self.refs.transaction(write=True) if txn is None else nullcontext(txn)
 
     # --- what changes after publication: description, metadata, aliases, ttl --------
 
@@ -658,7 +690,7 @@ class Store:
             version = self.resolve(ref)
             _check_latest(version, add)
             return self._edit_on_remote(version, changes, add, remove, run_id)
-        with self.meta.write() as txn:
+        with self.refs.transaction(write=True) as txn:
             version = self.resolve(ref, txn)
             _check_latest(version, add)
             record = dict(version.record)
@@ -693,27 +725,29 @@ class Store:
             return _noted(record, changed, run_id) if changed else record
 
         self.remote.update_record(version.name, n, change)
-        with self.meta.write() as txn:
-            mirror_artifact(txn, self, self.remote.refs, version.name)
+        with self.refs.transaction(write=True) as txn:
+            mirror_artifact(txn.lmdb, self, self.remote.refs, version.name)  # bookkeeping too
             return self.resolve(version.label, txn)
 
-    def _move_aliases(self, txn, version: Version, add: list[str], remove: list[str]) -> bool:
-        db, number, moved = self.meta.db["aliases"], meta.pack_version(version.number), False
+    def _move_aliases(
+        self, txn: RefTxn, version: Version, add: list[str], remove: list[str]
+    ) -> bool:
+        number, moved = meta.pack_version(version.number), False
         for alias in add:
-            key = meta.alias_key(version.name, alias)
-            if alias != LATEST and txn.get(key, db=db) != number:
-                txn.put(key, number, db=db)
+            key = keys.alias_key(version.name, alias)
+            if alias != LATEST and _value(txn.get(key)) != number:
+                txn.put(key, number)
                 moved = True
         for alias in remove:  # one that points elsewhere now is already off this version
-            key = meta.alias_key(version.name, alias)
-            if txn.get(key, db=db) == number:
-                txn.delete(key, db=db)
+            key = keys.alias_key(version.name, alias)
+            if _value(txn.get(key)) == number:
+                txn.delete(key)
                 moved = True
         return moved
 
     def _note_edit(
         self,
-        txn,
+        txn: RefTxn,
         version: Version,
         fields: list[str],
         run_id: str | None,
@@ -723,13 +757,9 @@ class Store:
         if run_id is not None:  # raised inside the transaction: nothing is written
             check_run_id(run_id)
         record = _noted(dict(version.record if record is None else record), fields, run_id)
-        txn.put(
-            meta.version_key(version.name, version.number),
-            meta.dumps(record),
-            db=self.meta.db["versions"],
-        )
+        txn.put(keys.version_key(version.name, version.number), meta.dumps(record))
 
-    def retention(self, name: str, txn=None) -> dict:
+    def retention(self, name: str, txn: RefTxn | None = None) -> dict:
         """An artifact's retention policy: ``keep_last`` (newest versions kept) and ``ttl``
         (seconds a version lives from its creation, unless it sets its own); {} if none."""
         return dict(self.artifact(name, txn).get("retention", {}))
@@ -737,7 +767,7 @@ class Store:
     def set_retention(self, name: str, **policy) -> dict:
         """Set (a value) or clear (None) ``keep_last`` and ``ttl``; the policy after."""
         checked = _checked_policy(policy)
-        with self.meta.write() as txn:
+        with self.refs.transaction(write=True) as txn:
             record = self.artifact(name, txn)
             current = {**record.get("retention", {}), **checked}
             current = {k: v for k, v in current.items() if v is not None}
@@ -745,7 +775,7 @@ class Store:
                 record["retention"] = current
             else:
                 record.pop("retention", None)
-            txn.put(check_name(name).encode(), meta.dumps(record), db=self.meta.db["artifacts"])
+            txn.put(keys.artifact_key(check_name(name)), meta.dumps(record))
         return current
 
     # --- trees and files ---------------------------------------------------------
@@ -755,8 +785,7 @@ class Store:
     # class directories of a dataset must not keep them all once the kernel lets go.
     @functools.lru_cache(maxsize=256)  # noqa: B019
     def tree(self, digest: bytes) -> tuple[Entry, ...]:
-        with self.meta.read() as txn:
-            raw = txn.get(digest, db=self.meta.db["trees"])
+        raw = self._trees(digest)
         if raw is None:
             raise StoreError(
                 f"tree {digest.hex()} is missing; the store is damaged, run 'artfs verify'"
@@ -765,8 +794,7 @@ class Store:
 
     @functools.lru_cache(maxsize=256)  # noqa: B019
     def attrs(self, digest: bytes) -> attrs_mod.Attrs:
-        with self.meta.read() as txn:
-            raw = txn.get(digest, db=self.meta.db["attrs"])
+        raw = self._attrs(digest)
         if raw is None:
             raise StoreError(
                 f"attribute object {digest.hex()} is missing; the store is "
@@ -844,12 +872,16 @@ class Store:
             entry = child
         return entry
 
-    def file_chunks(self, entry: Entry, txn=None) -> list[tuple[bytes, int]]:
+    def file_chunks(
+        self, entry: Entry, txn: LocalObjectTxn | None = None
+    ) -> list[tuple[bytes, int]]:
         """A file's chunks in order: its chunk list, or the file itself as one chunk."""
         if entry.kind != FILE or entry.size == 0:
             return []
-        with self._txn(txn) as t:
-            raw = t.get(entry.digest, db=self.meta.db["filemaps"])
+        if txn is None:
+            raw = self._filemaps(entry.digest)
+        else:
+            raw = txn.get(keys.filemap_key(entry.digest))
         return meta.unpack_filemap(raw) if raw is not None else [(entry.digest, entry.size)]
 
     def version_chunks(self, version: Version) -> Iterator[tuple[bytes, int]]:

@@ -51,7 +51,7 @@ def verify(
     def add(version: str, path: str, problem: str) -> None:
         report.damage.append(Damage(version, path, problem))
 
-    with store.meta.read() as txn:
+    with store.objects.transaction() as txn:
         checker = Checker(store, txn, add)
         uses = [use for version in versions for use in checker.version(version)]
         if whole:
