@@ -34,14 +34,20 @@ class Backend:
 Factory = Callable[[pytest.FixtureRequest, pathlib.Path], AbstractContextManager[Backend]]
 BACKENDS: dict[str, Factory] = {}
 FAST: set[str] = set()  # backends in this process, with no server: the fast test tier
+TRANSACTIONAL: set[str] = set()  # backends whose references have multi-key transactions
 
 
-def register(name: str, factory: Factory, *, fast: bool = False) -> None:
+def register(
+    name: str, factory: Factory, *, fast: bool = False, transactional: bool = False
+) -> None:
     """``fast``: the backend lives in this process (no server, no subprocess), so the
-    suite's tests of it are marked ``fast``."""
+    suite's tests of it are marked ``fast``; ``transactional``: its references are a
+    TransactionalRefs (S3's are not: backend.py says why)."""
     BACKENDS[name] = factory
     if fast:
         FAST.add(name)
+    if transactional:
+        TRANSACTIONAL.add(name)
 
 
 def load_all() -> list[str]:
@@ -51,10 +57,13 @@ def load_all() -> list[str]:
     return sorted(BACKENDS)
 
 
-def params() -> list:
-    """Every backend's name as a fixture parameter, marked ``fast`` where it is."""
+def params(transactional: bool = False) -> list:
+    """Every backend's name (``transactional``: of those with reference transactions) as
+    a fixture parameter, marked ``fast`` where it is."""
     return [
-        pytest.param(name, marks=[pytest.mark.fast] if name in FAST else []) for name in load_all()
+        pytest.param(name, marks=[pytest.mark.fast] if name in FAST else [])
+        for name in load_all()
+        if name in TRANSACTIONAL or not transactional
     ]
 
 
@@ -82,5 +91,5 @@ def local_backend(request, tmp_path) -> Iterator[Backend]:
     yield reopen()  # the conftest's closes_stores closes the store after the test
 
 
-register("memory", memory_backend, fast=True)
-register("local", local_backend, fast=True)
+register("memory", memory_backend, fast=True, transactional=True)
+register("local", local_backend, fast=True, transactional=True)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 
 import blake3
 import pytest
@@ -342,15 +343,19 @@ def test_refs_items_give_values_in_key_order(backend):
     assert list(backend.refs.items("refs/versions/none/")) == []
 
 
+@pytest.fixture(params=params(transactional=True))
+def txn_backend(request, tmp_path) -> Iterator[Backend]:
+    """A backend whose references can change several keys at once."""
+    with BACKENDS[request.param](request, tmp_path) as made:
+        yield made
+
+
 @pytest.fixture
-def txn_refs(backend):
-    """The backend's references, where they can change several keys at once."""
-    if not hasattr(backend.refs, "transaction"):
-        pytest.skip("this backend has no multi-key transactions (backend.py says why)")
-    return backend.refs
+def txn_refs(txn_backend):
+    return txn_backend.refs
 
 
-def test_write_transaction_is_atomic(backend, txn_refs):
+def test_write_transaction_is_atomic(txn_backend, txn_refs):
     old = txn_refs.put(ALIAS, b"\0\0\0\1")
     with txn_refs.transaction(write=True) as txn:
         txn.put("refs/artifacts/ds", b"next 8")
@@ -359,13 +364,13 @@ def test_write_transaction_is_atomic(backend, txn_refs):
         txn.delete(V10)
         assert txn.get(V7) == Ref(b"record", tag)  # its own writes, inside it
         assert [k for k, _ in txn.items("refs/versions/ds/")] == [V7]
-    for refs in (txn_refs, backend.reopen().refs):
+    for refs in (txn_refs, txn_backend.reopen().refs):
         assert refs.get(V7) == Ref(b"record", tag)
         assert refs.get("refs/artifacts/ds").value == b"next 8"
         assert refs.get(ALIAS).value == b"\0\0\0\7"
 
 
-def test_transaction_is_isolated_until_it_ends(backend, txn_refs):
+def test_transaction_is_isolated_until_it_ends(txn_backend, txn_refs):
     txn_refs.put(V10, b"before")
     seen = {}
     with txn_refs.transaction(write=True) as txn:
@@ -373,7 +378,7 @@ def test_transaction_is_isolated_until_it_ends(backend, txn_refs):
         txn.delete(V10)
 
         def look() -> None:  # another thread (of another handle) reads meanwhile
-            refs = backend.reopen().refs
+            refs = txn_backend.reopen().refs
             seen["v7"], seen["v10"] = refs.get(V7), refs.get(V10)
 
         reader = threading.Thread(target=look)
@@ -385,13 +390,13 @@ def test_transaction_is_isolated_until_it_ends(backend, txn_refs):
     assert txn_refs.get(V7).value == b"new" and txn_refs.get(V10) is None
 
 
-def test_read_transaction_is_a_snapshot(backend, txn_refs):
+def test_read_transaction_is_a_snapshot(txn_backend, txn_refs):
     txn_refs.put(V7, b"one")
     with txn_refs.transaction() as txn:
         first = txn.get(V7)
 
         def write() -> None:
-            backend.reopen().refs.put(V10, b"two")
+            txn_backend.reopen().refs.put(V10, b"two")
 
         writer = threading.Thread(target=write)
         writer.start()
@@ -402,7 +407,7 @@ def test_read_transaction_is_a_snapshot(backend, txn_refs):
     assert txn_refs.get(V10).value == b"two"
 
 
-def test_conflict_in_a_transaction_leaves_nothing(backend, txn_refs):
+def test_conflict_in_a_transaction_leaves_nothing(txn_backend, txn_refs):
     txn_refs.put(V7, b"taken")
     before = txn_refs.token()
     with pytest.raises(RefConflict), txn_refs.transaction(write=True) as txn:
@@ -414,17 +419,17 @@ def test_conflict_in_a_transaction_leaves_nothing(backend, txn_refs):
     assert txn_refs.token() == before or txn_refs.get(V7).value == b"taken"
 
 
-def test_exception_rolls_a_transaction_back(backend, txn_refs):
+def test_exception_rolls_a_transaction_back(txn_backend, txn_refs):
     txn_refs.put(V7, b"kept")
     with pytest.raises(ZeroDivisionError), txn_refs.transaction(write=True) as txn:
         txn.put(V10, b"gone")
         txn.delete(V7)
         _ = 1 / 0
     assert txn_refs.get(V10) is None and txn_refs.get(V7).value == b"kept"
-    assert backend.reopen().refs.get(V10) is None
+    assert txn_backend.reopen().refs.get(V10) is None
 
 
-def test_racing_transactions_lose_no_update(backend, txn_refs):
+def test_racing_transactions_lose_no_update(txn_backend, txn_refs):
     """Read-modify-write of two keys in one transaction: writers are serialised."""
     txn_refs.put("refs/artifacts/ds", b"0")
     rounds = 10

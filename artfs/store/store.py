@@ -354,9 +354,9 @@ class Store:
         self.chunks = CachedChunks(files, remote)
 
     def change_token(self) -> int:
-        """A number that grows with every change to this store's records (LMDB's last
-        transaction id): the mount compares it to know when to read again."""
-        return self.meta.env.info()["last_txnid"]
+        """A number that grows with every change to this store's records (its references'
+        ``token``, as a number): the mount compares it to know when to read again."""
+        return int(self.refs.token())
 
     def is_offline(self) -> bool:
         """Leave the remote alone: ``artfs --offline``, $ARTFS_OFFLINE, or an offline run
