@@ -49,7 +49,9 @@ from benchlib import (
     artfs_revision,
     cpu_seconds,
     force_unmount,
+    mark_ready,
     print_table,
+    reusable,
     run_steps,
     wait_exit,
 )
@@ -118,16 +120,8 @@ def write_small(root: Path, spec: Spec) -> None:
 
 
 def prepare(workdir: Path, spec: Spec) -> None:
-    marker = workdir / "ready.json"
-    if marker.exists() and json.loads(marker.read_text()) == asdict(spec):
-        print(f"reusing data and store in {workdir}", file=sys.stderr)
+    if reusable(workdir, asdict(spec), "data and store"):
         return
-    for name in ("data", "store", "ready.json"):
-        path = workdir / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
     need = 2.5 * (spec.big_size + spec.small_files * spec.small_size) + 256 * MIB
     if shutil.disk_usage(workdir).free < need:
         raise SystemExit(f"{workdir} needs about {need / GIB:.1f} GiB free (use --scale)")
@@ -141,7 +135,7 @@ def prepare(workdir: Path, spec: Spec) -> None:
     ]
     run_steps(steps)
     shutil.rmtree(data)  # only the store's copy is read
-    marker.write_text(json.dumps(asdict(spec)))
+    mark_ready(workdir, asdict(spec))
 
 
 # --- mounts ----------------------------------------------------------------------------

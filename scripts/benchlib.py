@@ -2,7 +2,9 @@
 sure, waiting for a daemon, reading its CPU time, naming the revision, printing a table."""
 
 import contextlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -79,3 +81,26 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))
             )
         )
+
+
+READY = "ready.json"  # a data set's spec, written once its data and store are made
+
+
+def reusable(workdir: Path, spec: dict, what: str) -> bool:
+    """Whether ``workdir`` holds data and a store made for ``spec`` already; if not, what
+    an older spec left there is removed (``mark_ready`` records the new one)."""
+    marker = workdir / READY
+    if marker.exists() and json.loads(marker.read_text()) == spec:
+        print(f"reusing {what} in {workdir}", file=sys.stderr)
+        return True
+    for name in ("data", "store", READY):
+        path = workdir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    return False
+
+
+def mark_ready(workdir: Path, spec: dict) -> None:
+    (workdir / READY).write_text(json.dumps(spec))
