@@ -59,10 +59,23 @@ def by(browser, css: str):
     return browser.find_elements(By.CSS_SELECTOR, css)
 
 
+def navigate(browser, act) -> None:
+    """Do ``act`` (a click or step that loads a page), then wait for the new page: the
+    old page's elements, read too early, go stale under the reader."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = browser.find_element("tag name", "html")
+    act()
+    wait = WebDriverWait(browser, 30)
+    wait.until(expected_conditions.staleness_of(old))
+    wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
+
+
 def click_link(browser, text: str) -> None:
     from selenium.webdriver.common.by import By
 
-    browser.find_element(By.LINK_TEXT, text).click()
+    navigate(browser, browser.find_element(By.LINK_TEXT, text).click)
 
 
 def test_front_page_to_version_to_file_preview(site, browser, shot):
@@ -158,15 +171,14 @@ def test_graph_page_pans_zooms_and_opens_nodes(site, browser, shot):
     shot("graph")
     by(browser, "[data-zoom=fit]")[0].click()
     node = next(a for a in by(browser, "#graph svg g.node a") if "train-1" in a.text)
-    browser.execute_script(
-        "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", node
-    )
+    click = "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+    navigate(browser, lambda: browser.execute_script(click, node))
     assert browser.current_url.endswith(f"/run/{ids['train']}")
-    browser.back()
+    navigate(browser, browser.back)
     from selenium.webdriver.support.ui import Select
 
     Select(by(browser, "select[name=view]")[0]).select_by_value("summary")
-    by(browser, "form.controls button")[0].click()
+    navigate(browser, by(browser, "form.controls button")[0].click)
     summary = [t.text for t in by(browser, "#graph svg g.node text")]
     assert "dataset · 1 version" in summary and "train" in summary
     shot("graph-summary")
