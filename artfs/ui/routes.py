@@ -307,13 +307,18 @@ def _back(request: Request, v) -> RedirectResponse:
     return RedirectResponse(f"/a/{v.name}/v{v.number}", status_code=303)
 
 
-async def alias_post(request: Request) -> Response:
+async def _posted(request: Request):
+    """(form fields, store, version) of a write to the version the URL names."""
     fields = await _form(request)
-    ui = request.app.state.ui
-    store = await run_in_threadpool(ui.store)
+    store = await run_in_threadpool(request.app.state.ui.store)
     v = await run_in_threadpool(
         queries.version_of, store, request.path_params["name"], request.path_params["ver"]
     )
+    return fields, store, v
+
+
+async def alias_post(request: Request) -> Response:
+    fields, store, v = await _posted(request)
     alias = fields.get("alias", "").strip()
     if fields.get("action") == "remove":
         await run_in_threadpool(edit.remove_alias, store, v, alias)
@@ -323,12 +328,7 @@ async def alias_post(request: Request) -> Response:
 
 
 async def edit_post(request: Request) -> Response:
-    fields = await _form(request)
-    ui = request.app.state.ui
-    store = await run_in_threadpool(ui.store)
-    v = await run_in_threadpool(
-        queries.version_of, store, request.path_params["name"], request.path_params["ver"]
-    )
+    fields, store, v = await _posted(request)
     await run_in_threadpool(
         edit.describe, store, v, fields.get("description", ""), fields.get("metadata", "")
     )
