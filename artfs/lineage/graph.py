@@ -191,6 +191,11 @@ class _Builder:
         return {}
 
 
+def _check_direction(direction: str) -> None:
+    if direction not in (UPSTREAM, DOWNSTREAM, BOTH):
+        raise ArtfsError(f"direction must be {UPSTREAM}, {DOWNSTREAM} or {BOTH}")
+
+
 def lineage(
     store: Store,
     ref: str,
@@ -200,8 +205,7 @@ def lineage(
     include_implicit: bool = False,
 ) -> Graph:
     """The graph around ``ref`` (``name:vN`` or ``name:alias``), ``depth`` runs deep."""
-    if direction not in (UPSTREAM, DOWNSTREAM, BOTH):
-        raise ArtfsError(f"direction must be {UPSTREAM}, {DOWNSTREAM} or {BOTH}")
+    _check_direction(direction)
     version = store.resolve(parse_ref(ref))
     graph = Graph(version_id(version.name, version.number))
     builder = _Builder(store, include_implicit, graph.damage)
@@ -223,8 +227,7 @@ def run_lineage(
 ) -> Graph:
     """The graph around a run: what it read and where that came from, what it made and
     what came of that; the run itself is the first of ``depth`` steps."""
-    if direction not in (UPSTREAM, DOWNSTREAM, BOTH):
-        raise ArtfsError(f"direction must be {UPSTREAM}, {DOWNSTREAM} or {BOTH}")
+    _check_direction(direction)
     record = runs_mod.get_run(store, rid)
     graph = Graph(run_id(record["id"]))
     builder = _Builder(store, include_implicit, graph.damage)
