@@ -863,7 +863,7 @@ def test_running_runs_are_reread_one_at_a_time(store):
             await trio.sleep(0.05)
             fake.version = 2  # a run starts while the first re-read is under way
             nursery.start_soon(open_by, 104)
-        ops.cache.close()
+        ops.close()
         return fake, found
 
     fake, found = trio.run(main)

@@ -142,9 +142,9 @@ def test_small_chunks_are_read_on_the_loop_and_large_ones_by_workers(store, imag
     where: list[tuple[bytes, str]] = []
     real = store.chunks.get
 
-    def get(digest):
+    def get(digest, *size):
         where.append((digest, threading.current_thread().name))
-        return real(digest)
+        return real(digest, *size)
 
     monkeypatch.setattr(store.chunks, "get", get)
 

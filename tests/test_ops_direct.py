@@ -32,16 +32,16 @@ def commit_dir(store, name: str, src) -> str:
         return version.label
 
 
-def drive(store, requests, *, lineage: bool = False):
+def drive(store, requests, *, lineage: bool = False, warm: bool = False):
     """Run ``await requests(ops)`` against a fresh Operations inside trio; its result."""
 
     async def main():
         async with trio.open_nursery() as nursery:
-            ops = Operations(store, nursery, lineage=lineage)
+            ops = Operations(store, nursery, lineage=lineage, warm=warm)
             try:
                 return await requests(ops)
             finally:
-                ops.cache.close()
+                ops.close()
                 nursery.cancel_scope.cancel()
 
     return trio.run(main)

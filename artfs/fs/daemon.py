@@ -137,7 +137,7 @@ async def _serve(
     if allow_other:
         options.add("allow_other")
     async with trio.open_nursery() as nursery:
-        ops = Operations(store, nursery, lineage=lineage)
+        ops = Operations(store, nursery, lineage=lineage, warm=True)
         pyfuse3.init(ops, mountpoint, options)
         try:
             sock_name = registry.register(store.path, mountpoint, time.time())
@@ -151,7 +151,7 @@ async def _serve(
             await pyfuse3.main()
         finally:
             pyfuse3.close(unmount=True)
-            ops.cache.close()
+            ops.close()
             try:
                 ops.attribution.write_batch(*ops.attribution.take_batch())
             except (meta.METADATA_ERROR, OSError) as e:  # a full disk: nothing else can be done now

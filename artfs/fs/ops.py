@@ -26,8 +26,10 @@ from artfs.fs.layouts import Layouts
 from artfs.fs.nodes import STAGINGS, Inodes, Listing, MetaFile, StagingItem, VersionItem
 from artfs.fs.reader import ChunkCache, FileReader
 from artfs.fs.views import XATTR_PREFIX, Views, fill_entry_attr
+from artfs.fs.warm import Warmer
 from artfs.store import meta
-from artfs.store.names import check_name
+from artfs.store.chunks import ChunkFiles
+from artfs.store.names import Ref, check_name
 from artfs.store.staging import (
     Staging,
     copy_up,
@@ -125,7 +127,7 @@ Handle = StoredFile | LocalFile | DirListing | bytes
 class Operations(pyfuse3.Operations):
     supports_dot_lookup = False
 
-    def __init__(self, store, nursery: trio.Nursery, *, lineage: bool = True):
+    def __init__(self, store, nursery: trio.Nursery, *, lineage: bool = True, warm: bool = False):
         super().__init__()
         self.lineage = lineage
         self.store = store
@@ -134,6 +136,10 @@ class Operations(pyfuse3.Operations):
         self.views = Views(store, self.inodes)
         self.cache = ChunkCache(store)
         self.layouts = Layouts(store)
+        # A helper process (the daemon's choice); only a local store's chunks are files to
+        # warm, a remote's are fetched on demand.
+        local = isinstance(store.chunks, ChunkFiles)
+        self.warmer = Warmer(store.chunks) if warm and local else None
         self.attribution = Attribution(store)
         self.handles: dict[int, Handle] = {}
         self._fh = itertools.count(1)
@@ -246,7 +252,17 @@ class Operations(pyfuse3.Operations):
             if not _ok_name(name) or not Staging(self.store, name.decode()).exists():
                 raise FUSEError(errno.ENOENT)
             return self._entry(self._intern_staging(self._tree(name.decode()), b""))
-        return self._entry(self.views.lookup(parent_inode, name))
+        inode = self.views.lookup(parent_inode, name)
+        if self.warmer is not None:
+            self._hint(inode)
+        return self._entry(inode)
+
+    def _hint(self, inode: int) -> None:
+        """A file looked up is opened and read next: have its first chunk read now."""
+        node = self.inodes[inode]
+        if isinstance(node, VersionItem) and node.entry.kind == FILE and node.entry.size:
+            assert self.warmer is not None
+            self.warmer.hint(self.layouts.of(node.entry).chunks[0][0])
 
     async def forget(self, inode_list):
         for inode, count in inode_list:
@@ -495,6 +511,8 @@ class Operations(pyfuse3.Operations):
             if node.entry.kind == REFERENCE:
                 raise FUSEError(errno.EOPNOTSUPP)
             reader = FileReader(self.store, self.cache, node.entry, self.layouts)
+            if self.warmer is not None and self.warmer.due((node.name, node.number)):
+                self.nursery.start_soon(self._warm_version, node.name, node.number)
             path = node.path.decode(errors="replace")
             source, keep = None, True
             if self.lineage:
@@ -513,6 +531,16 @@ class Operations(pyfuse3.Operations):
             handle = StoredFile(reader, f"{node.name}:v{node.number}: {path}", source, node)
             return pyfuse3.FileInfo(fh=self._new_handle(handle), keep_cache=keep)
         raise FUSEError(errno.EISDIR)
+
+    async def _warm_version(self, name: str, number: int) -> None:
+        """Many files of a version are being opened: warm all of it (see fs/warm.py)."""
+        assert self.warmer is not None
+        warmer, store = self.warmer, self.store
+        try:
+            version = store.resolve(Ref(name, f"v{number}"))
+            await trio.to_thread.run_sync(lambda: warmer.bulk(store.version_chunks(version)))
+        except (ArtfsError, OSError) as e:  # a hint: the reads themselves will tell
+            log.info("did not warm %s:v%d: %s", name, number, e)
 
     @errors_to_errno
     async def create(self, parent_inode, name, mode, flags, ctx):
@@ -589,6 +617,12 @@ class Operations(pyfuse3.Operations):
         if isinstance(handle, LocalFile):
             handle.item.fds.discard(handle.fd)
             os.close(handle.fd)
+
+    def close(self) -> None:
+        """Stop the chunk workers and the warming helper (at unmount)."""
+        self.cache.close()
+        if self.warmer is not None:
+            self.warmer.close()
 
     def held_digests(self) -> tuple[set[bytes], set[bytes]]:
         """What gc must keep for this mount (see Inodes.held_digests).  gc may then delete

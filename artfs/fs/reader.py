@@ -90,8 +90,8 @@ class ChunkCache:
             self._lru.move_to_end(digest)
             return data
         fetch = self._loading.get(digest)
-        if fetch is None and self._on_loop(size):
-            data = self.store.chunks.get(digest)
+        if fetch is None and (local := self._on_loop(size)) is not None:
+            data = local.get(digest, size)
             self._insert(digest, data)
             return data
         if fetch is None:
@@ -104,10 +104,11 @@ class ChunkCache:
         assert fetch.data is not None
         return fetch.data
 
-    def _on_loop(self, size: int) -> bool:
-        """Whether to read a chunk here: small, and from local files (a remote store's
-        cache may have to fetch it over the network)."""
-        return 0 < size <= ON_LOOP_BYTES and isinstance(self.store.chunks, ChunkFiles)
+    def _on_loop(self, size: int) -> ChunkFiles | None:
+        """The chunk files to read a chunk from here, on the loop, if it is small and
+        local (a remote store's cache may have to fetch it over the network)."""
+        chunks = self.store.chunks
+        return chunks if 0 < size <= ON_LOOP_BYTES and isinstance(chunks, ChunkFiles) else None
 
     def prefetch(self, digest: bytes, size: int) -> None:
         """Fetch a chunk in the background, behind every chunk a reader waits for,
@@ -222,7 +223,7 @@ class FileReader:
         self._next_offset = end
         parts = []
         for index in range(first, last + 1):
-            data = memoryview(await self.cache.get(self.chunks[index][0]))
+            data = memoryview(await self.cache.get(*self.chunks[index]))
             lo = max(offset - self.starts[index], 0)
             hi = min(end - self.starts[index], len(data))
             parts.append(data[lo:hi])
