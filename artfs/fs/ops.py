@@ -138,8 +138,7 @@ class Operations(pyfuse3.Operations):
         self.layouts = Layouts(store)
         # A helper process (the daemon's choice); only a local store's chunks are files to
         # warm, a remote's are fetched on demand.
-        local = isinstance(store.chunks, ChunkFiles)
-        self.warmer = Warmer(store.chunks) if warm and local else None
+        self.warmer = _warmer(store) if warm and isinstance(store.chunks, ChunkFiles) else None
         self.attribution = Attribution(store)
         self.handles: dict[int, Handle] = {}
         self._fh = itertools.count(1)
@@ -801,6 +800,14 @@ class Operations(pyfuse3.Operations):
     async def stage(self, name: str, base) -> None:
         staging = Staging(self.store, name)
         await trio.to_thread.run_sync(lambda: staging.create(base))
+
+
+def _warmer(store) -> Warmer | None:
+    try:
+        return Warmer(store.chunks)
+    except OSError as e:  # reads work without it, only slower
+        log.warning("chunk files are not warmed ahead of reads: %s", e)
+        return None
 
 
 def _xattr_call(call, path: bytes, name: bytes):
