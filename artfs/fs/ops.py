@@ -535,9 +535,12 @@ class Operations(pyfuse3.Operations):
         """Many files of a version are being opened: warm all of it (see fs/warm.py)."""
         assert self.warmer is not None
         warmer, store = self.warmer, self.store
+
+        def warm() -> None:  # the version's record and trees read off the loop, too
+            warmer.bulk(store.version_chunks(store.resolve(Ref(name, f"v{number}"))))
+
         try:
-            version = store.resolve(Ref(name, f"v{number}"))
-            await trio.to_thread.run_sync(lambda: warmer.bulk(store.version_chunks(version)))
+            await trio.to_thread.run_sync(warm)
         except (ArtfsError, OSError) as e:  # a hint: the reads themselves will tell
             log.info("did not warm %s:v%d: %s", name, number, e)
 

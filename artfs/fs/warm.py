@@ -35,8 +35,9 @@ THREADS = 4  # in the helper: disk reads of inodes in flight at once
 
 
 def budget() -> int:
-    """Bytes the kernel's page cache can take without pushing out what it holds:
-    half of MemAvailable (0 where /proc/meminfo cannot be read)."""
+    """Bytes to warm at most: half of what the kernel says is available (free memory
+    and page cache it can reclaim), so that warming never crowds out the readers' own
+    memory; 0 where /proc/meminfo cannot be read."""
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -63,25 +64,23 @@ class Warmer:
         os.close(bulk_read)
         os.close(urgent_read)
         self._bulk_lock = threading.Lock()
-        self.warmed: set[tuple[str, int]] = set()  # versions hinted whole
-        self.opened: dict[tuple[str, int], int] = {}  # opens per version, up to BULK_AFTER
+        self.opened: dict[tuple[str, int], int] = {}  # opens of files, per version
+
+    @property
+    def warmed(self) -> set[tuple[str, int]]:
+        """The versions hinted whole."""
+        return {version for version, count in self.opened.items() if count >= BULK_AFTER}
 
     def hint(self, digest: bytes) -> None:
         """Warm one chunk soon (dropped when the pipe is full: a hint, not a promise)."""
-        with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
+        with contextlib.suppress(OSError):  # EAGAIN: full; EPIPE, EBADF: closed
             os.write(self._urgent, digest)
 
     def due(self, version: tuple[str, int]) -> bool:
         """Count an open of a file of ``version``: whether it is now time to warm it whole
         (once per version and mount)."""
-        if version in self.warmed:
-            return False
         count = self.opened[version] = self.opened.get(version, 0) + 1
-        if count < BULK_AFTER:
-            return False
-        self.warmed.add(version)
-        del self.opened[version]
-        return True
+        return count == BULK_AFTER
 
     def bulk(self, chunks: Iterable[tuple[bytes, int]]) -> None:
         """Warm chunks in order until their raw sizes exceed ``budget()`` (blocking: call
@@ -133,13 +132,19 @@ def _serve(root: str, urgent_fd: int) -> None:
     chunks = ChunkFiles(root)
     jobs: queue.Queue[bytes | None] = queue.Queue(maxsize=1024)
 
+    def warm(digest: bytes) -> None:
+        # A hint: a chunk gone (gc) or unreadable is the read's to report, and a thread
+        # that stopped on it would warm nothing more.
+        with contextlib.suppress(OSError):
+            chunks.warm(digest)
+
     def work() -> None:
         while (digest := jobs.get()) is not None:
-            chunks.warm(digest)
+            warm(digest)
 
     def urgent() -> None:
         for digest in _records(urgent_fd):
-            chunks.warm(digest)
+            warm(digest)
 
     threading.Thread(target=urgent, daemon=True).start()
     workers = [threading.Thread(target=work, daemon=True) for _ in range(THREADS)]
@@ -154,5 +159,4 @@ def _serve(root: str, urgent_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
-        _serve(sys.argv[1], int(sys.argv[2]))
+    _serve(sys.argv[1], int(sys.argv[2]))

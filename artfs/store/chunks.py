@@ -105,11 +105,11 @@ def decode(blob: bytes, digest: bytes) -> bytes | memoryview:
     return data
 
 
-def _read_all(fd: int, expect: int = 0) -> bytes:
-    """A whole file in one read when it can be (a chunk file never changes): a read
-    shorter than asked for is the end of a regular file.  ``expect``: more than the
-    file's size, when the caller knows that much."""
-    asked = expect or os.fstat(fd).st_size + 1
+def _read_all(fd: int, longest: int | None = None) -> bytes:
+    """A whole file in one read when it can be (a chunk file never changes): one byte
+    more than it can hold is asked for, and a shorter read is the end of a regular
+    file.  ``longest``: the most the file can hold, when the caller knows it (no fstat)."""
+    asked = (os.fstat(fd).st_size if longest is None else longest) + 1
     blob = os.read(fd, asked)
     if len(blob) < asked:
         return blob
@@ -195,10 +195,7 @@ class ChunkFiles:
     def warm(self, digest: bytes) -> None:
         """Have the kernel start reading a chunk file into its page cache, without
         waiting for the bytes (only for the file's inode, if it is not cached)."""
-        try:
-            fd = os.open(self.path(digest), os.O_RDONLY)
-        except FileNotFoundError:
-            return  # the read that follows names the missing chunk
+        fd = os.open(self.path(digest), os.O_RDONLY)
         try:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
         finally:
@@ -212,13 +209,13 @@ class ChunkFiles:
         """A chunk file's bytes as stored (codec byte and payload), unchecked.
 
         Knowing the raw size saves two of five system calls (the fstat, the read of
-        the end): a chunk file is never longer than its raw bytes and the codec byte."""
+        the end): a chunk file holds at most its raw bytes and the codec byte."""
         try:
             fd = os.open(self.path(digest), os.O_RDONLY)
         except FileNotFoundError:
             raise MissingChunk(f"chunk {digest.hex()} is missing from the store") from None
         try:
-            return _read_all(fd, size + 2 if size else 0)
+            return _read_all(fd, size + 1 if size else None)
         finally:
             os.close(fd)
 
