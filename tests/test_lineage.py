@@ -307,8 +307,6 @@ def test_api_runs_two_hops(cli, mount, store_dir, tmp_path):
     assert evaluation["where"] == vpath(mount, "model").rstrip("/")
     assert (evaluation["logged"], evaluation["used"]) == (["report:v0"], ["model:v0"])
     weights = b"%d %d\n" % (sizes["a.csv"], sizes["sub/b.bin"])
-    assert read(vpath(mount, "model", 0, "weights.txt")) == weights
-    assert read(vpath(mount, "report", 0, "score.txt")) == b"score for " + weights
 
     t, e = f"run:{train['run']}", f"run:{evaluation['run']}"
     read_by_train = {p: sizes[p] for p in ("a.csv", "sub/b.bin", "c.txt")}
@@ -347,6 +345,10 @@ def test_api_runs_two_hops(cli, mount, store_dir, tmp_path):
     assert api.artifact("report:v0").used_by() == []
     assert api.artifact("ds:v0").logged_by() is None
     assert [r["id"] for r in all_runs(cli)] == [train["run"], evaluation["run"]]
+
+    # Last: the test's own reads through the mount are an implicit run of its own.
+    assert read(vpath(mount, "model", 0, "weights.txt")) == weights
+    assert read(vpath(mount, "report", 0, "score.txt")) == b"score for " + weights
 
 
 # --- 4. implicit runs that only read are hidden unless asked for -----------------------
