@@ -328,7 +328,7 @@ def main() -> None:
     print_table(table_rows(results, ds.spec.a_size))
     artfs_rate = metrics(results.get("artfs"), ds.spec.a_size).get("a")
     print()
-    print("\n".join(commit_floor.report(commit_floor.measure(ds.a), artfs_rate)))
+    print("\n".join(commit_floor.report(commit_floor.measure(ds.a, args.workdir), artfs_rate)))
 
 
 if __name__ == "__main__":
