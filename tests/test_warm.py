@@ -1,8 +1,7 @@
 """Warming chunk files into the page cache ahead of a data loader's reads (fs/warm.py):
 a hint reads one chunk file, a version opened often is warmed whole within a budget,
 and the helper process goes away with the mount.  Whether a file is in the page
-cache is asked of the kernel itself: a read with RWF_NOWAIT fails with EAGAIN
-rather than wait for the disk."""
+cache is asked of the kernel itself, with mincore(2), which reads nothing in."""
 
 import ctypes
 import itertools

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Iterable
 
 from artfs.store.chunks import DIGEST_SIZE, ChunkFiles
+from artfs.store.durable import write_all
 
 BULK_AFTER = 64  # files of one version opened before the whole version is warmed
 BULK_SHARE = 0.5  # of the memory the kernel says is available, at most
@@ -94,9 +95,9 @@ class Warmer:
                     break
                 batch.append(digest)
                 if len(batch) == 128:
-                    _write_all(self._bulk, b"".join(batch))
+                    write_all(self._bulk, b"".join(batch))
                     batch.clear()
-            _write_all(self._bulk, b"".join(batch))
+            write_all(self._bulk, b"".join(batch))
 
     def close(self) -> None:
         """End the helper: what it has not warmed yet is of no use now.  Stopped before
@@ -109,12 +110,6 @@ class Warmer:
                 if fd >= 0:
                     os.close(fd)
             self._urgent = self._bulk = -1  # closing twice closes nobody else's
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _records(fd: int) -> Iterable[bytes]:

@@ -24,6 +24,7 @@ import blake3
 import zstandard
 
 from artfs.errors import CorruptData, StoreError
+from artfs.store.durable import write_all
 
 
 class MissingChunk(CorruptData):
@@ -131,9 +132,7 @@ def _write_and_close(fd: int, codec: bytes, payload: bytes) -> None:
     try:
         written = os.writev(fd, [codec, payload])
         if written < 1 + len(payload):  # short write: finish the rest plainly
-            view = memoryview(codec + payload)[written:]
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, memoryview(codec + payload)[written:])
         # Start writeback now, so the syncfs before publishing finds little left to do.
         _libc.sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
     finally:

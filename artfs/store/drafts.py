@@ -30,6 +30,7 @@ from contextlib import contextmanager
 
 from artfs.store import meta
 from artfs.store.commit import Commit
+from artfs.store.durable import write_all
 from artfs.store.store import Store
 from artfs.store.tree import FILE, Entry
 
@@ -83,7 +84,7 @@ class DraftFiles:
             fcntl.flock(fd, fcntl.LOCK_EX)  # gc holds the store lock: nobody sees it unlocked
             self._fd = fd
         if chunks:
-            os.write(self._fd, b"".join(d.hex().encode() + b"\n" for d in sorted(chunks)))
+            write_all(self._fd, b"".join(d.hex().encode() + b"\n" for d in sorted(chunks)))
 
     def release(self) -> None:
         """The draft was logged (its chunks are indexed now) or dropped."""

@@ -16,6 +16,14 @@ def replace_json(path: str, value) -> None:
     sync_dir(os.path.dirname(path) or ".")
 
 
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write every byte: a write may take only part of them (a signal, a nearly full
+    disk), and a short write left unnoticed is data lost."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def sync_dir(path: str) -> None:
     """Make a directory's entries (a rename, an unlink) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

@@ -41,6 +41,7 @@ import lmdb
 from artfs.errors import CorruptData, NotFound, StoreError, UsageError, disk_full
 from artfs.store import localkeys as keys
 from artfs.store.backend import ANY, DamagedKey, Ref, _Any, check_expected
+from artfs.store.durable import write_all
 from artfs.store.meta import CORRUPTION, Meta, corrupt, damaged, is_disk_full
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -419,9 +420,7 @@ def _write_file(final: str, data: bytes) -> None:
         os.makedirs(os.path.dirname(tmp), mode=0o700, exist_ok=True)
         fd = os.open(tmp, flags, 0o400)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
         _libc.sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
     finally:
         os.close(fd)

@@ -24,6 +24,7 @@ from artfs.errors import (
 )
 from artfs.store import keys, meta, rundocs
 from artfs.store.backend import DamagedKey, RefTxn
+from artfs.store.durable import write_all
 from artfs.store.local import LocalRefTxn
 from artfs.store.names import check_run_id, is_name  # a run id is a name
 from artfs.store.store import Store, Version
@@ -523,7 +524,7 @@ def _write_synced(path: str, data: bytes, mode: int) -> None:
     """Write ``data`` to ``path`` (appended or replacing, by ``mode``) and fsync it."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode, 0o600)
     try:
-        os.write(fd, data)
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
