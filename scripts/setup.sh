@@ -19,3 +19,7 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/pip install -q --disable-pip-version-check -e '.[mount,test,ui]'
+# An editable install compiles no bytecode, and where PYTHONDONTWRITEBYTECODE is set
+# (as on this project's machines) every command would compile artfs anew: 100 ms of
+# each command's start.  A stale .pyc is only ever recompiled, never trusted.
+.venv/bin/python -m compileall -q artfs >/dev/null

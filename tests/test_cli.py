@@ -142,19 +142,33 @@ def test_stat_cache_skips_unchanged_files(store_dir, tmp_path, monkeypatch):
         os.utime(src / f"f{i}.txt", (old, old))
     store = Store.open(store_dir)
 
-    def commit() -> tuple[str, int]:
-        reads = []
+    def commit() -> tuple[str, int, int]:
+        """(version, files read, files opened)"""
+        reads, opens = [], []
         original = Commit._ingest
         monkeypatch.setattr(Commit, "_ingest", lambda self, p: reads.append(p) or original(self, p))
+        monkeypatch.setattr(os, "open", counting_open(opens))
         with Commit(store) as c:
             version, _ = c.publish("ds", c.scan_dir(str(src), Node()))
-        return version.label, len(reads)
+        monkeypatch.undo()
+        return version.label, len(reads), sum(name.startswith(b"f") for name in opens)
 
-    assert commit() == ("ds:v0", 20)
-    assert commit() == ("ds:v0", 0)
+    assert commit() == ("ds:v0", 20, 20)
+    assert commit() == ("ds:v0", 0, 0)  # not even opened
     write(src / "f3.txt", "changed")
     os.utime(src / "f3.txt", (old + 5, old + 5))
-    assert commit() == ("ds:v1", 1)
+    assert commit() == ("ds:v1", 1, 1)
+
+
+def counting_open(opened: list):
+    """os.open that records the names it opens."""
+    real = os.open
+
+    def counted(path, *args, **kwargs):
+        opened.append(os.fsencode(path))
+        return real(path, *args, **kwargs)
+
+    return counted
 
 
 @pytest.mark.parametrize("args", [["put"], ["get", "ds:v0"], ["diff", "a:v0"], ["nosuch"]])

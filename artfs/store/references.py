@@ -9,8 +9,6 @@ holds no cloud credentials.
 """
 
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import NamedTuple
 from urllib.parse import quote, unquote, urlparse
@@ -122,6 +120,9 @@ def _file_blocks(uri: str) -> Iterator[bytes]:
 
 
 def _http_blocks(uri: str) -> Iterator[bytes]:
+    import urllib.error  # here: with http.client and email, a fifth of every command's start
+    import urllib.request
+
     try:
         with urllib.request.urlopen(uri, timeout=_TIMEOUT) as response:
             while block := response.read(_BLOCK):
