@@ -319,9 +319,10 @@ class Commit:
             lambda name, p, st, key: self.file_entry(name, p, st, key_path=key)
         )
         for rel, parent, files in groups:
+            folder = os.path.join(root, rel, b"")
             with open_dir(root, rel) as dir_fd:
                 for name, st in files:
-                    key = os.path.join(root, rel, name)
+                    key = folder + name
                     entry = cached(name, st, key)
                     if entry is None:
                         fd = _open_file(dir_fd, name, key)
