@@ -1,5 +1,7 @@
 """Shared fixtures: a fresh store per test and a way to run the real CLI."""
 
+import ctypes
+import mmap
 import os
 import subprocess
 import sys
@@ -68,6 +70,23 @@ def write_sample_tree(src, *, text: str = "alpha", binary_size: int = 3000) -> N
     write(src / "run.sh", "#!/bin/sh\n")
     os.chmod(src / "run.sh", 0o755)
     os.symlink("a.txt", src / "link")
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def resident(path: str) -> bool:
+    """Whether every page of the file is in the page cache (mincore(2) of a mapping of
+    it; a read, even with RWF_NOWAIT, would start reading what is missing)."""
+    size = os.path.getsize(path)
+    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) as mm:
+        vector = (ctypes.c_ubyte * pages)()
+        # The address alone: the ctypes view of the buffer goes at once, before the close.
+        address = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+        if _libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(size), vector) != 0:
+            raise OSError(ctypes.get_errno(), "mincore failed")
+        return all(byte & 1 for byte in vector)
 
 
 def read(path) -> bytes:

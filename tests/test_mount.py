@@ -18,6 +18,7 @@ import signal
 import sqlite3
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,9 +30,10 @@ from hypothesis import strategies as st
 
 import artfs
 from artfs.fs import registry
+from artfs.fs.ops import PUSH_BYTES
 from artfs.store import gc as gc_mod
 from artfs.store.staging import COW_XATTR
-from tests.conftest import read, unmount, write, write_sample_tree
+from tests.conftest import read, resident, unmount, write, write_sample_tree
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -304,6 +306,63 @@ def test_open_file_stays_usable_after_unlink(mount):
         f.seek(0)
         assert f.read() == b"scratch"
     assert os.listdir(staging) == []
+
+
+def test_a_small_file_is_in_the_page_cache_once_opened(cli, mount, tmp_path):
+    """A file of at most PUSH_BYTES goes to the kernel's page cache with its open (no
+    READ follows); a larger one is read when the kernel asks."""
+    small, large = os.urandom(100_000), os.urandom(PUSH_BYTES + 4096)
+    write(tmp_path / "src/small.bin", small)
+    write(tmp_path / "src/large.bin", large)
+    version = version_path(mount, put(cli, tmp_path / "src", "pushed"))
+    assert resident(os.path.join(version, "small.bin"))  # opened by resident, never read
+    assert not resident(os.path.join(version, "large.bin"))
+    assert read(os.path.join(version, "small.bin")) == small
+    assert read(os.path.join(version, "large.bin")) == large
+
+
+READ_ALL_SCRIPT = r"""
+import hashlib, json, os, random, sys, threading
+root, seed = sys.argv[1], int(sys.argv[2])
+names = sorted(os.path.relpath(os.path.join(d, f), root)
+               for d, _, fs in os.walk(root) for f in fs)
+digests, lock = {}, threading.Lock()
+def reader(k):
+    order = names[:]
+    for round in range(3):
+        random.Random(seed * 100 + k * 10 + round).shuffle(order)
+        for name in order:
+            with open(os.path.join(root, name), "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+            with lock:
+                assert digests.setdefault(name, digest) == digest, name
+threads = [threading.Thread(target=reader, args=(k,)) for k in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps(digests))
+"""
+
+
+def test_many_readers_of_the_same_small_files_at_once(cli, mount, tmp_path):
+    """Threads of two processes read the same files at once, over and over: a file
+    opened while another handle of it reads is not pushed (storing into a page that a
+    READ in flight holds locked would hang the mount), and every read is whole."""
+    files = {f"d{i % 4}/f{i}.bin": os.urandom(2000 + 7919 * i) for i in range(48)}
+    for name, data in files.items():
+        write(tmp_path / "src" / name, data)
+    version = version_path(mount, put(cli, tmp_path / "src", "shared"))
+    script = tmp_path / "read_all.py"
+    script.write_text(READ_ALL_SCRIPT)
+    readers = [
+        subprocess.Popen(
+            [sys.executable, str(script), version, str(seed)], stdout=subprocess.PIPE, text=True
+        )
+        for seed in (1, 2)
+    ]
+    outputs = [reader.communicate(timeout=120)[0] for reader in readers]
+    assert [reader.returncode for reader in readers] == [0, 0]
+    expected = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    assert [json.loads(out) for out in outputs] == [expected, expected]
 
 
 # --- 2. ordinary tools --------------------------------------------------------------------

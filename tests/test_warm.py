@@ -3,9 +3,7 @@ a hint reads one chunk file, a version opened often is warmed whole within a bud
 and the helper process goes away with the mount.  Whether a file is in the page
 cache is asked of the kernel itself, with mincore(2), which reads nothing in."""
 
-import ctypes
 import itertools
-import mmap
 import os
 import threading
 import time
@@ -15,25 +13,9 @@ import trio
 
 from artfs.fs import warm
 from artfs.fs.warm import Warmer
-from tests.conftest import write
+from tests.conftest import resident, write
 from tests.test_loader import images, read_whole  # noqa: F401 - a fixture
 from tests.test_ops_direct import commit_dir, drive
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def resident(path: str) -> bool:
-    """Whether every page of the file is in the page cache (mincore(2) of a mapping of
-    it; a read, even with RWF_NOWAIT, would start reading what is missing)."""
-    size = os.path.getsize(path)
-    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) as mm:
-        vector = (ctypes.c_ubyte * pages)()
-        # The address alone: the ctypes view of the buffer goes at once, before the close.
-        address = ctypes.addressof(ctypes.c_char.from_buffer(mm))
-        if _libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(size), vector) != 0:
-            raise OSError(ctypes.get_errno(), "mincore failed")
-        return all(byte & 1 for byte in vector)
 
 
 def evict(paths: list[str]) -> None:

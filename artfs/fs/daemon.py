@@ -137,7 +137,7 @@ async def _serve(
     if allow_other:
         options.add("allow_other")
     async with trio.open_nursery() as nursery:
-        ops = Operations(store, nursery, lineage=lineage, warm=True)
+        ops = Operations(store, nursery, lineage=lineage, warm=True, push=True)
         pyfuse3.init(ops, mountpoint, options)
         try:
             sock_name = registry.register(store.path, mountpoint, time.time())

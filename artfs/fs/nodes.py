@@ -56,6 +56,8 @@ class VersionItem:
         "attr",
         "reader_run",
         "open_by",
+        "handles",
+        "pushed",
     )
 
     def __init__(
@@ -75,6 +77,8 @@ class VersionItem:
         )
         self.reader_run: str | None = None  # the run whose reads the kernel's page cache holds
         self.open_by: dict[str | None, int] | None = None  # runs with it open: handles
+        self.handles = 0  # open handles of it, with lineage or without
+        self.pushed = False  # its bytes were stored into the kernel's page cache at an open
 
 
 class Listing:

@@ -45,6 +45,11 @@ log = logging.getLogger("artfs.mount")
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND
 OPEN_IGNORED = os.O_CREAT | os.O_EXCL  # the kernel has done these; reopening must not
 FLUSH_SECONDS = 1.0
+# A file this small is handed to the kernel's page cache with its open (notify_store)
+# rather than in answer to READ requests: a data loader's small files then cost one
+# request fewer each, and a second epoch no GETATTR (the kernel drops a file's atime,
+# and so asks for its attributes again, after a READ on a writable mount).
+PUSH_BYTES = 256 * 1024
 
 
 def errors_to_errno(fn):
@@ -127,7 +132,15 @@ Handle = StoredFile | LocalFile | DirListing | bytes
 class Operations(pyfuse3.Operations):
     supports_dot_lookup = False
 
-    def __init__(self, store, nursery: trio.Nursery, *, lineage: bool = True, warm: bool = False):
+    def __init__(
+        self,
+        store,
+        nursery: trio.Nursery,
+        *,
+        lineage: bool = True,
+        warm: bool = False,
+        push: bool = False,
+    ):
         super().__init__()
         self.lineage = lineage
         self.store = store
@@ -149,6 +162,9 @@ class Operations(pyfuse3.Operations):
         self._refreshing = trio.Lock()
         self._trees: dict[str, pt.Tree] = {}
         self._unwritten = False  # the last write of read records failed (a full disk...)
+        # Small files' bytes go with their opens (a mounted session only: notify_store
+        # needs the kernel), until the kernel says it cannot store pages (ENOSYS).
+        self._push = push
 
     # --- helpers -----------------------------------------------------------------
 
@@ -513,23 +529,52 @@ class Operations(pyfuse3.Operations):
             if self.warmer is not None and self.warmer.due((node.name, node.number)):
                 self.nursery.start_soon(self._warm_version, node.name, node.number)
             path = node.path.decode(errors="replace")
-            source, keep = None, True
+            source, run = None, None
             if self.lineage:
-                source = (
-                    await self._run_of(ctx.pid),
-                    node.name,
-                    node.number,
-                    path,
-                    node.entry.size,
-                )
+                run = await self._run_of(ctx.pid)
+                source = (run, node.name, node.number, path, node.entry.size)
                 self.attribution.opened(*source)
                 self._count_open(node, source)
-                # Pages another run read would hide this run's reads from us: keep the
-                # kernel's cache only for the run that filled it.
-                keep, node.reader_run = node.reader_run == source[0], source[0]
+            # Pages another run read would hide this run's reads from us: keep the
+            # kernel's cache only for the run that filled it (or that this open fills).
+            filled = node.pushed and node.reader_run == run
+            pushed = not filled and await self._pushed(inode, node, reader, source)
+            keep = pushed or not self.lineage or node.reader_run == run
+            node.reader_run = run
+            node.handles += 1
             handle = StoredFile(reader, f"{node.name}:v{node.number}: {path}", source, node)
             return pyfuse3.FileInfo(fh=self._new_handle(handle), keep_cache=keep)
         raise FUSEError(errno.EISDIR)
+
+    async def _pushed(
+        self, inode: int, node: VersionItem, reader: FileReader, source: "Source | None"
+    ) -> bool:
+        """Whether a small file's bytes went to the kernel's page cache with its open
+        (credited to the opening run as read: the kernel's first READ would have asked
+        for all of them).  Never while another handle of the file is open: a READ of
+        it in flight holds pages locked until we answer, and storing into a locked
+        page would wait for an answer this loop cannot give."""
+        if not self._push or node.handles or node.entry.size > PUSH_BYTES:
+            return False
+        node.handles += 1  # an open of the same file while we fetch does not push too
+        try:
+            data = await reader.read(0, node.entry.size)
+        except (ArtfsError, OSError):  # the reads will fail (or fetch) and tell
+            return False
+        finally:
+            node.handles -= 1
+        if node.handles:  # opened by another meanwhile: its READs may be in flight
+            return False
+        try:
+            pyfuse3.notify_store(inode, 0, bytes(data))  # pyfuse3 takes bytes only
+        except OSError as e:
+            if e.errno == errno.ENOSYS:
+                self._push = False
+            return False
+        node.pushed = True
+        if source is not None:
+            self.attribution.read(*source, len(data))
+        return True
 
     async def _warm_version(self, name: str, number: int) -> None:
         """Many files of a version are being opened: warm all of it (see fs/warm.py)."""
@@ -612,6 +657,8 @@ class Operations(pyfuse3.Operations):
     @errors_to_errno
     async def release(self, fh):
         handle = self.handles.pop(fh, None)
+        if isinstance(handle, StoredFile) and isinstance(handle.item, VersionItem):
+            handle.item.handles -= 1
         if isinstance(handle, StoredFile) and handle.item is not None and handle.source:
             open_by = handle.item.open_by
             if open_by and open_by.get(handle.source[0]):
