@@ -23,7 +23,7 @@ import trio
 
 import artfs
 from artfs.fs.attribution import Attribution
-from artfs.fs.ops import Operations
+from artfs.fs.ops import PUSH_BYTES, Operations
 from artfs.store import meta
 from artfs.store import runs as runs_mod
 from artfs.store import store as store_mod
@@ -644,6 +644,28 @@ def test_runs_reading_the_same_file_each_record_its_bytes(cli, mount, tmp_path):
     assert [r["job_type"] for r in runs] == ["first", "second", "third"]
     for run in runs:
         assert inputs_become(cli, run["id"], expected) == expected, run["job_type"]
+
+
+def test_a_small_file_opened_counts_as_read_whole(cli, mount, tmp_path):
+    """A file of at most PUSH_BYTES goes to the kernel with its open, so a run that
+    opens it and reads ten bytes is credited all of it; a larger file only what the
+    kernel asked for, which ten bytes do not make all of it."""
+    files = {"small.bin": os.urandom(200_000), "large.bin": os.urandom(1_500_000)}
+    sizes = put_ds(cli, tmp_path, files=files)
+    assert sizes["small.bin"] <= PUSH_BYTES < sizes["large.bin"]
+    peek = "import os, sys\nfor p in sys.argv[1:]:\n    os.read(os.open(p, os.O_RDONLY), 10)\n"
+    paths = [vpath(mount, "ds", 0, name) for name in files]
+    result = cli("run", "--job-type", "peek", "--", sys.executable, "-c", peek, *paths)
+    assert result.code == 0, result.err
+    (run,) = as_json(cli("runs", "ls", "--json"))
+
+    def both_recorded() -> dict:
+        found = run_inputs(cli, run["id"]).get("ds:v0", {})
+        return found if len(found) == 2 else {}
+
+    credited = wait_for(both_recorded)
+    assert credited["small.bin"] == sizes["small.bin"]
+    assert 10 <= credited["large.bin"] < sizes["large.bin"]
 
 
 # --- 7. bad input ------------------------------------------------------------------------
