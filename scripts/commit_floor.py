@@ -8,9 +8,9 @@ stores.  Each is timed here alone, in one thread, on the same bytes (best of
 core busy with nothing else reaches it).  Writing is timed once, as one new file in
 the store's file system: a commit writes into pages new to the page cache (a second
 write over pages just freed costs this machine a fifth of the first), and a file per
-chunk is the store's layout, not a must.  Today's
-format also hashes the whole file a second time for its digest: timed apart, since a
-digest derived from the chunk digests (as Merkle-hashing stores do) would not need it.
+chunk is the store's layout, not a must.  Today's format also hashes the whole file a
+second time for its digest: timed apart, since a digest derived from the chunk digests
+(as Merkle-hashing stores do) would not need it.
 """
 
 from __future__ import annotations

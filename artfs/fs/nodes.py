@@ -38,6 +38,9 @@ class ArtifactDir:
     name: str
 
 
+NO_READER = ""  # no run id is empty, and None is the run of a process that vanished
+
+
 class VersionItem:
     """A file, link or directory of a version; one is made per name listed, so it is lean.
 
@@ -57,7 +60,6 @@ class VersionItem:
         "reader_run",
         "open_by",
         "handles",
-        "pushed",
     )
 
     def __init__(
@@ -75,10 +77,11 @@ class VersionItem:
         self.attr: pyfuse3.EntryAttributes | None = (
             None  # its EntryAttributes, made once: a version never changes
         )
-        self.reader_run: str | None = None  # the run whose reads the kernel's page cache holds
+        # the run whose bytes the kernel's page cache holds (read by it, or stored at
+        # its open); NO_READER until one has
+        self.reader_run: str | None = NO_READER
         self.open_by: dict[str | None, int] | None = None  # runs with it open: handles
         self.handles = 0  # open handles of it, with lineage or without
-        self.pushed = False  # its bytes were stored into the kernel's page cache at an open
 
 
 class Listing:

@@ -537,9 +537,9 @@ class Operations(pyfuse3.Operations):
                 self._count_open(node, source)
             # Pages another run read would hide this run's reads from us: keep the
             # kernel's cache only for the run that filled it (or that this open fills).
-            filled = node.pushed and node.reader_run == run
+            filled = node.reader_run == run
             pushed = not filled and await self._pushed(inode, node, reader, source)
-            keep = pushed or not self.lineage or node.reader_run == run
+            keep = pushed or filled or not self.lineage
             node.reader_run = run
             node.handles += 1
             handle = StoredFile(reader, f"{node.name}:v{node.number}: {path}", source, node)
@@ -571,7 +571,6 @@ class Operations(pyfuse3.Operations):
             if e.errno == errno.ENOSYS:
                 self._push = False
             return False
-        node.pushed = True
         if source is not None:
             self.attribution.read(*source, len(data))
         return True
@@ -657,11 +656,10 @@ class Operations(pyfuse3.Operations):
     @errors_to_errno
     async def release(self, fh):
         handle = self.handles.pop(fh, None)
-        if isinstance(handle, StoredFile) and isinstance(handle.item, VersionItem):
+        if isinstance(handle, StoredFile) and handle.item is not None:  # a version's file
             handle.item.handles -= 1
-        if isinstance(handle, StoredFile) and handle.item is not None and handle.source:
             open_by = handle.item.open_by
-            if open_by and open_by.get(handle.source[0]):
+            if handle.source and open_by and open_by.get(handle.source[0]):
                 open_by[handle.source[0]] -= 1
         if isinstance(handle, LocalFile):
             handle.item.fds.discard(handle.fd)
