@@ -38,7 +38,7 @@ from artfs.store import runs as runs_mod
 from artfs.store.commit import Commit, Node, check_exists, check_publication
 from artfs.store.drafts import DraftFiles
 from artfs.store.names import LATEST, check_alias, check_name
-from artfs.store.restore import export, file_digest
+from artfs.store.restore import export, holds
 from artfs.store.retention import ttl_of
 from artfs.store.store import INHERIT, PENDING, Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
@@ -1169,7 +1169,7 @@ def _check_local(path: str, entry: ManifestEntry) -> None:
         return
     if not os.path.isfile(path) or os.path.islink(path):
         raise UsageError(f"Missing file: {entry.path} is not in {os.path.dirname(path) or '.'}")
-    if file_digest(path).hex() != entry.digest:
+    if not holds(path, bytes.fromhex(entry.digest)):
         raise UsageError(f"Digest mismatch for file: {entry.path}")
 
 

@@ -22,8 +22,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 
-import blake3
-
 from artfs.errors import ArtfsError, Conflict, MissingPath, SpecialFile, StoreError
 from artfs.store import attrs, keys, meta, pending, rundocs, statcache
 from artfs.store.chunker import MIN_CHUNK, chunks_of_stream
@@ -117,8 +115,6 @@ class Commit:
     def __enter__(self) -> "Commit":
         self._stack.enter_context(self.store.gc_lock())
         self._pool = self._stack.enter_context(ThreadPoolExecutor(WORKERS, "artfs-chunk"))
-        # Whole-file digests are updated in order on their own thread, off the reader's.
-        self._hasher = self._stack.enter_context(ThreadPoolExecutor(1, "artfs-hash"))
         self._zero_chunks: dict[int, Future] = {}
         # One snapshot of the objects for the dedup checks and the stat cache.
         self._objects = self._stack.enter_context(self.store.objects.transaction())
@@ -243,8 +239,7 @@ class Commit:
         return digest
 
     def _ingest_large(self, f) -> tuple[bytes, int]:
-        whole = blake3.blake3()
-        pieces, hashing = [], None
+        pieces = []
         data: bytes | memoryview
         for view in chunks_of_stream(f):
             if is_zeros(view):  # holes of sparse files, zero padding
@@ -252,16 +247,13 @@ class Commit:
             else:
                 data = bytes(view)  # the view is reused by the chunker; workers need a copy
                 piece = self._submit(data)
-            if hashing is not None:
-                hashing.result()  # at most one chunk queued for the whole-file digest
-            hashing = self._hasher.submit(whole.update, data)
             pieces.append((piece, len(data)))
             self.progress(len(data))
         items = [(piece.result(), size) for piece, size in pieces]
-        file_digest = self._hasher.submit(whole.digest).result()
+        digest = meta.file_digest(items)  # from the chunk digests: no second pass
         if len(items) > 1:
-            self.filemaps[file_digest] = meta.pack_filemap(items)
-        return file_digest, sum(n for _, n in items)
+            self.filemaps[digest] = meta.pack_filemap(items)
+        return digest, sum(n for _, n in items)
 
     def _zero_chunk(self, size: int) -> Future:
         """A chunk of zeros: hashed and stored once per size, not once per chunk.  Zeros

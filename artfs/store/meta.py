@@ -4,7 +4,8 @@ docs/format.md describes the same layout for people.  Named databases:
 
     info       b"format" -> ASCII int; b"created" -> ASCII float
     chunks     digest[32] -> u64 raw size | u64 stored size      (chunk index)
-    filemaps   file digest[32] -> (chunk digest[32] | u64 size)*  (files of >1 chunk)
+    filemaps   file digest[32] -> (chunk digest[32] | u64 size)*  (files of >1 chunk;
+               the digest is file_digest of the list, or before format 7 BLAKE3 of the bytes)
     trees      tree digest[32] -> tree object (see tree.py)
     attrs      attribute digest[32] -> attribute object: file times (see attrs.py)
     artifacts  name -> JSON {type, description, created, next_version[, retention]}
@@ -46,7 +47,8 @@ from artfs.store.names import check_name
 # 3: file times (attribute objects, "attrs" and "mtime_ns" in version records)
 # 4: registry collections; 5: a remote's pack locations and bookkeeping ("packed", "remote")
 # 6: the local cache of a remote's chunks ("cache")
-FORMAT_VERSION = 6
+# 7: a file of several chunks is named by its chunk list (file_digest), not by its bytes
+FORMAT_VERSION = 7
 DBS = (
     "info",
     "chunks",
@@ -448,6 +450,30 @@ def unpack_running(raw: bytes) -> tuple[int, float]:
 
 def pack_filemap(items: list[tuple[bytes, int]]) -> bytes:
     return b"".join(MAP_ITEM.pack(d, n) for d, n in items)
+
+
+# BLAKE3's key derivation mode, in a context of its own: no file's bytes, hashed in the
+# default mode, can come out as the name of a chunk list.
+FILEMAP_CONTEXT = "artfs 2026-12-03 the chunk list of a file"
+
+
+def file_digest(items: list[tuple[bytes, int]] | tuple[tuple[bytes, int], ...]) -> bytes:
+    """A file's content digest from its chunks (digest, size), in order: a file of one
+    chunk is named by that chunk (BLAKE3 of its bytes), one of several by its chunk list
+    as ``pack_filemap`` stores it, so that a commit hashes every byte once, not a second
+    time whole.  No chunks: the digest of no bytes."""
+    if len(items) == 1:
+        return items[0][0]
+    if not items:
+        return blake3.blake3(b"").digest()
+    return blake3.blake3(pack_filemap(list(items)), derive_key_context=FILEMAP_CONTEXT).digest()
+
+
+def named_by_chunks(digest: bytes, items: list[tuple[bytes, int]] | tuple) -> bool:
+    """Whether ``digest`` is ``file_digest(items)``: else, for a file of several chunks,
+    it is BLAKE3 of the file's bytes (a commit before format 7), which only reading them
+    can check."""
+    return file_digest(items) == digest
 
 
 def unpack_filemap(raw: bytes, digest: bytes = b"") -> list[tuple[bytes, int]]:

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 import blake3
 
 from artfs.errors import CommError, Conflict, CorruptData, NotFound
-from artfs.store import references
+from artfs.store import meta, references
+from artfs.store.chunker import chunks_of_stream
+from artfs.store.chunks import digest_of
 from artfs.store.holes import write_sparse
 from artfs.store.packs import Location
 from artfs.store.store import Store, Version
@@ -24,13 +26,21 @@ from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 _BLOCK = 1 << 20
 
 
-def file_digest(path: str | bytes | int) -> bytes:
-    """BLAKE3 of a file's content (a path, or an open descriptor, left open)."""
-    h = blake3.blake3()
+def holds(path: str | bytes | int, digest: bytes) -> bool:
+    """Whether a file (a path, or an open descriptor at its start, left open) holds the
+    content ``digest`` names: named as a commit names it (its chunks' digests), or, for
+    a file of several chunks committed before format 7, by BLAKE3 of all its bytes."""
     with open(path, "rb", buffering=0, closefd=not isinstance(path, int)) as f:
+        items = [(digest_of(chunk), len(chunk)) for chunk in chunks_of_stream(f)]
+        if meta.file_digest(items) == digest:
+            return True
+        if len(items) < 2:
+            return False
+        f.seek(0)
+        whole = blake3.blake3()
         while block := f.read(_BLOCK):
-            h.update(block)
-    return h.digest()
+            whole.update(block)
+        return whole.digest() == digest
 
 
 def export(
@@ -243,7 +253,7 @@ def _same_file(fd: int, name: bytes, entry: Entry) -> bool:
         return False
     own = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
     try:
-        return file_digest(own) == entry.digest
+        return holds(own, entry.digest)
     finally:
         os.close(own)
 

@@ -26,7 +26,7 @@ from artfs.store import durable
 from artfs.store.commit import Commit, Node, open_dir
 from artfs.store.holes import drop_content, write_sparse
 from artfs.store.names import check_name, is_name
-from artfs.store.restore import file_digest
+from artfs.store.restore import holds
 from artfs.store.store import Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 
@@ -365,7 +365,7 @@ def _unchanged(dir_fd: int, name: bytes, st: os.stat_result, entry: Entry | None
         return False
     try:
         digest = placeholder_digest(fd)  # a placeholder's content is its digest: not read
-        return (digest if digest is not None else file_digest(fd)) == entry.digest
+        return digest == entry.digest if digest is not None else holds(fd, entry.digest)
     finally:
         os.close(fd)
 

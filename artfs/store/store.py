@@ -432,7 +432,10 @@ class Store:
         format 3 added file times, which older versions lack (they show their creation
         time), format 4 the collections database and 5 a remote's, which LMDB creates on
         open: they convert nothing.  Format 6 records the cache of a remote's chunks: the
-        files an older artfs fetched are entered.  One transaction: all or nothing."""
+        files an older artfs fetched are entered.  Format 7 names a new file of several
+        chunks by its chunk list; the digests of older ones stay valid as they are (see
+        meta.named_by_chunks), and the marker keeps an older artfs, whose verify would
+        take the new digests for damage, out.  One transaction: all or nothing."""
         from artfs.store import runs  # runs builds on this module
 
         with self.refs.transaction(write=True) as txn:

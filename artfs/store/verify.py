@@ -6,9 +6,11 @@ itself (a record that cannot be read, a missing tree, an index entry that
 disagrees) is reported by what it belongs to (check.py).
 
 Every chunk is read and hashed once, however many files share it.  A file of
-several chunks is also hashed whole, from the same reads, since its digest is
-not derived from its chunks' (a crash once recorded a file's full digest with
-size 0; only the whole content shows such a lie).
+several chunks is named by its chunk list (format 7): its digest is checked against
+the list, and each chunk against its own.  One committed before format 7 is named
+by BLAKE3 of its bytes, so it is also hashed whole, from the same reads (a crash
+once recorded a file's full digest with size 0; only the whole content shows such a
+lie), and so is any whose list does not hash to its name.
 """
 
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from artfs.errors import ArtfsError
+from artfs.store import meta
 from artfs.store.check import Checker, FileUse, chunk_file_problem
 from artfs.store.store import Store, Version
 
@@ -76,13 +79,13 @@ class _Bytes:
         self.stored = stored  # chunk -> size of its file, as the index says
         self.users: dict[bytes, list[tuple[str, str]]] = {}  # chunk -> (version, path)
         self.sizes: dict[bytes, int] = {}
-        self.whole: dict[bytes, FileUse] = {}  # files of several chunks, by digest
+        self.whole: dict[bytes, FileUse] = {}  # files to hash whole, by digest
         self.whole_users: dict[bytes, list[tuple[str, str]]] = {}
         for use in uses:
             for digest, size in use.chunks:
                 self.users.setdefault(digest, []).append((use.version, use.path))
                 self.sizes[digest] = size
-            if len(use.chunks) > 1:
+            if len(use.chunks) > 1 and not meta.named_by_chunks(use.entry.digest, use.chunks):
                 self.whole.setdefault(use.entry.digest, use)
                 self.whole_users.setdefault(use.entry.digest, []).append((use.version, use.path))
 
