@@ -74,6 +74,19 @@ def test_reopening_a_shard_reads_its_chunk_list_once(store, images, monkeypatch)
     assert [entry.digest for entry in calls] == [shard.digest]  # the first open only
 
 
+def test_a_small_file_is_one_chunk_without_a_look_at_the_chunk_lists(store, images, monkeypatch):
+    """No file under MIN_CHUNK has a chunk list (docs/format.md, section 3.3): a data
+    loader's first open of one reads no LMDB record for it."""
+    root = store.resolve("ds:v0").root
+    small = store.lookup(root, b"c0/img00.bin")
+    assert small.size < chunker.MIN_CHUNK
+    looked = counting(monkeypatch, store, "_filemaps")
+    assert store.file_chunks(small) == [(small.digest, small.size)]
+    assert looked == []
+    shard = store.lookup(root, b"shard.bin")
+    assert len(store.file_chunks(shard)) > 1 and looked == [shard.digest]
+
+
 def test_layouts_evict_the_least_recently_used_within_their_chunk_budget(store, images):
     root = store.resolve("ds:v0").root
     shard = store.lookup(root, b"shard.bin")

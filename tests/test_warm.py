@@ -99,6 +99,41 @@ def test_opening_many_files_of_a_version_warms_it_whole_once(store, tmp_path, mo
     assert warmed == {("ds", 0)}
 
 
+@pytest.mark.usefixtures("images")
+@pytest.mark.parametrize("fits", [True, False])
+def test_lookups_hint_no_more_once_their_version_went_to_the_helper_whole(store, monkeypatch, fits):
+    """A version whose every chunk the helper has been given needs no hint per lookup
+    (a write to a pipe and a wakeup each); one too big for the budget still does."""
+    chunks = list(store.version_chunks(store.resolve("ds:v0")))
+    total = sum(size for _, size in chunks)
+    monkeypatch.setattr(warm, "budget", lambda: total if fits else total // 2)
+    monkeypatch.setattr(warm, "BULK_AFTER", 3)
+    names = [f"c{i % 3}/img{i:02d}.bin" for i in range(30)]
+
+    async def steps(ops):
+        hinted: list[bytes] = []
+        real = ops.warmer.hint
+        ops.warmer.hint = lambda digest: hinted.append(digest) or real(digest)
+        for path in names[:3]:  # the third open has the version warmed
+            await read_whole(ops, b"v0", path)
+        for _ in range(250):
+            if ("ds", 0) in ops.warmer.covered or not fits:
+                break
+            await trio.sleep(0.02)
+        await trio.sleep(0.1)  # the bulk, when it does not fit, is over by now
+        before = len(hinted)
+        for path in names[3:]:
+            await read_whole(ops, b"v0", path)
+        return before, len(hinted), ops.warmer.covered
+
+    before, after, covered = drive(store, steps, lineage=True, warm=True)
+    assert before == 3
+    if fits:
+        assert covered == {("ds", 0)} and after == before
+    else:
+        assert covered == set() and after == before + len(names) - 3
+
+
 def test_closing_stops_the_helper_and_a_bulk_write_under_way(store, warmer, monkeypatch):
     monkeypatch.setattr(warm, "budget", lambda: 1 << 62)
     endless = ((i.to_bytes(32, "big"), 1) for i in itertools.count())  # never there

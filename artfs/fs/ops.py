@@ -275,8 +275,13 @@ class Operations(pyfuse3.Operations):
     def _hint(self, inode: int) -> None:
         """A file looked up is opened and read next: have its first chunk read now."""
         node = self.inodes[inode]
-        if isinstance(node, VersionItem) and node.entry.kind == FILE and node.entry.size:
-            assert self.warmer is not None
+        assert self.warmer is not None
+        if (
+            isinstance(node, VersionItem)
+            and node.entry.kind == FILE
+            and node.entry.size
+            and (node.name, node.number) not in self.warmer.covered
+        ):
             self.warmer.hint(self.layouts.of(node.entry).chunks[0][0])
 
     async def forget(self, inode_list):
@@ -566,7 +571,9 @@ class Operations(pyfuse3.Operations):
         if node.handles:  # opened by another meanwhile: its READs may be in flight
             return False
         try:
-            pyfuse3.notify_store(inode, 0, bytes(data))  # pyfuse3 takes bytes only
+            # Any contiguous buffer: pyfuse3 takes it as one (its stub says bytes), so a
+            # raw chunk's view goes to the kernel without a copy.
+            pyfuse3.notify_store(inode, 0, data)  # type: ignore[arg-type]
         except OSError as e:
             if e.errno == errno.ENOSYS:
                 self._push = False
@@ -581,7 +588,8 @@ class Operations(pyfuse3.Operations):
         warmer, store = self.warmer, self.store
 
         def warm() -> None:  # the version's record and trees read off the loop, too
-            warmer.bulk(store.version_chunks(store.resolve(Ref(name, f"v{number}"))))
+            version = store.resolve(Ref(name, f"v{number}"))
+            warmer.bulk(store.version_chunks(version), (name, number))
 
         try:
             await trio.to_thread.run_sync(warm)

@@ -66,6 +66,9 @@ class Warmer:
         os.close(urgent_read)
         self._bulk_lock = threading.Lock()
         self.opened: dict[tuple[str, int], int] = {}  # opens of files, per version
+        # Versions whose every chunk has gone to the helper: a hint for one of their
+        # files would only cost the loop a write to the pipe (and the helper a wakeup).
+        self.covered: set[tuple[str, int]] = set()
 
     @property
     def warmed(self) -> set[tuple[str, int]]:
@@ -83,9 +86,10 @@ class Warmer:
         count = self.opened[version] = self.opened.get(version, 0) + 1
         return count == BULK_AFTER
 
-    def bulk(self, chunks: Iterable[tuple[bytes, int]]) -> None:
+    def bulk(self, chunks: Iterable[tuple[bytes, int]], version: tuple[str, int] | None = None):
         """Warm chunks in order until their raw sizes exceed ``budget()`` (blocking: call
-        in a worker thread; the helper takes them as fast as the disk reads)."""
+        in a worker thread; the helper takes them as fast as the disk reads).  If all of
+        them went, ``version`` (theirs) is ``covered``."""
         left = budget()
         batch: list[bytes] = []
         with self._bulk_lock, contextlib.suppress(OSError):  # EPIPE, EBADF: closed
@@ -98,6 +102,8 @@ class Warmer:
                     write_all(self._bulk, b"".join(batch))
                     batch.clear()
             write_all(self._bulk, b"".join(batch))
+            if left >= 0 and version is not None:
+                self.covered.add(version)
 
     def close(self) -> None:
         """End the helper: what it has not warmed yet is of no use now.  Stopped before
