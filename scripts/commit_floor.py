@@ -8,9 +8,8 @@ stores.  Each is timed here alone, in one thread, on the same bytes (best of
 core busy with nothing else reaches it).  Writing is timed once, as one new file in
 the store's file system: a commit writes into pages new to the page cache (a second
 write over pages just freed costs this machine a fifth of the first), and a file per
-chunk is the store's layout, not a must.  Today's format also hashes the whole file a
-second time for its digest: timed apart, since a digest derived from the chunk digests
-(as Merkle-hashing stores do) would not need it.
+chunk is the store's layout, not a must.  A file's digest is derived from its chunks'
+(format 7), so no whole-file hash is part of it.
 """
 
 from __future__ import annotations
@@ -38,16 +37,14 @@ class Floor:
     hash_chunks: float
     compress: float
     write: float
-    hash_file: float  # the whole-file digest's second pass
     cores: int
 
     @property
     def must(self) -> float:
         return self.read + self.cut + self.hash_chunks + self.compress + self.write
 
-    def mib_s(self, with_file_digest: bool = False) -> float:
-        cpu = self.must + (self.hash_file if with_file_digest else 0.0)
-        return self.size / MIB / (cpu / self.cores)
+    def mib_s(self) -> float:
+        return self.size / MIB / (self.must / self.cores)
 
 
 def _cpu(body, rounds: int = ROUNDS) -> float:
@@ -93,13 +90,6 @@ def measure(path: Path, scratch: Path) -> Floor:
     with open(path, "rb", buffering=0) as f:
         chunks = [bytes(view) for view in chunks_of_stream(f)]
     stored = [encode(c) for c in chunks]
-
-    def hash_file() -> None:
-        whole = blake3.blake3()
-        for c in chunks:
-            whole.update(c)
-        whole.digest()
-
     read = _cpu(lambda: _read(path))
     return Floor(
         size=os.path.getsize(path),
@@ -108,7 +98,6 @@ def measure(path: Path, scratch: Path) -> Floor:
         hash_chunks=_cpu(lambda: [blake3.blake3(c).digest() for c in chunks]),
         compress=_cpu(lambda: [encode(c) for c in chunks]),
         write=_cpu(lambda: _write(stored, scratch), rounds=1),
-        hash_file=_cpu(hash_file),
         cores=os.cpu_count() or 1,
     )
 
@@ -128,8 +117,6 @@ def report(floor: Floor, artfs_mib_s: float | None, goal: float = 0.9) -> list[s
     lines = [
         f"commit floor for A ({floor.size / MIB:.0f} MiB) on {floor.cores} cores: "
         f"{floor.mib_s():.0f} MiB/s (CPU s, one thread: {parts}; / {floor.cores} cores)",
-        f"  with today's second BLAKE3 pass over the whole file ({floor.hash_file:.2f} s): "
-        f"{floor.mib_s(with_file_digest=True):.0f} MiB/s",
     ]
     if artfs_mib_s is not None:
         ratio = artfs_mib_s / floor.mib_s()
