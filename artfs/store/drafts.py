@@ -23,7 +23,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,7 +78,7 @@ class DraftFiles:
         if self._fd is None:
             folder = os.path.join(self.store.path, DRAFTS)
             os.makedirs(folder, mode=0o700, exist_ok=True)
-            self._path = os.path.join(folder, secrets.token_hex(12))
+            self._path = os.path.join(folder, os.urandom(12).hex())
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)  # gc holds the store lock: nobody sees it unlocked
             self._fd = fd

@@ -14,7 +14,6 @@ written whole (a temporary file, fsync, rename) after the objects are durable.
 import json
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,7 +36,7 @@ class Pending:
 def keep(store: Store, name: str, record: dict, aliases: list[str], run: str | None) -> Pending:
     folder = os.path.join(store.path, DIRECTORY)
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    path = os.path.join(folder, f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json")
+    path = os.path.join(folder, f"{time.time_ns():020d}-{os.urandom(4).hex()}.json")
     body = {"name": name, "record": record, "aliases": list(aliases), "run": run}
     durable.replace_json(path, body)
     return Pending(path, name, record, list(aliases), run)

@@ -8,7 +8,6 @@ with the right digest are left untouched.
 
 import contextlib
 import os
-import secrets
 import stat
 from collections.abc import Callable, Iterator
 
@@ -275,7 +274,7 @@ def _write_file(fd: int, name: bytes, blocks, mode: int, progress, shown: str) -
     st = _lstat(fd, name)
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise Conflict(f"{shown} is a directory in the way of a file; move it")
-    tmp = b".artfs-" + secrets.token_hex(8).encode()
+    tmp = b".artfs-" + os.urandom(8).hex().encode()
     out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fd)
     try:
         with open(out, "wb", closefd=False) as f:  # zeros become holes: sparse stays sparse

@@ -11,7 +11,6 @@ import os
 import socket
 import sys
 import time
-import uuid
 from typing import NamedTuple
 
 from artfs.errors import (
@@ -33,7 +32,7 @@ RUN_ENV = "ARTFS_RUN_ID"  # the run a process (and what it starts) belongs to
 
 
 def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]
+    return os.urandom(6).hex()
 
 
 def new_run_record(

@@ -22,7 +22,6 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import lmdb
-import platformdirs
 
 from artfs.errors import (
     AliasesHeld,
@@ -89,9 +88,12 @@ def _make_private(path: str) -> None:
 
 def default_location(explicit: str | None = None) -> str:
     """``--store``, else ``$ARTFS_HOME``, else the user's data directory."""
-    return os.path.abspath(
-        explicit or os.environ.get("ARTFS_HOME") or platformdirs.user_data_dir("artfs")
-    )
+    chosen = explicit or os.environ.get("ARTFS_HOME")
+    if not chosen:
+        import platformdirs  # 5 ms of every command's start, needed only here
+
+        chosen = platformdirs.user_data_dir("artfs")
+    return os.path.abspath(chosen)
 
 
 PENDING = -1  # the number of a version committed offline, until 'artfs sync' publishes it
