@@ -37,9 +37,10 @@ TOOLS = ("artfs", "dvc", "restic")
 
 @dataclass
 class Run:
-    """Wall time and peak RSS of one finished subprocess."""
+    """Wall time, CPU time (user + system) and peak RSS of one finished subprocess."""
 
     seconds: float
+    cpu: float
     peak_rss: int
 
 
@@ -48,6 +49,7 @@ class Result:
     """What one tool achieved; fields stay None where the tool was not measured."""
 
     a_mib_s: float | None = None
+    a_cpu: float | None = None  # CPU seconds of the commit of A (artfs: against the floor)
     stored_a: int | None = None
     b_files_s: float | None = None
     b_recommit_s: float | None = None
@@ -89,7 +91,8 @@ def timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> R
             err.seek(0)
             tail = err.read().decode(errors="replace").strip()[-2000:]
             raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {tail}")
-    return Run(seconds=seconds, peak_rss=usage.ru_maxrss * 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds=seconds, cpu=cpu, peak_rss=usage.ru_maxrss * 1024)
 
 
 def du(path: Path) -> int:
@@ -122,7 +125,8 @@ def bench_artfs(ds: DataSet, runs: Path) -> Result:
         return res.timed([*cmd, "--name", name], cwd=REPO)
 
     def body(res: Result) -> None:
-        res.a_mib_s = ds.spec.a_size / MIB / put(res, ds.a, "a").seconds
+        a = put(res, ds.a, "a")
+        res.a_mib_s, res.a_cpu = ds.spec.a_size / MIB / a.seconds, a.cpu
         res.stored_a = du(store)
         res.b_files_s = ds.spec.b_files / put(res, ds.b, "b").seconds
         res.b_recommit_s = put(res, ds.b, "b").seconds
@@ -217,6 +221,7 @@ def combine(results: list[Result]) -> Result:
     errors = [r.error for r in results if r.error]
     return Result(
         a_mib_s=median("a_mib_s"),
+        a_cpu=median("a_cpu"),
         stored_a=median("stored_a"),
         b_files_s=median("b_files_s"),
         b_recommit_s=median("b_recommit_s"),
@@ -326,9 +331,10 @@ def main() -> None:
     results = run_all(ds, args.workdir, args.skip_peers, args.repeat)
     print_context(ds, results, args.repeat, load)
     print_table(table_rows(results, ds.spec.a_size))
-    artfs_rate = metrics(results.get("artfs"), ds.spec.a_size).get("a")
+    artfs = results.get("artfs")
+    floor = commit_floor.measure(ds.a, args.workdir)
     print()
-    print("\n".join(commit_floor.report(commit_floor.measure(ds.a, args.workdir), artfs_rate)))
+    print("\n".join(commit_floor.report(floor, artfs and artfs.a_mib_s, artfs and artfs.a_cpu)))
 
 
 if __name__ == "__main__":
