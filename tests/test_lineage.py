@@ -800,6 +800,33 @@ def test_file_records_of_an_edge_add_up_and_take_long_paths(store, cli):
     )
 
 
+@pytest.mark.fast
+def test_a_file_read_again_whole_writes_no_record(store, monkeypatch):
+    """A later epoch reads every file whole again: nothing new for its record (its bytes
+    are capped at its size), so the batch writes only the edge, not one record a file."""
+    from artfs.store import keys
+    from artfs.store.local import LocalRefTxn
+
+    run = runs_mod.start_run(store, job_type="t")
+    sizes = {f"f{i}.bin": 1000 for i in range(50)}
+    edge = (run["id"], "ds", 0)
+    runs_mod.record_reads(store, [], {edge: runs_mod.Reads(dict(sizes), 1.0, 2.0, sizes)})
+    puts: list[str] = []
+    real = LocalRefTxn.put
+    monkeypatch.setattr(
+        LocalRefTxn, "put", lambda t, k, v, *a, **kw: puts.append(k) or real(t, k, v, *a, **kw)
+    )
+    again = {**dict(sizes), "f0.bin": 0}  # all read whole again; one opened, not read
+    runs_mod.record_reads(store, [], {edge: runs_mod.Reads(again, 3.0, 4.0, sizes)})
+    assert not [k for k in puts if k.startswith(keys.INPUT_FILES)] and puts  # the edge's
+    grown = {**dict(sizes), "new.bin": 10}
+    runs_mod.record_reads(
+        store, [], {edge: runs_mod.Reads(grown, 5.0, 6.0, sizes | {"new.bin": 10})}
+    )
+    ((_, _, recorded),) = runs_mod.run_inputs(store, run["id"])
+    assert recorded["files"] == sizes | {"new.bin": 10} and recorded["last"] == 6.0
+
+
 def test_format_1_store_is_upgraded_in_place(store, store_dir, cli):
     """Format 1 kept the bytes per file inside the edge's JSON; opening such a store
     moves them to one record per file and keeps every count."""

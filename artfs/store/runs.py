@@ -303,8 +303,10 @@ def _add_file_bytes(
     try:
         _, before, was_shared = meta.unpack_file_read(old) if old else ("", 0, False)
     except CorruptData:  # replaced, as a damaged edge is (see _edge)
-        before, was_shared = 0, False
+        old, before, was_shared = None, 0, False
     total = nbytes + before if size is None else min(nbytes + before, size)
+    if old is not None and total == before and (shared or was_shared) == was_shared:
+        return  # nothing new (a later epoch re-reading the file whole): no write
     txn.put(file_key, meta.pack_file_bytes(total, path, shared or was_shared))
 
 
