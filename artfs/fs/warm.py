@@ -86,7 +86,9 @@ class Warmer:
         count = self.opened[version] = self.opened.get(version, 0) + 1
         return count == BULK_AFTER
 
-    def bulk(self, chunks: Iterable[tuple[bytes, int]], version: tuple[str, int] | None = None):
+    def bulk(
+        self, chunks: Iterable[tuple[bytes, int]], version: tuple[str, int] | None = None
+    ) -> None:
         """Warm chunks in order until their raw sizes exceed ``budget()`` (blocking: call
         in a worker thread; the helper takes them as fast as the disk reads).  If all of
         them went, ``version`` (theirs) is ``covered``."""
