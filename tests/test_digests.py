@@ -14,6 +14,7 @@ import pytest
 import artfs as wandb
 from artfs.store import meta
 from artfs.store.commit import Commit
+from artfs.store.diff import diff
 from artfs.store.restore import export, holds
 from artfs.store.store import Store
 from artfs.store.verify import verify
@@ -117,6 +118,15 @@ def test_a_store_of_format_6_is_upgraded_and_its_digests_still_hold(
         again, _ = c.publish("ds", c.scan_dir(str(tmp_path / "again")))
         assert c.new_chunks == {}
     assert store.lookup(again.root, b"big.bin").digest == meta.file_digest(store.file_chunks(entry))
+    assert diff(store, version.root, again.root) == []  # one content, named two ways
+    changed = bytearray(BIG)
+    changed[100] ^= 1
+    write(tmp_path / "again" / "big.bin", bytes(changed))
+    with Commit(store) as c:
+        third, _ = c.publish("ds", c.scan_dir(str(tmp_path / "again")))
+    assert [(d.status, d.path) for d in diff(store, version.root, third.root)] == [
+        ("modified", "big.bin")
+    ]
 
 
 def test_a_legacy_chunk_list_changed_in_place_is_damage(store_dir, tmp_path, monkeypatch):

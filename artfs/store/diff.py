@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass
 
+from artfs.store.chunker import MIN_CHUNK
 from artfs.store.store import Store
-from artfs.store.tree import DIR, Entry
+from artfs.store.tree import DIR, FILE, Entry
 
 
 @dataclass
@@ -35,15 +36,28 @@ def _diff_trees(
         if a_tree is not None or b_tree is not None:
             _diff_trees(store, a_tree, b_tree, path + b"/", out)
             a, b = (None if a_tree is not None else a), (None if b_tree is not None else b)
-        _diff_leaf(a, b, path, out)
+        _diff_leaf(store, a, b, path, out)
 
 
-def _diff_leaf(a: Entry | None, b: Entry | None, path: bytes, out: list[Change]) -> None:
+def _diff_leaf(
+    store: Store, a: Entry | None, b: Entry | None, path: bytes, out: list[Change]
+) -> None:
     shown = path.decode(errors="replace")
     if a is None:
         if b is not None:
             out.append(Change("added", shown, None, b.size))
     elif b is None:
         out.append(Change("removed", shown, a.size, None))
-    elif a != b:
+    elif a != b and not _named_twice(store, a, b):
         out.append(Change("modified", shown, a.size, b.size))
+
+
+def _named_twice(store: Store, a: Entry, b: Entry) -> bool:
+    """The same content under two digests: a file of several chunks committed before
+    format 7 (named by its bytes) and again since (named by its chunk list)."""
+    return (
+        a.kind == b.kind == FILE
+        and a.size >= MIN_CHUNK
+        and a._replace(digest=b.digest) == b
+        and store.file_chunks(a) == store.file_chunks(b)
+    )
