@@ -202,3 +202,12 @@ def test_zero_runs_and_holes_commit_to_the_same_chunks_stored_once(store, tmp_pa
     assert [d for d, _ in expected].count(zero_chunk) >= 8
     assert len(new_chunks) == len(set(expected))  # each distinct chunk stored once
     assert b"".join(map(bytes, store.read_file(entry))) == data
+
+
+@pytest.mark.fast
+def test_the_chunker_never_cuts_below_the_format_bound():
+    """Readers take a file under meta.ONE_CHUNK_BELOW as one chunk without looking for a
+    chunk list (docs/format.md, 3.3): a smaller MIN_CHUNK would store files they misread."""
+    assert MIN_CHUNK >= meta.ONE_CHUNK_BELOW == 196_608
+    data = random.Random(3).randbytes(meta.ONE_CHUNK_BELOW - 1)
+    assert [len(c) for c in chunks_of_bytes(data)] == [len(data)]

@@ -18,7 +18,6 @@ from artfs.errors import CorruptData
 from artfs.store import attrs as attrs_mod
 from artfs.store import keys, meta, statcache
 from artfs.store.backend import DamagedKey
-from artfs.store.chunker import MIN_CHUNK
 from artfs.store.chunks import digest_of
 from artfs.store.local import LocalObjectTxn, LocalRefTxn
 from artfs.store.names import LATEST, check_alias, is_name
@@ -156,8 +155,9 @@ class Checker:
         raw = self.objects.get(keys.filemap_key(entry.digest))
         if raw is None:
             items: tuple = ((entry.digest, entry.size),)
-        elif entry.size < MIN_CHUNK:  # readers take it as one chunk without looking
-            return f"it is {entry.size} bytes, under {MIN_CHUNK}, yet has a chunk list", ()
+        elif entry.size < meta.ONE_CHUNK_BELOW:  # readers take it as one chunk, unlooked
+            limit = meta.ONE_CHUNK_BELOW // 1024
+            return f"it is {entry.size} bytes, under {limit} KiB, yet has a chunk list", ()
         else:
             try:
                 items = tuple(meta.unpack_filemap(raw, entry.digest))

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from artfs.store.chunker import MIN_CHUNK
+from artfs.store import meta
 from artfs.store.store import Store
 from artfs.store.tree import DIR, FILE, Entry
 
@@ -57,7 +57,7 @@ def _named_twice(store: Store, a: Entry, b: Entry) -> bool:
     format 7 (named by its bytes) and again since (named by its chunk list)."""
     return (
         a.kind == b.kind == FILE
-        and a.size >= MIN_CHUNK
+        and a.size >= meta.ONE_CHUNK_BELOW
         and a._replace(digest=b.digest) == b
         and store.file_chunks(a) == store.file_chunks(b)
     )

@@ -452,6 +452,13 @@ def pack_filemap(items: list[tuple[bytes, int]]) -> bytes:
     return b"".join(MAP_ITEM.pack(d, n) for d, n in items)
 
 
+# No file shorter than this has a chunk list: every artfs has cut files at this size or
+# above (chunker.MIN_CHUNK: 256 KiB once, 192 KiB now, and never below this), so a
+# reader takes such a file as one chunk without looking.  A format rule, apart from the
+# chunker's tuning: raising MIN_CHUNK must not move it (files cut before would break).
+ONE_CHUNK_BELOW = 192 * 1024
+
+
 # BLAKE3's key derivation mode, in a context of its own: no file's bytes, hashed in the
 # default mode, can come out as the name of a chunk list.
 FILEMAP_CONTEXT = "artfs 2026-12-03 the chunk list of a file"

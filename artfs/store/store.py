@@ -38,7 +38,6 @@ from artfs.store import attrs as attrs_mod
 from artfs.store import cache as cache_mod
 from artfs.store import keys, meta
 from artfs.store.backend import DamagedKey, RefTxn
-from artfs.store.chunker import MIN_CHUNK
 from artfs.store.chunks import ChunkFiles
 from artfs.store.local import LocalObjects, LocalObjectTxn, LocalRefs
 from artfs.store.names import LATEST, Ref, check_alias, check_name, check_run_id, parse_ref
@@ -884,7 +883,7 @@ class Store:
         """A file's chunks in order: its chunk list, or the file itself as one chunk."""
         if entry.kind != FILE or entry.size == 0:
             return []
-        if entry.size < MIN_CHUNK:  # one chunk, no list (docs/format.md, section 3.3)
+        if entry.size < meta.ONE_CHUNK_BELOW:  # one chunk, no list (docs/format.md, 3.3)
             return [(entry.digest, entry.size)]
         if txn is None:
             raw = self._filemaps(entry.digest)
