@@ -847,7 +847,7 @@ class Artifact:
         """Check that ``root`` (default: the download directory) holds exactly this version's
         files with their content; ValueError naming the first difference.  References are
         not checked (as in W&B)."""
-        self._committed()
+        store, _ = self._committed()
         root = os.fspath(root or self._default_root())
         manifest = self.manifest
         for rel in _local_files(root):
@@ -857,7 +857,7 @@ class Artifact:
                     f"of artifact {self.name}"
                 )
         for path, entry in sorted(manifest.items()):
-            _check_local(os.path.join(root, path), entry)
+            _check_local(store, os.path.join(root, path), entry)
 
     def checkout(self, root: str | None = None) -> str:
         """Make ``root`` (default ``./artifacts/NAME``) hold exactly this version: files
@@ -1156,7 +1156,7 @@ def _local_files(root: str):
             yield os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
 
 
-def _check_local(path: str, entry: ManifestEntry) -> None:
+def _check_local(store: Store, path: str, entry: ManifestEntry) -> None:
     stored = entry._entry
     if stored is not None and stored.kind == REFERENCE:
         return
@@ -1169,7 +1169,8 @@ def _check_local(path: str, entry: ManifestEntry) -> None:
         return
     if not os.path.isfile(path) or os.path.islink(path):
         raise UsageError(f"Missing file: {entry.path} is not in {os.path.dirname(path) or '.'}")
-    if not holds(path, bytes.fromhex(entry.digest)):
+    assert stored is not None, "a committed version's manifest carries its entries"
+    if not holds(path, stored.digest, store.file_chunks(stored)):
         raise UsageError(f"Digest mismatch for file: {entry.path}")
 
 

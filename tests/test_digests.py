@@ -68,11 +68,11 @@ def test_a_file_of_several_chunks_is_named_by_its_chunk_list(store, tmp_path):
     assert len(chunks) > 1 and b"".join(store.chunks.get(d) for d, _ in chunks) == BIG
     assert entry.digest == meta.file_digest(chunks) != blake3.blake3(BIG).digest()
     assert verify(store, [version], whole=True).damage == []
-    assert holds(str(tmp_path / "src" / "big.bin"), entry.digest)
+    assert holds(str(tmp_path / "src" / "big.bin"), entry.digest, chunks)
     changed = bytearray(BIG)
     changed[-1] ^= 1
     write(tmp_path / "other.bin", bytes(changed))
-    assert not holds(str(tmp_path / "other.bin"), entry.digest)
+    assert not holds(str(tmp_path / "other.bin"), entry.digest, chunks)
 
 
 def test_a_chunk_list_changed_in_place_is_damage(store, tmp_path):
@@ -102,7 +102,7 @@ def test_a_store_of_format_6_is_upgraded_and_its_digests_still_hold(
     entry = store.lookup(version.root, b"big.bin")
     assert entry.digest == blake3.blake3(BIG).digest()  # nothing was renamed
     assert verify(store, [version], whole=True).damage == []
-    assert holds(str(tmp_path / "src" / "big.bin"), entry.digest)
+    assert holds(str(tmp_path / "src" / "big.bin"), entry.digest, store.file_chunks(entry))
 
     dest = tmp_path / "dest"
     write(dest / "big.bin", BIG)
@@ -154,3 +154,24 @@ def test_wandb_verify_takes_either_naming(store_dir, tmp_path, monkeypatch):
         f.write(b"x")
     with pytest.raises(ValueError, match="Digest mismatch"):
         art.verify(root)
+
+
+def test_a_changed_file_is_read_no_further_than_its_first_differing_chunk(store, tmp_path):
+    """Staging's 'unchanged?' and export's 'already there?' ask this of files of the
+    stored size: a rewritten 80 MiB checkpoint is told apart within its first block."""
+    big = random.Random(71).randbytes(80 << 20)
+    write(tmp_path / "src" / "ckpt.bin", big)
+    with Commit(store) as c:
+        version, _ = c.publish("ckpt", c.scan_dir(str(tmp_path / "src")))
+    entry = store.lookup(version.root, b"ckpt.bin")
+    chunks = store.file_chunks(entry)
+    changed = bytearray(big)
+    changed[10] ^= 1
+    write(tmp_path / "changed.bin", bytes(changed))
+    fd = os.open(tmp_path / "changed.bin", os.O_RDONLY)
+    try:
+        assert not holds(fd, entry.digest, chunks)
+        assert os.lseek(fd, 0, os.SEEK_CUR) < len(big) // 2
+    finally:
+        os.close(fd)
+    assert holds(str(tmp_path / "src" / "ckpt.bin"), entry.digest, chunks)

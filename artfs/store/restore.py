@@ -25,21 +25,23 @@ from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 _BLOCK = 1 << 20
 
 
-def holds(path: str | bytes | int, digest: bytes) -> bool:
+def holds(path: str | bytes | int, digest: bytes, chunks: list[tuple[bytes, int]]) -> bool:
     """Whether a file (a path, or an open descriptor at its start, left open) holds the
-    content ``digest`` names: named as a commit names it (its chunks' digests), or, for
-    a file of several chunks committed before format 7, by BLAKE3 of all its bytes."""
+    stored content ``digest`` names, whose chunks are ``chunks`` (``Store.file_chunks``;
+    none for a reference).  The file is read once, and no further than its first chunk
+    that differs; a file of several chunks committed before format 7 (and a reference) is
+    named by BLAKE3 of all its bytes, and hashed whole instead."""
     with open(path, "rb", buffering=0, closefd=not isinstance(path, int)) as f:
-        items = [(digest_of(chunk), len(chunk)) for chunk in chunks_of_stream(f)]
-        if meta.named_by_chunks(digest, items):
-            return True
-        if len(items) < 2:
-            return False
-        f.seek(0)
-        whole = blake3.blake3()
-        while block := f.read(_BLOCK):
-            whole.update(block)
-        return whole.digest() == digest
+        if len(chunks) != 1 and not meta.named_by_chunks(digest, chunks):
+            whole = blake3.blake3()
+            while block := f.read(_BLOCK):
+                whole.update(block)
+            return whole.digest() == digest
+        expected = iter(chunks)
+        for chunk in chunks_of_stream(f):
+            if next(expected, None) != (digest_of(chunk), len(chunk)):
+                return False
+        return next(expected, None) is None
 
 
 def export(
@@ -199,7 +201,7 @@ class _Export:
             if entry.kind == SYMLINK:
                 _make_link(fd, name, entry.target, self._shown(path))
                 self.progress(0)
-            elif _same_file(fd, name, entry):
+            elif _same_file(self.store, fd, name, entry):
                 self.progress(entry.size)
             else:
                 try:
@@ -246,13 +248,13 @@ def _lstat(fd: int, name: bytes) -> os.stat_result | None:
         return None
 
 
-def _same_file(fd: int, name: bytes, entry: Entry) -> bool:
+def _same_file(store: Store, fd: int, name: bytes, entry: Entry) -> bool:
     st = _lstat(fd, name)
     if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
         return False
     own = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
     try:
-        return holds(own, entry.digest)
+        return holds(own, entry.digest, store.file_chunks(entry))
     finally:
         os.close(own)
 

@@ -324,7 +324,7 @@ def changed_paths(staging: Staging) -> list[str]:
     try:
         for rel, dir_fd, name, st in _disk_entries(fd, b""):
             seen.add(rel)
-            if not _unchanged(dir_fd, name, st, base.get(rel)):
+            if not _unchanged(staging.store, dir_fd, name, st, base.get(rel)):
                 changed.append(rel)
     finally:
         os.close(fd)
@@ -347,7 +347,9 @@ def _disk_entries(fd: int, prefix: bytes):
                 os.close(child)
 
 
-def _unchanged(dir_fd: int, name: bytes, st: os.stat_result, entry: Entry | None) -> bool:
+def _unchanged(
+    store: Store, dir_fd: int, name: bytes, st: os.stat_result, entry: Entry | None
+) -> bool:
     mode = stat.S_IMODE(st.st_mode)
     if entry is None:
         return False
@@ -365,7 +367,9 @@ def _unchanged(dir_fd: int, name: bytes, st: os.stat_result, entry: Entry | None
         return False
     try:
         digest = placeholder_digest(fd)  # a placeholder's content is its digest: not read
-        return digest == entry.digest if digest is not None else holds(fd, entry.digest)
+        if digest is not None:
+            return digest == entry.digest
+        return holds(fd, entry.digest, store.file_chunks(entry))
     finally:
         os.close(fd)
 
