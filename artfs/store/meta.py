@@ -35,7 +35,7 @@ import json
 import os
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import blake3
 import lmdb
@@ -448,7 +448,7 @@ def unpack_running(raw: bytes) -> tuple[int, float]:
     return RUNNING.unpack(_exact(raw, RUNNING.size, "an entry of the running runs"))
 
 
-def pack_filemap(items: list[tuple[bytes, int]]) -> bytes:
+def pack_filemap(items: Iterable[tuple[bytes, int]]) -> bytes:
     return b"".join(MAP_ITEM.pack(d, n) for d, n in items)
 
 
@@ -464,7 +464,7 @@ ONE_CHUNK_BELOW = 192 * 1024
 FILEMAP_CONTEXT = "artfs 2026-12-03 the chunk list of a file"
 
 
-def file_digest(items: list[tuple[bytes, int]] | tuple[tuple[bytes, int], ...]) -> bytes:
+def file_digest(items: Sequence[tuple[bytes, int]]) -> bytes:
     """A file's content digest from its chunks (digest, size), in order: a file of one
     chunk is named by that chunk (BLAKE3 of its bytes), one of several by its chunk list
     as ``pack_filemap`` stores it, so that a commit hashes every byte once, not a second
@@ -473,10 +473,10 @@ def file_digest(items: list[tuple[bytes, int]] | tuple[tuple[bytes, int], ...]) 
         return items[0][0]
     if not items:
         return blake3.blake3(b"").digest()
-    return blake3.blake3(pack_filemap(list(items)), derive_key_context=FILEMAP_CONTEXT).digest()
+    return blake3.blake3(pack_filemap(items), derive_key_context=FILEMAP_CONTEXT).digest()
 
 
-def named_by_chunks(digest: bytes, items: list[tuple[bytes, int]] | tuple) -> bool:
+def named_by_chunks(digest: bytes, items: Sequence[tuple[bytes, int]]) -> bool:
     """Whether ``digest`` is ``file_digest(items)``: else, for a file of several chunks,
     it is BLAKE3 of the file's bytes (a commit before format 7), which only reading them
     can check."""
