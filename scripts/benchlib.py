@@ -35,9 +35,17 @@ def run_steps(steps: list[tuple[str, Callable[[], object]]]) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (a daemon), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process (a daemon) and of its helper processes
+    alive now (a helper's work is the daemon's), from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def artfs_revision() -> str:

@@ -601,8 +601,12 @@ class LocalRefs:
         (of any process), and a snapshot is what readers see, unlike ``env.info()``'s
         id, which runs ahead while a commit is being made visible (the session-4 race
         of fs/attribution.py)."""
-        with _mapped(self.path, "read the store"), self._meta.read() as txn:
-            return str(txn.id())
+        try:  # not ``with _mapped``: the mount asks at every open, and a try is free
+            with self._meta.read() as txn:
+                return str(txn.id())
+        except (OSError, lmdb.Error) as e:
+            with _mapped(self.path, "read the store"):
+                raise e from None
 
     def tokens(self) -> dict[str, str]:
         """One area, the whole key space: LMDB's snapshot id is all there is."""
