@@ -472,6 +472,18 @@ def _fetch(store: Store, plan, label: str) -> None:
         store.remote.prefetch(plan, bar)
 
 
+def _sizes(old: int | None, new: int | None) -> str:
+    """A change's sizes: one for a file added or removed; both for one modified, and by
+    how much it changed (rounded sizes of a small change would read as equal)."""
+    if old is None:
+        return human(new or 0)
+    if new is None:
+        return human(old)
+    delta = new - old
+    sign = "+" if delta >= 0 else "-"
+    return f"{human(old)} -> {human(new)} ({sign}{human(abs(delta))})"
+
+
 @main.command()
 @click.argument("old")
 @click.argument("new")
@@ -483,13 +495,7 @@ def diff(ctx, old, new, as_json):
     a, b = store.resolve(old), store.resolve(new)
     changes = diff_versions(store, a.root, b.root)
     mark = {"added": "+", "removed": "-", "modified": "M"}
-    lines = [
-        f"{mark[c.status]} {c.path}  "
-        f"{human(c.old_size) if c.old_size is not None else ''}"
-        f"{' -> ' if c.status == 'modified' else ''}"
-        f"{human(c.new_size) if c.new_size is not None else ''}"
-        for c in changes
-    ]
+    lines = [f"{mark[c.status]} {c.path}  {_sizes(c.old_size, c.new_size)}" for c in changes]
     emit(
         as_json,
         [c.__dict__ for c in changes],
@@ -1159,9 +1165,10 @@ def runs_ls(ctx, show_all, as_json):
 
 @runs.command("show")
 @click.argument("run_id")
+@click.option("--files", "all_files", is_flag=True, help="List every file read, not the first few.")
 @json_option
 @click.pass_context
-def runs_show(ctx, run_id, as_json):
+def runs_show(ctx, run_id, all_files, as_json):
     """A run: command, status, inputs (with the files read and bytes), outputs."""
     store = open_store(ctx)
     record = runs_mod.get_run(store, run_id)
@@ -1201,12 +1208,7 @@ def runs_show(ctx, run_id, as_json):
         ],
     ]
     for edge in inputs:
-        lines.append(f"  input    {edge['version']}")
-        shared = set(edge.get("shared", ()))  # another run read these at the same time
-        lines += [
-            f"             {path}  {'at least ' if path in shared else ''}{human(n)}"
-            for path, n in sorted(edge["files"].items())
-        ]
+        lines += _input_lines(edge, all_files)
     lines += [f"  output   {label}" for label in outputs]
     labels = {key: runs_mod.label(record, key) for key in runs_mod.LABELS}
     emit(
@@ -1216,6 +1218,30 @@ def runs_show(ctx, run_id, as_json):
         | {"inputs": inputs, "outputs": outputs, "summary": summary, "history_rows": len(history)},
         "\n".join(lines),
     )
+
+
+def _input_lines(edge: dict, all_files: bool) -> list[str]:
+    """An input version with what was read of it: the first files (a data loader's run
+    reads millions), or every one with ``all_files``."""
+    from artfs.lineage.render import TREE_FILES
+
+    files = sorted(edge["files"].items())
+    total = sum(n for _, n in files)
+    count = f"{len(files)} file{'' if len(files) == 1 else 's'}"
+    lines = [f"  input    {edge['version']}  {count}, {human(total)} read"]
+    shown = files if all_files else files[:TREE_FILES]
+    shared = set(edge.get("shared", ()))  # another run read these at the same time
+    lines += [
+        f"             {path}  {'at least ' if path in shared else ''}{human(n)}"
+        for path, n in shown
+    ]
+    if len(shown) < len(files):
+        rest = files[len(shown) :]
+        lines.append(
+            f"             ... {len(rest)} more ({human(sum(n for _, n in rest))}; "
+            "--files lists them all)"
+        )
+    return lines
 
 
 def _run_labels(record: dict) -> list[str]:

@@ -64,6 +64,12 @@ def test_put_ls_show_get_diff(cli, tmp_path):
         c["path"]: c["status"] for c in json.loads(cli("diff", "ds:v0", "ds:best", "--json").out)
     }
     assert changes == {"train.csv": "modified", "new.txt": "added", "img/b.bin": "removed"}
+    old_size = len("".join(f"{i},{i}\n" for i in range(5000)))  # train.csv of v0
+    assert sorted(cli("diff", "ds:v0", "ds:best").out.splitlines()) == [
+        "+ new.txt  3 B",
+        "- img/b.bin  25.0 KiB",
+        f"M train.csv  {old_size / 1024:.1f} KiB -> 8 B (-{(old_size - 8) / 1024:.1f} KiB)",
+    ]
 
     dest = tmp_path / "out"
     assert cli("get", "ds:v1", str(dest)).code == 0

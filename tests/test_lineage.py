@@ -800,6 +800,21 @@ def test_file_records_of_an_edge_add_up_and_take_long_paths(store, cli):
     )
 
 
+def test_runs_show_lists_the_first_files_of_an_input_and_all_with_files(store, cli):
+    run = runs_mod.start_run(store, job_type="t")
+    files = {f"img{i:03}.bin": 1024 * (i + 1) for i in range(12)}
+    runs_mod.record_reads(store, [], {(run["id"], "ds", 0): runs_mod.Reads(files, 1.0, 2.0)})
+    short = cli("runs", "show", run["id"]).out.splitlines()
+    at = short.index("  input    ds:v0  12 files, 78.0 KiB read")
+    assert [line.split()[0] for line in short[at + 1 : at + 9]] == sorted(files)[:8]
+    assert short[at + 9] == "             ... 4 more (42.0 KiB; --files lists them all)"
+    full = cli("runs", "show", run["id"], "--files").out.splitlines()
+    assert [line.split() for line in full[at + 1 : at + 13]] == [
+        [path, f"{n / 1024:.1f}", "KiB"] for path, n in sorted(files.items())
+    ]
+    assert json.loads(cli("runs", "show", run["id"], "--json").out)["inputs"][0]["files"] == files
+
+
 @pytest.mark.fast
 def test_a_file_read_again_whole_writes_no_record(store, monkeypatch):
     """A later epoch reads every file whole again: nothing new for its record (its bytes
