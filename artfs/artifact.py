@@ -618,8 +618,8 @@ class Artifact:
 
     @property
     def qualified_name(self) -> str:
-        self._committed()
-        return self.name
+        """W&B's ``entity/project/name:vN``, which ``Api().artifact`` takes back."""
+        return f"{self.entity}/{self.project}/{self.name}"
 
     source_qualified_name = qualified_name
 

@@ -269,12 +269,9 @@ def test_draft_and_logged_properties(store_dir, tmp_path):
         art.download()
     logged(art)
     assert not art.is_draft() and art.state == "COMMITTED"
-    assert (art.name, art.version, art.source_name, art.qualified_name) == (
-        "ds:v0",
-        "v0",
-        "ds:v0",
-        "ds:v0",
-    )
+    assert (art.name, art.version, art.source_name) == ("ds:v0", "v0", "ds:v0")
+    assert art.qualified_name == f"{art.entity}/{art.project}/ds:v0"
+    assert wandb.Api().artifact(art.qualified_name).id == art.id
     assert art.file_count == 1 and art.size == 5 and art.type == "dataset"
     assert isinstance(art.id, str) and base64.b64decode(art.id)
     assert wandb.Api().artifact("ds:v0").id == art.id
