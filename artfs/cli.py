@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from artfs import errors
+from artfs.sizes import human, parse_size
 from artfs.store import gc as gc_mod
 from artfs.store import meta as meta_mod
 from artfs.store import retention as retention_mod
@@ -58,14 +59,6 @@ def _store_path(ctx) -> str:
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"artfs: error: {message}", err=True)
     sys.exit(code)
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError
 
 
 @contextmanager
@@ -498,7 +491,7 @@ def diff(ctx, old, new, as_json):
     lines = [f"{mark[c.status]} {c.path}  {_sizes(c.old_size, c.new_size)}" for c in changes]
     emit(
         as_json,
-        [c.__dict__ for c in changes],
+        [c.public() for c in changes],
         "\n".join(lines) if lines else f"{a.label} and {b.label} have the same content",
     )
 
@@ -1413,23 +1406,6 @@ def fetch(ctx, refs, as_json):
 def warn_progress(message: str) -> None:
     if sys.stderr.isatty():
         click.echo(message, err=True)
-
-
-_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
-def parse_size(text: str, option: str, *, zero: bool = False) -> int:
-    """``500M``, ``50G``, ``2T`` or bytes (``zero``: 0 too)."""
-    number, unit = text.rstrip("BbiI").upper(), ""
-    if number and number[-1] in _SIZE_UNITS:
-        number, unit = number[:-1], number[-1]
-    try:
-        size = int(float(number) * _SIZE_UNITS[unit])
-    except (ValueError, OverflowError):
-        size = -1
-    if size < 0 or (size == 0 and not zero):
-        raise errors.UsageError(f"{option} {text!r} is not a size; write it like 50G or 500M")
-    return size
 
 
 @main.group(invoke_without_command=True)

@@ -12,6 +12,7 @@ import subprocess
 
 from artfs.errors import ArtfsError
 from artfs.lineage.graph import Graph
+from artfs.sizes import human
 
 FORMATS = ("tree", "json", "dot", "mermaid", "svg", "html")
 TREE_FILES = 8  # files listed per edge in the terminal tree
@@ -19,14 +20,6 @@ TREE_FILES = 8  # files listed per edge in the terminal tree
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError
 
 
 def label(node: dict) -> str:

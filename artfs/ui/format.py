@@ -3,16 +3,12 @@
 import datetime
 import json
 
+from artfs import sizes
+
 
 def human(n: float | None) -> str:
     """Bytes as a person reads them: 812 B, 3.4 KiB, 1.2 GiB."""
-    if n is None:
-        return "—"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError
+    return "—" if n is None else sizes.human(n)
 
 
 def when(ts: float | None) -> str:
