@@ -70,11 +70,6 @@ class Warmer:
         # files would only cost the loop a write to the pipe (and the helper a wakeup).
         self.covered: set[tuple[str, int]] = set()
 
-    @property
-    def warmed(self) -> set[tuple[str, int]]:
-        """The versions hinted whole."""
-        return {version for version, count in self.opened.items() if count >= BULK_AFTER}
-
     def hint(self, digest: bytes) -> None:
         """Warm one chunk soon (dropped when the pipe is full: a hint, not a promise)."""
         with contextlib.suppress(OSError):  # EAGAIN: full; EPIPE, EBADF: closed
