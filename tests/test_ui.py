@@ -229,6 +229,23 @@ def test_diff_page_lists_changes_and_text_diffs(client):
     assert client.get("/diff?a=ds:v0&b=ds:v9").status_code == 404
 
 
+def test_diff_of_a_file_whose_name_is_not_utf8_links_its_exact_bytes(tmp_path):
+    store = Store.open(str(tmp_path / "store"))
+    src = tmp_path / "src"
+    src.mkdir()
+    for text in (b"first\n", b"second\n"):
+        with open(os.path.join(os.fsencode(str(src)), BAD_NAME), "wb") as f:
+            f.write(text)
+        put_dir(store, src, "odd")
+    with TestClient(make_app(str(tmp_path / "store")), base_url=BASE) as client:
+        page = ok(client, "/diff?a=odd:v0&b=odd:v1")
+        link = f'href="/a/odd/v1/file?path={quote_from_bytes(BAD_NAME, safe="/")}"'
+        assert link in page and "caf\\xe9 &lt;b&gt;.txt</a>" in page
+        assert '<span class="plus">+second</span>' in page
+        assert "second" in ok(client, link[6:-1])
+        no_markup_from_data(page)
+
+
 @pytest.mark.fast
 def test_run_page_shows_config_metrics_inputs_and_outputs(client, ids):
     page = ok(client, f"/run/{ids['train']}")

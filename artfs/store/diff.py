@@ -10,9 +10,14 @@ from artfs.store.tree import DIR, FILE, Entry
 @dataclass
 class Change:
     status: str  # "added", "removed" or "modified"
-    path: str
+    path: str  # as text: bytes that are not UTF-8 as \xNN escapes
     old_size: int | None
     new_size: int | None
+    raw: bytes  # the path's exact bytes, to look it up or link to it
+
+    def public(self) -> dict:
+        """The change as JSON can carry it (text, no bytes)."""
+        return {k: v for k, v in self.__dict__.items() if k != "raw"}
 
 
 def diff(store: Store, old_root: bytes, new_root: bytes) -> list[Change]:
@@ -42,14 +47,14 @@ def _diff_trees(
 def _diff_leaf(
     store: Store, a: Entry | None, b: Entry | None, path: bytes, out: list[Change]
 ) -> None:
-    shown = path.decode(errors="replace")
+    shown = path.decode("utf-8", "backslashreplace")
     if a is None:
         if b is not None:
-            out.append(Change("added", shown, None, b.size))
+            out.append(Change("added", shown, None, b.size, path))
     elif b is None:
-        out.append(Change("removed", shown, a.size, None))
+        out.append(Change("removed", shown, a.size, None, path))
     elif a != b and not _named_twice(store, a, b):
-        out.append(Change("modified", shown, a.size, b.size))
+        out.append(Change("modified", shown, a.size, b.size, path))
 
 
 def _named_twice(store: Store, a: Entry, b: Entry) -> bool:

@@ -198,10 +198,11 @@ def diff_view(request: Request) -> Response:
     return render(request, "diff.html", a=a, b=b, page=page, texts=texts, summary=summary)
 
 
-def _text_diffs(store, a, b, changes) -> dict[str, list[str]]:
+def _text_diffs(store, a, b, changes) -> dict[bytes, list[str]]:
+    """Line diffs of the modified text files among ``changes``, by their paths' bytes."""
     import difflib
 
-    out: dict[str, list[str]] = {}
+    out: dict[bytes, list[str]] = {}
     for change in changes:
         if len(out) >= TEXT_DIFFS:
             break
@@ -209,11 +210,7 @@ def _text_diffs(store, a, b, changes) -> dict[str, list[str]]:
             continue
         if max(change.old_size or 0, change.new_size or 0) > TEXT_DIFF_BYTES:
             continue
-        path = change.path.encode("utf-8", "surrogateescape")
-        try:
-            old, new = store.lookup(a.root, path), store.lookup(b.root, path)
-        except NotFound:
-            continue  # a path that is not UTF-8 (shown with replacements): no text diff
+        old, new = store.lookup(a.root, change.raw), store.lookup(b.root, change.raw)
         if old.kind != FILE or new.kind != FILE:
             continue
         texts = []
@@ -227,7 +224,7 @@ def _text_diffs(store, a, b, changes) -> dict[str, list[str]]:
             lines = difflib.unified_diff(
                 texts[0].splitlines(), texts[1].splitlines(), a.label, b.label, lineterm=""
             )
-            out[change.path] = list(lines)[2:400]  # the ---/+++ header says what the page does
+            out[change.raw] = list(lines)[2:400]  # the ---/+++ header says what the page does
     return out
 
 
