@@ -14,7 +14,6 @@ from typing import Any, NoReturn
 import click
 
 from artfs import errors
-from artfs.sizes import human, parse_size
 from artfs.store import gc as gc_mod
 from artfs.store import meta as meta_mod
 from artfs.store import retention as retention_mod
@@ -26,6 +25,7 @@ from artfs.store.restore import export, fetch_plan
 from artfs.store.stats import stats as store_stats
 from artfs.store.store import INHERIT, PENDING, Store, Version, default_location
 from artfs.store.verify import verify as verify_versions
+from artfs.units import duration, human, parse_duration, parse_size
 
 
 class Cli(click.Group):
@@ -398,7 +398,7 @@ def show(ctx, ref, as_json):
         )
     ttl = "inherited, " if edits["ttl_inherited"] else ""
     lines.append(
-        f"  ttl      {ttl}{_duration(edits['ttl'])}"
+        f"  ttl      {ttl}{duration(edits['ttl'])}"
         + (f", expires {_when(edits['expires'])}" if edits["expires"] else "")
     )
     if edits["tags"]:
@@ -417,27 +417,6 @@ def _when(ts: float) -> str:
     import datetime
 
     return datetime.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def _duration(seconds: int | None) -> str:
-    """``30d``, ``36h``, ``90s``: the largest unit that divides it; None is ``never``."""
-    if seconds is None:
-        return "never"
-    unit = next(u for u in ("w", "d", "h", "m", "s") if seconds % _UNITS[u] == 0)
-    return f"{seconds // _UNITS[unit]}{unit}"
-
-
-def parse_duration(text: str, option: str = "--ttl") -> int:
-    """``30d``, ``12h``, ``90m``, ``45s``, ``2w`` (or plain seconds) -> seconds."""
-    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
-    if not number.isdigit() or int(number) == 0:
-        raise errors.UsageError(
-            f"{option} takes a positive duration such as 30d, 12h, 90m, 45s or 2w, not {text!r}"
-        )
-    return int(number) * _UNITS[unit]
 
 
 @main.command()
@@ -689,7 +668,7 @@ def retention(ctx, ref, keep_last, ttl, clear, as_json):
     policy = store.set_retention(name, **changes) if changes else store.retention(name)
     text = (
         f"{name}: keep last {policy.get('keep_last', 'all')} versions, ttl "
-        f"{_duration(policy.get('ttl'))}"
+        f"{duration(policy.get('ttl'))}"
         if policy
         else f"{name}: no retention policy"
     )
@@ -729,7 +708,7 @@ def _version_ttl(ctx, store: Store, ref: str, ttl: str | None, other, as_json) -
             "expires": info["expires"],
         },
         f"{v.label}: ttl {'inherited, ' if info['ttl_inherited'] else ''}"
-        f"{_duration(info['ttl'])}" + _expiry_note(v, _policy(store, v.name)),
+        f"{duration(info['ttl'])}" + _expiry_note(v, _policy(store, v.name)),
     )
 
 

@@ -399,6 +399,51 @@ def test_description_and_metadata_edit(client):
     no_markup_from_data(page)
 
 
+@pytest.mark.fast
+def test_tags_and_ttl_edit_and_a_ttl_left_as_shown_stays_exact(client):
+    store = Store.open(client.app.state.ui.store_path)
+    page = ok(client, "/a/ds/v0")
+    assert 'name="ttl" value="inherit"' in page and "<th>TTL</th><td>inherit: never expires" in page
+    v0 = store.resolve("ds:v0")
+    form = {"csrf": csrf_of(page), "description": v0.description}
+    form["metadata"] = json.dumps(v0.metadata)
+    response = client.post("/a/ds/v0/edit", data={**form, "tags": "gold, aug-2", "ttl": "30d"})
+    assert response.status_code == 303, response.text
+    v0 = store.resolve("ds:v0")
+    assert v0.record["tags"] == ["gold", "aug-2"] and v0.record["ttl"] == 30 * 86400
+    assert sorted(v0.record["edits"][-1]["fields"]) == ["tags", "ttl"]
+    page = ok(client, "/a/ds/v0")
+    assert 'name="tags" value="gold, aug-2"' in page and 'name="ttl" value="30d"' in page
+    assert "<th>TTL</th><td>30d: expires " in page
+    # a ttl of 90,061 s shows as 90061s, and saving the form unchanged changes nothing
+    store.edit_version("ds:v0", ttl=90061)
+    edits = len(store.resolve("ds:v0").record["edits"])
+    page = ok(client, "/a/ds/v0")
+    assert 'name="ttl" value="90061s"' in page
+    client.post("/a/ds/v0/edit", data={**form, "tags": "gold, aug-2", "ttl": "90061s"})
+    assert store.resolve("ds:v0").record["ttl"] == 90061
+    assert len(store.resolve("ds:v0").record["edits"]) == edits
+    client.post("/a/ds/v0/edit", data={**form, "tags": "", "ttl": "never"})
+    v0 = store.resolve("ds:v0")
+    assert v0.record["ttl"] is None and not v0.record.get("tags")
+    client.post("/a/ds/v0/edit", data={**form, "tags": "", "ttl": "inherit"})
+    assert "ttl" not in store.resolve("ds:v0").record
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"ttl": "soon"}, {"ttl": "-3d"}, {"ttl": "0"}, {"ttl": "infd"}, {"tags": "a;b"}],
+)
+def test_bad_tags_or_ttl_change_nothing(client, fields):
+    store = Store.open(client.app.state.ui.store_path)
+    before = store.resolve("ds:v0").record
+    token = csrf_of(ok(client, "/a/ds/v0"))
+    form = {"csrf": token, "description": "changed?", "metadata": "{}", "tags": "", **fields}
+    response = client.post("/a/ds/v0/edit", data=form)
+    assert response.status_code == 400, response.text
+    assert store.resolve("ds:v0").record == before
+
+
 @pytest.mark.parametrize(
     "form, status",
     [

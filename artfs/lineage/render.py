@@ -12,7 +12,7 @@ import subprocess
 
 from artfs.errors import ArtfsError
 from artfs.lineage.graph import Graph
-from artfs.sizes import human
+from artfs.units import human
 
 FORMATS = ("tree", "json", "dot", "mermaid", "svg", "html")
 TREE_FILES = 8  # files listed per edge in the terminal tree

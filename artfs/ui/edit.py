@@ -4,8 +4,10 @@ exactly what the Python API does.  Each form is checked whole before ``save()``
 runs: bad input changes nothing."""
 
 import json
+from datetime import timedelta
 
-from artfs.artifact import Artifact
+from artfs import units
+from artfs.artifact import Artifact, ArtifactTTL
 from artfs.errors import UsageError
 from artfs.store.store import Store, Version
 
@@ -43,10 +45,40 @@ def parse_metadata(text: str) -> dict:
     return value
 
 
-def describe(store: Store, version: Version, description: str, metadata_text: str) -> None:
-    """Replace the description and metadata (both given: the form shows both)."""
-    metadata = parse_metadata(metadata_text)
+def parse_tags(text: str) -> list[str]:
+    """The tags field: tags separated by commas (the store checks each)."""
+    return [tag.strip() for tag in text.split(",") if tag.strip()]
+
+
+def ttl_text(record: dict) -> str:
+    """A version's own ttl as the form shows it, exactly: inherit, never, or 30d, 36h,
+    90s (as ``artfs retention NAME:VER --ttl`` takes it)."""
+    return "inherit" if "ttl" not in record else units.duration(record["ttl"])
+
+
+def parse_ttl(text: str) -> "timedelta | ArtifactTTL | None":
+    """The ttl field: inherit (or empty), never, or a duration such as 30d or 12h."""
+    word = text.strip().lower()
+    if word in ("", "inherit"):
+        return ArtifactTTL.INHERIT
+    if word == "never":
+        return None
+    return timedelta(seconds=units.parse_duration(word, "ttl"))
+
+
+def edit_details(store: Store, version: Version, fields: dict[str, str]) -> None:
+    """Replace the description and metadata (the form shows both), and the tags and
+    ttl when the form changed them (a ttl left as shown stays exactly as stored)."""
+    metadata = parse_metadata(fields.get("metadata", ""))
+    tags = parse_tags(fields["tags"]) if "tags" in fields else None
+    ttl_field = fields.get("ttl", "").strip()
+    change_ttl = "ttl" in fields and ttl_field != ttl_text(version.record)
+    ttl = parse_ttl(ttl_field) if change_ttl else None
     art = _artifact(store, version)
-    art.description = description.replace("\r\n", "\n")
+    art.description = fields.get("description", "").replace("\r\n", "\n")
     art.metadata = metadata
+    if tags is not None:
+        art.tags = tags
+    if change_ttl:
+        art.ttl = ttl
     art.save()

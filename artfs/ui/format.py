@@ -3,12 +3,12 @@
 import datetime
 import json
 
-from artfs import sizes
+from artfs import units
 
 
 def human(n: float | None) -> str:
     """Bytes as a person reads them: 812 B, 3.4 KiB, 1.2 GiB."""
-    return "—" if n is None else sizes.human(n)
+    return "—" if n is None else units.human(n)
 
 
 def when(ts: float | None) -> str:

@@ -9,7 +9,8 @@ import json
 import math
 from dataclasses import dataclass
 
-from artfs.errors import ArtfsError, NotFound
+from artfs.errors import ArtfsError, CorruptData, NotFound
+from artfs.store import retention
 from artfs.store import runs as runs_mod
 from artfs.store.diff import Change, diff
 from artfs.store.names import LATEST, check_name, check_run_id
@@ -222,6 +223,15 @@ def flat_rows(value, prefix: str = "", limit: int = METADATA_ROWS) -> list[tuple
 
     walk(value, prefix)
     return rows
+
+
+def expires(store: Store, v: Version) -> float | None:
+    """When ``v``'s ttl (its own, else its artifact's policy's) runs out; None: never."""
+    try:
+        policy = store.retention(v.name)
+    except CorruptData:  # the artifact's record: the version's own ttl still reads
+        policy = {}
+    return retention.expires_at(v, policy)
 
 
 def changes(store: Store, a: Version, b: Version) -> list[Change]:

@@ -116,6 +116,8 @@ def version(request: Request) -> Response:
         consumers=consumers,
         metadata_rows=queries.flat_rows(v.metadata or {}),
         user_aliases=[a for a in v.aliases if a != LATEST],
+        ttl=edit.ttl_text(v.record),
+        expires=queries.expires(store, v),
         FILE=FILE,
     )
 
@@ -326,9 +328,7 @@ async def alias_post(request: Request) -> Response:
 
 async def edit_post(request: Request) -> Response:
     fields, store, v = await _posted(request)
-    await run_in_threadpool(
-        edit.describe, store, v, fields.get("description", ""), fields.get("metadata", "")
-    )
+    await run_in_threadpool(edit.edit_details, store, v, fields)
     return _back(request, v)
 
 

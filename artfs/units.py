@@ -1,4 +1,4 @@
-"""Sizes in bytes as people write them: shown as ``3.4 KiB``, given as ``50G``."""
+"""Sizes and durations as people write them: ``3.4 KiB`` and ``50G``, ``30d`` and ``12h``."""
 
 from artfs.errors import UsageError
 
@@ -27,3 +27,24 @@ def parse_size(text: str, option: str, *, zero: bool = False) -> int:
     if size < 0 or (size == 0 and not zero):
         raise UsageError(f"{option} {text!r} is not a size; write it like 50G or 500M")
     return size
+
+
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration(seconds: int | None) -> str:
+    """``30d``, ``36h``, ``90s``: the largest unit that divides it; None is ``never``."""
+    if seconds is None:
+        return "never"
+    unit = next(u for u in ("w", "d", "h", "m", "s") if seconds % _SECONDS[u] == 0)
+    return f"{seconds // _SECONDS[unit]}{unit}"
+
+
+def parse_duration(text: str, option: str = "--ttl") -> int:
+    """``30d``, ``12h``, ``90m``, ``45s``, ``2w`` (or plain seconds) -> seconds."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _SECONDS else (text, "s")
+    if not number.isdigit() or int(number) == 0:
+        raise UsageError(
+            f"{option} takes a positive duration such as 30d, 12h, 90m, 45s or 2w, not {text!r}"
+        )
+    return int(number) * _SECONDS[unit]
