@@ -262,6 +262,15 @@ def test_run_page_shows_config_metrics_inputs_and_outputs(client, ids):
     assert client.get("/run/bad%20id").status_code == 400
 
 
+def test_a_running_runs_page_reloads_itself_and_a_finished_ones_does_not(client, ids):
+    store = Store.open(client.app.state.ui.store_path)
+    rid = runs_mod.start_run(store, job_type="train", name="going")["id"]
+    assert '<meta http-equiv="refresh" content="10">' in ok(client, f"/run/{rid}")
+    runs_mod.finish_run(store, rid)
+    assert 'http-equiv="refresh"' not in ok(client, f"/run/{rid}")
+    assert 'http-equiv="refresh"' not in ok(client, f"/run/{ids['train']}")
+
+
 @pytest.mark.fast
 def test_runs_page_filters_by_job_type_and_shows_implicit_on_request(client, ids):
     page = ok(client, "/runs")

@@ -16,6 +16,7 @@ from artfs.ui import auth, edit, graphs, paths, queries
 from artfs.ui.preview import image_type, preview
 
 COMPARE_CHOICES = 500  # versions offered by the "compare with" selector, nearest first
+RUN_REFRESH = 10  # seconds between reloads of a running run's page
 
 
 def render(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
@@ -232,7 +233,8 @@ def _text_diffs(store, a, b, changes) -> dict[bytes, list[str]]:
 
 def run_view(request: Request) -> Response:
     store = _store(request)
-    return render(request, "run.html", **queries.run_page(store, request.path_params["rid"]))
+    page = queries.run_page(store, request.path_params["rid"])
+    return render(request, "run.html", refresh=RUN_REFRESH, **page)
 
 
 def graph_view(request: Request) -> Response:
