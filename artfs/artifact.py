@@ -27,7 +27,6 @@ from artfs import wbpath
 from artfs.errors import (
     ArtifactFinalizedError,
     ArtifactNotLoggedError,
-    CorruptData,
     EntryNotFound,
     MissingPath,
     UsageError,
@@ -39,7 +38,7 @@ from artfs.store.commit import Commit, Node, check_exists, check_publication
 from artfs.store.drafts import DraftFiles
 from artfs.store.names import LATEST, check_alias, check_name
 from artfs.store.restore import export, holds
-from artfs.store.retention import ttl_of
+from artfs.store.retention import policy_of, ttl_of
 from artfs.store.store import INHERIT, PENDING, Store, Version
 from artfs.store.tree import DIR, FILE, REFERENCE, SYMLINK, Entry
 from artfs.table import Table
@@ -914,10 +913,7 @@ class Artifact:
         self._aliases, self._saved_aliases = list(version.aliases), list(version.aliases)
         self._tags = list(version.record.get("tags", []))
         self._saved_tags = list(self._tags)
-        try:
-            policy = store.retention(version.name)
-        except CorruptData:  # the artifact's record: its versions' own ttl still reads
-            policy = {}
+        policy = policy_of(store, version.name)
         self._ttl_is_inherited = "ttl" not in version.record
         self._ttl_duration_seconds = ttl_of(version, policy)
         self._ttl_changed = False

@@ -23,7 +23,7 @@ from artfs.store.diff import diff as diff_versions
 from artfs.store.names import check_name, parse_ref
 from artfs.store.restore import export, fetch_plan
 from artfs.store.stats import stats as store_stats
-from artfs.store.store import INHERIT, PENDING, Store, Version, default_location
+from artfs.store.store import PENDING, Store, Version, default_location
 from artfs.store.verify import verify as verify_versions
 from artfs.units import duration, human, parse_duration, parse_size
 
@@ -236,7 +236,7 @@ def ls(ctx, name, as_json):
     damage: list[str] = []
     if name:
         versions = store.versions(check_name(name))
-        policy = _policy(store, name, damage)
+        policy = retention_mod.policy_of(store, name, damage)
         rows = [_version_row(v, damage) | _edit_info(v, policy) for v in versions]
         lines = [_version_line(v) + _expiry_note(v, policy) for v in versions]
     else:
@@ -265,16 +265,6 @@ def _version_line(v: Version) -> str:
     if v.damage is not None:
         return f"{v.label:<30} DAMAGED: {v.damage}  {','.join(v.aliases)}"
     return f"{v.label:<30} {human(v.size):>10} {v.files:>7} files  {','.join(v.aliases)}"
-
-
-def _policy(store: Store, name: str, damage: list[str] | None = None) -> dict:
-    """An artifact's retention policy; {} (noted as damage) if its record cannot be read."""
-    try:
-        return store.retention(name)
-    except errors.CorruptData as e:
-        if damage is not None and str(e) not in damage:
-            damage.append(str(e))
-        return {}
 
 
 def _edit_info(v: Version, policy: dict) -> dict:
@@ -379,7 +369,7 @@ def show(ctx, ref, as_json):
         for p, e in store.walk(v.root)
         if e.kind != 2
     ]
-    edits = _edit_info(v, _policy(store, v.name))
+    edits = _edit_info(v, retention_mod.policy_of(store, v.name))
     info = version_dict(v) | edits | {"contents": files}
     lines = [
         f"{v.label}  ({v.type})",
@@ -693,12 +683,12 @@ def _version_ttl(ctx, store: Store, ref: str, ttl: str | None, other, as_json) -
             "--keep-last and --clear are an artifact's policy; give NAME, not NAME:VER"
         )
     if ttl is not None:
-        named = {"never": None, "inherit": INHERIT}
-        value = named[ttl] if ttl in named else parse_duration(ttl)
-        v = store.edit_version(ref, ttl=value, run_id=os.environ.get(runs_mod.RUN_ENV))
+        v = store.edit_version(
+            ref, ttl=retention_mod.parse_ttl(ttl), run_id=os.environ.get(runs_mod.RUN_ENV)
+        )
     else:
         v = store.resolve(ref)
-    info = _edit_info(v, _policy(store, v.name))
+    info = _edit_info(v, retention_mod.policy_of(store, v.name))
     emit(
         as_json,
         {
@@ -708,7 +698,7 @@ def _version_ttl(ctx, store: Store, ref: str, ttl: str | None, other, as_json) -
             "expires": info["expires"],
         },
         f"{v.label}: ttl {'inherited, ' if info['ttl_inherited'] else ''}"
-        f"{duration(info['ttl'])}" + _expiry_note(v, _policy(store, v.name)),
+        f"{duration(info['ttl'])}" + _expiry_note(v, retention_mod.policy_of(store, v.name)),
     )
 
 

@@ -432,6 +432,8 @@ def test_tags_and_ttl_edit_and_a_ttl_left_as_shown_stays_exact(client):
     client.post("/a/ds/v0/edit", data={**form, "tags": "gold, aug-2", "ttl": "90061s"})
     assert store.resolve("ds:v0").record["ttl"] == 90061
     assert len(store.resolve("ds:v0").record["edits"]) == edits
+    client.post("/a/ds/v0/edit", data={**form, "tags": "gold, aug-2", "ttl": "90061"})
+    assert len(store.resolve("ds:v0").record["edits"]) == edits  # the same value, written so
     client.post("/a/ds/v0/edit", data={**form, "tags": "", "ttl": "never"})
     v0 = store.resolve("ds:v0")
     assert v0.record["ttl"] is None and not v0.record.get("tags")

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from artfs.errors import CorruptData
 from artfs.store.backend import RefTxn
 from artfs.store.names import LATEST
-from artfs.store.store import Store, Version
+from artfs.store.store import INHERIT, Store, Version
+from artfs.units import parse_duration
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,24 @@ class Expired:
     label: str
     reason: str  # "ttl" or "keep_last"
     aliases: tuple[str, ...]  # the user aliases it holds (removed with it only when forced)
+
+
+def policy_of(store: Store, name: str, damage: list[str] | None = None) -> dict:
+    """An artifact's retention policy; {} if its record cannot be read (noted in
+    ``damage`` when given): its versions' own ttls still read."""
+    try:
+        return store.retention(name)
+    except CorruptData as e:
+        if damage is not None and str(e) not in damage:
+            damage.append(str(e))
+        return {}
+
+
+def parse_ttl(text: str, option: str = "--ttl") -> int | None | str:
+    """A version's ttl as people write it: a duration (30d, 12h), ``never`` (None) or
+    ``inherit`` (``INHERIT``: its artifact's policy decides) -> the stored form."""
+    named = {"never": None, INHERIT: INHERIT}
+    return named[text] if text in named else parse_duration(text, option)
 
 
 def ttl_of(version: Version, policy: dict) -> int | None:

@@ -9,7 +9,8 @@ from datetime import timedelta
 from artfs import units
 from artfs.artifact import Artifact, ArtifactTTL
 from artfs.errors import UsageError
-from artfs.store.store import Store, Version
+from artfs.store import retention
+from artfs.store.store import INHERIT, Store, Version
 
 
 def _artifact(store: Store, version: Version) -> Artifact:
@@ -51,34 +52,29 @@ def parse_tags(text: str) -> list[str]:
 
 
 def ttl_text(record: dict) -> str:
-    """A version's own ttl as the form shows it, exactly: inherit, never, or 30d, 36h,
-    90s (as ``artfs retention NAME:VER --ttl`` takes it)."""
-    return "inherit" if "ttl" not in record else units.duration(record["ttl"])
+    """A version's own ttl as the form shows it: inherit, never, or 30d, 36h, 90s (as
+    ``artfs retention NAME:VER --ttl`` takes it)."""
+    return INHERIT if "ttl" not in record else units.duration(record["ttl"])
 
 
-def parse_ttl(text: str) -> "timedelta | ArtifactTTL | None":
-    """The ttl field: inherit (or empty), never, or a duration such as 30d or 12h."""
-    word = text.strip().lower()
-    if word in ("", "inherit"):
+def _as_artifact_ttl(ttl: int | None | str) -> "timedelta | ArtifactTTL | None":
+    """The store's form of a ttl (seconds, None, INHERIT) as ``Artifact.ttl`` takes it."""
+    if ttl == INHERIT:
         return ArtifactTTL.INHERIT
-    if word == "never":
-        return None
-    return timedelta(seconds=units.parse_duration(word, "ttl"))
+    return None if ttl is None else timedelta(seconds=int(ttl))
 
 
 def edit_details(store: Store, version: Version, fields: dict[str, str]) -> None:
     """Replace the description and metadata (the form shows both), and the tags and
-    ttl when the form changed them (a ttl left as shown stays exactly as stored)."""
+    ttl the form gives (a ttl equal to the stored one is left alone: no edit noted)."""
     metadata = parse_metadata(fields.get("metadata", ""))
-    tags = parse_tags(fields["tags"]) if "tags" in fields else None
-    ttl_field = fields.get("ttl", "").strip()
-    change_ttl = "ttl" in fields and ttl_field != ttl_text(version.record)
-    ttl = parse_ttl(ttl_field) if change_ttl else None
+    ttl_field = fields.get("ttl", "").strip().lower() or INHERIT
+    ttl = retention.parse_ttl(ttl_field, "ttl") if "ttl" in fields else None
     art = _artifact(store, version)
     art.description = fields.get("description", "").replace("\r\n", "\n")
     art.metadata = metadata
-    if tags is not None:
-        art.tags = tags
-    if change_ttl:
-        art.ttl = ttl
+    if "tags" in fields:
+        art.tags = parse_tags(fields["tags"])
+    if "ttl" in fields and ttl != version.record.get("ttl", INHERIT):
+        art.ttl = _as_artifact_ttl(ttl)
     art.save()

@@ -9,7 +9,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from artfs.errors import ArtfsError, CorruptData, NotFound
+from artfs.errors import ArtfsError, NotFound
 from artfs.store import retention
 from artfs.store import runs as runs_mod
 from artfs.store.diff import Change, diff
@@ -227,11 +227,7 @@ def flat_rows(value, prefix: str = "", limit: int = METADATA_ROWS) -> list[tuple
 
 def expires(store: Store, v: Version) -> float | None:
     """When ``v``'s ttl (its own, else its artifact's policy's) runs out; None: never."""
-    try:
-        policy = store.retention(v.name)
-    except CorruptData:  # the artifact's record: the version's own ttl still reads
-        policy = {}
-    return retention.expires_at(v, policy)
+    return retention.expires_at(v, retention.policy_of(store, v.name))
 
 
 def changes(store: Store, a: Version, b: Version) -> list[Change]:
