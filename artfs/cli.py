@@ -654,7 +654,7 @@ def retention(ctx, ref, keep_last, ttl, clear, as_json):
     if keep_last is not None:
         changes["keep_last"] = None if keep_last == "off" else _count(keep_last)
     if ttl is not None:
-        changes["ttl"] = None if ttl == "off" else parse_duration(ttl)
+        changes["ttl"] = None if ttl == "off" else parse_duration(ttl, "--ttl")
     policy = store.set_retention(name, **changes) if changes else store.retention(name)
     text = (
         f"{name}: keep last {policy.get('keep_last', 'all')} versions, ttl "

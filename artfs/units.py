@@ -40,7 +40,7 @@ def duration(seconds: int | None) -> str:
     return f"{seconds // _SECONDS[unit]}{unit}"
 
 
-def parse_duration(text: str, option: str = "--ttl") -> int:
+def parse_duration(text: str, option: str) -> int:
     """``30d``, ``12h``, ``90m``, ``45s``, ``2w`` (or plain seconds) -> seconds."""
     number, unit = (text[:-1], text[-1]) if text[-1:] in _SECONDS else (text, "s")
     if not number.isdigit() or int(number) == 0:

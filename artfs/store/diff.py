@@ -10,14 +10,23 @@ from artfs.store.tree import DIR, FILE, Entry
 @dataclass
 class Change:
     status: str  # "added", "removed" or "modified"
-    path: str  # as text: bytes that are not UTF-8 as \xNN escapes
+    raw: bytes  # the path's exact bytes, to look it up or link to it
     old_size: int | None
     new_size: int | None
-    raw: bytes  # the path's exact bytes, to look it up or link to it
+
+    @property
+    def path(self) -> str:
+        """The path as text: bytes that are not UTF-8 as \\xNN escapes."""
+        return self.raw.decode("utf-8", "backslashreplace")
 
     def public(self) -> dict:
-        """The change as JSON can carry it (text, no bytes)."""
-        return {k: v for k, v in self.__dict__.items() if k != "raw"}
+        """The change as JSON carries it (the path as text)."""
+        return {
+            "status": self.status,
+            "path": self.path,
+            "old_size": self.old_size,
+            "new_size": self.new_size,
+        }
 
 
 def diff(store: Store, old_root: bytes, new_root: bytes) -> list[Change]:
@@ -47,14 +56,13 @@ def _diff_trees(
 def _diff_leaf(
     store: Store, a: Entry | None, b: Entry | None, path: bytes, out: list[Change]
 ) -> None:
-    shown = path.decode("utf-8", "backslashreplace")
     if a is None:
         if b is not None:
-            out.append(Change("added", shown, None, b.size, path))
+            out.append(Change("added", path, None, b.size))
     elif b is None:
-        out.append(Change("removed", shown, a.size, None, path))
+        out.append(Change("removed", path, a.size, None))
     elif a != b and not _named_twice(store, a, b):
-        out.append(Change("modified", shown, a.size, b.size, path))
+        out.append(Change("modified", path, a.size, b.size))
 
 
 def _named_twice(store: Store, a: Entry, b: Entry) -> bool:

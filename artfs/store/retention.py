@@ -11,7 +11,7 @@ does not protect: it moves to the newest version that is left.
 import time
 from dataclasses import dataclass
 
-from artfs.errors import CorruptData
+from artfs.errors import CorruptData, UsageError
 from artfs.store.backend import RefTxn
 from artfs.store.names import LATEST
 from artfs.store.store import INHERIT, Store, Version
@@ -40,7 +40,15 @@ def parse_ttl(text: str, option: str = "--ttl") -> int | None | str:
     """A version's ttl as people write it: a duration (30d, 12h), ``never`` (None) or
     ``inherit`` (``INHERIT``: its artifact's policy decides) -> the stored form."""
     named = {"never": None, INHERIT: INHERIT}
-    return named[text] if text in named else parse_duration(text, option)
+    if text in named:
+        return named[text]
+    try:
+        return parse_duration(text, option)
+    except UsageError:
+        raise UsageError(
+            f"{option} takes a duration such as 30d, 12h or 2w, 'never' or 'inherit' "
+            f"(the artifact's policy), not {text!r}"
+        ) from None
 
 
 def ttl_of(version: Version, policy: dict) -> int | None:
