@@ -266,6 +266,9 @@ def test_a_running_runs_page_reloads_itself_and_a_finished_ones_does_not(client,
     store = Store.open(client.app.state.ui.store_path)
     rid = runs_mod.start_run(store, job_type="train", name="going")["id"]
     assert '<meta http-equiv="refresh" content="10">' in ok(client, f"/run/{rid}")
+    with pytest.MonkeyPatch.context() as patch:  # its process died without finishing it
+        patch.setattr(runs_mod, "is_alive", lambda record: False)
+        assert 'http-equiv="refresh"' not in ok(client, f"/run/{rid}")
     runs_mod.finish_run(store, rid)
     assert 'http-equiv="refresh"' not in ok(client, f"/run/{rid}")
     assert 'http-equiv="refresh"' not in ok(client, f"/run/{ids['train']}")

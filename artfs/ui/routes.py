@@ -234,7 +234,9 @@ def _text_diffs(store, a, b, changes) -> dict[bytes, list[str]]:
 def run_view(request: Request) -> Response:
     store = _store(request)
     page = queries.run_page(store, request.path_params["rid"])
-    return render(request, "run.html", refresh=RUN_REFRESH, **page)
+    run = page["run"]
+    live = queries.runs_mod.is_running(run) and queries.runs_mod.is_alive(run)  # not a dead one
+    return render(request, "run.html", refresh=RUN_REFRESH if live else None, **page)
 
 
 def graph_view(request: Request) -> Response:
