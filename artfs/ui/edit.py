@@ -68,13 +68,15 @@ def edit_details(store: Store, version: Version, fields: dict[str, str]) -> None
     """Replace the description and metadata (the form shows both), and the tags and
     ttl the form gives (a ttl equal to the stored one is left alone: no edit noted)."""
     metadata = parse_metadata(fields.get("metadata", ""))
-    ttl_field = fields.get("ttl", "").strip().lower() or INHERIT
-    ttl = retention.parse_ttl(ttl_field, "ttl") if "ttl" in fields else None
+    stored_ttl = version.record.get("ttl", INHERIT)
+    ttl = stored_ttl
+    if "ttl" in fields:
+        ttl = retention.parse_ttl(fields["ttl"].strip().lower() or INHERIT, "ttl")
     art = _artifact(store, version)
     art.description = fields.get("description", "").replace("\r\n", "\n")
     art.metadata = metadata
     if "tags" in fields:
         art.tags = parse_tags(fields["tags"])
-    if "ttl" in fields and ttl != version.record.get("ttl", INHERIT):
+    if ttl != stored_ttl:
         art.ttl = _as_artifact_ttl(ttl)
     art.save()
